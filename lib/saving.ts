@@ -1,0 +1,291 @@
+/**
+ * Saving and loading models in the standard TensorFlow.js Layers format
+ * (`model.json` + `weights.bin`, optimizer state included, as Keras's
+ * `model.save` keeps it) with Deno's file APIs. Saving is atomic: the new
+ * model is written and flushed in a sibling directory that then replaces the
+ * old one, so a crash or a full disk mid-save leaves the previous model whole.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ModelFileError } from "./errors.ts";
+
+/** Where the tutorial's model is saved: `models/mnist_cnn/` in the repository. */
+export const DEFAULT_MODEL_DIR: string = fileURLToPath(
+  new URL("../models/mnist_cnn", import.meta.url),
+);
+
+const MODEL_JSON = "model.json";
+const WEIGHTS_BIN = "weights.bin";
+
+/** Options of {@linkcode saveModel}. */
+export interface SaveOptions {
+  /** JSON-able data stored in `model.json` (`userDefinedMetadata`). */
+  metadata?: Record<string, unknown>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function writeDurable(path: string, bytes: Uint8Array): Promise<void> {
+  using file = await Deno.open(path, { write: true, createNew: true });
+  for (let done = 0; done < bytes.length;) {
+    done += await file.write(bytes.subarray(done));
+  }
+  await file.sync();
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Saves `model` with its optimizer state to `dir` (default
+ * {@linkcode DEFAULT_MODEL_DIR}) and returns the directory. Any previous model
+ * there is replaced only once the new one is completely on disk.
+ *
+ * @throws {ModelFileError} when the directory cannot be written (the previous
+ * model, if any, is left as it was).
+ *
+ * @example
+ * ```ts
+ * import { buildModel, saveModel } from "./mod.ts";
+ * const dir = await saveModel(buildModel(), "models/example");
+ * ```
+ */
+export async function saveModel(
+  model: tf.LayersModel,
+  dir: string = DEFAULT_MODEL_DIR,
+  options: SaveOptions = {},
+): Promise<string> {
+  if (options.metadata) model.setUserDefinedMetadata(options.metadata);
+  const staging = `${dir}.saving-${Deno.pid}`;
+  const previous = `${dir}.previous`;
+  try {
+    await Deno.mkdir(dirname(dir), { recursive: true });
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    await Deno.mkdir(staging);
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        const weights = new Uint8Array(
+          tf.io.CompositeArrayBuffer.join(artifacts.weightData!),
+        );
+        const json = {
+          format: artifacts.format,
+          generatedBy: artifacts.generatedBy,
+          convertedBy: artifacts.convertedBy,
+          modelTopology: artifacts.modelTopology,
+          trainingConfig: artifacts.trainingConfig,
+          userDefinedMetadata: artifacts.userDefinedMetadata,
+          weightsManifest: [{
+            paths: [`./${WEIGHTS_BIN}`],
+            weights: artifacts.weightSpecs,
+          }],
+        };
+        await writeDurable(join(staging, WEIGHTS_BIN), weights);
+        await writeDurable(
+          join(staging, MODEL_JSON),
+          new TextEncoder().encode(JSON.stringify(json)),
+        );
+        return {
+          modelArtifactsInfo: {
+            dateSaved: new Date(),
+            modelTopologyType: "JSON",
+          },
+        };
+      }),
+      { includeOptimizer: true },
+    );
+  } catch (cause) {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    throw new ModelFileError(
+      dir,
+      `could not save the model: ${describe(cause)}`,
+      { cause },
+    );
+  }
+  // Swap: the previous model stays under `<dir>.previous` until the new one
+  // is in place; loadModel falls back to it if a crash hits between renames.
+  try {
+    if (await exists(dir)) {
+      await Deno.remove(previous, { recursive: true }).catch(() => {});
+      await Deno.rename(dir, previous);
+    }
+    await Deno.rename(staging, dir);
+  } catch (cause) {
+    if (!(await exists(dir)) && (await exists(previous))) {
+      await Deno.rename(previous, dir);
+    }
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    throw new ModelFileError(
+      dir,
+      `could not save the model: ${describe(cause)}`,
+      { cause },
+    );
+  }
+  await Deno.remove(previous, { recursive: true }).catch(() => {});
+  return dir;
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    const dir = dirname(path);
+    if (!(await exists(dir))) {
+      throw new ModelFileError(
+        dir,
+        "no saved model here: train one first with `deno task train`",
+        {
+          cause,
+        },
+      );
+    }
+    throw new ModelFileError(
+      path,
+      `cannot read the model: ${describe(cause)}`,
+      { cause },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ModelFileError(path, `not valid JSON (${describe(cause)})`, {
+      cause,
+    });
+  }
+  const model = json as Partial<tf.io.ModelJSON> | null;
+  if (
+    typeof model !== "object" || model === null ||
+    model.format !== "layers-model" ||
+    typeof model.modelTopology !== "object" || model.modelTopology === null
+  ) {
+    throw new ModelFileError(
+      path,
+      "not a TensorFlow.js Layers model (format 'layers-model')",
+    );
+  }
+  const manifest = model.weightsManifest;
+  if (
+    !Array.isArray(manifest) ||
+    !manifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))
+  ) {
+    throw new ModelFileError(
+      path,
+      "its weightsManifest is missing or malformed",
+    );
+  }
+  for (const group of manifest) {
+    for (const spec of group.weights) {
+      if (
+        typeof spec?.name !== "string" || !Array.isArray(spec.shape) ||
+        !spec.shape.every((d: unknown) =>
+          Number.isInteger(d) && (d as number) >= 0
+        ) ||
+        !(spec.dtype in DTYPE_BYTES) || spec.quantization
+      ) {
+        throw new ModelFileError(
+          path,
+          `malformed weight entry ${JSON.stringify(spec)}`,
+        );
+      }
+    }
+  }
+  return model as tf.io.ModelJSON;
+}
+
+/**
+ * Loads a model saved by {@linkcode saveModel} (or any tfjs Layers model with
+ * float32 weights) from `dir`, optimizer state included, checking every file
+ * first so a missing or corrupt model gives a {@linkcode ModelFileError}
+ * naming the file and the problem.
+ *
+ * @example
+ * ```ts
+ * import { loadModel } from "./saving.ts";
+ * const model = await loadModel(); // models/mnist_cnn
+ * ```
+ */
+export async function loadModel(
+  dir: string = DEFAULT_MODEL_DIR,
+): Promise<tf.LayersModel> {
+  if (!(await exists(dir)) && (await exists(`${dir}.previous`))) {
+    // A save was interrupted between its two renames: the previous model is whole.
+    await Deno.rename(`${dir}.previous`, dir);
+  }
+  const jsonPath = join(dir, MODEL_JSON);
+  const json = await readModelJson(jsonPath);
+  const parts: Uint8Array[] = [];
+  for (const group of json.weightsManifest) {
+    const expected = group.weights.reduce(
+      (sum, w) =>
+        sum + w.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[w.dtype],
+      0,
+    );
+    let actual = 0;
+    for (const rel of group.paths) {
+      const path = join(dir, rel);
+      try {
+        const bytes = await Deno.readFile(path);
+        parts.push(bytes);
+        actual += bytes.length;
+      } catch (cause) {
+        throw new ModelFileError(
+          path,
+          `weights file missing or unreadable (${describe(cause)})`,
+          {
+            cause,
+          },
+        );
+      }
+    }
+    if (actual !== expected) {
+      const path = join(dir, group.paths.join(", "));
+      throw new ModelFileError(
+        path,
+        `${
+          actual < expected ? "shorter" : "longer"
+        } than its manifest in ${MODEL_JSON}: ` +
+          `expected ${expected} bytes, found ${actual}`,
+      );
+    }
+  }
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((offset, p) => (data.set(p, offset), offset + p.length), 0);
+  const artifacts = tf.io.getModelArtifactsForJSONSync(
+    json,
+    specs,
+    data.buffer,
+  );
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (cause) {
+    throw new ModelFileError(
+      jsonPath,
+      `does not describe a model its weights fit: ${describe(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** Reads the `userDefinedMetadata` saved with the model in `dir`, if any. */
+export async function readMetadata(
+  dir: string = DEFAULT_MODEL_DIR,
+): Promise<Record<string, unknown> | undefined> {
+  const json = await readModelJson(join(dir, MODEL_JSON));
+  return json.userDefinedMetadata as Record<string, unknown> | undefined;
+}

@@ -1,0 +1,283 @@
+/**
+ * Training and evaluation: Keras's `model.fit` and `model.evaluate` for the
+ * tutorial, with a seeded, resumable data order and dropout, a progress bar,
+ * a stop on non-finite loss and a clean stop on an abort signal.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Mnist, MnistSplit } from "./data.ts";
+import { setDropoutKeys } from "./dropout.ts";
+import { NUM_CLASSES } from "./model.ts";
+import { defaultSink, ProgressBar, type ProgressSink } from "./progress.ts";
+import { deriveKey, permutation, randomSeed } from "./random.ts";
+import { TrainingError, UsageError } from "./errors.ts";
+
+/** Options of {@linkcode train}, named as Keras's `fit` names them. */
+export interface TrainOptions {
+  /** Epoch to stop after (Keras `epochs`); default 1. */
+  epochs?: number;
+  /** Epoch to start at, to resume a run (Keras `initial_epoch`); default 0. */
+  initialEpoch?: number;
+  /** Samples per gradient step; default 128. */
+  batchSize?: number;
+  /** Train on the first `limit` training samples only; default all. */
+  limit?: number;
+  /** Seed of the data order and dropout; random when omitted. */
+  seed?: number;
+  /** Evaluate on the test set after each epoch; default true. */
+  validation?: boolean;
+  /** Where the progress bar goes; {@linkcode defaultSink} when omitted. */
+  sink?: ProgressSink;
+  /** Print `Epoch 1/1` headers and the bar; default true. */
+  verbose?: boolean;
+  /** Stops training between two steps, throwing a {@linkcode TrainingError}. */
+  signal?: AbortSignal;
+  /** Called after each epoch, e.g. to save a checkpoint. */
+  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+}
+
+/** Metrics of one epoch, as Keras's History holds them. */
+export interface EpochLog {
+  /** The epoch, 0-based. */
+  epoch: number;
+  /** Mean training loss over the epoch. */
+  loss: number;
+  /** Mean training accuracy over the epoch. */
+  acc: number;
+  /** Test-set loss after the epoch (NaN without validation). */
+  val_loss: number;
+  /** Test-set accuracy after the epoch (NaN without validation). */
+  val_acc: number;
+  /** Wall-clock seconds of the epoch's training steps. */
+  seconds: number;
+}
+
+/** Loss and accuracy on a data set. */
+export interface Evaluation {
+  /** Mean categorical cross-entropy. */
+  loss: number;
+  /** Fraction classified correctly. */
+  acc: number;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** The seed used (drawn at random when none was given). */
+  seed: number;
+  /** One log per epoch run. */
+  history: EpochLog[];
+  /** Test loss and accuracy after the last epoch. */
+  test: Evaluation;
+}
+
+/**
+ * Builds float inputs in [0, 1] shaped `[n, 28, 28, 1]` and one-hot labels
+ * `[n, 10]` for the samples of `split` at the given indices.
+ */
+export function gatherBatch(
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const pixels = split.rows * split.cols;
+  const x = new Float32Array(ids.length * pixels);
+  const y = new Float32Array(ids.length * NUM_CLASSES);
+  for (let s = 0; s < ids.length; s++) {
+    const id = ids[s];
+    const src = split.images.subarray(id * pixels, (id + 1) * pixels);
+    const dst = x.subarray(s * pixels, (s + 1) * pixels);
+    for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
+    y[s * NUM_CLASSES + split.labels[id]] = 1;
+  }
+  return {
+    xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
+    ys: tf.tensor2d(y, [ids.length, NUM_CLASSES]),
+  };
+}
+
+function checkCount(
+  name: string,
+  value: number | undefined,
+  max = Infinity,
+): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new UsageError(
+      `${name} must be a whole number from 1${
+        max < Infinity ? ` to ${max}` : ""
+      }, got ${value}`,
+    );
+  }
+}
+
+/**
+ * One gradient step on one batch: forward with the batch's dropout keys,
+ * gradients of the mean loss, and (only when the loss is finite) the
+ * optimizer update. Returns the batch's summed loss and correct count.
+ */
+function trainStep(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  ids: Uint32Array,
+  seed: number,
+  epoch: number,
+): { loss: number; correct: number } {
+  const { xs, ys } = gatherBatch(split, ids);
+  setDropoutKeys(model, { seed, epoch, ids });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
+    correct = tf.keep(tf.sum(tf.metrics.categoricalAccuracy(ys, probs)));
+    return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs));
+  }, vars);
+  const loss = value.dataSync()[0];
+  const hits = correct!.dataSync()[0];
+  if (Number.isFinite(loss)) model.optimizer.applyGradients(grads);
+  tf.dispose([xs, ys, value, correct!, grads]);
+  return { loss: loss * ids.length, correct: hits };
+}
+
+/**
+ * Evaluates `model` on `split` (Keras's `model.evaluate`): mean categorical
+ * cross-entropy and accuracy, in batches.
+ *
+ * @example
+ * ```ts
+ * import { evaluate } from "./training.ts";
+ * // const { loss, acc } = await evaluate(model, mnist.test);
+ * ```
+ */
+export function evaluate(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: { batchSize?: number; count?: number } = {},
+): Evaluation {
+  const batchSize = options.batchSize ?? 1000;
+  const count = options.count ?? split.count;
+  let loss = 0, correct = 0;
+  for (let start = 0; start < count; start += batchSize) {
+    const ids = new Uint32Array(Math.min(batchSize, count - start)).map((
+      _,
+      i,
+    ) => start + i);
+    const { xs, ys } = gatherBatch(split, ids);
+    const [l, c] = tf.tidy(() => {
+      const probs = model.predict(xs) as tf.Tensor2D;
+      return [
+        tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
+        tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),
+      ];
+    });
+    loss += l.dataSync()[0];
+    correct += c.dataSync()[0];
+    tf.dispose([xs, ys, l, c]);
+  }
+  return { loss: loss / count, acc: correct / count };
+}
+
+/**
+ * Trains `model` on `data.train` as `model.fit(x_train, y_train,
+ * batch_size=128, epochs=1, validation_data=(x_test, y_test))` does: a
+ * shuffled pass per epoch, a progress bar, and validation on the test set
+ * after each epoch. A given seed gives the same weights every run, and
+ * resuming at `initialEpoch` from a checkpoint continues the same run.
+ *
+ * @throws {TrainingError} on a non-finite loss (the weights of the last
+ * finite step are kept, nothing is applied) or when `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { buildModel, initBackend, loadMnist, train } from "./mod.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const model = buildModel({ seed: 42 });
+ * const { test } = await train(model, mnist, { epochs: 1, seed: 42 });
+ * console.log(test.acc);
+ * ```
+ */
+export async function train(
+  model: tf.LayersModel,
+  data: Mnist,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const epochs = options.epochs ?? 1;
+  const initialEpoch = options.initialEpoch ?? 0;
+  const batchSize = options.batchSize ?? 128;
+  checkCount("epochs", epochs);
+  checkCount("batch size", batchSize);
+  checkCount("sample limit", options.limit, data.train.count);
+  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
+    throw new UsageError(
+      `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
+    );
+  }
+  const n = options.limit ?? data.train.count;
+  const seed = options.seed ?? randomSeed();
+  const verbose = options.verbose ?? true;
+  const validation = options.validation ?? true;
+  const history: EpochLog[] = [];
+  let test: Evaluation = { loss: NaN, acc: NaN };
+
+  for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+    if (verbose) console.log(`Epoch ${epoch + 1}/${epochs}`);
+    const sink = options.sink ?? defaultSink();
+    const bar = new ProgressBar({ total: n, sink });
+    const order = permutation(n, deriveKey(seed, epoch));
+    const started = performance.now();
+    let seen = 0, lossSum = 0, correct = 0, steps = 0;
+    for (let start = 0; start < n; start += batchSize) {
+      if (options.signal?.aborted) {
+        throw new TrainingError(
+          `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+        );
+      }
+      const ids = order.subarray(start, Math.min(start + batchSize, n));
+      const step = trainStep(model, data.train, ids, seed, epoch);
+      if (!Number.isFinite(step.loss)) {
+        throw new TrainingError(
+          `loss became ${step.loss} in epoch ${epoch + 1} at step ${
+            steps + 1
+          }; ` +
+            "training stopped and the weights of the last finite step were kept",
+        );
+      }
+      seen += ids.length;
+      lossSum += step.loss;
+      correct += step.correct;
+      steps++;
+      if (verbose) {
+        bar.update(seen, { loss: lossSum / seen, acc: correct / seen });
+      }
+      // Let signal handlers and notebook output run between steps.
+      if (steps % 8 === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const log: EpochLog = {
+      epoch,
+      loss: lossSum / n,
+      acc: correct / n,
+      val_loss: NaN,
+      val_acc: NaN,
+      seconds,
+    };
+    if (validation) {
+      test = evaluate(model, data.test);
+      log.val_loss = test.loss;
+      log.val_acc = test.acc;
+    }
+    if (verbose) {
+      const values: Record<string, number> = { loss: log.loss, acc: log.acc };
+      if (validation) {
+        Object.assign(values, { val_loss: log.val_loss, val_acc: log.val_acc });
+      }
+      bar.finish(values, steps);
+    }
+    history.push(log);
+    await options.onEpochEnd?.(log);
+  }
+  if (!validation) test = evaluate(model, data.test);
+  return { seed, history, test };
+}
