@@ -324,7 +324,11 @@ export async function showDigits(
       ...(label === undefined ? [] : [`label ${label}`]),
       ...(predicted === undefined ? [] : [`predicted ${predicted}`]),
     ];
-    const colour = mismatch ? "#d32f2f" : "#bbb";
+    const colour = mismatch
+      ? "#d32f2f"
+      : predicted !== undefined && label !== undefined
+      ? "#2e7d32"
+      : "#bbb";
     figures.push(
       `<figure style="margin:0;padding:4px;text-align:center;border:2px solid ${colour};border-radius:4px"` +
         (mismatch ? ' class="mismatch" title="wrong prediction"' : "") +
@@ -338,16 +342,11 @@ export async function showDigits(
           mismatch ? ";color:#d32f2f;font-weight:bold" : ""
         }">${caption.map(escapeHtml).join("<br/>")}</figcaption></figure>`,
     );
-    const width = Math.max(
-      String(i).length,
-      label?.length ?? 0,
-      predicted?.length ?? 0,
-    );
-    text.index.push(String(i).padStart(width));
-    text.label.push((label ?? "").padStart(width));
-    text.predicted.push(
-      ((predicted ?? "") + (mismatch ? "*" : "")).padStart(width),
-    );
+    const marked = (predicted ?? "") + (mismatch ? "*" : "");
+    const width = Math.max(String(i).length, label?.length ?? 0, marked.length);
+    text.index.push(String(i).padEnd(width));
+    text.label.push((label ?? "").padEnd(width));
+    text.predicted.push(marked.padEnd(width));
   }
 
   const summary = predictions && labels
@@ -368,7 +367,10 @@ export async function showDigits(
       ? `<p style="font:12px monospace">${escapeHtml(summary)}</p>`
       : "") +
     `</div>`;
-  return await emit({ "text/plain": lines.join("\n"), "text/html": html });
+  return await emit({
+    "text/plain": lines.map((line) => line.trimEnd()).join("\n"),
+    "text/html": html,
+  });
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,8 @@ export * from "./errors.ts";
 export * from "./backend.ts";
 export * from "./data.ts";
 export * from "./model.ts";
+export * from "./gradients.ts";
+export * from "./parallel.ts";
 export * from "./training.ts";
 export * from "./saving.ts";
 export * from "./predict.ts";

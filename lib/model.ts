@@ -134,7 +134,7 @@ export function formatSummary(model: tf.LayersModel): string {
   const rows = summaryRows(model);
   const total = rows.reduce((n, r) => n + r.params, 0);
   const trainable = model.trainableWeights.reduce(
-    (n, w) => n + w.shape.reduce((a, b) => a * b, 1),
+    (n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1),
     0,
   );
   const lines = [

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { MnistSplit } from "./data.ts";
-import { gatherBatch } from "./training.ts";
+import { gatherBatch } from "./gradients.ts";
 import { UsageError } from "./errors.ts";
 
 /** Which samples to predict. */

@@ -7,8 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Mnist, MnistSplit } from "./data.ts";
-import { setDropoutKeys } from "./dropout.ts";
-import { NUM_CLASSES } from "./model.ts";
+import { gatherBatch, type StepRunner } from "./gradients.ts";
+import { parallelRunner } from "./parallel.ts";
 import { defaultSink, ProgressBar, type ProgressSink } from "./progress.ts";
 import { deriveKey, permutation, randomSeed } from "./random.ts";
 import { TrainingError, UsageError } from "./errors.ts";
@@ -33,6 +33,10 @@ export interface TrainOptions {
   verbose?: boolean;
   /** Stops training between two steps, throwing a {@linkcode TrainingError}. */
   signal?: AbortSignal;
+  /** Threads to train on (data-parallel); default every core. */
+  threads?: number;
+  /** Runs the gradient steps; made from `threads` when omitted. */
+  runner?: StepRunner;
   /** Called after each epoch, e.g. to save a checkpoint. */
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
 }
@@ -71,30 +75,6 @@ export interface TrainResult {
   test: Evaluation;
 }
 
-/**
- * Builds float inputs in [0, 1] shaped `[n, 28, 28, 1]` and one-hot labels
- * `[n, 10]` for the samples of `split` at the given indices.
- */
-export function gatherBatch(
-  split: MnistSplit,
-  ids: ArrayLike<number>,
-): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const pixels = split.rows * split.cols;
-  const x = new Float32Array(ids.length * pixels);
-  const y = new Float32Array(ids.length * NUM_CLASSES);
-  for (let s = 0; s < ids.length; s++) {
-    const id = ids[s];
-    const src = split.images.subarray(id * pixels, (id + 1) * pixels);
-    const dst = x.subarray(s * pixels, (s + 1) * pixels);
-    for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
-    y[s * NUM_CLASSES + split.labels[id]] = 1;
-  }
-  return {
-    xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
-    ys: tf.tensor2d(y, [ids.length, NUM_CLASSES]),
-  };
-}
-
 function checkCount(
   name: string,
   value: number | undefined,
@@ -108,34 +88,6 @@ function checkCount(
       }, got ${value}`,
     );
   }
-}
-
-/**
- * One gradient step on one batch: forward with the batch's dropout keys,
- * gradients of the mean loss, and (only when the loss is finite) the
- * optimizer update. Returns the batch's summed loss and correct count.
- */
-function trainStep(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  ids: Uint32Array,
-  seed: number,
-  epoch: number,
-): { loss: number; correct: number } {
-  const { xs, ys } = gatherBatch(split, ids);
-  setDropoutKeys(model, { seed, epoch, ids });
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let correct: tf.Scalar | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
-    correct = tf.keep(tf.sum(tf.metrics.categoricalAccuracy(ys, probs)));
-    return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs));
-  }, vars);
-  const loss = value.dataSync()[0];
-  const hits = correct!.dataSync()[0];
-  if (Number.isFinite(loss)) model.optimizer.applyGradients(grads);
-  tf.dispose([xs, ys, value, correct!, grads]);
-  return { loss: loss * ids.length, correct: hits };
 }
 
 /**
@@ -207,6 +159,7 @@ export async function train(
   checkCount("epochs", epochs);
   checkCount("batch size", batchSize);
   checkCount("sample limit", options.limit, data.train.count);
+  checkCount("threads", options.threads, 256);
   if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
     throw new UsageError(
       `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
@@ -219,65 +172,78 @@ export async function train(
   const history: EpochLog[] = [];
   let test: Evaluation = { loss: NaN, acc: NaN };
 
-  for (let epoch = initialEpoch; epoch < epochs; epoch++) {
-    if (verbose) console.log(`Epoch ${epoch + 1}/${epochs}`);
-    const sink = options.sink ?? defaultSink();
-    const bar = new ProgressBar({ total: n, sink });
-    const order = permutation(n, deriveKey(seed, epoch));
-    const started = performance.now();
-    let seen = 0, lossSum = 0, correct = 0, steps = 0;
-    for (let start = 0; start < n; start += batchSize) {
-      if (options.signal?.aborted) {
-        throw new TrainingError(
-          `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
-        );
-      }
-      const ids = order.subarray(start, Math.min(start + batchSize, n));
-      const step = trainStep(model, data.train, ids, seed, epoch);
-      if (!Number.isFinite(step.loss)) {
-        throw new TrainingError(
-          `loss became ${step.loss} in epoch ${epoch + 1} at step ${
-            steps + 1
-          }; ` +
-            "training stopped and the weights of the last finite step were kept",
-        );
-      }
-      seen += ids.length;
-      lossSum += step.loss;
-      correct += step.correct;
-      steps++;
-      if (verbose) {
-        bar.update(seen, { loss: lossSum / seen, acc: correct / seen });
-      }
-      // Let signal handlers and notebook output run between steps.
-      if (steps % 8 === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const log: EpochLog = {
-      epoch,
-      loss: lossSum / n,
-      acc: correct / n,
-      val_loss: NaN,
-      val_acc: NaN,
-      seconds,
-    };
-    if (validation) {
-      test = evaluate(model, data.test);
-      log.val_loss = test.loss;
-      log.val_acc = test.acc;
-    }
-    if (verbose) {
-      const values: Record<string, number> = { loss: log.loss, acc: log.acc };
-      if (validation) {
-        Object.assign(values, { val_loss: log.val_loss, val_acc: log.val_acc });
-      }
-      bar.finish(values, steps);
-    }
-    history.push(log);
-    await options.onEpochEnd?.(log);
+  const runner = options.runner ??
+    await parallelRunner(model, data.train, { threads: options.threads });
+  try {
+    return await fit();
+  } finally {
+    if (!options.runner) runner.dispose();
   }
-  if (!validation) test = evaluate(model, data.test);
-  return { seed, history, test };
+
+  async function fit(): Promise<TrainResult> {
+    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+      if (verbose) console.log(`Epoch ${epoch + 1}/${epochs}`);
+      const sink = options.sink ?? defaultSink();
+      const bar = new ProgressBar({ total: n, sink });
+      const order = permutation(n, deriveKey(seed, epoch));
+      const started = performance.now();
+      let seen = 0, lossSum = 0, correct = 0, steps = 0;
+      for (let start = 0; start < n; start += batchSize) {
+        if (options.signal?.aborted) {
+          throw new TrainingError(
+            `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+          );
+        }
+        const ids = order.subarray(start, Math.min(start + batchSize, n));
+        const step = await runner.step(ids, { seed, epoch });
+        if (!Number.isFinite(step.loss)) {
+          throw new TrainingError(
+            `loss became ${step.loss} in epoch ${epoch + 1} at step ${
+              steps + 1
+            }; ` +
+              "training stopped and the weights of the last finite step were kept",
+          );
+        }
+        seen += ids.length;
+        lossSum += step.loss;
+        correct += step.correct;
+        steps++;
+        if (verbose) {
+          bar.update(seen, { loss: lossSum / seen, acc: correct / seen });
+        }
+        // Let signal handlers and notebook output run between steps.
+        if (steps % 8 === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const log: EpochLog = {
+        epoch,
+        loss: lossSum / n,
+        acc: correct / n,
+        val_loss: NaN,
+        val_acc: NaN,
+        seconds,
+      };
+      if (validation) {
+        test = evaluate(model, data.test);
+        log.val_loss = test.loss;
+        log.val_acc = test.acc;
+      }
+      if (verbose) {
+        const values: Record<string, number> = { loss: log.loss, acc: log.acc };
+        if (validation) {
+          Object.assign(values, {
+            val_loss: log.val_loss,
+            val_acc: log.val_acc,
+          });
+        }
+        bar.finish(values, steps);
+      }
+      history.push(log);
+      await options.onEpochEnd?.(log);
+    }
+    if (!validation) test = evaluate(model, data.test);
+    return { seed, history, test };
+  }
 }

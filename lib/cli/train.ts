@@ -19,6 +19,7 @@ import {
   UsageError,
 } from "../mod.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
+import { peakRss } from "../memory.ts";
 import type * as tf from "@tensorflow/tfjs";
 
 const SPEC = {
@@ -45,6 +46,12 @@ const SPEC = {
     type: "string",
     default: "models/mnist_cnn",
     help: "where to save the model",
+  },
+  threads: {
+    type: "int",
+    min: 1,
+    max: 256,
+    help: "threads to train on (default: every core)",
   },
   resume: {
     type: "boolean",
@@ -123,6 +130,7 @@ async function main(): Promise<void> {
       batchSize: run.batchSize,
       limit: run.limit,
       seed: run.seed,
+      threads: flags.threads,
       signal: controller.signal,
       onEpochEnd: async (log) => {
         run = { ...run, epochsDone: log.epoch + 1 };
@@ -145,6 +153,14 @@ async function main(): Promise<void> {
   console.log(`Test loss: ${result.test.loss.toFixed(4)}`);
   console.log(`Test accuracy: ${result.test.acc.toFixed(4)}`);
   console.log(`Saved trained model at ${dir}`);
+  const epochSeconds = result.history.map((h) => h.seconds.toFixed(1)).join(
+    ", ",
+  );
+  console.log(
+    `Epoch time: ${epochSeconds} s; peak memory: ${
+      (peakRss() / 2 ** 20).toFixed(0)
+    } MiB`,
+  );
 
   const reloaded = await loadModel(dir);
   const predicted = predictClasses(reloaded, mnist.train, {

@@ -1,0 +1,256 @@
+/**
+ * `deno task bench`: training and inference speed of the tutorial's model on
+ * real MNIST, printed as a table and as JSON: samples/s and projected seconds
+ * per epoch on one thread and on every core, the stock `cpu` backend as the
+ * pure-JS reference, time per kernel, inference throughput, peak memory.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  buildModel,
+  computeGradients,
+  defaultThreads,
+  gatherBatch,
+  initBackend,
+  loadMnist,
+  type Mnist,
+  parallelRunner,
+  predictClasses,
+} from "../mod.ts";
+import { applyGradients } from "../gradients.ts";
+import { peakRss } from "../memory.ts";
+import { parseFlags, runTask, usage } from "./flags.ts";
+
+const SPEC = {
+  batches: {
+    type: "int",
+    min: 1,
+    default: 30,
+    help: "timed training batches per run",
+  },
+  "batch-size": {
+    type: "int",
+    min: 1,
+    default: 128,
+    help: "samples per batch",
+  },
+  threads: {
+    type: "int",
+    min: 1,
+    max: 256,
+    help: "threads of the all-cores run (default: every core)",
+  },
+  "cpu-samples": {
+    type: "int",
+    min: 0,
+    default: 32,
+    help: "samples for the cpu-backend reference (0: skip)",
+  },
+} as const;
+const USAGE = usage(
+  "bench",
+  "Measures training and inference speed on real MNIST.",
+  SPEC,
+);
+const EPOCH = 60_000;
+
+interface TrainFigure {
+  backend: string;
+  threads: number;
+  samples: number;
+  seconds: number;
+  samplesPerSecond: number;
+  projectedEpochSeconds: number;
+}
+
+async function timeTraining(
+  mnist: Mnist,
+  threads: number,
+  batches: number,
+  batchSize: number,
+): Promise<TrainFigure> {
+  const model = buildModel({ seed: 1 });
+  const runner = await parallelRunner(model, mnist.train, { threads });
+  try {
+    const ids = (b: number) =>
+      new Uint32Array(batchSize).map((_, i) =>
+        (b * batchSize + i) % mnist.train.count
+      );
+    for (let b = 0; b < 2; b++) {
+      await runner.step(ids(b), { seed: 1, epoch: 0 }); // warm-up
+    }
+    const started = performance.now();
+    for (let b = 0; b < batches; b++) {
+      await runner.step(ids(b + 2), { seed: 1, epoch: 0 });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const samples = batches * batchSize;
+    return figure("wasm", threads, samples, seconds);
+  } finally {
+    runner.dispose();
+    model.dispose();
+  }
+}
+
+function figure(
+  backend: string,
+  threads: number,
+  samples: number,
+  seconds: number,
+): TrainFigure {
+  const sps = samples / seconds;
+  return {
+    backend,
+    threads,
+    samples,
+    seconds,
+    samplesPerSecond: sps,
+    projectedEpochSeconds: EPOCH / sps,
+  };
+}
+
+/** Time per kernel of one single-thread training step, from `tf.profile`. */
+async function profileStep(mnist: Mnist, batchSize: number) {
+  const model = buildModel({ seed: 1 });
+  const ids = new Uint32Array(batchSize).map((_, i) => i);
+  for (let i = 0; i < 2; i++) {
+    tf.dispose(
+      computeGradients(model, mnist.train, ids, { seed: 1, epoch: 0 }).grads,
+    );
+  }
+  const rows = new Map<
+    string,
+    { kernel: string; shape: string; calls: number; ms: number }
+  >();
+  const add = (kernel: string, shape: string, ms: number) => {
+    const key = `${kernel} ${shape}`;
+    const row = rows.get(key) ?? { kernel, shape, calls: 0, ms: 0 };
+    row.calls++;
+    row.ms += ms;
+    rows.set(key, row);
+  };
+  let t = performance.now();
+  const batch = gatherBatch(mnist.train, ids);
+  add(
+    "(data: gather + normalise + one-hot)",
+    `[${batchSize},28,28,1]`,
+    performance.now() - t,
+  );
+  tf.dispose([batch.xs, batch.ys]);
+  let grads: tf.Tensor[] = [];
+  const info = await tf.profile(() => {
+    grads =
+      computeGradients(model, mnist.train, ids, { seed: 1, epoch: 0 }).grads;
+    return grads;
+  });
+  for (const k of info.kernels) {
+    add(
+      k.name,
+      `${JSON.stringify(k.inputShapes)} → ${JSON.stringify(k.outputShapes)}`,
+      Number(k.kernelTimeMs),
+    );
+  }
+  t = performance.now();
+  applyGradients(model, grads);
+  add(
+    "(optimizer: Adadelta update)",
+    "1,199,882 params",
+    performance.now() - t,
+  );
+  tf.dispose(grads);
+  model.dispose();
+  return [...rows.values()].sort((a, b) => b.ms - a.ms);
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(Deno.args, SPEC);
+  if (flags === "help") return console.log(USAGE);
+  const batches = flags.batches!, batchSize = flags["batch-size"]!;
+  const threads = flags.threads ?? defaultThreads();
+  await initBackend();
+  const mnist = await loadMnist();
+
+  const training: TrainFigure[] = [
+    await timeTraining(mnist, 1, batches, batchSize),
+  ];
+  if (threads > 1) {
+    training.push(await timeTraining(mnist, threads, batches, batchSize));
+  }
+
+  const model = buildModel({ seed: 1 });
+  predictClasses(model, mnist.test, { count: 1000 }); // warm-up
+  let t = performance.now();
+  predictClasses(model, mnist.test, { start: 0, count: mnist.test.count });
+  const inferenceSeconds = (performance.now() - t) / 1000;
+  const inference = {
+    images: mnist.test.count,
+    seconds: inferenceSeconds,
+    imagesPerSecond: mnist.test.count / inferenceSeconds,
+  };
+
+  const kernels = await profileStep(mnist, batchSize);
+
+  const cpuSamples = flags["cpu-samples"]!;
+  if (cpuSamples > 0) {
+    await tf.setBackend("cpu");
+    const cpuModel = buildModel({ seed: 1 });
+    const ids = new Uint32Array(cpuSamples).map((_, i) => i);
+    t = performance.now();
+    const { grads } = computeGradients(cpuModel, mnist.train, ids, {
+      seed: 1,
+      epoch: 0,
+    });
+    applyGradients(cpuModel, grads);
+    training.push(
+      figure("cpu (pure JS)", 1, cpuSamples, (performance.now() - t) / 1000),
+    );
+    tf.dispose(grads);
+    await tf.setBackend("wasm");
+  }
+
+  const report = {
+    batchSize,
+    batches,
+    cores: defaultThreads(),
+    training,
+    inference,
+    kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(2)) })),
+    peakRssBytes: peakRss(),
+  };
+
+  console.log(
+    `\nTraining (batch ${batchSize}, ${batches} timed batches, real MNIST):`,
+  );
+  console.log("backend          threads  samples/s  projected s/epoch");
+  for (const f of training) {
+    console.log(
+      `${f.backend.padEnd(16)} ${String(f.threads).padStart(7)}  ${
+        f.samplesPerSecond.toFixed(1).padStart(9)
+      }  ${f.projectedEpochSeconds.toFixed(1).padStart(17)}`,
+    );
+  }
+  console.log(
+    `\nInference: ${inference.images} test images in ${
+      inference.seconds.toFixed(2)
+    } s = ${inference.imagesPerSecond.toFixed(0)} images/s`,
+  );
+  console.log(
+    `\nTime per kernel, one single-thread training step (batch ${batchSize}):`,
+  );
+  const stepMs = kernels.reduce((s, k) => s + k.ms, 0);
+  for (const k of kernels.slice(0, 25)) {
+    console.log(
+      `${k.ms.toFixed(1).padStart(8)} ms ${
+        (100 * k.ms / stepMs).toFixed(1).padStart(5)
+      }%  ${k.kernel} ×${k.calls}  ${k.shape}`,
+    );
+  }
+  console.log(`${stepMs.toFixed(1).padStart(8)} ms total`);
+  console.log(
+    `\nPeak memory (RSS): ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+  console.log(`\nJSON: ${JSON.stringify(report)}`);
+}
+
+if (import.meta.main) await runTask(main, USAGE);

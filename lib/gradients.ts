@@ -1,0 +1,116 @@
+/**
+ * Gradient steps: a batch of real MNIST samples in, gradients out, and their
+ * application with the model's optimizer.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { MnistSplit } from "./data.ts";
+import { setDropoutKeys } from "./dropout.ts";
+import { NUM_CLASSES } from "./model.ts";
+
+/**
+ * Builds float inputs in [0, 1] shaped `[n, 28, 28, 1]` and one-hot labels
+ * `[n, 10]` for the samples of `split` at the given indices.
+ */
+export function gatherBatch(
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const pixels = split.rows * split.cols;
+  const x = new Float32Array(ids.length * pixels);
+  const y = new Float32Array(ids.length * NUM_CLASSES);
+  for (let s = 0; s < ids.length; s++) {
+    const id = ids[s];
+    const src = split.images.subarray(id * pixels, (id + 1) * pixels);
+    const dst = x.subarray(s * pixels, (s + 1) * pixels);
+    for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
+    y[s * NUM_CLASSES + split.labels[id]] = 1;
+  }
+  return {
+    xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
+    ys: tf.tensor2d(y, [ids.length, NUM_CLASSES]),
+  };
+}
+
+/** Gradients of one batch (or one shard of a batch). */
+export interface BatchGradients {
+  /** Summed loss over the samples. */
+  loss: number;
+  /** Number of samples classified correctly. */
+  correct: number;
+  /** Gradients of the mean loss, in the order of `model.trainableWeights`. */
+  grads: tf.Tensor[];
+}
+
+/**
+ * Forward and backward pass of `model` on the samples `ids` of `split`, with
+ * the dropout masks keyed by (seed, epoch, sample). Applies nothing.
+ */
+export function computeGradients(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+  keys: { seed: number; epoch: number },
+): BatchGradients {
+  const { xs, ys } = gatherBatch(split, ids);
+  setDropoutKeys(model, { ...keys, ids });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
+    correct = tf.keep(tf.sum(tf.metrics.categoricalAccuracy(ys, probs)));
+    return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs));
+  }, vars);
+  const loss = value.dataSync()[0] * ids.length;
+  const hits = correct!.dataSync()[0];
+  tf.dispose([xs, ys, value, correct!]);
+  return { loss, correct: hits, grads: vars.map((v) => grads[v.name]) };
+}
+
+/** Runs gradient steps: on this thread, or split over worker threads. */
+export interface StepRunner {
+  /**
+   * Computes the gradients of one batch and, when its loss is finite, applies
+   * them with the model's optimizer. Returns the summed loss and hits.
+   */
+  step(
+    ids: Uint32Array,
+    keys: { seed: number; epoch: number },
+  ): Promise<{ loss: number; correct: number }>;
+  /** Frees what the runner holds (worker threads). */
+  dispose(): void;
+}
+
+/** Applies gradients ordered as `model.trainableWeights` with its optimizer. */
+export function applyGradients(
+  model: tf.LayersModel,
+  grads: tf.Tensor[],
+): void {
+  const named: tf.NamedTensorMap = {};
+  model.trainableWeights.forEach((w, i) =>
+    named[(w.read() as tf.Variable).name] = grads[i]
+  );
+  model.optimizer.applyGradients(named);
+}
+
+/** A {@linkcode StepRunner} on the calling thread. */
+export function localRunner(
+  model: tf.LayersModel,
+  split: MnistSplit,
+): StepRunner {
+  return {
+    step(ids, keys) {
+      const { loss, correct, grads } = computeGradients(
+        model,
+        split,
+        ids,
+        keys,
+      );
+      if (Number.isFinite(loss)) applyGradients(model, grads);
+      tf.dispose(grads);
+      return Promise.resolve({ loss, correct });
+    },
+    dispose() {},
+  };
+}

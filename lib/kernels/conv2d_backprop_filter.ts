@@ -1,0 +1,214 @@
+/**
+ * `Conv2DBackpropFilter` for the wasm backend, which ships none.
+ *
+ * The filter gradient is one matrix product
+ *
+ *     dW[(kh,kw,ci), co] = Σ_(oh,ow,n) P[(kh,kw,ci), (oh,ow,n)] · dY[(oh,ow,n), co]
+ *
+ * where `P` holds the input patches (im2col) and `dY` is `dy` transposed to
+ * `[OH, OW, N, Co]`. With `x` first transposed to `[Ci, H, W, N]`, each row of
+ * `P` is made of long contiguous runs (`OW·N` floats when the stride is 1), so
+ * it is built with native heap copies, and the product runs on the backend's
+ * own XNNPACK fully-connected path (the stock non-transposed `BatchMatMul`).
+ * The reduction dimension is cut into chunks of about {@link CHUNK_K} so that
+ * the packed `dY` chunk stays in cache; the partial products are summed.
+ * Strides, every padding and `dimRoundingMode` only change which input
+ * element (or zero) lands in `P`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import type { MatMulFunc } from "./batch_mat_mul.ts";
+import {
+  assertFloat32,
+  copyRun,
+  disposeAll,
+  heapF32,
+  heapIndex,
+  type KernelArgs,
+  transpose,
+  zeroRun,
+} from "./wasm_util.ts";
+
+/** Target length of the reduction dimension of one partial product. */
+const CHUNK_K = 3072;
+
+/**
+ * Builds the `Conv2DBackpropFilter` kernel function. `matMul` must compute
+ * `a·b` for 2-D float32 `a`, `b` on the fast XNNPACK path; pass the stock
+ * wasm `BatchMatMul` (the registry may hold a wrapper by the time this runs).
+ */
+export function makeConv2DBackpropFilter(
+  matMul: MatMulFunc,
+): (args: KernelArgs) => tf.TensorInfo {
+  return (args) => conv2DBackpropFilter(args, matMul);
+}
+
+function conv2DBackpropFilter(
+  { inputs, backend, attrs }: KernelArgs,
+  matMul: MatMulFunc,
+): tf.TensorInfo {
+  const { x, dy } = inputs as unknown as tf.Conv2DBackpropFilterInputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  assertFloat32("Conv2DBackpropFilter", x, dy);
+  const channelsLast = dataFormat !== "NCHW";
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    channelsLast ? "channelsLast" : "channelsFirst",
+  );
+  const n = info.batchSize;
+  const kc = info.inChannels * info.filterHeight * info.filterWidth;
+  const co = info.outChannels;
+  const pixels = info.outHeight * info.outWidth;
+  const out = backend.makeOutput(filterShape, "float32");
+  if (n * pixels === 0 || kc * co === 0) {
+    backend.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+
+  let xT: tf.TensorInfo | undefined; // [Ci, H, W, N]
+  let dyT: tf.TensorInfo | undefined; // [OH, OW, N, Co]
+  let patches: tf.TensorInfo | undefined;
+  try {
+    xT = transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
+    dyT = transpose(backend, dy, channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]);
+    const chunkPixels = Math.max(
+      1,
+      Math.min(pixels, Math.floor(CHUNK_K / n)),
+    );
+    let first = true;
+    for (let p0 = 0; p0 < pixels; p0 += chunkPixels) {
+      const p1 = Math.min(pixels, p0 + chunkPixels);
+      const k = (p1 - p0) * n;
+      if (patches === undefined || patches.shape[1] !== k) {
+        disposeAll(backend, patches);
+        patches = backend.makeOutput([kc, k], "float32");
+      }
+      // A fresh tensor for each chunk: XNNPACK caches packed weights by id.
+      const grads = backend.makeOutput([k, co], "float32");
+      let part: tf.TensorInfo | undefined;
+      try {
+        const heap = heapF32(backend);
+        copyRun(
+          heap,
+          heapIndex(backend, grads),
+          heapIndex(backend, dyT) + p0 * n * co,
+          k * co,
+        );
+        fillPatches(heap, heapIndex(backend, patches), heapIndex(backend, xT), {
+          info,
+          p0,
+          p1,
+        });
+        part = matMul(backend, patches, grads);
+        accumulate(backend, out, part, first);
+        first = false;
+      } finally {
+        disposeAll(backend, grads, part);
+      }
+    }
+    return out;
+  } catch (error) {
+    disposeAll(backend, out);
+    throw error;
+  } finally {
+    disposeAll(backend, xT, dyT, patches);
+  }
+}
+
+/** Adds (or, for the first chunk, copies) `part` into `out`. */
+function accumulate(
+  backend: BackendWasm,
+  out: tf.TensorInfo,
+  part: tf.TensorInfo,
+  first: boolean,
+): void {
+  const heap = heapF32(backend);
+  const dst = heapIndex(backend, out);
+  const src = heapIndex(backend, part);
+  const size = tf.util.sizeFromShape(out.shape);
+  if (first) {
+    copyRun(heap, dst, src, size);
+  } else {
+    for (let i = 0; i < size; i++) heap[dst + i] += heap[src + i];
+  }
+}
+
+/**
+ * Writes the patch matrix for output pixels `[p0, p1)` at heap index `dst`:
+ * row `(kh,kw,ci)`, column `(p - p0, n)` holds
+ * `x[n, oh·sh + kh - padTop, ow·sw + kw - padLeft, ci]`, or 0 in the padding,
+ * read from `xT` (`[Ci, H, W, N]`) at heap index `src`.
+ */
+function fillPatches(
+  heap: Float32Array,
+  dst: number,
+  src: number,
+  { info, p0, p1 }: {
+    info: tf.backend_util.Conv2DInfo;
+    p0: number;
+    p1: number;
+  },
+): void {
+  const {
+    batchSize: n,
+    inHeight: h,
+    inWidth: w,
+    inChannels: ci,
+    outWidth: ow,
+    filterHeight: fh,
+    filterWidth: fw,
+    strideHeight: sh,
+    strideWidth: sw,
+  } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  const k = (p1 - p0) * n;
+  let row = dst;
+  for (let kh = 0; kh < fh; kh++) {
+    for (let kw = 0; kw < fw; kw++) {
+      for (let c = 0; c < ci; c++, row += k) {
+        const plane = src + c * h * w * n;
+        let p = p0;
+        while (p < p1) {
+          const oh = Math.floor(p / ow);
+          const ow0 = p - oh * ow;
+          const ow1 = Math.min(ow, ow0 + (p1 - p));
+          const at = row + (p - p0) * n;
+          const ih = oh * sh + kh - padTop;
+          if (ih < 0 || ih >= h) {
+            zeroRun(heap, at, (ow1 - ow0) * n);
+          } else if (sw === 1) {
+            // Input columns ow + kw - padLeft are consecutive: one copy.
+            const lo = Math.min(ow1, Math.max(ow0, padLeft - kw));
+            const hi = Math.min(ow1, Math.max(lo, w + padLeft - kw));
+            zeroRun(heap, at, (lo - ow0) * n);
+            copyRun(
+              heap,
+              at + (lo - ow0) * n,
+              plane + (ih * w + lo + kw - padLeft) * n,
+              (hi - lo) * n,
+            );
+            zeroRun(heap, at + (hi - ow0) * n, (ow1 - hi) * n);
+          } else {
+            for (let o = ow0; o < ow1; o++) {
+              const iw = o * sw + kw - padLeft;
+              const to = at + (o - ow0) * n;
+              if (iw < 0 || iw >= w) zeroRun(heap, to, n);
+              else copyRun(heap, to, plane + (ih * w + iw) * n, n);
+            }
+          }
+          p += ow1 - ow0;
+        }
+      }
+    }
+  }
+}
