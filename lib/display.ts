@@ -16,6 +16,13 @@ import { formatSummary, summaryRows } from "./model.ts";
 /**
  * A Jupyter MIME bundle: output representations keyed by MIME type. Images
  * (`image/png`) are base64 strings, as the Jupyter protocol requires.
+ *
+ * @example
+ * ```ts
+ * import { type MimeBundle, showMetrics } from "./display.ts";
+ * const bundle: MimeBundle = await showMetrics({ acc: 0.99 });
+ * console.log(bundle["text/plain"]);
+ * ```
  */
 export interface MimeBundle {
   /** The plain-text fallback every bundle carries. */
@@ -228,7 +235,21 @@ const SIDE = 28;
 /** Bytes per MNIST image. */
 const PIXELS = SIDE * SIDE;
 
-/** Options of {@linkcode showDigits}. */
+/**
+ * Options of {@linkcode showDigits}.
+ *
+ * @example
+ * ```ts
+ * import { showDigits, type ShowDigitsOptions } from "./display.ts";
+ * const options: ShowDigitsOptions = {
+ *   images: new Uint8Array(2 * 784),
+ *   labels: [7, 2],
+ *   predictions: [7, 1],
+ *   count: 2,
+ * };
+ * await showDigits(options); // the second digit is outlined in red
+ * ```
+ */
 export interface ShowDigitsOptions {
   /** MNIST images, 28x28 bytes each, row-major; image `i` at `i * 784`. */
   images: Uint8Array;
@@ -476,7 +497,15 @@ function tableHtml(table: Table): string {
     `</table>`;
 }
 
-/** Options of {@linkcode showTable} and {@linkcode showMetrics}. */
+/**
+ * Options of {@linkcode showTable} and {@linkcode showMetrics}.
+ *
+ * @example
+ * ```ts
+ * import { showMetrics } from "./display.ts";
+ * await showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * ```
+ */
 export interface ShowTableOptions {
   /** A caption above the table. */
   title?: string;
@@ -550,8 +579,9 @@ export function showSummary(model: tf.LayersModel): Promise<MimeBundle> {
 }
 
 /**
- * Shows named metrics (e.g. test loss and accuracy) as a two-column table,
- * values with 4 decimals (integers as such).
+ * Shows named metrics (e.g. test loss and accuracy) as a two-column table
+ * (`metric`, `value`), values with 4 decimals (integers as such), under
+ * `options.title` when given.
  *
  * @returns the MIME bundle displayed.
  * @example

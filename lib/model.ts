@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { KerasAdadelta } from "./optimizer.ts";
 import { deriveKey } from "./random.ts";
 
 /** Number of classes (digits 0–9). */
@@ -22,7 +23,8 @@ export interface BuildModelOptions {
  * Conv2D(64, 3x3, relu), MaxPool(2x2), Dropout(0.25), Flatten,
  * Dense(128, relu), Dropout(0.5), Dense(10, softmax); Glorot-uniform kernels
  * and zero biases as Keras (tfjs defaults to Glorot-normal); Adadelta with
- * Keras's settings (lr 1.0, rho 0.95, epsilon 1e-7); categorical
+ * Keras's settings (lr 1.0, rho 0.95, epsilon 1e-7) and update rule
+ * ({@linkcode KerasAdadelta}); categorical
  * cross-entropy; accuracy. 1,199,882 parameters.
  *
  * @example
@@ -85,7 +87,7 @@ export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
  */
 export function compileModel(model: tf.LayersModel): void {
   model.compile({
-    optimizer: tf.train.adadelta(1.0, 0.95, 1e-7),
+    optimizer: new KerasAdadelta(1.0, 0.95, 1e-7),
     loss: "categoricalCrossentropy",
     metrics: ["accuracy"],
   });

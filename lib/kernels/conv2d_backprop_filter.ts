@@ -5,8 +5,8 @@
  *
  *     dW[(kh,kw,ci), co] = Σ_(oh,ow,n) P[(kh,kw,ci), (oh,ow,n)] · dY[(oh,ow,n), co]
  *
- * where `P` holds the input patches (im2col) and `dY` is `dy` transposed to
- * `[OH, OW, N, Co]`. With `x` first transposed to `[Ci, H, W, N]`, each row of
+ * where `P` holds the input patches (im2col) and `dY` is `dy` reordered to
+ * `[OH·OW·N, Co]`. With `x` first transposed to `[Ci, H, W, N]`, each row of
  * `P` is made of long contiguous runs (`OW·N` floats when the stride is 1), so
  * it is built with native heap copies, and the product runs on the backend's
  * own XNNPACK fully-connected path (the stock non-transposed `BatchMatMul`).
@@ -21,13 +21,17 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { MatMulFunc } from "./batch_mat_mul.ts";
 import {
+  assertConvShapes,
   assertFloat32,
   copyRun,
   disposeAll,
   heapF32,
   heapIndex,
   type KernelArgs,
+  reshaped,
+  swapLastAxes,
   transpose,
+  transposeBlock,
   zeroRun,
 } from "./wasm_util.ts";
 
@@ -49,7 +53,7 @@ function conv2DBackpropFilter(
   { inputs, backend, attrs }: KernelArgs,
   matMul: MatMulFunc,
 ): tf.TensorInfo {
-  const { x, dy } = inputs as unknown as tf.Conv2DBackpropFilterInputs;
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   assertFloat32("Conv2DBackpropFilter", x, dy);
@@ -64,6 +68,7 @@ function conv2DBackpropFilter(
     false,
     channelsLast ? "channelsLast" : "channelsFirst",
   );
+  assertConvShapes("Conv2DBackpropFilter", info, dy, filterShape);
   const n = info.batchSize;
   const kc = info.inChannels * info.filterHeight * info.filterWidth;
   const co = info.outChannels;
@@ -75,11 +80,14 @@ function conv2DBackpropFilter(
   }
 
   let xT: tf.TensorInfo | undefined; // [Ci, H, W, N]
-  let dyT: tf.TensorInfo | undefined; // [OH, OW, N, Co]
+  let dyNhwc: tf.TensorInfo | undefined;
   let patches: tf.TensorInfo | undefined;
   try {
-    xT = transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
-    dyT = transpose(backend, dy, channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]);
+    xT = channelsLast ? channelsMajor(backend, x) : swapLastAxes(
+      backend,
+      reshaped(x, [n, x.shape[1] * x.shape[2] * x.shape[3]]),
+    );
+    dyNhwc = channelsLast ? dy : transpose(backend, dy, [0, 2, 3, 1]);
     const chunkPixels = Math.max(
       1,
       Math.min(pixels, Math.floor(CHUNK_K / n)),
@@ -97,11 +105,15 @@ function conv2DBackpropFilter(
       let part: tf.TensorInfo | undefined;
       try {
         const heap = heapF32(backend);
-        copyRun(
+        gatherGrads(
           heap,
           heapIndex(backend, grads),
-          heapIndex(backend, dyT) + p0 * n * co,
-          k * co,
+          heapIndex(backend, dyNhwc),
+          {
+            info,
+            p0,
+            p1,
+          },
         );
         fillPatches(heap, heapIndex(backend, patches), heapIndex(backend, xT), {
           info,
@@ -120,8 +132,34 @@ function conv2DBackpropFilter(
     disposeAll(backend, out);
     throw error;
   } finally {
-    disposeAll(backend, xT, dyT, patches);
+    disposeAll(backend, xT, patches);
+    if (dyNhwc !== dy) disposeAll(backend, dyNhwc);
   }
+}
+
+/**
+ * `x` (`[N, H, W, C]`) transposed to `[C, H, W, N]` in a fresh tensor, one
+ * pixel's `[N, C]` slab at a time.
+ */
+function channelsMajor(backend: BackendWasm, x: tf.TensorInfo): tf.TensorInfo {
+  const [n, h, w, c] = x.shape;
+  const out = backend.makeOutput([c, h, w, n], "float32");
+  const heap = heapF32(backend);
+  const src = heapIndex(backend, x);
+  const dst = heapIndex(backend, out);
+  const pixels = h * w;
+  for (let p = 0; p < pixels; p++) {
+    transposeBlock(
+      heap,
+      src + p * c,
+      pixels * c,
+      dst + p * n,
+      pixels * n,
+      n,
+      c,
+    );
+  }
+  return out;
 }
 
 /** Adds (or, for the first chunk, copies) `part` into `out`. */
@@ -139,6 +177,32 @@ function accumulate(
     copyRun(heap, dst, src, size);
   } else {
     for (let i = 0; i < size; i++) heap[dst + i] += heap[src + i];
+  }
+}
+
+/**
+ * Writes the rows `(p - p0, n)` of `dY` for output pixels `[p0, p1)` at heap
+ * index `dst`: row `(p, n)` is `dy[n, p, :]`, read from NHWC `dy` at `src`.
+ */
+function gatherGrads(
+  heap: Float32Array,
+  dst: number,
+  src: number,
+  { info, p0, p1 }: {
+    info: tf.backend_util.Conv2DInfo;
+    p0: number;
+    p1: number;
+  },
+): void {
+  const n = info.batchSize;
+  const co = info.outChannels;
+  const pixels = info.outHeight * info.outWidth;
+  for (let p = p0; p < p1; p++) {
+    for (let b = 0; b < n; b++, dst += co) {
+      // Runs of one pixel's channels: a plain loop beats copyWithin here.
+      const from = src + (b * pixels + p) * co;
+      for (let c = 0; c < co; c++) heap[dst + c] = heap[from + c];
+    }
   }
 }
 

@@ -17,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import {
+  assertConvShapes,
   assertFloat32,
   conv2dStride1,
   copyRun,
@@ -58,7 +59,10 @@ interface Phase {
 export function conv2DBackpropInput(
   { inputs, backend, attrs }: KernelArgs,
 ): tf.TensorInfo {
-  const { dy, filter } = inputs as unknown as tf.Conv2DBackpropInputInputs;
+  const { dy, filter } = inputs as {
+    dy: tf.TensorInfo;
+    filter: tf.TensorInfo;
+  };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     attrs as unknown as tf.Conv2DBackpropInputAttrs;
   assertFloat32("Conv2DBackpropInput", dy, filter);
@@ -73,6 +77,7 @@ export function conv2DBackpropInput(
     false,
     channelsLast ? "channelsLast" : "channelsFirst",
   );
+  assertConvShapes("Conv2DBackpropInput", info, dy, filter.shape);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const nhwc = [n, h, w, ci];
 

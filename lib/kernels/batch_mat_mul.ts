@@ -1,0 +1,325 @@
+/**
+ * `BatchMatMul` for the wasm backend, keeping every case on XNNPACK.
+ *
+ * The stock kernel reaches XNNPACK's fully-connected GEMM only for a single,
+ * non-transposed product; with `transposeA`/`transposeB`, or a batch, it runs
+ * a scalar loop. This kernel transposes operands explicitly (a cache-blocked
+ * heap transpose, 3-4× faster here than the wasm `Transpose` kernel), or for
+ * a single product computes `(op(B)ᵀ·op(A)ᵀ)ᵀ` when that moves less data,
+ * folds a shared right operand into one tall product, and otherwise runs one
+ * fast product per batch entry (with broadcasting).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import {
+  assertFloat32,
+  copyRun,
+  disposeAll,
+  heapF32,
+  heapIndex,
+  type KernelArgs,
+  reshaped,
+  swapLastAxes,
+  type WasmKernelFunc,
+} from "./wasm_util.ts";
+
+/** `a·b` for 2-D float32 operands on the fast XNNPACK path. */
+export type MatMulFunc = (
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+) => tf.TensorInfo;
+
+/**
+ * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
+ * product, which it runs on XNNPACK. XNNPACK caches `b` packed by tensor id,
+ * so `b` must be a tensor whose data never changes (every fresh intermediate
+ * is).
+ */
+export function stockMatMul(stock: WasmKernelFunc): MatMulFunc {
+  return (backend, a, b) =>
+    stock({
+      inputs: { a, b },
+      backend,
+      attrs: { transposeA: false, transposeB: false },
+    });
+}
+
+/**
+ * Below this many multiply-adds per batch entry, a batch of products without
+ * broadcasting stays on the stock kernel: its loop beats one XNNPACK call
+ * (operator creation and weight packing) per entry there.
+ */
+const SMALL_PRODUCT = 16384;
+
+/**
+ * Builds the `BatchMatMul` kernel function around the stock wasm one
+ * (`stock`), which it calls for plain single products and tiny batches.
+ */
+export function makeBatchMatMul(
+  stock: WasmKernelFunc,
+): (args: KernelArgs) => tf.TensorInfo {
+  const matMul = stockMatMul(stock);
+  return (args) => batchMatMul(args, stock, matMul);
+}
+
+function batchMatMul(
+  args: KernelArgs,
+  stock: WasmKernelFunc,
+  matMul: MatMulFunc,
+): tf.TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+  assertFloat32("BatchMatMul", a, b);
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
+  const kA = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
+  const kB = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
+  const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
+  tf.util.assert(
+    kA === kB,
+    () =>
+      `Error in matMul: inner shapes (${kA}) and (${kB}) of Tensors with ` +
+      `shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and ` +
+      `transposeB=${transposeB} must match.`,
+  );
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  const outShape = [...outer, m, n];
+  const batch = tf.util.sizeFromShape(outer);
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
+  const k = kA;
+
+  if (batch * m * n === 0 || k === 0) {
+    const zeros = backend.makeOutput(outShape, "float32");
+    backend.typedArrayFromHeap(zeros).fill(0);
+    return zeros;
+  }
+
+  if (
+    batchA === batchB &&
+    (m * k * n < SMALL_PRODUCT || (batch === 1 && !transposeA && !transposeB))
+  ) {
+    return stock(args);
+  }
+  if (batch === 1 && preferSwapped(transposeA, transposeB, m, k, n)) {
+    return reshaped(
+      swappedProduct(backend, matMul, a, b, {
+        transposeA,
+        transposeB,
+        m,
+        k,
+        n,
+      }),
+      outShape,
+    );
+  }
+
+  // Operands as [batch, rows, cols] in the layout the product needs.
+  let a3: tf.TensorInfo | undefined;
+  let b3: tf.TensorInfo | undefined;
+  try {
+    a3 = transposeA
+      ? swapLastAxes(backend, reshaped(a, [batchA, k, m]))
+      : reshaped(a, [batchA, m, k]);
+    b3 = transposeB
+      ? swapLastAxes(backend, reshaped(b, [batchB, n, k]))
+      : reshaped(b, [batchB, k, n]);
+
+    if (batchB === 1) {
+      // One shared right operand (so batchA === batch): a single
+      // [batch·m, k] × [k, n] product.
+      const out = matMul(
+        backend,
+        reshaped(a3, [batchA * m, k]),
+        reshaped(b3, [k, n]),
+      );
+      return reshaped(out, outShape);
+    }
+    return batchedProducts(backend, matMul, a3, b3, {
+      outerA,
+      outerB,
+      outer,
+      outShape,
+    });
+  } finally {
+    if (a3 !== undefined && a3.dataId !== a.dataId) disposeAll(backend, a3);
+    if (b3 !== undefined && b3.dataId !== b.dataId) disposeAll(backend, b3);
+  }
+}
+
+/** Rough cost, per element, of {@link swapLastAxes}. */
+const TRANSPOSE_COST = 1;
+/** Rough cost, per element, of XNNPACK packing fresh weights. */
+const PACK_COST = 2;
+
+/**
+ * Whether computing `C = op(A)·op(B)` as `(op(B)ᵀ·op(A)ᵀ)ᵀ` moves less data
+ * than transposing the operands themselves: the product's right operand
+ * (packed by XNNPACK) is then `op(A)ᵀ` instead of `op(B)`, and the result
+ * needs one transpose. For `dy·Wᵀ` with a tall `W` it avoids transposing
+ * and packing `W`.
+ */
+function preferSwapped(
+  transposeA: boolean,
+  transposeB: boolean,
+  m: number,
+  k: number,
+  n: number,
+): boolean {
+  if (!transposeA && !transposeB) return false;
+  const direct = (transposeA ? TRANSPOSE_COST * k * m : 0) +
+    (transposeB ? TRANSPOSE_COST * k * n : 0) + PACK_COST * k * n;
+  const swapped = (transposeB ? 0 : TRANSPOSE_COST * k * n) +
+    (transposeA ? 0 : TRANSPOSE_COST * k * m) + PACK_COST * k * m +
+    TRANSPOSE_COST * m * n;
+  return swapped < direct;
+}
+
+/**
+ * A single (unbatched) product computed as `(op(B)ᵀ·op(A)ᵀ)ᵀ`; returns a
+ * fresh `[m, n]` tensor.
+ */
+function swappedProduct(
+  backend: BackendWasm,
+  matMul: MatMulFunc,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  { transposeA, transposeB, m, k, n }: {
+    transposeA: boolean;
+    transposeB: boolean;
+    m: number;
+    k: number;
+    n: number;
+  },
+): tf.TensorInfo {
+  let left: tf.TensorInfo | undefined; // op(B)ᵀ: [n, k]
+  let right: tf.TensorInfo | undefined; // op(A)ᵀ: [k, m]
+  let outT: tf.TensorInfo | undefined; // Cᵀ: [n, m]
+  try {
+    left = transposeB
+      ? reshaped(b, [n, k])
+      : swapLastAxes(backend, reshaped(b, [k, n]));
+    right = transposeA
+      ? reshaped(a, [k, m])
+      : swapLastAxes(backend, reshaped(a, [m, k]));
+    outT = matMul(backend, left, right);
+    return swapLastAxes(backend, reshaped(outT, [n, m]));
+  } finally {
+    if (left !== undefined && left.dataId !== b.dataId) {
+      disposeAll(backend, left);
+    }
+    if (right !== undefined && right.dataId !== a.dataId) {
+      disposeAll(backend, right);
+    }
+    disposeAll(backend, outT);
+  }
+}
+
+/**
+ * One XNNPACK product per output batch entry, for a right operand that
+ * differs along the batch. Each `b` slice is copied into a fresh tensor
+ * (XNNPACK packs weights per tensor id) and freed after use.
+ */
+function batchedProducts(
+  backend: BackendWasm,
+  matMul: MatMulFunc,
+  a3: tf.TensorInfo,
+  b3: tf.TensorInfo,
+  shapes: {
+    outerA: number[];
+    outerB: number[];
+    outer: number[];
+    outShape: number[];
+  },
+): tf.TensorInfo {
+  const [, m, k] = a3.shape;
+  const n = b3.shape[2];
+  const batch = tf.util.sizeFromShape(shapes.outer);
+  const out = backend.makeOutput(shapes.outShape, "float32");
+  const sizeA = m * k;
+  const sizeB = k * n;
+  const sizeOut = m * n;
+  let sliceA: tf.TensorInfo | undefined;
+  let lastA = -1;
+  try {
+    // XNNPACK keeps nothing of the left operand: one buffer serves all.
+    sliceA = backend.makeOutput([m, k], "float32");
+    for (let i = 0; i < batch; i++) {
+      const index = broadcastIndices(
+        i,
+        shapes.outer,
+        shapes.outerA,
+        shapes.outerB,
+      );
+      if (index.a !== lastA) {
+        copyRun(
+          heapF32(backend),
+          heapIndex(backend, sliceA),
+          heapIndex(backend, a3) + index.a * sizeA,
+          sizeA,
+        );
+        lastA = index.a;
+      }
+      const sliceB = backend.makeOutput([k, n], "float32");
+      let part: tf.TensorInfo | undefined;
+      try {
+        copyRun(
+          heapF32(backend),
+          heapIndex(backend, sliceB),
+          heapIndex(backend, b3) + index.b * sizeB,
+          sizeB,
+        );
+        part = matMul(backend, sliceA, sliceB);
+        copyRun(
+          heapF32(backend),
+          heapIndex(backend, out) + i * sizeOut,
+          heapIndex(backend, part),
+          sizeOut,
+        );
+      } finally {
+        disposeAll(backend, sliceB, part);
+      }
+    }
+    return out;
+  } catch (error) {
+    disposeAll(backend, out);
+    throw error;
+  } finally {
+    disposeAll(backend, sliceA);
+  }
+}
+
+/**
+ * Maps flat index `i` of the broadcast outer shape to the flat outer indices
+ * of `a` and `b` (numpy broadcasting, shapes aligned on the right).
+ */
+function broadcastIndices(
+  i: number,
+  outer: number[],
+  outerA: number[],
+  outerB: number[],
+): { a: number; b: number } {
+  let a = 0, b = 0, strideA = 1, strideB = 1, rest = i;
+  for (let d = outer.length - 1; d >= 0; d--) {
+    const coord = rest % outer[d];
+    rest = Math.floor(rest / outer[d]);
+    const dA = d - (outer.length - outerA.length);
+    const dB = d - (outer.length - outerB.length);
+    if (dA >= 0) {
+      if (outerA[dA] !== 1) a += coord * strideA;
+      strideA *= outerA[dA];
+    }
+    if (dB >= 0) {
+      if (outerB[dB] !== 1) b += coord * strideB;
+      strideB *= outerB[dB];
+    }
+  }
+  return { a, b };
+}

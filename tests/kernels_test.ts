@@ -1,0 +1,468 @@
+/**
+ * Checks the wasm training kernels of `lib/kernels/` against tfjs's `cpu`
+ * backend on many shapes, strides and paddings, that they free their
+ * intermediates, and that a small conv net trains end to end on wasm.
+ *
+ * Run: `deno test --allow-read --allow-env tests/kernels_test.ts`
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals } from "@std/assert";
+import { initBackend } from "../lib/backend.ts";
+import {
+  registerTrainingKernels,
+  TRAINING_KERNELS,
+} from "../lib/kernels/mod.ts";
+
+await initBackend();
+
+type Shape4 = [number, number, number, number];
+type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+
+/** Deterministic values in [-1, 1) (a small LCG, seeded). */
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** Runs a kernel on `backend` from plain arrays; returns shape and data. */
+async function run(
+  backend: "cpu" | "wasm",
+  kernel: string,
+  inputs: Record<string, { shape: number[]; data: Float32Array }>,
+  attrs: tf.NamedAttrMap,
+  prepare: (tensors: tf.NamedTensorMap) => tf.NamedTensorMap = (t) => t,
+): Promise<{ shape: number[]; data: Float32Array }> {
+  await tf.setBackend(backend);
+  try {
+    return tf.tidy(() => {
+      const tensors: tf.NamedTensorMap = {};
+      for (const [name, { shape, data }] of Object.entries(inputs)) {
+        tensors[name] = tf.tensor(data, shape, "float32");
+      }
+      const out = tf.engine().runKernel(
+        kernel,
+        prepare(tensors),
+        attrs,
+      ) as tf.Tensor;
+      return { shape: out.shape, data: out.dataSync() as Float32Array };
+    });
+  } finally {
+    await tf.setBackend("wasm");
+  }
+}
+
+/** Asserts `actual` matches `expected` to 1e-4 of the larger of 1, max |expected|. */
+function assertClose(
+  actual: { shape: number[]; data: Float32Array },
+  expected: { shape: number[]; data: Float32Array },
+  what: string,
+): void {
+  assertEquals(actual.shape, expected.shape, `${what}: shape`);
+  let scale = 1;
+  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const d = Math.abs(actual.data[i] - expected.data[i]);
+    if (!(d <= worst)) worst = d; // also catches NaN
+  }
+  assert(
+    worst <= 1e-4 * scale,
+    `${what}: max |wasm - cpu| = ${worst} > ${1e-4 * scale}`,
+  );
+}
+
+/**
+ * Compares one kernel call on wasm with the cpu backend; `prepare` may
+ * rewrite the cpu backend's inputs into an equivalent form.
+ */
+async function compareKernel(
+  kernel: string,
+  inputs: Record<string, { shape: number[]; data: Float32Array }>,
+  attrs: tf.NamedAttrMap,
+  what: string,
+  prepare?: (tensors: tf.NamedTensorMap) => tf.NamedTensorMap,
+): Promise<void> {
+  const expected = await run("cpu", kernel, inputs, attrs, prepare);
+  const actual = await run("wasm", kernel, inputs, attrs);
+  assertClose(actual, expected, what);
+}
+
+interface ConvCase {
+  x: Shape4;
+  filter: Shape4;
+  strides: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  dataFormat?: "NHWC" | "NCHW";
+}
+
+const CONV_CASES: ConvCase[] = [
+  // The tutorial's layers, scaled down in batch.
+  { x: [2, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: "valid" },
+  { x: [2, 26, 26, 32], filter: [3, 3, 32, 64], strides: 1, pad: "valid" },
+  // Long enough to split the filter gradient's reduction into chunks, with a
+  // chunk boundary inside an output row.
+  { x: [4, 30, 30, 2], filter: [3, 3, 2, 3], strides: 1, pad: "same" },
+  { x: [16, 33, 31, 1], filter: [3, 3, 1, 2], strides: 2, pad: "valid" },
+  // Batch 1, single channels, odd sizes, kernel sizes 1, 2, 3, 5.
+  { x: [1, 7, 9, 1], filter: [1, 1, 1, 1], strides: 1, pad: "valid" },
+  { x: [1, 7, 9, 1], filter: [2, 2, 1, 3], strides: 1, pad: "same" },
+  { x: [3, 9, 7, 5], filter: [5, 5, 5, 4], strides: 1, pad: "same" },
+  { x: [3, 11, 10, 4], filter: [5, 3, 4, 6], strides: 1, pad: "valid" },
+  { x: [2, 8, 8, 3], filter: [2, 3, 3, 2], strides: 1, pad: "same" },
+  // Strides 2, mixed and larger than the kernel.
+  { x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 2, pad: "valid" },
+  { x: [2, 10, 10, 3], filter: [3, 3, 3, 4], strides: 2, pad: "same" },
+  { x: [2, 9, 8, 2], filter: [2, 2, 2, 3], strides: 2, pad: "same" },
+  { x: [1, 11, 7, 3], filter: [5, 5, 3, 2], strides: 2, pad: "same" },
+  { x: [2, 9, 7, 3], filter: [3, 3, 3, 5], strides: [2, 1], pad: "valid" },
+  { x: [2, 7, 10, 2], filter: [3, 2, 2, 3], strides: [1, 3], pad: "same" },
+  { x: [2, 8, 8, 2], filter: [1, 1, 2, 3], strides: 3, pad: "valid" },
+  { x: [1, 12, 12, 3], filter: [2, 2, 3, 4], strides: 3, pad: "same" },
+  // Numeric padding, with rounding where the output size is fractional.
+  { x: [2, 7, 7, 3], filter: [3, 3, 3, 2], strides: 1, pad: 1 },
+  { x: [2, 6, 5, 2], filter: [3, 3, 2, 3], strides: 1, pad: 2 },
+  { x: [2, 8, 8, 2], filter: [3, 3, 2, 3], strides: 2, pad: 1 },
+  {
+    x: [2, 6, 6, 2],
+    filter: [3, 3, 2, 3],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: "ceil",
+  },
+  {
+    x: [2, 6, 7, 2],
+    filter: [3, 3, 2, 3],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: "floor",
+  },
+  {
+    x: [1, 7, 6, 2],
+    filter: [2, 2, 2, 3],
+    strides: 2,
+    pad: 0,
+    dimRoundingMode: "round",
+  },
+  // Explicit padding: asymmetric, zero, and wider than the kernel.
+  {
+    x: [2, 7, 6, 3],
+    filter: [3, 3, 3, 2],
+    strides: 1,
+    pad: [[0, 0], [1, 2], [0, 1], [0, 0]],
+  },
+  {
+    x: [2, 6, 6, 2],
+    filter: [3, 2, 2, 3],
+    strides: [2, 1],
+    pad: [[0, 0], [2, 0], [1, 3], [0, 0]],
+  },
+  {
+    x: [1, 5, 5, 2],
+    filter: [2, 2, 2, 2],
+    strides: 1,
+    pad: [[0, 0], [3, 4], [4, 3], [0, 0]],
+  },
+  {
+    x: [2, 7, 7, 2],
+    filter: [3, 3, 2, 2],
+    strides: 2,
+    pad: [[0, 0], [4, 3], [0, 5], [0, 0]],
+  },
+  // Channels first.
+  {
+    x: [2, 3, 7, 6],
+    filter: [3, 3, 3, 4],
+    strides: 1,
+    pad: "same",
+    dataFormat: "NCHW",
+  },
+  {
+    x: [2, 2, 9, 8],
+    filter: [3, 2, 2, 3],
+    strides: [2, 1],
+    pad: "valid",
+    dataFormat: "NCHW",
+  },
+];
+
+function describe(c: ConvCase): string {
+  return `x=${c.x} f=${c.filter} s=${c.strides} pad=${JSON.stringify(c.pad)}` +
+    (c.dimRoundingMode ? ` round=${c.dimRoundingMode}` : "") +
+    (c.dataFormat ? ` ${c.dataFormat}` : "");
+}
+
+/** `dy`'s shape for a convolution case (in the case's data format). */
+function dyShape(c: ConvCase): Shape4 {
+  return tf.backend_util.computeConv2DInfo(
+    c.x,
+    c.filter,
+    c.strides,
+    1,
+    c.pad,
+    c.dimRoundingMode,
+    false,
+    c.dataFormat === "NCHW" ? "channelsFirst" : "channelsLast",
+  ).outShape;
+}
+
+function convAttrs(c: ConvCase): Record<string, unknown> {
+  return {
+    strides: c.strides,
+    pad: c.pad,
+    dataFormat: c.dataFormat ?? "NHWC",
+    dimRoundingMode: c.dimRoundingMode,
+  };
+}
+
+Deno.test("the training kernels are registered for wasm, once", () => {
+  const before = TRAINING_KERNELS.map((k) => tf.getKernel(k, "wasm"));
+  for (const config of before) assert(config !== undefined);
+  registerTrainingKernels();
+  const after = TRAINING_KERNELS.map((k) => tf.getKernel(k, "wasm"));
+  for (let i = 0; i < before.length; i++) {
+    assert(before[i]!.kernelFunc === after[i]!.kernelFunc);
+  }
+  assertEquals(tf.getBackend(), "wasm");
+});
+
+Deno.test("Conv2DBackpropFilter matches the cpu backend", async () => {
+  for (const [i, c] of CONV_CASES.entries()) {
+    const dy = dyShape(c);
+    await compareKernel(
+      "Conv2DBackpropFilter",
+      {
+        x: { shape: c.x, data: values(tf.util.sizeFromShape(c.x), 2 * i + 1) },
+        dy: { shape: dy, data: values(tf.util.sizeFromShape(dy), 2 * i + 2) },
+      },
+      { ...convAttrs(c), filterShape: c.filter } as tf.NamedAttrMap,
+      `Conv2DBackpropFilter ${describe(c)}`,
+    );
+  }
+});
+
+Deno.test("Conv2DBackpropInput matches the cpu backend", async () => {
+  for (const [i, c] of CONV_CASES.entries()) {
+    const dy = dyShape(c);
+    await compareKernel(
+      "Conv2DBackpropInput",
+      {
+        dy: { shape: dy, data: values(tf.util.sizeFromShape(dy), 3 * i + 1) },
+        filter: {
+          shape: c.filter,
+          data: values(tf.util.sizeFromShape(c.filter), 3 * i + 2),
+        },
+      },
+      { ...convAttrs(c), inputShape: c.x } as tf.NamedAttrMap,
+      `Conv2DBackpropInput ${describe(c)}`,
+    );
+  }
+});
+
+const MATMUL_CASES: [number[], number[]][] = [
+  // [a, b] shapes before transposition, as a·b. Tiny products without
+  // broadcasting stay on the stock kernel; the larger ones below take each of
+  // the XNNPACK paths: operand transposes, the swapped (op(B)ᵀ·op(A)ᵀ)ᵀ form,
+  // a shared b folded into one product, and one product per batch entry.
+  [[5, 7], [7, 3]],
+  [[1, 1], [1, 1]],
+  [[1, 6], [6, 1]],
+  [[3, 4, 6], [3, 6, 5]],
+  [[64, 300], [300, 40]],
+  [[16, 64], [64, 512]],
+  [[300, 1], [1, 70]],
+  [[1, 40, 30], [1, 30, 20]],
+  [[3, 40, 30], [3, 30, 20]],
+  [[3, 40, 30], [1, 30, 20]],
+  [[1, 40, 30], [3, 30, 20]],
+  [[2, 1, 24, 32], [1, 3, 32, 24]],
+  [[2, 3, 24, 32], [2, 3, 32, 24]],
+  [[4, 40, 30], [30, 20]],
+  [[40, 30], [2, 30, 20]],
+  [[2, 4, 6], [1, 6, 5]],
+  [[2, 1, 3, 4], [1, 3, 4, 2]],
+];
+
+/**
+ * Broadcasts `a` and `b` to their common outer (batch) shape. The cpu
+ * backend's BatchMatMul broadcasts by index modulo batch size, which is wrong
+ * when both operands broadcast (e.g. [2,1,…]·[1,3,…]); given full batches it
+ * is a sound reference.
+ */
+function broadcastOuterDims(t: tf.NamedTensorMap): tf.NamedTensorMap {
+  const { a, b } = t;
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
+  return {
+    a: tf.broadcastTo(a, [...outer, ...a.shape.slice(-2)]),
+    b: tf.broadcastTo(b, [...outer, ...b.shape.slice(-2)]),
+  };
+}
+
+/** `shape` with its last two dimensions swapped. */
+function swapLast(shape: number[]): number[] {
+  const s = [...shape];
+  [s[s.length - 2], s[s.length - 1]] = [s[s.length - 1], s[s.length - 2]];
+  return s;
+}
+
+Deno.test("BatchMatMul matches the cpu backend for all transposes", async () => {
+  let seed = 1000;
+  for (const [a, b] of MATMUL_CASES) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const aShape = transposeA ? swapLast(a) : a;
+        const bShape = transposeB ? swapLast(b) : b;
+        await compareKernel(
+          "BatchMatMul",
+          {
+            a: {
+              shape: aShape,
+              data: values(tf.util.sizeFromShape(aShape), seed++),
+            },
+            b: {
+              shape: bShape,
+              data: values(tf.util.sizeFromShape(bShape), seed++),
+            },
+          },
+          { transposeA, transposeB },
+          `BatchMatMul a=${aShape} b=${bShape} tA=${transposeA} tB=${transposeB}`,
+          broadcastOuterDims,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("tf.matMul on wasm broadcasts batches like cpu", async () => {
+  const a = values(2 * 3 * 4, 7), b = values(4 * 5, 8);
+  const expected = await (async () => {
+    await tf.setBackend("cpu");
+    try {
+      return tf.tidy(() =>
+        tf.matMul(tf.tensor(a, [2, 3, 4]), tf.tensor(b, [4, 5])).dataSync()
+      ) as Float32Array;
+    } finally {
+      await tf.setBackend("wasm");
+    }
+  })();
+  const actual = tf.tidy(() =>
+    tf.matMul(tf.tensor(a, [2, 3, 4]), tf.tensor(b, [4, 5])).dataSync()
+  ) as Float32Array;
+  assertClose(
+    { shape: [2, 3, 5], data: actual },
+    { shape: [2, 3, 5], data: expected },
+    "matMul [2,3,4]x[4,5]",
+  );
+});
+
+Deno.test("the kernels free all their intermediates", () => {
+  const backend = tf.backend();
+  const x = tf.tensor(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
+  const f = tf.tensor(values(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+  const a = tf.tensor(values(3 * 4 * 6, 3), [3, 4, 6]);
+  const b = tf.tensor(values(3 * 5 * 6, 4), [3, 5, 6]);
+  const c = tf.tensor(values(3 * 5 * 4, 5), [3, 5, 4]);
+  const step = () =>
+    tf.tidy(() => {
+      for (const strides of [1, 2] as const) {
+        const g = tf.grads((xx: tf.Tensor, ff: tf.Tensor) =>
+          tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, strides, "same")
+            .sum()
+        );
+        g([x, f]).forEach((t) => t.dataSync());
+      }
+      tf.matMul(a, c, true, true).dataSync();
+      tf.matMul(a.reshape([12, 6]), b.reshape([15, 6]), false, true)
+        .dataSync();
+      tf.matMul(a, b, false, true).dataSync();
+    });
+  step();
+  const tensors = tf.memory().numTensors;
+  const dataIds = backend.numDataIds();
+  for (let i = 0; i < 3; i++) step();
+  assertEquals(tf.memory().numTensors, tensors);
+  assertEquals(backend.numDataIds(), dataIds);
+  tf.dispose([x, f, a, b, c]);
+});
+
+Deno.test("a small conv net trains on wasm with matching gradients", async () => {
+  const batch = 8;
+  const xs = values(batch * 12 * 12, 11);
+  const labels = new Int32Array(batch).map((_, i) => i % 3);
+  const init = {
+    w1: { shape: [3, 3, 1, 4], data: values(36, 12).map((v) => v * 0.5) },
+    w2: { shape: [3, 3, 4, 6], data: values(216, 13).map((v) => v * 0.3) },
+    w3: { shape: [6 * 5 * 5, 3], data: values(450, 14).map((v) => v * 0.1) },
+  };
+
+  function makeModel() {
+    const vars = {
+      w1: tf.variable(tf.tensor(init.w1.data, init.w1.shape)),
+      w2: tf.variable(tf.tensor(init.w2.data, init.w2.shape)),
+      w3: tf.variable(tf.tensor(init.w3.data, init.w3.shape)),
+    };
+    const x = tf.tensor4d(xs, [batch, 12, 12, 1]);
+    const y = tf.oneHot(tf.tensor1d(labels, "int32"), 3);
+    const loss = () =>
+      tf.tidy(() => {
+        const h1 = tf.relu(tf.conv2d(x, vars.w1 as tf.Tensor4D, 1, "valid"));
+        const h2 = tf.relu(tf.conv2d(h1, vars.w2 as tf.Tensor4D, 2, "same"));
+        const logits = tf.matMul(h2.reshape([batch, -1]), vars.w3);
+        return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+      });
+    return {
+      vars,
+      loss,
+      dispose: () => tf.dispose([x, y, ...Object.values(vars)]),
+    };
+  }
+
+  async function firstGrads(backend: "cpu" | "wasm") {
+    await tf.setBackend(backend);
+    const model = makeModel();
+    try {
+      const { grads } = tf.variableGrads(model.loss);
+      const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+      for (const [name, v] of Object.entries(model.vars)) {
+        const g = grads[v.name];
+        out[name] = { shape: g.shape, data: g.dataSync() as Float32Array };
+      }
+      tf.dispose(grads);
+      return out;
+    } finally {
+      model.dispose();
+      await tf.setBackend("wasm");
+    }
+  }
+
+  const expected = await firstGrads("cpu");
+  const actual = await firstGrads("wasm");
+  for (const name of Object.keys(expected)) {
+    assertClose(actual[name], expected[name], `gradient of ${name}`);
+  }
+
+  // Train a few SGD steps on wasm: the loss must go down.
+  const model = makeModel();
+  const optimizer = tf.train.sgd(0.5);
+  const losses: number[] = [];
+  for (let step = 0; step < 8; step++) {
+    const cost = optimizer.minimize(model.loss, true)!;
+    losses.push(cost.dataSync()[0]);
+    cost.dispose();
+  }
+  optimizer.dispose();
+  model.dispose();
+  assert(losses.every(Number.isFinite), `losses: ${losses}`);
+  assert(
+    losses[losses.length - 1] < 0.7 * losses[0],
+    `loss did not fall: ${losses.map((l) => l.toFixed(4))}`,
+  );
+});
