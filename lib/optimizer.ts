@@ -38,7 +38,10 @@ export class KerasAdadelta extends tf.AdadeltaOptimizer {
 
   /** Applies one Keras Adadelta update to each named variable. */
   override applyGradients(
-    variableGradients: tf.NamedTensorMap | tf.NamedTensor[],
+    variableGradients: tf.NamedTensorMap | {
+      name: string;
+      tensor: tf.Tensor;
+    }[],
   ): void {
     // The accumulators are private in tfjs's typings; the layout is the parent's.
     const self = this as unknown as {

@@ -33,7 +33,12 @@ export interface TrainOptions {
   verbose?: boolean;
   /** Stops training between two steps, throwing a {@linkcode TrainingError}. */
   signal?: AbortSignal;
-  /** Threads to train on (data-parallel); default every core. */
+  /**
+   * Threads to train on; 2 or more split each batch over worker threads
+   * (data-parallel). Default 1: on the 2-vCPU machines this project is
+   * measured on, two threads run each kernel ~1.8x slower, so a second thread
+   * does not pay for its overhead (see README, `deno task bench`).
+   */
   threads?: number;
   /** Runs the gradient steps; made from `threads` when omitted. */
   runner?: StepRunner;
@@ -173,7 +178,7 @@ export async function train(
   let test: Evaluation = { loss: NaN, acc: NaN };
 
   const runner = options.runner ??
-    await parallelRunner(model, data.train, { threads: options.threads });
+    await parallelRunner(model, data.train, { threads: options.threads ?? 1 });
   try {
     return await fit();
   } finally {

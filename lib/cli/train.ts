@@ -51,7 +51,8 @@ const SPEC = {
     type: "int",
     min: 1,
     max: 256,
-    help: "threads to train on (default: every core)",
+    default: 1,
+    help: "threads; 2+ trains data-parallel on worker threads",
   },
   resume: {
     type: "boolean",
