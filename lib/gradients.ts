@@ -35,7 +35,7 @@ export function gatherBatch(
 
 /** Gradients of one batch (or one shard of a batch). */
 export interface BatchGradients {
-  /** Summed loss over the samples. */
+  /** Summed loss over the samples; NaN when the loss or a gradient is not finite. */
   loss: number;
   /** Number of samples classified correctly. */
   correct: number;
@@ -62,10 +62,17 @@ export function computeGradients(
     correct = tf.keep(tf.sum(tf.metrics.categoricalAccuracy(ys, probs)));
     return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs));
   }, vars);
-  const loss = value.dataSync()[0] * ids.length;
+  const ordered = vars.map((v) => grads[v.name]);
+  // The loss clips probabilities, so a NaN weight can leave it finite while
+  // the gradients are NaN: check both (a NaN or ±Inf anywhere makes the sum so).
+  const check = tf.tidy(() =>
+    tf.addN([value, ...ordered.map((g) => tf.sum(g))])
+  );
+  const finite = Number.isFinite(check.dataSync()[0]);
+  const loss = finite ? value.dataSync()[0] * ids.length : NaN;
   const hits = correct!.dataSync()[0];
-  tf.dispose([xs, ys, value, correct!]);
-  return { loss, correct: hits, grads: vars.map((v) => grads[v.name]) };
+  tf.dispose([xs, ys, value, correct!, check]);
+  return { loss, correct: hits, grads: ordered };
 }
 
 /** Runs gradient steps: on this thread, or split over worker threads. */

@@ -189,6 +189,13 @@ const CONV_CASES: ConvCase[] = [
     pad: "valid",
     dataFormat: "NCHW",
   },
+  {
+    x: [1, 3, 8, 7],
+    filter: [3, 3, 3, 2],
+    strides: 2,
+    pad: [[0, 0], [0, 0], [2, 1], [0, 3]],
+    dataFormat: "NCHW",
+  },
 ];
 
 function describe(c: ConvCase): string {

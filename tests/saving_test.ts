@@ -122,8 +122,8 @@ async function tryMountTmpfs(dir: string, size: string): Promise<boolean> {
 
 Deno.test("a full disk mid-save fails clearly and leaves the previous model intact", async () => {
   await withDir(async (dir) => {
-    // A 20 MB tmpfs holds one model (14.4 MB of weights and optimizer state), not two.
-    const mounted = await tryMountTmpfs(dir, "20m");
+    // A 16 MB tmpfs holds one model (14.4 MB of weights and optimizer state), not two.
+    const mounted = await tryMountTmpfs(dir, "16m");
     if (!mounted && Deno.env.get("CI") === "true") {
       throw new Error("CI runs as root: mount failed");
     }
@@ -132,7 +132,7 @@ Deno.test("a full disk mid-save fails clearly and leaves the previous model inta
     }
     try {
       await saveModel(model, `${dir}/m`);
-      const other = buildModel({ seed: 9 });
+      const other = await trainedModel(9); // with optimizer state: 14.4 MB again
       const err = await assertRejects(
         () => saveModel(other, `${dir}/m`),
         ModelFileError,

@@ -36,7 +36,7 @@ import {
 } from "./wasm_util.ts";
 
 /** Target length of the reduction dimension of one partial product. */
-const CHUNK_K = 3072;
+const CHUNK_K = 1536;
 
 /**
  * Builds the `Conv2DBackpropFilter` kernel function. `matMul` must compute
@@ -199,9 +199,7 @@ function gatherGrads(
   const pixels = info.outHeight * info.outWidth;
   for (let p = p0; p < p1; p++) {
     for (let b = 0; b < n; b++, dst += co) {
-      // Runs of one pixel's channels: a plain loop beats copyWithin here.
-      const from = src + (b * pixels + p) * co;
-      for (let c = 0; c < co; c++) heap[dst + c] = heap[from + c];
+      copyRun(heap, dst, src + (b * pixels + p) * co, co);
     }
   }
 }
