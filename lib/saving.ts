@@ -181,7 +181,12 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
   const manifest = model.weightsManifest;
   if (
     !Array.isArray(manifest) ||
-    !manifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))
+    !manifest.every((g) =>
+      Array.isArray(g?.paths) && g.paths.every((p: unknown) =>
+        typeof p === "string"
+      ) &&
+      Array.isArray(g?.weights)
+    )
   ) {
     throw new ModelFileError(
       path,
@@ -195,7 +200,7 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
         !spec.shape.every((d: unknown) =>
           Number.isInteger(d) && (d as number) >= 0
         ) ||
-        !(spec.dtype in DTYPE_BYTES) || spec.quantization
+        !Object.hasOwn(DTYPE_BYTES, spec.dtype) || spec.quantization
       ) {
         throw new ModelFileError(
           path,
@@ -271,9 +276,16 @@ export async function loadModel(
     specs,
     data.buffer,
   );
+  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (cause) {
+    // Free the weights of the layers built before the failure.
+    for (
+      const [name, variable] of Object.entries(tf.engine().registeredVariables)
+    ) {
+      if (!variablesBefore.has(name)) variable.dispose();
+    }
     throw new ModelFileError(
       jsonPath,
       `does not describe a model its weights fit: ${describe(cause)}`,

@@ -180,13 +180,17 @@ function mutateIdx(rng: Rng, bytes: Uint8Array): [Uint8Array, string] {
       return [out, `dim ${i} = ${value}`];
     }
     case 8: { // a different but consistent shape of the same bytes
-      const data = bytes.subarray(4 + 4 * ndims);
-      const dims = rng.pick([[data.length], [COUNT, 784], [COUNT, 28, 28, 1], [
-        COUNT * 28,
-        28,
-      ], [COUNT, 28, 28]]);
-      const size = dims.reduce((a, b) => a * b, 1);
-      if (size !== data.length) return [out, "unchanged"];
+      const data = bytes.subarray(4 + 4 * ndims), n = data.length;
+      const shapes = [
+        [n],
+        [n, 1],
+        [1, n],
+        [COUNT, n / COUNT],
+        [COUNT, 28, 28, 1],
+        [COUNT * 28, 28],
+        [4, 5],
+      ].filter((dims) => dims.reduce((a, b) => a * b, 1) === n);
+      const dims = rng.pick(shapes);
       return [concat(idxHeader(dims), data), `reshaped to [${dims}]`];
     }
     case 9: { // a data byte set to a random value (a label > 9 for labels)
@@ -553,6 +557,7 @@ Deno.test({
     await saveModel(buildModel({ seed: 1 }), base);
     const failures: string[] = [];
     let cases = 0, rejected = 0, loaded = 0;
+    const memoryBefore = tf.memory();
     const total = TARGETED.length + 30;
     try {
       for (let kind = 0; kind < total; kind++) {
@@ -567,6 +572,15 @@ Deno.test({
           const model = await guard(loadModel(dir), `loadModel, ${what}`);
           loaded++;
           log(`${what}: loaded`);
+          try {
+            // What loadModel returns must be a usable model.
+            const shape = tf.tidy(() =>
+              (model.predict(tf.zeros([1, 28, 28, 1])) as tf.Tensor).shape
+            );
+            assertEquals(shape, [1, 10]);
+          } catch (e) {
+            failures.push(`${what}: loaded, but predict: ${errorName(e)}`);
+          }
           model.dispose();
         } catch (e) {
           if (e instanceof ModelFileError) {
@@ -588,6 +602,12 @@ Deno.test({
     }
     console.log(
       `fuzz models: ${cases} cases, ${rejected} rejected with ModelFileError, ${loaded} loaded, ${failures.length} other errors`,
+    );
+    const memoryAfter = tf.memory();
+    console.log(
+      `  tensors left behind by the failed loads: ${
+        memoryAfter.numTensors - memoryBefore.numTensors
+      } (${memoryAfter.numBytes - memoryBefore.numBytes} bytes)`,
     );
     for (const f of failures) console.log(`  NOT a ModelFileError: ${f}`);
     assertEquals(

@@ -12,6 +12,7 @@ import {
   predictClasses,
 } from "../mod.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
+import { UsageError } from "../errors.ts";
 
 const SPEC = {
   "model-dir": {
@@ -43,6 +44,11 @@ const USAGE = usage(
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
+  if (flags.start! + flags.count! > 60000) {
+    throw new UsageError(
+      `--start ${flags.start} + --count ${flags.count} runs past the 60000 training samples`,
+    );
+  }
   const dir = flags["model-dir"] === "models/mnist_cnn"
     ? DEFAULT_MODEL_DIR
     : flags["model-dir"]!;

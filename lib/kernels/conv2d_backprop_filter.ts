@@ -40,8 +40,8 @@ const CHUNK_K = 1536;
 
 /**
  * Builds the `Conv2DBackpropFilter` kernel function. `matMul` must compute
- * `a·b` for 2-D float32 `a`, `b` on the fast XNNPACK path; pass the stock
- * wasm `BatchMatMul` (the registry may hold a wrapper by the time this runs).
+ * `a·b` for 2-D float32 `a`, `b` on the fast XNNPACK path: pass
+ * `stockMatMul(stock wasm BatchMatMul kernel function)`.
  */
 export function makeConv2DBackpropFilter(
   matMul: MatMulFunc,

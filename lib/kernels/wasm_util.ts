@@ -109,7 +109,7 @@ export function heapIndex(backend: BackendWasm, info: tf.TensorInfo): number {
   return backend.typedArrayFromHeap(info).byteOffset >>> 2;
 }
 
-/** Below this many floats a plain loop beats a native copy or fill (measured). */
+/** Below this length a plain loop beats a native copy or fill (measured). */
 const SHORT_RUN = 24;
 
 /** Copies `len` floats inside the heap from index `src` to index `dst`. */
