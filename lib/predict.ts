@@ -57,7 +57,9 @@ export function predictClasses(
       i,
     ) => s + i);
     const { xs, ys } = gatherBatch(split, ids);
-    const argmax = tf.tidy(() => (model.predict(xs) as tf.Tensor).argMax(-1));
+    const argmax = tf.tidy(() =>
+      (model.predict(xs, { batchSize }) as tf.Tensor).argMax(-1)
+    );
     classes.push(...argmax.dataSync());
     tf.dispose([xs, ys, argmax]);
   }

@@ -67,7 +67,10 @@ export async function saveModel(
   dir: string = DEFAULT_MODEL_DIR,
   options: SaveOptions = {},
 ): Promise<string> {
-  if (options.metadata) model.setUserDefinedMetadata(options.metadata);
+  // tfjs accepts plain JSON only: drop `undefined` fields and the like.
+  if (options.metadata) {
+    model.setUserDefinedMetadata(JSON.parse(JSON.stringify(options.metadata)));
+  }
   const staging = `${dir}.saving-${Deno.pid}`;
   const previous = `${dir}.previous`;
   try {

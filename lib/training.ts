@@ -120,7 +120,7 @@ export function evaluate(
     ) => start + i);
     const { xs, ys } = gatherBatch(split, ids);
     const [l, c] = tf.tidy(() => {
-      const probs = model.predict(xs) as tf.Tensor2D;
+      const probs = model.predict(xs, { batchSize }) as tf.Tensor2D;
       return [
         tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
         tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),

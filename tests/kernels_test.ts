@@ -370,6 +370,163 @@ Deno.test("tf.matMul on wasm broadcasts batches like cpu", async () => {
   );
 });
 
+interface PoolCase {
+  x: Shape4;
+  filterSize: number | [number, number];
+  strides: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+const POOL_CASES: PoolCase[] = [
+  // The tutorial's pooling layer, scaled down in batch.
+  { x: [4, 24, 24, 64], filterSize: 2, strides: 2, pad: "valid" },
+  // Batch 1, one channel, odd sizes (a trailing row and column unused).
+  { x: [1, 7, 9, 1], filterSize: 2, strides: 2, pad: "valid" },
+  { x: [1, 7, 9, 1], filterSize: 2, strides: 2, pad: "same" },
+  { x: [3, 9, 7, 5], filterSize: 2, strides: 2, pad: "same" },
+  { x: [2, 8, 8, 3], filterSize: 2, strides: 2, pad: "same" },
+  { x: [2, 9, 9, 4], filterSize: 3, strides: 3, pad: "valid" },
+  { x: [2, 10, 11, 4], filterSize: 3, strides: 3, pad: "same" },
+  // Overlapping windows: stride 1 and 2 with pool 2 and 3.
+  { x: [1, 6, 5, 1], filterSize: 2, strides: 1, pad: "valid" },
+  { x: [2, 7, 6, 3], filterSize: 2, strides: 1, pad: "same" },
+  { x: [2, 9, 8, 6], filterSize: 3, strides: 1, pad: "same" },
+  { x: [3, 8, 9, 2], filterSize: 3, strides: 1, pad: "valid" },
+  { x: [2, 9, 9, 3], filterSize: 3, strides: 2, pad: "valid" },
+  { x: [2, 10, 7, 16], filterSize: 3, strides: 2, pad: "same" },
+  // Rectangular windows and strides, strides larger than the window.
+  { x: [2, 9, 10, 3], filterSize: [3, 2], strides: [2, 1], pad: "same" },
+  { x: [2, 11, 8, 2], filterSize: [2, 3], strides: [3, 2], pad: "valid" },
+  { x: [1, 10, 10, 3], filterSize: 2, strides: 3, pad: "valid" },
+  { x: [2, 11, 9, 2], filterSize: 2, strides: 3, pad: "same" },
+  // Numeric and explicit padding, with rounding modes.
+  { x: [2, 7, 7, 3], filterSize: 3, strides: 1, pad: 1 },
+  {
+    x: [2, 6, 6, 2],
+    filterSize: 3,
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: "ceil",
+  },
+  {
+    x: [2, 8, 8, 2],
+    filterSize: 2,
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: "floor",
+  },
+  {
+    x: [2, 7, 6, 3],
+    filterSize: 3,
+    strides: 1,
+    pad: [[0, 0], [1, 2], [0, 1], [0, 0]],
+  },
+  {
+    x: [1, 6, 7, 2],
+    filterSize: 2,
+    strides: 2,
+    pad: [[0, 0], [1, 0], [0, 1], [0, 0]],
+  },
+];
+
+function describePool(c: PoolCase): string {
+  return `x=${c.x} f=${c.filterSize} s=${c.strides} ` +
+    `pad=${JSON.stringify(c.pad)}` +
+    (c.dimRoundingMode ? ` round=${c.dimRoundingMode}` : "");
+}
+
+/**
+ * Inputs for the pooling tests: plain random values, ReLU'd values (many
+ * zero ties), small integers (ties everywhere) and non-finite values.
+ */
+const POOL_INPUTS: [string, (size: number, seed: number) => Float32Array][] = [
+  ["random", values],
+  ["relu", (size, seed) => values(size, seed).map((v) => Math.max(0, v))],
+  ["integer", (size, seed) => values(size, seed).map((v) => Math.floor(v * 3))],
+  // Infinities and NaNs (a window of only NaNs and -Infinity passes nothing).
+  [
+    "special",
+    (size, seed) =>
+      values(size, seed).map((v, i) =>
+        [NaN, -Infinity, Infinity, NaN, -Infinity][i % 7] ?? Math.floor(v * 2)
+      ),
+  ],
+];
+
+/** Asserts bitwise equality (the pooling gradient involves no rounding). */
+function assertSame(
+  actual: { shape: number[]; data: Float32Array },
+  expected: { shape: number[]; data: Float32Array },
+  what: string,
+): void {
+  assertEquals(actual.shape, expected.shape, `${what}: shape`);
+  for (let i = 0; i < expected.data.length; i++) {
+    if (!Object.is(actual.data[i], expected.data[i])) {
+      throw new Error(
+        `${what}: element ${i}: wasm ${actual.data[i]}, cpu ${
+          expected.data[i]
+        }`,
+      );
+    }
+  }
+}
+
+Deno.test("MaxPoolGrad matches the cpu backend exactly, ties included", async () => {
+  let seed = 100;
+  for (const c of POOL_CASES) {
+    const info = tf.backend_util.computePool2DInfo(
+      c.x,
+      c.filterSize,
+      c.strides,
+      1,
+      c.pad,
+      c.dimRoundingMode,
+    );
+    for (const [kind, make] of POOL_INPUTS) {
+      const x = make(tf.util.sizeFromShape(c.x), seed++);
+      const dy = values(tf.util.sizeFromShape(info.outShape), seed++);
+      const attrs = {
+        filterSize: c.filterSize,
+        strides: c.strides,
+        pad: c.pad,
+        dimRoundingMode: c.dimRoundingMode,
+      } as unknown as tf.NamedAttrMap;
+      // `output` is unused by both backends' kernels; any tensor will do.
+      const inputs = {
+        dy: { shape: info.outShape, data: dy },
+        input: { shape: c.x, data: x },
+        output: { shape: info.outShape, data: dy },
+      };
+      const what = `${describePool(c)} ${kind}`;
+      const expected = await run("cpu", "MaxPoolGrad", inputs, attrs);
+      const actual = await run("wasm", "MaxPoolGrad", inputs, attrs);
+      assertSame(actual, expected, what);
+    }
+  }
+});
+
+Deno.test("tf.maxPool gradients on wasm match cpu", async () => {
+  const shape: Shape4 = [3, 12, 10, 8];
+  const data = values(tf.util.sizeFromShape(shape), 7);
+  async function grad(backend: "cpu" | "wasm") {
+    await tf.setBackend(backend);
+    try {
+      return tf.tidy(() => {
+        const x = tf.relu(tf.tensor4d(data, shape));
+        const g = tf.grad((xx: tf.Tensor) =>
+          tf.maxPool(xx as tf.Tensor4D, 2, 2, "valid").square().sum()
+        )(x);
+        return { shape: g.shape, data: g.dataSync() as Float32Array };
+      });
+    } finally {
+      await tf.setBackend("wasm");
+    }
+  }
+  const expected = await grad("cpu");
+  assertClose(await grad("wasm"), expected, "maxPool gradient");
+});
+
 Deno.test("the kernels free all their intermediates", () => {
   const backend = tf.backend();
   const x = tf.tensor(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
@@ -387,6 +544,11 @@ Deno.test("the kernels free all their intermediates", () => {
             .sum()
         );
         g([x, f]).forEach((t) => t.dataSync());
+      }
+      for (const strides of [1, 2] as const) {
+        tf.grad((xx: tf.Tensor) =>
+          tf.maxPool(xx as tf.Tensor4D, 2, strides, "same").sum()
+        )(x).dataSync();
       }
       const a2 = a.reshape([120, 30]);
       tf.matMul(a, c, true, true).dataSync();

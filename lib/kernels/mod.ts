@@ -2,8 +2,9 @@
  * Training kernels for tfjs's wasm backend: `Conv2DBackpropFilter` (missing
  * from the stock backend), `Conv2DBackpropInput` and a `BatchMatMul` that
  * keeps transposed and batched products on XNNPACK (the stock ones fall back
- * to scalar loops). All three run on the backend's own XNNPACK `Conv2D` and
- * fully-connected paths.
+ * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
+ * fully-connected paths. `MaxPoolGrad` replaces the stock scalar loop with
+ * plain JS over the wasm heap.
  *
  * @example
  * ```ts
@@ -19,6 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMul, stockMatMul } from "./batch_mat_mul.ts";
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
+import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
 
 export {
@@ -28,12 +30,14 @@ export {
 } from "./batch_mat_mul.ts";
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
+export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
 export const TRAINING_KERNELS = [
   "BatchMatMul",
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
+  "MaxPoolGrad",
 ] as const;
 
 /**
@@ -46,8 +50,9 @@ type Marked = tf.KernelFunc & { [OURS]?: true };
 
 /**
  * Registers {@link TRAINING_KERNELS} for the `wasm` backend, replacing the
- * stock `BatchMatMul` and `Conv2DBackpropInput` (the stock `BatchMatMul` is
- * kept and called for plain products). Idempotent; call it after importing
+ * stock `BatchMatMul`, `Conv2DBackpropInput` and `MaxPoolGrad` (the stock
+ * `BatchMatMul` is kept and called for plain products, the stock `MaxPoolGrad`
+ * for cases ours does not handle). Idempotent; call it after importing
  * `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
  *
  * @throws {Error} when the wasm backend's kernels are not registered.
@@ -80,6 +85,21 @@ export function registerTrainingKernels(): void {
     backendName: WASM,
     kernelFunc: mark(conv2DBackpropInput),
   });
+  const stockPoolGrad = tf.getKernel("MaxPoolGrad", WASM);
+  if (stockPoolGrad !== undefined) {
+    replace({
+      kernelName: "MaxPoolGrad",
+      backendName: WASM,
+      kernelFunc: mark(
+        makeMaxPoolGrad(
+          stockPoolGrad.kernelFunc as unknown as WasmKernelFunc,
+        ),
+      ),
+      // The stock kernel, our fallback, needs its setup on the backend.
+      setupFunc: stockPoolGrad.setupFunc,
+      disposeFunc: stockPoolGrad.disposeFunc,
+    });
+  }
 }
 
 function mark(kernelFunc: unknown): tf.KernelFunc {
