@@ -28,6 +28,14 @@ const CI = Deno.env.get("CI") === "true";
 const LIMIT = 2000;
 /** Seconds one cell may run. */
 const CELL_TIMEOUT_S = 900;
+/** Set NOTEBOOKS_TEST_KEEP=1 to keep the executed notebooks for inspection. */
+const KEEP = Deno.env.get("NOTEBOOKS_TEST_KEEP") === "1";
+
+/** Removes `dir`, or says where it is when NOTEBOOKS_TEST_KEEP=1. */
+async function cleanUp(dir: string): Promise<void> {
+  if (KEEP) console.log(`kept the executed notebooks in ${dir}`);
+  else await Deno.remove(dir, { recursive: true });
+}
 
 // ---------------------------------------------------------------------------
 // Notebook JSON
@@ -359,7 +367,11 @@ Deno.test({
           if (!acc) {
             throw new Error(`no test accuracy in the train cell:\n${text}`);
           }
-          assertGreater(Number(acc[1]), 0.5, "test accuracy");
+          assertGreater(
+            Number(acc[1]),
+            0.5,
+            `test accuracy ${acc[1]} after ${LIMIT} samples`,
+          );
           assertMatch(text, /test loss\s+\d+\.\d+/);
         },
       );
@@ -411,7 +423,7 @@ Deno.test({
         },
       );
     } finally {
-      await Deno.remove(tmp, { recursive: true });
+      await cleanUp(tmp);
     }
   },
 });
@@ -441,7 +453,7 @@ Deno.test({
       assertEquals(first.ename, "ModelFileError", outputText(first));
       assertStringIncludes(first.evalue ?? "", modelDir);
     } finally {
-      await Deno.remove(tmp, { recursive: true });
+      await cleanUp(tmp);
     }
   },
 });
