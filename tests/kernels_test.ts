@@ -527,6 +527,32 @@ Deno.test("tf.maxPool gradients on wasm match cpu", async () => {
   assertClose(await grad("wasm"), expected, "maxPool gradient");
 });
 
+const SUM_CASES: [number[], number | number[], boolean][] = [
+  [[128, 24, 24, 64], [0, 1, 2], false], // conv2's bias gradient
+  [[128, 26, 26, 32], [0, 1, 2], false], // conv1's
+  [[128, 128], 0, false], // dense's
+  [[5, 3], [0], true],
+  [[7, 1, 3], 0, false], // rows not a multiple of four
+  [[2, 3, 4], [1, 0], true], // unsorted prefix
+  [[2, 3, 4], [-3, -2], false], // negative axes
+  [[1, 9], [0], false],
+  [[4, 6], [1], false], // not a prefix: the stock kernel
+  [[4, 6], [0, 1], false], // all axes: the stock kernel
+];
+
+Deno.test("Sum over leading axes matches the cpu backend", async () => {
+  for (const [i, [shape, axis, keepDims]] of SUM_CASES.entries()) {
+    await compareKernel(
+      "Sum",
+      { x: { shape, data: values(tf.util.sizeFromShape(shape), 40 + i) } },
+      { axis, keepDims } as unknown as tf.NamedAttrMap,
+      `Sum ${JSON.stringify(shape)} axis ${
+        JSON.stringify(axis)
+      } keepDims ${keepDims}`,
+    );
+  }
+});
+
 Deno.test("the kernels free all their intermediates", () => {
   const backend = tf.backend();
   const x = tf.tensor(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);

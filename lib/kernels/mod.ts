@@ -3,8 +3,9 @@
  * from the stock backend), `Conv2DBackpropInput` and a `BatchMatMul` that
  * keeps transposed and batched products on XNNPACK (the stock ones fall back
  * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
- * fully-connected paths. `MaxPoolGrad` replaces the stock scalar loop with
- * plain JS over the wasm heap.
+ * fully-connected paths. `MaxPoolGrad` and `Sum` over leading axes (the bias
+ * gradients) replace the stock scalar loop and transpose with plain JS over
+ * the wasm heap.
  *
  * @example
  * ```ts
@@ -21,6 +22,7 @@ import { makeBatchMatMul, stockMatMul } from "./batch_mat_mul.ts";
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
+import { makeSum } from "./sum.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
 
 export {
@@ -31,6 +33,7 @@ export {
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
+export { makeSum } from "./sum.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
 export const TRAINING_KERNELS = [
@@ -38,6 +41,7 @@ export const TRAINING_KERNELS = [
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
   "MaxPoolGrad",
+  "Sum",
 ] as const;
 
 /**
@@ -85,21 +89,29 @@ export function registerTrainingKernels(): void {
     backendName: WASM,
     kernelFunc: mark(conv2DBackpropInput),
   });
-  const stockPoolGrad = tf.getKernel("MaxPoolGrad", WASM);
-  if (stockPoolGrad !== undefined) {
-    replace({
-      kernelName: "MaxPoolGrad",
-      backendName: WASM,
-      kernelFunc: mark(
-        makeMaxPoolGrad(
-          stockPoolGrad.kernelFunc as unknown as WasmKernelFunc,
-        ),
-      ),
-      // The stock kernel, our fallback, needs its setup on the backend.
-      setupFunc: stockPoolGrad.setupFunc,
-      disposeFunc: stockPoolGrad.disposeFunc,
-    });
+  wrapStock("MaxPoolGrad", makeMaxPoolGrad);
+  wrapStock("Sum", makeSum);
+}
+
+/**
+ * Replaces the stock wasm kernel `name` by `make(stock)`, keeping the stock
+ * setup so that the stock function still works as the fallback.
+ */
+function wrapStock(
+  name: string,
+  make: (stock: WasmKernelFunc) => WasmKernelFunc,
+): void {
+  const stock = tf.getKernel(name, WASM);
+  if (stock === undefined) {
+    throw new Error(`the wasm backend has no '${name}' kernel`);
   }
+  replace({
+    kernelName: name,
+    backendName: WASM,
+    kernelFunc: mark(make(stock.kernelFunc as unknown as WasmKernelFunc)),
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+  });
 }
 
 function mark(kernelFunc: unknown): tf.KernelFunc {

@@ -1,0 +1,55 @@
+/**
+ * `Sum` over leading axes for the wasm backend: the bias gradients of the
+ * conv layers (`dy` [N,H,W,C] summed to [C]). The stock kernel transposes the
+ * reduced axes to the end first; summing rows in place over the wasm heap
+ * reads the data once, sequentially.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  heapF32,
+  heapIndex,
+  type KernelArgs,
+  type WasmKernelFunc,
+} from "./wasm_util.ts";
+
+/**
+ * Makes the `Sum` kernel function; `stock` (the wasm backend's own kernel)
+ * runs every reduction that is not over a non-empty prefix of the axes of a
+ * float32 tensor.
+ */
+export function makeSum(stock: WasmKernelFunc): WasmKernelFunc {
+  return function sum(args: KernelArgs): tf.TensorInfo {
+    const { inputs, backend, attrs } = args;
+    const x = inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const prefix = axes.length > 0 && axes.length < rank &&
+      axes.every((a, i) => a === i);
+    if (x.dtype !== "float32" || !prefix) return stock(args);
+    const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
+    const cols = tf.util.sizeFromShape(x.shape.slice(axes.length));
+    const outShape = keepDims
+      ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
+      : x.shape.slice(axes.length);
+    const out = backend.makeOutput(outShape, "float32");
+    const heap = heapF32(backend);
+    const src = heapIndex(backend, x);
+    const acc = new Float64Array(cols);
+    let r = 0;
+    // Four rows at a time: fewer passes over the accumulator.
+    for (let o = src; r + 4 <= rows; r += 4, o += 4 * cols) {
+      for (let c = 0; c < cols; c++) {
+        acc[c] += (heap[o + c] + heap[o + cols + c]) +
+          (heap[o + 2 * cols + c] + heap[o + 3 * cols + c]);
+      }
+    }
+    for (let o = src + r * cols; r < rows; r++, o += cols) {
+      for (let c = 0; c < cols; c++) acc[c] += heap[o + c];
+    }
+    heap.set(acc, heapIndex(backend, out));
+    return out;
+  };
+}
