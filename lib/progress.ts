@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isJupyterKernel } from "./display.ts";
 
 /** Where progress lines go. */
 export interface ProgressSink {
@@ -60,19 +61,9 @@ export function jupyterSink(): ProgressSink {
   };
 }
 
-/** True when running inside the Deno Jupyter kernel (`deno jupyter`). */
-export function inJupyter(): boolean {
-  try {
-    // Outside the kernel, reading `Deno.jupyter` throws.
-    return typeof (Deno as { jupyter?: unknown }).jupyter === "object";
-  } catch {
-    return false;
-  }
-}
-
 /** Picks the sink for where this process runs: notebook, terminal or log. */
 export function defaultSink(): ProgressSink {
-  if (inJupyter()) return jupyterSink();
+  if (isJupyterKernel()) return jupyterSink();
   return Deno.stdout.isTerminal() ? terminalSink() : logSink();
 }
 

@@ -150,7 +150,7 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
     if (!(await exists(dir))) {
       throw new ModelFileError(
         dir,
-        "no saved model here: train one first with `deno task train`",
+        "no saved model here: train one first with `deno task train` (or notebooks/mnist_cnn.ipynb)",
         {
           cause,
         },

@@ -1,6 +1,6 @@
 /**
  * Executes the notebooks headlessly with the real Deno Jupyter kernel and
- * checks their outputs: `mnist_cnn.ipynb` trains on 2000 samples and saves
+ * checks their outputs: `mnist_cnn.ipynb` trains on 4096 samples and saves
  * into a temporary directory, then `predict.ipynb` reloads that model; and
  * `predict.ipynb` without a saved model stops with a `ModelFileError`.
  *
@@ -25,7 +25,7 @@ const NOTEBOOKS = join(ROOT, "notebooks");
 const JUPYTER = Deno.env.get("JUPYTER") ?? "/usr/bin/jupyter";
 const CI = Deno.env.get("CI") === "true";
 /** Samples trained on by the executed `mnist_cnn.ipynb`. */
-const LIMIT = 2000;
+const LIMIT = 4096;
 /** Seconds one cell may run. */
 const CELL_TIMEOUT_S = 900;
 /** Set NOTEBOOKS_TEST_KEEP=1 to keep the executed notebooks for inspection. */
