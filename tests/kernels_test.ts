@@ -105,6 +105,10 @@ const CONV_CASES: ConvCase[] = [
   // The tutorial's layers, scaled down in batch.
   { x: [2, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: "valid" },
   { x: [2, 26, 26, 32], filter: [3, 3, 32, 64], strides: 1, pad: "valid" },
+  // 3x3, stride 1, ≥ 16 channels: routed to Winograd (odd sizes, all pads).
+  { x: [3, 9, 7, 16], filter: [3, 3, 16, 20], strides: 1, pad: "same" },
+  { x: [1, 6, 5, 24], filter: [3, 3, 24, 16], strides: 1, pad: 1 },
+  { x: [2, 5, 8, 17], filter: [3, 3, 17, 33], strides: 1, pad: "valid" },
   // Long enough to split the filter gradient's reduction into chunks, with a
   // chunk boundary inside an output row.
   { x: [4, 30, 30, 2], filter: [3, 3, 2, 3], strides: 1, pad: "same" },
@@ -236,6 +240,34 @@ Deno.test("the training kernels are registered for wasm, once", () => {
     assert(before[i]!.kernelFunc === after[i]!.kernelFunc);
   }
   assertEquals(tf.getBackend(), "wasm");
+});
+
+Deno.test("Conv2D and FusedConv2D (bias, relu) match the cpu backend", async () => {
+  for (const [i, c] of CONV_CASES.entries()) {
+    if (c.dataFormat === "NCHW") continue; // FusedConv2D is NHWC only
+    const x = {
+      shape: c.x,
+      data: values(tf.util.sizeFromShape(c.x), 3 * i + 1),
+    };
+    const filter = {
+      shape: c.filter,
+      data: values(tf.util.sizeFromShape(c.filter), 3 * i + 2),
+    };
+    const bias = { shape: [c.filter[3]], data: values(c.filter[3], 3 * i + 3) };
+    const attrs = { ...convAttrs(c), dilations: 1 } as tf.NamedAttrMap;
+    await compareKernel(
+      "Conv2D",
+      { x, filter },
+      attrs,
+      `Conv2D ${describe(c)}`,
+    );
+    await compareKernel(
+      "FusedConv2D",
+      { x, filter, bias },
+      { ...attrs, activation: "relu" },
+      `FusedConv2D ${describe(c)}`,
+    );
+  }
 });
 
 Deno.test("Conv2DBackpropFilter matches the cpu backend", async () => {

@@ -162,8 +162,9 @@ Deno.test("train: two threads (data-parallel workers) give one thread's weights 
     return weightsOf(model);
   };
   const one = await run(1), two = await run(2);
-  const maxDiff = Math.max(
-    ...one.map((w, i) => Math.max(...w.map((v, j) => Math.abs(v - two[i][j])))),
+  let maxDiff = 0;
+  one.forEach((w, i) =>
+    w.forEach((v, j) => maxDiff = Math.max(maxDiff, Math.abs(v - two[i][j])))
   );
   assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
 });

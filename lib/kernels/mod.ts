@@ -3,7 +3,9 @@
  * from the stock backend), `Conv2DBackpropInput` and a `BatchMatMul` that
  * keeps transposed and batched products on XNNPACK (the stock ones fall back
  * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
- * fully-connected paths. `MaxPoolGrad` and `Sum` over leading axes (the bias
+ * fully-connected paths; `Conv2D` and `FusedConv2D` (and with them the input
+ * gradient) run 3x3 convolutions with many channels as Winograd F(2x2,3x3)
+ * with WASM SIMD transforms (`winograd/`). `MaxPoolGrad` and `Sum` over leading axes (the bias
  * gradients) replace the stock scalar loop and transpose with plain JS over
  * the wasm heap.
  *
@@ -21,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMul, stockMatMul } from "./batch_mat_mul.ts";
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
+import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { makeSum } from "./sum.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
@@ -32,14 +35,17 @@ export {
 } from "./batch_mat_mul.ts";
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
+export { makeConv2D, makeFusedConv2D, useWinograd } from "./conv2d.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 export { makeSum } from "./sum.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
 export const TRAINING_KERNELS = [
   "BatchMatMul",
+  "Conv2D",
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
+  "FusedConv2D",
   "MaxPoolGrad",
   "Sum",
 ] as const;
@@ -89,6 +95,8 @@ export function registerTrainingKernels(): void {
     backendName: WASM,
     kernelFunc: mark(conv2DBackpropInput),
   });
+  wrapStock("Conv2D", makeConv2D);
+  wrapStock("FusedConv2D", makeFusedConv2D);
   wrapStock("MaxPoolGrad", makeMaxPoolGrad);
   wrapStock("Sum", makeSum);
 }

@@ -70,8 +70,9 @@ export function transpose(
 }
 
 /**
- * Runs the wasm (XNNPACK) `Conv2D` kernel, stride 1 and dilation 1, NHWC,
- * with explicit non-negative padding; the caller owns the result.
+ * Runs the registered wasm `Conv2D` kernel (Winograd for 3x3 filters with
+ * many channels, else XNNPACK), stride 1 and dilation 1, NHWC, with explicit
+ * non-negative padding; the caller owns the result.
  */
 export function conv2dStride1(
   backend: BackendWasm,

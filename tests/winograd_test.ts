@@ -1,0 +1,272 @@
+/**
+ * Checks the Winograd F(2x2,3x3) convolution of `lib/kernels/winograd.ts`
+ * against the `cpu` backend's `conv2d` on many shapes and paddings, that it
+ * frees its intermediates, and that the committed transforms binary is what
+ * `lib/kernels/winograd/build.ts` builds from source.
+ *
+ * Run: `deno test --allow-read --allow-env tests/winograd_test.ts`
+ * (add `--allow-run --allow-write` for the rebuild check).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { initBackend } from "../lib/backend.ts";
+import {
+  canUseWinograd,
+  type Pads,
+  winogradAvailable,
+  winogradConv3x3,
+  winogradProfitable,
+} from "../lib/kernels/winograd.ts";
+
+await initBackend();
+
+/** Deterministic values in [-1, 1) (a small LCG, seeded). */
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** conv2d on the cpu backend, stride 1, explicit padding. */
+async function reference(
+  x: Float32Array,
+  xShape: number[],
+  f: Float32Array,
+  fShape: number[],
+  pads: Pads,
+): Promise<{ shape: number[]; data: Float32Array }> {
+  await tf.setBackend("cpu");
+  try {
+    return tf.tidy(() => {
+      const out = tf.conv2d(
+        tf.tensor4d(x, xShape as [number, number, number, number]),
+        tf.tensor4d(f, fShape as [number, number, number, number]),
+        1,
+        [[0, 0], [pads.top, pads.bottom], [pads.left, pads.right], [0, 0]],
+      );
+      return { shape: out.shape, data: out.dataSync() as Float32Array };
+    });
+  } finally {
+    await tf.setBackend("wasm");
+  }
+}
+
+/** winogradConv3x3 on the wasm backend; checks it leaks nothing. */
+function winograd(
+  x: Float32Array,
+  xShape: number[],
+  f: Float32Array,
+  fShape: number[],
+  pads: Pads,
+  chunkTiles?: number,
+): { shape: number[]; data: Float32Array } {
+  const backend = tf.backend() as BackendWasm;
+  const xt = tf.tensor(x, xShape, "float32");
+  const ft = tf.tensor(f, fShape, "float32");
+  // A tensor allocated before must come out untouched (no stray writes).
+  const sentinel = tf.fill([4096], 7.5);
+  const before = backend.numDataIds();
+  const out = winogradConv3x3(
+    backend,
+    { dataId: xt.dataId, shape: xt.shape, dtype: "float32" },
+    { dataId: ft.dataId, shape: ft.shape, dtype: "float32" },
+    pads,
+    { chunkTiles },
+  );
+  assertEquals(backend.numDataIds(), before + 1, "intermediates freed");
+  assert(
+    (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
+    "other tensors untouched",
+  );
+  sentinel.dispose();
+  const data = new Float32Array(backend.typedArrayFromHeap(out));
+  backend.disposeData(out.dataId);
+  xt.dispose();
+  ft.dispose();
+  return { shape: out.shape, data };
+}
+
+async function check(
+  xShape: number[],
+  cout: number,
+  pads: Pads,
+  chunkTiles?: number,
+): Promise<void> {
+  const what = `x ${xShape} cout ${cout} pads ${pads.top},${pads.bottom},` +
+    `${pads.left},${pads.right} chunk ${chunkTiles ?? "default"}`;
+  const fShape = [3, 3, xShape[3], cout];
+  const x = values(
+    tf.util.sizeFromShape(xShape),
+    xShape.reduce((a, b) => a * 31 + b),
+  );
+  const f = values(tf.util.sizeFromShape(fShape), cout * 7 + 3);
+  const expected = await reference(x, xShape, f, fShape, pads);
+  const actual = winograd(x, xShape, f, fShape, pads, chunkTiles);
+  assertEquals(actual.shape, expected.shape, `${what}: shape`);
+  let scale = 1;
+  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const d = Math.abs(actual.data[i] - expected.data[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  assert(
+    worst <= 1e-4 * scale,
+    `${what}: max |winograd - cpu| = ${worst} > ${1e-4 * scale}`,
+  );
+}
+
+const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
+const P1: Pads = { top: 1, bottom: 1, left: 1, right: 1 };
+const P2: Pads = { top: 2, bottom: 2, left: 2, right: 2 };
+
+Deno.test("winograd: small shapes, every channel count and padding", async () => {
+  const pads: Pads[] = [
+    P0,
+    P1,
+    P2,
+    { top: 0, bottom: 1, left: 1, right: 0 },
+    { top: 2, bottom: 0, left: 0, right: 1 },
+    { top: 1, bottom: 2, left: 2, right: 0 },
+  ];
+  for (const [h, w] of [[5, 5], [7, 9], [3, 3], [4, 6], [1, 2]]) {
+    for (const batch of [1, 2]) {
+      for (const cin of [1, 3, 32]) {
+        for (const cout of [1, 5, 64]) {
+          for (const pad of pads) {
+            if (h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3) {
+              continue;
+            }
+            await check([batch, h, w, cin], cout, pad);
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("winograd: odd channel counts and chunk boundaries", async () => {
+  await check([3, 7, 9, 6], 7, { top: 1, bottom: 0, left: 2, right: 1 }, 5);
+  await check([2, 9, 8, 13], 17, P1, 1);
+  await check([2, 11, 11, 32], 64, P0, 7);
+  await check([1, 5, 5, 4], 8, P2, 2);
+});
+
+Deno.test("winograd: the MNIST CNN's conv2 shapes", async () => {
+  await check([2, 26, 26, 32], 64, P0); // forward
+  await check([2, 24, 24, 64], 32, P2); // input gradient
+  await check([3, 28, 28, 32], 64, P1); // "same"
+  await check([2, 26, 26, 32], 64, P0, 100);
+});
+
+Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
+  assert(winogradAvailable(tf.backend() as BackendWasm));
+  assert(
+    winogradProfitable([3, 3, 32, 64]) && winogradProfitable([3, 3, 64, 32]),
+  );
+  assert(
+    !winogradProfitable([3, 3, 1, 32]) && !winogradProfitable([3, 3, 32, 8]),
+  );
+  assert(canUseWinograd([128, 26, 26, 32], [3, 3, 32, 64], 1, 1, P0));
+  assert(canUseWinograd([1, 1, 1, 3], [3, 3, 3, 5], [1, 1], [1, 1], P1));
+  assert(!canUseWinograd([1, 8, 8, 3], [3, 3, 3, 5], 2, 1, P0));
+  assert(!canUseWinograd([1, 8, 8, 3], [3, 3, 3, 5], 1, [2, 2], P0));
+  assert(!canUseWinograd([1, 8, 8, 3], [5, 5, 3, 5], 1, 1, P0));
+  assert(!canUseWinograd([1, 8, 8, 3], [3, 3, 4, 5], 1, 1, P0));
+  assert(!canUseWinograd([1, 2, 8, 3], [3, 3, 3, 5], 1, 1, P0));
+  assert(
+    !canUseWinograd([1, 8, 8, 3], [3, 3, 3, 5], 1, 1, { ...P0, top: -1 }),
+  );
+  assert(!canUseWinograd([1, 8, 8, 3], [3, 3, 3, 5], 1, 1, P0, "NCHW"));
+  const backend = tf.backend() as BackendWasm;
+  tf.tidy(() => {
+    const x = tf.zeros([1, 8, 8, 3]);
+    const f = tf.zeros([3, 3, 3, 5], "int32");
+    assertThrows(() => winogradConv3x3(backend, x, f, P0));
+    assertThrows(() => winogradConv3x3(backend, x, tf.zeros([5, 5, 3, 5]), P0));
+  });
+});
+
+Deno.test("winograd: transforms binary has no data, start or own memory", async () => {
+  const bytes = await Deno.readFile(
+    new URL("../lib/kernels/winograd/winograd.wasm", import.meta.url),
+  );
+  const module = new WebAssembly.Module(bytes);
+  assertEquals(
+    WebAssembly.Module.imports(module).map((i) =>
+      `${i.module}.${i.name}:${i.kind}`
+    ),
+    ["env.memory:memory"],
+  );
+  assertEquals(
+    WebAssembly.Module.exports(module).map((e) => e.name).sort(),
+    ["inputTransform", "outputTransform"],
+  );
+  // Section ids: 5 memory, 8 start, 11 data, 12 data count.
+  const ids: number[] = [];
+  let p = 8;
+  while (p < bytes.length) {
+    ids.push(bytes[p++]);
+    let size = 0, shift = 0, b;
+    do {
+      b = bytes[p++];
+      size |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
+    p += size;
+  }
+  for (const id of [5, 8, 11, 12]) {
+    assert(!ids.includes(id), `section ${id} present: ${ids}`);
+  }
+});
+
+Deno.test({
+  name: "winograd: committed winograd.wasm equals a fresh build",
+  async fn(t) {
+    const missing = (["run", "write"] as const).filter((name) =>
+      Deno.permissions.querySync({ name }).state !== "granted"
+    );
+    if (missing.length > 0) {
+      console.warn(
+        `SKIPPED: rebuilding winograd.wasm needs --allow-${
+          missing.join(" --allow-")
+        }; binary not checked against its source`,
+      );
+      await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
+      return;
+    }
+    const { build, ASC_VERSION } = await import(
+      "../lib/kernels/winograd/build.ts"
+    );
+    const out = await Deno.makeTempFile({ suffix: ".wasm" });
+    try {
+      try {
+        await build(out);
+      } catch (error) {
+        console.warn(
+          `SKIPPED: cannot run assemblyscript@${ASC_VERSION} (${
+            String(error).split("\n")[0]
+          }); binary not checked against its source`,
+        );
+        await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
+        return;
+      }
+      const fresh = await Deno.readFile(out);
+      const committed = await Deno.readFile(
+        new URL("../lib/kernels/winograd/winograd.wasm", import.meta.url),
+      );
+      assertEquals(
+        fresh,
+        committed,
+        "run `deno run -A lib/kernels/winograd/build.ts`",
+      );
+    } finally {
+      await Deno.remove(out);
+    }
+  },
+});
