@@ -34,10 +34,8 @@ export interface TrainOptions {
   /** Stops training between two steps, throwing a {@linkcode TrainingError}. */
   signal?: AbortSignal;
   /**
-   * Threads to train on; 2 or more split each batch over worker threads
-   * (data-parallel). Default 1: on the 2-vCPU machines this project is
-   * measured on, two threads run each kernel ~1.8x slower, so a second thread
-   * does not pay for its overhead (see README, `deno task bench`).
+   * Threads to train on; with 2 or more each batch is split over worker
+   * threads (data-parallel). Default: every core.
    */
   threads?: number;
   /** Runs the gradient steps; made from `threads` when omitted. */
@@ -178,7 +176,7 @@ export async function train(
   let test: Evaluation = { loss: NaN, acc: NaN };
 
   const runner = options.runner ??
-    await parallelRunner(model, data.train, { threads: options.threads ?? 1 });
+    await parallelRunner(model, data.train, { threads: options.threads });
   try {
     return await fit();
   } finally {

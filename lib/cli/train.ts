@@ -51,8 +51,7 @@ const SPEC = {
     type: "int",
     min: 1,
     max: 256,
-    default: 1,
-    help: "threads; 2+ trains data-parallel on worker threads",
+    help: "threads to train on (default: every core)",
   },
   resume: {
     type: "boolean",
