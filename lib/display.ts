@@ -10,6 +10,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { encode } from "fast-png";
 import { UsageError } from "./errors.ts";
 import { formatSummary, summaryRows } from "./model.ts";
 
@@ -86,70 +87,24 @@ async function emit(bundle: MimeBundle): Promise<MimeBundle> {
   return bundle;
 }
 
-// ---------------------------------------------------------------------------
-// PNG encoding
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (ISO-HDLC, as PNG uses) of `parts` taken as one byte sequence. */
-function crc32(...parts: Uint8Array[]): number {
-  let c = 0xffffffff;
-  for (const bytes of parts) {
-    for (let i = 0; i < bytes.length; i++) {
-      c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-    }
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** One PNG chunk: length, type, data, CRC of type and data. */
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  const typeBytes = new TextEncoder().encode(type);
-  view.setUint32(0, data.length);
-  out.set(typeBytes, 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(typeBytes, data));
-  return out;
-}
-
-/** Compresses `bytes` into the zlib format (RFC 1950) PNG's IDAT holds. */
-async function zlib(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new CompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-const PNG_SIGNATURE = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
-
 /**
  * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
- * black) as a PNG file: colour type 0, no interlace, filter 0 on every row,
- * deflate-compressed with the platform's `CompressionStream`.
+ * black) as a greyscale PNG file, with the `fast-png` encoder.
  *
  * @throws {UsageError} when the sizes are not positive integers or `pixels`
  * does not hold exactly `width * height` bytes.
  * @example
  * ```ts
  * import { encodePng } from "./display.ts";
- * const png = await encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
+ * const png = encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
  * console.log(png.subarray(1, 4)); // "PNG" in ASCII
  * ```
  */
-export async function encodePng(
+export function encodePng(
   pixels: Uint8Array,
   width: number,
   height: number,
-): Promise<Uint8Array> {
+): Uint8Array {
   for (const [name, value] of [["width", width], ["height", height]] as const) {
     if (!Number.isInteger(value) || value <= 0) {
       throw new UsageError(
@@ -164,34 +119,7 @@ export async function encodePng(
       } bytes, got ${pixels.length}`,
     );
   }
-  const header = new Uint8Array(13);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
-  header[8] = 8; // bit depth
-  header[9] = 0; // colour type: greyscale
-  // compression 0 (deflate), filter method 0, interlace 0 (none)
-  const raw = new Uint8Array(height * (width + 1));
-  for (let y = 0; y < height; y++) {
-    raw[y * (width + 1)] = 0; // filter type: none
-    raw.set(
-      pixels.subarray(y * width, (y + 1) * width),
-      y * (width + 1) + 1,
-    );
-  }
-  const parts = [
-    PNG_SIGNATURE,
-    chunk("IHDR", header),
-    chunk("IDAT", await zlib(raw)),
-    chunk("IEND", new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return encode({ width, height, data: pixels, channels: 1, depth: 8 });
 }
 
 /** Enlarges a greyscale image `scale` times by repeating pixels. */
@@ -334,7 +262,7 @@ export async function showDigits(
   for (let k = 0; k < count; k++) {
     const i = start + k;
     const pixels = images.subarray(i * PIXELS, (i + 1) * PIXELS);
-    const png = await encodePng(upscale(pixels, SIDE, SIDE, scale), size, size);
+    const png = encodePng(upscale(pixels, SIDE, SIDE, scale), size, size);
     const label = labels ? String(labels[i]) : undefined;
     const predicted = predictions ? String(predictions[k]) : undefined;
     const mismatch = label !== undefined && predicted !== undefined &&

@@ -12,6 +12,7 @@ import {
   assertNotMatch,
   assertRejects,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
 import {
   encodePng,
@@ -154,18 +155,18 @@ Deno.test("encodePng compresses: a blank 84x84 image is far smaller than raw", a
   assertEquals((await decodePng(png)).pixels, new Uint8Array(84 * 84));
 });
 
-Deno.test("encodePng rejects bad sizes with a UsageError naming them", async () => {
-  await assertRejects(
+Deno.test("encodePng rejects bad sizes with a UsageError naming them", () => {
+  assertThrows(
     () => encodePng(new Uint8Array(4), 0, 4),
     UsageError,
     "width",
   );
-  await assertRejects(
+  assertThrows(
     () => encodePng(new Uint8Array(4), 2, 1.5),
     UsageError,
     "height",
   );
-  await assertRejects(
+  assertThrows(
     () => encodePng(new Uint8Array(5), 2, 2),
     UsageError,
     "needs 4 bytes, got 5",
