@@ -15,6 +15,20 @@ export class MnistCnnError extends Error {
   }
 }
 
+/** A file or directory is missing, unreadable, malformed or unwritable. */
+export class FileError extends MnistCnnError {
+  /** The file or directory at fault. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** Creates an error for `path` with the given problem: `<path>: <problem>`. */
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`${path}: ${problem}`, options);
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
 /**
  * A data file (an IDX file or its cache) is missing, unreadable or malformed.
  *
@@ -25,32 +39,10 @@ export class MnistCnnError extends Error {
  * console.log(err.message); // data/mnist/train-labels-idx1-ubyte: truncated
  * ```
  */
-export class DataError extends MnistCnnError {
-  /** The file at fault. */
-  readonly path: string;
-  /** What is wrong with it. */
-  readonly problem: string;
-  /** Creates an error for `path` with the given problem. */
-  constructor(path: string, problem: string, options?: ErrorOptions) {
-    super(`${path}: ${problem}`, options);
-    this.path = path;
-    this.problem = problem;
-  }
-}
+export class DataError extends FileError {}
 
 /** A saved model is missing, corrupt, or cannot be written. */
-export class ModelFileError extends MnistCnnError {
-  /** The file or directory at fault. */
-  readonly path: string;
-  /** What is wrong with it. */
-  readonly problem: string;
-  /** Creates an error for `path` with the given problem. */
-  constructor(path: string, problem: string, options?: ErrorOptions) {
-    super(`${path}: ${problem}`, options);
-    this.path = path;
-    this.problem = problem;
-  }
-}
+export class ModelFileError extends FileError {}
 
 /** A command-line flag or an option passed to a library function is invalid. */
 export class UsageError extends MnistCnnError {}

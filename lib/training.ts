@@ -178,55 +178,28 @@ export async function train(
   const runner = options.runner ??
     await parallelRunner(model, data.train, { threads: options.threads });
   try {
-    return await fit();
-  } finally {
-    if (!options.runner) runner.dispose();
-  }
-
-  async function fit(): Promise<TrainResult> {
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       if (verbose) console.log(`Epoch ${epoch + 1}/${epochs}`);
-      const sink = options.sink ?? defaultSink();
-      const bar = new ProgressBar({ total: n, sink });
-      const order = permutation(n, deriveKey(seed, epoch));
-      const started = performance.now();
-      let seen = 0, lossSum = 0, correct = 0, steps = 0;
-      for (let start = 0; start < n; start += batchSize) {
-        if (options.signal?.aborted) {
-          throw new TrainingError(
-            `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
-          );
-        }
-        const ids = order.subarray(start, Math.min(start + batchSize, n));
-        const step = await runner.step(ids, { seed, epoch });
-        if (!Number.isFinite(step.loss)) {
-          throw new TrainingError(
-            `loss became ${step.loss} in epoch ${epoch + 1} at step ${
-              steps + 1
-            }; ` +
-              "training stopped and the weights of the last finite step were kept",
-          );
-        }
-        seen += ids.length;
-        lossSum += step.loss;
-        correct += step.correct;
-        steps++;
-        if (verbose) {
-          bar.update(seen, { loss: lossSum / seen, acc: correct / seen });
-        }
-        // Let signal handlers and notebook output run between steps.
-        if (steps % 8 === 0) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
-        }
-      }
-      const seconds = (performance.now() - started) / 1000;
+      const bar = new ProgressBar({
+        total: n,
+        sink: options.sink ?? defaultSink(),
+      });
+      const run = await runEpoch(runner, {
+        n,
+        batchSize,
+        seed,
+        epoch,
+        signal: options.signal,
+        onStep: verbose
+          ? (seen, values) => bar.update(seen, values)
+          : undefined,
+      });
       const log: EpochLog = {
         epoch,
-        loss: lossSum / n,
-        acc: correct / n,
+        ...run.metrics,
         val_loss: NaN,
         val_acc: NaN,
-        seconds,
+        seconds: run.seconds,
       };
       if (validation) {
         test = evaluate(model, data.test);
@@ -234,19 +207,70 @@ export async function train(
         log.val_acc = test.acc;
       }
       if (verbose) {
-        const values: Record<string, number> = { loss: log.loss, acc: log.acc };
-        if (validation) {
-          Object.assign(values, {
-            val_loss: log.val_loss,
-            val_acc: log.val_acc,
-          });
-        }
-        bar.finish(values, steps);
+        const { loss, acc, val_loss, val_acc } = log;
+        bar.finish(
+          validation ? { loss, acc, val_loss, val_acc } : { loss, acc },
+          run.steps,
+        );
       }
       history.push(log);
       await options.onEpochEnd?.(log);
     }
-    if (!validation) test = evaluate(model, data.test);
-    return { seed, history, test };
+  } finally {
+    if (!options.runner) runner.dispose();
   }
+  if (!validation) test = evaluate(model, data.test);
+  return { seed, history, test };
+}
+
+/**
+ * One pass over the first `n` training samples in the epoch's seeded order,
+ * a gradient step per batch. Returns the epoch's mean loss and accuracy.
+ */
+async function runEpoch(
+  runner: StepRunner,
+  options: {
+    n: number;
+    batchSize: number;
+    seed: number;
+    epoch: number;
+    signal?: AbortSignal;
+    onStep?: (seen: number, values: { loss: number; acc: number }) => void;
+  },
+): Promise<
+  { metrics: { loss: number; acc: number }; steps: number; seconds: number }
+> {
+  const { n, batchSize, seed, epoch } = options;
+  const order = permutation(n, deriveKey(seed, epoch));
+  const started = performance.now();
+  let seen = 0, lossSum = 0, correct = 0, steps = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    if (options.signal?.aborted) {
+      throw new TrainingError(
+        `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+      );
+    }
+    const ids = order.subarray(start, Math.min(start + batchSize, n));
+    const step = await runner.step(ids, { seed, epoch });
+    steps++;
+    if (!Number.isFinite(step.loss)) {
+      throw new TrainingError(
+        `loss became ${step.loss} (or a gradient did) in epoch ${
+          epoch + 1
+        } at step ${steps}; ` +
+          "training stopped and the weights of the last finite step were kept",
+      );
+    }
+    seen += ids.length;
+    lossSum += step.loss;
+    correct += step.correct;
+    options.onStep?.(seen, { loss: lossSum / seen, acc: correct / seen });
+    // Let signal handlers and notebook output run between steps.
+    if (steps % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return {
+    metrics: { loss: lossSum / n, acc: correct / n },
+    steps,
+    seconds: (performance.now() - started) / 1000,
+  };
 }

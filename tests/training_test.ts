@@ -101,7 +101,12 @@ Deno.test("train: a non-finite loss stops training at once; the weights of the l
       }),
     TrainingError,
   );
-  assert(/loss became NaN in epoch 1 at step 3/.test(err.message), err.message);
+  assert(
+    /loss became NaN \(or a gradient did\) in epoch 1 at step 3/.test(
+      err.message,
+    ),
+    err.message,
+  );
   assertEquals(steps, 3);
   assertEquals(epochsEnded, 0, "no checkpoint of a poisoned epoch");
   assertEquals(weightsOf(model), before);
