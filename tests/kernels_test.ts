@@ -109,6 +109,19 @@ const CONV_CASES: ConvCase[] = [
   { x: [3, 9, 7, 16], filter: [3, 3, 16, 20], strides: 1, pad: "same" },
   { x: [1, 6, 5, 24], filter: [3, 3, 24, 16], strides: 1, pad: 1 },
   { x: [2, 5, 8, 17], filter: [3, 3, 17, 33], strides: 1, pad: "valid" },
+  { x: [2, 7, 9, 16], filter: [3, 3, 16, 19], strides: 1, pad: 2 },
+  {
+    x: [3, 8, 7, 18],
+    filter: [3, 3, 18, 16],
+    strides: 1,
+    pad: [[0, 0], [0, 1], [2, 0], [0, 0]],
+  },
+  {
+    x: [1, 9, 10, 16],
+    filter: [3, 3, 16, 17],
+    strides: 1,
+    pad: [[0, 0], [2, 1], [1, 2], [0, 0]],
+  },
   // Long enough to split the filter gradient's reduction into chunks, with a
   // chunk boundary inside an output row.
   { x: [4, 30, 30, 2], filter: [3, 3, 2, 3], strides: 1, pad: "same" },

@@ -15,6 +15,7 @@ import {
   canUseWinograd,
   type Pads,
   winogradAvailable,
+  winogradBackpropFilter3x3,
   winogradConv3x3,
   winogradProfitable,
 } from "../lib/kernels/winograd.ts";
@@ -164,6 +165,123 @@ Deno.test("winograd: the MNIST CNN's conv2 shapes", async () => {
   await check([2, 26, 26, 32], 64, P0, 100);
 });
 
+/** The filter gradient on the cpu backend, stride 1, explicit padding. */
+async function referenceGrad(
+  x: Float32Array,
+  xShape: number[],
+  dy: Float32Array,
+  dyShape: number[],
+  pads: Pads,
+): Promise<{ shape: number[]; data: Float32Array }> {
+  await tf.setBackend("cpu");
+  try {
+    return tf.tidy(() => {
+      const out = tf.engine().runKernel("Conv2DBackpropFilter", {
+        x: tf.tensor(x, xShape),
+        dy: tf.tensor(dy, dyShape),
+      }, {
+        strides: 1,
+        pad: [[0, 0], [pads.top, pads.bottom], [pads.left, pads.right], [
+          0,
+          0,
+        ]],
+        dataFormat: "NHWC",
+        filterShape: [3, 3, xShape[3], dyShape[3]],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return { shape: out.shape, data: out.dataSync() as Float32Array };
+    });
+  } finally {
+    await tf.setBackend("wasm");
+  }
+}
+
+async function checkGrad(
+  xShape: number[],
+  cout: number,
+  pads: Pads,
+  chunkTiles?: number,
+): Promise<void> {
+  const what = `grad x ${xShape} cout ${cout} pads ${pads.top},` +
+    `${pads.bottom},${pads.left},${pads.right} chunk ${
+      chunkTiles ?? "default"
+    }`;
+  const dyShape = [
+    xShape[0],
+    xShape[1] + pads.top + pads.bottom - 2,
+    xShape[2] + pads.left + pads.right - 2,
+    cout,
+  ];
+  const x = values(tf.util.sizeFromShape(xShape), xShape[1] * 13 + cout);
+  const dy = values(tf.util.sizeFromShape(dyShape), cout * 5 + 1);
+  const expected = await referenceGrad(x, xShape, dy, dyShape, pads);
+  const backend = tf.backend() as BackendWasm;
+  const xt = tf.tensor(x, xShape, "float32");
+  const dyt = tf.tensor(dy, dyShape, "float32");
+  const sentinel = tf.fill([4096], 7.5);
+  const before = backend.numDataIds();
+  const out = winogradBackpropFilter3x3(backend, xt, dyt, pads, {
+    chunkTiles,
+  });
+  assertEquals(backend.numDataIds(), before + 1, `${what}: freed`);
+  assert(
+    (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
+    `${what}: other tensors untouched`,
+  );
+  const actual = {
+    shape: out.shape,
+    data: new Float32Array(backend.typedArrayFromHeap(out)),
+  };
+  backend.disposeData(out.dataId);
+  tf.dispose([xt, dyt, sentinel]);
+  assertEquals(actual.shape, expected.shape, `${what}: shape`);
+  let scale = 1;
+  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const d = Math.abs(actual.data[i] - expected.data[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  assert(
+    worst <= 1e-4 * scale,
+    `${what}: max |winograd - cpu| = ${worst} > ${1e-4 * scale}`,
+  );
+}
+
+Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
+  const pads: Pads[] = [
+    P0,
+    P1,
+    P2,
+    { top: 0, bottom: 1, left: 1, right: 0 },
+    { top: 2, bottom: 0, left: 0, right: 1 },
+  ];
+  for (const [h, w] of [[5, 5], [7, 9], [3, 3], [4, 6], [1, 2]]) {
+    for (const [cin, cout] of [[1, 1], [3, 5], [16, 16], [17, 33]]) {
+      for (const pad of pads) {
+        if (h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3) {
+          continue;
+        }
+        await checkGrad([2, h, w, cin], cout, pad);
+      }
+    }
+  }
+  await checkGrad([3, 7, 9, 6], 7, { top: 1, bottom: 0, left: 2, right: 1 }, 5);
+  await checkGrad([2, 9, 8, 19], 18, P1, 1);
+  await checkGrad([2, 11, 11, 32], 64, P0, 7);
+  await checkGrad([2, 26, 26, 32], 64, P0); // the MNIST CNN's conv2
+  await checkGrad([1, 9, 9, 20], 24, P2, 6);
+  const backend = tf.backend() as BackendWasm;
+  tf.tidy(() => {
+    const x = tf.zeros([1, 8, 8, 3]);
+    assertThrows(() =>
+      winogradBackpropFilter3x3(backend, x, tf.zeros([1, 5, 6, 4]), P0)
+    );
+    assertThrows(() =>
+      winogradBackpropFilter3x3(backend, x, tf.zeros([1, 6, 6, 4], "int32"), P0)
+    );
+  });
+});
+
 Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
   assert(winogradAvailable(tf.backend() as BackendWasm));
   assert(
@@ -205,7 +323,7 @@ Deno.test("winograd: transforms binary has no data, start or own memory", async 
   );
   assertEquals(
     WebAssembly.Module.exports(module).map((e) => e.name).sort(),
-    ["inputTransform", "outputTransform"],
+    ["dyTransform", "gradProducts", "inputTransform", "outputTransform"],
   );
   // Section ids: 5 memory, 8 start, 11 data, 12 data count.
   const ids: number[] = [];

@@ -15,6 +15,10 @@
  * Strides, every padding and `dimRoundingMode` only change which input
  * element (or zero) lands in `P`.
  *
+ * 3x3, stride-1 NHWC gradients with at least 16 input and output channels
+ * (the tutorial's conv2) go to the Winograd F(2x2,3x3) weight gradient
+ * ({@link winogradBackpropFilter3x3}) instead, about 2x faster there.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -34,6 +38,13 @@ import {
   transposeBlock,
   zeroRun,
 } from "./wasm_util.ts";
+import {
+  canUseWinograd,
+  type Pads,
+  winogradAvailable,
+  winogradBackpropFilter3x3,
+  winogradProfitable,
+} from "./winograd.ts";
 
 /** Target length of the reduction dimension of one partial product. */
 const CHUNK_K = 1536;
@@ -73,6 +84,27 @@ function conv2DBackpropFilter(
   const kc = info.inChannels * info.filterHeight * info.filterWidth;
   const co = info.outChannels;
   const pixels = info.outHeight * info.outWidth;
+  if (channelsLast) {
+    const pads: Pads = {
+      top: info.padInfo.top,
+      bottom: info.padInfo.bottom,
+      left: info.padInfo.left,
+      right: info.padInfo.right,
+    };
+    if (
+      info.outHeight === info.inHeight + pads.top + pads.bottom - 2 &&
+      info.outWidth === info.inWidth + pads.left + pads.right - 2 &&
+      canUseWinograd(
+        x.shape,
+        filterShape,
+        [info.strideHeight, info.strideWidth],
+        [info.dilationHeight, info.dilationWidth],
+        pads,
+      ) && winogradProfitable(filterShape) && winogradAvailable(backend)
+    ) {
+      return winogradBackpropFilter3x3(backend, x, dy, pads);
+    }
+  }
   const out = backend.makeOutput(filterShape, "float32");
   if (n * pixels === 0 || kc * co === 0) {
     backend.typedArrayFromHeap(out).fill(0);

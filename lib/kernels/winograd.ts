@@ -4,7 +4,9 @@
  * (non-negative) padding, in 2.25x fewer multiply-adds than direct
  * convolution. It serves the forward `Conv2D` of 3x3 stride-1 layers and the
  * stride-1 input gradient (`Conv2DBackpropInput`: a 3x3 conv of `dy` padded
- * by 2 - pad with the flipped, channel-swapped filter).
+ * by 2 - pad with the flipped, channel-swapped filter);
+ * {@link winogradBackpropFilter3x3} computes the filter gradient
+ * (`Conv2DBackpropFilter`) the same way.
  *
  * Steps: the filter transform U = G·g·Gᵀ (plain JS, 16 planes [Cin, Cout]);
  * the input transform V = Bᵀ·d·B over 4x4 tiles at stride 2 (16 planes
@@ -82,6 +84,26 @@ interface Transforms {
     TH: number,
     TW: number,
     t0: number,
+    count: number,
+  ): void;
+  dyTransform(
+    dy: number,
+    dTable: number,
+    zero: number,
+    OH: number,
+    OW: number,
+    C: number,
+    TH: number,
+    TW: number,
+    t0: number,
+    count: number,
+  ): void;
+  gradProducts(
+    vTable: number,
+    dTable: number,
+    g: number,
+    Cin: number,
+    Cout: number,
     count: number,
   ): void;
 }
@@ -376,5 +398,174 @@ export function winogradConv3x3(
     throw error;
   } finally {
     disposeAll(backend, ...u, ...v, table, zero);
+  }
+}
+
+/** Default tiles per chunk of {@link winogradBackpropFilter3x3}. */
+export const DEFAULT_GRAD_CHUNK_TILES = 128;
+
+/**
+ * The filter gradient of a stride-1, dilation-1 3x3 convolution by Winograd
+ * F(2x2,3x3): `x` [N, H, W, Cin] and `dy` [N, OH, OW, Cout] (NHWC, float32,
+ * OH = H + top + bottom - 2, OW likewise) give a fresh [3, 3, Cin, Cout]
+ * tensor the caller owns, the `Conv2DBackpropFilter` of that convolution to
+ * float32 rounding.
+ *
+ * With V[k] the input tiles transformed as in the forward pass (Bᵀ·d·B) and
+ * D[k] the 2x2 `dy` tiles transformed by A·e·Aᵀ (4x4, zero past odd output
+ * sizes), the 16 products Gw[k] = Σ_tiles D[k]ᵀ·V[k] ([Cout, Cin]) give
+ * dW[:, :, ci, co] = Gᵀ·Gw[ci, co]·G. Tiles go through in chunks (V and D
+ * stay in cache); the products are a WASM SIMD kernel (`gradProducts`,
+ * register-blocked, accumulating in place) rather than XNNPACK, whose
+ * packing of the tall per-chunk operand cost more than the product itself.
+ *
+ * @throws {Error} when {@link canUseWinograd} rejects the shapes, `dy` does
+ * not fit them, the inputs are not float32, or {@link winogradAvailable} is
+ * false.
+ */
+export function winogradBackpropFilter3x3(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  pads: Pads,
+  options: WinogradOptions = {},
+): tf.TensorInfo {
+  const cout = dy.shape[3];
+  const filterShape = [3, 3, x.shape[3], cout];
+  if (
+    dy.shape.length !== 4 ||
+    !canUseWinograd(x.shape, filterShape, 1, 1, pads)
+  ) {
+    throw new Error(
+      `winogradBackpropFilter3x3: unsupported x ${x.shape}, dy ${dy.shape}, ` +
+        `pads ${JSON.stringify(pads)}`,
+    );
+  }
+  if (x.dtype !== "float32" || dy.dtype !== "float32") {
+    throw new Error("winogradBackpropFilter3x3 supports float32 only");
+  }
+  const [n, h, w, cin] = x.shape;
+  const oh = h + pads.top + pads.bottom - 2;
+  const ow = w + pads.left + pads.right - 2;
+  if (dy.shape[0] !== n || dy.shape[1] !== oh || dy.shape[2] !== ow) {
+    throw new Error(
+      `winogradBackpropFilter3x3: dy ${dy.shape} does not fit x ${x.shape} ` +
+        `with pads ${JSON.stringify(pads)}`,
+    );
+  }
+  const th = (oh + 1) >> 1;
+  const tw = (ow + 1) >> 1;
+  const tiles = n * th * tw;
+  const chunk = Math.max(
+    1,
+    Math.min(tiles, options.chunkTiles ?? DEFAULT_GRAD_CHUNK_TILES),
+  );
+  const t = transforms(backend);
+
+  const out = backend.makeOutput(filterShape, "float32");
+  const planes: tf.TensorInfo[] = [];
+  let acc: tf.TensorInfo | undefined;
+  let table: tf.TensorInfo | undefined;
+  let zero: tf.TensorInfo | undefined;
+  try {
+    for (let k = 0; k < 16; k++) {
+      planes.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
+    }
+    for (let k = 0; k < 16; k++) {
+      planes.push(backend.makeOutput([cout, chunk], "float32")); // D[k]
+    }
+    acc = backend.makeOutput([16, cout, cin], "float32"); // Gw[k]ᵀ
+    backend.typedArrayFromHeap(acc).fill(0);
+    // [0, 16): V plane addresses; [16, 32): D plane addresses.
+    table = backend.makeOutput([32], "int32");
+    zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
+    backend.typedArrayFromHeap(zero).fill(0);
+    const tableView = backend.typedArrayFromHeap(table) as Int32Array;
+    for (let k = 0; k < 32; k++) {
+      tableView[k] = heapIndex(backend, planes[k]) << 2;
+    }
+    const tableAddr = heapIndex(backend, table) << 2;
+    const zeroAddr = heapIndex(backend, zero) << 2;
+    const xAddr = heapIndex(backend, x) << 2;
+    const dyAddr = heapIndex(backend, dy) << 2;
+    const accAddr = heapIndex(backend, acc) << 2;
+
+    for (let t0 = 0; t0 < tiles; t0 += chunk) {
+      const count = Math.min(chunk, tiles - t0);
+      t.inputTransform(
+        xAddr,
+        tableAddr,
+        zeroAddr,
+        h,
+        w,
+        cin,
+        pads.top,
+        pads.left,
+        th,
+        tw,
+        t0,
+        count,
+      );
+      t.dyTransform(
+        dyAddr,
+        tableAddr + 64,
+        zeroAddr,
+        oh,
+        ow,
+        cout,
+        th,
+        tw,
+        t0,
+        count,
+      );
+      t.gradProducts(tableAddr, tableAddr + 64, accAddr, cin, cout, count);
+    }
+    filterGradTransform(backend, acc, out, cin, cout);
+    return out;
+  } catch (error) {
+    disposeAll(backend, out);
+    throw error;
+  } finally {
+    disposeAll(backend, ...planes, acc, table, zero);
+  }
+}
+
+/**
+ * out[i][j][ci][co] = (Gᵀ·m·G)[i][j] with m[a][b] = acc[4a + b][co][ci] and
+ * G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]].
+ */
+function filterGradTransform(
+  backend: BackendWasm,
+  acc: tf.TensorInfo,
+  out: tf.TensorInfo,
+  cin: number,
+  cout: number,
+): void {
+  const heap = heapF32(backend);
+  const src = heapIndex(backend, acc);
+  const dst = heapIndex(backend, out);
+  const plane = cin * cout;
+  const tt = new Float64Array(12); // Gᵀ·m: 3x4
+  for (let co = 0; co < cout; co++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const e = src + co * cin + ci;
+      for (let b = 0; b < 4; b++) {
+        const m0 = heap[e + b * plane];
+        const m1 = heap[e + (4 + b) * plane];
+        const m2 = heap[e + (8 + b) * plane];
+        const m3 = heap[e + (12 + b) * plane];
+        tt[b] = m0 + 0.5 * (m1 + m2);
+        tt[4 + b] = 0.5 * (m1 - m2);
+        tt[8 + b] = 0.5 * (m1 + m2) + m3;
+      }
+      const o = dst + ci * cout + co;
+      for (let i = 0; i < 3; i++) {
+        const a0 = tt[4 * i], a1 = tt[4 * i + 1];
+        const a2 = tt[4 * i + 2], a3 = tt[4 * i + 3];
+        heap[o + (3 * i) * plane] = a0 + 0.5 * (a1 + a2);
+        heap[o + (3 * i + 1) * plane] = 0.5 * (a1 - a2);
+        heap[o + (3 * i + 2) * plane] = 0.5 * (a1 + a2) + a3;
+      }
+    }
   }
 }
