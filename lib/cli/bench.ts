@@ -41,6 +41,12 @@ const SPEC = {
     max: 256,
     help: "threads of the all-cores run (default: every core)",
   },
+  "profile-steps": {
+    type: "int",
+    min: 1,
+    default: 5,
+    help: "single-thread steps profiled per kernel",
+  },
   "cpu-samples": {
     type: "int",
     min: 0,
@@ -110,13 +116,22 @@ function figure(
   };
 }
 
-/** Time per kernel of one single-thread training step, from `tf.profile`. */
-async function profileStep(mnist: Mnist, batchSize: number) {
+/**
+ * Mean time per kernel of one single-thread training step, from `tf.profile`
+ * over `steps` steps (after two warm-up steps), plus the data handling and
+ * the optimizer update timed around them.
+ */
+async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
   const model = buildModel({ seed: 1 });
-  const ids = new Uint32Array(batchSize).map((_, i) => i);
-  for (let i = 0; i < 2; i++) {
-    tf.dispose(
-      computeGradients(model, mnist.train, ids, { seed: 1, epoch: 0 }).grads,
+  const keys = { seed: 1, epoch: 0 };
+  const batch = (s: number) =>
+    new Uint32Array(batchSize).map((_, i) =>
+      (s * batchSize + i) % mnist.train.count
+    );
+  for (let s = 0; s < 2; s++) {
+    applyGradients(
+      model,
+      computeGradients(model, mnist.train, batch(s), keys).grads,
     );
   }
   const rows = new Map<
@@ -126,41 +141,43 @@ async function profileStep(mnist: Mnist, batchSize: number) {
   const add = (kernel: string, shape: string, ms: number) => {
     const key = `${kernel} ${shape}`;
     const row = rows.get(key) ?? { kernel, shape, calls: 0, ms: 0 };
-    row.calls++;
-    row.ms += ms;
+    row.calls += 1 / steps;
+    row.ms += ms / steps;
     rows.set(key, row);
   };
-  let t = performance.now();
-  const batch = gatherBatch(mnist.train, ids);
-  add(
-    "(data: gather + normalise + one-hot)",
-    `[${batchSize},28,28,1]`,
-    performance.now() - t,
-  );
-  tf.dispose([batch.xs, batch.ys]);
-  let grads: tf.Tensor[] = [];
-  const info = await tf.profile(() => {
-    grads =
-      computeGradients(model, mnist.train, ids, { seed: 1, epoch: 0 }).grads;
-    return grads;
-  });
-  for (const k of info.kernels) {
+  for (let s = 0; s < steps; s++) {
+    const ids = batch(s + 2);
+    let t = performance.now();
+    tf.dispose(Object.values(gatherBatch(mnist.train, ids)));
     add(
-      k.name,
-      `${JSON.stringify(k.inputShapes)} → ${JSON.stringify(k.outputShapes)}`,
-      Number(k.kernelTimeMs),
+      "(data: gather + normalise + one-hot)",
+      `[${batchSize},28,28,1]`,
+      performance.now() - t,
     );
+    let grads: tf.Tensor[] = [];
+    const info = await tf.profile(() => {
+      grads = computeGradients(model, mnist.train, ids, keys).grads;
+      return grads;
+    });
+    for (const k of info.kernels) {
+      const shape = `${JSON.stringify(k.inputShapes)} → ${
+        JSON.stringify(k.outputShapes)
+      }`;
+      add(k.name, shape, Number(k.kernelTimeMs));
+    }
+    t = performance.now();
+    applyGradients(model, grads);
+    add(
+      "(optimizer: Adadelta update)",
+      "1,199,882 params",
+      performance.now() - t,
+    );
+    tf.dispose(grads);
   }
-  t = performance.now();
-  applyGradients(model, grads);
-  add(
-    "(optimizer: Adadelta update)",
-    "1,199,882 params",
-    performance.now() - t,
-  );
-  tf.dispose(grads);
   model.dispose();
-  return [...rows.values()].sort((a, b) => b.ms - a.ms);
+  return [...rows.values()]
+    .map((r) => ({ ...r, calls: Math.round(r.calls) }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 async function main(): Promise<void> {
@@ -189,7 +206,7 @@ async function main(): Promise<void> {
     imagesPerSecond: mnist.test.count / inferenceSeconds,
   };
 
-  const kernels = await profileStep(mnist, batchSize);
+  const kernels = await profileSteps(mnist, batchSize, flags["profile-steps"]!);
 
   const cpuSamples = flags["cpu-samples"]!;
   if (cpuSamples > 0) {
@@ -236,7 +253,9 @@ async function main(): Promise<void> {
     } s = ${inference.imagesPerSecond.toFixed(0)} images/s`,
   );
   console.log(
-    `\nTime per kernel, one single-thread training step (batch ${batchSize}):`,
+    `\nTime per kernel, mean of ${
+      flags["profile-steps"]
+    } single-thread training steps (batch ${batchSize}):`,
   );
   const stepMs = kernels.reduce((s, k) => s + k.ms, 0);
   for (const k of kernels.slice(0, 25)) {
