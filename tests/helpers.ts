@@ -26,3 +26,14 @@ export function weightsOf(
 ): number[][] {
   return model.getWeights().map((w) => Array.from(w.dataSync()));
 }
+
+/** Deterministic values in [-1, 1) (a small LCG, seeded). */
+export function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}

@@ -12,22 +12,12 @@ import {
   registerTrainingKernels,
   TRAINING_KERNELS,
 } from "../lib/kernels/mod.ts";
+import { values } from "./helpers.ts";
 
 await initBackend();
 
 type Shape4 = [number, number, number, number];
 type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-
-/** Deterministic values in [-1, 1) (a small LCG, seeded). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Runs a kernel on `backend` from plain arrays; returns shape and data. */
 async function run(

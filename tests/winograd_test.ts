@@ -19,19 +19,9 @@ import {
   winogradConv3x3,
   winogradProfitable,
 } from "../lib/kernels/winograd.ts";
+import { values } from "./helpers.ts";
 
 await initBackend();
-
-/** Deterministic values in [-1, 1) (a small LCG, seeded). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** conv2d on the cpu backend, stride 1, explicit padding. */
 async function reference(
