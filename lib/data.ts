@@ -28,16 +28,23 @@ export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
  * pixel values 0..255 (image by image, row-major), and `count` labels 0..9.
  */
 export interface MnistSplit {
+  /** `count * 28 * 28` pixels 0..255; image `i` starts at `i * 784`. */
   images: Uint8Array;
+  /** `count` labels 0..9. */
   labels: Uint8Array;
+  /** Number of examples. */
   count: number;
+  /** Image height in pixels. */
   rows: 28;
+  /** Image width in pixels. */
   cols: 28;
 }
 
 /** The training (60000 examples) and test (10000) splits of MNIST. */
 export interface Mnist {
+  /** The 60000 training examples (Keras's `x_train`, `y_train`). */
   train: MnistSplit;
+  /** The 10000 test examples (Keras's `x_test`, `y_test`). */
   test: MnistSplit;
 }
 
