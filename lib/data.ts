@@ -145,22 +145,6 @@ export async function loadMnist(
 }
 
 /**
- * Converts images `start .. start+count` (default: all) of a split to a
- * float32 tensor of shape `[count, 28, 28, 1]` with values in [0, 1].
- *
- * @throws {UsageError} when `start` or `count` is out of range.
- */
-export function imagesToTensor(
-  split: MnistSplit,
-  options: { start?: number; count?: number } = {},
-): tf.Tensor4D {
-  const [start, count] = range(split, options);
-  const pixels = split.images.subarray(start * 784, (start + count) * 784);
-  const values = Float32Array.from(pixels, (pixel) => pixel / 255);
-  return tf.tensor4d(values, [count, 28, 28, 1], "float32");
-}
-
-/**
  * Converts examples `start .. start+count` (default: all) of a split to model
  * inputs `xs` (float32 `[count, 28, 28, 1]` in [0, 1]) and one-hot targets
  * `ys` (float32 `[count, 10]`).
@@ -179,10 +163,45 @@ export function toTensors(
   options: { start?: number; count?: number } = {},
 ): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   const [start, count] = range(split, options);
-  const oneHot = new Float32Array(count * 10);
-  for (let i = 0; i < count; i++) oneHot[i * 10 + split.labels[start + i]] = 1;
-  const xs = imagesToTensor(split, { start, count });
-  return { xs, ys: tf.tensor2d(oneHot, [count, 10], "float32") };
+  return gatherBatch(
+    split,
+    Uint32Array.from({ length: count }, (_, i) => start + i),
+  );
+}
+
+/** The inputs of {@linkcode toTensors} alone: float32 `[count, 28, 28, 1]` in [0, 1]. */
+export function imagesToTensor(
+  split: MnistSplit,
+  options: { start?: number; count?: number } = {},
+): tf.Tensor4D {
+  const { xs, ys } = toTensors(split, options);
+  ys.dispose();
+  return xs;
+}
+
+/**
+ * Builds model inputs `xs` (float32 `[n, 28, 28, 1]` in [0, 1]) and one-hot
+ * targets `ys` (float32 `[n, 10]`) for the samples of `split` at `ids`, in
+ * that order (a shuffled batch, for example).
+ */
+export function gatherBatch(
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const pixels = split.rows * split.cols;
+  const x = new Float32Array(ids.length * pixels);
+  const y = new Float32Array(ids.length * 10);
+  for (let s = 0; s < ids.length; s++) {
+    const id = ids[s];
+    const src = split.images.subarray(id * pixels, (id + 1) * pixels);
+    const dst = x.subarray(s * pixels, (s + 1) * pixels);
+    for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
+    y[s * 10 + split.labels[id]] = 1;
+  }
+  return {
+    xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
+    ys: tf.tensor2d(y, [ids.length, 10]),
+  };
 }
 
 function range(

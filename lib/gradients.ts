@@ -5,33 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "./data.ts";
+import { gatherBatch, type MnistSplit } from "./data.ts";
 import { setDropoutKeys } from "./dropout.ts";
-import { NUM_CLASSES } from "./model.ts";
-
-/**
- * Builds float inputs in [0, 1] shaped `[n, 28, 28, 1]` and one-hot labels
- * `[n, 10]` for the samples of `split` at the given indices.
- */
-export function gatherBatch(
-  split: MnistSplit,
-  ids: ArrayLike<number>,
-): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const pixels = split.rows * split.cols;
-  const x = new Float32Array(ids.length * pixels);
-  const y = new Float32Array(ids.length * NUM_CLASSES);
-  for (let s = 0; s < ids.length; s++) {
-    const id = ids[s];
-    const src = split.images.subarray(id * pixels, (id + 1) * pixels);
-    const dst = x.subarray(s * pixels, (s + 1) * pixels);
-    for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
-    y[s * NUM_CLASSES + split.labels[id]] = 1;
-  }
-  return {
-    xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
-    ys: tf.tensor2d(y, [ids.length, NUM_CLASSES]),
-  };
-}
 
 /** Gradients of one batch (or one shard of a batch). */
 export interface BatchGradients {

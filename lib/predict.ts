@@ -4,8 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "./data.ts";
-import { gatherBatch } from "./gradients.ts";
+import { type MnistSplit, toTensors } from "./data.ts";
 import { UsageError } from "./errors.ts";
 
 /** Which samples to predict. */
@@ -52,11 +51,10 @@ export function predictClasses(
   }
   const classes: number[] = [];
   for (let s = start; s < start + count; s += batchSize) {
-    const ids = new Uint32Array(Math.min(batchSize, start + count - s)).map((
-      _,
-      i,
-    ) => s + i);
-    const { xs, ys } = gatherBatch(split, ids);
+    const { xs, ys } = toTensors(split, {
+      start: s,
+      count: Math.min(batchSize, start + count - s),
+    });
     const argmax = tf.tidy(() =>
       (model.predict(xs, { batchSize }) as tf.Tensor).argMax(-1)
     );

@@ -6,8 +6,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Mnist, MnistSplit } from "./data.ts";
-import { gatherBatch, type StepRunner } from "./gradients.ts";
+import { type Mnist, type MnistSplit, toTensors } from "./data.ts";
+import type { StepRunner } from "./gradients.ts";
 import { parallelRunner } from "./parallel.ts";
 import { defaultSink, ProgressBar, type ProgressSink } from "./progress.ts";
 import { deriveKey, permutation, randomSeed } from "./random.ts";
@@ -112,11 +112,10 @@ export function evaluate(
   const count = options.count ?? split.count;
   let loss = 0, correct = 0;
   for (let start = 0; start < count; start += batchSize) {
-    const ids = new Uint32Array(Math.min(batchSize, count - start)).map((
-      _,
-      i,
-    ) => start + i);
-    const { xs, ys } = gatherBatch(split, ids);
+    const { xs, ys } = toTensors(split, {
+      start,
+      count: Math.min(batchSize, count - start),
+    });
     const [l, c] = tf.tidy(() => {
       const probs = model.predict(xs, { batchSize }) as tf.Tensor2D;
       return [
