@@ -1,4 +1,5 @@
-/** Shared fixtures of the tests: real MNIST (cached once), a silent sink. */
+/** Shared fixtures of the tests: real MNIST (cached once), a silent sink, seeded values, a tolerance check. */
+import { assert, assertEquals } from "@std/assert";
 import {
   initBackend,
   loadMnist,
@@ -36,4 +37,24 @@ export function values(size: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/** Asserts `actual` matches `expected` to 1e-4 of the larger of 1, max |expected|. */
+export function assertClose(
+  actual: { shape: number[]; data: Float32Array },
+  expected: { shape: number[]; data: Float32Array },
+  what: string,
+): void {
+  assertEquals(actual.shape, expected.shape, `${what}: shape`);
+  let scale = 1;
+  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const d = Math.abs(actual.data[i] - expected.data[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  assert(
+    worst <= 1e-4 * scale,
+    `${what}: max |actual - cpu| = ${worst} > ${1e-4 * scale}`,
+  );
 }

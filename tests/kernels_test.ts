@@ -12,7 +12,7 @@ import {
   registerTrainingKernels,
   TRAINING_KERNELS,
 } from "../lib/kernels/mod.ts";
-import { values } from "./helpers.ts";
+import { assertClose, values } from "./helpers.ts";
 
 await initBackend();
 
@@ -44,26 +44,6 @@ async function run(
   } finally {
     await tf.setBackend("wasm");
   }
-}
-
-/** Asserts `actual` matches `expected` to 1e-4 of the larger of 1, max |expected|. */
-function assertClose(
-  actual: { shape: number[]; data: Float32Array },
-  expected: { shape: number[]; data: Float32Array },
-  what: string,
-): void {
-  assertEquals(actual.shape, expected.shape, `${what}: shape`);
-  let scale = 1;
-  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < expected.data.length; i++) {
-    const d = Math.abs(actual.data[i] - expected.data[i]);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-  }
-  assert(
-    worst <= 1e-4 * scale,
-    `${what}: max |wasm - cpu| = ${worst} > ${1e-4 * scale}`,
-  );
 }
 
 /**

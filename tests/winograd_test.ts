@@ -19,7 +19,7 @@ import {
   winogradConv3x3,
   winogradProfitable,
 } from "../lib/kernels/winograd.ts";
-import { values } from "./helpers.ts";
+import { assertClose, values } from "./helpers.ts";
 
 await initBackend();
 
@@ -98,18 +98,7 @@ async function check(
   const f = values(tf.util.sizeFromShape(fShape), cout * 7 + 3);
   const expected = await reference(x, xShape, f, fShape, pads);
   const actual = winograd(x, xShape, f, fShape, pads, chunkTiles);
-  assertEquals(actual.shape, expected.shape, `${what}: shape`);
-  let scale = 1;
-  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < expected.data.length; i++) {
-    const d = Math.abs(actual.data[i] - expected.data[i]);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-  }
-  assert(
-    worst <= 1e-4 * scale,
-    `${what}: max |winograd - cpu| = ${worst} > ${1e-4 * scale}`,
-  );
+  assertClose(actual, expected, what);
 }
 
 const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
@@ -223,18 +212,7 @@ async function checkGrad(
   };
   backend.disposeData(out.dataId);
   tf.dispose([xt, dyt, sentinel]);
-  assertEquals(actual.shape, expected.shape, `${what}: shape`);
-  let scale = 1;
-  for (const v of expected.data) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < expected.data.length; i++) {
-    const d = Math.abs(actual.data[i] - expected.data[i]);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-  }
-  assert(
-    worst <= 1e-4 * scale,
-    `${what}: max |winograd - cpu| = ${worst} > ${1e-4 * scale}`,
-  );
+  assertClose(actual, expected, what);
 }
 
 Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
