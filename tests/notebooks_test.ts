@@ -406,11 +406,17 @@ Deno.test({
       await t.step(
         "predict.ipynb reloads the saved model and predicts the same digits",
         async () => {
-          const out = await execute(
-            "predict.ipynb",
-            join(tmp, "predict.out.ipynb"),
-            env,
-          );
+          const run = () =>
+            execute("predict.ipynb", join(tmp, "predict.out.ipynb"), env);
+          let out = await run();
+          if (!cell(out, "predict").outputs!.some(hasPng)) {
+            // Seen once in CI: the kernel published the cell's display_data
+            // after nbclient had stopped listening. Run the notebook again.
+            console.warn(
+              "predict.ipynb: digits display not recorded; once more",
+            );
+            out = await run();
+          }
           assertNoErrors(out, "predict.ipynb");
           const text = cellText(cell(out, "predict"));
           assertEquals(
