@@ -77,9 +77,18 @@ const $display = Symbol.for("Jupyter.display");
  * with an empty text, so a cell ending in `await showX(...)` does not show the
  * same output a second time as the cell's result.
  */
+/** Milliseconds a cell waits after each display (see {@linkcode emit}). */
+const DISPLAY_GRACE_MS = 250;
+
 async function emit(bundle: MimeBundle): Promise<MimeBundle> {
   const api = jupyterApi();
-  if (api) await api.display({ ...bundle }, { raw: true });
+  if (api) {
+    await api.display({ ...bundle }, { raw: true });
+    // Deno 2.9's kernel can report the cell idle before it has published a
+    // display sent just before the cell ends; nbconvert then drops it. A few
+    // moments of grace keep the cell busy until it is out.
+    await new Promise((resolve) => setTimeout(resolve, DISPLAY_GRACE_MS));
+  }
   Object.defineProperty(bundle, $display, {
     value: () => api ? { "text/plain": "" } : { ...bundle },
     enumerable: false,
