@@ -76,19 +76,11 @@ export function registerTrainingKernels(): void {
   }
   if ((current.kernelFunc as Marked)[OURS]) return;
 
-  const stock = current.kernelFunc as unknown as WasmKernelFunc;
-  replace({
-    kernelName: "BatchMatMul",
-    backendName: WASM,
-    kernelFunc: mark(makeBatchMatMul(stock)),
-    // The stock kernel function needs its setup to have run on the backend.
-    setupFunc: current.setupFunc,
-    disposeFunc: current.disposeFunc,
-  });
+  const batchMatMul = wrapStock("BatchMatMul", makeBatchMatMul);
   replace({
     kernelName: "Conv2DBackpropFilter",
     backendName: WASM,
-    kernelFunc: mark(makeConv2DBackpropFilter(stockMatMul(stock))),
+    kernelFunc: mark(makeConv2DBackpropFilter(stockMatMul(batchMatMul))),
   });
   replace({
     kernelName: "Conv2DBackpropInput",
@@ -101,25 +93,47 @@ export function registerTrainingKernels(): void {
   wrapStock("Sum", makeSum);
 }
 
+/** The stock wasm kernels that {@linkcode registerTrainingKernels} wrapped. */
+const stockKernels = new Map<string, WasmKernelFunc>();
+
+/**
+ * The stock wasm kernel function `name` as it was before
+ * {@linkcode registerTrainingKernels} wrapped it (`BatchMatMul`, `Conv2D`,
+ * `FusedConv2D`, `MaxPoolGrad`, `Sum`), for benchmarks against it.
+ *
+ * @throws {Error} when `name` was not wrapped.
+ */
+export function stockKernel(name: string): WasmKernelFunc {
+  const kernel = stockKernels.get(name);
+  if (kernel === undefined) {
+    throw new Error(`no stock '${name}' kernel was wrapped`);
+  }
+  return kernel;
+}
+
 /**
  * Replaces the stock wasm kernel `name` by `make(stock)`, keeping the stock
- * setup so that the stock function still works as the fallback.
+ * setup so that the stock function still works as the fallback; returns the
+ * stock function.
  */
 function wrapStock(
   name: string,
   make: (stock: WasmKernelFunc) => WasmKernelFunc,
-): void {
-  const stock = tf.getKernel(name, WASM);
-  if (stock === undefined) {
+): WasmKernelFunc {
+  const config = tf.getKernel(name, WASM);
+  if (config === undefined) {
     throw new Error(`the wasm backend has no '${name}' kernel`);
   }
+  const stock = config.kernelFunc as unknown as WasmKernelFunc;
+  stockKernels.set(name, stock);
   replace({
     kernelName: name,
     backendName: WASM,
-    kernelFunc: mark(make(stock.kernelFunc as unknown as WasmKernelFunc)),
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
+    kernelFunc: mark(make(stock)),
+    setupFunc: config.setupFunc,
+    disposeFunc: config.disposeFunc,
   });
+  return stock;
 }
 
 function mark(kernelFunc: unknown): tf.KernelFunc {

@@ -10,7 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { initBackend } from "../../backend.ts";
-import { conv2dStride1, disposeAll } from "../wasm_util.ts";
+import { stockKernel } from "../mod.ts";
+import { disposeAll } from "../wasm_util.ts";
 import { type Pads, winogradConv3x3 } from "../winograd.ts";
 
 function arg(name: string, fallback: number): number {
@@ -53,9 +54,30 @@ for (const c of cases) {
   const f = tf.randomNormal(c.f);
   const xi = { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   const fi = { dataId: f.dataId, shape: f.shape, dtype: f.dtype };
+  // The stock kernel: the registered Conv2D would route to Winograd too.
+  const pad = [
+    [0, 0],
+    [c.pads.top, c.pads.bottom],
+    [c.pads.left, c.pads.right],
+    [0, 0],
+  ];
+  const attrs = {
+    strides: 1,
+    dilations: 1,
+    pad,
+    dataFormat: "NHWC",
+  } as unknown as tf.NamedAttrMap;
   const direct = best(
     reps,
-    () => disposeAll(backend, conv2dStride1(backend, xi, fi, c.pads)),
+    () =>
+      disposeAll(
+        backend,
+        stockKernel("Conv2D")({
+          inputs: { x: xi, filter: fi },
+          backend,
+          attrs,
+        }),
+      ),
   );
   const wino = best(
     reps,
