@@ -222,24 +222,28 @@ async function execute(
 }
 
 /**
- * Executes a notebook like {@linkcode execute}, once more when a cell that
- * shows something (`await show…`) recorded no display: Deno 2.9's kernel can
- * report a cell idle before its last display is published, and nbconvert then
- * drops it (`lib/display.ts` waits a moment after each display to avoid it).
+ * Executes a notebook like {@linkcode execute}, once more when a cell lost an
+ * output it must have (a display from `await show…`, the text of
+ * `console.log`): Deno 2.9's kernel can report a cell idle before its last
+ * messages are published, and nbconvert then drops them (`lib/display.ts`
+ * waits a moment after each display to make that rare).
  */
 async function executeWithDisplays(
   name: string,
   output: string,
   env: Record<string, string>,
 ): Promise<Notebook> {
+  const has = (c: Cell, type: Output["output_type"]) =>
+    (c.outputs ?? []).some((o) => o.output_type === type);
   const complete = (nb: Notebook) =>
-    nb.cells.every((c) =>
-      c.cell_type !== "code" || !joined(c.source).includes("await show") ||
-      (c.outputs ?? []).some((o) => o.output_type === "display_data")
+    nb.cells.filter((c) => c.cell_type === "code").every((c) =>
+      has(c, "error") ||
+      ((!joined(c.source).includes("await show") || has(c, "display_data")) &&
+        (!joined(c.source).includes("console.log") || has(c, "stream")))
     );
   const nb = await execute(name, output, env);
   if (complete(nb)) return nb;
-  console.warn(`${name}: a display was not recorded; executing it once more`);
+  console.warn(`${name}: an output was not recorded; executing it once more`);
   return await execute(name, output, env);
 }
 
