@@ -4,8 +4,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { KerasAdadelta } from "./optimizer.ts";
-import { deriveKey } from "./random.ts";
+import { KerasAdadelta } from "./engine/optimizer.ts";
+import { deriveKey } from "./engine/random.ts";
 
 /** Number of classes (digits 0–9). */
 export const NUM_CLASSES = 10;

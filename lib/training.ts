@@ -7,10 +7,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Mnist, type MnistSplit, toTensors } from "./data.ts";
-import type { StepRunner } from "./gradients.ts";
-import { parallelRunner } from "./parallel.ts";
-import { defaultSink, ProgressBar, type ProgressSink } from "./progress.ts";
-import { deriveKey, permutation, randomSeed } from "./random.ts";
+import type { StepRunner } from "./engine/gradients.ts";
+import { parallelRunner } from "./engine/parallel.ts";
+import {
+  defaultSink,
+  ProgressBar,
+  type ProgressSink,
+} from "./engine/progress.ts";
+import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
 import { TrainingError, UsageError } from "./errors.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { gatherBatch, type MnistSplit } from "./data.ts";
+import { gatherBatch, type MnistSplit } from "../data.ts";
 import { setDropoutKeys } from "./dropout.ts";
 
 /** Gradients of one batch (or one shard of a batch). */

@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { MnistCnnError, UsageError } from "../errors.ts";
+import { MnistCnnError, UsageError } from "../lib/errors.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
 export type FlagSpec =

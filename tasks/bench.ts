@@ -17,9 +17,9 @@ import {
   type Mnist,
   parallelRunner,
   predictClasses,
-} from "../mod.ts";
-import { applyGradients } from "../gradients.ts";
-import { peakRss } from "../memory.ts";
+} from "../lib/mod.ts";
+import { applyGradients } from "../lib/engine/gradients.ts";
+import { peakRss } from "../lib/engine/memory.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
 
 const SPEC = {

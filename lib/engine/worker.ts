@@ -7,8 +7,8 @@
  */
 /// <reference lib="deno.worker" />
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "./backend.ts";
-import type { MnistSplit } from "./data.ts";
+import { initBackend } from "../backend.ts";
+import type { MnistSplit } from "../data.ts";
 import type { WorkerReply, WorkerRequest } from "./parallel.ts";
 import { computeGradients } from "./gradients.ts";
 

@@ -10,9 +10,9 @@ import {
   loadMnist,
   loadModel,
   predictClasses,
-} from "../mod.ts";
+} from "../lib/mod.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../lib/errors.ts";
 
 const SPEC = {
   "model-dir": {

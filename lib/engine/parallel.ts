@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "./data.ts";
+import type { MnistSplit } from "../data.ts";
 import {
   applyGradients,
   computeGradients,

@@ -58,7 +58,7 @@ function mask(
  *
  * @example
  * ```ts
- * import { buildModel } from "./model.ts";
+ * import { buildModel } from "../model.ts";
  * import { setDropoutKeys } from "./dropout.ts";
  * const model = buildModel({ seed: 1 });
  * setDropoutKeys(model, { seed: 1, epoch: 0, ids: [0, 1, 2] });

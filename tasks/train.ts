@@ -17,9 +17,9 @@ import {
   train,
   TrainingError,
   UsageError,
-} from "../mod.ts";
+} from "../lib/mod.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
-import { peakRss } from "../memory.ts";
+import { peakRss } from "../lib/engine/memory.ts";
 import type * as tf from "@tensorflow/tfjs";
 
 const SPEC = {

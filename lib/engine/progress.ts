@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isJupyterKernel } from "./display.ts";
+import { isJupyterKernel } from "../display.ts";
 
 /** Where progress lines go. */
 export interface ProgressSink {
