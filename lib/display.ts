@@ -97,6 +97,59 @@ async function emit(bundle: MimeBundle): Promise<MimeBundle> {
 }
 
 /**
+ * Marks `bundle` as the value a notebook cell renders: the Deno kernel calls
+ * its `Symbol.for("Jupyter.display")` method and sends the bundle as the
+ * cell's result (`execute_result`), before the cell ends. Outside a kernel the
+ * bundle is a plain object. Returns `bundle` itself.
+ *
+ * @example
+ * ```ts
+ * import { displayable } from "./display.ts";
+ * const out = displayable({ "text/plain": "7", "text/html": "<b>7</b>" });
+ * out; // as a cell's last expression, renders the bold 7
+ * ```
+ */
+export function displayable<T extends MimeBundle>(bundle: T): T {
+  Object.defineProperty(bundle, $display, {
+    value: () => ({ ...bundle }),
+    enumerable: false,
+    configurable: true,
+  });
+  return bundle;
+}
+
+/** Options of {@linkcode displayLive}. */
+export interface DisplayLiveOptions {
+  /** The output to create or replace (a Jupyter `display_id`). */
+  id: string;
+  /** Replace the output shown under `id` instead of creating it. */
+  update?: boolean;
+}
+
+/**
+ * Shows `bundle` as a live output under `options.id` (creating it, or with
+ * `update: true` replacing it in place), for outputs that change while a cell
+ * runs: progress bars, training curves. Does nothing outside a kernel.
+ *
+ * @example
+ * ```ts
+ * import { displayLive } from "./display.ts";
+ * await displayLive({ "text/plain": "step 1" }, { id: "bar" });
+ * await displayLive({ "text/plain": "step 2" }, { id: "bar", update: true });
+ * ```
+ */
+export async function displayLive(
+  bundle: MimeBundle,
+  options: DisplayLiveOptions,
+): Promise<void> {
+  await jupyterApi()?.display({ ...bundle }, {
+    raw: true,
+    display_id: options.id,
+    update: options.update,
+  });
+}
+
+/**
  * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
  * black) as a greyscale PNG file, with the `fast-png` encoder.
  *
