@@ -2,10 +2,11 @@
  * Notebook display helpers: MNIST digits as inline PNG images, tables, the
  * model summary and metrics, shown as rich outputs in the Deno Jupyter kernel.
  *
- * Every `show*` function builds a MIME bundle (`text/html` with a `text/plain`
- * fallback), displays it when running inside a Jupyter kernel, and returns
- * it. Outside a kernel (scripts, `deno test`) nothing is printed: the bundle
- * is only returned, so the helpers can be tested headlessly.
+ * Every `show*` function returns a MIME bundle (`text/html` with a
+ * `text/plain` fallback) made {@linkcode displayable}: a notebook cell that
+ * ends with `showMetrics(…)` renders it as the cell's one result. Elsewhere
+ * (scripts, `deno test`) the bundle is a plain object, so the helpers are
+ * tested headlessly.
  *
  * @module
  */
@@ -13,141 +14,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
 import { UsageError } from "./errors.ts";
 import { formatSummary, summaryRows } from "./model.ts";
-
-/**
- * A Jupyter MIME bundle: output representations keyed by MIME type. Images
- * (`image/png`) are base64 strings, as the Jupyter protocol requires.
- *
- * @example
- * ```ts
- * import { type MimeBundle, showMetrics } from "./display.ts";
- * const bundle: MimeBundle = await showMetrics({ acc: 0.99 });
- * console.log(bundle["text/plain"]);
- * ```
- */
-export interface MimeBundle {
-  /** The plain-text fallback every bundle carries. */
-  "text/plain": string;
-  /** The rich HTML representation. */
-  "text/html"?: string;
-  /** Other representations, e.g. `image/png` (base64). */
-  [mimeType: string]: string | undefined;
-}
-
-/** The part of `Deno.jupyter` this module uses. */
-interface JupyterApi {
-  display(
-    obj: unknown,
-    options?: { raw?: boolean; update?: boolean; display_id?: string },
-  ): Promise<void>;
-}
-
-/** Returns `Deno.jupyter`, or `undefined` outside the Jupyter kernel. */
-function jupyterApi(): JupyterApi | undefined {
-  try {
-    // Outside `deno jupyter` the property exists but its getter throws, so
-    // `"jupyter" in Deno` and `typeof Deno.jupyter` cannot tell the two apart.
-    const api = (Deno as unknown as { jupyter?: Partial<JupyterApi> }).jupyter;
-    return typeof api?.display === "function" ? api as JupyterApi : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * True when this code runs inside the Deno Jupyter kernel (`deno jupyter`),
- * where `Deno.jupyter.display` exists; false in scripts and tests.
- *
- * @example
- * ```ts
- * import { isJupyterKernel } from "./display.ts";
- * console.log(isJupyterKernel()); // false under `deno run`
- * ```
- */
-export function isJupyterKernel(): boolean {
-  return jupyterApi() !== undefined;
-}
-
-const $display = Symbol.for("Jupyter.display");
-
-/**
- * Displays `bundle` when inside a Jupyter kernel, then returns it.
- *
- * The returned object also answers the kernel's `Symbol.for("Jupyter.display")`
- * with an empty text, so a cell ending in `await showX(...)` does not show the
- * same output a second time as the cell's result.
- */
-/** Milliseconds a cell waits after each display (see {@linkcode emit}). */
-const DISPLAY_GRACE_MS = 250;
-
-async function emit(bundle: MimeBundle): Promise<MimeBundle> {
-  const api = jupyterApi();
-  if (api) {
-    await api.display({ ...bundle }, { raw: true });
-    // Deno 2.9's kernel can report the cell idle before it has published a
-    // display sent just before the cell ends; nbconvert then drops it. A few
-    // moments of grace keep the cell busy until it is out.
-    await new Promise((resolve) => setTimeout(resolve, DISPLAY_GRACE_MS));
-  }
-  Object.defineProperty(bundle, $display, {
-    value: () => api ? { "text/plain": "" } : { ...bundle },
-    enumerable: false,
-  });
-  return bundle;
-}
-
-/**
- * Marks `bundle` as the value a notebook cell renders: the Deno kernel calls
- * its `Symbol.for("Jupyter.display")` method and sends the bundle as the
- * cell's result (`execute_result`), before the cell ends. Outside a kernel the
- * bundle is a plain object. Returns `bundle` itself.
- *
- * @example
- * ```ts
- * import { displayable } from "./display.ts";
- * const out = displayable({ "text/plain": "7", "text/html": "<b>7</b>" });
- * out; // as a cell's last expression, renders the bold 7
- * ```
- */
-export function displayable<T extends MimeBundle>(bundle: T): T {
-  Object.defineProperty(bundle, $display, {
-    value: () => ({ ...bundle }),
-    enumerable: false,
-    configurable: true,
-  });
-  return bundle;
-}
-
-/** Options of {@linkcode displayLive}. */
-export interface DisplayLiveOptions {
-  /** The output to create or replace (a Jupyter `display_id`). */
-  id: string;
-  /** Replace the output shown under `id` instead of creating it. */
-  update?: boolean;
-}
-
-/**
- * Shows `bundle` as a live output under `options.id` (creating it, or with
- * `update: true` replacing it in place), for outputs that change while a cell
- * runs: progress bars, training curves. Does nothing outside a kernel.
- *
- * @example
- * ```ts
- * import { displayLive } from "./display.ts";
- * await displayLive({ "text/plain": "step 1" }, { id: "bar" });
- * await displayLive({ "text/plain": "step 2" }, { id: "bar", update: true });
- * ```
- */
-export async function displayLive(
-  bundle: MimeBundle,
-  options: DisplayLiveOptions,
-): Promise<void> {
-  await jupyterApi()?.display({ ...bundle }, {
-    raw: true,
-    display_id: options.id,
-    update: options.update,
-  });
-}
+import { displayable, type MimeBundle } from "./jupyter/mod.ts";
 
 /**
  * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
@@ -237,7 +104,7 @@ const PIXELS = SIDE * SIDE;
  *   predictions: [7, 1],
  *   count: 2,
  * };
- * await showDigits(options); // the second digit is outlined in red
+ * showDigits(options); // the second digit is outlined in red
  * ```
  */
 export interface ShowDigitsOptions {
@@ -281,12 +148,10 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * ```ts
  * import { loadMnist, showDigits } from "./mod.ts";
  * const { train } = await loadMnist();
- * await showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * showDigits({ images: train.images, labels: train.labels, count: 10 });
  * ```
  */
-export async function showDigits(
-  options: ShowDigitsOptions,
-): Promise<MimeBundle> {
+export function showDigits(options: ShowDigitsOptions): MimeBundle {
   const { images, labels, predictions } = options;
   if (images.length === 0 || images.length % PIXELS !== 0) {
     throw new UsageError(
@@ -378,7 +243,7 @@ export async function showDigits(
       ? `<p style="font:12px monospace">${escapeHtml(summary)}</p>`
       : "") +
     `</div>`;
-  return await emit({
+  return displayable({
     "text/plain": lines.map((line) => line.trimEnd()).join("\n"),
     "text/html": html,
   });
@@ -493,7 +358,7 @@ function tableHtml(table: Table): string {
  * @example
  * ```ts
  * import { showMetrics } from "./display.ts";
- * await showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
  * ```
  */
 export interface ShowTableOptions {
@@ -511,7 +376,7 @@ export interface ShowTableOptions {
  * @example
  * ```ts
  * import { showTable } from "./display.ts";
- * const bundle = await showTable([
+ * const bundle = showTable([
  *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
  * ], { title: "history" });
  * console.log(bundle["text/plain"]);
@@ -520,9 +385,9 @@ export interface ShowTableOptions {
 export function showTable(
   rows: Record<string, unknown>[],
   options: ShowTableOptions = {},
-): Promise<MimeBundle> {
+): MimeBundle {
   const table = tableOf(rows, options.title);
-  return emit({
+  return displayable({
     "text/plain": tableText(table),
     "text/html": tableHtml(table),
   });
@@ -537,10 +402,10 @@ export function showTable(
  * @example
  * ```ts
  * import { buildModel, showSummary } from "./mod.ts";
- * await showSummary(buildModel({ seed: 42 })); // Total params: 1,199,882
+ * showSummary(buildModel({ seed: 42 })); // Total params: 1,199,882
  * ```
  */
-export function showSummary(model: tf.LayersModel): Promise<MimeBundle> {
+export function showSummary(model: tf.LayersModel): MimeBundle {
   const rows = summaryRows(model);
   const total = rows.reduce((n, r) => n + r.params, 0);
   const trainable = model.trainableWeights.reduce(
@@ -562,7 +427,7 @@ export function showSummary(model: tf.LayersModel): Promise<MimeBundle> {
       ["Non-trainable params", "", formatCell(total - trainable)],
     ],
   };
-  return emit({
+  return displayable({
     "text/plain": formatSummary(model),
     "text/html": tableHtml(table),
   });
@@ -577,13 +442,13 @@ export function showSummary(model: tf.LayersModel): Promise<MimeBundle> {
  * @example
  * ```ts
  * import { showMetrics } from "./display.ts";
- * await showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
  * ```
  */
 export function showMetrics(
   metrics: Record<string, number>,
   options: ShowTableOptions = {},
-): Promise<MimeBundle> {
+): MimeBundle {
   const table: Table = {
     title: options.title,
     columns: ["metric", "value"],
@@ -592,7 +457,7 @@ export function showMetrics(
     ) => [name, formatCell(value)]),
     numeric: [false, true],
   };
-  return emit({
+  return displayable({
     "text/plain": tableText(table),
     "text/html": tableHtml(table),
   });

@@ -27,4 +27,5 @@ export * from "./training.ts";
 export * from "./saving.ts";
 export * from "./predict.ts";
 export * from "./engine/progress.ts";
+export * from "./jupyter/mod.ts";
 export * from "./display.ts";

@@ -10,20 +10,18 @@ import {
   assertEquals,
   assertMatch,
   assertNotMatch,
-  assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import {
   encodePng,
-  isJupyterKernel,
-  type MimeBundle,
   showDigits,
   showMetrics,
   showSummary,
   showTable,
 } from "../lib/display.ts";
 import { UsageError } from "../lib/errors.ts";
+import { isJupyterKernel, type MimeBundle } from "../lib/jupyter/mod.ts";
 import { buildModel } from "../lib/model.ts";
 
 await tf.setBackend("cpu");
@@ -179,7 +177,7 @@ Deno.test("not inside a Jupyter kernel under deno test", () => {
 
 Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixels", async () => {
   const images = syntheticImages(4);
-  const bundle = await showDigits({ images, start: 1, count: 3 });
+  const bundle = showDigits({ images, start: 1, count: 3 });
   const pngs = embeddedPngs(bundle["text/html"]!);
   assertEquals(pngs.length, 3);
   for (const [k, png] of pngs.entries()) {
@@ -202,7 +200,7 @@ Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixe
 });
 
 Deno.test("showDigits honours scale", async () => {
-  const bundle = await showDigits({
+  const bundle = showDigits({
     images: syntheticImages(1),
     count: 1,
     scale: 2,
@@ -212,11 +210,11 @@ Deno.test("showDigits honours scale", async () => {
   assertEquals([decoded.width, decoded.height], [56, 56]);
 });
 
-Deno.test("showDigits captions labels and predictions and highlights mismatches", async () => {
+Deno.test("showDigits captions labels and predictions and highlights mismatches", () => {
   const images = syntheticImages(12);
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
   // Predictions for images 2..5 (relative to start); image 3 is wrong.
-  const bundle = await showDigits({
+  const bundle = showDigits({
     images,
     labels,
     predictions: [4, 7, 9, 2],
@@ -256,50 +254,50 @@ Deno.test("showDigits captions labels and predictions and highlights mismatches"
   assertStringIncludes(text, "3/4 predicted correctly");
 });
 
-Deno.test("showDigits without predictions shows labels only; default count is 10", async () => {
+Deno.test("showDigits without predictions shows labels only; default count is 10", () => {
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
-  const bundle = await showDigits({ images: syntheticImages(12), labels });
+  const bundle = showDigits({ images: syntheticImages(12), labels });
   assertEquals(embeddedPngs(bundle["text/html"]!).length, 10);
   assertStringIncludes(bundle["text/plain"], "label:     5 0 4 1 9 2 1 3 1 4");
   assertNotMatch(bundle["text/html"]!, /predicted|mismatch/);
 });
 
-Deno.test("showDigits rejects ranges, labels and predictions that do not fit", async () => {
+Deno.test("showDigits rejects ranges, labels and predictions that do not fit", () => {
   const images = syntheticImages(3);
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images, start: 3 }),
     UsageError,
     "start",
   );
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images, start: 1, count: 3 }),
     UsageError,
     "count",
   );
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images, count: 0 }),
     UsageError,
     "count",
   );
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images, start: 1, count: 2, labels: [1, 2] }),
     UsageError,
     "labels has 2 entries",
   );
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images, count: 3, predictions: [1] }),
     UsageError,
     "predictions has 1 entries",
   );
-  await assertRejects(
+  assertThrows(
     () => showDigits({ images: new Uint8Array(100) }),
     UsageError,
     "multiple of 784",
   );
 });
 
-Deno.test("showTable renders every value in HTML and aligned text", async () => {
-  const bundle = await showTable([
+Deno.test("showTable renders every value in HTML and aligned text", () => {
+  const bundle = showTable([
     { epoch: 1, loss: 0.26543, acc: 0.9184, note: "<warm-up>" },
     { epoch: 2, loss: 0.0875, acc: 0.97312, samples: 60000 },
   ], { title: "history" });
@@ -334,13 +332,13 @@ Deno.test("showTable renders every value in HTML and aligned text", async () => 
   );
 });
 
-Deno.test("showTable of no rows is an empty table, not an error", async () => {
-  const bundle = await showTable([]);
+Deno.test("showTable of no rows is an empty table, not an error", () => {
+  const bundle = showTable([]);
   assertStringIncludes(bundle["text/html"]!, "<table");
 });
 
-Deno.test("showMetrics shows each metric with 4 decimals", async () => {
-  const bundle = await showMetrics({
+Deno.test("showMetrics shows each metric with 4 decimals", () => {
+  const bundle = showMetrics({
     "test loss": 0.029812,
     "test accuracy": 0.99051,
   }, {
@@ -354,10 +352,10 @@ Deno.test("showMetrics shows each metric with 4 decimals", async () => {
   }
 });
 
-Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", async () => {
+Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", () => {
   const model = buildModel({ seed: 42 });
   try {
-    const bundle = await showSummary(model);
+    const bundle = showSummary(model);
     const html = bundle["text/html"]!;
     for (
       const text of [
@@ -383,8 +381,8 @@ Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", asyn
   }
 });
 
-Deno.test("a returned bundle has only MIME keys and still formats for Jupyter", async () => {
-  const bundle: MimeBundle = await showMetrics({ acc: 0.5 });
+Deno.test("a returned bundle has only MIME keys and renders as a cell's result", () => {
+  const bundle: MimeBundle = showMetrics({ acc: 0.5 });
   assertEquals(Object.keys(bundle).sort(), ["text/html", "text/plain"]);
   const format = (bundle as unknown as Record<symbol, () => MimeBundle>)[
     Symbol.for("Jupyter.display")
@@ -392,6 +390,6 @@ Deno.test("a returned bundle has only MIME keys and still formats for Jupyter", 
   assertEquals(
     format(),
     { ...bundle },
-    "outside a kernel it formats as itself",
+    "the kernel renders the bundle itself",
   );
 });

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isJupyterKernel } from "../display.ts";
+import { displayLive, isJupyterKernel } from "../jupyter/mod.ts";
 
 /** Where progress lines go. */
 export interface ProgressSink {
@@ -49,13 +49,7 @@ export function jupyterSink(): ProgressSink {
   return {
     intervalMs: 500,
     write(line) {
-      const bundle = { "text/plain": line };
-      // deno-lint-ignore no-explicit-any
-      (Deno as any).jupyter.display(bundle, {
-        raw: true,
-        display_id: id,
-        update: shown,
-      });
+      void displayLive({ "text/plain": line }, { id, update: shown });
       shown = true;
     },
   };

@@ -33,18 +33,93 @@ export type MatMulFunc = (
 ) => tf.TensorInfo;
 
 /**
+ * The `[k, n]` shape each right operand's data was packed with by XNNPACK.
+ *
+ * The stock kernel hands a single non-transposed product to XNNPACK's
+ * fully-connected operator and caches that operator, with the right operand
+ * packed into it, by the operand's tensor id alone (neither its shape nor
+ * anything else). A reshape shares the tensor id, so the same data under
+ * another shape would hit the entry packed for the first shape: wrong numbers
+ * or an out-of-bounds trap. The entry is deleted only when the data is
+ * disposed. Tensor contents never change while they live (tfjs tensors are
+ * immutable; a variable's update gets new data, hence a new id), so the shape
+ * is the one thing the key misses: a product whose right operand was packed
+ * with another shape runs on a fresh copy instead (a new id, freed at once,
+ * which deletes its cache entry).
+ */
+const packedShapes = new WeakMap<object, string>();
+
+/**
+ * Runs `product(b)` where `b` (shape `[k, n]` as the product reads it) is the
+ * right operand XNNPACK packs and caches by tensor id; on a copy of `b` when
+ * its data was packed with another shape.
+ */
+export function withPackableOperand(
+  backend: BackendWasm,
+  b: tf.TensorInfo,
+  k: number,
+  n: number,
+  product: (b: tf.TensorInfo) => tf.TensorInfo,
+): tf.TensorInfo {
+  const shape = `${k}x${n}`;
+  const packed = packedShapes.get(b.dataId);
+  if (packed === undefined) packedShapes.set(b.dataId, shape);
+  if (packed === undefined || packed === shape) return product(b);
+  const copy = backend.makeOutput(b.shape, "float32");
+  try {
+    copyRun(
+      heapF32(backend),
+      heapIndex(backend, copy),
+      heapIndex(backend, b),
+      k * n,
+    );
+    return product(copy);
+  } finally {
+    disposeAll(backend, copy);
+  }
+}
+
+/**
  * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
- * product, which it runs on XNNPACK. XNNPACK caches `b` packed by tensor id,
- * so `b` must be a tensor whose data never changes (every fresh intermediate
- * is).
+ * product, which it runs on XNNPACK (with the right operand's packing keyed
+ * safely, see {@linkcode withPackableOperand}).
  */
 export function stockMatMul(stock: WasmKernelFunc): MatMulFunc {
   return (backend, a, b) =>
-    stock({
-      inputs: { a, b },
-      backend,
-      attrs: { transposeA: false, transposeB: false },
-    });
+    withPackableOperand(backend, b, b.shape[0], b.shape[1], (right) =>
+      stock({
+        inputs: { a, b: right },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }));
+}
+
+/**
+ * Builds the `_FusedMatMul` kernel function (product, bias, activation, as
+ * tfjs-layers runs `Dense` layers at inference) around the stock one, which
+ * caches its right operand by tensor id like `BatchMatMul`: a single
+ * non-transposed product runs with the packing keyed safely (see
+ * {@linkcode withPackableOperand}); everything else as before.
+ */
+export function makeFusedMatMul(stock: WasmKernelFunc): WasmKernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+    };
+    const single = tf.util.sizeFromShape(a.shape.slice(0, -2)) === 1 &&
+      tf.util.sizeFromShape(b.shape.slice(0, -2)) === 1;
+    if (!single || transposeA || transposeB) return stock(args);
+    const [k, n] = b.shape.slice(-2);
+    return withPackableOperand(
+      args.backend,
+      b,
+      k,
+      n,
+      (right) => stock({ ...args, inputs: { ...args.inputs, b: right } }),
+    );
+  };
 }
 
 /**
@@ -106,7 +181,16 @@ function batchMatMul(
     batchA === batchB &&
     (m * k * n < SMALL_PRODUCT || (batch === 1 && !transposeA && !transposeB))
   ) {
-    return stock(args);
+    // A single non-transposed product goes to XNNPACK, which caches `b`.
+    return batch === 1 && !transposeA && !transposeB
+      ? withPackableOperand(
+        backend,
+        b,
+        k,
+        n,
+        (right) => stock({ ...args, inputs: { a, b: right } }),
+      )
+      : stock(args);
   }
   if (batch === 1 && preferSwapped(transposeA, transposeB, m, k, n)) {
     return reshaped(

@@ -16,7 +16,10 @@ import {
   winogradProfitable,
 } from "./winograd.ts";
 import {
+  copyRun,
   disposeAll,
+  heapF32,
+  heapIndex,
   type KernelArgs,
   wasmKernel,
   type WasmKernelFunc,
@@ -48,8 +51,17 @@ export function useWinograd(
   ) && winogradProfitable(filter.shape) && winogradAvailable(backend);
 }
 
-/** The explicit pads that give a convolution tfjs's geometry. */
-function padsOf(args: KernelArgs): { pads: Pads; attrs: tf.Conv2DAttrs } {
+/**
+ * The convolution's geometry as tfjs's op declares it, and the explicit pads
+ * that give at least that output. The declared output size is the contract:
+ * the engine and the gradient ops expect exactly it. It can be smaller than
+ * the convolution the pads describe: for a numeric `pad`, tfjs 4.22's
+ * `computeConv2DInfo` derives the output width from the filter height and the
+ * stride height (and the `cpu` backend computes only those columns).
+ */
+function padsOf(
+  args: KernelArgs,
+): { pads: Pads; attrs: tf.Conv2DAttrs; info: tf.backend_util.Conv2DInfo } {
   const { x, filter } = args.inputs as {
     x: tf.TensorInfo;
     filter: tf.TensorInfo;
@@ -79,7 +91,40 @@ function padsOf(args: KernelArgs): { pads: Pads; attrs: tf.Conv2DAttrs } {
     (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth -
       info.inWidth - left,
   );
-  return { pads: { top, bottom, left, right }, attrs };
+  return { pads: { top, bottom, left, right }, attrs, info };
+}
+
+/**
+ * Crops a channels-last result `y` to the declared `[outHeight, outWidth]`
+ * of `info` (keeping the top-left rows and columns, as the `cpu` backend
+ * computes them); returns `y` itself when it already has the declared shape.
+ * Takes ownership of `y`.
+ */
+function toDeclaredShape(
+  backend: BackendWasm,
+  y: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  if (tf.util.arraysEqual(y.shape, info.outShape)) return y;
+  const [n, h, w, c] = y.shape;
+  const { outHeight: oh, outWidth: ow } = info;
+  if (info.dataFormat !== "channelsLast" || oh > h || ow > w) {
+    disposeAll(backend, y);
+    throw new Error(
+      `Conv2D: computed shape ${y.shape} cannot be cropped to the declared ${info.outShape}`,
+    );
+  }
+  const out = backend.makeOutput([n, oh, ow, c], y.dtype);
+  const heap = heapF32(backend);
+  const src = heapIndex(backend, y);
+  let dst = heapIndex(backend, out);
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < oh; r++, dst += ow * c) {
+      copyRun(heap, dst, src + ((b * h + r) * w) * c, ow * c);
+    }
+  }
+  disposeAll(backend, y);
+  return out;
 }
 
 /**
@@ -92,9 +137,15 @@ function withExplicitPads(args: KernelArgs, pads: Pads): KernelArgs {
     0,
     0,
   ]];
+  // The pads already give the rounded size; rounding again would let the
+  // stock kernel declare a larger output than XNNPACK computes.
   return {
     ...args,
-    attrs: { ...args.attrs, pad: explicit } as unknown as tf.NamedAttrMap,
+    attrs: {
+      ...args.attrs,
+      pad: explicit,
+      dimRoundingMode: undefined,
+    } as unknown as tf.NamedAttrMap,
   };
 }
 
@@ -105,14 +156,12 @@ export function makeConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       x: tf.TensorInfo;
       filter: tf.TensorInfo;
     };
-    const { pads, attrs } = padsOf(args);
-    if (
-      x.dtype !== "float32" ||
-      !useWinograd(args.backend, x, filter, pads, attrs)
-    ) {
-      return stock(withExplicitPads(args, pads));
-    }
-    return winogradConv3x3(args.backend, x, filter, pads);
+    const { pads, attrs, info } = padsOf(args);
+    const y = x.dtype !== "float32" ||
+        !useWinograd(args.backend, x, filter, pads, attrs)
+      ? stock(withExplicitPads(args, pads))
+      : winogradConv3x3(args.backend, x, filter, pads);
+    return toDeclaredShape(args.backend, y, info);
   };
 }
 
@@ -129,14 +178,18 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       tf.TensorInfo | undefined
     >;
     const { activation } = args.attrs as unknown as tf.FusedConv2DAttrs;
-    const { pads, attrs } = padsOf(args);
+    const { pads, attrs, info } = padsOf(args);
     if (
       x!.dtype !== "float32" || preluActivationWeights !== undefined ||
       !(activation === undefined || activation === "linear" ||
         activation === "relu") ||
       !useWinograd(args.backend, x!, filter!, pads, attrs)
     ) {
-      return stock(withExplicitPads(args, pads));
+      return toDeclaredShape(
+        args.backend,
+        stock(withExplicitPads(args, pads)),
+        info,
+      );
     }
     const backend = args.backend;
     let y = winogradConv3x3(backend, x!, filter!, pads);
@@ -150,6 +203,6 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       disposeAll(backend, y);
       y = relu;
     }
-    return y;
+    return toDeclaredShape(backend, y, info);
   };
 }

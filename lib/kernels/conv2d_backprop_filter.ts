@@ -25,10 +25,10 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { MatMulFunc } from "./batch_mat_mul.ts";
 import {
-  assertConvShapes,
   assertFloat32,
   copyRun,
   disposeAll,
+  fitDy,
   heapF32,
   heapIndex,
   type KernelArgs,
@@ -64,10 +64,10 @@ function conv2DBackpropFilter(
   { inputs, backend, attrs }: KernelArgs,
   matMul: MatMulFunc,
 ): tf.TensorInfo {
-  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const { x, dy: given } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  assertFloat32("Conv2DBackpropFilter", x, dy);
+  assertFloat32("Conv2DBackpropFilter", x, given);
   const channelsLast = dataFormat !== "NCHW";
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
@@ -79,7 +79,24 @@ function conv2DBackpropFilter(
     false,
     channelsLast ? "channelsLast" : "channelsFirst",
   );
-  assertConvShapes("Conv2DBackpropFilter", info, dy, filterShape);
+  const dy = fitDy("Conv2DBackpropFilter", backend, info, given, filterShape);
+  try {
+    return backpropFilter(backend, matMul, info, x, dy, channelsLast);
+  } finally {
+    if (dy !== given) disposeAll(backend, dy);
+  }
+}
+
+/** The filter gradient for `dy` of exactly the geometry's output shape. */
+function backpropFilter(
+  backend: BackendWasm,
+  matMul: MatMulFunc,
+  info: tf.backend_util.Conv2DInfo,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  channelsLast: boolean,
+): tf.TensorInfo {
+  const filterShape = info.filterShape;
   const n = info.batchSize;
   const kc = info.inChannels * info.filterHeight * info.filterWidth;
   const co = info.outChannels;

@@ -17,11 +17,11 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import {
-  assertConvShapes,
   assertFloat32,
   conv2dStride1,
   copyRun,
   disposeAll,
+  fitDy,
   heapF32,
   heapIndex,
   type KernelArgs,
@@ -59,13 +59,13 @@ interface Phase {
 export function conv2DBackpropInput(
   { inputs, backend, attrs }: KernelArgs,
 ): tf.TensorInfo {
-  const { dy, filter } = inputs as {
+  const { dy: given, filter } = inputs as {
     dy: tf.TensorInfo;
     filter: tf.TensorInfo;
   };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
     attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  assertFloat32("Conv2DBackpropInput", dy, filter);
+  assertFloat32("Conv2DBackpropInput", given, filter);
   const channelsLast = dataFormat !== "NCHW";
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,
@@ -77,7 +77,7 @@ export function conv2DBackpropInput(
     false,
     channelsLast ? "channelsLast" : "channelsFirst",
   );
-  assertConvShapes("Conv2DBackpropInput", info, dy, filter.shape);
+  const dy = fitDy("Conv2DBackpropInput", backend, info, given, filter.shape);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const nhwc = [n, h, w, ci];
 
@@ -122,6 +122,7 @@ export function conv2DBackpropInput(
   } finally {
     disposeAll(backend, dxNhwc);
     if (dyNhwc !== dy) disposeAll(backend, dyNhwc);
+    if (dy !== given) disposeAll(backend, dy);
   }
 }
 

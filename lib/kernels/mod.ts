@@ -20,7 +20,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { makeBatchMatMul, stockMatMul } from "./batch_mat_mul.ts";
+import {
+  makeBatchMatMul,
+  makeFusedMatMul,
+  stockMatMul,
+} from "./batch_mat_mul.ts";
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
@@ -30,8 +34,10 @@ import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
 
 export {
   makeBatchMatMul,
+  makeFusedMatMul,
   type MatMulFunc,
   stockMatMul,
+  withPackableOperand,
 } from "./batch_mat_mul.ts";
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
@@ -48,6 +54,7 @@ export const TRAINING_KERNELS = [
   "FusedConv2D",
   "MaxPoolGrad",
   "Sum",
+  "_FusedMatMul",
 ] as const;
 
 /**
@@ -62,7 +69,8 @@ type Marked = tf.KernelFunc & { [OURS]?: true };
  * Registers {@link TRAINING_KERNELS} for the `wasm` backend, replacing the
  * stock `BatchMatMul`, `Conv2DBackpropInput` and `MaxPoolGrad` (the stock
  * `BatchMatMul` is kept and called for plain products, the stock `MaxPoolGrad`
- * for cases ours does not handle). Idempotent; call it after importing
+ * for cases ours does not handle), and wrapping `_FusedMatMul` so that its
+ * cache of packed weights cannot serve data under another shape. Idempotent; call it after importing
  * `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
  *
  * @throws {Error} when the wasm backend's kernels are not registered.
@@ -91,6 +99,7 @@ export function registerTrainingKernels(): void {
   wrapStock("FusedConv2D", makeFusedConv2D);
   wrapStock("MaxPoolGrad", makeMaxPoolGrad);
   wrapStock("Sum", makeSum);
+  wrapStock("_FusedMatMul", makeFusedMatMul);
 }
 
 /** The stock wasm kernels that {@linkcode registerTrainingKernels} wrapped. */

@@ -223,25 +223,59 @@ export function assertFloat32(kernel: string, ...infos: tf.TensorInfo[]): void {
 }
 
 /**
- * Checks that `dy` and the filter shape agree with the convolution geometry
- * (`dy` must be the forward output's shape, the filter's input channels the
- * input's), since the heap code trusts these shapes.
+ * `dy` as a gradient kernel's geometry `info` expects it: `dy` itself, or a
+ * fresh copy cropped or zero-padded to `info.outShape`.
  *
- * @throws {Error} on any mismatch.
+ * The spatial size of `dy` can differ from the one the gradient op computes:
+ * tfjs's `Conv2D` gradient calls `conv2DBackpropInput` without the forward
+ * pass's `dimRoundingMode`, so a rounded-up forward output has a row or
+ * column more than the input gradient's geometry; the `cpu` backend then
+ * reads only the rows and columns its geometry has, which a crop reproduces.
+ * The batch, the channels and the filter must agree.
+ *
+ * @throws {Error} when they do not.
  */
-export function assertConvShapes(
+export function fitDy(
   kernel: string,
+  backend: BackendWasm,
   info: tf.backend_util.Conv2DInfo,
   dy: tf.TensorInfo,
   filterShape: number[],
-): void {
+): tf.TensorInfo {
+  const channelsLast = info.dataFormat === "channelsLast";
+  const [n, oh, ow, c] = channelsLast
+    ? dy.shape
+    : [dy.shape[0], dy.shape[2], dy.shape[3], dy.shape[1]];
   if (
     filterShape.length !== 4 || filterShape[2] !== info.inChannels ||
-    !tf.util.arraysEqual(dy.shape, info.outShape)
+    dy.shape.length !== 4 || n !== info.batchSize || c !== info.outChannels
   ) {
     throw new Error(
       `${kernel}: dy shape ${dy.shape} and filter shape ${filterShape} do ` +
         `not fit input shape ${info.inShape} (expected dy ${info.outShape})`,
     );
   }
+  if (tf.util.arraysEqual(dy.shape, info.outShape)) return dy;
+  const out = backend.makeOutput(info.outShape, "float32");
+  const heap = heapF32(backend);
+  const src = heapIndex(backend, dy);
+  const dst = heapIndex(backend, out);
+  const { outHeight: h, outWidth: w } = info;
+  zeroRun(heap, dst, n * h * w * c);
+  const rows = Math.min(h, oh), cols = Math.min(w, ow);
+  // Copies runs along the innermost axis shared by both layouts.
+  const planes = channelsLast ? n : n * c;
+  const run = channelsLast ? cols * c : cols;
+  for (let p = 0; p < planes; p++) {
+    for (let r = 0; r < rows; r++) {
+      const from = channelsLast
+        ? src + ((p * oh + r) * ow) * c
+        : src + (p * oh + r) * ow;
+      const to = channelsLast
+        ? dst + ((p * h + r) * w) * c
+        : dst + (p * h + r) * w;
+      copyRun(heap, to, from, run);
+    }
+  }
+  return out;
 }

@@ -3,16 +3,16 @@
  * backend on many shapes, strides and paddings, that they free their
  * intermediates, and that a small conv net trains end to end on wasm.
  *
- * Run: `deno test --allow-read --allow-env tests/kernels_test.ts`
+ * Run: `deno test --allow-read --allow-env tests/kernels/kernels_test.ts`
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "@std/assert";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../../lib/backend.ts";
 import {
   registerTrainingKernels,
   TRAINING_KERNELS,
-} from "../lib/kernels/mod.ts";
-import { assertClose, values } from "./helpers.ts";
+} from "../../lib/kernels/mod.ts";
+import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
 

@@ -4,13 +4,13 @@
  * frees its intermediates, and that the committed transforms binary is what
  * `lib/kernels/winograd/build.ts` builds from source.
  *
- * Run: `deno test --allow-read --allow-env tests/winograd_test.ts`
+ * Run: `deno test --allow-read --allow-env tests/kernels/winograd_test.ts`
  * (add `--allow-run --allow-write` for the rebuild check).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../../lib/backend.ts";
 import {
   canUseWinograd,
   type Pads,
@@ -18,8 +18,8 @@ import {
   winogradBackpropFilter3x3,
   winogradConv3x3,
   winogradProfitable,
-} from "../lib/kernels/winograd.ts";
-import { assertClose, values } from "./helpers.ts";
+} from "../../lib/kernels/winograd.ts";
+import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
 
@@ -280,7 +280,7 @@ Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
 
 Deno.test("winograd: transforms binary has no data, start or own memory", async () => {
   const bytes = await Deno.readFile(
-    new URL("../lib/kernels/winograd/winograd.wasm", import.meta.url),
+    new URL("../../lib/kernels/winograd/winograd.wasm", import.meta.url),
   );
   const module = new WebAssembly.Module(bytes);
   assertEquals(
@@ -327,7 +327,7 @@ Deno.test({
       return;
     }
     const { build, ASC_VERSION } = await import(
-      "../lib/kernels/winograd/build.ts"
+      "../../lib/kernels/winograd/build.ts"
     );
     const out = await Deno.makeTempFile({ suffix: ".wasm" });
     try {
@@ -344,7 +344,7 @@ Deno.test({
       }
       const fresh = await Deno.readFile(out);
       const committed = await Deno.readFile(
-        new URL("../lib/kernels/winograd/winograd.wasm", import.meta.url),
+        new URL("../../lib/kernels/winograd/winograd.wasm", import.meta.url),
       );
       assertEquals(
         fresh,

@@ -1,0 +1,123 @@
+/**
+ * Notebook output primitives for the Deno Jupyter kernel (`deno jupyter`):
+ * MIME bundles, the value a cell renders as its result, and live outputs
+ * that update in place. Everything here is a no-op outside a kernel, so
+ * library code can call it from scripts and tests.
+ *
+ * Deno's kernel renders a cell's last value through its
+ * `Symbol.for("Jupyter.display")` method as the cell's `execute_result`,
+ * which the kernel sends before it reports the cell finished; that is how
+ * every `show*` function of this project shows its output. Only outputs that
+ * change while a cell runs (the progress bar, live charts) are sent with
+ * `Deno.jupyter.display` and a `display_id`.
+ *
+ * @module
+ */
+
+/**
+ * A Jupyter MIME bundle: output representations keyed by MIME type. Images
+ * (`image/png`) are base64 strings, as the Jupyter protocol requires.
+ *
+ * @example
+ * ```ts
+ * import type { MimeBundle } from "./mod.ts";
+ * const bundle: MimeBundle = { "text/plain": "7", "text/html": "<b>7</b>" };
+ * ```
+ */
+export interface MimeBundle {
+  /** The plain-text fallback every bundle carries. */
+  "text/plain": string;
+  /** The rich HTML representation. */
+  "text/html"?: string;
+  /** Other representations, e.g. `image/png` (base64). */
+  [mimeType: string]: string | undefined;
+}
+
+/** The part of `Deno.jupyter` this module uses. */
+interface JupyterApi {
+  display(
+    obj: unknown,
+    options?: { raw?: boolean; update?: boolean; display_id?: string },
+  ): Promise<void>;
+}
+
+/** Returns `Deno.jupyter`, or `undefined` outside the Jupyter kernel. */
+function jupyterApi(): JupyterApi | undefined {
+  try {
+    // Outside `deno jupyter` the property exists but its getter throws, so
+    // `"jupyter" in Deno` and `typeof Deno.jupyter` cannot tell the two apart.
+    const api = (Deno as unknown as { jupyter?: Partial<JupyterApi> }).jupyter;
+    return typeof api?.display === "function" ? api as JupyterApi : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when this code runs inside the Deno Jupyter kernel (`deno jupyter`),
+ * where `Deno.jupyter.display` exists; false in scripts and tests.
+ *
+ * @example
+ * ```ts
+ * import { isJupyterKernel } from "./mod.ts";
+ * console.log(isJupyterKernel()); // false under `deno run`
+ * ```
+ */
+export function isJupyterKernel(): boolean {
+  return jupyterApi() !== undefined;
+}
+
+const $display = Symbol.for("Jupyter.display");
+
+/**
+ * Marks `bundle` as the value a notebook cell renders: the Deno kernel calls
+ * its `Symbol.for("Jupyter.display")` method and sends the bundle as the
+ * cell's result (`execute_result`), before the cell ends. Outside a kernel the
+ * bundle is a plain object. Returns `bundle` itself.
+ *
+ * @example
+ * ```ts
+ * import { displayable } from "./mod.ts";
+ * const out = displayable({ "text/plain": "7", "text/html": "<b>7</b>" });
+ * out; // as a cell's last expression, renders the bold 7
+ * ```
+ */
+export function displayable<T extends MimeBundle>(bundle: T): T {
+  Object.defineProperty(bundle, $display, {
+    value: () => ({ ...bundle }),
+    enumerable: false,
+    configurable: true,
+  });
+  return bundle;
+}
+
+/** Options of {@linkcode displayLive}. */
+export interface DisplayLiveOptions {
+  /** The output to create or replace (a Jupyter `display_id`). */
+  id: string;
+  /** Replace the output shown under `id` instead of creating it. */
+  update?: boolean;
+}
+
+/**
+ * Shows `bundle` as a live output under `options.id` (creating it, or with
+ * `update: true` replacing it in place), for outputs that change while a cell
+ * runs: progress bars, training curves. Does nothing outside a kernel.
+ *
+ * @example
+ * ```ts
+ * import { displayLive } from "./mod.ts";
+ * await displayLive({ "text/plain": "step 1" }, { id: "bar" });
+ * await displayLive({ "text/plain": "step 2" }, { id: "bar", update: true });
+ * ```
+ */
+export async function displayLive(
+  bundle: MimeBundle,
+  options: DisplayLiveOptions,
+): Promise<void> {
+  await jupyterApi()?.display({ ...bundle }, {
+    raw: true,
+    display_id: options.id,
+    update: options.update,
+  });
+}
