@@ -19,15 +19,20 @@ import {
 } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type Cell,
+  executeNotebook,
+  missingJupyter,
+  type Notebook,
+  NOTEBOOKS,
+  type Output,
+  readNotebook,
+} from "./notebook_runner/mod.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const NOTEBOOKS = join(ROOT, "notebooks");
-const JUPYTER = Deno.env.get("JUPYTER") ?? "/usr/bin/jupyter";
 const CI = Deno.env.get("CI") === "true";
 /** Samples trained on by the executed `mnist_cnn.ipynb`. */
 const LIMIT = 4096;
-/** Seconds one cell may run. */
-const CELL_TIMEOUT_S = 900;
 /** Set NOTEBOOKS_TEST_KEEP=1 to keep the executed notebooks for inspection. */
 const KEEP = Deno.env.get("NOTEBOOKS_TEST_KEEP") === "1";
 
@@ -37,43 +42,8 @@ async function cleanUp(dir: string): Promise<void> {
   else await Deno.remove(dir, { recursive: true });
 }
 
-// ---------------------------------------------------------------------------
-// Notebook JSON
-
-interface Output {
-  output_type: "stream" | "display_data" | "execute_result" | "error";
-  name?: string;
-  text?: string | string[];
-  data?: Record<string, string | string[] | object>;
-  ename?: string;
-  evalue?: string;
-  traceback?: string[];
-}
-
-interface Cell {
-  cell_type: "code" | "markdown" | "raw";
-  id?: string;
-  source: string | string[];
-  metadata: Record<string, unknown>;
-  outputs?: Output[];
-  execution_count?: number | null;
-}
-
-interface Notebook {
-  cells: Cell[];
-  metadata: {
-    kernelspec?: { name?: string; display_name?: string; language?: string };
-    language_info?: { name?: string };
-  };
-  nbformat: number;
-}
-
 const joined = (text: string | string[] | undefined) =>
   Array.isArray(text) ? text.join("") : text ?? "";
-
-async function readNotebook(path: string): Promise<Notebook> {
-  return JSON.parse(await Deno.readTextFile(path));
-}
 
 function cell(notebook: Notebook, id: string): Cell {
   const found = notebook.cells.find((c) => c.id === id);
@@ -128,39 +98,6 @@ const digitLines = (text: string) => text.match(/^\d( \d){9}$/gm) ?? [];
 // ---------------------------------------------------------------------------
 // Running Jupyter
 
-/** Why the notebooks cannot be executed here, or undefined when they can. */
-async function missingJupyter(): Promise<string | undefined> {
-  try {
-    await Deno.stat(JUPYTER);
-  } catch {
-    return `${JUPYTER} not found: install Debian's jupyter-nbconvert, python3-nbclient, jupyter-client and python3-ipykernel (or set JUPYTER)`;
-  }
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(JUPYTER, {
-      args: ["kernelspec", "list", "--json"],
-      stdout: "piped",
-      stderr: "piped",
-      env: { PYDEVD_DISABLE_FILE_VALIDATION: "1" },
-    }).output();
-  } catch (e) {
-    return `cannot run ${JUPYTER} (run the tests with --allow-run): ${e}`;
-  }
-  if (!out.success) {
-    return `\`${JUPYTER} kernelspec list\` failed: ${
-      new TextDecoder().decode(out.stderr)
-    }`;
-  }
-  const specs = JSON.parse(new TextDecoder().decode(out.stdout)).kernelspecs ??
-    {};
-  if (!specs.deno) {
-    return `Jupyter has no "deno" kernel: run \`deno jupyter --install\` (kernels: ${
-      Object.keys(specs).join(", ") || "none"
-    })`;
-  }
-  return undefined;
-}
-
 const missing = await missingJupyter();
 if (missing) {
   console.warn(
@@ -171,9 +108,10 @@ if (missing) {
 }
 
 /**
- * Executes `notebooks/<name>` in place (the kernel runs in notebooks/, so
- * `../lib/mod.ts` and deno.json resolve) and writes the executed copy to
- * `output`; the source notebook is left untouched.
+ * Executes `notebooks/<name>` into `output` and checks that every code cell
+ * shows what its source asks for: a cell that ends with a `show…(…)` call has
+ * its result, a cell that calls `console.log` its text. Outputs the kernel
+ * publishes late are collected by the runner, never by re-executing.
  */
 async function execute(
   name: string,
@@ -181,70 +119,27 @@ async function execute(
   env: Record<string, string>,
   options: { allowErrors?: boolean } = {},
 ): Promise<Notebook> {
-  const source = join(NOTEBOOKS, name);
-  const before = await Deno.readTextFile(source);
-  const args = [
-    "nbconvert",
-    "--to",
-    "notebook",
-    "--execute",
-    "--output",
+  const { notebook } = await executeNotebook(name, {
     output,
-    `--ExecutePreprocessor.timeout=${CELL_TIMEOUT_S}`,
-    "--ExecutePreprocessor.kernel_name=deno",
-    ...(options.allowErrors ? ["--allow-errors"] : []),
-    source,
-  ];
-  const started = performance.now();
-  const result = await new Deno.Command(JUPYTER, {
-    args,
-    cwd: NOTEBOOKS,
-    env: { NO_COLOR: "1", PYDEVD_DISABLE_FILE_VALIDATION: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const stderr = new TextDecoder().decode(result.stderr);
-  if (!result.success) {
-    throw new Error(
-      `executing ${name} failed (exit ${result.code}) after ${seconds}s:\n${
-        stderr.slice(-6000)
-      }`,
-    );
+    env,
+    allowErrors: options.allowErrors,
+  });
+  if (!options.allowErrors) {
+    for (const c of notebook.cells.filter((c) => c.cell_type === "code")) {
+      const source = joined(c.source);
+      const types = (c.outputs ?? []).map((o) => o.output_type);
+      if (/\bshow\w+\(/.test(source)) {
+        assert(
+          types.filter((t) => t === "execute_result").length === 1,
+          `${name}: cell ${c.id} should show exactly one result, has ${types}`,
+        );
+      }
+      if (source.includes("console.log")) {
+        assert(types.includes("stream"), `${name}: cell ${c.id} lost its text`);
+      }
+    }
   }
-  console.log(`executed ${name} in ${seconds}s`);
-  assertEquals(
-    await Deno.readTextFile(source),
-    before,
-    `${name} was modified by its execution`,
-  );
-  return await readNotebook(output);
-}
-
-/**
- * Executes a notebook like {@linkcode execute}, once more when a cell lost an
- * output it must have (a display from `await show…`, the text of
- * `console.log`): Deno 2.9's kernel can report a cell idle before its last
- * messages are published, and nbconvert then drops them (`lib/display.ts`
- * waits a moment after each display to make that rare).
- */
-async function executeWithDisplays(
-  name: string,
-  output: string,
-  env: Record<string, string>,
-): Promise<Notebook> {
-  const has = (c: Cell, type: Output["output_type"]) =>
-    (c.outputs ?? []).some((o) => o.output_type === type);
-  const complete = (nb: Notebook) =>
-    nb.cells.filter((c) => c.cell_type === "code").every((c) =>
-      has(c, "error") ||
-      ((!joined(c.source).includes("await show") || has(c, "display_data")) &&
-        (!joined(c.source).includes("console.log") || has(c, "stream")))
-    );
-  const nb = await execute(name, output, env);
-  if (complete(nb)) return nb;
-  console.warn(`${name}: an output was not recorded; executing it once more`);
-  return await execute(name, output, env);
+  return notebook;
 }
 
 // ---------------------------------------------------------------------------
@@ -328,7 +223,7 @@ Deno.test({
     const modelDir = join(tmp, "model");
     const env = { MNIST_LIMIT: String(LIMIT), MNIST_MODEL_DIR: modelDir };
     try {
-      const nb = await executeWithDisplays(
+      const nb = await execute(
         "mnist_cnn.ipynb",
         join(tmp, "mnist_cnn.out.ipynb"),
         env,
@@ -432,7 +327,7 @@ Deno.test({
       await t.step(
         "predict.ipynb reloads the saved model and predicts the same digits",
         async () => {
-          const out = await executeWithDisplays(
+          const out = await execute(
             "predict.ipynb",
             join(tmp, "predict.out.ipynb"),
             env,
