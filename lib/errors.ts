@@ -44,6 +44,19 @@ export class DataError extends FileError {}
 /** A saved model is missing, corrupt, or cannot be written. */
 export class ModelFileError extends FileError {}
 
+/**
+ * A picture is in an unsupported format, corrupt, truncated, too large, or
+ * shows no digit.
+ *
+ * @example
+ * ```ts
+ * import { ImageError } from "./errors.ts";
+ * const err = new ImageError("me.gif", "unsupported format GIF: use PNG or JPEG");
+ * console.log(err.message); // me.gif: unsupported format GIF: use PNG or JPEG
+ * ```
+ */
+export class ImageError extends FileError {}
+
 /** A command-line flag or an option passed to a library function is invalid. */
 export class UsageError extends MnistCnnError {}
 

@@ -29,3 +29,4 @@ export * from "./predict.ts";
 export * from "./engine/progress.ts";
 export * from "./jupyter/mod.ts";
 export * from "./display.ts";
+export * from "./image/mod.ts";

@@ -17,6 +17,113 @@ export interface PredictOptions {
   batchSize?: number;
 }
 
+/** Predicted classes with the model's ten probabilities for each input. */
+export interface Prediction {
+  /** The predicted class of each input (argmax of the softmax). */
+  classes: number[];
+  /** The ten probabilities of each input. */
+  probabilities: number[][];
+}
+
+/** Runs the model on `[n, 28, 28, 1]` images in batches; frees them. */
+function predictBatches(
+  model: tf.LayersModel,
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+): Prediction {
+  const classes: number[] = [];
+  const probabilities: number[][] = [];
+  for (let s = 0; s < count; s += batchSize) {
+    const n = Math.min(batchSize, count - s);
+    const xs = batch(s, n);
+    const probs = tf.tidy(() => model.predict(xs, { batchSize }) as tf.Tensor);
+    const values = probs.dataSync();
+    const k = values.length / n;
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(values.subarray(i * k, (i + 1) * k));
+      probabilities.push(row);
+      classes.push(row.indexOf(Math.max(...row)));
+    }
+    tf.dispose([xs, probs]);
+  }
+  return { classes, probabilities };
+}
+
+/**
+ * The model's classes and ten probabilities for 28×28 inputs (784 values in
+ * [0, 1] each, as `toMnistInput` makes them from a picture).
+ *
+ * @throws {UsageError} when an input does not hold 784 values.
+ * @example
+ * ```ts
+ * import { buildModel, initBackend, predictInputs } from "./mod.ts";
+ * await initBackend();
+ * const { classes } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * ```
+ */
+export function predictInputs(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: { batchSize?: number } = {},
+): Prediction {
+  for (const [i, input] of inputs.entries()) {
+    if (input.length !== 784) {
+      throw new UsageError(
+        `input ${i} holds ${input.length} values; a 28x28 input holds 784`,
+      );
+    }
+  }
+  return predictBatches(
+    model,
+    inputs.length,
+    options.batchSize ?? 1000,
+    (start, n) => {
+      const data = new Float32Array(n * 784);
+      for (let i = 0; i < n; i++) data.set(inputs[start + i], i * 784);
+      return tf.tensor4d(data, [n, 28, 28, 1]);
+    },
+  );
+}
+
+/**
+ * Like {@linkcode predictClasses}, with the ten probabilities of each sample.
+ *
+ * @throws {UsageError} when the range is outside the set.
+ */
+export function predictProbabilities(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions = {},
+): Prediction {
+  const start = options.start ?? 0;
+  const count = options.count ?? 10;
+  checkRange(split, start, count);
+  return predictBatches(
+    model,
+    count,
+    options.batchSize ?? 1000,
+    (s, n) => {
+      const { xs, ys } = toTensors(split, { start: start + s, count: n });
+      ys.dispose();
+      return xs;
+    },
+  );
+}
+
+function checkRange(split: MnistSplit, start: number, count: number): void {
+  if (
+    !Number.isInteger(start) || !Number.isInteger(count) || start < 0 ||
+    count < 1 || start + count > split.count
+  ) {
+    throw new UsageError(
+      `cannot predict samples ${start}..${
+        start + count - 1
+      }: the set has ${split.count}`,
+    );
+  }
+}
+
 /**
  * Returns the predicted class (argmax of the softmax) of each sample of
  * `split` in `[start, start + count)`.
@@ -38,17 +145,7 @@ export function predictClasses(
   const start = options.start ?? 0;
   const count = options.count ?? 10;
   const batchSize = options.batchSize ?? 1000;
-  if (
-    !Number.isInteger(start) || !Number.isInteger(count) || start < 0 ||
-    count < 1 ||
-    start + count > split.count
-  ) {
-    throw new UsageError(
-      `cannot predict samples ${start}..${
-        start + count - 1
-      }: the set has ${split.count}`,
-    );
-  }
+  checkRange(split, start, count);
   const classes: number[] = [];
   for (let s = start; s < start + count; s += batchSize) {
     const { xs, ys } = toTensors(split, {

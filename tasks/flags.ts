@@ -12,12 +12,14 @@ import { MnistCnnError, UsageError } from "../lib/errors.ts";
 export type FlagSpec =
   | { type: "int"; help: string; min?: number; max?: number; default?: number }
   | { type: "string"; help: string; default?: string }
+  | { type: "strings"; help: string }
   | { type: "boolean"; help: string };
 
 /** Parsed values: numbers for `int`, strings, booleans; `undefined` if unset without default. */
 export type FlagValues<S extends Record<string, FlagSpec>> = {
   [K in keyof S]: S[K] extends { type: "int" } ? number | undefined
     : S[K] extends { type: "string" } ? string | undefined
+    : S[K] extends { type: "strings" } ? string[]
     : boolean;
 };
 
@@ -28,7 +30,13 @@ export function usage(
   spec: Record<string, FlagSpec>,
 ): string {
   const lines = Object.entries(spec).map(([name, s]) => {
-    const arg = s.type === "boolean" ? "" : s.type === "int" ? " N" : " VALUE";
+    const arg = s.type === "boolean"
+      ? ""
+      : s.type === "int"
+      ? " N"
+      : s.type === "strings"
+      ? " VALUE…"
+      : " VALUE";
     const def = "default" in s && s.default !== undefined
       ? ` (default ${s.default})`
       : "";
@@ -57,11 +65,15 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
   args: string[],
   spec: S,
 ): FlagValues<S> | "help" {
-  const options: Record<string, { type: "string" | "boolean" }> = {
-    help: { type: "boolean" },
-  };
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; multiple?: boolean }
+  > = { help: { type: "boolean" } };
   for (const [name, s] of Object.entries(spec)) {
-    options[name] = { type: s.type === "boolean" ? "boolean" : "string" };
+    options[name] = {
+      type: s.type === "boolean" ? "boolean" : "string",
+      multiple: s.type === "strings",
+    };
   }
   let parsed;
   try {
@@ -80,6 +92,12 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
     const raw = parsed.values[name];
     if (s.type === "boolean") {
       out[name] = raw === true;
+    } else if (s.type === "strings") {
+      const values = (raw ?? []) as string[];
+      if (values.some((v) => v === "")) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      out[name] = values;
     } else if (s.type === "string") {
       if (raw === "") throw new UsageError(`--${name} needs a value`);
       out[name] = raw ?? s.default;

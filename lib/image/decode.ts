@@ -1,0 +1,201 @@
+/**
+ * Decodes PNG (with `fast-png`) and JPEG (with `jpeg-js`) pictures into 8-bit
+ * RGBA, with a size limit and a clear {@linkcode ImageError} for anything
+ * else: other formats, corrupt or truncated files.
+ *
+ * @module
+ */
+import { convertIndexedToRgb, decode as decodePng } from "fast-png";
+import { decode as decodeJpeg } from "jpeg-js";
+import { ImageError } from "../errors.ts";
+
+/** A decoded picture: 8-bit RGBA, row-major, `width * height * 4` bytes. */
+export interface RgbaImage {
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+  /** RGBA bytes, row-major. */
+  data: Uint8Array;
+}
+
+/** The largest picture accepted, in pixels (16 megapixels, e.g. 4096×4096). */
+export const MAX_PIXELS = 16 * 1024 * 1024;
+/** The largest file accepted, in bytes (32 MiB). */
+export const MAX_FILE_BYTES = 32 * 1024 * 1024;
+
+/** Magic numbers of formats people try, for a clear "unsupported" error. */
+const OTHER_FORMATS: [string, number[]][] = [
+  ["GIF", [0x47, 0x49, 0x46, 0x38]],
+  ["BMP", [0x42, 0x4d]],
+  ["WebP", [0x52, 0x49, 0x46, 0x46]],
+  ["TIFF", [0x49, 0x49, 0x2a, 0x00]],
+  ["TIFF", [0x4d, 0x4d, 0x00, 0x2a]],
+  ["HEIC", [0x00, 0x00, 0x00]],
+];
+
+const startsWith = (bytes: Uint8Array, magic: number[]) =>
+  magic.every((b, i) => bytes[i] === b);
+
+/** The picture format of `bytes`: "png", "jpeg", or undefined. */
+export function imageFormat(bytes: Uint8Array): "png" | "jpeg" | undefined {
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) {
+    return "png";
+  }
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return "jpeg";
+  return undefined;
+}
+
+/**
+ * Decodes a PNG (every colour type and bit depth, palettes and transparency
+ * included) or JPEG picture. `name` names the file or request in errors.
+ *
+ * @throws {ImageError} for another format, a corrupt or truncated file, or
+ * a picture over {@linkcode MAX_PIXELS} pixels or {@linkcode MAX_FILE_BYTES}
+ * bytes.
+ * @example
+ * ```ts
+ * import { decodeImage } from "./decode.ts";
+ * const image = decodeImage(await Deno.readFile("digit.png"), "digit.png");
+ * console.log(image.width, image.height);
+ * ```
+ */
+export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
+  if (bytes.length === 0) throw new ImageError(name, "empty file");
+  if (bytes.length > MAX_FILE_BYTES) {
+    throw new ImageError(
+      name,
+      `too large: ${bytes.length} bytes (at most ${MAX_FILE_BYTES})`,
+    );
+  }
+  const format = imageFormat(bytes);
+  if (format === undefined) {
+    const other = OTHER_FORMATS.find(([, magic]) => startsWith(bytes, magic));
+    throw new ImageError(
+      name,
+      `not a PNG or JPEG picture${
+        other ? ` (looks like ${other[0]})` : ""
+      }: use PNG or JPEG`,
+    );
+  }
+  const image = format === "png" ? readPng(bytes, name) : readJpeg(bytes, name);
+  if (image.width < 1 || image.height < 1) {
+    throw new ImageError(
+      name,
+      `has no pixels (${image.width}×${image.height})`,
+    );
+  }
+  return image;
+}
+
+function checkSize(name: string, width: number, height: number): void {
+  if (width * height > MAX_PIXELS) {
+    throw new ImageError(
+      name,
+      `too large: ${width}×${height} pixels (at most ${MAX_PIXELS} pixels, e.g. 4096×4096)`,
+    );
+  }
+}
+
+function readPng(bytes: Uint8Array, name: string): RgbaImage {
+  // IHDR: width and height at bytes 16..23, checked before decoding.
+  if (bytes.length >= 24) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    checkSize(name, view.getUint32(16), view.getUint32(20));
+  }
+  let png;
+  try {
+    png = decodePng(bytes);
+  } catch (error) {
+    throw new ImageError(name, `corrupt or truncated PNG: ${message(error)}`);
+  }
+  const { width, height } = png;
+  checkSize(name, width, height);
+  let data = png.data;
+  let channels = png.channels;
+  let depth: number = png.depth;
+  if (png.palette) {
+    data = convertIndexedToRgb(png);
+    channels = data.length / (width * height);
+    depth = 8;
+  } else if (depth < 8) {
+    data = unpackBits(data, width * channels, height, depth);
+  }
+  const n = width * height;
+  if (data.length < n * channels) {
+    throw new ImageError(
+      name,
+      "truncated PNG: fewer pixels than its header says",
+    );
+  }
+  const shift = depth === 16 ? 8 : 0;
+  const scale = depth < 8 ? 255 / ((1 << depth) - 1) : 1;
+  const out = new Uint8Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    const px = (c: number) =>
+      Math.round((data[i * channels + c] >> shift) * scale);
+    if (channels <= 2) {
+      const g = px(0);
+      out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = g;
+      out[4 * i + 3] = channels === 2 ? px(1) : 255;
+    } else {
+      out[4 * i] = px(0);
+      out[4 * i + 1] = px(1);
+      out[4 * i + 2] = px(2);
+      out[4 * i + 3] = channels === 4 ? px(3) : 255;
+    }
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * Unpacks samples of 1, 2 or 4 bits (rows start on a byte, as PNG stores
+ * them) into one byte each.
+ */
+function unpackBits(
+  packed: ArrayLike<number>,
+  samplesPerRow: number,
+  rows: number,
+  depth: number,
+): Uint8Array {
+  const rowBytes = Math.ceil((samplesPerRow * depth) / 8);
+  const out = new Uint8Array(samplesPerRow * rows);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < samplesPerRow; x++) {
+      const bit = x * depth;
+      const byte = packed[y * rowBytes + (bit >> 3)] ?? 0;
+      out[y * samplesPerRow + x] = (byte >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
+}
+
+function readJpeg(bytes: Uint8Array, name: string): RgbaImage {
+  try {
+    const jpeg = decodeJpeg(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: MAX_PIXELS / 1e6,
+      maxMemoryUsageInMB: 512,
+    });
+    checkSize(name, jpeg.width, jpeg.height);
+    return { width: jpeg.width, height: jpeg.height, data: jpeg.data };
+  } catch (error) {
+    if (error instanceof ImageError) throw error;
+    const text = message(error);
+    if (/maxResolutionInMP|maxMemoryUsage/i.test(text)) {
+      throw new ImageError(
+        name,
+        `too large: over ${MAX_PIXELS} pixels (e.g. 4096×4096)`,
+      );
+    }
+    throw new ImageError(name, `corrupt or truncated JPEG: ${text}`);
+  }
+}
+
+function message(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split(
+    "\n",
+  )[0];
+}
