@@ -15,6 +15,7 @@ import { encode } from "fast-png";
 import { UsageError } from "./errors.ts";
 import { formatSummary, summaryRows } from "./model.ts";
 import { displayable, type MimeBundle } from "./jupyter/mod.ts";
+import type { RgbaImage } from "./image/decode.ts";
 
 /**
  * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
@@ -460,5 +461,103 @@ export function showMetrics(
   return displayable({
     "text/plain": tableText(table),
     "text/html": tableHtml(table),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Your own pictures
+
+/** One picture and what the model made of it, for {@linkcode showPictures}. */
+export interface PictureResult {
+  /** The picture's name (a file name). */
+  name: string;
+  /** The picture as decoded. */
+  picture: RgbaImage;
+  /** The 28×28 input the model saw (784 values in [0, 1]). */
+  input: Float32Array;
+  /** The model's ten probabilities. */
+  probabilities: number[];
+}
+
+/** Longest side, in pixels, of an original picture as shown. */
+const SHOWN_SIDE = 112;
+
+/** `picture` scaled (nearest pixel) to fit `SHOWN_SIDE`, as an RGBA PNG. */
+function thumbnailPng(picture: RgbaImage): Uint8Array {
+  const scale = Math.min(
+    1,
+    SHOWN_SIDE / Math.max(picture.width, picture.height),
+  );
+  const w = Math.max(1, Math.round(picture.width * scale));
+  const h = Math.max(1, Math.round(picture.height * scale));
+  const data = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(picture.height - 1, Math.floor(y / scale));
+    for (let x = 0; x < w; x++) {
+      const sx = Math.min(picture.width - 1, Math.floor(x / scale));
+      data.set(
+        picture.data.subarray(
+          4 * (sy * picture.width + sx),
+          4 * (sy * picture.width + sx) + 4,
+        ),
+        4 * (y * w + x),
+      );
+    }
+  }
+  return encode({ width: w, height: h, data, channels: 4, depth: 8 });
+}
+
+/**
+ * Shows, for each picture, the original, the 28×28 the model sees (enlarged)
+ * and its ten probabilities as a bar chart with the predicted digit marked.
+ * The `text/plain` fallback gives each prediction and its probability.
+ *
+ * @example
+ * ```ts
+ * import { decodeImage, predictInputs, showPictures, toMnistInput } from "./mod.ts";
+ * // with `model` loaded and `bytes` a PNG file's contents:
+ * // const picture = decodeImage(bytes, "seven.png");
+ * // const input = toMnistInput(picture);
+ * // const [probabilities] = predictInputs(model, [input]).probabilities;
+ * // showPictures([{ name: "seven.png", picture, input, probabilities }]);
+ * ```
+ */
+export function showPictures(results: PictureResult[]): MimeBundle {
+  const text: string[] = [];
+  const cards = results.map(({ name, picture, input, probabilities }) => {
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    text.push(`${name}: ${best} (p=${probabilities[best].toFixed(2)})`);
+    const seen = new Uint8Array(PIXELS);
+    for (let i = 0; i < PIXELS; i++) {
+      seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
+    }
+    const bars = probabilities.map((p, digit) =>
+      `<div style="display:flex;align-items:center;gap:4px;font:11px monospace">` +
+      `<span style="width:1em">${digit}</span>` +
+      `<span style="display:inline-block;height:9px;width:${
+        Math.max(1, Math.round(100 * p))
+      }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>` +
+      `<span>${p.toFixed(2)}</span></div>`
+    ).join("");
+    const img = (png: Uint8Array, style: string) =>
+      `<img src="data:image/png;base64,${base64(png)}" style="${style}">`;
+    return `<figure style="margin:0;display:flex;gap:10px;align-items:center">` +
+      `<div style="width:116px;text-align:center">${
+        img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")
+      }</div>` +
+      img(
+        encodePng(upscale(seen, SIDE, SIDE, 3), SIDE * 3, SIDE * 3),
+        "image-rendering:pixelated",
+      ) +
+      `<div>${bars}</div>` +
+      `<figcaption style="font:bold 14px sans-serif">${
+        escapeHtml(name)
+      }<br>→ ${best}</figcaption></figure>`;
+  });
+  return displayable({
+    "text/plain": text.join("\n"),
+    "text/html": `<div style="display:flex;flex-direction:column;gap:8px">${
+      cards.join("")
+    }</div>`,
   });
 }

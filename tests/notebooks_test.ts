@@ -31,6 +31,12 @@ import {
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CI = Deno.env.get("CI") === "true";
+/** The notebooks, each checked and executed here. */
+const NOTEBOOK_NAMES = [
+  "mnist_cnn.ipynb",
+  "predict.ipynb",
+  "your_digits.ipynb",
+];
 /** Samples trained on by the executed `mnist_cnn.ipynb`. */
 const LIMIT = 4096;
 /** Set NOTEBOOKS_TEST_KEEP=1 to keep the executed notebooks for inspection. */
@@ -145,7 +151,7 @@ async function execute(
 // ---------------------------------------------------------------------------
 // Static checks: always run
 
-for (const name of ["mnist_cnn.ipynb", "predict.ipynb"]) {
+for (const name of NOTEBOOK_NAMES) {
   Deno.test(`${name} is commit-ready: Deno kernel, no stored outputs`, async () => {
     const nb = await readNotebook(join(NOTEBOOKS, name));
     assertEquals(nb.nbformat, 4);
@@ -181,7 +187,7 @@ Deno.test("the notebooks' code type-checks against lib/mod.ts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "notebooks_check_" });
   try {
     const files: string[] = [];
-    for (const name of ["mnist_cnn.ipynb", "predict.ipynb"]) {
+    for (const name of NOTEBOOK_NAMES) {
       const nb = await readNotebook(join(NOTEBOOKS, name));
       const code = nb.cells.filter((c) => c.cell_type === "code")
         .map((c) => joined(c.source)).join("\n\n")
@@ -341,6 +347,28 @@ Deno.test({
           );
           assert(cell(out, "predict").outputs!.some(hasPng), "no PNG digits");
           assertStringIncludes(cellText(cell(out, "reload")), modelDir);
+        },
+      );
+
+      await t.step(
+        "your_digits.ipynb shows each sample picture, its 28x28 and its probabilities",
+        async () => {
+          const out = await execute(
+            "your_digits.ipynb",
+            join(tmp, "your_digits.out.ipynb"),
+            env,
+          );
+          assertNoErrors(out, "your_digits.ipynb");
+          const shown = cell(out, "predict").outputs!.find((o) =>
+            o.output_type === "execute_result"
+          );
+          if (!shown) throw new Error("the predict cell shows no result");
+          const lines = outputText(shown).split("\n").filter((l) =>
+            /^digit_\d\.(png|jpg): \d \(p=\d\.\d\d\)$/.test(l)
+          );
+          assertEquals(lines.length, 10, outputText(shown));
+          const html = joined(shown.data!["text/html"] as string | string[]);
+          assertEquals(html.split("<img ").length - 1, 20, "pictures shown");
         },
       );
     } finally {
