@@ -1,0 +1,277 @@
+/**
+ * The drawing page's web app as one request handler: the page's fixed set of
+ * static files, and `POST /api/predict`, which takes a picture (a PNG or JPEG
+ * upload, a multipart form with a file, or JSON canvas pixels), runs it
+ * through the same MNIST-style preprocessing as `deno task predict --image`,
+ * and answers with the model's classes and probabilities as JSON. Bad
+ * requests get the right status and a JSON `{"error": …}`; nothing a client
+ * sends can crash or hang it.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { fileURLToPath } from "node:url";
+import { ImageError } from "../errors.ts";
+import { decodeImage, type RgbaImage } from "../image/decode.ts";
+import { toMnistInput } from "../image/preprocess.ts";
+import { predictInputs } from "../predict.ts";
+
+/** The largest request body accepted, in bytes (8 MiB). */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** The largest canvas accepted as JSON pixels, per side. */
+export const MAX_CANVAS_SIDE = 2048;
+
+/** The page's files: URL path → file in `web/` and its content type. */
+const STATIC_FILES: Readonly<Record<string, [string, string]>> = {
+  "/": ["index.html", "text/html; charset=utf-8"],
+  "/index.html": ["index.html", "text/html; charset=utf-8"],
+  "/app.js": ["app.js", "text/javascript; charset=utf-8"],
+  "/style.css": ["style.css", "text/css; charset=utf-8"],
+};
+
+/** Where the page's files are. */
+export const WEB_DIR: string = fileURLToPath(
+  new URL("../../web/", import.meta.url),
+);
+
+/** Options of {@linkcode createHandler}. */
+export interface AppOptions {
+  /** The model that predicts. */
+  model: tf.LayersModel;
+  /** The page's files (default {@linkcode WEB_DIR}). */
+  webDir?: string;
+  /** The body limit in bytes (default {@linkcode MAX_BODY_BYTES}). */
+  maxBodyBytes?: number;
+}
+
+/** An error answered with `status` and `{"error": message}`. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const json = (
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+
+/**
+ * Makes the app's request handler, for `Deno.serve` or for tests.
+ *
+ * @example
+ * ```ts
+ * import { createHandler } from "./app.ts";
+ * import { initBackend, loadModel } from "../mod.ts";
+ * await initBackend();
+ * const handler = createHandler({ model: await loadModel() });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, handler);
+ * ```
+ */
+export function createHandler(
+  options: AppOptions,
+): (request: Request) => Promise<Response> {
+  const webDir = options.webDir ?? WEB_DIR;
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  return async (request) => {
+    try {
+      const path = new URL(request.url).pathname;
+      if (path === "/api/predict") {
+        if (request.method !== "POST") {
+          throw new HttpError(405, `${request.method} /api/predict: use POST`, {
+            allow: "POST",
+          });
+        }
+        const picture = await readPicture(request, limit);
+        let input: Float32Array;
+        try {
+          input = toMnistInput(picture, { name: "request" });
+        } catch (error) {
+          if (error instanceof ImageError) {
+            throw new HttpError(422, error.message);
+          }
+          throw error;
+        }
+        const { classes, probabilities } = predictInputs(options.model, [
+          input,
+        ]);
+        return json(200, {
+          classes,
+          probabilities: probabilities.map((row) =>
+            row.map((p) => Number(p.toFixed(6)))
+          ),
+        });
+      }
+      const file = STATIC_FILES[path];
+      if (file === undefined) throw new HttpError(404, `${path}: not found`);
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        throw new HttpError(405, `${request.method} ${path}: use GET`, {
+          allow: "GET, HEAD",
+        });
+      }
+      const body = await Deno.readFile(webDir + file[0]);
+      return new Response(request.method === "HEAD" ? null : body, {
+        headers: { "content-type": file[1], "cache-control": "no-cache" },
+      });
+    } catch (error) {
+      if (error instanceof HttpError) {
+        return json(error.status, { error: error.message }, error.headers);
+      }
+      console.error(`error answering ${request.method} ${request.url}:`, error);
+      return json(500, { error: "internal error" });
+    }
+  };
+}
+
+/**
+ * Reads the request's body, refusing more than `limit` bytes (by its
+ * Content-Length, and while reading, never buffering more).
+ */
+async function readBody(
+  request: Request,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  const tooLarge = () =>
+    new HttpError(413, `request body over the limit of ${limit} bytes`);
+  if (declared > limit) {
+    await request.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const chunk of request.body) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
+}
+
+/** The picture a predict request carries, decoded. */
+async function readPicture(
+  request: Request,
+  limit: number,
+): Promise<RgbaImage> {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0].trim()
+    .toLowerCase();
+  if (type === "application/json") {
+    return canvasPixels(await readBody(request, limit));
+  }
+  if (type === "image/png" || type === "image/jpeg") {
+    return decodeUpload(await readBody(request, limit), "uploaded picture");
+  }
+  if (type === "multipart/form-data") {
+    const body = await readBody(request, limit);
+    let form: FormData;
+    try {
+      form = await new Response(body, { headers: request.headers }).formData();
+    } catch {
+      throw new HttpError(400, "malformed multipart/form-data body");
+    }
+    const file = [...form.values()].find((v): v is File => v instanceof File);
+    if (!file) {
+      throw new HttpError(
+        400,
+        "the form holds no file: send the picture as a file field",
+      );
+    }
+    return decodeUpload(
+      new Uint8Array(await file.arrayBuffer()),
+      file.name || "uploaded picture",
+    );
+  }
+  await request.body?.cancel();
+  throw new HttpError(
+    415,
+    `unsupported content type '${
+      type || "none"
+    }': send image/png, image/jpeg, multipart/form-data or application/json`,
+  );
+}
+
+function decodeUpload(bytes: Uint8Array, name: string): RgbaImage {
+  try {
+    return decodeImage(bytes, name);
+  } catch (error) {
+    if (!(error instanceof ImageError)) throw error;
+    const status = /not a PNG or JPEG|empty file/.test(error.problem)
+      ? 415
+      : /too large/.test(error.problem)
+      ? 413
+      : 400;
+    throw new HttpError(status, error.message);
+  }
+}
+
+/**
+ * JSON `{"width": W, "height": H, "pixels": [...]}` with RGBA bytes (as a
+ * canvas's `getImageData` gives, `W·H·4` values) or grey bytes (`W·H`), 0–255.
+ */
+function canvasPixels(body: Uint8Array): RgbaImage {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
+  }
+  const { width, height, pixels } = (value ?? {}) as Record<string, unknown>;
+  const side = (v: unknown) =>
+    Number.isInteger(v) && (v as number) >= 1 &&
+    (v as number) <= MAX_CANVAS_SIDE;
+  if (!side(width) || !side(height)) {
+    throw new HttpError(
+      400,
+      `width and height must be whole numbers from 1 to ${MAX_CANVAS_SIDE}`,
+    );
+  }
+  const w = width as number, h = height as number;
+  if (
+    !Array.isArray(pixels) ||
+    (pixels.length !== w * h * 4 && pixels.length !== w * h)
+  ) {
+    throw new HttpError(
+      400,
+      `pixels must hold ${w * h * 4} RGBA or ${
+        w * h
+      } grey values for a ${w}x${h} canvas, got ${
+        Array.isArray(pixels) ? pixels.length : typeof pixels
+      }`,
+    );
+  }
+  const grey = pixels.length === w * h;
+  const data = new Uint8Array(w * h * 4);
+  for (let i = 0; i < pixels.length; i++) {
+    const v = pixels[i];
+    if (typeof v !== "number" || !(v >= 0 && v <= 255)) {
+      throw new HttpError(
+        400,
+        `pixels[${i}] is ${JSON.stringify(v)}, not a number from 0 to 255`,
+      );
+    }
+    if (grey) {
+      data.fill(v, 4 * i, 4 * i + 3);
+      data[4 * i + 3] = 255;
+    } else {
+      data[i] = v;
+    }
+  }
+  return { width: w, height: h, data };
+}
