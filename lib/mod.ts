@@ -30,3 +30,4 @@ export * from "./engine/progress.ts";
 export * from "./jupyter/mod.ts";
 export * from "./display.ts";
 export * from "./image/mod.ts";
+export * from "./charts/mod.ts";

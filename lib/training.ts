@@ -46,6 +46,22 @@ export interface TrainOptions {
   runner?: StepRunner;
   /** Called after each epoch, e.g. to save a checkpoint. */
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+  /** Called after each gradient step, e.g. for a live chart of the loss. */
+  onStep?: (log: StepLog) => void;
+}
+
+/** Loss and accuracy of one gradient step's batch. */
+export interface StepLog {
+  /** The epoch, 0-based. */
+  epoch: number;
+  /** The step within the epoch, 1-based. */
+  step: number;
+  /** Training samples seen in the epoch so far. */
+  samples: number;
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Accuracy on the batch. */
+  acc: number;
 }
 
 /** Metrics of one epoch, as Keras's History holds them. */
@@ -196,6 +212,7 @@ export async function train(
         onStep: verbose
           ? (seen, values) => bar.update(seen, values)
           : undefined,
+        onBatch: options.onStep,
       });
       const log: EpochLog = {
         epoch,
@@ -239,6 +256,7 @@ async function runEpoch(
     epoch: number;
     signal?: AbortSignal;
     onStep?: (seen: number, values: { loss: number; acc: number }) => void;
+    onBatch?: (log: StepLog) => void;
   },
 ): Promise<
   { metrics: { loss: number; acc: number }; steps: number; seconds: number }
@@ -268,6 +286,13 @@ async function runEpoch(
     lossSum += step.loss;
     correct += step.correct;
     options.onStep?.(seen, { loss: lossSum / seen, acc: correct / seen });
+    options.onBatch?.({
+      epoch,
+      step: steps,
+      samples: seen,
+      loss: step.loss / ids.length,
+      acc: step.correct / ids.length,
+    });
     // Let signal handlers and notebook output run between steps.
     if (steps % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
   }

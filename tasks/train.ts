@@ -8,11 +8,14 @@ import {
   buildModel,
   DEFAULT_MODEL_DIR,
   formatSummary,
+  type History,
   initBackend,
   loadMnist,
   loadModel,
   predictClasses,
+  readHistory,
   readMetadata,
+  saveHistory,
   saveModel,
   train,
   TrainingError,
@@ -119,6 +122,15 @@ async function main(): Promise<void> {
   console.log(`${mnist.test.count} test samples`);
   console.log(formatSummary(model));
 
+  // The run's history, saved next to the model at each checkpoint.
+  const previous = flags.resume
+    ? await readHistory(dir)
+    : { epochs: [], steps: [] };
+  const history: History = {
+    epochs: previous.epochs.filter((e) => e.epoch < run.epochsDone),
+    steps: previous.steps.filter((s) => s.epoch < run.epochsDone),
+  };
+
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSigint);
@@ -132,9 +144,13 @@ async function main(): Promise<void> {
       seed: run.seed,
       threads: flags.threads,
       signal: controller.signal,
+      onStep: (log) => history.steps.push(log),
       onEpochEnd: async (log) => {
         run = { ...run, epochsDone: log.epoch + 1 };
+        const { epoch, loss, acc, val_loss, val_acc } = log;
+        history.epochs.push({ epoch, loss, acc, val_loss, val_acc });
         await saveModel(model, dir, { metadata: { run } });
+        await saveHistory(dir, history);
         console.log(`Checkpoint: epoch ${log.epoch + 1} saved at ${dir}`);
       },
     });

@@ -1,0 +1,118 @@
+/**
+ * A model's predictions on a whole data split, and what a learner looks at
+ * next: the confusion matrix, precision, recall and F1 per class, and the
+ * mistakes the model makes with the most confidence.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { MnistSplit } from "../data.ts";
+import { predictProbabilities } from "../predict.ts";
+
+/** Every sample's label, predicted class and the probability given to it. */
+export interface Classified {
+  /** True labels. */
+  labels: number[];
+  /** Predicted classes. */
+  classes: number[];
+  /** The probability the model gave its predicted class. */
+  confidence: number[];
+}
+
+/**
+ * Classifies every sample of `split` (e.g. the 10,000 test images).
+ *
+ * @example
+ * ```ts
+ * import { classify } from "./classified.ts";
+ * import { initBackend, loadMnist, loadModel } from "../mod.ts";
+ * await initBackend();
+ * const results = classify(await loadModel(), (await loadMnist()).test);
+ * ```
+ */
+export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
+  const { classes, probabilities } = predictProbabilities(model, split, {
+    start: 0,
+    count: split.count,
+  });
+  return {
+    labels: Array.from(split.labels),
+    classes,
+    confidence: probabilities.map((p, i) => p[classes[i]]),
+  };
+}
+
+/**
+ * The 10×10 confusion matrix: `matrix[label][predicted]` counts samples.
+ *
+ * @example
+ * ```ts
+ * import { confusionMatrix } from "./classified.ts";
+ * confusionMatrix({ labels: [1, 1], classes: [1, 7], confidence: [1, 1] })[1][7]; // 1
+ * ```
+ */
+export function confusionMatrix(results: Classified): number[][] {
+  const matrix = Array.from(
+    { length: 10 },
+    () => new Array<number>(10).fill(0),
+  );
+  results.labels.forEach((label, i) => matrix[label][results.classes[i]]++);
+  return matrix;
+}
+
+/** Precision, recall and F1 of one class. */
+export interface ClassMetrics {
+  /** The digit. */
+  digit: number;
+  /** Of the samples predicted as this digit, the share that are it. */
+  precision: number;
+  /** Of the samples of this digit, the share predicted as it. */
+  recall: number;
+  /** Harmonic mean of precision and recall. */
+  f1: number;
+  /** Samples of this digit. */
+  support: number;
+}
+
+/** Precision, recall, F1 and support per class, from a confusion matrix. */
+export function classMetrics(matrix: number[][]): ClassMetrics[] {
+  return matrix.map((row, digit) => {
+    const support = row.reduce((a, b) => a + b, 0);
+    const predicted = matrix.reduce((a, r) => a + r[digit], 0);
+    const right = row[digit];
+    const precision = predicted ? right / predicted : 0;
+    const recall = support ? right / support : 0;
+    const f1 = precision + recall
+      ? (2 * precision * recall) / (precision + recall)
+      : 0;
+    return { digit, precision, recall, f1, support };
+  });
+}
+
+/** One wrong prediction. */
+export interface Mistake {
+  /** Index of the sample in its split. */
+  index: number;
+  /** Its true label. */
+  label: number;
+  /** What the model predicted. */
+  predicted: number;
+  /** The probability the model gave its wrong answer. */
+  probability: number;
+}
+
+/** The `count` wrong predictions made with the highest probability. */
+export function worstMistakes(results: Classified, count = 12): Mistake[] {
+  const wrong: Mistake[] = [];
+  results.labels.forEach((label, index) => {
+    if (results.classes[index] !== label) {
+      wrong.push({
+        index,
+        label,
+        predicted: results.classes[index],
+        probability: results.confidence[index],
+      });
+    }
+  });
+  return wrong.sort((a, b) => b.probability - a.probability).slice(0, count);
+}

@@ -1,0 +1,112 @@
+/**
+ * `report.html`: a self-contained page (inline SVG and images, no scripts,
+ * fonts or links to fetch) with a trained model's curves, confusion matrix,
+ * per-class table and most confident mistakes, written atomically.
+ *
+ * @module
+ */
+import type { MnistSplit } from "../data.ts";
+import { ModelFileError } from "../errors.ts";
+import {
+  type Classified,
+  classMetrics,
+  confusionMatrix,
+} from "./classified.ts";
+import { trainingChart } from "./curves.ts";
+import { confusionChart } from "./heatmap.ts";
+import type { History } from "./history.ts";
+import { mistakesHtml } from "./show.ts";
+
+/** What {@linkcode reportHtml} shows. */
+export interface ReportInput {
+  /** The page title (e.g. the model's directory). */
+  title: string;
+  /** The run's history (may be empty). */
+  history: History;
+  /** The model's predictions on the test split. */
+  results: Classified;
+  /** The test split, for the mistakes' images. */
+  split: MnistSplit;
+}
+
+const escape = (text: string) =>
+  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+/**
+ * The report as one HTML document.
+ *
+ * @example
+ * ```ts
+ * import { classify, readHistory, reportHtml } from "../mod.ts";
+ * // const html = reportHtml({ title, history, results: classify(model, test), split: test });
+ * ```
+ */
+export function reportHtml(input: ReportInput): string {
+  const { history, results } = input;
+  const matrix = confusionMatrix(results);
+  const right =
+    results.labels.filter((l, i) => l === results.classes[i]).length;
+  const rows = classMetrics(matrix).map((m) =>
+    `<tr><td>${m.digit}</td><td>${m.precision.toFixed(4)}</td><td>${
+      m.recall.toFixed(4)
+    }</td><td>${m.f1.toFixed(4)}</td><td>${m.support}</td></tr>`
+  ).join("");
+  const curves = history.steps.length > 0
+    ? `<figure id="curves">${trainingChart(history)}</figure>`
+    : "<p>No training history was saved with this model.</p>";
+  const epochs = history.epochs.map((e) =>
+    `<tr><td>${e.epoch + 1}</td><td>${e.loss.toFixed(4)}</td><td>${
+      e.acc.toFixed(4)
+    }</td><td>${e.val_loss.toFixed(4)}</td><td>${
+      e.val_acc.toFixed(4)
+    }</td></tr>`
+  ).join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Training report: ${escape(input.title)}</title>
+<style>
+body { font-family: system-ui, sans-serif; color: #212529; max-width: 960px; margin: 24px auto; padding: 0 16px; }
+table { border-collapse: collapse; } td, th { padding: 3px 10px; text-align: right; border-bottom: 1px solid #dee2e6; }
+figure { margin: 0; } h2 { margin-top: 32px; }
+</style></head><body>
+<h1>Training report</h1>
+<p>${
+    escape(input.title)
+  }: <b>${right}</b> of ${results.labels.length} test images right
+(accuracy ${(right / results.labels.length).toFixed(4)}).</p>
+<h2>Loss and accuracy</h2>
+${curves}
+${
+    epochs
+      ? `<table><tr><th>epoch</th><th>loss</th><th>acc</th><th>val_loss</th><th>val_acc</th></tr>${epochs}</table>`
+      : ""
+  }
+<h2>Confusion matrix</h2>
+<figure id="confusion">${confusionChart(matrix)}</figure>
+<h2>Per class</h2>
+<table id="per-class"><tr><th>digit</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
+<h2>The most confident mistakes</h2>
+<div id="mistakes">${mistakesHtml(input.split, results, 24)}</div>
+</body></html>
+`;
+}
+
+/**
+ * Writes `html` to `path` through a temporary file and a rename.
+ *
+ * @throws {ModelFileError} when it cannot be written.
+ */
+export async function writeReport(path: string, html: string): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.writeTextFile(tmp, html);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new ModelFileError(
+      path,
+      `could not write the report: ${(error as Error).message}`,
+    );
+  }
+}

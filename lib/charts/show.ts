@@ -1,0 +1,196 @@
+/**
+ * Charts in notebooks: each function returns a displayable value (the cell's
+ * result), as SVG where it is a chart, so a saved notebook shows it in
+ * JupyterLab, VS Code, `nbconvert --to html` and on GitHub alike. The live
+ * training chart updates one output in place while `train()` runs.
+ *
+ * @module
+ */
+import {
+  displayable,
+  displayLive,
+  isJupyterKernel,
+  type MimeBundle,
+} from "../jupyter/mod.ts";
+import type { MnistSplit } from "../data.ts";
+import { encodePng, showTable } from "../display.ts";
+import type { EpochLog, StepLog } from "../training.ts";
+import {
+  type Classified,
+  classMetrics,
+  confusionMatrix,
+  worstMistakes,
+} from "./classified.ts";
+import { trainingChart } from "./curves.ts";
+import { confusionChart } from "./heatmap.ts";
+import type { History } from "./history.ts";
+
+/** Shows a run's training curves (loss and accuracy). */
+export function showTrainingChart(history: History): MimeBundle {
+  const last = history.epochs.at(-1);
+  return displayable({
+    "image/svg+xml": trainingChart(history),
+    "text/plain": last
+      ? `epoch ${last.epoch + 1}: loss ${last.loss.toFixed(4)}, acc ${
+        last.acc.toFixed(4)
+      }, ` +
+        `val_loss ${last.val_loss.toFixed(4)}, val_acc ${
+          last.val_acc.toFixed(4)
+        }`
+      : `${history.steps.length} steps`,
+  });
+}
+
+/** Options of {@linkcode liveTrainingChart}. */
+export interface LiveChartOptions {
+  /** Least milliseconds between two redraws while training (default 1000). */
+  intervalMs?: number;
+}
+
+/** What {@linkcode liveTrainingChart} returns: `train()` options and the history. */
+export interface LiveChart {
+  /** Pass to `train()`: records each step and redraws, throttled. */
+  onStep: (log: StepLog) => void;
+  /** Pass to `train()`: records the epoch and redraws at once. */
+  onEpochEnd: (log: EpochLog) => void;
+  /** Everything recorded so far. */
+  history: History;
+}
+
+let charts = 0;
+
+/**
+ * A training chart that updates in place in a notebook while `train()` runs:
+ * one output (a `display_id`), redrawn at most once a second and at the end of
+ * each epoch, never a new output per update. Spread it into `train()`'s
+ * options; outside a notebook it only records the history.
+ *
+ * @example
+ * ```ts
+ * import { buildModel, initBackend, liveTrainingChart, loadMnist, train } from "../mod.ts";
+ * await initBackend();
+ * const chart = liveTrainingChart();
+ * await train(buildModel(), await loadMnist(), { limit: 2048, ...chart });
+ * ```
+ */
+export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
+  const id = `mnist-cnn-chart-${Date.now()}-${charts++}`;
+  const interval = options.intervalMs ?? 1000;
+  const history: History = { epochs: [], steps: [] };
+  const live = isJupyterKernel();
+  let shown = false, last = 0;
+  const draw = () => {
+    if (!live) return;
+    void displayLive(
+      {
+        "image/svg+xml": trainingChart(history),
+        "text/plain": "training chart",
+      },
+      { id, update: shown },
+    );
+    shown = true;
+    last = performance.now();
+  };
+  return {
+    history,
+    onStep(log) {
+      history.steps.push(log);
+      if (performance.now() - last >= interval) draw();
+    },
+    onEpochEnd(log) {
+      history.epochs.push(log);
+      draw();
+    },
+  };
+}
+
+/** Shows the confusion matrix of `results` as a heat map with counts. */
+export function showConfusionMatrix(results: Classified): MimeBundle {
+  const matrix = confusionMatrix(results);
+  const text = [
+    "true\\pred " +
+    [...Array(10).keys()].map((d) => String(d).padStart(5)).join(""),
+    ...matrix.map((row, i) =>
+      String(i).padStart(9) + " " +
+      row.map((n) => String(n).padStart(5)).join("")
+    ),
+  ].join("\n");
+  return displayable({
+    "image/svg+xml": confusionChart(matrix),
+    "text/plain": text,
+  });
+}
+
+/** Shows precision, recall, F1 and support per class as a table. */
+export function showClassMetrics(results: Classified): MimeBundle {
+  return showTable(
+    classMetrics(confusionMatrix(results)).map((m) => ({
+      digit: m.digit,
+      precision: m.precision,
+      recall: m.recall,
+      f1: m.f1,
+      support: m.support,
+    })),
+    { title: "Per class, on the test set" },
+  );
+}
+
+/**
+ * The HTML of the wrong predictions made with the most confidence: each
+ * image with its true label, the prediction and its probability.
+ */
+export function mistakesHtml(
+  split: MnistSplit,
+  results: Classified,
+  count = 12,
+): string {
+  const figures = worstMistakes(results, count).map((m) => {
+    const png = encodePng(
+      upscale(split.images.subarray(m.index * 784, (m.index + 1) * 784), 3),
+      84,
+      84,
+    );
+    let binary = "";
+    for (const b of png) binary += String.fromCharCode(b);
+    return `<figure style="margin:0;text-align:center;font:12px sans-serif">` +
+      `<img src="data:image/png;base64,${
+        btoa(binary)
+      }" width="84" height="84" ` +
+      `style="image-rendering:pixelated;border:2px solid #e03131">` +
+      `<figcaption>#${m.index}: <b>${m.label}</b> read as <b style="color:#e03131">${m.predicted}</b>` +
+      `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;
+  });
+  return `<div style="display:flex;flex-wrap:wrap;gap:10px">${
+    figures.join("")
+  }</div>`;
+}
+
+/** Shows the test images the model gets wrong with the highest confidence. */
+export function showMistakes(
+  split: MnistSplit,
+  results: Classified,
+  count = 12,
+): MimeBundle {
+  const mistakes = worstMistakes(results, count);
+  return displayable({
+    "text/html": mistakesHtml(split, results, count),
+    "text/plain": mistakes.map((m) =>
+      `#${m.index}: ${m.label} read as ${m.predicted} (p=${
+        m.probability.toFixed(3)
+      })`
+    ).join("\n"),
+  });
+}
+
+/** Enlarges a 28×28 image `scale` times. */
+function upscale(pixels: Uint8Array, scale: number): Uint8Array {
+  const side = 28 * scale;
+  const out = new Uint8Array(side * side);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      out[y * side + x] =
+        pixels[Math.floor(y / scale) * 28 + Math.floor(x / scale)];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,58 @@
+/**
+ * `deno task report`: writes `report.html` beside a saved model — its
+ * training curves, the confusion matrix on the 10,000 test images, precision,
+ * recall and F1 per class, and the most confident mistakes — as one
+ * self-contained page to open offline.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import {
+  classify,
+  DEFAULT_MODEL_DIR,
+  initBackend,
+  loadMnist,
+  loadModel,
+  readHistory,
+  reportHtml,
+  writeReport,
+} from "../lib/mod.ts";
+import { parseFlags, runTask, usage } from "./flags.ts";
+
+const SPEC = {
+  "model-dir": {
+    type: "string",
+    default: "models/mnist_cnn",
+    help: "the saved model (report.html is written there)",
+  },
+} as const;
+const USAGE = usage(
+  "report",
+  "Writes report.html beside the model: curves, confusion matrix, per-class table, mistakes.",
+  SPEC,
+);
+
+async function main(): Promise<void> {
+  const flags = parseFlags(Deno.args, SPEC);
+  if (flags === "help") return console.log(USAGE);
+  const dir = flags["model-dir"] === "models/mnist_cnn"
+    ? DEFAULT_MODEL_DIR
+    : flags["model-dir"]!;
+  await initBackend();
+  const model = await loadModel(dir);
+  const history = await readHistory(dir);
+  const { test } = await loadMnist();
+  const results = classify(model, test);
+  const path = join(dir, "report.html");
+  await writeReport(
+    path,
+    reportHtml({ title: dir, history, results, split: test }),
+  );
+  const right = results.labels.filter((l, i) => l === results.classes[i])
+    .length;
+  console.log(
+    `Wrote ${path}: ${right} of ${test.count} test images right; open it in a browser.`,
+  );
+}
+
+if (import.meta.main) await runTask(main, USAGE);
