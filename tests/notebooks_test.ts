@@ -27,7 +27,7 @@ import {
   NOTEBOOKS,
   type Output,
   readNotebook,
-} from "./notebook_runner/mod.ts";
+} from "../tasks/notebook_runner/mod.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CI = Deno.env.get("CI") === "true";
@@ -125,7 +125,7 @@ async function execute(
   env: Record<string, string>,
   options: { allowErrors?: boolean } = {},
 ): Promise<Notebook> {
-  const { notebook } = await executeNotebook(name, {
+  const { notebook, updates } = await executeNotebook(name, {
     output,
     env,
     allowErrors: options.allowErrors,
@@ -145,15 +145,20 @@ async function execute(
       }
     }
   }
+  lastUpdates = updates;
   return notebook;
 }
+
+/** The in-place updates of live outputs per cell in the last execution. */
+let lastUpdates: Record<string, number> = {};
 
 // ---------------------------------------------------------------------------
 // Static checks: always run
 
 for (const name of NOTEBOOK_NAMES) {
-  Deno.test(`${name} is commit-ready: Deno kernel, no stored outputs`, async () => {
-    const nb = await readNotebook(join(NOTEBOOKS, name));
+  Deno.test(`${name} is committed with the outputs of a full run, Deno kernel, short cells`, async () => {
+    const raw = await Deno.readTextFile(join(NOTEBOOKS, name));
+    const nb: Notebook = JSON.parse(raw);
     assertEquals(nb.nbformat, 4);
     assertEquals(nb.metadata.kernelspec, {
       name: "deno",
@@ -163,23 +168,45 @@ for (const name of NOTEBOOK_NAMES) {
     assertEquals(nb.metadata.language_info?.name, "typescript");
     const ids = nb.cells.map((c) => c.id);
     assertEquals(new Set(ids).size, ids.length, "cell ids are unique");
-    for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
-      assertEquals(c.outputs, [], `cell ${c.id} stores outputs`);
-      assertEquals(
-        c.execution_count,
-        null,
-        `cell ${c.id} stores an execution count`,
-      );
+    const code = nb.cells.filter((c) => c.cell_type === "code");
+    for (const c of code) {
       const lines = joined(c.source).split("\n").length;
       assert(lines <= 20, `cell ${c.id} has ${lines} lines; keep cells short`);
+      assert(
+        typeof c.execution_count === "number",
+        `cell ${c.id} was not run: refresh with \`deno task notebooks\``,
+      );
+      if (c.id !== "parameters") {
+        assert((c.outputs ?? []).length > 0, `cell ${c.id} has no output`);
+      }
     }
-    const code = nb.cells.find((c) => c.cell_type === "code");
+    assertNoErrors(nb, name);
     assertEquals(
-      code?.metadata.tags,
+      code[0]?.metadata.tags,
       ["parameters"],
       "first code cell is the parameter cell",
     );
-    assertStringIncludes(joined(code!.source), 'from "../lib/mod.ts"');
+    assertStringIncludes(joined(code[0]!.source), 'from "../lib/mod.ts"');
+    assert(!raw.includes(ROOT), `${name} shows this machine's paths (${ROOT})`);
+    if (name !== "your_digits.ipynb") {
+      assertEquals(
+        digitLines(cellText(cell(nb, "predict"))),
+        ["5 0 4 1 9 2 1 3 1 4"],
+        "the first ten, as predicted",
+      );
+    }
+    if (name === "mnist_cnn.ipynb") {
+      const acc = cellText(cell(nb, "train")).match(
+        /test accuracy\s+(\d+\.\d+)/,
+      );
+      assert(acc && Number(acc[1]) >= 0.98, `test accuracy shown: ${acc?.[1]}`);
+      for (const id of ["train", "confusion"]) {
+        assert(
+          cell(nb, id).outputs!.some((o) => o.data?.["image/svg+xml"]),
+          `cell ${id} shows no chart`,
+        );
+      }
+    }
   });
 }
 
@@ -280,6 +307,15 @@ Deno.test({
             outputText(progress[0]),
             new RegExp(`${LIMIT}/${LIMIT} \\[=+\\]`),
             "the live display ends on the finished bar",
+          );
+          const charts = outputs.filter((o) =>
+            o.output_type === "display_data" && o.data?.["image/svg+xml"]
+          );
+          assertEquals(charts.length, 1, "one live training chart");
+          assertGreater(
+            lastUpdates["train"] ?? 0,
+            1,
+            "the live outputs were updated in place",
           );
           const streamLines = outputs.filter((o) => o.output_type === "stream")
             .map(outputText).join("").split("\n").filter((l) => l.trim());

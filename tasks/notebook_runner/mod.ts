@@ -1,7 +1,8 @@
 /**
  * Executes a notebook of `notebooks/` headlessly in the Deno Jupyter kernel
  * (through `run_notebook.py`, an nbclient that also keeps the outputs Deno
- * 2.9's kernel publishes after a cell reports idle), for the notebook tests.
+ * 2.9's kernel publishes after a cell reports idle), for `deno task
+ * notebooks` and the notebook tests.
  *
  * Needs Jupyter (`python3-nbclient`) and the Deno kernelspec
  * (`deno jupyter --install`); {@linkcode missingJupyter} says when they are
@@ -9,7 +10,6 @@
  *
  * @module
  */
-import { assertEquals } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -126,6 +126,8 @@ export interface Executed {
   notebook: Notebook;
   /** Outputs the kernel published after reporting their cell finished. */
   lateOutputs: number;
+  /** In-place updates of live outputs (`update_display_data`), per cell id. */
+  updates: Record<string, number>;
 }
 
 /**
@@ -171,16 +173,18 @@ export async function executeNotebook(
       }`,
     );
   }
-  const { late_outputs: lateOutputs } = JSON.parse(
+  const { late_outputs: lateOutputs, updates } = JSON.parse(
     new TextDecoder().decode(result.stdout).trim().split("\n").at(-1)!,
   );
   console.log(
     `executed ${name} in ${seconds}s (${lateOutputs} late outputs kept)`,
   );
-  assertEquals(
-    await Deno.readTextFile(source),
-    before,
-    `${name} was modified by its execution`,
-  );
-  return { notebook: await readNotebook(options.output), lateOutputs };
+  if (options.output !== source && await Deno.readTextFile(source) !== before) {
+    throw new Error(`${name} was modified by its execution`);
+  }
+  return {
+    notebook: await readNotebook(options.output),
+    lateOutputs,
+    updates,
+  };
 }

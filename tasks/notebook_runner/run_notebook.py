@@ -10,7 +10,8 @@ request (by `parent_header.msg_id`) is added to the cell as nbclient would
 have added it.
 
 Usage: run_notebook.py IN OUT KERNEL CWD TIMEOUT_S ALLOW_ERRORS(0|1)
-Prints one JSON line: {"late_outputs": N}. Exits 1 on a cell error (unless
+Prints one JSON line: {"late_outputs": N, "updates": {cell id: N}} (the
+late outputs kept, and the in-place updates of live outputs per cell). Exits 1 on a cell error (unless
 allowed), with nbclient's message on stderr.
 """
 import asyncio
@@ -27,6 +28,17 @@ class PatientClient(NotebookClient):
     """An nbclient that also collects a cell's late IOPub messages."""
 
     late_outputs = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.updates = {}
+
+    def process_message(self, msg, cell, cell_index):
+        # Count the in-place updates of live outputs, per cell.
+        if msg["msg_type"] == "update_display_data":
+            key = cell.get("id") or str(cell_index)
+            self.updates[key] = self.updates.get(key, 0) + 1
+        return super().process_message(msg, cell, cell_index)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):
@@ -86,7 +98,8 @@ def main():
         nbformat.write(nb, out)
         sys.exit(1)
     nbformat.write(nb, out)
-    print(json.dumps({"late_outputs": client.late_outputs}))
+    print(json.dumps({"late_outputs": client.late_outputs,
+                      "updates": client.updates}))
 
 
 if __name__ == "__main__":
