@@ -25,20 +25,39 @@ import { trainingChart } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
 import type { History } from "./history.ts";
 
+/**
+ * A chart's MIME bundle: the SVG itself (`image/svg+xml`), the same SVG as
+ * an `<img>` (`text/html`: frontends and `nbconvert` that rank HTML first,
+ * or sanitize inline SVG, show it as a picture), and a text summary.
+ */
+function chartBundle(svg: string, text: string): MimeBundle {
+  const bytes = new TextEncoder().encode(svg);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return {
+    "text/html": `<img src="data:image/svg+xml;base64,${btoa(binary)}" alt="${
+      text.replaceAll('"', "&quot;").split("\n")[0]
+    }">`,
+    "image/svg+xml": svg,
+    "text/plain": text,
+  };
+}
+
 /** Shows a run's training curves (loss and accuracy). */
 export function showTrainingChart(history: History): MimeBundle {
   const last = history.epochs.at(-1);
-  return displayable({
-    "image/svg+xml": trainingChart(history),
-    "text/plain": last
+  return displayable(chartBundle(
+    trainingChart(history),
+    last
       ? `epoch ${last.epoch + 1}: loss ${last.loss.toFixed(4)}, acc ${
         last.acc.toFixed(4)
-      }, ` +
-        `val_loss ${last.val_loss.toFixed(4)}, val_acc ${
-          last.val_acc.toFixed(4)
-        }`
+      }, val_loss ${last.val_loss.toFixed(4)}, val_acc ${
+        last.val_acc.toFixed(4)
+      }`
       : `${history.steps.length} steps`,
-  });
+  ));
 }
 
 /** Options of {@linkcode liveTrainingChart}. */
@@ -82,10 +101,7 @@ export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
   const draw = () => {
     if (!live) return;
     void displayLive(
-      {
-        "image/svg+xml": trainingChart(history),
-        "text/plain": "training chart",
-      },
+      chartBundle(trainingChart(history), "training chart"),
       { id, update: shown },
     );
     shown = true;
@@ -115,10 +131,7 @@ export function showConfusionMatrix(results: Classified): MimeBundle {
       row.map((n) => String(n).padStart(5)).join("")
     ),
   ].join("\n");
-  return displayable({
-    "image/svg+xml": confusionChart(matrix),
-    "text/plain": text,
-  });
+  return displayable(chartBundle(confusionChart(matrix), text));
 }
 
 /** Shows precision, recall, F1 and support per class as a table. */
