@@ -31,3 +31,4 @@ export * from "./jupyter/mod.ts";
 export * from "./display.ts";
 export * from "./image/mod.ts";
 export * from "./charts/mod.ts";
+export * from "./keras/mod.ts";

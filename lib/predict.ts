@@ -37,7 +37,11 @@ function predictBatches(
   for (let s = 0; s < count; s += batchSize) {
     const n = Math.min(batchSize, count - s);
     const xs = batch(s, n);
-    const probs = tf.tidy(() => model.predict(xs, { batchSize }) as tf.Tensor);
+    // Models read from Keras files may take the picture as [28, 28] or [784].
+    const inputShape = model.inputs[0].shape.slice(1) as number[];
+    const probs = tf.tidy(() =>
+      model.predict(xs.reshape([n, ...inputShape]), { batchSize }) as tf.Tensor
+    );
     const values = probs.dataSync();
     const k = values.length / n;
     for (let i = 0; i < n; i++) {

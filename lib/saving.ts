@@ -11,6 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelFileError } from "./errors.ts";
+import { isKerasPath, loadKeras } from "./keras/mod.ts";
+import { compileModel } from "./model.ts";
 
 /** Where the tutorial's model is saved: `models/mnist_cnn/` in the repository. */
 export const DEFAULT_MODEL_DIR: string = fileURLToPath(
@@ -219,7 +221,9 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
  * Loads a model saved by {@linkcode saveModel} (or any tfjs Layers model with
  * float32 weights) from `dir`, optimizer state included, checking every file
  * first so a missing or corrupt model gives a {@linkcode ModelFileError}
- * naming the file and the problem.
+ * naming the file and the problem. A path ending in `.h5`, `.hdf5` or
+ * `.keras` is read as a Keras model file (without optimizer state), compiled
+ * as the tutorial's model.
  *
  * @example
  * ```ts
@@ -230,6 +234,11 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
 export async function loadModel(
   dir: string = DEFAULT_MODEL_DIR,
 ): Promise<tf.LayersModel> {
+  if (isKerasPath(dir)) {
+    const model = await loadKeras(dir);
+    compileModel(model);
+    return model;
+  }
   if (!(await exists(dir)) && (await exists(`${dir}.previous`))) {
     // A save was interrupted between its two renames: the previous model is whole.
     await Deno.rename(`${dir}.previous`, dir);

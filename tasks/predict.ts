@@ -23,10 +23,14 @@ import { parseFlags, runTask, usage } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
 
 const SPEC = {
+  model: {
+    type: "string",
+    help: "the model: a TF.js directory, a Keras .h5/.hdf5 or .keras file",
+  },
   "model-dir": {
     type: "string",
     default: "models/mnist_cnn",
-    help: "the saved model",
+    help: "the saved model (a synonym of --model)",
   },
   image: {
     type: "strings",
@@ -87,9 +91,10 @@ async function main(): Promise<void> {
       `--start ${flags.start} + --count ${flags.count} runs past the 60000 training samples`,
     );
   }
-  const dir = flags["model-dir"] === "models/mnist_cnn"
-    ? DEFAULT_MODEL_DIR
-    : flags["model-dir"]!;
+  const dir = flags.model ??
+    (flags["model-dir"] === "models/mnist_cnn"
+      ? DEFAULT_MODEL_DIR
+      : flags["model-dir"]!);
   await initBackend();
   if (images.length > 0) {
     const files = await listImages(images);
