@@ -18,6 +18,8 @@ import { predictInputs } from "../predict.ts";
 
 /** The largest request body accepted, in bytes (8 MiB). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** How long a request body may take to arrive, in milliseconds (10 s). */
+export const BODY_TIMEOUT_MS = 10_000;
 /** The largest canvas accepted as JSON pixels, per side. */
 export const MAX_CANVAS_SIDE = 2048;
 
@@ -42,6 +44,8 @@ export interface AppOptions {
   webDir?: string;
   /** The body limit in bytes (default {@linkcode MAX_BODY_BYTES}). */
   maxBodyBytes?: number;
+  /** The body's time limit (default {@linkcode BODY_TIMEOUT_MS}). */
+  bodyTimeoutMs?: number;
 }
 
 /** An error answered with `status` and `{"error": message}`. */
@@ -82,6 +86,7 @@ export function createHandler(
 ): (request: Request) => Promise<Response> {
   const webDir = options.webDir ?? WEB_DIR;
   const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const timeout = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   return async (request) => {
     try {
       const path = new URL(request.url).pathname;
@@ -91,7 +96,7 @@ export function createHandler(
             allow: "POST",
           });
         }
-        const picture = await readPicture(request, limit);
+        const picture = await readPicture(request, limit, timeout);
         let input: Float32Array;
         try {
           input = toMnistInput(picture, { name: "request" });
@@ -139,6 +144,7 @@ export function createHandler(
 async function readBody(
   request: Request,
   limit: number,
+  timeoutMs: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   const tooLarge = () =>
@@ -150,10 +156,37 @@ async function readBody(
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (request.body) {
-    for await (const chunk of request.body) {
-      size += chunk.length;
-      if (size > limit) throw tooLarge();
-      chunks.push(chunk);
+    // A client that stops sending mid-body must not hold the request forever.
+    const reader = request.body.getReader();
+    const deadline = Date.now() + timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      while (true) {
+        const next = await Promise.race([
+          reader.read(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(
+                  new HttpError(
+                    408,
+                    `request body not received within ${timeoutMs / 1000} s`,
+                  ),
+                ),
+              Math.max(0, deadline - Date.now()),
+            );
+          }),
+        ]);
+        clearTimeout(timer);
+        if (next.done) break;
+        size += next.value.length;
+        if (size > limit) throw tooLarge();
+        chunks.push(next.value);
+      }
+    } catch (error) {
+      clearTimeout(timer);
+      await reader.cancel().catch(() => {});
+      throw error;
     }
   }
   const body = new Uint8Array(size);
@@ -169,17 +202,21 @@ async function readBody(
 async function readPicture(
   request: Request,
   limit: number,
+  timeout: number,
 ): Promise<RgbaImage> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0].trim()
     .toLowerCase();
   if (type === "application/json") {
-    return canvasPixels(await readBody(request, limit));
+    return canvasPixels(await readBody(request, limit, timeout));
   }
   if (type === "image/png" || type === "image/jpeg") {
-    return decodeUpload(await readBody(request, limit), "uploaded picture");
+    return decodeUpload(
+      await readBody(request, limit, timeout),
+      "uploaded picture",
+    );
   }
   if (type === "multipart/form-data") {
-    const body = await readBody(request, limit);
+    const body = await readBody(request, limit, timeout);
     let form: FormData;
     try {
       form = await new Response(body, { headers: request.headers }).formData();

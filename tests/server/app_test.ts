@@ -259,6 +259,30 @@ Deno.test("a body over the limit is refused with 413, by its length or while rea
   );
 });
 
+Deno.test("a body that stops arriving is answered 408, not waited for", async () => {
+  const slow = createHandler({ model, bodyTimeoutMs: 300 });
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([0x89, 0x50, 0x4e, 0x47]));
+      // …and nothing more, never closed.
+    },
+  });
+  const started = performance.now();
+  const response = await slow(
+    new Request("http://app/api/predict", {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "image/png" },
+    }),
+  );
+  assertEquals(response.status, 408);
+  assertStringIncludes(
+    (await response.json()).error,
+    "not received within 0.3 s",
+  );
+  assert(performance.now() - started < 5000, "answered promptly");
+});
+
 Deno.test("the page's files are served, and only they", async () => {
   for (
     const [path, type] of [["/", "text/html"], ["/app.js", "text/javascript"], [
