@@ -5,9 +5,15 @@
  *
  * @module
  */
-import { DEFAULT_MODEL_DIR, initBackend, loadModel } from "../lib/mod.ts";
+import { initBackend, loadModel } from "../lib/mod.ts";
 import { createHandler, runLoad } from "../lib/server/mod.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
+import {
+  MODEL_DIR_FLAG,
+  modelDir,
+  parseFlags,
+  runTask,
+  usage,
+} from "./flags.ts";
 
 const SPEC = {
   requests: {
@@ -24,11 +30,7 @@ const SPEC = {
     default: 32,
     help: "requests in flight",
   },
-  "model-dir": {
-    type: "string",
-    default: "models/mnist_cnn",
-    help: "the saved model",
-  },
+  "model-dir": MODEL_DIR_FLAG,
 } as const;
 const USAGE = usage(
   "bench-serve",
@@ -39,9 +41,7 @@ const USAGE = usage(
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
-  const dir = flags["model-dir"] === "models/mnist_cnn"
-    ? DEFAULT_MODEL_DIR
-    : flags["model-dir"]!;
+  const dir = modelDir(flags["model-dir"]);
   await initBackend();
   const model = await loadModel(dir);
   const server = Deno.serve(

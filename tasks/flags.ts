@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { MnistCnnError, UsageError } from "../lib/errors.ts";
+import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
 export type FlagSpec =
@@ -121,6 +122,23 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
     }
   }
   return out as FlagValues<S>;
+}
+
+/** The `--model-dir` flag every task that loads or saves the model takes. */
+export const MODEL_DIR_FLAG = {
+  type: "string",
+  default: "models/mnist_cnn",
+  help: "the saved model",
+} as const;
+
+/**
+ * The model directory a `--model-dir` value names: the default resolves to
+ * the repository's `models/mnist_cnn` wherever the task runs from.
+ */
+export function modelDir(value: string | undefined): string {
+  return value === undefined || value === MODEL_DIR_FLAG.default
+    ? DEFAULT_MODEL_DIR
+    : value;
 }
 
 /**

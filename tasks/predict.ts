@@ -7,7 +7,6 @@
  * @module
  */
 import {
-  DEFAULT_MODEL_DIR,
   initBackend,
   listImages,
   loadMnist,
@@ -19,7 +18,13 @@ import {
   shadeText,
   toMnistInput,
 } from "../lib/mod.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
+import {
+  MODEL_DIR_FLAG,
+  modelDir,
+  parseFlags,
+  runTask,
+  usage,
+} from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
 
 const SPEC = {
@@ -28,8 +33,7 @@ const SPEC = {
     help: "the model: a TF.js directory, a Keras .h5/.hdf5 or .keras file",
   },
   "model-dir": {
-    type: "string",
-    default: "models/mnist_cnn",
+    ...MODEL_DIR_FLAG,
     help: "the saved model (a synonym of --model)",
   },
   image: {
@@ -92,9 +96,7 @@ async function main(): Promise<void> {
     );
   }
   const dir = flags.model ??
-    (flags["model-dir"] === "models/mnist_cnn"
-      ? DEFAULT_MODEL_DIR
-      : flags["model-dir"]!);
+    modelDir(flags["model-dir"]);
   await initBackend();
   if (images.length > 0) {
     const files = await listImages(images);

@@ -9,7 +9,6 @@
 import { join } from "node:path";
 import {
   classify,
-  DEFAULT_MODEL_DIR,
   initBackend,
   loadMnist,
   loadModel,
@@ -17,12 +16,17 @@ import {
   reportHtml,
   writeReport,
 } from "../lib/mod.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
+import {
+  MODEL_DIR_FLAG,
+  modelDir,
+  parseFlags,
+  runTask,
+  usage,
+} from "./flags.ts";
 
 const SPEC = {
   "model-dir": {
-    type: "string",
-    default: "models/mnist_cnn",
+    ...MODEL_DIR_FLAG,
     help: "the saved model (report.html is written there)",
   },
 } as const;
@@ -35,9 +39,7 @@ const USAGE = usage(
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
-  const dir = flags["model-dir"] === "models/mnist_cnn"
-    ? DEFAULT_MODEL_DIR
-    : flags["model-dir"]!;
+  const dir = modelDir(flags["model-dir"]);
   await initBackend();
   const model = await loadModel(dir);
   const history = await readHistory(dir);

@@ -6,7 +6,6 @@
  */
 import {
   buildModel,
-  DEFAULT_MODEL_DIR,
   formatSummary,
   type History,
   initBackend,
@@ -21,7 +20,13 @@ import {
   TrainingError,
   UsageError,
 } from "../lib/mod.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
+import {
+  MODEL_DIR_FLAG,
+  modelDir,
+  parseFlags,
+  runTask,
+  usage,
+} from "./flags.ts";
 import { peakRss } from "../lib/engine/memory.ts";
 import type * as tf from "@tensorflow/tfjs";
 
@@ -45,11 +50,7 @@ const SPEC = {
     max: 2 ** 31 - 1,
     help: "seed of weights, data order, dropout",
   },
-  "model-dir": {
-    type: "string",
-    default: "models/mnist_cnn",
-    help: "where to save the model",
-  },
+  "model-dir": { ...MODEL_DIR_FLAG, help: "where to save the model" },
   threads: {
     type: "int",
     min: 1,
@@ -79,9 +80,7 @@ interface RunState {
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
-  const dir = flags["model-dir"] === "models/mnist_cnn"
-    ? DEFAULT_MODEL_DIR
-    : flags["model-dir"]!;
+  const dir = modelDir(flags["model-dir"]);
 
   let run: RunState = {
     epochsDone: 0,

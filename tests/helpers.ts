@@ -103,3 +103,33 @@ export function trainedModel(): Promise<TrainedModel> {
   })();
   return trained;
 }
+
+/** What {@linkcode denoTask} returns. */
+export interface TaskRun {
+  /** The exit code. */
+  code: number;
+  /** Everything printed on stdout. */
+  stdout: string;
+  /** The lines printed on stderr, without `deno task`'s own "Task …" echo. */
+  errors: string[];
+}
+
+/** Runs `deno task <args>` in the repository root and collects its output. */
+export async function denoTask(...args: string[]): Promise<TaskRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", ...args],
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    errors: decoder.decode(out.stderr).split("\n").filter((l) =>
+      l.trim() && !l.startsWith("Task ")
+    ),
+  };
+}

@@ -8,29 +8,12 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { trainedModel } from "./helpers.ts";
+import { denoTask, trainedModel } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SAMPLES = join(ROOT, "notebooks", "sample_digits");
 
-async function predict(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "predict", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    errors: decoder.decode(out.stderr).split("\n").filter((l) =>
-      l.trim() && !l.startsWith("Task ")
-    ),
-  };
-}
+const predict = (...args: string[]) => denoTask("predict", ...args);
 
 const { dir } = await trainedModel();
 

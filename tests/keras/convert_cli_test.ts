@@ -7,28 +7,10 @@
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { trainedModel } from "../helpers.ts";
+import { denoTask, trainedModel } from "../helpers.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-async function task(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    errors: new TextDecoder().decode(out.stderr).split("\n").filter((l) =>
-      l.trim() && !l.startsWith("Task ")
-    ),
-  };
-}
+const task = denoTask;
 
 Deno.test("convert: directory → .h5 → .keras → directory, predictions identical", async () => {
   const { dir } = await trainedModel();
