@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { ModelFileError } from "../errors.ts";
+import { writeFileAtomic } from "../files.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 
 /** A run's history: one row per epoch and one per step. */
@@ -110,12 +111,9 @@ export async function saveHistory(
     ]
   ) {
     const path = join(dir, name);
-    const tmp = `${path}.tmp-${Deno.pid}`;
     try {
-      await Deno.writeTextFile(tmp, text);
-      await Deno.rename(tmp, path);
+      await writeFileAtomic(path, text);
     } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
       throw new ModelFileError(
         path,
         `could not save the history: ${(error as Error).message}`,

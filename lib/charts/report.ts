@@ -7,6 +7,7 @@
  */
 import type { MnistSplit } from "../data.ts";
 import { ModelFileError } from "../errors.ts";
+import { writeFileAtomic } from "../files.ts";
 import {
   type Classified,
   classMetrics,
@@ -98,12 +99,9 @@ ${
  * @throws {ModelFileError} when it cannot be written.
  */
 export async function writeReport(path: string, html: string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
   try {
-    await Deno.writeTextFile(tmp, html);
-    await Deno.rename(tmp, path);
+    await writeFileAtomic(path, html);
   } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
     throw new ModelFileError(
       path,
       `could not write the report: ${(error as Error).message}`,

@@ -12,8 +12,8 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { zipSync } from "fflate";
-import { dirname } from "node:path";
 import { ModelFileError } from "../errors.ts";
+import { writeFileAtomic } from "../files.ts";
 import { type Json, toKeras3Config } from "./config.ts";
 import {
   buildH5,
@@ -61,19 +61,11 @@ function writeLayerWeights(
   return names;
 }
 
-/** Writes `bytes` (or a file made by `make(tmp)`) to `path` atomically. */
-async function atomically(
-  path: string,
-  make: (tmp: string) => Promise<void>,
-): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
+/** Writes `bytes` to `path` atomically; a failure is a {@linkcode ModelFileError}. */
+async function atomically(path: string, bytes: Uint8Array): Promise<void> {
   try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await make(tmp);
-    await Deno.rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    if (error instanceof ModelFileError) throw error;
     throw new ModelFileError(
       path,
       `could not write the model: ${(error as Error).message}`,
@@ -100,7 +92,7 @@ async function writeH5(model: tf.LayersModel, path: string): Promise<void> {
       writeBytesListAttr(group, "weight_names", names);
     }
   });
-  await atomically(path, (tmp) => Deno.writeFile(tmp, bytes));
+  await atomically(path, bytes);
 }
 
 /** Writes `model` as a Keras 3 `.keras` archive. */
@@ -131,7 +123,7 @@ async function writeKerasArchive(
     "config.json": new TextEncoder().encode(JSON.stringify(config)),
     "model.weights.h5": weights,
   });
-  await atomically(path, (tmp) => Deno.writeFile(tmp, zip));
+  await atomically(path, zip);
 }
 
 /**

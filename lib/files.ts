@@ -1,0 +1,35 @@
+/**
+ * Writing a file so that a crash or a full disk never leaves half of it: the
+ * data goes to a temporary name beside the target, which is then renamed
+ * over it (atomic on one file system).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+
+/**
+ * Writes `data` to `path` atomically, creating its directory; on failure the
+ * temporary file is removed and the error rethrown (the previous `path`, if
+ * any, is untouched).
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./files.ts";
+ * await writeFileAtomic("models/mnist_cnn/history.csv", "epoch,acc\\r\\n");
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
