@@ -79,7 +79,7 @@ export function trainingChart(
         grid: true,
         ...(metric === "acc"
           ? { domain: [Math.min(0.9, ...smoothed), 1] }
-          : { type: "log" }),
+          : { type: "log", tickFormat: "~g" }),
       },
       color: {
         domain: ["training (smoothed)", "test set"],
