@@ -9,7 +9,6 @@ import { assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { denoTask, trainedModel } from "../helpers.ts";
 
-
 const task = denoTask;
 
 Deno.test("convert: directory → .h5 → .keras → directory, predictions identical", async () => {
