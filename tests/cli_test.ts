@@ -166,10 +166,26 @@ Deno.test("predict: --start + --count past the data is a usage error before any 
 });
 
 Deno.test("--help: exit code 0 and the usage on stdout", async () => {
-  for (const name of ["train", "predict", "bench"]) {
+  for (
+    const name of [
+      "train",
+      "predict",
+      "bench",
+      "serve",
+      "bench-serve",
+      "report",
+      "convert",
+      "notebooks",
+    ]
+  ) {
     const run = await task(name, "--help");
     assertEquals(run.code, 0, describe(run));
-    assertStringIncludes(run.stdout, `Usage: deno task ${name} [flags]`);
+    assertStringIncludes(
+      run.stdout,
+      name === "convert"
+        ? "Usage: deno task convert IN OUT"
+        : `Usage: deno task ${name} [flags]`,
+    );
     assertStringIncludes(run.stdout, "--help");
     assert(!run.stdout.includes("Epoch"), describe(run));
     assertEquals(ownLines(run.stderr), [], describe(run));
@@ -329,6 +345,23 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
     const json = JSON.parse(await Deno.readTextFile(join(abs, "model.json")));
     assertEquals(json.userDefinedMetadata.run.epochsDone, 2);
     assertEquals(json.userDefinedMetadata.run.seed, 3);
+    // The history next to the model spans both runs: two epochs, two steps each.
+    const history = (await Deno.readTextFile(join(abs, "history.csv")))
+      .split("\r\n").filter((l) => l);
+    assertEquals(history[0], "epoch,acc,loss,val_acc,val_loss");
+    assertEquals(history.slice(1).map((l) => l.split(",")[0]), ["0", "1"]);
+    const steps = (await Deno.readTextFile(join(abs, "steps.csv")))
+      .split("\r\n").filter((l) => l);
+    assertEquals(steps[0], "epoch,step,samples,loss,acc");
+    assertEquals(
+      steps.slice(1).map((l) => l.split(",").slice(0, 3).join(",")),
+      [
+        "0,1,128",
+        "0,2,256",
+        "1,1,128",
+        "1,2,256",
+      ],
+    );
 
     const finished = await task(
       "train",
