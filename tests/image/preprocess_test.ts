@@ -176,6 +176,22 @@ Deno.test({
   },
 });
 
+Deno.test("a large picture with a fine pen is widened and read like a small one", () => {
+  // 1,400×1,400 pixels, a 3-pixel pen: the widening must scale, not stall.
+  const large = renderStrokes(DIGIT_STROKES[4], { size: 1400, pen: 3 });
+  const input = toMnistInput(large);
+  assertMnistGeometry(input, "large 4");
+  const small = toMnistInput(
+    renderStrokes(DIGIT_STROKES[4], { size: 100, pen: 3 }),
+  );
+  let diff = 0;
+  for (let i = 0; i < 784; i++) diff += Math.abs(input[i] - small[i]);
+  assert(
+    diff / 784 < 0.1,
+    `mean difference ${diff / 784} from the small picture`,
+  );
+});
+
 Deno.test("dust around a digit is dropped; the digit stays", () => {
   const seven = renderStrokes(DIGIT_STROKES[7], { size: 100, pen: 7 });
   const clean = toMnistInput(seven);
