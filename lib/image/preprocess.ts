@@ -93,13 +93,10 @@ function inkLevels(image: RgbaImage): Float32Array {
   const paperIsLight = median(border) >= 128;
   const raw = new Float32Array(n);
   for (let i = 0; i < n; i++) raw[i] = paperIsLight ? 255 - grey[i] : grey[i];
-  // Typed-array sorts: numeric, and fast enough for 16-megapixel pictures.
-  const sorted = raw.slice().sort();
-  const paper = sorted[Math.floor(n / 2)];
+  const paper = nthValue(raw.slice(), Math.floor(n / 2));
   const threshold = otsu(raw);
   // Full ink: a high percentile of the pixels above the threshold.
-  const first = sorted.findIndex((v) => v > threshold);
-  const inked = sorted.subarray(first < 0 ? n : first);
+  const inked = raw.filter((v) => v > threshold).sort();
   const full = inked.length > 0
     ? inked[Math.floor(0.9 * (inked.length - 1))]
     : 255;
@@ -112,6 +109,31 @@ function inkLevels(image: RgbaImage): Float32Array {
     out[i] = v <= floor ? 0 : (v - floor) / (1 - floor);
   }
   return out;
+}
+
+/**
+ * The value that would sit at `k` if `values` were sorted (Hoare's
+ * selection: linear on average; reorders `values`).
+ */
+function nthValue(values: Float32Array, k: number): number {
+  let lo = 0, hi = values.length - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        const t = values[i];
+        values[i++] = values[j];
+        values[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return values[k];
 }
 
 /** The median of `values` (which it sorts). */
