@@ -23,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import { unzipSync } from "fflate";
 import { ModelFileError } from "../errors.ts";
 import { checkLayers, type Json, toTfjsTopology } from "./config.ts";
+import "./spatial_dropout.ts"; // registers the layer tfjs lacks
 import {
   type H5Dataset,
   type H5File,

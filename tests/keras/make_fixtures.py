@@ -63,7 +63,7 @@ def softmax(z):
 
 relu = lambda v: np.maximum(v, 0)
 
-# Model A (Sequential): Conv2D(4, 3x3, relu) → MaxPooling2D → Dropout → Flatten → Dense(10, softmax)
+# Model A (Sequential): Conv2D(4, 3x3, relu) → MaxPooling2D → [SpatialDropout2D →] Dropout → Flatten → Dense(10, softmax)
 A = {
     "k1": rng.normal(0, 0.4, (3, 3, 1, 4)).astype(np.float32),
     "b1": rng.normal(0, 0.1, (4,)).astype(np.float32),
@@ -126,6 +126,7 @@ dense_cfg = {"units": 10, "activation": "softmax", "use_bias": True,
 seq_config = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [
     k2_layer("Conv2D", "conv2d_1", {"batch_input_shape": [None, 28, 28, 1], "dtype": "float32", **conv_cfg(4, "valid")}),
     k2_layer("MaxPooling2D", "max_pooling2d_1", {"pool_size": [2, 2], "padding": "valid", "strides": [2, 2], "data_format": "channels_last"}),
+    k2_layer("SpatialDropout2D", "spatial_dropout2d_1", {"rate": 0.1, "noise_shape": None, "seed": None}),
     k2_layer("Dropout", "dropout_1", {"rate": 0.25, "noise_shape": None, "seed": None}),
     k2_layer("Flatten", "flatten_1", {"data_format": "channels_last"}),
     k2_layer("Dense", "dense_1", dense_cfg),
