@@ -1,27 +1,31 @@
 /**
- * Winograd F(2x2,3x3) convolution for the wasm backend: a stride-1,
- * dilation-1, 3x3, NHWC float32 convolution with arbitrary explicit
- * (non-negative) padding, in 2.25x fewer multiply-adds than direct
- * convolution. It serves the forward `Conv2D` of 3x3 stride-1 layers and the
- * stride-1 input gradient (`Conv2DBackpropInput`: a 3x3 conv of `dy` padded
- * by 2 - pad with the flipped, channel-swapped filter);
- * {@link winogradBackpropFilter3x3} computes the filter gradient
- * (`Conv2DBackpropFilter`) the same way.
+ * Winograd convolution for the wasm backend: a stride-1, dilation-1, 3x3,
+ * NHWC float32 convolution with arbitrary explicit (non-negative) padding,
+ * as F(4x4,3x3) (4x fewer multiply-adds than direct convolution; the
+ * default) or F(2x2,3x3) (2.25x fewer, smaller rounding error). It serves
+ * the forward `Conv2D` of 3x3 stride-1 layers and the stride-1 input
+ * gradient (`Conv2DBackpropInput`: a 3x3 conv of `dy` padded by 2 - pad with
+ * the flipped, channel-swapped filter); {@link winogradBackpropFilter3x3}
+ * computes the filter gradient (`Conv2DBackpropFilter`) the same way.
  *
- * Steps: the filter transform U = G·g·Gᵀ (plain JS, 16 planes [Cin, Cout]);
- * the input transform V = Bᵀ·d·B over 4x4 tiles at stride 2 (16 planes
- * [tiles, Cin]); 16 products M[k] = V[k]·U[k] on the backend's stock XNNPACK
- * fully-connected GEMM; the output transform Y = Aᵀ·M·A, partial tiles
- * clipped. Tiles go through in chunks so that V and M stay in cache. The
- * two transforms are WASM SIMD kernels (`winograd/winograd.as.ts`, built
- * into `winograd/winograd.wasm` by `winograd/build.ts`) instantiated on the
- * backend's own `WebAssembly.Memory`, working in place on tensors at heap
- * addresses.
+ * Steps (a = m + 2 for F(m×m,3×3)): the filter transform U = G·g·Gᵀ (plain
+ * JS in float64, a² planes [Cin, Cout]); the input transform V = Bᵀ·d·B over
+ * a×a tiles at stride m (a² planes [tiles, Cin]); a² products M[k] =
+ * V[k]·U[k] on the backend's stock XNNPACK fully-connected GEMM; the output
+ * transform Y = Aᵀ·M·A, partial tiles clipped. Tiles go through in chunks so
+ * that V and M stay in cache. The transforms are WASM SIMD kernels
+ * generated from the matrices in `winograd/tiles.ts` (`winograd/generate.ts`
+ * writes `winograd/winograd.as.ts`, `winograd/build.ts` compiles it), in
+ * two builds: `winograd_fma.wasm` with relaxed SIMD fused multiply-add where
+ * the runtime validates it ({@link relaxedSimdSupported}), `winograd.wasm`
+ * (SIMD128 only) otherwise. They are instantiated on the backend's own
+ * `WebAssembly.Memory` and work in place on tensors at heap addresses.
+ * Speed and error figures: docs/winograd.md.
  *
  * @example
  * ```ts
  * if (canUseWinograd(x.shape, filter.shape, 1, 1, pads)) {
- *   return winogradConv3x3(backend, x, filter, pads);
+ *   return winogradConv3x3(backend, x, filter, pads); // F(4x4), fma if any
  * }
  * ```
  *
@@ -30,6 +34,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { stockMatMul } from "./batch_mat_mul.ts";
+import { TILES, type WinogradTile } from "./winograd/tiles.ts";
 import {
   disposeAll,
   heapF32,
@@ -51,53 +56,91 @@ export interface Pads {
   right: number;
 }
 
-/** Tuning knobs of {@link winogradConv3x3} (defaults are measured best). */
+/** Tuning knobs of the Winograd kernels (defaults are measured best). */
 export interface WinogradOptions {
   /** Tiles per chunk (V and M of one chunk should fit in cache). */
   chunkTiles?: number;
+  /**
+   * Output tile side: 2 for F(2x2,3x3), 4 for F(4x4,3x3) (fewer products,
+   * larger rounding error). Default: {@link DEFAULT_TILE} for the kernel.
+   */
+  tile?: 2 | 4;
+  /**
+   * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
+   * FMA). Default: where {@link relaxedSimdSupported}; `true` throws where
+   * it is not.
+   */
+  fma?: boolean;
 }
 
-/** Default tiles per chunk. */
-export const DEFAULT_CHUNK_TILES = 512;
+/**
+ * Default output tile side per kernel, chosen by measured speed and error
+ * (docs/winograd.md): `conv` for {@link winogradConv3x3} (the forward pass
+ * and, through the `Conv2D` kernel, the input gradient), `filterGrad` for
+ * {@link winogradBackpropFilter3x3}.
+ */
+export const DEFAULT_TILE: Readonly<Record<"conv" | "filterGrad", 2 | 4>> = {
+  conv: 4,
+  filterGrad: 4,
+};
 
+/** Default tiles per chunk of {@link winogradConv3x3}, per tile side. */
+export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
+  2: 512,
+  4: 256,
+};
+
+/** Arguments of the generated input transforms (`inputTransform2`, `…4`). */
+type InputTransform = (
+  x: number,
+  vTable: number,
+  zero: number,
+  H: number,
+  W: number,
+  C: number,
+  padT: number,
+  padL: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+) => void;
+
+/** Arguments of the generated output transforms. */
+type OutputTransform = (
+  mTable: number,
+  y: number,
+  OH: number,
+  OW: number,
+  C: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+) => void;
+
+/** Arguments of the generated dy transforms (filter gradient). */
+type DyTransform = (
+  dy: number,
+  dTable: number,
+  zero: number,
+  OH: number,
+  OW: number,
+  C: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+) => void;
+
+/** The exports of winograd.wasm / winograd_fma.wasm. */
 interface Transforms {
-  inputTransform(
-    x: number,
-    vTable: number,
-    zero: number,
-    H: number,
-    W: number,
-    C: number,
-    padT: number,
-    padL: number,
-    TH: number,
-    TW: number,
-    t0: number,
-    count: number,
-  ): void;
-  outputTransform(
-    mTable: number,
-    y: number,
-    OH: number,
-    OW: number,
-    C: number,
-    TH: number,
-    TW: number,
-    t0: number,
-    count: number,
-  ): void;
-  dyTransform(
-    dy: number,
-    dTable: number,
-    zero: number,
-    OH: number,
-    OW: number,
-    C: number,
-    TH: number,
-    TW: number,
-    t0: number,
-    count: number,
-  ): void;
+  inputTransform2: InputTransform;
+  inputTransform4: InputTransform;
+  outputTransform2: OutputTransform;
+  outputTransform4: OutputTransform;
+  dyTransform2: DyTransform;
+  dyTransform4: DyTransform;
   gradProducts(
     vTable: number,
     dTable: number,
@@ -105,18 +148,102 @@ interface Transforms {
     Cin: number,
     Cout: number,
     count: number,
+    planes: number,
   ): void;
 }
 
-let wasmModule: WebAssembly.Module | undefined;
-const instances = new WeakMap<WebAssembly.Memory, Transforms>();
+/** One tile size's three transforms. */
+interface TileKernels {
+  input: InputTransform;
+  output: OutputTransform;
+  dy: DyTransform;
+}
 
-/** The compiled transforms module (read once from winograd/winograd.wasm). */
-function transformsModule(): WebAssembly.Module {
-  wasmModule ??= new WebAssembly.Module(
-    Deno.readFileSync(new URL("./winograd/winograd.wasm", import.meta.url)),
+function tileKernels(t: Transforms, m: 2 | 4): TileKernels {
+  return m === 2
+    ? {
+      input: t.inputTransform2,
+      output: t.outputTransform2,
+      dy: t.dyTransform2,
+    }
+    : {
+      input: t.inputTransform4,
+      output: t.outputTransform4,
+      dy: t.dyTransform4,
+    };
+}
+
+/** The two builds: SIMD128 only, and SIMD128 plus relaxed SIMD. */
+type Flavour = "simd" | "fma";
+
+const BINARY: Readonly<Record<Flavour, string>> = {
+  simd: "./winograd/winograd.wasm",
+  fma: "./winograd/winograd_fma.wasm",
+};
+const wasmModules: Partial<Record<Flavour, WebAssembly.Module>> = {};
+const instances = new WeakMap<
+  WebAssembly.Memory,
+  Partial<Record<Flavour, Transforms>>
+>();
+
+/** The compiled transforms module of one build (read once). */
+function transformsModule(flavour: Flavour): WebAssembly.Module {
+  return wasmModules[flavour] ??= new WebAssembly.Module(
+    Deno.readFileSync(new URL(BINARY[flavour], import.meta.url)),
   );
-  return wasmModule;
+}
+
+/**
+ * A module of one function, `f32x4.relaxed_madd` of three constants: valid
+ * exactly where the runtime has relaxed SIMD.
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00, // magic, version 1
+  0x01,
+  0x05,
+  0x01,
+  0x60,
+  0x00,
+  0x01,
+  0x7b, // type: [] -> [v128]
+  0x03,
+  0x02,
+  0x01,
+  0x00, // one function of type 0
+  0x0a,
+  0x3d,
+  0x01,
+  0x3b,
+  0x00, // code: one body of 59 bytes, no locals
+  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]),
+  0xfd,
+  0x85,
+  0x02, // f32x4.relaxed_madd
+  0x0b, // end
+]);
+
+let relaxedSimd: boolean | undefined;
+
+/**
+ * Whether this runtime has WASM relaxed SIMD (so the fused multiply-add
+ * build, winograd_fma.wasm, can run): `WebAssembly.validate` of a tiny
+ * module using `f32x4.relaxed_madd`. Cached; never throws.
+ *
+ * @example
+ * ```ts
+ * console.log(relaxedSimdSupported()); // true on Deno 2.x (V8 ≥ 11.4)
+ * ```
+ */
+export function relaxedSimdSupported(): boolean {
+  relaxedSimd ??= WebAssembly.validate(RELAXED_SIMD_PROBE);
+  return relaxedSimd;
 }
 
 /** The emscripten module's `WebAssembly.Memory` of the wasm backend. */
@@ -134,10 +261,16 @@ export function backendMemory(backend: BackendWasm): WebAssembly.Memory {
   return memory;
 }
 
-/** The transforms instantiated on the backend's memory (cached). */
-function transforms(backend: BackendWasm): Transforms {
+/** The transforms of one build instantiated on the backend's memory (cached). */
+function transforms(backend: BackendWasm, fma?: boolean): Transforms {
+  const flavour: Flavour = (fma ?? relaxedSimdSupported()) ? "fma" : "simd";
+  if (flavour === "fma" && !relaxedSimdSupported()) {
+    throw new Error("winograd: this runtime has no WASM relaxed SIMD (fma)");
+  }
   const memory = backendMemory(backend);
-  let t = instances.get(memory);
+  let cache = instances.get(memory);
+  if (cache === undefined) instances.set(memory, cache = {});
+  let t = cache[flavour];
   if (t === undefined) {
     if (!(memory.buffer instanceof ArrayBuffer)) {
       throw new Error(
@@ -145,7 +278,7 @@ function transforms(backend: BackendWasm): Transforms {
           "the transforms need the non-threaded SIMD build",
       );
     }
-    const instance = new WebAssembly.Instance(transformsModule(), {
+    const instance = new WebAssembly.Instance(transformsModule(flavour), {
       env: {
         memory,
         abort() {
@@ -153,15 +286,14 @@ function transforms(backend: BackendWasm): Transforms {
         },
       },
     });
-    t = instance.exports as unknown as Transforms;
-    instances.set(memory, t);
+    t = cache[flavour] = instance.exports as unknown as Transforms;
   }
   return t;
 }
 
 /**
  * Whether the transforms can run on this backend: its memory must be a
- * plain (non-shared) `WebAssembly.Memory` and `winograd/winograd.wasm`
+ * plain (non-shared) `WebAssembly.Memory` and the transforms binary
  * readable (`--allow-read`). Instantiates and caches the transforms; never
  * throws. Check it once before routing convolutions to
  * {@link winogradConv3x3}.
@@ -218,42 +350,43 @@ export function winogradProfitable(filterShape: readonly number[]): boolean {
 }
 
 /**
- * U[k][ci][co] for k = 4i + j: (G·g·Gᵀ)[i][j] of the 3x3 filter slice
- * g = filter[:, :, ci, co], G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]. Returns 16
- * fresh [Cin, Cout] tensors (XNNPACK caches packed weights per tensor).
+ * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
+ * filter slice g = filter[:, :, ci, co], in float64. Returns a² fresh
+ * [Cin, Cout] tensors (XNNPACK caches packed weights per tensor).
  */
 function filterTransform(
   backend: BackendWasm,
   filter: tf.TensorInfo,
+  tile: WinogradTile,
   cin: number,
   cout: number,
 ): tf.TensorInfo[] {
+  const G = tile.g;
+  const a = G.length;
   const planes: tf.TensorInfo[] = [];
   try {
-    for (let k = 0; k < 16; k++) {
+    for (let k = 0; k < a * a; k++) {
       planes.push(backend.makeOutput([cin, cout], "float32"));
     }
     const heap = heapF32(backend);
     const g = heapIndex(backend, filter);
     const u = planes.map((p) => heapIndex(backend, p));
     const plane = cin * cout; // stride between filter taps
-    const gt = new Float64Array(12); // G·g: 4x3
+    const w = new Float64Array(9);
+    const gw = new Float64Array(3 * a); // G·g: a×3
     for (let e = 0; e < plane; e++) {
-      for (let c = 0; c < 3; c++) {
-        const g0 = heap[g + (0 * 3 + c) * plane + e];
-        const g1 = heap[g + (1 * 3 + c) * plane + e];
-        const g2 = heap[g + (2 * 3 + c) * plane + e];
-        gt[c] = g0;
-        gt[3 + c] = 0.5 * (g0 + g1 + g2);
-        gt[6 + c] = 0.5 * (g0 - g1 + g2);
-        gt[9 + c] = g2;
+      for (let k = 0; k < 9; k++) w[k] = heap[g + k * plane + e];
+      for (let i = 0; i < a; i++) {
+        for (let c = 0; c < 3; c++) {
+          gw[3 * i + c] = G[i][0] * w[c] + G[i][1] * w[3 + c] +
+            G[i][2] * w[6 + c];
+        }
       }
-      for (let i = 0; i < 4; i++) {
-        const a0 = gt[3 * i], a1 = gt[3 * i + 1], a2 = gt[3 * i + 2];
-        heap[u[4 * i] + e] = a0;
-        heap[u[4 * i + 1] + e] = 0.5 * (a0 + a1 + a2);
-        heap[u[4 * i + 2] + e] = 0.5 * (a0 - a1 + a2);
-        heap[u[4 * i + 3] + e] = a2;
+      for (let i = 0; i < a; i++) {
+        const r0 = gw[3 * i], r1 = gw[3 * i + 1], r2 = gw[3 * i + 2];
+        for (let j = 0; j < a; j++) {
+          heap[u[a * i + j] + e] = r0 * G[j][0] + r1 * G[j][1] + r2 * G[j][2];
+        }
       }
     }
     return planes;
@@ -289,13 +422,28 @@ function product(): (
   return matMul;
 }
 
+/** Tiles over an OH×OW output for tile side m: [rows, columns]. */
+function tileGrid(oh: number, ow: number, m: number): [number, number] {
+  return [Math.ceil(oh / m), Math.ceil(ow / m)];
+}
+
+function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
+  const m = options.tile ?? fallback;
+  const tile = TILES[m];
+  if (tile === undefined) {
+    throw new Error(`winograd: tile must be 2 or 4, got ${m}`);
+  }
+  return tile;
+}
+
 /**
  * Stride-1, dilation-1 3x3 convolution of `x` [N, H, W, Cin] (NHWC,
  * float32) with `filter` [3, 3, Cin, Cout], zero-padded by `pads`, by
- * Winograd F(2x2,3x3): returns a fresh [N, H + top + bottom - 2,
- * W + left + right - 2, Cout] tensor the caller owns. Same result as the
- * `Conv2D` kernel with `strides: 1, dilations: 1` and explicit padding, to
- * float32 rounding (relative error ~1e-6).
+ * Winograd F(m×m,3×3) (`options.tile`, default {@link DEFAULT_TILE}
+ * `.conv`): returns a fresh [N, H + top + bottom - 2, W + left + right -
+ * 2, Cout] tensor the caller owns. Same result as the `Conv2D` kernel with
+ * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
+ * (error figures in docs/winograd.md).
  *
  * @throws {Error} when {@link canUseWinograd} rejects the arguments, the
  * inputs are not float32, or {@link winogradAvailable} is false.
@@ -316,18 +464,19 @@ export function winogradConv3x3(
   if (x.dtype !== "float32" || filter.dtype !== "float32") {
     throw new Error("winogradConv3x3 supports float32 only");
   }
+  const tile = tileOf(options, DEFAULT_TILE.conv);
+  const planes = (tile.m + 2) ** 2;
   const [n, h, w, cin] = x.shape;
   const cout = filter.shape[3];
   const oh = h + pads.top + pads.bottom - 2;
   const ow = w + pads.left + pads.right - 2;
-  const th = (oh + 1) >> 1;
-  const tw = (ow + 1) >> 1;
+  const [th, tw] = tileGrid(oh, ow, tile.m);
   const tiles = n * th * tw;
   const chunk = Math.max(
     1,
-    Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES),
+    Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
   );
-  const t = transforms(backend);
+  const t = tileKernels(transforms(backend, options.fma), tile.m);
   const mm = product();
 
   const y = backend.makeOutput([n, oh, ow, cout], "float32");
@@ -336,12 +485,12 @@ export function winogradConv3x3(
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
-    u = filterTransform(backend, filter, cin, cout);
-    for (let k = 0; k < 16; k++) {
+    u = filterTransform(backend, filter, tile, cin, cout);
+    for (let k = 0; k < planes; k++) {
       v.push(backend.makeOutput([chunk, cin], "float32"));
     }
-    // [0, 16): V plane addresses; [16, 32): M plane addresses.
-    table = backend.makeOutput([32], "int32");
+    // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
+    table = backend.makeOutput([2 * planes], "int32");
     zero = backend.makeOutput([Math.max(4, cin)], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
     const tableAddr = heapIndex(backend, table) << 2;
@@ -349,11 +498,13 @@ export function winogradConv3x3(
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < 16; k++) tableView[k] = heapIndex(backend, v[k]) << 2;
+    for (let k = 0; k < planes; k++) {
+      tableView[k] = heapIndex(backend, v[k]) << 2;
+    }
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
-      t.inputTransform(
+      t.input(
         xAddr,
         tableAddr,
         zeroAddr,
@@ -369,16 +520,16 @@ export function winogradConv3x3(
       );
       const m: tf.TensorInfo[] = [];
       try {
-        for (let k = 0; k < 16; k++) {
+        for (let k = 0; k < planes; k++) {
           m.push(mm(backend, reshaped(v[k], [count, cin]), u[k]));
         }
         // Allocations may have grown (and so moved) the heap views.
         const mTable = backend.typedArrayFromHeap(table) as Int32Array;
-        for (let k = 0; k < 16; k++) {
-          mTable[16 + k] = heapIndex(backend, m[k]) << 2;
+        for (let k = 0; k < planes; k++) {
+          mTable[planes + k] = heapIndex(backend, m[k]) << 2;
         }
-        t.outputTransform(
-          tableAddr + 64,
+        t.output(
+          tableAddr + 4 * planes,
           yAddr,
           oh,
           ow,
@@ -401,23 +552,31 @@ export function winogradConv3x3(
   }
 }
 
-/** Default tiles per chunk of {@link winogradBackpropFilter3x3}. */
-export const DEFAULT_GRAD_CHUNK_TILES = 128;
+/**
+ * Default tiles per chunk of {@link winogradBackpropFilter3x3}, per tile
+ * side.
+ */
+export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
+  2: 128,
+  4: 32,
+};
 
 /**
  * The filter gradient of a stride-1, dilation-1 3x3 convolution by Winograd
- * F(2x2,3x3): `x` [N, H, W, Cin] and `dy` [N, OH, OW, Cout] (NHWC, float32,
- * OH = H + top + bottom - 2, OW likewise) give a fresh [3, 3, Cin, Cout]
- * tensor the caller owns, the `Conv2DBackpropFilter` of that convolution to
- * float32 rounding.
+ * F(m×m,3×3) (`options.tile`, default {@link DEFAULT_TILE}`.filterGrad`):
+ * `x` [N, H, W, Cin] and `dy` [N, OH, OW, Cout] (NHWC, float32, OH = H +
+ * top + bottom - 2, OW likewise) give a fresh [3, 3, Cin, Cout] tensor the
+ * caller owns, the `Conv2DBackpropFilter` of that convolution to float32
+ * rounding.
  *
  * With V[k] the input tiles transformed as in the forward pass (Bᵀ·d·B) and
- * D[k] the 2x2 `dy` tiles transformed by A·e·Aᵀ (4x4, zero past odd output
- * sizes), the 16 products Gw[k] = Σ_tiles D[k]ᵀ·V[k] ([Cout, Cin]) give
- * dW[:, :, ci, co] = Gᵀ·Gw[ci, co]·G. Tiles go through in chunks (V and D
- * stay in cache); the products are a WASM SIMD kernel (`gradProducts`,
- * register-blocked, accumulating in place) rather than XNNPACK, whose
- * packing of the tall per-chunk operand cost more than the product itself.
+ * D[k] the m×m `dy` tiles transformed by A·e·Aᵀ ((m+2)², zero past the
+ * output's edge), the (m+2)² products Gw[k] = Σ_tiles D[k]ᵀ·V[k] ([Cout,
+ * Cin]) give dW[:, :, ci, co] = Gᵀ·Gw[ci, co]·G. Tiles go through in chunks
+ * (V and D stay in cache); the products are a WASM SIMD kernel
+ * (`gradProducts`, register-blocked, accumulating in place) rather than
+ * XNNPACK, whose packing of the tall per-chunk operand cost more than the
+ * product itself.
  *
  * @throws {Error} when {@link canUseWinograd} rejects the shapes, `dy` does
  * not fit them, the inputs are not float32, or {@link winogradAvailable} is
@@ -453,36 +612,38 @@ export function winogradBackpropFilter3x3(
         `with pads ${JSON.stringify(pads)}`,
     );
   }
-  const th = (oh + 1) >> 1;
-  const tw = (ow + 1) >> 1;
+  const tile = tileOf(options, DEFAULT_TILE.filterGrad);
+  const planes = (tile.m + 2) ** 2;
+  const [th, tw] = tileGrid(oh, ow, tile.m);
   const tiles = n * th * tw;
   const chunk = Math.max(
     1,
-    Math.min(tiles, options.chunkTiles ?? DEFAULT_GRAD_CHUNK_TILES),
+    Math.min(tiles, options.chunkTiles ?? DEFAULT_GRAD_CHUNK_TILES[tile.m]),
   );
-  const t = transforms(backend);
+  const all = transforms(backend, options.fma);
+  const t = tileKernels(all, tile.m);
 
   const out = backend.makeOutput(filterShape, "float32");
-  const planes: tf.TensorInfo[] = [];
+  const bufs: tf.TensorInfo[] = [];
   let acc: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
-    for (let k = 0; k < 16; k++) {
-      planes.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
+    for (let k = 0; k < planes; k++) {
+      bufs.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
     }
-    for (let k = 0; k < 16; k++) {
-      planes.push(backend.makeOutput([cout, chunk], "float32")); // D[k]
+    for (let k = 0; k < planes; k++) {
+      bufs.push(backend.makeOutput([chunk, cout], "float32")); // D[k]
     }
-    acc = backend.makeOutput([16, cout, cin], "float32"); // Gw[k]ᵀ
+    acc = backend.makeOutput([planes, cout, cin], "float32"); // Gw[k]ᵀ
     backend.typedArrayFromHeap(acc).fill(0);
-    // [0, 16): V plane addresses; [16, 32): D plane addresses.
-    table = backend.makeOutput([32], "int32");
+    // [0, planes): V plane addresses; [planes, 2·planes): D plane addresses.
+    table = backend.makeOutput([2 * planes], "int32");
     zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < 32; k++) {
-      tableView[k] = heapIndex(backend, planes[k]) << 2;
+    for (let k = 0; k < 2 * planes; k++) {
+      tableView[k] = heapIndex(backend, bufs[k]) << 2;
     }
     const tableAddr = heapIndex(backend, table) << 2;
     const zeroAddr = heapIndex(backend, zero) << 2;
@@ -492,7 +653,7 @@ export function winogradBackpropFilter3x3(
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
-      t.inputTransform(
+      t.input(
         xAddr,
         tableAddr,
         zeroAddr,
@@ -506,9 +667,9 @@ export function winogradBackpropFilter3x3(
         t0,
         count,
       );
-      t.dyTransform(
+      t.dy(
         dyAddr,
-        tableAddr + 64,
+        tableAddr + 4 * planes,
         zeroAddr,
         oh,
         ow,
@@ -518,53 +679,64 @@ export function winogradBackpropFilter3x3(
         t0,
         count,
       );
-      t.gradProducts(tableAddr, tableAddr + 64, accAddr, cin, cout, count);
+      all.gradProducts(
+        tableAddr,
+        tableAddr + 4 * planes,
+        accAddr,
+        cin,
+        cout,
+        count,
+        planes,
+      );
     }
-    filterGradTransform(backend, acc, out, cin, cout);
+    filterGradTransform(backend, acc, out, tile, cin, cout);
     return out;
   } catch (error) {
     disposeAll(backend, out);
     throw error;
   } finally {
-    disposeAll(backend, ...planes, acc, table, zero);
+    disposeAll(backend, ...bufs, acc, table, zero);
   }
 }
 
 /**
- * out[i][j][ci][co] = (Gᵀ·m·G)[i][j] with m[a][b] = acc[4a + b][co][ci] and
- * G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]].
+ * out[i][j][ci][co] = (Gᵀ·m·G)[i][j] with m[p][q] = acc[a·p + q][co][ci]
+ * (a = m + 2), in float64.
  */
 function filterGradTransform(
   backend: BackendWasm,
   acc: tf.TensorInfo,
   out: tf.TensorInfo,
+  tile: WinogradTile,
   cin: number,
   cout: number,
 ): void {
+  const G = tile.g;
+  const a = G.length;
   const heap = heapF32(backend);
   const src = heapIndex(backend, acc);
   const dst = heapIndex(backend, out);
   const plane = cin * cout;
-  const tt = new Float64Array(12); // Gᵀ·m: 3x4
+  const mv = new Float64Array(a * a);
+  const tt = new Float64Array(3 * a); // Gᵀ·m: 3×a
   for (let co = 0; co < cout; co++) {
     for (let ci = 0; ci < cin; ci++) {
       const e = src + co * cin + ci;
-      for (let b = 0; b < 4; b++) {
-        const m0 = heap[e + b * plane];
-        const m1 = heap[e + (4 + b) * plane];
-        const m2 = heap[e + (8 + b) * plane];
-        const m3 = heap[e + (12 + b) * plane];
-        tt[b] = m0 + 0.5 * (m1 + m2);
-        tt[4 + b] = 0.5 * (m1 - m2);
-        tt[8 + b] = 0.5 * (m1 + m2) + m3;
+      for (let k = 0; k < a * a; k++) mv[k] = heap[e + k * plane];
+      for (let i = 0; i < 3; i++) {
+        for (let q = 0; q < a; q++) {
+          let sum = 0;
+          for (let p = 0; p < a; p++) sum += G[p][i] * mv[a * p + q];
+          tt[a * i + q] = sum;
+        }
       }
       const o = dst + ci * cout + co;
       for (let i = 0; i < 3; i++) {
-        const a0 = tt[4 * i], a1 = tt[4 * i + 1];
-        const a2 = tt[4 * i + 2], a3 = tt[4 * i + 3];
-        heap[o + (3 * i) * plane] = a0 + 0.5 * (a1 + a2);
-        heap[o + (3 * i + 1) * plane] = 0.5 * (a1 - a2);
-        heap[o + (3 * i + 2) * plane] = 0.5 * (a1 + a2) + a3;
+        for (let j = 0; j < 3; j++) {
+          let sum = 0;
+          for (let q = 0; q < a; q++) sum += tt[a * i + q] * G[q][j];
+          heap[o + (3 * i + j) * plane] = sum;
+        }
       }
     }
   }

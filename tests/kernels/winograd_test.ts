@@ -1,11 +1,14 @@
 /**
- * Checks the Winograd F(2x2,3x3) convolution of `lib/kernels/winograd.ts`
- * against the `cpu` backend's `conv2d` on many shapes and paddings, that it
- * frees its intermediates, and that the committed transforms binary is what
- * `lib/kernels/winograd/build.ts` builds from source.
+ * Checks the Winograd convolutions of `lib/kernels/winograd.ts`, F(2x2,3x3)
+ * and F(4x4,3x3), each in its SIMD128 build and (where the runtime has
+ * relaxed SIMD) its fused multiply-add build, against the `cpu` backend on
+ * many shapes and paddings; measures their rounding error against a float64
+ * reference (which justifies the tolerance of those checks); checks that
+ * they free their intermediates, and that the committed generated source
+ * and binaries are what `generate.ts` and `build.ts` make.
  *
- * Run: `deno test --allow-read --allow-write --allow-run --allow-env tests/kernels/winograd_test.ts`
- * (add `--allow-run --allow-write` for the rebuild check).
+ * Run: `deno test --allow-read --allow-env tests/kernels/winograd_test.ts`
+ * (add `--allow-run --allow-write` for the regeneration and rebuild checks).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
@@ -14,11 +17,14 @@ import { initBackend } from "../../lib/backend.ts";
 import {
   canUseWinograd,
   type Pads,
+  relaxedSimdSupported,
   winogradAvailable,
   winogradBackpropFilter3x3,
   winogradConv3x3,
+  type WinogradOptions,
   winogradProfitable,
 } from "../../lib/kernels/winograd.ts";
+import { F2, F4, type WinogradTile } from "../../lib/kernels/winograd/tiles.ts";
 import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
@@ -47,6 +53,22 @@ async function reference(
   }
 }
 
+/**
+ * Every variant: both tile sizes, each in the SIMD128 build and, where the
+ * runtime has relaxed SIMD, the fused multiply-add build.
+ */
+const VARIANTS: WinogradOptions[] = [
+  { tile: 2, fma: false },
+  { tile: 4, fma: false },
+  ...(relaxedSimdSupported()
+    ? [{ tile: 2, fma: true }, { tile: 4, fma: true }] as const
+    : []),
+];
+
+function variantName(o: WinogradOptions): string {
+  return `F(${o.tile}x${o.tile}) ${o.fma ? "fma" : "simd"}`;
+}
+
 /** winogradConv3x3 on the wasm backend; checks it leaks nothing. */
 function winograd(
   x: Float32Array,
@@ -54,7 +76,7 @@ function winograd(
   f: Float32Array,
   fShape: number[],
   pads: Pads,
-  chunkTiles?: number,
+  options: WinogradOptions,
 ): { shape: number[]; data: Float32Array } {
   const backend = tf.backend() as BackendWasm;
   const xt = tf.tensor(x, xShape, "float32");
@@ -67,7 +89,7 @@ function winograd(
     { dataId: xt.dataId, shape: xt.shape, dtype: "float32" },
     { dataId: ft.dataId, shape: ft.shape, dtype: "float32" },
     pads,
-    { chunkTiles },
+    options,
   );
   assertEquals(backend.numDataIds(), before + 1, "intermediates freed");
   assert(
@@ -97,8 +119,13 @@ async function check(
   );
   const f = values(tf.util.sizeFromShape(fShape), cout * 7 + 3);
   const expected = await reference(x, xShape, f, fShape, pads);
-  const actual = winograd(x, xShape, f, fShape, pads, chunkTiles);
-  assertClose(actual, expected, what);
+  for (const variant of VARIANTS) {
+    const actual = winograd(x, xShape, f, fShape, pads, {
+      ...variant,
+      chunkTiles,
+    });
+    assertClose(actual, expected, `${variantName(variant)} ${what}`);
+  }
 }
 
 const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
@@ -194,25 +221,29 @@ async function checkGrad(
   const dy = values(tf.util.sizeFromShape(dyShape), cout * 5 + 1);
   const expected = await referenceGrad(x, xShape, dy, dyShape, pads);
   const backend = tf.backend() as BackendWasm;
-  const xt = tf.tensor(x, xShape, "float32");
-  const dyt = tf.tensor(dy, dyShape, "float32");
-  const sentinel = tf.fill([4096], 7.5);
-  const before = backend.numDataIds();
-  const out = winogradBackpropFilter3x3(backend, xt, dyt, pads, {
-    chunkTiles,
-  });
-  assertEquals(backend.numDataIds(), before + 1, `${what}: freed`);
-  assert(
-    (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
-    `${what}: other tensors untouched`,
-  );
-  const actual = {
-    shape: out.shape,
-    data: new Float32Array(backend.typedArrayFromHeap(out)),
-  };
-  backend.disposeData(out.dataId);
-  tf.dispose([xt, dyt, sentinel]);
-  assertClose(actual, expected, what);
+  for (const variant of VARIANTS) {
+    const name = `${variantName(variant)} ${what}`;
+    const xt = tf.tensor(x, xShape, "float32");
+    const dyt = tf.tensor(dy, dyShape, "float32");
+    const sentinel = tf.fill([4096], 7.5);
+    const before = backend.numDataIds();
+    const out = winogradBackpropFilter3x3(backend, xt, dyt, pads, {
+      ...variant,
+      chunkTiles,
+    });
+    assertEquals(backend.numDataIds(), before + 1, `${name}: freed`);
+    assert(
+      (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
+      `${name}: other tensors untouched`,
+    );
+    const actual = {
+      shape: out.shape,
+      data: new Float32Array(backend.typedArrayFromHeap(out)),
+    };
+    backend.disposeData(out.dataId);
+    tf.dispose([xt, dyt, sentinel]);
+    assertClose(actual, expected, name);
+  }
 }
 
 Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
@@ -250,6 +281,213 @@ Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", asyn
   });
 });
 
+/** Output side of a stride-1 3x3 convolution. */
+function outSize(xShape: number[], pads: Pads): [number, number] {
+  return [
+    xShape[1] + pads.top + pads.bottom - 2,
+    xShape[2] + pads.left + pads.right - 2,
+  ];
+}
+
+/** The stride-1 3x3 convolution in float64, directly. */
+function conv64(
+  x: Float32Array,
+  xShape: number[],
+  f: Float32Array,
+  cout: number,
+  pads: Pads,
+): Float64Array {
+  const [n, h, w, cin] = xShape;
+  const [oh, ow] = outSize(xShape, pads);
+  const y = new Float64Array(n * oh * ow * cout);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const o = ((b * oh + i) * ow + j) * cout;
+        for (let ky = 0; ky < 3; ky++) {
+          const r = i + ky - pads.top;
+          if (r < 0 || r >= h) continue;
+          for (let kx = 0; kx < 3; kx++) {
+            const c = j + kx - pads.left;
+            if (c < 0 || c >= w) continue;
+            const xi = ((b * h + r) * w + c) * cin;
+            const fi = (ky * 3 + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++) {
+              const xv = x[xi + ci];
+              const fo = fi + ci * cout;
+              for (let co = 0; co < cout; co++) y[o + co] += xv * f[fo + co];
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** The filter gradient of that convolution in float64, directly. */
+function grad64(
+  x: Float32Array,
+  xShape: number[],
+  dy: Float32Array,
+  cout: number,
+  pads: Pads,
+): Float64Array {
+  const [n, h, w, cin] = xShape;
+  const [oh, ow] = outSize(xShape, pads);
+  const g = new Float64Array(9 * cin * cout);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const d = ((b * oh + i) * ow + j) * cout;
+        for (let ky = 0; ky < 3; ky++) {
+          const r = i + ky - pads.top;
+          if (r < 0 || r >= h) continue;
+          for (let kx = 0; kx < 3; kx++) {
+            const c = j + kx - pads.left;
+            if (c < 0 || c >= w) continue;
+            const xi = ((b * h + r) * w + c) * cin;
+            const gi = (ky * 3 + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++) {
+              const xv = x[xi + ci];
+              const go = gi + ci * cout;
+              for (let co = 0; co < cout; co++) g[go + co] += xv * dy[d + co];
+            }
+          }
+        }
+      }
+    }
+  }
+  return g;
+}
+
+/**
+ * max |actual - exact| over the scale the shape checks use (the larger of
+ * 1 and max |exact|): directly comparable with their tolerance, 1e-4.
+ */
+function relError(actual: Float32Array, exact: Float64Array): number {
+  let scale = 1, worst = 0;
+  for (const v of exact) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < exact.length; i++) {
+    worst = Math.max(worst, Math.abs(actual[i] - exact[i]));
+  }
+  return worst / scale;
+}
+
+/** The tolerance of {@link assertClose}, relative to the output's scale. */
+const TOLERANCE = 1e-4;
+
+Deno.test("winograd: rounding error vs float64 justifies the 1e-4 tolerance", async () => {
+  // The shape checks above compare every variant with the cpu backend to
+  // 1e-4 of the output's scale. Here each is measured against the exact
+  // (float64) result on the MNIST CNN's conv2 shapes, with the cpu
+  // backend's own float32 error alongside. F(4x4,3x3) rounds worse than
+  // F(2x2,3x3) (its transforms hold coefficients up to 8, so partial sums
+  // grow larger than the result): about 10x the direct convolution's error.
+  // The tolerance must stay at least 10x above the worst measured error,
+  // so that rounding never fails a check, and is far below what a wrong
+  // index or coefficient gives (order 1e-2 or more).
+  const backend = tf.backend() as BackendWasm;
+  const rows: string[] = [];
+  let worst = 0;
+  const cases = [
+    { name: "forward", xShape: [2, 26, 26, 32], cout: 64, pads: P0 },
+    { name: "input grad", xShape: [2, 24, 24, 64], cout: 32, pads: P2 },
+  ];
+  for (const c of cases) {
+    const fShape = [3, 3, c.xShape[3], c.cout];
+    const x = values(tf.util.sizeFromShape(c.xShape), 11);
+    const f = values(tf.util.sizeFromShape(fShape), 12);
+    const exact = conv64(x, c.xShape, f, c.cout, c.pads);
+    const cpu = await reference(x, c.xShape, f, fShape, c.pads);
+    const errors = [`cpu ${relError(cpu.data, exact).toExponential(1)}`];
+    for (const variant of VARIANTS) {
+      const y = winograd(x, c.xShape, f, fShape, c.pads, variant);
+      const e = relError(y.data, exact);
+      worst = Math.max(worst, e);
+      errors.push(`${variantName(variant)} ${e.toExponential(1)}`);
+    }
+    rows.push(`${c.name}: ${errors.join(", ")}`);
+  }
+  {
+    const xShape = [2, 26, 26, 32], cout = 64;
+    const [oh, ow] = outSize(xShape, P0);
+    const dyShape = [2, oh, ow, cout];
+    const x = values(tf.util.sizeFromShape(xShape), 13);
+    const dy = values(tf.util.sizeFromShape(dyShape), 14);
+    const exact = grad64(x, xShape, dy, cout, P0);
+    const cpu = await referenceGrad(x, xShape, dy, dyShape, P0);
+    const errors = [`cpu ${relError(cpu.data, exact).toExponential(1)}`];
+    for (const variant of VARIANTS) {
+      const xt = tf.tensor(x, xShape, "float32");
+      const dyt = tf.tensor(dy, dyShape, "float32");
+      const out = winogradBackpropFilter3x3(backend, xt, dyt, P0, variant);
+      const e = relError(
+        new Float32Array(backend.typedArrayFromHeap(out)),
+        exact,
+      );
+      backend.disposeData(out.dataId);
+      tf.dispose([xt, dyt]);
+      worst = Math.max(worst, e);
+      errors.push(`${variantName(variant)} ${e.toExponential(1)}`);
+    }
+    rows.push(`filter grad: ${errors.join(", ")}`);
+  }
+  console.log(`max |error| / scale vs float64:\n  ${rows.join("\n  ")}`);
+  assert(
+    worst <= TOLERANCE / 10,
+    `worst Winograd error ${worst} is within 10x of the tolerance ` +
+      `${TOLERANCE}:\n${rows.join("\n")}`,
+  );
+});
+
+/** y = Aᵀ·[(G·g) ⊙ (Bᵀ·d)] for one 1-D tile, in float64. */
+function tile1d(t: WinogradTile, d: number[], g: number[]): number[] {
+  const dot = (r: readonly number[], v: number[]) =>
+    r.reduce((s, c, k) => s + c * v[k], 0);
+  const u = t.g.map((r) => dot(r, g));
+  const v = t.bt.map((r) => dot(r, d));
+  return t.at.map((r) => dot(r, u.map((uk, k) => uk * v[k])));
+}
+
+Deno.test("winograd: the tile matrices compute 1-D correlation exactly", () => {
+  for (const t of [F2, F4]) {
+    for (let trial = 0; trial < 20; trial++) {
+      const d = Array.from(values(t.m + 2, 100 + trial));
+      const g = Array.from(values(3, 200 + trial));
+      const y = tile1d(t, d, g);
+      for (let i = 0; i < t.m; i++) {
+        const exact = d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2];
+        assert(Math.abs(y[i] - exact) < 1e-12, `F${t.m}: y[${i}]`);
+      }
+    }
+  }
+});
+
+Deno.test("winograd: relaxed SIMD detection picks the fused build", () => {
+  // Deno 2.x ships V8 with relaxed SIMD on, so the probe module must
+  // validate here (a malformed probe would quietly disable the fma build).
+  assert(relaxedSimdSupported(), "WebAssembly.validate of the probe");
+  const backend = tf.backend() as BackendWasm;
+  tf.tidy(() => {
+    const x = tf.tensor(values(2 * 6 * 6 * 8, 5), [2, 6, 6, 8]);
+    const f = tf.tensor(values(3 * 3 * 8 * 16, 6), [3, 3, 8, 16]);
+    const info = (t: tf.Tensor) => ({
+      dataId: t.dataId,
+      shape: t.shape,
+      dtype: t.dtype,
+    });
+    const read = (o: WinogradOptions) => {
+      const y = winogradConv3x3(backend, info(x), info(f), P1, o);
+      const data = new Float32Array(backend.typedArrayFromHeap(y));
+      backend.disposeData(y.dataId);
+      return data;
+    };
+    // The default is the fused build, bit for bit.
+    assertEquals(read({ tile: 4 }), read({ tile: 4, fma: true }));
+  });
+});
+
 Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
   assert(winogradAvailable(tf.backend() as BackendWasm));
   assert(
@@ -278,101 +516,115 @@ Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
   });
 });
 
-Deno.test("winograd: transforms binary has no data, start or own memory", async () => {
-  const bytes = await Deno.readFile(
-    new URL("../../lib/kernels/winograd/winograd.wasm", import.meta.url),
-  );
-  const module = new WebAssembly.Module(bytes);
-  assertEquals(
-    WebAssembly.Module.imports(module).map((i) =>
-      `${i.module}.${i.name}:${i.kind}`
-    ),
-    ["env.memory:memory"],
-  );
-  assertEquals(
-    WebAssembly.Module.exports(module).map((e) => e.name).sort(),
-    ["dyTransform", "gradProducts", "inputTransform", "outputTransform"],
-  );
-  // Section ids: 5 memory, 8 start, 11 data, 12 data count.
-  const ids: number[] = [];
-  let p = 8;
-  while (p < bytes.length) {
-    ids.push(bytes[p++]);
-    let size = 0, shift = 0, b;
-    do {
-      b = bytes[p++];
-      size |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80);
-    p += size;
-  }
-  for (const id of [5, 8, 11, 12]) {
-    assert(!ids.includes(id), `section ${id} present: ${ids}`);
-  }
-});
+for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
+  Deno.test(`winograd: ${file} has no data, start or own memory`, async () => {
+    const bytes = await Deno.readFile(
+      new URL(`../../lib/kernels/winograd/${file}`, import.meta.url),
+    );
+    // f32x4.relaxed_madd (0xfd 0x85 0x02) only in the fma build.
+    const madd = bytes.some((b, i) =>
+      b === 0xfd && bytes[i + 1] === 0x85 && bytes[i + 2] === 0x02
+    );
+    assertEquals(madd, file === "winograd_fma.wasm", "relaxed_madd");
+    const module = new WebAssembly.Module(bytes);
+    assertEquals(
+      WebAssembly.Module.imports(module).map((i) =>
+        `${i.module}.${i.name}:${i.kind}`
+      ),
+      ["env.memory:memory"],
+    );
+    assertEquals(
+      WebAssembly.Module.exports(module).map((e) => e.name).sort(),
+      [
+        "dyTransform2",
+        "dyTransform4",
+        "gradProducts",
+        "inputTransform2",
+        "inputTransform4",
+        "outputTransform2",
+        "outputTransform4",
+      ],
+    );
+    // Section ids: 5 memory, 8 start, 11 data, 12 data count.
+    const ids: number[] = [];
+    let p = 8;
+    while (p < bytes.length) {
+      ids.push(bytes[p++]);
+      let size = 0, shift = 0, b;
+      do {
+        b = bytes[p++];
+        size |= (b & 0x7f) << shift;
+        shift += 7;
+      } while (b & 0x80);
+      p += size;
+    }
+    for (const id of [5, 8, 11, 12]) {
+      assert(!ids.includes(id), `section ${id} present: ${ids}`);
+    }
+  });
+}
 
-Deno.test("winograd: committed winograd.as.ts equals a fresh generation", async () => {
-  const { generate, GENERATED } = await import(
-    "../../lib/kernels/winograd/generate.ts"
+/**
+ * Skips (with a warning) a rebuild check that lacks `--allow-run` and
+ * `--allow-write`; returns whether it may run.
+ */
+async function mayRebuild(t: Deno.TestContext, what: string): Promise<boolean> {
+  const missing = (["run", "write"] as const).filter((name) =>
+    Deno.permissions.querySync({ name }).state !== "granted"
   );
-  assertEquals(
-    await Deno.readTextFile(GENERATED),
-    generate(),
-    "run `deno run --allow-write lib/kernels/winograd/generate.ts`",
+  if (missing.length === 0) return true;
+  console.warn(
+    `SKIPPED: ${what} needs --allow-${missing.join(" --allow-")}`,
   );
-});
+  await t.step({ name: `${what} (skipped)`, ignore: true, fn() {} });
+  return false;
+}
 
-Deno.test("winograd: the generated source starts with its do-not-edit line", async () => {
-  const { GENERATED } = await import("../../lib/kernels/winograd/generate.ts");
-  const first = (await Deno.readTextFile(GENERATED)).split("\n")[0];
-  assertEquals(
-    first,
-    "// GENERATED by generate.ts from the transform matrices: do not edit.",
-  );
+Deno.test({
+  name: "winograd: committed winograd.as.ts equals a fresh generation",
+  async fn(t) {
+    if (!await mayRebuild(t, "regenerating winograd.as.ts")) return;
+    const { generate, GENERATED } = await import(
+      "../../lib/kernels/winograd/generate.ts"
+    );
+    assertEquals(
+      await generate(),
+      await Deno.readTextFile(GENERATED),
+      "run `deno run --allow-read --allow-write --allow-run " +
+        "lib/kernels/winograd/generate.ts`",
+    );
+  },
 });
 
 Deno.test({
-  name: "winograd: committed winograd.wasm equals a fresh build",
+  name: "winograd: committed binaries equal a fresh build",
   async fn(t) {
-    const missing = (["run", "write"] as const).filter((name) =>
-      Deno.permissions.querySync({ name }).state !== "granted"
-    );
-    if (missing.length > 0) {
-      console.warn(
-        `SKIPPED: rebuilding winograd.wasm needs --allow-${
-          missing.join(" --allow-")
-        }; binary not checked against its source`,
-      );
-      await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
-      return;
-    }
-    const { build, ASC_VERSION } = await import(
+    if (!await mayRebuild(t, "rebuilding the .wasm binaries")) return;
+    const { build, ASC_VERSION, BINARIES } = await import(
       "../../lib/kernels/winograd/build.ts"
     );
-    const out = await Deno.makeTempFile({ suffix: ".wasm" });
-    try {
+    for (const flavour of ["simd", "fma"] as const) {
+      const out = await Deno.makeTempFile({ suffix: ".wasm" });
       try {
-        await build(out);
-      } catch (error) {
-        console.warn(
-          `SKIPPED: cannot run assemblyscript@${ASC_VERSION} (${
-            String(error).split("\n")[0]
-          }); binary not checked against its source`,
+        try {
+          await build(flavour, out);
+        } catch (error) {
+          console.warn(
+            `SKIPPED: cannot run assemblyscript@${ASC_VERSION} (${
+              String(error).split("\n")[0]
+            }); binaries not checked against their source`,
+          );
+          await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
+          return;
+        }
+        assertEquals(
+          await Deno.readFile(out),
+          await Deno.readFile(BINARIES[flavour]),
+          `${flavour}: run \`deno run -A lib/kernels/winograd/build.ts\``,
         );
-        await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
-        return;
+      } finally {
+        await Deno.remove(out);
       }
-      const fresh = await Deno.readFile(out);
-      const committed = await Deno.readFile(
-        new URL("../../lib/kernels/winograd/winograd.wasm", import.meta.url),
-      );
-      assertEquals(
-        fresh,
-        committed,
-        "run `deno run -A lib/kernels/winograd/build.ts`",
-      );
-    } finally {
-      await Deno.remove(out);
     }
   },
 });

@@ -1,20 +1,36 @@
 /**
- * Rebuilds `winograd.wasm` from `winograd.as.ts` with the AssemblyScript
- * compiler (npm `assemblyscript`, pinned to {@link ASC_VERSION}).
+ * Rebuilds the Winograd kernels' two binaries from `winograd.as.ts` (the
+ * generated transforms, see `generate.ts`) and `products.as.ts` (the
+ * hand-written products) with the
+ * AssemblyScript compiler (npm `assemblyscript`, pinned to
+ * {@link ASC_VERSION}): `winograd.wasm` with WASM SIMD128 only, and
+ * `winograd_fma.wasm` with relaxed SIMD too (`f32x4.relaxed_madd`, a fused
+ * multiply-add where the CPU has one), loaded only where the runtime
+ * validates relaxed SIMD.
  *
- * Run: `deno run -A lib/kernels/winograd/build.ts` (writes winograd.wasm), or
- * with `--out FILE` to write elsewhere (the equality test does that). The
+ * Run: `deno run -A lib/kernels/winograd/build.ts` (writes both), or with
+ * `--out DIR` to write them elsewhere (the equality test does that). The
  * compiler runs with `--no-config --no-lock`, so the project's deno.json and
  * deno.lock are left alone; it comes from Deno's global npm cache.
+ *
+ * @example
+ * ```ts
+ * import { build, BINARIES } from "./build.ts";
+ * await build("fma", "/tmp/winograd_fma.wasm");
+ * console.log(BINARIES.fma);
+ * ```
  *
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 
-/** The exact `assemblyscript` npm version the committed binary was built with. */
+/** The exact `assemblyscript` npm version the committed binaries were built with. */
 export const ASC_VERSION = "0.28.20";
 
-/** Compiler flags: SIMD, the backend's memory imported, no runtime, -O3. */
+/** The two builds: SIMD128 only, and SIMD128 plus relaxed SIMD. */
+export type Flavour = "simd" | "fma";
+
+/** Compiler flags: the backend's memory imported, no runtime, -O3. */
 export const ASC_FLAGS = [
   "-O3",
   "--noAssert",
@@ -22,21 +38,39 @@ export const ASC_FLAGS = [
   "stub",
   "--importMemory",
   "--noExportMemory",
-  "--enable",
-  "simd",
 ] as const;
 
-/** Path of the AssemblyScript source. */
-export const SOURCE = fromFileUrl(new URL("./winograd.as.ts", import.meta.url));
-/** Path of the committed binary. */
-export const BINARY = fromFileUrl(new URL("./winograd.wasm", import.meta.url));
+/** The `--enable` features of each build. */
+export const FEATURES: Readonly<Record<Flavour, string>> = {
+  simd: "simd",
+  fma: "simd,relaxed-simd",
+};
 
 /**
- * Compiles {@link SOURCE} into `out` (default {@link BINARY}).
+ * The AssemblyScript sources, compiled as entries of one module (the exports
+ * of both are the module's): the generated transforms and the products.
+ */
+export const SOURCES = [
+  fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./products.as.ts", import.meta.url)),
+] as const;
+
+/** Paths of the committed binaries. */
+export const BINARIES: Readonly<Record<Flavour, string>> = {
+  simd: fromFileUrl(new URL("./winograd.wasm", import.meta.url)),
+  fma: fromFileUrl(new URL("./winograd_fma.wasm", import.meta.url)),
+};
+
+/**
+ * Compiles {@link SOURCES} as `flavour` into `out` (default the committed
+ * binary).
  *
  * @throws {Error} when the compiler cannot be run or fails.
  */
-export async function build(out: string = BINARY): Promise<void> {
+export async function build(
+  flavour: Flavour,
+  out: string = BINARIES[flavour],
+): Promise<void> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -44,8 +78,10 @@ export async function build(out: string = BINARY): Promise<void> {
       "--no-lock",
       "-A",
       `npm:assemblyscript@${ASC_VERSION}/asc`,
-      SOURCE,
+      ...SOURCES,
       ...ASC_FLAGS,
+      "--enable",
+      FEATURES[flavour],
       "-o",
       out,
     ],
@@ -61,7 +97,11 @@ export async function build(out: string = BINARY): Promise<void> {
 
 if (import.meta.main) {
   const i = Deno.args.indexOf("--out");
-  const out = i >= 0 ? Deno.args[i + 1] : BINARY;
-  await build(out);
-  console.log(`wrote ${out}`);
+  for (const flavour of ["simd", "fma"] as const) {
+    const out = i >= 0
+      ? `${Deno.args[i + 1]}/${BINARIES[flavour].split("/").pop()}`
+      : BINARIES[flavour];
+    await build(flavour, out);
+    console.log(`wrote ${out}`);
+  }
 }
