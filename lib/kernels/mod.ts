@@ -4,10 +4,11 @@
  * keeps transposed and batched products on XNNPACK (the stock ones fall back
  * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
  * fully-connected paths; `Conv2D` and `FusedConv2D` (and with them the input
- * gradient) run 3x3 convolutions with many channels as Winograd F(2x2,3x3)
+ * gradient) run 3x3 convolutions with many channels as Winograd F(4x4,3x3)
  * with WASM SIMD transforms (`winograd/`). `MaxPoolGrad` and `Sum` over leading axes (the bias
  * gradients) replace the stock scalar loop and transpose with plain JS over
- * the wasm heap.
+ * the wasm heap. `Identity` shares its input's data instead of copying it
+ * (the engine clones every tensor a gradient keeps).
  *
  * @example
  * ```ts
@@ -28,6 +29,7 @@ import {
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
+import { makeIdentity } from "./identity.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { makeSum } from "./sum.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
@@ -42,6 +44,7 @@ export {
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 export { makeConv2D, makeFusedConv2D, useWinograd } from "./conv2d.ts";
+export { makeIdentity } from "./identity.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 export { makeSum } from "./sum.ts";
 
@@ -52,6 +55,7 @@ export const TRAINING_KERNELS = [
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
   "FusedConv2D",
+  "Identity",
   "MaxPoolGrad",
   "Sum",
   "_FusedMatMul",
@@ -97,6 +101,7 @@ export function registerTrainingKernels(): void {
   });
   wrapStock("Conv2D", makeConv2D);
   wrapStock("FusedConv2D", makeFusedConv2D);
+  wrapStock("Identity", makeIdentity);
   wrapStock("MaxPoolGrad", makeMaxPoolGrad);
   wrapStock("Sum", makeSum);
   wrapStock("_FusedMatMul", makeFusedMatMul);

@@ -568,6 +568,44 @@ Deno.test("Sum over leading axes matches the cpu backend", async () => {
   }
 });
 
+Deno.test("Identity shares the data, outlives its input, and frees it once", async () => {
+  await tf.setBackend("wasm");
+  const before = tf.memory().numBytes;
+  for (const dtype of ["float32", "int32", "bool"] as const) {
+    const x = tf.tensor([1, 0, 3, 4], [2, 2], dtype);
+    const y = tf.engine().runKernel("Identity", { x }) as tf.Tensor;
+    assert(y.dataId === x.dataId, `${dtype}: the clone shares the data`);
+    assertEquals(y.shape, [2, 2]);
+    assertEquals(y.dtype, dtype);
+    x.dispose();
+    assertEquals(
+      Array.from(await y.data()),
+      dtype === "bool" ? [1, 0, 1, 1] : [1, 0, 3, 4],
+    );
+    y.dispose();
+  }
+  // Strings live outside the heap: the stock kernel copies them.
+  const s = tf.tensor(["a", "b"]);
+  const t = tf.engine().runKernel("Identity", { x: s }) as tf.Tensor;
+  s.dispose();
+  assertEquals(await t.data(), ["a", "b"]);
+  t.dispose();
+  assertEquals(tf.memory().numBytes, before, "every byte freed");
+  // A gradient through saved (cloned) tensors is still the cpu backend's.
+  const grad = async (backend: "cpu" | "wasm") => {
+    await tf.setBackend(backend);
+    return tf.tidy(() => {
+      const x = tf.tensor(values(2 * 6 * 6 * 3, 7), [2, 6, 6, 3]);
+      const g = tf.grad((v: tf.Tensor) =>
+        tf.sum(tf.square(tf.relu(tf.maxPool(v as tf.Tensor4D, 2, 2, 0))))
+      )(x);
+      return { shape: g.shape, data: g.dataSync() as Float32Array };
+    });
+  };
+  assertClose(await grad("wasm"), await grad("cpu"), "relu∘maxPool grad");
+  await tf.setBackend("wasm");
+});
+
 Deno.test("the kernels free all their intermediates", () => {
   const backend = tf.backend();
   const x = tf.tensor(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
