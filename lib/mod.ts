@@ -23,6 +23,7 @@ export * from "./data.ts";
 export * from "./model.ts";
 export * from "./engine/gradients.ts";
 export * from "./engine/parallel.ts";
+export * from "./engine/pool.ts";
 export * from "./training.ts";
 export * from "./saving.ts";
 export * from "./predict.ts";

@@ -5,6 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type MnistSplit, toTensors } from "./data.ts";
+import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
+import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import { UsageError } from "./errors.ts";
 
 /** Which samples to predict. */
@@ -13,7 +15,7 @@ export interface PredictOptions {
   start?: number;
   /** Number of samples; default 10 (the tutorial's first ten). */
   count?: number;
-  /** Samples per forward pass; default 1000. */
+  /** Samples per forward pass; default 256 (a small WASM heap). */
   batchSize?: number;
 }
 
@@ -81,7 +83,7 @@ export function predictInputs(
   return predictBatches(
     model,
     inputs.length,
-    options.batchSize ?? 1000,
+    options.batchSize ?? FORWARD_BATCH,
     (start, n) => {
       const data = new Float32Array(n * 784);
       for (let i = 0; i < n; i++) data.set(inputs[start + i], i * 784);
@@ -106,7 +108,7 @@ export function predictProbabilities(
   return predictBatches(
     model,
     count,
-    options.batchSize ?? 1000,
+    options.batchSize ?? FORWARD_BATCH,
     (s, n) => {
       const { xs, ys } = toTensors(split, { start: start + s, count: n });
       ys.dispose();
@@ -148,19 +150,51 @@ export function predictClasses(
 ): number[] {
   const start = options.start ?? 0;
   const count = options.count ?? 10;
-  const batchSize = options.batchSize ?? 1000;
   checkRange(split, start, count);
-  const classes: number[] = [];
-  for (let s = start; s < start + count; s += batchSize) {
-    const { xs, ys } = toTensors(split, {
-      start: s,
-      count: Math.min(batchSize, start + count - s),
+  const { classes } = forwardRange(model, split, {
+    start,
+    count,
+    batchSize: options.batchSize,
+    mode: "classes",
+  });
+  return Array.from(classes);
+}
+
+/**
+ * {@linkcode predictClasses} on every core: the samples are split over
+ * `threads` threads (this one and worker threads started for the call, or
+ * those of `options.pool`, which saves their start-up when predicting
+ * often).
+ *
+ * @example
+ * ```ts
+ * import { initBackend, loadMnist, loadModel, predictClassesParallel } from "./mod.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const model = await loadModel();
+ * const all = await predictClassesParallel(model, mnist.test, { count: 10000 });
+ * console.log(all.length); // 10000
+ * ```
+ */
+export async function predictClassesParallel(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions & { threads?: number; pool?: WorkerPool } = {},
+): Promise<number[]> {
+  const start = options.start ?? 0, count = options.count ?? 10;
+  checkRange(split, start, count);
+  const threads = options.pool?.threads ?? options.threads ?? defaultThreads();
+  if (threads <= 1) return predictClasses(model, split, options);
+  const pool = options.pool ?? await WorkerPool.create(model, { threads });
+  try {
+    const { classes } = await pool.forward(split, {
+      start,
+      count,
+      batchSize: options.batchSize,
+      mode: "classes",
     });
-    const argmax = tf.tidy(() =>
-      (model.predict(xs, { batchSize }) as tf.Tensor).argMax(-1)
-    );
-    classes.push(...argmax.dataSync());
-    tf.dispose([xs, ys, argmax]);
+    return Array.from(classes);
+  } finally {
+    if (!options.pool) pool.dispose();
   }
-  return classes;
 }

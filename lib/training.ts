@@ -6,7 +6,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Mnist, type MnistSplit, toTensors } from "./data.ts";
+import type { Mnist, MnistSplit } from "./data.ts";
+import { forwardRange } from "./engine/forward.ts";
+import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import type { StepRunner } from "./engine/gradients.ts";
 import { parallelRunner } from "./engine/parallel.ts";
 import {
@@ -115,7 +117,7 @@ function checkCount(
 
 /**
  * Evaluates `model` on `split` (Keras's `model.evaluate`): mean categorical
- * cross-entropy and accuracy, in batches.
+ * cross-entropy and accuracy, in batches of 256, on this thread.
  *
  * @example
  * ```ts
@@ -128,26 +130,52 @@ export function evaluate(
   split: MnistSplit,
   options: { batchSize?: number; count?: number } = {},
 ): Evaluation {
-  const batchSize = options.batchSize ?? 1000;
   const count = options.count ?? split.count;
-  let loss = 0, correct = 0;
-  for (let start = 0; start < count; start += batchSize) {
-    const { xs, ys } = toTensors(split, {
-      start,
-      count: Math.min(batchSize, count - start),
-    });
-    const [l, c] = tf.tidy(() => {
-      const probs = model.predict(xs, { batchSize }) as tf.Tensor2D;
-      return [
-        tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
-        tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),
-      ];
-    });
-    loss += l.dataSync()[0];
-    correct += c.dataSync()[0];
-    tf.dispose([xs, ys, l, c]);
-  }
+  checkCount("sample count", count, split.count);
+  const { loss, correct } = forwardRange(model, split, {
+    start: 0,
+    count,
+    batchSize: options.batchSize,
+    mode: "evaluate",
+  });
   return { loss: loss / count, acc: correct / count };
+}
+
+/**
+ * {@linkcode evaluate} on every core: the samples are split over `threads`
+ * threads (this one and worker threads started for the call).
+ *
+ * @example
+ * ```ts
+ * import { buildModel, evaluateParallel, initBackend, loadMnist } from "./mod.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const { acc } = await evaluateParallel(buildModel(), mnist.test);
+ * console.log(acc); // about 0.1 untrained
+ * ```
+ */
+export async function evaluateParallel(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: { batchSize?: number; count?: number; threads?: number } = {},
+): Promise<Evaluation> {
+  const threads = options.threads ?? defaultThreads();
+  checkCount("threads", threads, 256);
+  if (threads <= 1) return evaluate(model, split, options);
+  const count = options.count ?? split.count;
+  checkCount("sample count", count, split.count);
+  const pool = await WorkerPool.create(model, { threads });
+  try {
+    const { loss, correct } = await pool.forward(split, {
+      start: 0,
+      count,
+      batchSize: options.batchSize,
+      mode: "evaluate",
+    });
+    return { loss: loss / count, acc: correct / count };
+  } finally {
+    pool.dispose();
+  }
 }
 
 /**
@@ -221,8 +249,10 @@ export async function train(
         val_acc: NaN,
         seconds: run.seconds,
       };
+      runner.sync?.();
       if (validation) {
-        test = evaluate(model, data.test);
+        test = await (runner.evaluate?.(data.test) ??
+          evaluate(model, data.test));
         log.val_loss = test.loss;
         log.val_acc = test.acc;
       }
@@ -236,10 +266,13 @@ export async function train(
       history.push(log);
       await options.onEpochEnd?.(log);
     }
+    if (!validation) {
+      test = await (runner.evaluate?.(data.test) ?? evaluate(model, data.test));
+    }
   } finally {
-    if (!options.runner) runner.dispose();
+    if (options.runner) runner.sync?.();
+    else runner.dispose();
   }
-  if (!validation) test = evaluate(model, data.test);
   return { seed, history, test };
 }
 

@@ -1,8 +1,17 @@
 /**
- * `deno task bench`: training and inference speed of the tutorial's model on
- * real MNIST, printed as a table and as JSON: samples/s and projected seconds
- * per epoch on one thread and on every core, the stock `cpu` backend as the
- * pure-JS reference, time per kernel, inference throughput, peak memory.
+ * `deno task bench`: every speed and memory figure of the project from one
+ * command, printed as a table and as JSON:
+ *
+ * - training throughput (samples/s, projected seconds per epoch) on one
+ *   thread and on every core, and the scaling between them;
+ * - a real `deno task train` run on every core in a child process: its epoch
+ *   time, the time of everything else (start-up, load, build, evaluate,
+ *   save, reload, predict), its peak memory (max RSS), its test accuracy
+ *   and first ten predictions;
+ * - prediction throughput on the 10,000 test images, on one thread and on
+ *   every core (and the one-off start of the worker threads);
+ * - time per kernel of a single-thread step, and the stock `cpu` backend as
+ *   the pure-JS reference.
  *
  * @module
  */
@@ -17,6 +26,7 @@ import {
   type Mnist,
   parallelRunner,
   predictClasses,
+  WorkerPool,
 } from "../lib/mod.ts";
 import { applyGradients } from "../lib/engine/gradients.ts";
 import { peakRss } from "../lib/engine/memory.ts";
@@ -46,6 +56,10 @@ const SPEC = {
     min: 1,
     default: 5,
     help: "single-thread steps profiled per kernel",
+  },
+  "no-train-run": {
+    type: "boolean",
+    help: "skip the whole `deno task train` run (about a minute)",
   },
   "cpu-samples": {
     type: "int",
@@ -99,6 +113,15 @@ async function timeTraining(
   }
 }
 
+function figureImages(threads: number, seconds: number) {
+  return {
+    threads,
+    images: 10_000,
+    seconds,
+    imagesPerSecond: 10_000 / seconds,
+  };
+}
+
 function figure(
   backend: string,
   threads: number,
@@ -114,6 +137,76 @@ function figure(
     samplesPerSecond: sps,
     projectedEpochSeconds: EPOCH / sps,
   };
+}
+
+/** Figures of a whole `deno task train` run in a child process. */
+interface TrainRun {
+  command: string;
+  wallSeconds: number;
+  epochSeconds: number;
+  outsideEpochSeconds: number;
+  maxRssBytes: number;
+  testAccuracy: number;
+  firstTen: string;
+}
+
+/**
+ * Runs `deno task train` (the same permissions, its own model directory)
+ * and measures its wall time; the task prints its epoch time and, as its
+ * last line, its own peak RSS (`VmHWM`, every thread included).
+ */
+async function timeTrainRun(seed: number): Promise<TrainRun> {
+  // The task's own permissions; a model directory of its own under models/.
+  const dir = "models/.bench_run";
+  const args = [
+    "run",
+    "--allow-read",
+    "--allow-write=data,models",
+    "--allow-env",
+    new URL("./train.ts", import.meta.url).pathname,
+    "--seed",
+    String(seed),
+    "--model-dir",
+    dir,
+  ];
+  try {
+    const started = performance.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const out = await child.output();
+    const wallSeconds = (performance.now() - started) / 1000;
+    const text = new TextDecoder().decode(out.stdout);
+    if (!out.success) {
+      throw new Error(
+        `deno task train failed (exit ${out.code}):\n${
+          new TextDecoder().decode(out.stderr)
+        }`,
+      );
+    }
+    const epoch = /^Epoch time: ([\d.]+) s/m.exec(text);
+    const acc = /^Test accuracy: ([\d.]+)/m.exec(text);
+    const rss = /^Peak memory \(max RSS\): (\d+) MiB/m.exec(text);
+    const ten = /digits:\n(.*)$/m.exec(text);
+    if (!epoch || !acc || !rss || !ten) {
+      throw new Error(`unexpected train output:\n${text}`);
+    }
+    const epochSeconds = Number(epoch[1]);
+    return {
+      command: `deno task train --seed ${seed}`,
+      wallSeconds,
+      epochSeconds,
+      outsideEpochSeconds: wallSeconds - epochSeconds,
+      maxRssBytes: Number(rss[1]) * 2 ** 20,
+      testAccuracy: Number(acc[1]),
+      firstTen: ten[1],
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }
 
 /**
@@ -196,15 +289,25 @@ async function main(): Promise<void> {
   }
 
   const model = buildModel({ seed: 1 });
+  const all = { start: 0, count: mnist.test.count };
   predictClasses(model, mnist.test, { count: 1000 }); // warm-up
   let t = performance.now();
-  predictClasses(model, mnist.test, { start: 0, count: mnist.test.count });
-  const inferenceSeconds = (performance.now() - t) / 1000;
-  const inference = {
-    images: mnist.test.count,
-    seconds: inferenceSeconds,
-    imagesPerSecond: mnist.test.count / inferenceSeconds,
-  };
+  predictClasses(model, mnist.test, all);
+  const inference = [figureImages(1, (performance.now() - t) / 1000)];
+  let poolStartSeconds = 0;
+  if (threads > 1) {
+    t = performance.now();
+    const pool = await WorkerPool.create(model, { threads });
+    poolStartSeconds = (performance.now() - t) / 1000;
+    try {
+      await pool.forward(mnist.test, { ...all, count: 1000, mode: "classes" });
+      t = performance.now();
+      await pool.forward(mnist.test, { ...all, mode: "classes" });
+      inference.push(figureImages(threads, (performance.now() - t) / 1000));
+    } finally {
+      pool.dispose();
+    }
+  }
 
   const kernels = await profileSteps(mnist, batchSize, flags["profile-steps"]!);
 
@@ -226,12 +329,20 @@ async function main(): Promise<void> {
     await tf.setBackend("wasm");
   }
 
+  const trainRun = flags["no-train-run"] ? undefined : await timeTrainRun(2);
+  const scaling = training.length > 1 && training[1].backend === "wasm"
+    ? training[1].samplesPerSecond / training[0].samplesPerSecond
+    : undefined;
+
   const report = {
     batchSize,
     batches,
     cores: defaultThreads(),
     training,
+    scaling,
+    trainRun,
     inference,
+    poolStartSeconds,
     kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(2)) })),
     peakRssBytes: peakRss(),
   };
@@ -247,11 +358,47 @@ async function main(): Promise<void> {
       }  ${f.projectedEpochSeconds.toFixed(1).padStart(17)}`,
     );
   }
-  console.log(
-    `\nInference: ${inference.images} test images in ${
-      inference.seconds.toFixed(2)
-    } s = ${inference.imagesPerSecond.toFixed(0)} images/s`,
-  );
+  if (scaling !== undefined) {
+    console.log(`scaling, 1 → ${threads} threads: ${scaling.toFixed(2)}×`);
+  }
+  if (trainRun) {
+    console.log(`\nWhole run: ${trainRun.command}, ${threads} threads:`);
+    console.log(
+      `  epoch                      ${trainRun.epochSeconds.toFixed(1)} s`,
+    );
+    console.log(
+      `  everything else            ${
+        trainRun.outsideEpochSeconds.toFixed(1)
+      } s (start, load, build, evaluate, save, reload, predict)`,
+    );
+    console.log(
+      `  wall time                  ${trainRun.wallSeconds.toFixed(1)} s`,
+    );
+    console.log(
+      `  peak memory (max RSS)      ${
+        (trainRun.maxRssBytes / 2 ** 20).toFixed(0)
+      } MiB`,
+    );
+    console.log(
+      `  test accuracy              ${trainRun.testAccuracy.toFixed(4)}`,
+    );
+    console.log(`  first ten                  ${trainRun.firstTen}`);
+  }
+  console.log("\nPrediction, 10,000 test images:");
+  for (const f of inference) {
+    console.log(
+      `  ${f.threads} thread(s): ${f.seconds.toFixed(2)} s = ${
+        f.imagesPerSecond.toFixed(0)
+      } images/s`,
+    );
+  }
+  if (threads > 1) {
+    console.log(
+      `  (starting the ${threads - 1} worker thread(s) once: ${
+        poolStartSeconds.toFixed(2)
+      } s)`,
+    );
+  }
   console.log(
     `\nTime per kernel, mean of ${
       flags["profile-steps"]
@@ -267,7 +414,9 @@ async function main(): Promise<void> {
   }
   console.log(`${stepMs.toFixed(1).padStart(8)} ms total`);
   console.log(
-    `\nPeak memory (RSS): ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+    `\nPeak memory of this benchmark (max RSS): ${
+      (report.peakRssBytes / 2 ** 20).toFixed(0)
+    } MiB`,
   );
   console.log(`\nJSON: ${JSON.stringify(report)}`);
 }

@@ -171,17 +171,15 @@ async function main(): Promise<void> {
   const epochSeconds = result.history.map((h) => h.seconds.toFixed(1)).join(
     ", ",
   );
-  console.log(
-    `Epoch time: ${epochSeconds} s; peak memory: ${
-      (peakRss() / 2 ** 20).toFixed(0)
-    } MiB`,
-  );
+  console.log(`Epoch time: ${epochSeconds} s`);
 
   const reloaded = await loadModel(dir);
   const predicted = predictClasses(reloaded, mnist.train, {
     start: 0,
     count: 10,
   });
+  // Measured here, after everything but printing: every thread, all along.
+  console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(
     `Reloaded ${dir}; predicted classes of the first ten training digits:`,
   );

@@ -60,7 +60,18 @@ export interface StepRunner {
     ids: Uint32Array,
     keys: { seed: number; epoch: number },
   ): Promise<{ loss: number; correct: number }>;
-  /** Frees what the runner holds (worker threads). */
+  /**
+   * Evaluates the current weights on `split` on every thread the runner
+   * holds (mean loss and accuracy, as `evaluate` returns them); absent where
+   * the runner has no threads of its own.
+   */
+  evaluate?(split: MnistSplit): Promise<{ loss: number; acc: number }>;
+  /**
+   * Brings what the runner keeps outside the model (the optimizer state of
+   * threads) back into `model.optimizer`, before it is saved or read.
+   */
+  sync?(): void;
+  /** Frees what the runner holds (worker threads), after a last `sync`. */
   dispose(): void;
 }
 

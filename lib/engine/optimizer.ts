@@ -23,6 +23,72 @@ interface Slot {
   variable: tf.Variable;
 }
 
+/** Adadelta's hyperparameters. */
+export interface AdadeltaHyper {
+  /** Step size (Keras `learning_rate`, 1.0 in the tutorial). */
+  learningRate: number;
+  /** Decay of both accumulators (0.95). */
+  rho: number;
+  /** Fuzz factor (1e-7). */
+  epsilon: number;
+}
+
+/**
+ * Adadelta's state as flat arrays, in the order of the variables it was
+ * asked for (the model's trainable weights), for an update outside tfjs.
+ */
+export interface FlatAdadeltaState {
+  /** Accumulated squared gradients (`accum_grad`), all variables in a row. */
+  accumGrad: Float32Array;
+  /** Accumulated squared updates (`accum_var`), all variables in a row. */
+  accumVar: Float32Array;
+}
+
+/**
+ * One Keras Adadelta update of the elements `from .. to` of flat arrays, the
+ * same rule as {@linkcode KerasAdadelta} (in float64, rounded to float32 on
+ * store). The gradient is the weighted sum `Σ_t scales[t]·grads[t][i]` of
+ * per-thread gradients, so that threads can each update a slice of the
+ * weights from every thread's gradients.
+ *
+ * @example
+ * ```ts
+ * import { adadeltaUpdate } from "./optimizer.ts";
+ * const w = new Float32Array([1]), g = new Float32Array([0.5]);
+ * const state = { accumGrad: new Float32Array(1), accumVar: new Float32Array(1) };
+ * adadeltaUpdate(w, [g], [1], state, { learningRate: 1, rho: 0.95, epsilon: 1e-7 }, 0, 1);
+ * ```
+ */
+export function adadeltaUpdate(
+  weights: Float32Array,
+  grads: readonly Float32Array[],
+  scales: readonly number[],
+  state: FlatAdadeltaState,
+  hyper: AdadeltaHyper,
+  from: number,
+  to: number,
+): void {
+  const { learningRate, rho, epsilon } = hyper;
+  const a = state.accumGrad, u = state.accumVar;
+  const keep = 1 - rho;
+  const g0 = grads[0], s0 = scales[0];
+  const g1 = grads.length > 1 ? grads[1] : g0,
+    s1 = grads.length > 1 ? scales[1] : 0;
+  const rest = grads.slice(2), restScales = scales.slice(2);
+  for (let i = from; i < to; i++) {
+    let g = g0[i] * s0 + g1[i] * s1;
+    for (let t = 0; t < rest.length; t++) g += rest[t][i] * restScales[t];
+    g = Math.fround(g);
+    const ai = Math.fround(rho * a[i] + keep * g * g);
+    const delta = Math.fround(
+      Math.sqrt(u[i] + epsilon) / Math.sqrt(ai + epsilon) * g,
+    );
+    a[i] = ai;
+    u[i] = rho * u[i] + keep * delta * delta;
+    weights[i] -= learningRate * delta;
+  }
+}
+
 /**
  * Keras's Adadelta, a drop-in replacement of tfjs's `AdadeltaOptimizer`.
  *
@@ -84,6 +150,77 @@ export class KerasAdadelta extends tf.AdadeltaOptimizer {
       });
     });
     this.incrementIterations();
+  }
+
+  /** The hyperparameters, for {@linkcode adadeltaUpdate}. */
+  get hyper(): AdadeltaHyper {
+    const { learningRate, rho, epsilon } = this as unknown as AdadeltaHyper;
+    return { learningRate, rho, epsilon };
+  }
+
+  /**
+   * Copies the accumulators of `variables` (zeros where none exist yet) into
+   * flat arrays, in order.
+   */
+  exportState(variables: readonly tf.Variable[]): FlatAdadeltaState {
+    const slots = this as unknown as {
+      accumulatedGrads: Slot[];
+      accumulatedUpdates: Slot[];
+    };
+    const total = variables.reduce((n, v) => n + v.size, 0);
+    const state = {
+      accumGrad: new Float32Array(total),
+      accumVar: new Float32Array(total),
+    };
+    let offset = 0;
+    variables.forEach((v, i) => {
+      const a = slots.accumulatedGrads[i]?.variable;
+      const u = slots.accumulatedUpdates[i]?.variable;
+      if (a) state.accumGrad.set(a.dataSync() as Float32Array, offset);
+      if (u) state.accumVar.set(u.dataSync() as Float32Array, offset);
+      offset += v.size;
+    });
+    return state;
+  }
+
+  /**
+   * Sets the accumulators of `variables` from flat arrays (as
+   * {@linkcode adadeltaUpdate} left them) and counts `steps` more
+   * iterations, so that saving, resuming and further steps continue the run.
+   */
+  importState(
+    variables: readonly tf.Variable[],
+    state: FlatAdadeltaState,
+    steps: number,
+  ): void {
+    const slots = this as unknown as {
+      accumulatedGrads: Slot[];
+      accumulatedUpdates: Slot[];
+    };
+    let offset = 0;
+    variables.forEach((v, i) => {
+      const set = (list: Slot[], suffix: string, from: Float32Array) => {
+        const value = tf.tensor(
+          from.slice(offset, offset + v.size),
+          v.shape,
+          "float32",
+        );
+        if (list[i]) {
+          list[i].variable.assign(value);
+          value.dispose();
+        } else {
+          list[i] = {
+            originalName: `${v.name}/${suffix}`,
+            variable: value.variable(false),
+          };
+          value.dispose();
+        }
+      };
+      set(slots.accumulatedGrads, "accum_grad", state.accumGrad);
+      set(slots.accumulatedUpdates, "accum_var", state.accumVar);
+      offset += v.size;
+    });
+    for (let s = 0; s < steps; s++) this.incrementIterations();
   }
 }
 

@@ -1,41 +1,32 @@
 /**
- * Data-parallel training on every core: worker threads each hold a replica of
- * the model on their own WASM backend and compute the gradients of their share
- * of each batch; this thread computes its own share, averages the gradients
- * (weighted by share size) and applies them with the model's optimizer, then
- * publishes the new weights through shared memory. Each step is therefore the
- * same algorithm as on one thread: dropout masks are keyed by sample, so the
- * result differs from a one-thread run only by float summation order.
+ * Data-parallel training on every core. Each thread (this one and the
+ * workers of a {@linkcode WorkerPool}) computes the gradients of its share of
+ * the batch into its row of shared memory; then each thread applies Keras's
+ * Adadelta to its own slice of the weights, from every thread's gradients
+ * weighted by share size, so neither the gradient sum nor the update waits on
+ * one thread. Each step is therefore the same algorithm as on one thread:
+ * dropout masks are keyed by sample, so the result differs from a one-thread
+ * run only by float rounding. A model compiled with another optimizer gets
+ * the summed gradients applied by that optimizer on this thread.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "../data.ts";
+import { type MnistSplit, shareSplit } from "../data.ts";
+import { flatOrder, flatSizes, writeFlat } from "./flat_weights.ts";
 import {
   applyGradients,
   computeGradients,
   localRunner,
   type StepRunner,
 } from "./gradients.ts";
-
-/** A message to a gradient worker. */
-export type WorkerRequest =
-  | {
-    type: "init";
-    modelJson: string;
-    images: Uint8Array;
-    labels: Uint8Array;
-    count: number;
-    weights: SharedArrayBuffer;
-    grads: SharedArrayBuffer;
-  }
-  | { type: "step"; ids: Uint32Array; seed: number; epoch: number };
-
-/** A gradient worker's answer: ready, a step done, or a failure. */
-export type WorkerReply =
-  | { type: "ready" }
-  | { type: "step"; loss: number; correct: number }
-  | { type: "error"; message: string };
+import { adadeltaUpdate, KerasAdadelta } from "./optimizer.ts";
+import {
+  defaultThreads,
+  shares,
+  type TrainingMemory,
+  WorkerPool,
+} from "./pool.ts";
 
 /** Options of {@linkcode parallelRunner}. */
 export interface ParallelOptions {
@@ -43,61 +34,23 @@ export interface ParallelOptions {
   threads?: number;
 }
 
-/** Number of threads used by default: every core. */
-export function defaultThreads(): number {
-  return Math.max(1, navigator.hardwareConcurrency || 1);
-}
-
-class GradientWorker {
-  readonly worker: Worker;
-  #pending?: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
-
-  constructor() {
-    this.worker = new Worker(new URL("./worker.ts", import.meta.url), {
-      type: "module",
-    });
-    this.worker.onmessage = (e: MessageEvent<WorkerReply>) => {
-      const pending = this.#pending;
-      this.#pending = undefined;
-      if (e.data.type === "error") {
-        pending?.reject(new Error(`gradient worker: ${e.data.message}`));
-      } else pending?.resolve(e.data);
-    };
-    this.worker.onerror = (e) => {
-      e.preventDefault();
-      this.#pending?.reject(new Error(`gradient worker crashed: ${e.message}`));
-      this.#pending = undefined;
-    };
-  }
-
-  request(message: WorkerRequest): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.worker.postMessage(message);
-    });
-  }
-}
-
 /**
- * Splits `n` samples into `parts` contiguous shares of near-equal size.
+ * Returns a {@linkcode StepRunner} that splits each batch over `threads`
+ * threads (this one and `threads - 1` workers), and evaluates on all of them;
+ * with one thread it is the plain local runner.
  *
  * @example
  * ```ts
- * import { shares } from "./parallel.ts";
- * shares(128, 3); // [[0, 43], [43, 86], [86, 128]]
+ * import { buildModel, initBackend, loadMnist } from "../mod.ts";
+ * import { parallelRunner } from "./parallel.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const model = buildModel({ seed: 1 });
+ * const runner = await parallelRunner(model, mnist.train, { threads: 2 });
+ * await runner.step(new Uint32Array([0, 1, 2, 3]), { seed: 1, epoch: 0 });
+ * runner.sync?.(); // the optimizer state back into model.optimizer
+ * runner.dispose();
  * ```
- */
-export function shares(n: number, parts: number): [number, number][] {
-  return Array.from({ length: parts }, (_, k) => [
-    Math.floor((n * k) / parts),
-    Math.floor((n * (k + 1)) / parts),
-  ]);
-}
-
-/**
- * Returns a {@linkcode StepRunner} that splits each batch over `threads`
- * threads (this one and `threads - 1` workers); with one thread it is the
- * plain local runner.
  */
 export async function parallelRunner(
   model: tf.LayersModel,
@@ -106,84 +59,126 @@ export async function parallelRunner(
 ): Promise<StepRunner> {
   const threads = options.threads ?? defaultThreads();
   if (threads <= 1) return localRunner(model, split);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const sizes = vars.map((v) => v.size);
-  const offsets = sizes.map((_, i) =>
-    sizes.slice(0, i).reduce((a, b) => a + b, 0)
-  );
-  const total = sizes.reduce((a, b) => a + b, 0);
-  const weights = new SharedArrayBuffer(total * 4);
-  const weightView = new Float32Array(weights);
-  const workers = Array.from(
-    { length: threads - 1 },
-    () => new GradientWorker(),
-  );
-  const gradBuffers = workers.map(() => new SharedArrayBuffer(total * 4));
-  const modelJson = JSON.stringify(model.toJSON(null, false));
-
-  const publishWeights = () => {
-    vars.forEach((v, i) =>
-      weightView.set(v.dataSync() as Float32Array, offsets[i])
-    );
+  const n = flatSizes(model).trainable;
+  const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
+  // Not `instanceof`: tfjs's Optimizer answers it for any optimizer.
+  const optimizer = KerasAdadelta.prototype.isPrototypeOf(model.optimizer)
+    ? model.optimizer as KerasAdadelta
+    : undefined;
+  const memory: TrainingMemory = {
+    train: shareSplit(split),
+    grads: new SharedArrayBuffer(threads * n * 4),
   };
-  try {
-    await Promise.all(workers.map((w, k) =>
-      w.request({
-        type: "init",
-        modelJson,
-        images: split.images,
-        labels: split.labels,
-        count: split.count,
-        weights,
-        grads: gradBuffers[k],
-      })
-    ));
-  } catch (e) {
-    workers.forEach((w) => w.worker.terminate());
-    throw e;
+  const state = optimizer && {
+    accumGrad: new Float32Array(new SharedArrayBuffer(n * 4)),
+    accumVar: new Float32Array(new SharedArrayBuffer(n * 4)),
+  };
+  if (optimizer && state) {
+    const current = optimizer.exportState(trainable);
+    state.accumGrad.set(current.accumGrad);
+    state.accumVar.set(current.accumVar);
+    memory.adadelta = {
+      accumGrad: state.accumGrad.buffer as SharedArrayBuffer,
+      accumVar: state.accumVar.buffer as SharedArrayBuffer,
+      hyper: optimizer.hyper,
+    };
   }
-  publishWeights();
+  const grads = Array.from(
+    { length: threads },
+    (_, t) => new Float32Array(memory.grads, t * n * 4, n),
+  );
+  const pool = await WorkerPool.create(model, { threads, training: memory });
+  // Weight slices of the update, one per thread, on 16-byte boundaries.
+  const slices = shares(n / 4, threads).map(([a, b]) =>
+    [4 * a, Math.min(n, 4 * b)] as const
+  );
+  slices[threads - 1] = [slices[threads - 1][0], n];
+  let unsynced = 0;
+  const sync = () => {
+    if (optimizer && state && unsynced > 0) {
+      optimizer.importState(trainable, state, unsynced);
+      unsynced = 0;
+    }
+  };
 
   return {
     async step(ids, keys) {
       const parts = shares(ids.length, threads);
-      const replies = workers.map((w, k) =>
-        w.request({ type: "step", ids: ids.slice(...parts[k + 1]), ...keys })
+      const replies = parts.slice(1).map(([a, b], k) =>
+        pool.request<"step">(k, {
+          type: "step",
+          ids: ids.slice(a, b),
+          ...keys,
+          version: pool.version,
+        })
       );
       const own = computeGradients(
         model,
-        split,
+        memory.train,
         ids.subarray(...parts[0]),
         keys,
       );
-      const done = await Promise.all(replies) as Extract<
-        WorkerReply,
-        { type: "step" }
-      >[];
-      const loss = own.loss + done.reduce((s, r) => s + r.loss, 0);
-      const correct = own.correct + done.reduce((s, r) => s + r.correct, 0);
-      if (Number.isFinite(loss)) {
-        const n = ids.length;
-        const grads = tf.tidy(() =>
-          own.grads.map((g, i) => {
-            let sum = g.mul((parts[0][1] - parts[0][0]) / n);
-            gradBuffers.forEach((buffer, k) => {
-              const part = new Float32Array(buffer, offsets[i] * 4, sizes[i]);
-              const weight = (parts[k + 1][1] - parts[k + 1][0]) / n;
-              sum = sum.add(tf.tensor(part, g.shape).mul(weight));
-            });
-            return sum;
-          })
-        );
-        applyGradients(model, grads);
-        tf.dispose(grads);
-        publishWeights();
+      if (Number.isFinite(own.loss)) {
+        let offset = 0;
+        for (const g of own.grads) {
+          grads[0].set(g.dataSync() as Float32Array, offset);
+          offset += g.size;
+        }
       }
       tf.dispose(own.grads);
+      const done = await Promise.all(replies);
+      const loss = own.loss + done.reduce((s, r) => s + r.loss, 0);
+      const correct = own.correct + done.reduce((s, r) => s + r.correct, 0);
+      if (!Number.isFinite(loss)) return { loss, correct };
+      const scales = parts.map(([a, b]) => (b - a) / ids.length);
+      if (optimizer && state) {
+        const updates = slices.slice(1).map(([from, to], k) =>
+          pool.request<"update">(k, { type: "update", scales, from, to })
+        );
+        const [from, to] = slices[0];
+        adadeltaUpdate(
+          pool.weights,
+          grads,
+          scales,
+          state,
+          optimizer.hyper,
+          from,
+          to,
+        );
+        await Promise.all(updates);
+        pool.updated();
+        unsynced++;
+      } else {
+        const sum = new Float32Array(n);
+        for (let t = 0; t < threads; t++) {
+          const g = grads[t], s = scales[t];
+          for (let i = 0; i < n; i++) sum[i] += g[i] * s;
+        }
+        let offset = 0;
+        const tensors = trainable.map((v) => {
+          const t = tf.tensor(sum.subarray(offset, offset + v.size), v.shape);
+          offset += v.size;
+          return t;
+        });
+        applyGradients(model, tensors);
+        tf.dispose(tensors);
+        writeFlat(model, pool.weights);
+        pool.published();
+      }
       return { loss, correct };
     },
+    async evaluate(split) {
+      const { loss, correct } = await pool.forward(split, {
+        start: 0,
+        count: split.count,
+        mode: "evaluate",
+      });
+      return { loss: loss / split.count, acc: correct / split.count };
+    },
+    sync,
     dispose() {
-      workers.forEach((w) => w.worker.terminate());
+      sync();
+      pool.dispose();
     },
   };
 }

@@ -1,58 +1,99 @@
 /**
- * A gradient worker of {@linkcode parallelRunner}: holds a replica of the
- * model on its own WASM backend, reads the current weights from shared memory
- * and writes the gradients of its share of each batch back.
+ * A thread of {@linkcode WorkerPool}: holds a replica of the model on its own
+ * WASM backend, reloads the shared weights when their version changed, and
+ * runs its share of forward passes, gradient steps and weight updates.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import type { MnistSplit } from "../data.ts";
-import type { WorkerReply, WorkerRequest } from "./parallel.ts";
+import { flatSizes, readFlat } from "./flat_weights.ts";
+import { forwardRange } from "./forward.ts";
 import { computeGradients } from "./gradients.ts";
+import { adadeltaUpdate, type FlatAdadeltaState } from "./optimizer.ts";
+import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
 
 let model: tf.LayersModel;
-let split: MnistSplit;
 let weights: Float32Array;
-let grads: Float32Array;
+let loaded = -1;
+let training: TrainingMemory | undefined;
+let grads: Float32Array[] = [];
+let state: FlatAdadeltaState | undefined;
+let thread = 0;
 
-function loadWeights(): void {
-  let offset = 0;
-  for (const w of model.trainableWeights) {
-    const v = w.read() as tf.Variable;
-    v.assign(tf.tensor(weights.subarray(offset, offset + v.size), v.shape));
-    offset += v.size;
+/** Loads the shared weights into the replica unless it has this version. */
+function load(version: number): void {
+  if (version === loaded) return;
+  readFlat(model, weights);
+  loaded = version;
+}
+
+async function handle(message: PoolRequest): Promise<PoolReply> {
+  switch (message.type) {
+    case "init": {
+      await initBackend();
+      model = await tf.models.modelFromJSON(JSON.parse(message.modelJson));
+      weights = new Float32Array(message.weights);
+      thread = message.thread;
+      training = message.training;
+      if (training) {
+        const n = flatSizes(model).trainable;
+        const memory = training.grads;
+        grads = Array.from(
+          { length: memory.byteLength / (4 * n) },
+          (_, t) => new Float32Array(memory, t * n * 4, n),
+        );
+        if (training.adadelta) {
+          state = {
+            accumGrad: new Float32Array(training.adadelta.accumGrad),
+            accumVar: new Float32Array(training.adadelta.accumVar),
+          };
+        }
+      }
+      return { type: "ready" };
+    }
+    case "step": {
+      load(message.version);
+      const result = computeGradients(
+        model,
+        training!.train,
+        message.ids,
+        message,
+      );
+      if (Number.isFinite(result.loss)) {
+        let offset = 0;
+        for (const g of result.grads) {
+          grads[thread].set(g.dataSync() as Float32Array, offset);
+          offset += g.size;
+        }
+      }
+      tf.dispose(result.grads);
+      return { type: "step", loss: result.loss, correct: result.correct };
+    }
+    case "update": {
+      adadeltaUpdate(
+        weights,
+        grads,
+        message.scales,
+        state!,
+        training!.adadelta!.hyper,
+        message.from,
+        message.to,
+      );
+      return { type: "update" };
+    }
+    case "forward": {
+      load(message.version);
+      return {
+        type: "forward",
+        ...forwardRange(model, message.split, message),
+      };
+    }
   }
 }
 
-async function handle(message: WorkerRequest): Promise<WorkerReply> {
-  if (message.type === "init") {
-    await initBackend();
-    model = await tf.models.modelFromJSON(JSON.parse(message.modelJson));
-    split = {
-      images: message.images,
-      labels: message.labels,
-      count: message.count,
-      rows: 28,
-      cols: 28,
-    };
-    weights = new Float32Array(message.weights);
-    grads = new Float32Array(message.grads);
-    return { type: "ready" };
-  }
-  tf.tidy(loadWeights);
-  const result = computeGradients(model, split, message.ids, message);
-  let offset = 0;
-  for (const g of result.grads) {
-    grads.set(g.dataSync() as Float32Array, offset);
-    offset += g.size;
-  }
-  tf.dispose(result.grads);
-  return { type: "step", loss: result.loss, correct: result.correct };
-}
-
-self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+self.onmessage = async (e: MessageEvent<PoolRequest>) => {
   try {
     self.postMessage(await handle(e.data));
   } catch (err) {

@@ -1,0 +1,286 @@
+/**
+ * Worker threads, each holding a replica of a model on its own WASM backend,
+ * that run a share of every job with this thread: the forward pass of
+ * evaluation and prediction, and the gradient steps of
+ * {@linkcode parallelRunner}. Weights travel as one flat array in shared
+ * memory (`flat_weights.ts`), published by whoever changed them and read by
+ * each replica when their version changed; data sets are views of shared
+ * memory ({@linkcode shareSplit}), so no thread holds a copy of MNIST of its
+ * own.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { type MnistSplit, shareSplit } from "../data.ts";
+import { BackendError, UsageError } from "../errors.ts";
+import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
+import {
+  type ForwardOptions,
+  forwardRange,
+  type ForwardResult,
+} from "./forward.ts";
+import type { AdadeltaHyper } from "./optimizer.ts";
+
+/** Shared memory of a training pool (see {@linkcode parallelRunner}). */
+export interface TrainingMemory {
+  /** Training data, shared. */
+  train: MnistSplit;
+  /** `threads` rows of the flat trainable gradients, one per thread. */
+  grads: SharedArrayBuffer;
+  /** Keras Adadelta state, updated in slices by every thread; absent when
+   * the model's optimizer is another one (this thread then applies it). */
+  adadelta?: {
+    accumGrad: SharedArrayBuffer;
+    accumVar: SharedArrayBuffer;
+    hyper: AdadeltaHyper;
+  };
+}
+
+/** A message to a pool worker. */
+export type PoolRequest =
+  | {
+    type: "init";
+    modelJson: string;
+    weights: SharedArrayBuffer;
+    thread: number;
+    training?: TrainingMemory;
+  }
+  | {
+    type: "step";
+    ids: Uint32Array;
+    seed: number;
+    epoch: number;
+    version: number;
+  }
+  | { type: "update"; scales: number[]; from: number; to: number }
+  | ({ type: "forward"; split: MnistSplit; version: number } & ForwardOptions);
+
+/** A pool worker's answer. */
+export type PoolReply =
+  | { type: "ready" }
+  | { type: "step"; loss: number; correct: number }
+  | { type: "update" }
+  | ({ type: "forward" } & ForwardResult)
+  | { type: "error"; message: string };
+
+/** Options of {@linkcode WorkerPool.create}. */
+export interface PoolOptions {
+  /** Threads in all, this one included; default {@linkcode defaultThreads}. */
+  threads?: number;
+  /** Shared memory for gradient steps (made by {@linkcode parallelRunner}). */
+  training?: TrainingMemory;
+}
+
+/** Number of threads used by default: every core. */
+export function defaultThreads(): number {
+  return Math.max(1, navigator.hardwareConcurrency || 1);
+}
+
+/**
+ * Splits `n` items into `parts` contiguous shares of near-equal size.
+ *
+ * @example
+ * ```ts
+ * import { shares } from "./pool.ts";
+ * shares(128, 3); // [[0, 42], [42, 85], [85, 128]]
+ * ```
+ */
+export function shares(n: number, parts: number): [number, number][] {
+  return Array.from({ length: parts }, (_, k) => [
+    Math.floor((n * k) / parts),
+    Math.floor((n * (k + 1)) / parts),
+  ]);
+}
+
+class PoolWorker {
+  readonly worker: Worker;
+  #pending?: { resolve: (r: PoolReply) => void; reject: (e: Error) => void };
+
+  constructor() {
+    this.worker = new Worker(new URL("./worker.ts", import.meta.url), {
+      type: "module",
+    });
+    this.worker.onmessage = (e: MessageEvent<PoolReply>) => {
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if (e.data.type === "error") {
+        pending?.reject(new BackendError(`worker thread: ${e.data.message}`));
+      } else pending?.resolve(e.data);
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.#pending?.reject(
+        new BackendError(`worker thread crashed: ${e.message}`),
+      );
+      this.#pending = undefined;
+    };
+  }
+
+  request<T extends PoolReply["type"]>(
+    message: PoolRequest,
+  ): Promise<Extract<PoolReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.#pending = {
+        resolve: resolve as (r: PoolReply) => void,
+        reject,
+      };
+      this.worker.postMessage(message);
+    });
+  }
+}
+
+/**
+ * `threads - 1` worker threads holding replicas of `model`; this thread
+ * takes the first share of every job on `model` itself.
+ *
+ * @example
+ * ```ts
+ * import { initBackend, loadMnist, buildModel } from "../mod.ts";
+ * import { WorkerPool } from "./pool.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const model = buildModel({ seed: 1 });
+ * const pool = await WorkerPool.create(model, { threads: 2 });
+ * const { correct } = await pool.forward(mnist.test,
+ *   { start: 0, count: 10000, mode: "evaluate" });
+ * pool.dispose();
+ * ```
+ */
+export class WorkerPool {
+  /** Threads in all, this one included. */
+  readonly threads: number;
+  /** The model of this thread. */
+  readonly model: tf.LayersModel;
+  /** The flat weights every thread reads (see `flat_weights.ts`). */
+  readonly weights: Float32Array;
+  readonly #workers: PoolWorker[];
+  #version = 0;
+
+  private constructor(model: tf.LayersModel, threads: number) {
+    this.model = model;
+    this.threads = threads;
+    this.weights = new Float32Array(
+      new SharedArrayBuffer(flatSizes(model).total * 4),
+    );
+    this.#workers = Array.from({ length: threads - 1 }, () => new PoolWorker());
+  }
+
+  /**
+   * Starts `threads - 1` workers with replicas of `model` and its current
+   * weights.
+   *
+   * @throws {BackendError} when a worker cannot start.
+   */
+  static async create(
+    model: tf.LayersModel,
+    options: PoolOptions = {},
+  ): Promise<WorkerPool> {
+    const threads = options.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw new UsageError(`threads must be 1..256, got ${threads}`);
+    }
+    const pool = new WorkerPool(model, threads);
+    const modelJson = JSON.stringify(model.toJSON(null, false));
+    try {
+      await Promise.all(pool.#workers.map((w, k) =>
+        w.request<"ready">({
+          type: "init",
+          modelJson,
+          weights: pool.weights.buffer as SharedArrayBuffer,
+          thread: k + 1,
+          training: options.training,
+        })
+      ));
+    } catch (e) {
+      pool.dispose();
+      throw e;
+    }
+    pool.publish();
+    return pool;
+  }
+
+  /** Version of the shared weights; workers reload when it changes. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Copies this thread's model weights to the shared weights. */
+  publish(): void {
+    writeFlat(this.model, this.weights);
+    this.#version++;
+  }
+
+  /** Marks the shared weights as changed (written by the caller). */
+  published(): void {
+    this.#version++;
+  }
+
+  /**
+   * Marks the shared weights as changed in place (by slices of an update on
+   * every thread) and loads them into this thread's model.
+   */
+  updated(): void {
+    readFlat(this.model, this.weights);
+    this.#version++;
+  }
+
+  /** Sends `message` to worker `k` (thread `k + 1`). */
+  request<T extends PoolReply["type"]>(
+    k: number,
+    message: PoolRequest,
+  ): Promise<Extract<PoolReply, { type: T }>> {
+    return this.#workers[k].request<T>(message);
+  }
+
+  /**
+   * The forward pass over samples `start .. start+count` of `split`, split
+   * over every thread: summed loss and hits, or the classes in order.
+   */
+  async forward(
+    split: MnistSplit,
+    options: ForwardOptions,
+  ): Promise<ForwardResult> {
+    const shared = shareSplit(split);
+    const parts = shares(options.count, this.threads)
+      .map(([a, b]) => [options.start + a, b - a]);
+    const replies = this.#workers.map((w, k) => {
+      const [start, count] = parts[k + 1];
+      return count === 0 ? Promise.resolve(empty()) : w.request<"forward">({
+        type: "forward",
+        split: shared,
+        version: this.#version,
+        ...options,
+        start,
+        count,
+      });
+    });
+    const own = parts[0][1] === 0 ? empty() : forwardRange(this.model, shared, {
+      ...options,
+      start: parts[0][0],
+      count: parts[0][1],
+    });
+    const all = [own, ...await Promise.all(replies)];
+    const classes = new Int32Array(
+      options.mode === "classes" ? options.count : 0,
+    );
+    let at = 0;
+    for (const r of all) {
+      classes.set(r.classes, at);
+      at += r.classes.length;
+    }
+    return {
+      loss: all.reduce((s, r) => s + r.loss, 0),
+      correct: all.reduce((s, r) => s + r.correct, 0),
+      classes,
+    };
+  }
+
+  /** Stops the workers. */
+  dispose(): void {
+    this.#workers.forEach((w) => w.worker.terminate());
+  }
+}
+
+function empty(): ForwardResult {
+  return { loss: 0, correct: 0, classes: new Int32Array(0) };
+}

@@ -1,0 +1,167 @@
+/**
+ * Checks the worker pool: forward passes on every thread give one thread's
+ * answers, data and weights go through shared memory, and data-parallel
+ * training with another optimizer than Adadelta still gives one thread's
+ * weights.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import {
+  buildModel,
+  evaluate,
+  evaluateParallel,
+  predictClasses,
+  predictClassesParallel,
+  shareSplit,
+  train,
+  UsageError,
+  WorkerPool,
+} from "../../lib/mod.ts";
+import {
+  flatSizes,
+  readFlat,
+  writeFlat,
+} from "../../lib/engine/flat_weights.ts";
+import { forwardRange } from "../../lib/engine/forward.ts";
+import { shares } from "../../lib/engine/pool.ts";
+import { realMnist, silent, trainedModel, weightsOf } from "../helpers.ts";
+
+const mnist = await realMnist();
+
+Deno.test("shares: contiguous, near-equal, covering", () => {
+  assertEquals(shares(128, 2), [[0, 64], [64, 128]]);
+  assertEquals(shares(128, 3), [[0, 42], [42, 85], [85, 128]]);
+  assertEquals(shares(1, 2), [[0, 0], [0, 1]]);
+});
+
+Deno.test("loadMnist keeps the data in shared memory; shareSplit copies an unshared split once", () => {
+  assert(mnist.train.images.buffer instanceof SharedArrayBuffer);
+  assert(mnist.test.labels.buffer instanceof SharedArrayBuffer);
+  assert(shareSplit(mnist.test) === mnist.test);
+  const plain = {
+    ...mnist.test,
+    images: mnist.test.images.slice(0, 784 * 3),
+    labels: mnist.test.labels.slice(0, 3),
+    count: 3,
+  };
+  const shared = shareSplit(plain);
+  assert(shared.images.buffer instanceof SharedArrayBuffer);
+  assertEquals(shared.images, plain.images);
+  assertEquals(shared.labels, plain.labels);
+});
+
+Deno.test("flat weights: writeFlat then readFlat carries one model's weights to another", () => {
+  const a = buildModel({ seed: 1 }), b = buildModel({ seed: 2 });
+  const flat = new Float32Array(flatSizes(a).total);
+  assertEquals(flat.length, 1_199_882);
+  writeFlat(a, flat);
+  readFlat(b, flat);
+  assertEquals(weightsOf(b), weightsOf(a));
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("WorkerPool: two and three threads classify and evaluate as one thread does", async () => {
+  const { model } = await trainedModel();
+  const count = 1000;
+  const one = forwardRange(model, mnist.test, {
+    start: 0,
+    count,
+    mode: "classes",
+  });
+  const ref = forwardRange(model, mnist.test, {
+    start: 0,
+    count,
+    mode: "evaluate",
+  });
+  for (const threads of [2, 3]) {
+    const pool = await WorkerPool.create(model, { threads });
+    try {
+      const classes = await pool.forward(mnist.test, {
+        start: 0,
+        count,
+        mode: "classes",
+      });
+      assertEquals(classes.classes, one.classes, `${threads} threads: classes`);
+      // An odd range, smaller batches.
+      const part = await pool.forward(mnist.test, {
+        start: 17,
+        count: 101,
+        batchSize: 32,
+        mode: "classes",
+      });
+      assertEquals(part.classes, one.classes.subarray(17, 118));
+      const ev = await pool.forward(mnist.test, {
+        start: 0,
+        count,
+        mode: "evaluate",
+      });
+      assertEquals(ev.correct, ref.correct);
+      assert(
+        Math.abs(ev.loss - ref.loss) < 1e-3 * count,
+        `${ev.loss} vs ${ref.loss}`,
+      );
+    } finally {
+      pool.dispose();
+    }
+  }
+});
+
+Deno.test("predictClassesParallel and evaluateParallel agree with the one-thread functions", async () => {
+  const { model } = await trainedModel();
+  assertEquals(
+    await predictClassesParallel(model, mnist.test, { count: 500, threads: 2 }),
+    predictClasses(model, mnist.test, { count: 500 }),
+  );
+  const pool = await WorkerPool.create(model, { threads: 2 });
+  try {
+    assertEquals(
+      await predictClassesParallel(model, mnist.train, { count: 10, pool }),
+      predictClasses(model, mnist.train),
+    );
+  } finally {
+    pool.dispose();
+  }
+  const a = await evaluateParallel(model, mnist.test, {
+    count: 2000,
+    threads: 2,
+  });
+  const b = evaluate(model, mnist.test, { count: 2000 });
+  assertEquals(a.acc, b.acc);
+  assert(Math.abs(a.loss - b.loss) < 1e-5, `${a.loss} vs ${b.loss}`);
+  await assertRejects(
+    () => predictClassesParallel(model, mnist.test, { start: 9999, count: 2 }),
+    UsageError,
+    "the set has 10000",
+  );
+  await assertRejects(
+    () => evaluateParallel(model, mnist.test, { threads: 0 }),
+    UsageError,
+  );
+});
+
+Deno.test("train: two threads with another optimizer (SGD) give one thread's weights", async () => {
+  const run = async (threads: number) => {
+    const model = buildModel({ seed: 5 });
+    model.compile({
+      optimizer: tf.train.sgd(0.1),
+      loss: "categoricalCrossentropy",
+      metrics: ["accuracy"],
+    });
+    await train(model, mnist, {
+      sink: silent,
+      verbose: false,
+      validation: false,
+      limit: 256,
+      seed: 5,
+      threads,
+    });
+    return weightsOf(model);
+  };
+  const one = await run(1), two = await run(2);
+  let maxDiff = 0;
+  one.forEach((w, i) =>
+    w.forEach((v, j) => maxDiff = Math.max(maxDiff, Math.abs(v - two[i][j])))
+  );
+  assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
+});
