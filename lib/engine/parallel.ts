@@ -62,7 +62,10 @@ export async function parallelRunner(
   const n = flatSizes(model).trainable;
   const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
   // Not `instanceof`: tfjs's Optimizer answers it for any optimizer.
-  const optimizer = KerasAdadelta.prototype.isPrototypeOf(model.optimizer)
+  const optimizer = Object.prototype.isPrototypeOf.call(
+      KerasAdadelta.prototype,
+      model.optimizer,
+    )
     ? model.optimizer as KerasAdadelta
     : undefined;
   const memory: TrainingMemory = {
