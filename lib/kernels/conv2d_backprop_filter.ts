@@ -16,8 +16,10 @@
  * element (or zero) lands in `P`.
  *
  * 3x3, stride-1 NHWC gradients with at least 16 input and output channels
- * (the tutorial's conv2) go to the Winograd F(2x2,3x3) weight gradient
- * ({@link winogradBackpropFilter3x3}) instead, about 2x faster there.
+ * (the tutorial's conv2) go to the Winograd F(4x4,3x3) weight gradient
+ * ({@link winogradBackpropFilter3x3}) instead, about 2x faster there; stride-1
+ * NHWC gradients with few taps (`FH·FW·Ci` ≤ {@link DIRECT_MAX_TAPS}, the
+ * tutorial's conv1) to a direct SIMD kernel that reads `dy` in place.
  *
  * @module
  */
@@ -41,6 +43,7 @@ import {
 import {
   canUseWinograd,
   type Pads,
+  transforms,
   winogradAvailable,
   winogradBackpropFilter3x3,
   winogradProfitable,
@@ -48,6 +51,14 @@ import {
 
 /** Target length of the reduction dimension of one partial product. */
 const CHUNK_K = 1536;
+
+/**
+ * Largest `FH·FW·Ci` of the direct SIMD filter gradient (`direct.as.ts`,
+ * stride 1, NHWC, `Co` a multiple of 4): the tutorial's conv1 has 9. With
+ * few input channels the im2col product is mostly reordering `dy`; the
+ * direct kernel reads `dy` in place, once per tap.
+ */
+export const DIRECT_MAX_TAPS = 27;
 
 /**
  * Builds the `Conv2DBackpropFilter` kernel function. `matMul` must compute
@@ -125,6 +136,30 @@ function backpropFilter(
   const out = backend.makeOutput(filterShape, "float32");
   if (n * pixels === 0 || kc * co === 0) {
     backend.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+  if (
+    channelsLast && kc <= DIRECT_MAX_TAPS && co % 4 === 0 &&
+    info.strideHeight === 1 && info.strideWidth === 1 &&
+    info.dilationHeight === 1 && info.dilationWidth === 1 &&
+    winogradAvailable(backend)
+  ) {
+    transforms(backend).directFilterGrad(
+      heapIndex(backend, x) * 4,
+      heapIndex(backend, dy) * 4,
+      heapIndex(backend, out) * 4,
+      n,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      co,
+      info.filterHeight,
+      info.filterWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    );
     return out;
   }
 

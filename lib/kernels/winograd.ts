@@ -134,7 +134,7 @@ type DyTransform = (
 ) => void;
 
 /** The exports of winograd.wasm / winograd_fma.wasm. */
-interface Transforms {
+export interface Transforms {
   inputTransform2: InputTransform;
   inputTransform4: InputTransform;
   outputTransform2: OutputTransform;
@@ -149,6 +149,23 @@ interface Transforms {
     Cout: number,
     count: number,
     planes: number,
+  ): void;
+  /** The direct filter gradient for few input channels (`direct.as.ts`). */
+  directFilterGrad(
+    x: number,
+    dy: number,
+    out: number,
+    N: number,
+    H: number,
+    W: number,
+    Ci: number,
+    OH: number,
+    OW: number,
+    Co: number,
+    FH: number,
+    FW: number,
+    padTop: number,
+    padLeft: number,
   ): void;
 }
 
@@ -261,8 +278,14 @@ export function backendMemory(backend: BackendWasm): WebAssembly.Memory {
   return memory;
 }
 
-/** The transforms of one build instantiated on the backend's memory (cached). */
-function transforms(backend: BackendWasm, fma?: boolean): Transforms {
+/**
+ * The exports of one build (`fma`: the relaxed-SIMD build; default where the
+ * runtime has it) instantiated on the backend's memory (cached). Pointers
+ * are byte offsets into the backend's heap.
+ *
+ * @throws {Error} where the build cannot run (see {@link winogradAvailable}).
+ */
+export function transforms(backend: BackendWasm, fma?: boolean): Transforms {
   const flavour: Flavour = (fma ?? relaxedSimdSupported()) ? "fma" : "simd";
   if (flavour === "fma" && !relaxedSimdSupported()) {
     throw new Error("winograd: this runtime has no WASM relaxed SIMD (fma)");

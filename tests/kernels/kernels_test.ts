@@ -268,6 +268,50 @@ Deno.test("Conv2DBackpropFilter matches the cpu backend", async () => {
   }
 });
 
+/**
+ * Filter gradients for the direct SIMD kernel (stride 1, NHWC, FH·FW·Ci ≤
+ * DIRECT_MAX_TAPS, Co a multiple of 4): blocks of 32 output channels and
+ * tails of 4, every padding; and just outside it (the im2col path).
+ */
+const DIRECT_CASES: ConvCase[] = [
+  { x: [4, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: "valid" },
+  { x: [2, 9, 7, 3], filter: [3, 3, 3, 36], strides: 1, pad: "same" },
+  {
+    x: [2, 8, 8, 3],
+    filter: [3, 3, 3, 40],
+    strides: 1,
+    pad: [[0, 0], [2, 0], [1, 3], [0, 0]],
+  },
+  {
+    x: [1, 5, 5, 1],
+    filter: [2, 2, 1, 64],
+    strides: 1,
+    pad: [[0, 0], [3, 4], [4, 3], [0, 0]],
+  },
+  { x: [3, 10, 12, 2], filter: [1, 3, 2, 12], strides: 1, pad: "same" },
+  { x: [2, 6, 6, 1], filter: [5, 5, 1, 8], strides: 1, pad: 2 },
+  { x: [1, 3, 3, 1], filter: [3, 3, 1, 4], strides: 1, pad: "valid" },
+  // Outside: 28 taps, Co = 6, stride 2.
+  { x: [1, 6, 6, 7], filter: [2, 2, 7, 8], strides: 1, pad: "valid" },
+  { x: [2, 7, 7, 1], filter: [3, 3, 1, 6], strides: 1, pad: "same" },
+  { x: [2, 9, 9, 1], filter: [3, 3, 1, 32], strides: 2, pad: "same" },
+];
+
+Deno.test("Conv2DBackpropFilter with few taps (the direct kernel) matches the cpu backend", async () => {
+  for (const [i, c] of DIRECT_CASES.entries()) {
+    const dy = dyShape(c);
+    await compareKernel(
+      "Conv2DBackpropFilter",
+      {
+        x: { shape: c.x, data: values(tf.util.sizeFromShape(c.x), 70 + i) },
+        dy: { shape: dy, data: values(tf.util.sizeFromShape(dy), 90 + i) },
+      },
+      { ...convAttrs(c), filterShape: c.filter } as tf.NamedAttrMap,
+      `direct Conv2DBackpropFilter ${describe(c)}`,
+    );
+  }
+});
+
 Deno.test("Conv2DBackpropInput matches the cpu backend", async () => {
   for (const [i, c] of CONV_CASES.entries()) {
     const dy = dyShape(c);

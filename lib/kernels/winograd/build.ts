@@ -48,11 +48,13 @@ export const FEATURES: Readonly<Record<Flavour, string>> = {
 
 /**
  * The AssemblyScript sources, compiled as entries of one module (the exports
- * of both are the module's): the generated transforms and the products.
+ * of each are the module's): the generated transforms, the products, and the
+ * direct filter gradient for few input channels.
  */
 export const SOURCES = [
   fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
   fromFileUrl(new URL("./products.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./direct.as.ts", import.meta.url)),
 ] as const;
 
 /** Paths of the committed binaries. */

@@ -1,0 +1,110 @@
+// @ts-nocheck: AssemblyScript (i32, v128, load<T>, ...), compiled by asc, not Deno.
+// The one kernel of this binary that is not a Winograd convolution: the
+// direct filter gradient of a stride-1 convolution with few input channels
+// (the tutorial's conv1, 1 → 32 channels), where the im2col product spends
+// its time reordering dy. It shares the binary, its two builds and the
+// backend's memory with the Winograd kernels.
+
+/** a·b + c, lane-wise; fused in the relaxed SIMD build (see products.as.ts). */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/**
+ * The filter gradient of a stride-1, dilation-1 NHWC convolution, written to
+ * out ([FH, FW, Ci, Co], overwritten):
+ *
+ *     out[kh][kw][ci][co] = Σ_n Σ_oh Σ_ow x[n][oh+kh-padTop][ow+kw-padLeft][ci]
+ *                                          · dy[n][oh][ow][co]
+ *
+ * over the output pixels whose input pixel is inside x (the rest is
+ * padding). Co must be a multiple of 4. For each image, tap and group of 32
+ * (then 4) output channels, the image's dy rows stream once through
+ * registers (an image of dy is 86 KB for conv1: it stays in L2).
+ */
+export function directFilterGrad(
+  x: usize,
+  dy: usize,
+  out: usize,
+  N: i32,
+  H: i32,
+  W: i32,
+  Ci: i32,
+  OH: i32,
+  OW: i32,
+  Co: i32,
+  FH: i32,
+  FW: i32,
+  padTop: i32,
+  padLeft: i32,
+): void {
+  memory.fill(out, 0, <usize> (FH * FW * Ci * Co) << 2);
+  const dyRow = <usize> Co << 2;
+  const xStep = <usize> Ci << 2;
+  const Co32 = Co & ~31;
+  for (let n = 0; n < N; n++) {
+    const xn = x + (<usize> (n * H * W * Ci) << 2);
+    const dn = dy + (<usize> (n * OH * OW * Co) << 2);
+    for (let kh = 0; kh < FH; kh++) {
+      const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
+      for (let kw = 0; kw < FW; kw++) {
+        const ow0 = max(0, padLeft - kw), ow1 = min(OW, W + padLeft - kw);
+        if (oh0 >= oh1 || ow0 >= ow1) continue;
+        for (let ci = 0; ci < Ci; ci++) {
+          const o = out + (<usize> (((kh * FW + kw) * Ci + ci) * Co) << 2);
+          for (let c0 = 0; c0 < Co32; c0 += 32) {
+            let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+            let a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+            let a4 = f32x4.splat(0), a5 = f32x4.splat(0);
+            let a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+            for (let oh = oh0; oh < oh1; oh++) {
+              let xp = xn +
+                (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
+                  ci) << 2);
+              let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
+              for (let ow = ow0; ow < ow1; ow++) {
+                const s = v128.load32_splat(xp);
+                a0 = madd(s, v128.load(dp), a0);
+                a1 = madd(s, v128.load(dp, 16), a1);
+                a2 = madd(s, v128.load(dp, 32), a2);
+                a3 = madd(s, v128.load(dp, 48), a3);
+                a4 = madd(s, v128.load(dp, 64), a4);
+                a5 = madd(s, v128.load(dp, 80), a5);
+                a6 = madd(s, v128.load(dp, 96), a6);
+                a7 = madd(s, v128.load(dp, 112), a7);
+                xp += xStep;
+                dp += dyRow;
+              }
+            }
+            const op = o + (<usize> c0 << 2);
+            v128.store(op, f32x4.add(v128.load(op), a0));
+            v128.store(op, f32x4.add(v128.load(op, 16), a1), 16);
+            v128.store(op, f32x4.add(v128.load(op, 32), a2), 32);
+            v128.store(op, f32x4.add(v128.load(op, 48), a3), 48);
+            v128.store(op, f32x4.add(v128.load(op, 64), a4), 64);
+            v128.store(op, f32x4.add(v128.load(op, 80), a5), 80);
+            v128.store(op, f32x4.add(v128.load(op, 96), a6), 96);
+            v128.store(op, f32x4.add(v128.load(op, 112), a7), 112);
+          }
+          for (let c0 = Co32; c0 < Co; c0 += 4) {
+            let a0 = f32x4.splat(0);
+            for (let oh = oh0; oh < oh1; oh++) {
+              let xp = xn +
+                (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
+                  ci) << 2);
+              let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
+              for (let ow = ow0; ow < ow1; ow++) {
+                a0 = madd(v128.load32_splat(xp), v128.load(dp), a0);
+                xp += xStep;
+                dp += dyRow;
+              }
+            }
+            const op = o + (<usize> c0 << 2);
+            v128.store(op, f32x4.add(v128.load(op), a0));
+          }
+        }
+      }
+    }
+  }
+}
