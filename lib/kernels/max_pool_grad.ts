@@ -9,6 +9,10 @@
  * innermost (NHWC), so each window position is scanned for all channels at
  * once, reading the heap sequentially.
  *
+ * The tutorial's case, 2×2 windows tiling the input exactly with a multiple
+ * of 4 channels, runs as WASM SIMD (`winograd/pool.as.ts`), the same rule
+ * with lane masks, four channels at a time.
+ *
  * Non-overlapping windows (stride ≥ filter size on both axes) need a single
  * pass: every window is written once, `dy` at its argmax and zeros elsewhere.
  * The common 2×2 case zeroes each pair of `dx` rows natively just before
@@ -27,6 +31,7 @@ import {
   type KernelArgs,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
+import { transforms, winogradAvailable } from "./winograd.ts";
 
 /**
  * Makes the `MaxPoolGrad` kernel function; `stock` (the wasm backend's own
@@ -86,7 +91,22 @@ export function makeMaxPoolGrad(stock: WasmKernelFunc): WasmKernelFunc {
     const x0 = heapIndex(backend, input);
     const dy0 = heapIndex(backend, dy);
     const dx0 = heapIndex(backend, dx);
-    if (geo.sh >= geo.fh && geo.sw >= geo.fw) {
+    if (
+      geo.fh === 2 && geo.fw === 2 && geo.sh === 2 && geo.sw === 2 &&
+      geo.top === 0 && geo.left === 0 && geo.outH * 2 === geo.inH &&
+      geo.outW * 2 === geo.inW && geo.ch % 4 === 0 &&
+      winogradAvailable(backend)
+    ) {
+      transforms(backend).maxPoolGrad2x2(
+        x0 * 4,
+        dy0 * 4,
+        dx0 * 4,
+        geo.batch,
+        geo.inH,
+        geo.inW,
+        geo.ch,
+      );
+    } else if (geo.sh >= geo.fh && geo.sw >= geo.fw) {
       nonOverlapping(heap, x0, dy0, dx0, geo);
     } else {
       overlapping(heap, x0, dy0, dx0, geo);

@@ -167,6 +167,16 @@ export interface Transforms {
     padTop: number,
     padLeft: number,
   ): void;
+  /** The 2x2 max-pool gradient of windows tiling the input (`pool.as.ts`). */
+  maxPoolGrad2x2(
+    x: number,
+    dy: number,
+    dx: number,
+    N: number,
+    H: number,
+    W: number,
+    C: number,
+  ): void;
 }
 
 /** One tile size's three transforms. */

@@ -440,6 +440,9 @@ interface PoolCase {
 const POOL_CASES: PoolCase[] = [
   // The tutorial's pooling layer, scaled down in batch.
   { x: [4, 24, 24, 64], filterSize: 2, strides: 2, pad: "valid" },
+  // 2×2 tiling with channels in fours (the SIMD kernel); even "same" has no pad.
+  { x: [2, 6, 8, 4], filterSize: 2, strides: 2, pad: "valid" },
+  { x: [1, 4, 10, 12], filterSize: 2, strides: 2, pad: "same" },
   // Batch 1, one channel, odd sizes (a trailing row and column unused).
   { x: [1, 7, 9, 1], filterSize: 2, strides: 2, pad: "valid" },
   { x: [1, 7, 9, 1], filterSize: 2, strides: 2, pad: "same" },
