@@ -24,6 +24,7 @@ import {
   swapLastAxes,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
+import { transforms, winogradAvailable } from "./winograd.ts";
 
 /** `a·b` for 2-D float32 operands on the fast XNNPACK path. */
 export type MatMulFunc = (
@@ -80,18 +81,80 @@ export function withPackableOperand(
 }
 
 /**
+ * Right operands seen once, by data id, with the shape they were read as.
+ * XNNPACK packs a right operand (into a layout of its own) on its first
+ * product and reuses the packing while the data lives; packing costs about
+ * as much as a product with few rows. Training's weights are new data every
+ * step, each used once, so packing them is pure cost: a right operand's
+ * first product streams it in place ({@linkcode streamedMatMul}); one used
+ * again (a model's weights at inference) is packed from its second product.
+ */
+const seenRight = new WeakMap<object, string>();
+
+/**
+ * Whether `b` (`[k, n]`) is a right operand's first use, `n` suits the
+ * streamed product, the product is not tiny, and the SIMD module runs here.
+ */
+function streams(
+  backend: BackendWasm,
+  b: tf.TensorInfo,
+  m: number,
+  k: number,
+  n: number,
+): boolean {
+  if (n % 8 !== 0 || m * k * n < SMALL_PRODUCT) return false;
+  const shape = `${k}x${n}`;
+  const seen = seenRight.get(b.dataId);
+  seenRight.set(b.dataId, shape);
+  return seen !== shape && winogradAvailable(backend);
+}
+
+/**
+ * `a·b` for 2-D float32 `a` (`[m, k]`) and `b` (`[k, n]`, `n` a multiple of
+ * 8) with the SIMD module's `gemm`, which reads `b` in place (no packing).
+ */
+export function streamedMatMul(
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.TensorInfo {
+  const [m, k] = a.shape, n = b.shape[1];
+  const out = backend.makeOutput([m, n], "float32");
+  transforms(backend).gemm(
+    heapIndex(backend, a) * 4,
+    heapIndex(backend, b) * 4,
+    heapIndex(backend, out) * 4,
+    m,
+    k,
+    n,
+  );
+  return out;
+}
+
+/**
  * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
- * product, which it runs on XNNPACK (with the right operand's packing keyed
- * safely, see {@linkcode withPackableOperand}).
+ * product: a right operand's first product streams it in place
+ * ({@linkcode streamedMatMul}); later ones run on XNNPACK, which packs the
+ * right operand once (keyed safely, see {@linkcode withPackableOperand}).
  */
 export function stockMatMul(stock: WasmKernelFunc): MatMulFunc {
-  return (backend, a, b) =>
-    withPackableOperand(backend, b, b.shape[0], b.shape[1], (right) =>
-      stock({
-        inputs: { a, b: right },
-        backend,
-        attrs: { transposeA: false, transposeB: false },
-      }));
+  return (backend, a, b) => {
+    if (streams(backend, b, a.shape[0], a.shape[1], b.shape[1])) {
+      return streamedMatMul(backend, a, b);
+    }
+    return withPackableOperand(
+      backend,
+      b,
+      b.shape[0],
+      b.shape[1],
+      (right) =>
+        stock({
+          inputs: { a, b: right },
+          backend,
+          attrs: { transposeA: false, transposeB: false },
+        }),
+    );
+  };
 }
 
 /**
@@ -181,16 +244,27 @@ function batchMatMul(
     batchA === batchB &&
     (m * k * n < SMALL_PRODUCT || (batch === 1 && !transposeA && !transposeB))
   ) {
-    // A single non-transposed product goes to XNNPACK, which caches `b`.
-    return batch === 1 && !transposeA && !transposeB
-      ? withPackableOperand(
-        backend,
-        b,
-        k,
-        n,
-        (right) => stock({ ...args, inputs: { a, b: right } }),
-      )
-      : stock(args);
+    // A single non-transposed product: streamed, or on XNNPACK, which
+    // caches `b`.
+    if (batch === 1 && !transposeA && !transposeB) {
+      return streams(backend, b, m, k, n)
+        ? reshaped(
+          streamedMatMul(
+            backend,
+            reshaped(a, [m, k]),
+            reshaped(b, [k, n]),
+          ),
+          outShape,
+        )
+        : withPackableOperand(
+          backend,
+          b,
+          k,
+          n,
+          (right) => stock({ ...args, inputs: { a, b: right } }),
+        );
+    }
+    return stock(args);
   }
   if (batch === 1 && preferSwapped(transposeA, transposeB, m, k, n)) {
     return reshaped(

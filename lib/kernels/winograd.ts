@@ -177,6 +177,8 @@ export interface Transforms {
     W: number,
     C: number,
   ): void;
+  /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
+  gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
 }
 
 /** One tile size's three transforms. */

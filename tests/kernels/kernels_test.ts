@@ -352,6 +352,10 @@ const MATMUL_CASES: [number[], number[]][] = [
   [[40, 30], [2, 30, 20]],
   [[2, 4, 6], [1, 6, 5]],
   [[2, 1, 3, 4], [1, 3, 4, 2]],
+  // Streamed (no packing; columns in eights): the dense layer at half a
+  // batch, and rows that leave a tail of the 4-row blocks.
+  [[64, 9216], [9216, 128]],
+  [[13, 200], [200, 16]],
 ];
 
 /**
@@ -405,6 +409,41 @@ Deno.test("BatchMatMul matches the cpu backend for all transposes", async () => 
       }
     }
   }
+});
+
+Deno.test("a right operand streamed on its first product and packed from its second gives the same numbers", async () => {
+  await tf.setBackend("wasm");
+  const a = tf.tensor(values(37 * 300, 5), [37, 300]);
+  const b = tf.tensor(values(300 * 24, 6), [300, 24]);
+  const first = tf.matMul(a, b); // streamed
+  const second = tf.matMul(a, b); // packed by XNNPACK, cached
+  const third = tf.matMul(a, b); // from the cache
+  const bt = tf.reshape(b, [24, 300]); // same data, another shape: streamed
+  const fourth = tf.matMul(tf.slice(a, [0, 0], [37, 24]), bt);
+  await tf.setBackend("cpu");
+  const ref = tf.matMul(
+    tf.tensor(values(37 * 300, 5), [37, 300]),
+    tf.tensor(values(300 * 24, 6), [300, 24]),
+  );
+  const ref4 = tf.matMul(
+    tf.slice(tf.tensor(values(37 * 300, 5), [37, 300]), [0, 0], [37, 24]),
+    tf.tensor(values(300 * 24, 6), [24, 300]),
+  );
+  const expected = { shape: ref.shape, data: ref.dataSync() as Float32Array };
+  for (const [i, t] of [first, second, third].entries()) {
+    assertClose(
+      { shape: t.shape, data: t.dataSync() as Float32Array },
+      expected,
+      `product ${i + 1}`,
+    );
+  }
+  assertClose(
+    { shape: fourth.shape, data: fourth.dataSync() as Float32Array },
+    { shape: ref4.shape, data: ref4.dataSync() as Float32Array },
+    "the same data read as another shape",
+  );
+  await tf.setBackend("wasm");
+  tf.dispose([a, b, first, second, third, bt, fourth]);
 });
 
 Deno.test("tf.matMul on wasm broadcasts batches like cpu", async () => {

@@ -536,11 +536,14 @@ for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
     assertEquals(
       WebAssembly.Module.exports(module).map((e) => e.name).sort(),
       [
+        "directFilterGrad",
         "dyTransform2",
         "dyTransform4",
+        "gemm",
         "gradProducts",
         "inputTransform2",
         "inputTransform4",
+        "maxPoolGrad2x2",
         "outputTransform2",
         "outputTransform4",
       ],
