@@ -11,6 +11,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import {
   canUseWinograd,
   type Pads,
+  transforms,
   winogradAvailable,
   winogradConv3x3,
   winogradProfitable,
@@ -168,7 +169,8 @@ export function makeConv2D(stock: WasmKernelFunc): WasmKernelFunc {
 /**
  * Makes the `FusedConv2D` kernel function (convolution, bias, activation, as
  * tfjs-layers runs `Conv2D` layers at inference) around the stock one: the
- * Winograd convolution, then the backend's `Add` and `Relu`, for no
+ * Winograd convolution, then its bias and relu in place in one SIMD pass
+ * (or the backend's `Add` and `Relu` for a bias of another shape), for no
  * activation or relu; the stock kernel for anything else.
  */
 export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
@@ -193,6 +195,23 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
     }
     const backend = args.backend;
     let y = winogradConv3x3(backend, x!, filter!, pads);
+    const channels = y.shape[3];
+    if (
+      channels % 4 === 0 &&
+      (bias === undefined ||
+        (bias.dtype === "float32" &&
+          tf.util.arraysEqual(bias.shape, [channels])))
+    ) {
+      // In place, on the fresh output: one pass, no new tensor.
+      transforms(backend).biasActivation(
+        heapIndex(backend, y) * 4,
+        bias === undefined ? 0 : heapIndex(backend, bias) * 4,
+        tf.util.sizeFromShape(y.shape) / channels,
+        channels,
+        activation === "relu" ? 1 : 0,
+      );
+      return toDeclaredShape(backend, y, info);
+    }
     if (bias !== undefined) {
       const sum = wasmKernel("Add")({ inputs: { a: y, b: bias }, backend });
       disposeAll(backend, y);

@@ -179,6 +179,14 @@ export interface Transforms {
   ): void;
   /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
   gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  /** Bias and ReLU in place, C a multiple of 4 (`bias.as.ts`). */
+  biasActivation(
+    y: number,
+    bias: number,
+    pixels: number,
+    C: number,
+    relu: number,
+  ): void;
 }
 
 /** One tile size's three transforms. */

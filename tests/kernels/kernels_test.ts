@@ -251,6 +251,24 @@ Deno.test("Conv2D and FusedConv2D (bias, relu) match the cpu backend", async () 
       `FusedConv2D ${describe(c)}`,
     );
   }
+  // The Winograd shape's in-place bias and activation: bias only, relu only.
+  const c = { x: [2, 12, 10, 16], filter: [3, 3, 16, 20] } as const;
+  const x = { shape: [...c.x], data: values(2 * 12 * 10 * 16, 61) };
+  const filter = { shape: [...c.filter], data: values(9 * 16 * 20, 62) };
+  const bias = { shape: [20], data: values(20, 63) };
+  const attrs = { strides: 1, pad: 1, dataFormat: "NHWC", dilations: 1 };
+  await compareKernel(
+    "FusedConv2D",
+    { x, filter, bias },
+    { ...attrs, activation: "linear" } as tf.NamedAttrMap,
+    "FusedConv2D winograd, bias, linear",
+  );
+  await compareKernel(
+    "FusedConv2D",
+    { x, filter },
+    { ...attrs, activation: "relu" } as tf.NamedAttrMap,
+    "FusedConv2D winograd, no bias, relu",
+  );
 });
 
 Deno.test("Conv2DBackpropFilter matches the cpu backend", async () => {

@@ -536,6 +536,7 @@ for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
     assertEquals(
       WebAssembly.Module.exports(module).map((e) => e.name).sort(),
       [
+        "biasActivation",
         "directFilterGrad",
         "dyTransform2",
         "dyTransform4",
