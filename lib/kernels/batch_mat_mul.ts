@@ -133,28 +133,41 @@ export function streamedMatMul(
 
 /**
  * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
+ * product on XNNPACK only (the right operand packed once, keyed safely, see
+ * {@linkcode withPackableOperand}).
+ */
+export function packedMatMul(stock: WasmKernelFunc): MatMulFunc {
+  return (backend, a, b) =>
+    withPackableOperand(backend, b, b.shape[0], b.shape[1], (right) =>
+      stock({
+        inputs: { a, b: right },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }));
+}
+
+let stockBatchMatMulFunc: WasmKernelFunc | undefined;
+
+/**
+ * The stock wasm `BatchMatMul` kernel function that
+ * {@linkcode makeBatchMatMul} wrapped, once it has.
+ */
+export function stockBatchMatMul(): WasmKernelFunc | undefined {
+  return stockBatchMatMulFunc;
+}
+
+/**
+ * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
  * product: a right operand's first product streams it in place
  * ({@linkcode streamedMatMul}); later ones run on XNNPACK, which packs the
- * right operand once (keyed safely, see {@linkcode withPackableOperand}).
+ * right operand once ({@linkcode packedMatMul}).
  */
 export function stockMatMul(stock: WasmKernelFunc): MatMulFunc {
-  return (backend, a, b) => {
-    if (streams(backend, b, a.shape[0], a.shape[1], b.shape[1])) {
-      return streamedMatMul(backend, a, b);
-    }
-    return withPackableOperand(
-      backend,
-      b,
-      b.shape[0],
-      b.shape[1],
-      (right) =>
-        stock({
-          inputs: { a, b: right },
-          backend,
-          attrs: { transposeA: false, transposeB: false },
-        }),
-    );
-  };
+  const packed = packedMatMul(stock);
+  return (backend, a, b) =>
+    streams(backend, b, a.shape[0], a.shape[1], b.shape[1])
+      ? streamedMatMul(backend, a, b)
+      : packed(backend, a, b);
 }
 
 /**
@@ -199,6 +212,7 @@ const SMALL_PRODUCT = 16384;
 export function makeBatchMatMul(
   stock: WasmKernelFunc,
 ): (args: KernelArgs) => tf.TensorInfo {
+  stockBatchMatMulFunc = stock;
   const matMul = stockMatMul(stock);
   return (args) => batchMatMul(args, stock, matMul);
 }

@@ -33,7 +33,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { stockMatMul } from "./batch_mat_mul.ts";
+import { packedMatMul, stockBatchMatMul } from "./batch_mat_mul.ts";
 import { TILES, type WinogradTile } from "./winograd/tiles.ts";
 import {
   disposeAll,
@@ -458,11 +458,17 @@ function product(): (
   if (config === undefined) {
     throw new Error("the wasm backend has no 'BatchMatMul' kernel");
   }
-  if (matMul === undefined || matMulSource !== config.kernelFunc) {
-    matMul = stockMatMul(config.kernelFunc as unknown as WasmKernelFunc);
+  let fn = matMul;
+  if (fn === undefined || matMulSource !== config.kernelFunc) {
+    // Always XNNPACK, never the streamed gemm: each filter plane serves
+    // every chunk (packed once), and every tile then rounds the same way
+    // whatever the batch, so splitting a batch over threads changes nothing.
+    fn = matMul = packedMatMul(
+      stockBatchMatMul() ?? config.kernelFunc as unknown as WasmKernelFunc,
+    );
     matMulSource = config.kernelFunc;
   }
-  return matMul;
+  return fn;
 }
 
 /** Tiles over an OH×OW output for tile side m: [rows, columns]. */
