@@ -36,6 +36,15 @@ export function weightsOf(
   return model.getWeights().map((w) => Array.from(w.dataSync()));
 }
 
+/** The largest |a − b| over every weight of two `weightsOf` results. */
+export function maxWeightDiff(a: number[][], b: number[][]): number {
+  let worst = 0;
+  a.forEach((w, i) =>
+    w.forEach((v, j) => worst = Math.max(worst, Math.abs(v - b[i][j])))
+  );
+  return worst;
+}
+
 /** Deterministic values in [-1, 1) (a small LCG, seeded). */
 export function values(size: number, seed: number): Float32Array {
   const out = new Float32Array(size);

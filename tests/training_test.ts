@@ -17,7 +17,7 @@ import {
   TrainingError,
   UsageError,
 } from "../lib/mod.ts";
-import { realMnist, silent, weightsOf } from "./helpers.ts";
+import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();
 const quiet = { sink: silent, verbose: false, validation: false } as const;
@@ -160,16 +160,15 @@ Deno.test("train: bad options are usage errors before any work", async () => {
   }
 });
 
-Deno.test("train: two threads (data-parallel workers) give one thread's weights up to float summation order", async () => {
+Deno.test("train: two and three threads (data-parallel workers, each updating a slice) give one thread's weights up to float summation order", async () => {
   const run = async (threads: number) => {
     const model = buildModel({ seed: 21 });
     await train(model, mnist, { ...quiet, limit: 256, seed: 21, threads });
     return weightsOf(model);
   };
-  const one = await run(1), two = await run(2);
-  let maxDiff = 0;
-  one.forEach((w, i) =>
-    w.forEach((v, j) => maxDiff = Math.max(maxDiff, Math.abs(v - two[i][j])))
-  );
-  assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
+  const one = await run(1);
+  for (const threads of [2, 3]) {
+    const maxDiff = maxWeightDiff(one, await run(threads));
+    assert(maxDiff < 1e-4, `${threads} threads: max |Δw| = ${maxDiff}`);
+  }
 });

@@ -24,7 +24,13 @@ import {
 } from "../../lib/engine/flat_weights.ts";
 import { forwardRange } from "../../lib/engine/forward.ts";
 import { shares } from "../../lib/engine/pool.ts";
-import { realMnist, silent, trainedModel, weightsOf } from "../helpers.ts";
+import {
+  maxWeightDiff,
+  realMnist,
+  silent,
+  trainedModel,
+  weightsOf,
+} from "../helpers.ts";
 
 const mnist = await realMnist();
 
@@ -159,9 +165,6 @@ Deno.test("train: two threads with another optimizer (SGD) give one thread's wei
     return weightsOf(model);
   };
   const one = await run(1), two = await run(2);
-  let maxDiff = 0;
-  one.forEach((w, i) =>
-    w.forEach((v, j) => maxDiff = Math.max(maxDiff, Math.abs(v - two[i][j])))
-  );
+  const maxDiff = maxWeightDiff(one, two);
   assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
 });
