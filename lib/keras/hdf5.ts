@@ -7,15 +7,18 @@
  *
  * @module
  */
-import h5wasm from "h5wasm";
+import type H5Wasm from "h5wasm";
 import { ModelFileError } from "../errors.ts";
 
+/** The library, imported on first use: it compiles its WASM when imported. */
+let h5wasm: typeof H5Wasm;
+
 /** An open HDF5 file. */
-export type H5File = InstanceType<typeof h5wasm.File>;
+export type H5File = InstanceType<typeof H5Wasm.File>;
 /** A group of an HDF5 file. */
-export type H5Group = InstanceType<typeof h5wasm.Group>;
+export type H5Group = InstanceType<typeof H5Wasm.Group>;
 /** A dataset of an HDF5 file. */
-export type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+export type H5Dataset = InstanceType<typeof H5Wasm.Dataset>;
 
 /** HDF5's signature, at the start of a file. */
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -32,12 +35,17 @@ interface MemFs {
 }
 
 /**
- * Loads the HDF5 library (once), with HDF5's errors thrown as exceptions
+ * Imports and loads the HDF5 library (once; importing this module does not,
+ * so programs that never touch HDF5 do not pay for it), with HDF5's errors
+ * thrown as exceptions
  * (which the readers turn into a {@linkcode ModelFileError}) instead of
  * printed on stderr.
  */
 export function ready(): Promise<void> {
-  loaded ??= h5wasm.ready.then((module) => {
+  loaded ??= import("h5wasm").then((library) => {
+    h5wasm = library.default;
+    return h5wasm.ready;
+  }).then((module) => {
     const m = module as unknown as {
       activate_throwing_error_handler(): number;
       FS: MemFs;
