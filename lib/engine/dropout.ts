@@ -10,6 +10,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { dropoutMaskWasm } from "../kernels/dropout_mask.ts";
 import { deriveKey, fillUniform } from "./random.ts";
 
 /** Which samples the next training forward pass holds. */
@@ -33,8 +35,39 @@ interface KeyedDropout {
 
 const patched = new WeakSet<tf.layers.Layer>();
 
-/** Builds the keep-mask (0 or 1/(1-rate)) of one layer for one batch. */
-function mask(
+/**
+ * Builds the keep-mask (0 or 1/(1-rate)) of one layer for one batch: on the
+ * wasm backend with the SIMD kernel, elsewhere in JS (the same numbers).
+ */
+export function mask(
+  shape: number[],
+  rate: number,
+  layer: number,
+  keys: DropoutKeys,
+): tf.Tensor {
+  const scale = 1 / (1 - rate);
+  if (tf.getBackend() === "wasm") {
+    const rowKeys = new Uint32Array(shape[0]);
+    for (let s = 0; s < shape[0]; s++) {
+      rowKeys[s] = deriveKey(keys.seed, keys.epoch, layer, keys.ids[s]);
+    }
+    const info = dropoutMaskWasm(
+      tf.backend() as BackendWasm,
+      shape,
+      rowKeys,
+      rate,
+      scale,
+    );
+    if (info) return tf.engine().makeTensorFromTensorInfo(info);
+  }
+  return maskJs(shape, rate, layer, keys);
+}
+
+/**
+ * The keep-mask drawn in JS from `random.ts`: the reference the wasm kernel
+ * matches element for element.
+ */
+export function maskJs(
   shape: number[],
   rate: number,
   layer: number,

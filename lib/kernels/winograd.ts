@@ -179,6 +179,15 @@ export interface Transforms {
   ): void;
   /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
   gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */
+  dropoutMask(
+    out: number,
+    keys: number,
+    rows: number,
+    perRow: number,
+    threshold: number,
+    scale: number,
+  ): void;
   /** Bias and ReLU in place, C a multiple of 4 (`bias.as.ts`). */
   biasActivation(
     y: number,

@@ -538,6 +538,7 @@ for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
       [
         "biasActivation",
         "directFilterGrad",
+        "dropoutMask",
         "dyTransform2",
         "dyTransform4",
         "gemm",

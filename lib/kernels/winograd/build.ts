@@ -50,8 +50,8 @@ export const FEATURES: Readonly<Record<Flavour, string>> = {
  * The AssemblyScript sources, compiled as entries of one module (the exports
  * of each are the module's): the generated transforms, the products, the
  * direct filter gradient for few input channels, the 2x2 max-pool gradient,
- * a matrix product that needs no packing, and a fused convolution's bias and
- * ReLU in place.
+ * a matrix product that needs no packing, a fused convolution's bias and
+ * ReLU in place, and dropout's keep-masks.
  */
 export const SOURCES = [
   fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
@@ -60,6 +60,7 @@ export const SOURCES = [
   fromFileUrl(new URL("./pool.as.ts", import.meta.url)),
   fromFileUrl(new URL("./gemm.as.ts", import.meta.url)),
   fromFileUrl(new URL("./bias.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./dropout.as.ts", import.meta.url)),
 ] as const;
 
 /** Paths of the committed binaries. */
