@@ -8,7 +8,8 @@
  * with WASM SIMD transforms (`winograd/`). `MaxPoolGrad` and `Sum` over leading axes (the bias
  * gradients) replace the stock scalar loop and transpose with plain JS over
  * the wasm heap. `Identity` shares its input's data instead of copying it
- * (the engine clones every tensor a gradient keeps).
+ * (the engine clones every tensor a gradient keeps). ReLU's gradient runs as
+ * one kernel (`relu_grad.ts`, for wasm and cpu) instead of three.
  *
  * @example
  * ```ts
@@ -31,6 +32,7 @@ import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
 import { makeIdentity } from "./identity.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
+import { registerReluGrad } from "./relu_grad.ts";
 import { makeSum } from "./sum.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
 
@@ -46,6 +48,7 @@ export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 export { makeConv2D, makeFusedConv2D, useWinograd } from "./conv2d.ts";
 export { makeIdentity } from "./identity.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
+export { registerReluGrad, RELU_GRAD } from "./relu_grad.ts";
 export { makeSum } from "./sum.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
@@ -105,6 +108,7 @@ export function registerTrainingKernels(): void {
   wrapStock("MaxPoolGrad", makeMaxPoolGrad);
   wrapStock("Sum", makeSum);
   wrapStock("_FusedMatMul", makeFusedMatMul);
+  registerReluGrad();
 }
 
 /** The stock wasm kernels that {@linkcode registerTrainingKernels} wrapped. */

@@ -179,6 +179,8 @@ export interface Transforms {
   ): void;
   /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
   gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  /** ReLU's gradient, dy·step(x), in one pass (`relu.as.ts`). */
+  reluGrad(dy: number, x: number, out: number, n: number): void;
   /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */
   dropoutMask(
     out: number,

@@ -548,6 +548,7 @@ for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
         "maxPoolGrad2x2",
         "outputTransform2",
         "outputTransform4",
+        "reluGrad",
       ],
     );
     // Section ids: 5 memory, 8 start, 11 data, 12 data count.

@@ -51,7 +51,7 @@ export const FEATURES: Readonly<Record<Flavour, string>> = {
  * of each are the module's): the generated transforms, the products, the
  * direct filter gradient for few input channels, the 2x2 max-pool gradient,
  * a matrix product that needs no packing, a fused convolution's bias and
- * ReLU in place, and dropout's keep-masks.
+ * ReLU in place, dropout's keep-masks, and ReLU's gradient in one pass.
  */
 export const SOURCES = [
   fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
@@ -61,6 +61,7 @@ export const SOURCES = [
   fromFileUrl(new URL("./gemm.as.ts", import.meta.url)),
   fromFileUrl(new URL("./bias.as.ts", import.meta.url)),
   fromFileUrl(new URL("./dropout.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./relu.as.ts", import.meta.url)),
 ] as const;
 
 /** Paths of the committed binaries. */
