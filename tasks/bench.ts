@@ -4,10 +4,10 @@
  *
  * - training throughput (samples/s, projected seconds per epoch) on one
  *   thread and on every core, and the scaling between them;
- * - a real `deno task train` run on every core in a child process: its epoch
- *   time, the time of everything else (start-up, load, build, evaluate,
- *   save, reload, predict), its peak memory (max RSS), its test accuracy
- *   and first ten predictions;
+ * - two real `deno task train` runs in a child process, on every core and on
+ *   one thread: their epoch time (and the scaling between the two), the time
+ *   of everything else (start-up, load, build, evaluate, save, reload,
+ *   predict), peak memory (max RSS), test accuracy and first ten predictions;
  * - prediction throughput on the 10,000 test images, on one thread and on
  *   every core (and the one-off start of the worker threads);
  * - time per kernel of a single-thread step, and the stock `cpu` backend as
@@ -41,6 +41,12 @@ const SPEC = {
     default: 30,
     help: "timed training batches per run",
   },
+  warmup: {
+    type: "int",
+    min: 0,
+    default: 10,
+    help: "untimed training batches before each run (JIT, heap growth)",
+  },
   "batch-size": {
     type: "int",
     min: 1,
@@ -61,7 +67,7 @@ const SPEC = {
   },
   "no-train-run": {
     type: "boolean",
-    help: "skip the whole `deno task train` run (about a minute)",
+    help: "skip the two whole `deno task train` runs (about two minutes)",
   },
   "cpu-samples": {
     type: "int",
@@ -91,6 +97,7 @@ async function timeTraining(
   threads: number,
   batches: number,
   batchSize: number,
+  warmup: number,
 ): Promise<TrainFigure> {
   const model = buildModel({ seed: 1 });
   const runner = await parallelRunner(model, mnist.train, { threads });
@@ -99,12 +106,12 @@ async function timeTraining(
       new Uint32Array(batchSize).map((_, i) =>
         (b * batchSize + i) % mnist.train.count
       );
-    for (let b = 0; b < 2; b++) {
-      await runner.step(ids(b), { seed: 1, epoch: 0 }); // warm-up
+    for (let b = 0; b < warmup; b++) {
+      await runner.step(ids(b), { seed: 1, epoch: 0 });
     }
     const started = performance.now();
     for (let b = 0; b < batches; b++) {
-      await runner.step(ids(b + 2), { seed: 1, epoch: 0 });
+      await runner.step(ids(b + warmup), { seed: 1, epoch: 0 });
     }
     const seconds = (performance.now() - started) / 1000;
     const samples = batches * batchSize;
@@ -157,7 +164,10 @@ interface TrainRun {
  * and measures its wall time; the task prints its epoch time and, as its
  * last line, its own peak RSS (`VmHWM`, every thread included).
  */
-async function timeTrainRun(seed: number): Promise<TrainRun> {
+async function timeTrainRun(
+  seed: number,
+  threads: number,
+): Promise<TrainRun> {
   // The task's own permissions; a model directory of its own under models/.
   const dir = "models/.bench_run";
   const args = [
@@ -170,6 +180,8 @@ async function timeTrainRun(seed: number): Promise<TrainRun> {
     String(seed),
     "--model-dir",
     dir,
+    "--threads",
+    String(threads),
   ];
   try {
     const started = performance.now();
@@ -198,7 +210,7 @@ async function timeTrainRun(seed: number): Promise<TrainRun> {
     }
     const epochSeconds = Number(epoch[1]);
     return {
-      command: `deno task train --seed ${seed}`,
+      command: `deno task train --seed ${seed} --threads ${threads}`,
       wallSeconds,
       epochSeconds,
       outsideEpochSeconds: wallSeconds - epochSeconds,
@@ -308,15 +320,18 @@ async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
   const batches = flags.batches!, batchSize = flags["batch-size"]!;
+  const warmup = flags.warmup!;
   const threads = flags.threads ?? defaultThreads();
   await initBackend();
   const mnist = await loadMnist();
 
   const training: TrainFigure[] = [
-    await timeTraining(mnist, 1, batches, batchSize),
+    await timeTraining(mnist, 1, batches, batchSize, warmup),
   ];
   if (threads > 1) {
-    training.push(await timeTraining(mnist, threads, batches, batchSize));
+    training.push(
+      await timeTraining(mnist, threads, batches, batchSize, warmup),
+    );
   }
 
   const model = buildModel({ seed: 1 });
@@ -360,9 +375,15 @@ async function main(): Promise<void> {
     await tf.setBackend("wasm");
   }
 
-  const trainRun = flags["no-train-run"] ? undefined : await timeTrainRun(2);
+  // Whole runs: every core, then one thread (the real epochs' scaling).
+  const trainRuns = flags["no-train-run"]
+    ? []
+    : [await timeTrainRun(2, threads), await timeTrainRun(2, 1)];
   const scaling = training.length > 1 && training[1].backend === "wasm"
     ? training[1].samplesPerSecond / training[0].samplesPerSecond
+    : undefined;
+  const epochScaling = trainRuns.length === 2 && threads > 1
+    ? trainRuns[1].epochSeconds / trainRuns[0].epochSeconds
     : undefined;
 
   const report = {
@@ -371,7 +392,8 @@ async function main(): Promise<void> {
     cores: defaultThreads(),
     training,
     scaling,
-    trainRun,
+    epochScaling,
+    trainRuns,
     inference,
     poolStartSeconds,
     kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(2)) })),
@@ -390,30 +412,35 @@ async function main(): Promise<void> {
     );
   }
   if (scaling !== undefined) {
-    console.log(`scaling, 1 → ${threads} threads: ${scaling.toFixed(2)}×`);
-  }
-  if (trainRun) {
-    console.log(`\nWhole run: ${trainRun.command}, ${threads} threads:`);
     console.log(
-      `  epoch                      ${trainRun.epochSeconds.toFixed(1)} s`,
+      `scaling, 1 → ${threads} threads: ${scaling.toFixed(2)}× (these batches)`,
+    );
+  }
+  for (const run of trainRuns) {
+    console.log(`\nWhole run: ${run.command}:`);
+    console.log(
+      `  epoch                      ${run.epochSeconds.toFixed(1)} s`,
     );
     console.log(
       `  everything else            ${
-        trainRun.outsideEpochSeconds.toFixed(1)
+        run.outsideEpochSeconds.toFixed(1)
       } s (start, load, build, evaluate, save, reload, predict)`,
     );
-    console.log(
-      `  wall time                  ${trainRun.wallSeconds.toFixed(1)} s`,
-    );
+    console.log(`  wall time                  ${run.wallSeconds.toFixed(1)} s`);
     console.log(
       `  peak memory (max RSS)      ${
-        (trainRun.maxRssBytes / 2 ** 20).toFixed(0)
+        (run.maxRssBytes / 2 ** 20).toFixed(0)
       } MiB`,
     );
+    console.log(`  test accuracy              ${run.testAccuracy.toFixed(4)}`);
+    console.log(`  first ten                  ${run.firstTen}`);
+  }
+  if (epochScaling !== undefined) {
     console.log(
-      `  test accuracy              ${trainRun.testAccuracy.toFixed(4)}`,
+      `scaling, 1 → ${threads} threads: ${
+        epochScaling.toFixed(2)
+      }× (whole epochs)`,
     );
-    console.log(`  first ten                  ${trainRun.firstTen}`);
   }
   console.log("\nPrediction, 10,000 test images:");
   for (const f of inference) {
