@@ -5,11 +5,7 @@
 // its time reordering dy. It shares the binary, its two builds and the
 // backend's memory with the Winograd kernels.
 
-/** a·b + c, lane-wise; fused in the relaxed SIMD build (see products.as.ts). */
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { madd } from "./simd.as.ts";
 
 /**
  * The filter gradient of a stride-1, dilation-1 NHWC convolution, written to

@@ -4,11 +4,7 @@
 // stock XNNPACK path repacks them on every call). It shares the binary, its
 // builds and the backend's memory with the Winograd kernels.
 
-/** a·b + c, lane-wise; fused in the relaxed SIMD build (see products.as.ts). */
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { madd } from "./simd.as.ts";
 
 /**
  * C = A·B for row-major A [M, K], B [K, N], C [M, N], N a multiple of 8.

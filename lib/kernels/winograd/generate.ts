@@ -484,11 +484,7 @@ export function source(): string {
 // NHWC; tiles numbered t = (n·TH + ty)·TW + tx; each plane table holds the
 // byte address of every plane.
 
-/** a·b + c, lane-wise: fused in the relaxed SIMD build. */
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { madd } from "./simd.as.ts";
 `,
   ];
   for (const m of GENERATED_TILES) {

@@ -4,15 +4,7 @@
 // SIMD128 (winograd.wasm) and once with relaxed SIMD as well
 // (winograd_fma.wasm).
 
-/**
- * a·b + c, lane-wise: one fused f32x4.relaxed_madd in the relaxed SIMD
- * build (rounded once where the CPU has FMA), a multiply then an add
- * (rounded twice) otherwise.
- */
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { madd } from "./simd.as.ts";
 
 /**
  * The weight gradient's products, accumulated: for k < planes,

@@ -11,11 +11,7 @@
 // NHWC; tiles numbered t = (n·TH + ty)·TW + tx; each plane table holds the
 // byte address of every plane.
 
-/** a·b + c, lane-wise: fused in the relaxed SIMD build. */
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { madd } from "./simd.as.ts";
 
 /**
  * F(2x2,3x3) input transform: V[k][t - t0][c] = (Bᵀ·d·B)[k] for tiles
