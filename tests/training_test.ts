@@ -160,6 +160,18 @@ Deno.test("train: bad options are usage errors before any work", async () => {
   }
 });
 
+Deno.test("train: one thread's flat Keras Adadelta gives the tfjs optimizer's weights (localRunner)", async () => {
+  const flat = buildModel({ seed: 22 });
+  await train(flat, mnist, { ...quiet, limit: 256, seed: 22, threads: 1 });
+  const ops = buildModel({ seed: 22 });
+  const runner = localRunner(ops, mnist.train);
+  await train(ops, mnist, { ...quiet, limit: 256, seed: 22, runner });
+  const maxDiff = maxWeightDiff(weightsOf(ops), weightsOf(flat));
+  assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
+  // The optimizer state came back into model.optimizer: same iterations.
+  assertEquals(flat.optimizer.iterations, ops.optimizer.iterations);
+});
+
 Deno.test("train: two and three threads (data-parallel workers, each updating a slice) give one thread's weights up to float summation order", async () => {
   const run = async (threads: number) => {
     const model = buildModel({ seed: 21 });

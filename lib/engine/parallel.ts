@@ -36,8 +36,9 @@ export interface ParallelOptions {
 
 /**
  * Returns a {@linkcode StepRunner} that splits each batch over `threads`
- * threads (this one and `threads - 1` workers), and evaluates on all of them;
- * with one thread it is the plain local runner.
+ * threads (this one and `threads - 1` workers), and evaluates on all of them.
+ * With one thread it runs the same flat update without workers (or, for a
+ * model with another optimizer, it is the plain local runner).
  *
  * @example
  * ```ts
@@ -58,9 +59,6 @@ export async function parallelRunner(
   options: ParallelOptions = {},
 ): Promise<StepRunner> {
   const threads = options.threads ?? defaultThreads();
-  if (threads <= 1) return localRunner(model, split);
-  const n = flatSizes(model).trainable;
-  const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
   // Not `instanceof`: tfjs's Optimizer answers it for any optimizer.
   const optimizer = Object.prototype.isPrototypeOf.call(
       KerasAdadelta.prototype,
@@ -68,6 +66,11 @@ export async function parallelRunner(
     )
     ? model.optimizer as KerasAdadelta
     : undefined;
+  // One thread with Keras's Adadelta takes the same path as several (a pool
+  // without workers): the flat update is twice as fast as tfjs ops.
+  if (threads <= 1 && !optimizer) return localRunner(model, split);
+  const n = flatSizes(model).trainable;
+  const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
   const memory: TrainingMemory = {
     train: shareSplit(split),
     grads: new SharedArrayBuffer(threads * n * 4),
