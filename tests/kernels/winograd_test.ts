@@ -289,17 +289,20 @@ function outSize(xShape: number[], pads: Pads): [number, number] {
   ];
 }
 
-/** The stride-1 3x3 convolution in float64, directly. */
-function conv64(
-  x: Float32Array,
+/**
+ * Visits every (output pixel, tap) pair of a stride-1 3x3 convolution whose
+ * input pixel is inside x: `visit(o, xi, fi)` with o the output pixel's
+ * offset (× cout), xi the input pixel's offset (× cin) and fi the tap's
+ * filter offset (× cin·cout).
+ */
+function forEachTap(
   xShape: number[],
-  f: Float32Array,
-  cout: number,
   pads: Pads,
-): Float64Array {
+  cout: number,
+  visit: (o: number, xi: number, fi: number) => void,
+): void {
   const [n, h, w, cin] = xShape;
   const [oh, ow] = outSize(xShape, pads);
-  const y = new Float64Array(n * oh * ow * cout);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
       for (let j = 0; j < ow; j++) {
@@ -310,18 +313,32 @@ function conv64(
           for (let kx = 0; kx < 3; kx++) {
             const c = j + kx - pads.left;
             if (c < 0 || c >= w) continue;
-            const xi = ((b * h + r) * w + c) * cin;
-            const fi = (ky * 3 + kx) * cin * cout;
-            for (let ci = 0; ci < cin; ci++) {
-              const xv = x[xi + ci];
-              const fo = fi + ci * cout;
-              for (let co = 0; co < cout; co++) y[o + co] += xv * f[fo + co];
-            }
+            visit(o, ((b * h + r) * w + c) * cin, (ky * 3 + kx) * cin * cout);
           }
         }
       }
     }
   }
+}
+
+/** The stride-1 3x3 convolution in float64, directly. */
+function conv64(
+  x: Float32Array,
+  xShape: number[],
+  f: Float32Array,
+  cout: number,
+  pads: Pads,
+): Float64Array {
+  const [n, , , cin] = xShape;
+  const [oh, ow] = outSize(xShape, pads);
+  const y = new Float64Array(n * oh * ow * cout);
+  forEachTap(xShape, pads, cout, (o, xi, fi) => {
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x[xi + ci];
+      const fo = fi + ci * cout;
+      for (let co = 0; co < cout; co++) y[o + co] += xv * f[fo + co];
+    }
+  });
   return y;
 }
 
@@ -333,31 +350,15 @@ function grad64(
   cout: number,
   pads: Pads,
 ): Float64Array {
-  const [n, h, w, cin] = xShape;
-  const [oh, ow] = outSize(xShape, pads);
+  const cin = xShape[3];
   const g = new Float64Array(9 * cin * cout);
-  for (let b = 0; b < n; b++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        const d = ((b * oh + i) * ow + j) * cout;
-        for (let ky = 0; ky < 3; ky++) {
-          const r = i + ky - pads.top;
-          if (r < 0 || r >= h) continue;
-          for (let kx = 0; kx < 3; kx++) {
-            const c = j + kx - pads.left;
-            if (c < 0 || c >= w) continue;
-            const xi = ((b * h + r) * w + c) * cin;
-            const gi = (ky * 3 + kx) * cin * cout;
-            for (let ci = 0; ci < cin; ci++) {
-              const xv = x[xi + ci];
-              const go = gi + ci * cout;
-              for (let co = 0; co < cout; co++) g[go + co] += xv * dy[d + co];
-            }
-          }
-        }
-      }
+  forEachTap(xShape, pads, cout, (d, xi, gi) => {
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x[xi + ci];
+      const go = gi + ci * cout;
+      for (let co = 0; co < cout; co++) g[go + co] += xv * dy[d + co];
     }
-  }
+  });
   return g;
 }
 
