@@ -65,3 +65,78 @@ export class BackendError extends MnistCnnError {}
 
 /** Training stopped: a non-finite loss, or an interrupt. */
 export class TrainingError extends MnistCnnError {}
+
+/**
+ * A library operation stopped at an interrupt (Jupyter's Stop, or Ctrl-C in
+ * a task): `classify`, evaluation or prediction. Nothing was changed or
+ * written. Its stack is its message alone: a notebook shows one line, not
+ * the library's internals.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Interrupted } from "./errors.ts";
+ * const err = new Interrupted("classify", "stopped after 2304 of 10000 images");
+ * assertEquals(err.message, "classify stopped after 2304 of 10000 images");
+ * assertEquals(err.stack, "Interrupted: classify stopped after 2304 of 10000 images");
+ * ```
+ */
+export class Interrupted extends MnistCnnError {
+  /** The operation that stopped, e.g. `classify`. */
+  readonly operation: string;
+  /** Where it stopped and what was kept, e.g. `stopped after 256 of 10000 images`. */
+  readonly what: string;
+  /** Creates the error: `<operation> <what>`. */
+  constructor(operation: string, what: string) {
+    super(`${operation} ${what}`);
+    this.operation = operation;
+    this.what = what;
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/**
+ * Training stopped at an interrupt between two steps. The model holds the
+ * weights and optimizer state of the last step done; `resume` continues the
+ * same run where it stopped (`train(model, mnist, { ...options,
+ * ...err.resume })`). Its stack is its message alone.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { TrainingInterrupted } from "./errors.ts";
+ * const err = new TrainingInterrupted({ epoch: 0, step: 213, steps: 469, seed: 2 });
+ * assertEquals(err.resume, { initialEpoch: 0, initialStep: 213, seed: 2 });
+ * assertEquals(err.message.split(";")[0], "stopped in epoch 1 at step 213 of 469");
+ * ```
+ */
+export class TrainingInterrupted extends TrainingError {
+  /** The epoch it stopped in, 0-based (as Keras's `initial_epoch`). */
+  readonly epoch: number;
+  /** Steps of that epoch done (the model has their weights). */
+  readonly step: number;
+  /** Steps of a whole epoch. */
+  readonly steps: number;
+  /** The `train` options that continue the run where it stopped. */
+  readonly resume: { initialEpoch: number; initialStep: number; seed: number };
+  /** Creates the error; `note` is added to the message (e.g. what was saved). */
+  constructor(
+    at: { epoch: number; step: number; steps: number; seed: number },
+    note?: string,
+  ) {
+    const { epoch, step, steps, seed } = at;
+    const kept = step === 0
+      ? "the model keeps the weights it had before the epoch"
+      : `the model keeps the weights of step ${step}`;
+    super(
+      `stopped in epoch ${epoch + 1} at step ${step} of ${steps}; ${kept}${
+        note ? `; ${note}` : ""
+      }`,
+    );
+    this.epoch = epoch;
+    this.step = step;
+    this.steps = steps;
+    this.resume = { initialEpoch: epoch, initialStep: step, seed };
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}

@@ -7,7 +7,8 @@ import * as tf from "@tensorflow/tfjs";
 import { type MnistSplit, toTensors } from "./data.ts";
 import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
-import { UsageError } from "./errors.ts";
+import { Interrupted, UsageError } from "./errors.ts";
+import { watchInterrupts } from "./interrupt/mod.ts";
 
 /** Which samples to predict. */
 export interface PredictOptions {
@@ -19,6 +20,12 @@ export interface PredictOptions {
   batchSize?: number;
 }
 
+/** {@linkcode PredictOptions} and the operation an interrupt names. */
+interface NamedPredictOptions extends PredictOptions {
+  /** Named in the {@linkcode Interrupted} error; default the function's name. */
+  operation?: string;
+}
+
 /** Predicted classes with the model's ten probabilities for each input. */
 export interface Prediction {
   /** The predicted class of each input (argmax of the softmax). */
@@ -27,33 +34,68 @@ export interface Prediction {
   probabilities: number[][];
 }
 
-/** Runs the model on `[n, 28, 28, 1]` images in batches; frees them. */
+/**
+ * Runs the model on `[n, 28, 28, 1]` images in batches; frees them. Stops
+ * with {@linkcode Interrupted} before a batch once an interrupt arrived.
+ */
 function predictBatches(
+  operation: string,
   model: tf.LayersModel,
   count: number,
   batchSize: number,
   batch: (start: number, count: number) => tf.Tensor,
 ): Prediction {
-  const classes: number[] = [];
-  const probabilities: number[][] = [];
-  for (let s = 0; s < count; s += batchSize) {
-    const n = Math.min(batchSize, count - s);
-    const xs = batch(s, n);
-    // Models read from Keras files may take the picture as [28, 28] or [784].
-    const inputShape = model.inputs[0].shape.slice(1) as number[];
-    const probs = tf.tidy(() =>
-      model.predict(xs.reshape([n, ...inputShape]), { batchSize }) as tf.Tensor
-    );
-    const values = probs.dataSync();
-    const k = values.length / n;
-    for (let i = 0; i < n; i++) {
-      const row = Array.from(values.subarray(i * k, (i + 1) * k));
-      probabilities.push(row);
-      classes.push(row.indexOf(Math.max(...row)));
+  const out: Prediction = { classes: [], probabilities: [] };
+  const stop = stopPredicting(operation, count);
+  try {
+    for (let s = 0; s < count; s += batchSize) {
+      stop.beforeBatch(s);
+      predictBatch(model, s, Math.min(batchSize, count - s), batch, out);
     }
-    tf.dispose([xs, probs]);
+  } finally {
+    stop.close();
   }
-  return { classes, probabilities };
+  return out;
+}
+
+/** One batch of {@linkcode predictBatches}, appended to `out`. */
+function predictBatch(
+  model: tf.LayersModel,
+  start: number,
+  n: number,
+  batch: (start: number, count: number) => tf.Tensor,
+  out: Prediction,
+): void {
+  const xs = batch(start, n);
+  // Models read from Keras files may take the picture as [28, 28] or [784].
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  const probs = tf.tidy(() =>
+    model.predict(xs.reshape([n, ...inputShape]), { batchSize: n }) as tf.Tensor
+  );
+  const values = probs.dataSync();
+  const k = values.length / n;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(values.subarray(i * k, (i + 1) * k));
+    out.probabilities.push(row);
+    out.classes.push(row.indexOf(Math.max(...row)));
+  }
+  tf.dispose([xs, probs]);
+}
+
+/** Throws {@linkcode Interrupted} before a batch once an interrupt arrived. */
+function stopPredicting(operation: string, count: number) {
+  const watch = watchInterrupts();
+  return {
+    beforeBatch(done: number) {
+      if (watch.requested) {
+        throw new Interrupted(
+          operation,
+          `stopped after ${done} of ${count} images; nothing was kept`,
+        );
+      }
+    },
+    close: () => watch.close(),
+  };
 }
 
 /**
@@ -81,6 +123,7 @@ export function predictInputs(
     }
   }
   return predictBatches(
+    "predictInputs",
     model,
     inputs.length,
     options.batchSize ?? FORWARD_BATCH,
@@ -100,12 +143,13 @@ export function predictInputs(
 export function predictProbabilities(
   model: tf.LayersModel,
   split: MnistSplit,
-  options: PredictOptions = {},
+  options: NamedPredictOptions = {},
 ): Prediction {
   const start = options.start ?? 0;
   const count = options.count ?? 10;
   checkRange(split, start, count);
   return predictBatches(
+    options.operation ?? "predictProbabilities",
     model,
     count,
     options.batchSize ?? FORWARD_BATCH,
@@ -151,13 +195,18 @@ export function predictClasses(
   const start = options.start ?? 0;
   const count = options.count ?? 10;
   checkRange(split, start, count);
-  const { classes } = forwardRange(model, split, {
-    start,
-    count,
-    batchSize: options.batchSize,
-    mode: "classes",
-  });
-  return Array.from(classes);
+  const stop = stopPredicting("predictClasses", count);
+  try {
+    const { classes } = forwardRange(model, split, {
+      start,
+      count,
+      batchSize: options.batchSize,
+      mode: "classes",
+    }, stop.beforeBatch);
+    return Array.from(classes);
+  } finally {
+    stop.close();
+  }
 }
 
 /**
@@ -186,15 +235,21 @@ export async function predictClassesParallel(
   const threads = options.pool?.threads ?? options.threads ?? defaultThreads();
   if (threads <= 1) return predictClasses(model, split, options);
   const pool = options.pool ?? await WorkerPool.create(model, { threads });
+  // Only a pool of its own is stopped at an interrupt: a caller's pool would
+  // be left with busy workers.
+  const stop = options.pool
+    ? undefined
+    : stopPredicting("predictClassesParallel", count);
   try {
     const { classes } = await pool.forward(split, {
       start,
       count,
       batchSize: options.batchSize,
       mode: "classes",
-    });
+    }, stop?.beforeBatch);
     return Array.from(classes);
   } finally {
     if (!options.pool) pool.dispose();
+    stop?.close();
   }
 }

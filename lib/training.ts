@@ -17,7 +17,13 @@ import {
   type ProgressSink,
 } from "./engine/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
-import { TrainingError, UsageError } from "./errors.ts";
+import {
+  Interrupted,
+  TrainingError,
+  TrainingInterrupted,
+  UsageError,
+} from "./errors.ts";
+import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -25,6 +31,13 @@ export interface TrainOptions {
   epochs?: number;
   /** Epoch to start at, to resume a run (Keras `initial_epoch`); default 0. */
   initialEpoch?: number;
+  /**
+   * Steps of the first epoch already done, to continue a run stopped in the
+   * middle of an epoch (a {@linkcode TrainingInterrupted}'s `resume` gives
+   * it); default 0. With the same seed the run ends with the weights of an
+   * uninterrupted one.
+   */
+  initialStep?: number;
   /** Samples per gradient step; default 128. */
   batchSize?: number;
   /** Train on the first `limit` training samples only; default all. */
@@ -37,8 +50,14 @@ export interface TrainOptions {
   sink?: ProgressSink;
   /** Print `Epoch 1/1` headers and the bar; default true. */
   verbose?: boolean;
-  /** Stops training between two steps, throwing a {@linkcode TrainingError}. */
+  /**
+   * Stops training between two steps, throwing a
+   * {@linkcode TrainingInterrupted}. In a Jupyter kernel the Stop button does
+   * the same without it.
+   */
   signal?: AbortSignal;
+  /** Stop the same way on Ctrl-C outside a kernel (for the tasks); default false. */
+  ctrlC?: boolean;
   /**
    * Threads to train on; with 2 or more each batch is split over worker
    * threads (data-parallel). Default: every core.
@@ -132,13 +151,30 @@ export function evaluate(
 ): Evaluation {
   const count = options.count ?? split.count;
   checkCount("sample count", count, split.count);
-  const { loss, correct } = forwardRange(model, split, {
-    start: 0,
-    count,
-    batchSize: options.batchSize,
-    mode: "evaluate",
-  });
-  return { loss: loss / count, acc: correct / count };
+  const watch = watchInterrupts();
+  try {
+    const { loss, correct } = forwardRange(model, split, {
+      start: 0,
+      count,
+      batchSize: options.batchSize,
+      mode: "evaluate",
+    }, stopEvaluating(watch, count));
+    return { loss: loss / count, acc: correct / count };
+  } finally {
+    watch.close();
+  }
+}
+
+/** Throws {@linkcode Interrupted} before a batch once an interrupt arrived. */
+function stopEvaluating(watch: InterruptWatch, count: number) {
+  return (done: number) => {
+    if (watch.requested) {
+      throw new Interrupted(
+        "evaluate",
+        `stopped after ${done} of ${count} samples; the model is unchanged`,
+      );
+    }
+  };
 }
 
 /**
@@ -164,6 +200,7 @@ export async function evaluateParallel(
   if (threads <= 1) return evaluate(model, split, options);
   const count = options.count ?? split.count;
   checkCount("sample count", count, split.count);
+  const watch = watchInterrupts();
   const pool = await WorkerPool.create(model, { threads });
   try {
     const { loss, correct } = await pool.forward(split, {
@@ -171,10 +208,11 @@ export async function evaluateParallel(
       count,
       batchSize: options.batchSize,
       mode: "evaluate",
-    });
+    }, stopEvaluating(watch, count));
     return { loss: loss / count, acc: correct / count };
   } finally {
     pool.dispose();
+    watch.close();
   }
 }
 
@@ -186,7 +224,11 @@ export async function evaluateParallel(
  * resuming at `initialEpoch` from a checkpoint continues the same run.
  *
  * @throws {TrainingError} on a non-finite loss (the weights of the last
- * finite step are kept, nothing is applied) or when `signal` aborts.
+ * finite step are kept, nothing is applied).
+ * @throws {TrainingInterrupted} at an interrupt (Jupyter's Stop, `signal`,
+ * Ctrl-C with `ctrlC`): between two steps, the model keeps the weights and
+ * optimizer state of the last step done, and the error's `resume` continues
+ * the run.
  *
  * @example
  * ```ts
@@ -205,6 +247,7 @@ export async function train(
 ): Promise<TrainResult> {
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
+  const initialStep = options.initialStep ?? 0;
   const batchSize = options.batchSize ?? 128;
   checkCount("epochs", epochs);
   checkCount("batch size", batchSize);
@@ -216,12 +259,25 @@ export async function train(
     );
   }
   const n = options.limit ?? data.train.count;
+  const stepsPerEpoch = Math.ceil(n / batchSize);
+  if (
+    !Number.isInteger(initialStep) || initialStep < 0 ||
+    initialStep > stepsPerEpoch
+  ) {
+    throw new UsageError(
+      `initial step must be a whole number from 0 to ${stepsPerEpoch}, got ${initialStep}`,
+    );
+  }
   const seed = options.seed ?? randomSeed();
   const verbose = options.verbose ?? true;
   const validation = options.validation ?? true;
   const history: EpochLog[] = [];
   let test: Evaluation = { loss: NaN, acc: NaN };
 
+  const watch = watchInterrupts({
+    signal: options.signal,
+    ctrlC: options.ctrlC,
+  });
   const runner = options.runner ??
     await parallelRunner(model, data.train, { threads: options.threads });
   try {
@@ -231,12 +287,14 @@ export async function train(
         total: n,
         sink: options.sink ?? defaultSink(),
       });
+      const at = { epoch, steps: stepsPerEpoch, seed };
       const run = await runEpoch(runner, {
         n,
         batchSize,
         seed,
         epoch,
-        signal: options.signal,
+        initialStep: epoch === initialEpoch ? initialStep : 0,
+        watch,
         onStep: verbose
           ? (seen, values) => bar.update(seen, values)
           : undefined,
@@ -251,8 +309,14 @@ export async function train(
       };
       runner.sync?.();
       if (validation) {
-        test = await (runner.evaluate?.(data.test) ??
-          evaluate(model, data.test));
+        test = await validate(model, data.test, runner, () => {
+          if (watch.requested) {
+            throw new TrainingInterrupted(
+              { ...at, step: stepsPerEpoch },
+              "stopped while validating",
+            );
+          }
+        });
         log.val_loss = test.loss;
         log.val_acc = test.acc;
       }
@@ -267,13 +331,30 @@ export async function train(
       await options.onEpochEnd?.(log);
     }
     if (!validation) {
-      test = await (runner.evaluate?.(data.test) ?? evaluate(model, data.test));
+      test = await validate(model, data.test, runner, () => {});
     }
   } finally {
     if (options.runner) runner.sync?.();
     else runner.dispose();
+    watch.close();
   }
   return { seed, history, test };
+}
+
+/** Evaluates on every thread of `runner`, calling `beforeBatch` on this one. */
+async function validate(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  runner: StepRunner,
+  beforeBatch: () => void,
+): Promise<Evaluation> {
+  if (runner.evaluate) return await runner.evaluate(split, beforeBatch);
+  const { loss, correct } = forwardRange(model, split, {
+    start: 0,
+    count: split.count,
+    mode: "evaluate",
+  }, beforeBatch);
+  return { loss: loss / split.count, acc: correct / split.count };
 }
 
 /**
@@ -287,22 +368,24 @@ async function runEpoch(
     batchSize: number;
     seed: number;
     epoch: number;
-    signal?: AbortSignal;
+    initialStep: number;
+    watch: InterruptWatch;
     onStep?: (seen: number, values: { loss: number; acc: number }) => void;
     onBatch?: (log: StepLog) => void;
   },
 ): Promise<
   { metrics: { loss: number; acc: number }; steps: number; seconds: number }
 > {
-  const { n, batchSize, seed, epoch } = options;
+  const { n, batchSize, seed, epoch, initialStep } = options;
   const order = permutation(n, deriveKey(seed, epoch));
   const started = performance.now();
-  let seen = 0, lossSum = 0, correct = 0, steps = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    if (options.signal?.aborted) {
-      throw new TrainingError(
-        `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
-      );
+  const total = Math.ceil(n / batchSize);
+  let seen = Math.min(n, initialStep * batchSize), steps = initialStep;
+  let lossSum = 0, correct = 0;
+  const first = seen;
+  for (let start = seen; start < n; start += batchSize) {
+    if (options.watch.requested) {
+      throw new TrainingInterrupted({ epoch, step: steps, steps: total, seed });
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
     const step = await runner.step(ids, { seed, epoch });
@@ -318,7 +401,8 @@ async function runEpoch(
     seen += ids.length;
     lossSum += step.loss;
     correct += step.correct;
-    options.onStep?.(seen, { loss: lossSum / seen, acc: correct / seen });
+    const since = seen - first;
+    options.onStep?.(seen, { loss: lossSum / since, acc: correct / since });
     options.onBatch?.({
       epoch,
       step: steps,
@@ -329,8 +413,10 @@ async function runEpoch(
     // Let signal handlers and notebook output run between steps.
     if (steps % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
   }
+  // A continued epoch's metrics cover the samples it trained on.
+  const trained = Math.max(1, n - first);
   return {
-    metrics: { loss: lossSum / n, acc: correct / n },
+    metrics: { loss: lossSum / trained, acc: correct / trained },
     steps,
     seconds: (performance.now() - started) / 1000,
   };

@@ -22,6 +22,8 @@ export interface Classified {
 /**
  * Classifies every sample of `split` (e.g. the 10,000 test images).
  *
+ * @throws {Interrupted} at an interrupt (Jupyter's Stop), between batches.
+ *
  * @example
  * ```ts
  * import { classify } from "./classified.ts";
@@ -34,6 +36,7 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
   const { classes, probabilities } = predictProbabilities(model, split, {
     start: 0,
     count: split.count,
+    operation: "classify",
   });
   return {
     labels: Array.from(split.labels),

@@ -40,6 +40,8 @@ export interface ForwardResult {
 
 /**
  * Runs `model` on samples `start .. start+count` of `split`, in batches.
+ * `beforeBatch(done)` runs before each batch with the samples done so far;
+ * it may throw to stop the pass (an interrupt).
  *
  * @example
  * ```ts
@@ -52,6 +54,7 @@ export function forwardRange(
   model: tf.LayersModel,
   split: MnistSplit,
   options: ForwardOptions,
+  beforeBatch?: (done: number) => void,
 ): ForwardResult {
   const { start, count, mode } = options;
   const batchSize = options.batchSize ?? FORWARD_BATCH;
@@ -60,6 +63,7 @@ export function forwardRange(
   let loss = 0, correct = 0;
   for (let s = start; s < start + count; s += batchSize) {
     const n = Math.min(batchSize, start + count - s);
+    beforeBatch?.(s - start);
     const { xs, ys } = gatherBatch(
       split,
       Uint32Array.from({ length: n }, (_, i) => s + i),

@@ -63,9 +63,13 @@ export interface StepRunner {
   /**
    * Evaluates the current weights on `split` on every thread the runner
    * holds (mean loss and accuracy, as `evaluate` returns them); absent where
-   * the runner has no threads of its own.
+   * the runner has no threads of its own. `beforeBatch` runs before each
+   * batch of this thread (it may throw to stop).
    */
-  evaluate?(split: MnistSplit): Promise<{ loss: number; acc: number }>;
+  evaluate?(
+    split: MnistSplit,
+    beforeBatch?: (done: number) => void,
+  ): Promise<{ loss: number; acc: number }>;
   /**
    * Brings what the runner keeps outside the model (the optimizer state of
    * threads) back into `model.optimizer`, before it is saved or read.

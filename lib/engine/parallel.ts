@@ -173,12 +173,12 @@ export async function parallelRunner(
       }
       return { loss, correct };
     },
-    async evaluate(split) {
+    async evaluate(split, beforeBatch) {
       const { loss, correct } = await pool.forward(split, {
         start: 0,
         count: split.count,
         mode: "evaluate",
-      });
+      }, beforeBatch);
       return { loss: loss / split.count, acc: correct / split.count };
     },
     sync,

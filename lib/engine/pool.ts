@@ -235,10 +235,14 @@ export class WorkerPool {
   /**
    * The forward pass over samples `start .. start+count` of `split`, split
    * over every thread: summed loss and hits, or the classes in order.
+   * `beforeBatch` runs before each batch of this thread's share; when it
+   * throws, the call rejects with its error (dispose the pool then: its
+   * workers may still be busy).
    */
   async forward(
     split: MnistSplit,
     options: ForwardOptions,
+    beforeBatch?: (done: number) => void,
   ): Promise<ForwardResult> {
     const shared = shareSplit(split);
     const parts = shares(options.count, this.threads)
@@ -254,11 +258,18 @@ export class WorkerPool {
         count,
       });
     });
-    const own = parts[0][1] === 0 ? empty() : forwardRange(this.model, shared, {
-      ...options,
-      start: parts[0][0],
-      count: parts[0][1],
-    });
+    let own: ForwardResult;
+    try {
+      own = parts[0][1] === 0 ? empty() : forwardRange(this.model, shared, {
+        ...options,
+        start: parts[0][0],
+        count: parts[0][1],
+      }, beforeBatch);
+    } catch (e) {
+      // Stopped: the workers' replies are no longer awaited.
+      for (const reply of replies) reply.catch(() => {});
+      throw e;
+    }
     const all = [own, ...await Promise.all(replies)];
     const classes = new Int32Array(
       options.mode === "classes" ? options.count : 0,
