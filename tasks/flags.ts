@@ -6,7 +6,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { MnistCnnError, UsageError } from "../lib/errors.ts";
+import {
+  Interrupted,
+  MnistCnnError,
+  TrainingInterrupted,
+  UsageError,
+} from "../lib/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
@@ -142,9 +147,10 @@ export function modelDir(value: string | undefined): string {
 }
 
 /**
- * Runs a task's `main`, printing a usage error (exit code 2) or any other
- * error of this project (exit code 1) as one clear line instead of a stack
- * trace.
+ * Runs a task's `main`, printing a usage error (exit code 2), an interrupt
+ * (Ctrl-C where the task asked for it; exit code 130, as a shell reports
+ * SIGINT) or any other error of this project (exit code 1) as one clear line
+ * instead of a stack trace.
  */
 export async function runTask(
   main: () => Promise<void>,
@@ -156,6 +162,10 @@ export async function runTask(
     if (e instanceof UsageError) {
       console.error(`error: ${e.message}\n\n${usageText}`);
       Deno.exit(2);
+    }
+    if (e instanceof TrainingInterrupted || e instanceof Interrupted) {
+      console.error(`\n${e.name}: ${e.message}`);
+      Deno.exit(130);
     }
     if (e instanceof MnistCnnError) {
       console.error(`error: ${e.message}`);

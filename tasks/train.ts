@@ -8,16 +8,10 @@
 // this task does not use): a smaller, faster start.
 import { initBackend } from "../lib/backend.ts";
 import { loadMnist } from "../lib/data.ts";
-import { buildModel, formatSummary } from "../lib/model.ts";
-import { train } from "../lib/training.ts";
-import { loadModel, readMetadata, saveModel } from "../lib/saving.ts";
+import { formatSummary } from "../lib/model.ts";
+import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
+import { loadModel } from "../lib/saving.ts";
 import { predictClasses } from "../lib/predict.ts";
-import { TrainingError, UsageError } from "../lib/errors.ts";
-import {
-  type History,
-  readHistory,
-  saveHistory,
-} from "../lib/charts/history.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
@@ -26,7 +20,6 @@ import {
   usage,
 } from "./flags.ts";
 import { peakRss } from "../lib/engine/memory.ts";
-import type * as tf from "@tensorflow/tfjs";
 
 const SPEC = {
   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
@@ -66,116 +59,44 @@ const USAGE = usage(
   SPEC,
 );
 
-/** Training state kept in the checkpoint's model.json, for `--resume`. */
-interface RunState {
-  epochsDone: number;
-  epochs: number;
-  seed: number;
-  batchSize: number;
-  limit?: number;
-}
-
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
   const dir = modelDir(flags["model-dir"]);
-
-  let run: RunState = {
-    epochsDone: 0,
-    epochs: flags.epochs!,
-    seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
-    batchSize: flags["batch-size"]!,
-    limit: flags.limit,
-  };
-  let model: tf.LayersModel;
   await initBackend();
-  if (flags.resume) {
-    const saved = (await readMetadata(dir))?.run as RunState | undefined;
-    if (!saved) {
-      throw new UsageError(`--resume: ${dir} holds no checkpoint of a run`);
-    }
-    if (flags.seed !== undefined && flags.seed !== saved.seed) {
-      throw new UsageError(
-        `--resume: the checkpoint was trained with --seed ${saved.seed}`,
-      );
-    }
-    run = { ...saved, epochs: Math.max(flags.epochs!, saved.epochs) };
-    if (run.epochsDone >= run.epochs) {
-      throw new UsageError(
-        `--resume: the checkpoint already finished ${run.epochsDone} epoch(s); ask for more with --epochs`,
-      );
-    }
-    model = await loadModel(dir);
+  const run = await openRun(dir, {
+    epochs: flags.epochs,
+    batchSize: flags["batch-size"],
+    limit: flags.limit,
+    seed: flags.seed,
+    resume: flags.resume,
+  });
+  const { model, state } = run;
+  if (run.resumed) {
     console.log(
-      `Resuming ${dir} after epoch ${run.epochsDone} of ${run.epochs} (seed ${run.seed})`,
+      `Resuming ${dir} after epoch ${state.epochsDone} of ${state.epochs} (seed ${state.seed})`,
     );
-  } else {
-    model = buildModel({ seed: run.seed });
   }
 
   const mnist = await loadMnist();
   console.log(`x_train shape: (${mnist.train.count}, 28, 28, 1)`);
-  console.log(`${run.limit ?? mnist.train.count} train samples`);
+  console.log(`${state.limit ?? mnist.train.count} train samples`);
   console.log(`${mnist.test.count} test samples`);
   console.log(formatSummary(model));
 
-  // The run's history, saved next to the model at each checkpoint.
-  const previous = flags.resume
-    ? await readHistory(dir)
-    : { epochs: [], steps: [] };
-  const history: History = {
-    epochs: previous.epochs.filter((e) => e.epoch < run.epochsDone),
-    steps: previous.steps.filter((s) => s.epoch < run.epochsDone),
-  };
-
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  Deno.addSignalListener("SIGINT", onSigint);
-  let result;
-  try {
-    result = await train(model, mnist, {
-      epochs: run.epochs,
-      initialEpoch: run.epochsDone,
-      batchSize: run.batchSize,
-      limit: run.limit,
-      seed: run.seed,
-      threads: flags.threads,
-      signal: controller.signal,
-      onStep: (log) => history.steps.push(log),
-      onEpochEnd: async (log) => {
-        run = { ...run, epochsDone: log.epoch + 1 };
-        const { epoch, loss, acc, val_loss, val_acc } = log;
-        history.epochs.push({ epoch, loss, acc, val_loss, val_acc });
-        await saveModel(model, dir, { metadata: { run } });
-        await saveHistory(dir, history);
-        console.log(`Checkpoint: epoch ${log.epoch + 1} saved at ${dir}`);
-      },
-    });
-  } catch (e) {
-    if (e instanceof TrainingError) {
-      const kept = run.epochsDone > 0
-        ? `the checkpoint of epoch ${run.epochsDone} at ${dir} is intact (continue with --resume)`
-        : `nothing was saved; any previous model at ${dir} is unchanged`;
-      console.error(`\n${e.message}\n${kept}`);
-      Deno.exit(controller.signal.aborted ? 130 : 1);
-    }
-    throw e;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
-  }
+  // A checkpoint after each epoch; Ctrl-C stops between two steps (exit 130).
+  const result = await trainRun(run, mnist, {
+    threads: flags.threads,
+    ctrlC: true,
+  });
   console.log(`Test loss: ${result.test.loss.toFixed(4)}`);
   console.log(`Test accuracy: ${result.test.acc.toFixed(4)}`);
   console.log(`Saved trained model at ${dir}`);
-  const epochSeconds = result.history.map((h) => h.seconds.toFixed(1)).join(
-    ", ",
-  );
-  console.log(`Epoch time: ${epochSeconds} s`);
+  const seconds = result.history.map((h) => h.seconds.toFixed(1));
+  console.log(`Epoch time: ${seconds.join(", ")} s`);
 
   const reloaded = await loadModel(dir);
-  const predicted = predictClasses(reloaded, mnist.train, {
-    start: 0,
-    count: 10,
-  });
+  const predicted = predictClasses(reloaded, mnist.train, { count: 10 });
   // Measured here, after everything but printing: every thread, all along.
   console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(

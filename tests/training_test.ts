@@ -15,6 +15,7 @@ import {
   type StepRunner,
   train,
   TrainingError,
+  TrainingInterrupted,
   UsageError,
 } from "../lib/mod.ts";
 import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
@@ -131,18 +132,49 @@ Deno.test("localRunner: a step with NaN gradients reports NaN and applies nothin
   assertEquals(weightsOf(model).map((w) => w.map(String)), before);
 });
 
-Deno.test("train: an aborted signal stops between steps with a TrainingError", async () => {
+Deno.test("train: an aborted signal stops between steps with a TrainingInterrupted", async () => {
   const controller = new AbortController();
   controller.abort();
-  await assertRejects(
+  const err = await assertRejects(
     () =>
       train(buildModel(), mnist, {
         ...quiet,
         limit: 256,
+        seed: 5,
         signal: controller.signal,
       }),
-    TrainingError,
-    "interrupted",
+    TrainingInterrupted,
+  );
+  assert(err instanceof TrainingError, "a TrainingError as before");
+  assertEquals(err.resume, { initialEpoch: 0, initialStep: 0, seed: 5 });
+  assertEquals(
+    err.message,
+    "stopped in epoch 1 at step 0 of 2; the model keeps the weights it had before the epoch",
+  );
+});
+
+Deno.test("train: stopped at a step and continued with initialStep, the weights of an uninterrupted run", async () => {
+  const options = { ...quiet, limit: 512, seed: 7, threads: 1 };
+  const whole = buildModel({ seed: 7 });
+  await train(whole, mnist, options);
+  const model = buildModel({ seed: 7 });
+  const controller = new AbortController();
+  const err = await assertRejects(
+    () =>
+      train(model, mnist, {
+        ...options,
+        signal: controller.signal,
+        onStep: (log) => log.step === 2 && controller.abort(),
+      }),
+    TrainingInterrupted,
+  );
+  assertEquals([err.step, err.steps], [2, 4]);
+  await train(model, mnist, { ...options, ...err.resume });
+  assertEquals(maxWeightDiff(weightsOf(model), weightsOf(whole)), 0);
+  await assertRejects(
+    () => train(model, mnist, { ...options, initialStep: 5 }),
+    UsageError,
+    "initial step",
   );
 });
 

@@ -21,7 +21,6 @@ import {
 } from "@std/assert";
 import {
   type CellRun,
-  errorOf,
   KernelSession,
   messageText,
   stdoutOf,

@@ -1,0 +1,186 @@
+/**
+ * Checkpointed training runs, as Keras's `BackupAndRestore` and
+ * `ModelCheckpoint` callbacks keep them: after each epoch the model (with
+ * its optimizer state), the run's settings and its history are saved
+ * atomically in one directory, and a later run resumes there. Ctrl-C or
+ * Jupyter's Stop ends the run with a {@linkcode TrainingInterrupted} that says
+ * what is kept on disk. `deno task train` is built on it.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { Mnist } from "../data.ts";
+import { TrainingError, TrainingInterrupted, UsageError } from "../errors.ts";
+import { buildModel } from "../model.ts";
+import { loadModel, readMetadata, saveModel } from "../saving.ts";
+import { train, type TrainResult } from "../training.ts";
+import { randomSeed } from "../engine/random.ts";
+import { type History, readHistory, saveHistory } from "../charts/history.ts";
+
+/** A run's settings and progress, kept in the checkpoint's `model.json`. */
+export interface RunState {
+  /** Epochs finished and saved. */
+  epochsDone: number;
+  /** Epochs the run trains in all. */
+  epochs: number;
+  /** Seed of the weights, data order and dropout. */
+  seed: number;
+  /** Samples per gradient step. */
+  batchSize: number;
+  /** Train on the first `limit` samples only. */
+  limit?: number;
+}
+
+/** Options of {@linkcode openRun}. */
+export interface OpenRunOptions {
+  /** Epochs to train in all; default 1 (with `resume`, at least the checkpoint's). */
+  epochs?: number;
+  /** Samples per gradient step; default 128. */
+  batchSize?: number;
+  /** Train on the first `limit` samples only. */
+  limit?: number;
+  /** Seed; random when omitted (with `resume`, the checkpoint's). */
+  seed?: number;
+  /** Continue the run checkpointed in the directory. */
+  resume?: boolean;
+}
+
+/** A run: its model, its state and where its checkpoints go. */
+export interface Run {
+  /** The directory of the checkpoints (and of the final model). */
+  dir: string;
+  /** The model: new, or the checkpoint's. */
+  model: tf.LayersModel;
+  /** Settings and progress. */
+  state: RunState;
+  /** True when it continues a checkpoint. */
+  resumed: boolean;
+}
+
+/**
+ * Starts a run in `dir` with a new model, or with `resume` continues the one
+ * checkpointed there.
+ *
+ * @throws {UsageError} with `resume` when `dir` holds no checkpoint of a run,
+ * another seed is asked for, or the run already finished its epochs.
+ *
+ * @example
+ * ```ts ignore
+ * // ignore: trains on MNIST and writes a model directory
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend, loadMnist } from "../mod.ts";
+ * import { openRun, trainRun } from "./mod.ts";
+ * await initBackend();
+ * const run = await openRun("models/example", { limit: 256, seed: 1 });
+ * await trainRun(run, await loadMnist());
+ * const again = await openRun("models/example", { resume: true, epochs: 2 });
+ * assertEquals(again.state.epochsDone, 1);
+ * ```
+ */
+export async function openRun(
+  dir: string,
+  options: OpenRunOptions = {},
+): Promise<Run> {
+  const epochs = options.epochs ?? 1;
+  if (!options.resume) {
+    const state: RunState = {
+      epochsDone: 0,
+      epochs,
+      seed: options.seed ?? randomSeed(),
+      batchSize: options.batchSize ?? 128,
+      limit: options.limit,
+    };
+    return {
+      dir,
+      model: buildModel({ seed: state.seed }),
+      state,
+      resumed: false,
+    };
+  }
+  const saved = (await readMetadata(dir))?.run as RunState | undefined;
+  if (!saved) {
+    throw new UsageError(`--resume: ${dir} holds no checkpoint of a run`);
+  }
+  if (options.seed !== undefined && options.seed !== saved.seed) {
+    throw new UsageError(
+      `--resume: the checkpoint was trained with --seed ${saved.seed}`,
+    );
+  }
+  const state = { ...saved, epochs: Math.max(epochs, saved.epochs) };
+  if (state.epochsDone >= state.epochs) {
+    throw new UsageError(
+      `--resume: the checkpoint already finished ${state.epochsDone} epoch(s); ask for more with --epochs`,
+    );
+  }
+  return { dir, model: await loadModel(dir), state, resumed: true };
+}
+
+/**
+ * Trains `run` to its last epoch, saving the model, the run's state and
+ * `history.csv`/`steps.csv` in `run.dir` after each epoch (atomically: an
+ * interrupt or crash leaves the previous checkpoint whole).
+ *
+ * @throws {TrainingInterrupted} at Ctrl-C (with `ctrlC`) or Jupyter's Stop,
+ * its message saying what is kept in `run.dir`.
+ * @throws {TrainingError} on a non-finite loss, saying the same.
+ *
+ * @example
+ * ```ts ignore
+ * // ignore: trains on MNIST and writes a model directory
+ * import { assertGreater } from "@std/assert";
+ * import { initBackend, loadMnist } from "../mod.ts";
+ * import { openRun, trainRun } from "./mod.ts";
+ * await initBackend();
+ * const run = await openRun("models/example", { limit: 1024, seed: 1 });
+ * const { test } = await trainRun(run, await loadMnist());
+ * assertGreater(test.acc, 0.5);
+ * ```
+ */
+export async function trainRun(
+  run: Run,
+  mnist: Mnist,
+  options: { threads?: number; ctrlC?: boolean } = {},
+): Promise<TrainResult> {
+  const { dir, model } = run;
+  const done = run.state.epochsDone;
+  const previous = run.resumed
+    ? await readHistory(dir)
+    : { epochs: [], steps: [] };
+  const history: History = {
+    epochs: previous.epochs.filter((e) => e.epoch < done),
+    steps: previous.steps.filter((s) => s.epoch < done),
+  };
+  const { epochs, batchSize, limit, seed } = run.state;
+  try {
+    return await train(model, mnist, {
+      epochs,
+      initialEpoch: done,
+      batchSize,
+      limit,
+      seed,
+      threads: options.threads,
+      ctrlC: options.ctrlC,
+      onStep: (log) => history.steps.push(log),
+      onEpochEnd: async (log) => {
+        run.state = { ...run.state, epochsDone: log.epoch + 1 };
+        const { epoch, loss, acc, val_loss, val_acc } = log;
+        history.epochs.push({ epoch, loss, acc, val_loss, val_acc });
+        await saveModel(model, dir, { metadata: { run: run.state } });
+        await saveHistory(dir, history);
+        console.log(`Checkpoint: epoch ${log.epoch + 1} saved at ${dir}`);
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof TrainingError)) throw e;
+    const kept = run.state.epochsDone > 0
+      ? `the checkpoint of epoch ${run.state.epochsDone} at ${dir} is intact (continue with --resume)`
+      : `nothing was saved; any previous model at ${dir} is unchanged`;
+    if (e instanceof TrainingInterrupted) {
+      throw new TrainingInterrupted(
+        { epoch: e.epoch, step: e.step, steps: e.steps, seed },
+        kept,
+      );
+    }
+    throw new TrainingError(`${e.message}; ${kept}`, { cause: e });
+  }
+}
