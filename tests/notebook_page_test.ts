@@ -45,6 +45,13 @@ if (missing) {
   );
 }
 
+/** An element's size on the page, and for images their decoded width. */
+interface Box {
+  width: number;
+  height: number;
+  natural: number;
+}
+
 /** What the page shows once a notebook ran. */
 interface PageState {
   /** Code cells, by their notebook cell id. */
@@ -53,8 +60,10 @@ interface PageState {
     prompt: string | number | null;
     text: string;
     errors: string[];
-    svgs: { width: number; height: number }[];
-    images: { width: number; height: number }[];
+    /** Charts: SVG, inline or as an image. */
+    charts: Box[];
+    /** Pictures: PNG images (digits, galleries). */
+    pictures: Box[];
   }[];
   /** update_display_data messages per display_id, and display_data ones. */
   updates: Record<string, number>;
@@ -92,7 +101,12 @@ function readPage(page: Page): Promise<PageState> {
     const w = globalThis as any;
     const box = (el: Element) => {
       const r = el.getBoundingClientRect();
-      return { width: r.width, height: r.height };
+      return {
+        width: r.width,
+        height: r.height,
+        natural: el.naturalWidth ?? r.width,
+      };
+    };
     };
     // deno-lint-ignore no-explicit-any
     const cells = w.Jupyter.notebook.get_cells().filter((c: any) =>
@@ -108,9 +122,13 @@ function readPage(page: Page): Promise<PageState> {
         errors: [...el.querySelectorAll(".output_error")].map((e) =>
           (e as HTMLElement).innerText
         ),
-        svgs: [...el.querySelectorAll(".output_area svg")]
-          .filter((s) => !s.parentElement?.closest("svg")).map(box),
-        images: [...el.querySelectorAll(".output_area img")].map(box),
+        charts: [
+          ...el.querySelectorAll(".output_area svg"),
+          ...el.querySelectorAll('.output_area img[src^="data:image/svg"]'),
+        ].filter((s) => !s.parentElement?.closest("svg")).map(box),
+        pictures: [
+          ...el.querySelectorAll('.output_area img[src^="data:image/png"]'),
+        ].map(box),
       };
     });
     return {
@@ -192,12 +210,15 @@ function assertNoErrors(state: PageState, name: string): void {
 function assertVisible(state: PageState, name: string): void {
   for (const c of state.cells) {
     for (
-      const [kind, boxes] of [["chart", c.svgs], ["picture", c.images]] as const
+      const [kind, boxes] of [
+        ["chart", c.charts],
+        ["picture", c.pictures],
+      ] as const
     ) {
       for (const b of boxes) {
         assert(
-          b.width > 0 && b.height > 0,
-          `${name}: a ${kind} of cell ${c.id} is ${b.width}x${b.height}`,
+          b.width > 0 && b.height > 0 && b.natural > 0,
+          `${name}: a ${kind} of cell ${c.id} is ${b.width}x${b.height} (${b.natural} decoded)`,
         );
       }
     }
@@ -206,15 +227,15 @@ function assertVisible(state: PageState, name: string): void {
 
 const digitLine = (text: string) => text.match(/^\d( \d){9}$/m)?.[0];
 
-/** Screenshot of the page from cell `id` down, when asked for. */
+/** Screenshot of the page from cell `id` (else the last) down, when asked for. */
 async function screenshot(page: Page, id: string, file: string) {
   if (!SCREENSHOTS) return;
   await page.setViewport({ width: 1000, height: 900 });
   await page.evaluate((id) => {
     // deno-lint-ignore no-explicit-any
-    const cell = (globalThis as any).Jupyter.notebook.get_cells()
-      // deno-lint-ignore no-explicit-any
-      .find((c: any) => c.id === id);
+    const cells = (globalThis as any).Jupyter.notebook.get_cells();
+    // deno-lint-ignore no-explicit-any
+    const cell = cells.find((c: any) => c.id === id) ?? cells.at(-1);
     cell.element[0].scrollIntoView();
   }, id);
   await page.screenshot({ path: join(SCREENSHOTS, file), type: "png" });
@@ -247,18 +268,18 @@ Deno.test({
           assertNoErrors(state, "mnist_cnn.ipynb");
           assertVisible(state, "mnist_cnn.ipynb");
           const train = byId(state, "train");
-          assertEquals(train.svgs.length, 1, "one live training chart");
+          assertEquals(train.charts.length, 1, "one live training chart");
           const chartId = Object.keys(state.updates).find((id) =>
             id.startsWith("mnist-cnn-chart-")
           );
           if (!chartId) {
-          throw new Error(`no update of the chart: ${JSON.stringify(state)}`);
-        }
+            throw new Error(`no update of the chart: ${JSON.stringify(state)}`);
+          }
           assertEquals(state.displays[chartId], 1, "the chart is created once");
           assertGreater(state.updates[chartId], 0, "and updated in place");
           for (const id of ["confusion", "load"]) {
             assertGreater(
-              byId(state, id).svgs.length + byId(state, id).images.length,
+              byId(state, id).charts.length + byId(state, id).pictures.length,
               0,
               `cell ${id} shows nothing`,
             );
@@ -282,7 +303,7 @@ Deno.test({
             const nb = (globalThis as any).Jupyter.notebook;
             const cell = nb.insert_cell_at_bottom("code");
             cell.set_text(
-              "await train(model, mnist, { epochs: 1, seed: 3, ...chart });",
+              "await train(model, mnist, { seed: 3, ...liveTrainingChart() });",
             );
             nb.select(nb.ncells() - 1);
             cell.execute();
@@ -303,7 +324,9 @@ Deno.test({
           const text = await page.waitForFunction(
             () => {
               // deno-lint-ignore no-explicit-any
-              const el = (globalThis as any).Jupyter.notebook.get_cells().slice(-1)[0]
+              const el = (globalThis as any).Jupyter.notebook.get_cells().slice(
+                -1,
+              )[0]
                 .element[0] as HTMLElement;
               return el.querySelector(".output_error")?.textContent ?? false;
             },
@@ -315,7 +338,7 @@ Deno.test({
           );
           assert(!/\bat .*lib\//.test(text), `a stack trace: ${text}`);
           console.log(`Stop from the page: ${text.trim()}`);
-          await screenshot(page, "train", "jupyter_stop.png");
+          await screenshot(page, "last", "jupyter_stop.png");
           // The next cell uses the model and the data.
           const after = await page.evaluate(async () => {
             // deno-lint-ignore no-explicit-any
@@ -353,7 +376,7 @@ Deno.test({
           assertNoErrors(state, name);
           assertVisible(state, name);
           const predict = byId(state, "predict");
-          assertGreater(predict.images.length, 9, "the pictures");
+          assertGreater(predict.pictures.length, 9, "the pictures");
           if (name === "predict.ipynb") {
             assertEquals(digitLine(predict.text), trained);
           } else {
