@@ -107,7 +107,6 @@ function readPage(page: Page): Promise<PageState> {
         natural: el.naturalWidth ?? r.width,
       };
     };
-    };
     // deno-lint-ignore no-explicit-any
     const cells = w.Jupyter.notebook.get_cells().filter((c: any) =>
       c.cell_type === "code"
