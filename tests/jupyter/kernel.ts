@@ -112,7 +112,9 @@ export class KernelSession {
 
   async #send(command: Record<string, unknown>): Promise<void> {
     const writer = this.#child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
+    await writer.write(
+      new TextEncoder().encode(JSON.stringify(command) + "\n"),
+    );
     writer.releaseLock();
   }
 
