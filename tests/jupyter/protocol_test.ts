@@ -78,7 +78,7 @@ showMetrics({ third: 3 })`,
             "display_data: first",
             "stream: between",
             "display_data: second",
-            "execute_result: metric    value",
+            "execute_result: metric  value",
           ]);
         },
       );
