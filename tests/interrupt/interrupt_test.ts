@@ -92,9 +92,12 @@ const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
       let step = 0;
 
       await t.step("training stops at a step, naming it", async () => {
-        const run = await kernel.execute(`await train(model, mnist, options);`, {
-          interrupt: [{ when: MID_TRAINING }],
-        });
+        const run = await kernel.execute(
+          `await train(model, mnist, options);`,
+          {
+            interrupt: [{ when: MID_TRAINING }],
+          },
+        );
         const error = assertStopped(run, "TrainingInterrupted");
         const match = error.evalue!.match(
           /^stopped in epoch 1 at step (\d+) of 32; the model keeps the weights of step (\d+)$/,
@@ -119,14 +122,19 @@ const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
         assertEquals(now, workers, "worker threads left after the interrupt");
       });
 
-      await t.step("the next cell sees model and mnist and predicts", async () => {
-        const run = await kernel.ok(
-          `[model.countParams(), mnist.train.count, predictClasses(model, mnist.train, { count: 10 }).join(" ")]`,
-        );
-        const value = resultOf(run);
-        assertMatch(value, /1199882, 60000, "\d( \d){9}"/);
-        console.log(`the next cell, with the model of step ${step}: ${value}`);
-      });
+      await t.step(
+        "the next cell sees model and mnist and predicts",
+        async () => {
+          const run = await kernel.ok(
+            `[model.countParams(), mnist.train.count, predictClasses(model, mnist.train, { count: 10 }).join(" ")]`,
+          );
+          const value = resultOf(run);
+          assertMatch(value, /1199882, 60000, "\d( \d){9}"/);
+          console.log(
+            `the next cell, with the model of step ${step}: ${value}`,
+          );
+        },
+      );
 
       await t.step(
         "training continues from that step to the weights of an uninterrupted run",
@@ -148,18 +156,24 @@ console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`);
         },
       );
 
-      await t.step("two interrupts at once: one error, the kernel lives", async () => {
-        const run = await kernel.execute(`await train(model, mnist, options);`, {
-          interrupt: [{ when: MID_TRAINING }, { after_s: 0 }],
-        });
-        assertEquals(run.interrupts.length, 2);
-        assertStopped(run, "TrainingInterrupted");
-        // A later operation is not stopped by the interrupts before it.
-        const next = await kernel.ok(
-          `predictClasses(model, mnist.train, { count: 10 }).length`,
-        );
-        assertEquals(resultOf(next), "10");
-      });
+      await t.step(
+        "two interrupts at once: one error, the kernel lives",
+        async () => {
+          const run = await kernel.execute(
+            `await train(model, mnist, options);`,
+            {
+              interrupt: [{ when: MID_TRAINING }, { after_s: 0 }],
+            },
+          );
+          assertEquals(run.interrupts.length, 2);
+          assertStopped(run, "TrainingInterrupted");
+          // A later operation is not stopped by the interrupts before it.
+          const next = await kernel.ok(
+            `predictClasses(model, mnist.train, { count: 10 }).length`,
+          );
+          assertEquals(resultOf(next), "10");
+        },
+      );
 
       await t.step("classify stops between batches", async () => {
         const run = await kernel.execute(
@@ -185,11 +199,14 @@ console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`);
         );
       });
 
-      await t.step("an interrupt between cells leaves the kernel alive", async () => {
-        assert(await kernel.interruptIdle(), "the kernel died");
-        const run = await kernel.ok(`mnist.test.count`);
-        assertEquals(resultOf(run), "10000");
-      });
+      await t.step(
+        "an interrupt between cells leaves the kernel alive",
+        async () => {
+          assert(await kernel.interruptIdle(), "the kernel died");
+          const run = await kernel.ok(`mnist.test.count`);
+          assertEquals(resultOf(run), "10000");
+        },
+      );
     } finally {
       await kernel.close();
     }
