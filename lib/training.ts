@@ -302,6 +302,7 @@ async function runEpoch(
     if (options.signal?.aborted) {
       throw new TrainingError(
         `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+        { kind: "interrupted" },
       );
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
@@ -313,6 +314,7 @@ async function runEpoch(
           epoch + 1
         } at step ${steps}; ` +
           "training stopped and the weights of the last finite step were kept",
+        { kind: "not-finite" },
       );
     }
     seen += ids.length;
