@@ -19,7 +19,7 @@ import {
   forwardRange,
   type ForwardResult,
 } from "./forward.ts";
-import type { AdadeltaHyper } from "./optimizer.ts";
+import type { FlatRule } from "./flat_update.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
@@ -27,12 +27,12 @@ export interface TrainingMemory {
   train: MnistSplit;
   /** `threads` rows of the flat trainable gradients, one per thread. */
   grads: SharedArrayBuffer;
-  /** Keras Adadelta state, updated in slices by every thread; absent when
-   * the model's optimizer is another one (this thread then applies it). */
-  adadelta?: {
-    accumGrad: SharedArrayBuffer;
-    accumVar: SharedArrayBuffer;
-    hyper: AdadeltaHyper;
+  /** The flat update's rule and state, updated in slices by every thread;
+   * absent when the flat update does not support the model's optimizer (this
+   * thread then applies it). */
+  update?: {
+    rule: FlatRule;
+    state: SharedArrayBuffer[];
   };
 }
 
@@ -52,7 +52,13 @@ export type PoolRequest =
     epoch: number;
     version: number;
   }
-  | { type: "update"; scales: number[]; from: number; to: number }
+  | {
+    type: "update";
+    scales: number[];
+    step: number;
+    from: number;
+    to: number;
+  }
   | ({ type: "forward"; split: MnistSplit; version: number } & ForwardOptions);
 
 /** A pool worker's answer. */
