@@ -34,9 +34,11 @@ export class FileError extends MnistCnnError {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { DataError } from "./errors.ts";
  * const err = new DataError("data/mnist/train-labels-idx1-ubyte", "truncated");
- * console.log(err.message); // data/mnist/train-labels-idx1-ubyte: truncated
+ * assertEquals(err.message, "data/mnist/train-labels-idx1-ubyte: truncated");
+ * assertEquals(err.name, "DataError");
  * ```
  */
 export class DataError extends FileError {}
@@ -50,9 +52,10 @@ export class ModelFileError extends FileError {}
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ImageError } from "./errors.ts";
  * const err = new ImageError("me.gif", "unsupported format GIF: use PNG or JPEG");
- * console.log(err.message); // me.gif: unsupported format GIF: use PNG or JPEG
+ * assertEquals(err.message, "me.gif: unsupported format GIF: use PNG or JPEG");
  * ```
  */
 export class ImageError extends FileError {}

@@ -17,7 +17,13 @@
  * await initBackend();
  * const model = buildModel({ seed: 42 });
  * assertEquals(model.countParams(), 1199882);
- * const blank = { count: 1, images: new Uint8Array(784), labels: new Uint8Array(1) };
+ * const blank = {
+ *   images: new Uint8Array(784),
+ *   labels: new Uint8Array(1),
+ *   count: 1,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
  * assertEquals(predictClasses(model, blank, { count: 1 }).length, 1);
  * ```
  *

@@ -176,8 +176,11 @@ export function summaryRows(model: tf.LayersModel): SummaryRow[] {
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { buildModel, formatSummary } from "./model.ts";
- * console.log(formatSummary(buildModel()));
+ * const summary = formatSummary(buildModel());
+ * assertStringIncludes(summary, "conv2d_1 (Conv2D)            (None, 24, 24, 64)        18,496");
+ * assertStringIncludes(summary, "Total params: 1,199,882");
  * ```
  */
 export function formatSummary(model: tf.LayersModel): string {

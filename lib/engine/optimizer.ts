@@ -53,10 +53,13 @@ export interface FlatAdadeltaState {
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
  * import { adadeltaUpdate } from "./optimizer.ts";
  * const w = new Float32Array([1]), g = new Float32Array([0.5]);
  * const state = { accumGrad: new Float32Array(1), accumVar: new Float32Array(1) };
  * adadeltaUpdate(w, [g], [1], state, { learningRate: 1, rho: 0.95, epsilon: 1e-7 }, 0, 1);
+ * // Keras's first step: Δ = g·√ε/√(0.05·g² + ε), about √(ε/0.05) = 0.0014.
+ * assertAlmostEquals(w[0], 1 - Math.sqrt(1e-7 / (0.05 * 0.25 + 1e-7)) * 0.5, 1e-6);
  * ```
  */
 export function adadeltaUpdate(
@@ -92,8 +95,11 @@ export function adadeltaUpdate(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { KerasAdadelta } from "./optimizer.ts";
  * const optimizer = new KerasAdadelta(1.0, 0.95, 1e-7);
+ * assertEquals(optimizer.getClassName(), "Adadelta"); // saved as tfjs's own
+ * assertEquals(optimizer.hyper, { learningRate: 1, rho: 0.95, epsilon: 1e-7 });
  * ```
  */
 export class KerasAdadelta extends tf.AdadeltaOptimizer {

@@ -78,6 +78,7 @@ export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, loadMnist } from "../mod.ts";
  * import { parallelRunner } from "./parallel.ts";
  * await initBackend();
@@ -87,6 +88,7 @@ export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
  * await runner.step(new Uint32Array([0, 1, 2, 3]), { seed: 1, epoch: 0 });
  * runner.sync?.(); // the optimizer state back into model.optimizer
  * runner.dispose();
+ * assertEquals(model.optimizer.iterations, 1);
  * ```
  */
 export async function parallelRunner(

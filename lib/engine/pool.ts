@@ -87,8 +87,9 @@ export function defaultThreads(): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { shares } from "./pool.ts";
- * shares(128, 3); // [[0, 42], [42, 85], [85, 128]]
+ * assertEquals(shares(128, 3), [[0, 42], [42, 85], [85, 128]]);
  * ```
  */
 export function shares(n: number, parts: number): [number, number][] {
@@ -141,15 +142,17 @@ class PoolWorker {
  *
  * @example
  * ```ts
- * import { initBackend, loadMnist, buildModel } from "../mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "../mod.ts";
  * import { WorkerPool } from "./pool.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 1 });
  * const pool = await WorkerPool.create(model, { threads: 2 });
- * const { correct } = await pool.forward(mnist.test,
- *   { start: 0, count: 10000, mode: "evaluate" });
+ * const { correct } = await pool.forward(mnist.test, { start: 0, count: 500, mode: "evaluate" });
  * pool.dispose();
+ * // The same count as one thread gets.
+ * assertEquals(correct / 500, evaluate(model, mnist.test, { count: 500 }).acc);
  * ```
  */
 export class WorkerPool {
