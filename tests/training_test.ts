@@ -8,16 +8,15 @@ import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
   evaluate,
-  gatherBatch,
   loadModel,
-  localRunner,
   saveModel,
-  type StepRunner,
   train,
   TrainingError,
   TrainingInterrupted,
   UsageError,
 } from "../lib/mod.ts";
+import { gatherBatch } from "../lib/data.ts";
+import { localRunner, type StepRunner } from "../lib/engine/gradients.ts";
 import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();
@@ -108,6 +107,7 @@ Deno.test("train: a non-finite loss stops training at once; the weights of the l
     ),
     err.message,
   );
+  assertEquals(err.kind, "not-finite");
   assertEquals(steps, 3);
   assertEquals(epochsEnded, 0, "no checkpoint of a poisoned epoch");
   assertEquals(weightsOf(model), before);
@@ -146,6 +146,7 @@ Deno.test("train: an aborted signal stops between steps with a TrainingInterrupt
     TrainingInterrupted,
   );
   assert(err instanceof TrainingError, "a TrainingError as before");
+  assertEquals(err.kind, "interrupted");
   assertEquals(err.resume, { initialEpoch: 0, initialStep: 0, seed: 5 });
   assertEquals(
     err.message,

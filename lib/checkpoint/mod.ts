@@ -181,6 +181,9 @@ export async function trainRun(
         kept,
       );
     }
-    throw new TrainingError(`${e.message}; ${kept}`, { cause: e });
+    throw new TrainingError(`${e.message}; ${kept}`, {
+      cause: e,
+      kind: e.kind,
+    });
   }
 }

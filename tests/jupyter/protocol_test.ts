@@ -33,8 +33,9 @@ Deno.test({
     const kernel = await KernelSession.start();
     try {
       await kernel.ok(`import {
-  buildModel, displayLive, initBackend, liveTrainingChart, loadMnist, showMetrics, train,
+  buildModel, initBackend, liveTrainingChart, loadMnist, showMetrics, train,
 } from "../lib/mod.ts";
+import { displayLive } from "../lib/jupyter/mod.ts";
 await initBackend();`);
 
       await t.step(
