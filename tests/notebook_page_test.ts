@@ -139,19 +139,45 @@ function readPage(page: Page): Promise<PageState> {
   });
 }
 
+/**
+ * Polls `fn` in the page until it returns something truthy, and returns it.
+ * Each poll is one short call: a long `waitForFunction` would run into
+ * puppeteer's protocol timeout on a loaded machine.
+ */
+async function waitUntil<T>(
+  page: Page,
+  fn: () => T | false | null | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await page.evaluate(fn) as T | false | null | undefined;
+    if (value) return value;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Opens a notebook's page in a new tab and waits for its kernel. */
 async function openNotebook(browser: Browser, url: string): Promise<Page> {
   const page = await browser.newPage();
   page.setDefaultNavigationTimeout(120_000);
   await page.setViewport({ width: 1000, height: 900 });
   await page.goto(url, { waitUntil: "domcontentloaded" });
-  await page.waitForFunction(
+  await waitUntil(
+    page,
     () => {
       // deno-lint-ignore no-explicit-any
       const kernel = (globalThis as any).Jupyter?.notebook?.kernel;
       return kernel?.is_connected?.() && kernel.info_reply?.status === "ok";
     },
-    { timeout: 120_000, polling: 250 },
+    180_000,
+    "the kernel",
   );
   // The page never saves: the committed notebooks stay as they are.
   await page.evaluate(() =>
@@ -166,7 +192,8 @@ async function openNotebook(browser: Browser, url: string): Promise<Page> {
 async function runAll(page: Page): Promise<void> {
   await page.click("#celllink");
   await page.click("#run_all_cells a");
-  await page.waitForFunction(
+  await waitUntil(
+    page,
     () => {
       // deno-lint-ignore no-explicit-any
       const nb = (globalThis as any).Jupyter.notebook;
@@ -177,7 +204,8 @@ async function runAll(page: Page): Promise<void> {
         // deno-lint-ignore no-explicit-any
         code.every((c: any) => typeof c.input_prompt_number === "number");
     },
-    { timeout: 600_000, polling: 250 },
+    900_000,
+    "every cell to run",
   );
   // Deno 2.9's kernel can publish a cell's last outputs after its idle
   // (denoland/deno#24737): wait until the page has stopped changing.
@@ -308,29 +336,33 @@ Deno.test({
             cell.execute();
           });
           // Wait until the bar shows a step, then press the toolbar's Stop.
-          await page.waitForFunction(
+          await waitUntil(
+            page,
             () =>
               /[1-9]\d*\/60000 \[/.test(
                 // deno-lint-ignore no-explicit-any
                 ((globalThis as any).Jupyter.notebook.get_cells().slice(-1)[0]
                   .element[0] as HTMLElement).innerText,
               ),
-            { timeout: 300_000, polling: 100 },
+            300_000,
+            "the first training steps",
           );
           await page.click(
             'button[data-jupyter-action="jupyter-notebook:interrupt-kernel"]',
           );
-          const text = await page.waitForFunction(
+          const text = await waitUntil(
+            page,
             () => {
               // deno-lint-ignore no-explicit-any
               const el = (globalThis as any).Jupyter.notebook.get_cells().slice(
                 -1,
               )[0]
                 .element[0] as HTMLElement;
-              return el.querySelector(".output_error")?.textContent ?? false;
+              return el.querySelector(".output_error")?.textContent as string;
             },
-            { timeout: 120_000, polling: 100 },
-          ).then((h) => h.jsonValue() as Promise<string>);
+            300_000,
+            "the interrupted cell's error",
+          );
           assertMatch(
             text,
             /TrainingInterrupted: stopped in epoch 1 at step \d+ of 469; the model keeps the weights of step \d+/,
@@ -339,7 +371,7 @@ Deno.test({
           console.log(`Stop from the page: ${text.trim()}`);
           await screenshot(page, "last", "jupyter_stop.png");
           // The next cell uses the model and the data.
-          const after = await page.evaluate(async () => {
+          await page.evaluate(() => {
             // deno-lint-ignore no-explicit-any
             const nb = (globalThis as any).Jupyter.notebook;
             const cell = nb.insert_cell_at_bottom("code");
@@ -347,20 +379,21 @@ Deno.test({
               'predictClasses(model, mnist.train, { count: 10 }).join(" ")',
             );
             cell.execute();
-            for (
-              let i = 0;
-              i < 600 && typeof cell.input_prompt_number !== "number";
-              i++
-            ) {
-              await new Promise((resolve) => setTimeout(resolve, 100));
-            }
-            await new Promise((resolve) => setTimeout(resolve, 500));
-            return {
-              text: (cell.element[0] as HTMLElement).querySelector(".output")
-                ?.textContent ?? "",
-              connected: nb.kernel.is_connected(),
-            };
           });
+          const after = await waitUntil(
+            page,
+            () => {
+              // deno-lint-ignore no-explicit-any
+              const nb = (globalThis as any).Jupyter.notebook;
+              const cell = nb.get_cells().slice(-1)[0];
+              const text = (cell.element[0] as HTMLElement)
+                .querySelector(".output")?.textContent ?? "";
+              return /"\d( \d){9}"/.test(text) &&
+                { text, connected: nb.kernel.is_connected() as boolean };
+            },
+            300_000,
+            "the next cell's prediction",
+          );
           assert(after.connected, "the kernel is still connected");
           assertMatch(after.text, /"\d( \d){9}"/);
           console.log(`the next cell predicted: ${after.text.trim()}`);

@@ -139,7 +139,8 @@ const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
       await t.step(
         "training continues from that step to the weights of an uninterrupted run",
         async () => {
-          const run = await kernel.ok(`
+          const run = await kernel.ok(
+            `
 const resumed = await train(model, mnist, { ...options, initialStep: ${step}, verbose: false });
 const reference = buildModel({ seed: 2 });
 await train(reference, mnist, { ...options, verbose: false });
@@ -148,7 +149,9 @@ const diff = Math.max(...model.getWeights().map((w, i) => {
   return a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
 }));
 console.log(\`max |Δw| \${diff}; test accuracy \${resumed.test.acc.toFixed(4)}\`);
-console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`);
+console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`,
+            900,
+          );
           const out = stdoutOf(run);
           const diff = Number(out.match(/max \|Δw\| (\S+);/)?.[1]);
           assertEquals(diff, 0, out);

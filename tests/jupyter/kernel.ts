@@ -127,7 +127,7 @@ export class KernelSession {
       op: "execute",
       code,
       interrupt: options.interrupt ?? [],
-      timeout_s: options.timeoutS ?? 180,
+      timeout_s: options.timeoutS ?? 600,
     });
     return await this.#read() as unknown as CellRun;
   }
