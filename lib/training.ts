@@ -312,6 +312,7 @@ async function runEpoch(
     if (options.signal?.aborted) {
       throw new TrainingError(
         `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+        { kind: "interrupted" },
       );
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
@@ -323,6 +324,7 @@ async function runEpoch(
           epoch + 1
         } at step ${steps}; ` +
           "training stopped and the weights of the last finite step were kept",
+        { kind: "not-finite" },
       );
     }
     seen += ids.length;

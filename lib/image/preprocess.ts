@@ -57,7 +57,9 @@ export function toMnistInput(
   const { width, height } = image;
   const ink = inkLevels(image);
   const strokes = keepStrokes(ink, width, height);
-  if (strokes === undefined) throw new ImageError(name, "no digit found");
+  if (strokes === undefined) {
+    throw new ImageError(name, "no digit found", { kind: "no-digit" });
+  }
   const { box } = strokes;
   // Thin strokes are widened first (the box grows with them), then the
   // digit, strokes and all, is fitted into the 20-pixel box.

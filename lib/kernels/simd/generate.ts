@@ -84,7 +84,7 @@ interface Term {
  * multiply-adds.
  */
 function combine(terms: Term[], ops: Ops): string {
-  if (terms.length === 0) throw new Error("empty linear combination");
+  if (terms.length === 0) throw new RangeError("empty linear combination");
   const k = Math.abs(terms[0].c);
   if (k !== 1 && terms.every((t) => Math.abs(t.c) === k)) {
     return ops.scale(
