@@ -18,10 +18,10 @@ import {
 } from "./engine/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
 import {
+  checkWholeNumber,
   Interrupted,
   TrainingError,
   TrainingInterrupted,
-  UsageError,
 } from "./errors.ts";
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 
@@ -124,14 +124,7 @@ function checkCount(
   value: number | undefined,
   max = Infinity,
 ): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new UsageError(
-      `${name} must be a whole number from 1${
-        max < Infinity ? ` to ${max}` : ""
-      }, got ${value}`,
-    );
-  }
+  if (value !== undefined) checkWholeNumber(name, value, { min: 1, max });
 }
 
 /**
@@ -263,21 +256,10 @@ export async function train(
   checkCount("batch size", batchSize);
   checkCount("sample limit", options.limit, data.train.count);
   checkCount("threads", options.threads, 256);
-  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
-    throw new UsageError(
-      `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
-    );
-  }
+  checkWholeNumber("initial epoch", initialEpoch, { min: 0 });
   const n = options.limit ?? data.train.count;
   const stepsPerEpoch = Math.ceil(n / batchSize);
-  if (
-    !Number.isInteger(initialStep) || initialStep < 0 ||
-    initialStep > stepsPerEpoch
-  ) {
-    throw new UsageError(
-      `initial step must be a whole number from 0 to ${stepsPerEpoch}, got ${initialStep}`,
-    );
-  }
+  checkWholeNumber("initial step", initialStep, { min: 0, max: stepsPerEpoch });
   const seed = options.seed ?? randomSeed();
   const verbose = options.verbose ?? true;
   const validation = options.validation ?? true;

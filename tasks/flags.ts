@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  checkWholeNumber,
   Interrupted,
   MnistCnnError,
   TrainingInterrupted,
@@ -119,13 +120,7 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
       ) {
         throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
       }
-      if (value < min || value > max) {
-        const range = max < Infinity
-          ? `from ${min} to ${max}`
-          : `at least ${min}`;
-        throw new UsageError(`--${name} must be ${range}, got ${value}`);
-      }
-      out[name] = value;
+      out[name] = checkWholeNumber(`--${name}`, value, { min, max });
     }
   }
   return out as FlagValues<S>;
