@@ -65,3 +65,32 @@ export class BackendError extends MnistCnnError {}
 
 /** Training stopped: a non-finite loss, or an interrupt. */
 export class TrainingError extends MnistCnnError {}
+
+/** Why {@linkcode GpuError} was raised, for callers that branch on it. */
+export type GpuErrorKind =
+  | "no-webgpu"
+  | "no-adapter"
+  | "no-device"
+  | "sync-read";
+
+/**
+ * The `webgpu` backend cannot start (this Deno exposes no WebGPU, or no GPU
+ * adapter or device is found), or a synchronous read was asked of it.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { BackendError, GpuError } from "./errors.ts";
+ * const err = new GpuError("no-adapter", "no GPU adapter");
+ * assertEquals([err.kind, err instanceof BackendError], ["no-adapter", true]);
+ * ```
+ */
+export class GpuError extends BackendError {
+  /** What is missing or wrong. */
+  readonly kind: GpuErrorKind;
+  /** Creates an error of the given kind. */
+  constructor(kind: GpuErrorKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.kind = kind;
+  }
+}

@@ -5,7 +5,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type MnistSplit, toTensors } from "./data.ts";
-import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
+import {
+  FORWARD_BATCH,
+  forwardRange,
+  forwardRangeAsync,
+} from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import { UsageError } from "./errors.ts";
 
@@ -27,15 +31,13 @@ export interface Prediction {
   probabilities: number[][];
 }
 
-/** Runs the model on `[n, 28, 28, 1]` images in batches; frees them. */
-function predictBatches(
+/** Runs the model on `[n, 28, 28, 1]` images in batches; yields each batch's probabilities. */
+function* probabilityBatches(
   model: tf.LayersModel,
   count: number,
   batchSize: number,
   batch: (start: number, count: number) => tf.Tensor,
-): Prediction {
-  const classes: number[] = [];
-  const probabilities: number[][] = [];
+): Generator<{ n: number; probs: tf.Tensor }> {
   for (let s = 0; s < count; s += batchSize) {
     const n = Math.min(batchSize, count - s);
     const xs = batch(s, n);
@@ -44,16 +46,58 @@ function predictBatches(
     const probs = tf.tidy(() =>
       model.predict(xs.reshape([n, ...inputShape]), { batchSize }) as tf.Tensor
     );
-    const values = probs.dataSync();
-    const k = values.length / n;
-    for (let i = 0; i < n; i++) {
-      const row = Array.from(values.subarray(i * k, (i + 1) * k));
-      probabilities.push(row);
-      classes.push(row.indexOf(Math.max(...row)));
+    tf.dispose(xs);
+    try {
+      yield { n, probs };
+    } finally {
+      tf.dispose(probs);
     }
-    tf.dispose([xs, probs]);
   }
-  return { classes, probabilities };
+}
+
+/** Appends a batch's rows of probabilities (and their argmax) to `out`. */
+function addRows(out: Prediction, values: ArrayLike<number>, n: number): void {
+  const k = values.length / n;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(
+      { length: k },
+      (_, j) => values[i * k + j],
+    );
+    out.probabilities.push(row);
+    out.classes.push(row.indexOf(Math.max(...row)));
+  }
+}
+
+/** Runs the model on `[n, 28, 28, 1]` images in batches; frees them. */
+function predictBatches(
+  model: tf.LayersModel,
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+): Prediction {
+  const out: Prediction = { classes: [], probabilities: [] };
+  for (
+    const { n, probs } of probabilityBatches(model, count, batchSize, batch)
+  ) {
+    addRows(out, probs.dataSync(), n);
+  }
+  return out;
+}
+
+/** {@linkcode predictBatches} with async reads (every backend, `webgpu` too). */
+async function predictBatchesAsync(
+  model: tf.LayersModel,
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+): Promise<Prediction> {
+  const out: Prediction = { classes: [], probabilities: [] };
+  for (
+    const { n, probs } of probabilityBatches(model, count, batchSize, batch)
+  ) {
+    addRows(out, await probs.data(), n);
+  }
+  return out;
 }
 
 /**
@@ -73,6 +117,43 @@ export function predictInputs(
   inputs: Float32Array[],
   options: { batchSize?: number } = {},
 ): Prediction {
+  return predictBatches(model, ...inputSource(inputs, options));
+}
+
+/**
+ * {@linkcode predictInputs} with async reads: it runs on every backend,
+ * `webgpu` included.
+ *
+ * @throws {UsageError} when an input does not hold 784 values.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, predictInputsAsync } from "./mod.ts";
+ * await initBackend();
+ * const { probabilities } = await predictInputsAsync(buildModel(), [
+ *   new Float32Array(784),
+ * ]);
+ * assertEquals(probabilities[0].length, 10);
+ * ```
+ */
+export function predictInputsAsync(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: { batchSize?: number } = {},
+): Promise<Prediction> {
+  return predictBatchesAsync(model, ...inputSource(inputs, options));
+}
+
+type BatchSource = [
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+];
+
+function inputSource(
+  inputs: Float32Array[],
+  options: { batchSize?: number },
+): BatchSource {
   for (const [i, input] of inputs.entries()) {
     if (input.length !== 784) {
       throw new UsageError(
@@ -80,8 +161,7 @@ export function predictInputs(
       );
     }
   }
-  return predictBatches(
-    model,
+  return [
     inputs.length,
     options.batchSize ?? FORWARD_BATCH,
     (start, n) => {
@@ -89,7 +169,22 @@ export function predictInputs(
       for (let i = 0; i < n; i++) data.set(inputs[start + i], i * 784);
       return tf.tensor4d(data, [n, 28, 28, 1]);
     },
-  );
+  ];
+}
+
+function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
+  const start = options.start ?? 0;
+  const count = options.count ?? 10;
+  checkRange(split, start, count);
+  return [
+    count,
+    options.batchSize ?? FORWARD_BATCH,
+    (s, n) => {
+      const { xs, ys } = toTensors(split, { start: start + s, count: n });
+      ys.dispose();
+      return xs;
+    },
+  ];
 }
 
 /**
@@ -102,19 +197,30 @@ export function predictProbabilities(
   split: MnistSplit,
   options: PredictOptions = {},
 ): Prediction {
-  const start = options.start ?? 0;
-  const count = options.count ?? 10;
-  checkRange(split, start, count);
-  return predictBatches(
-    model,
-    count,
-    options.batchSize ?? FORWARD_BATCH,
-    (s, n) => {
-      const { xs, ys } = toTensors(split, { start: start + s, count: n });
-      ys.dispose();
-      return xs;
-    },
-  );
+  return predictBatches(model, ...splitSource(split, options));
+}
+
+/**
+ * {@linkcode predictProbabilities} with async reads: it runs on every
+ * backend, `webgpu` included.
+ *
+ * @throws {UsageError} when the range is outside the set.
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files and a saved model.
+ * import { initBackend, loadMnist, loadModel, predictProbabilitiesAsync } from "./mod.ts";
+ * await initBackend("webgpu");
+ * const mnist = await loadMnist();
+ * const { classes } = await predictProbabilitiesAsync(await loadModel(), mnist.train);
+ * console.log(classes.join(" ")); // 5 0 4 1 9 2 1 3 1 4
+ * ```
+ */
+export function predictProbabilitiesAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions = {},
+): Promise<Prediction> {
+  return predictBatchesAsync(model, ...splitSource(split, options));
 }
 
 function checkRange(split: MnistSplit, start: number, count: number): void {
@@ -161,6 +267,37 @@ export function predictClasses(
 }
 
 /**
+ * {@linkcode predictClasses} with async reads: it runs on every backend,
+ * `webgpu` included.
+ *
+ * @throws {UsageError} when the range is outside the set.
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files and a saved model.
+ * import { initBackend, loadMnist, loadModel, predictClassesAsync } from "./mod.ts";
+ * await initBackend("webgpu");
+ * const mnist = await loadMnist();
+ * console.log((await predictClassesAsync(await loadModel(), mnist.train)).join(" "));
+ * ```
+ */
+export async function predictClassesAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions = {},
+): Promise<number[]> {
+  const start = options.start ?? 0;
+  const count = options.count ?? 10;
+  checkRange(split, start, count);
+  const { classes } = await forwardRangeAsync(model, split, {
+    start,
+    count,
+    batchSize: options.batchSize,
+    mode: "classes",
+  });
+  return Array.from(classes);
+}
+
+/**
  * {@linkcode predictClasses} on every core: the samples are split over
  * `threads` threads (this one and worker threads started for the call, or
  * those of `options.pool`, which saves their start-up when predicting
@@ -184,6 +321,10 @@ export async function predictClassesParallel(
   const start = options.start ?? 0, count = options.count ?? 10;
   checkRange(split, start, count);
   const threads = options.pool?.threads ?? options.threads ?? defaultThreads();
+  // The threads are the wasm engine's; another backend predicts on its own.
+  if (tf.getBackend() !== "wasm") {
+    return predictClassesAsync(model, split, options);
+  }
   if (threads <= 1) return predictClasses(model, split, options);
   const pool = options.pool ?? await WorkerPool.create(model, { threads });
   try {

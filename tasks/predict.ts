@@ -11,14 +11,16 @@ import {
   listImages,
   loadMnist,
   loadModel,
-  predictInputs,
+  predictInputsAsync,
   type Prediction,
-  predictProbabilities,
+  predictProbabilitiesAsync,
   readImage,
   shadeText,
   toMnistInput,
 } from "../lib/mod.ts";
 import {
+  BACKEND_FLAG,
+  backendName,
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
@@ -62,6 +64,7 @@ const SPEC = {
     default: 10,
     help: "samples to predict",
   },
+  backend: BACKEND_FLAG,
 } as const;
 const USAGE = usage(
   "predict",
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
   }
   const dir = flags.model ??
     modelDir(flags["model-dir"]);
-  await initBackend();
+  await initBackend(backendName(flags.backend));
   if (images.length > 0) {
     const files = await listImages(images);
     const inputs: Float32Array[] = [];
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
       inputs.push(toMnistInput(await readImage(file), { name: file }));
     }
     const model = await loadModel(dir);
-    const prediction = predictInputs(model, inputs);
+    const prediction = await predictInputsAsync(model, inputs);
     if (flags.json) {
       return console.log(JSON.stringify({
         images: files,
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
   }
   const model = await loadModel(dir);
   const mnist = await loadMnist();
-  const prediction = predictProbabilities(model, mnist.train, {
+  const prediction = await predictProbabilitiesAsync(model, mnist.train, {
     start: flags.start,
     count: flags.count,
   });

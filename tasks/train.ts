@@ -6,12 +6,12 @@
  */
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
-import { initBackend } from "../lib/backend.ts";
+import { gpuAdapterName, initBackend } from "../lib/backend.ts";
 import { loadMnist } from "../lib/data.ts";
 import { buildModel, formatSummary } from "../lib/model.ts";
 import { train } from "../lib/training.ts";
 import { loadModel, readMetadata, saveModel } from "../lib/saving.ts";
-import { predictClasses } from "../lib/predict.ts";
+import { predictClassesAsync } from "../lib/predict.ts";
 import { TrainingError, UsageError } from "../lib/errors.ts";
 import {
   type History,
@@ -19,6 +19,8 @@ import {
   saveHistory,
 } from "../lib/charts/history.ts";
 import {
+  BACKEND_FLAG,
+  backendName,
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
@@ -59,6 +61,7 @@ const SPEC = {
     type: "boolean",
     help: "continue the run checkpointed in --model-dir",
   },
+  backend: BACKEND_FLAG,
 } as const;
 const USAGE = usage(
   "train",
@@ -88,7 +91,9 @@ async function main(): Promise<void> {
     limit: flags.limit,
   };
   let model: tf.LayersModel;
-  await initBackend();
+  const backend = backendName(flags.backend);
+  await initBackend(backend);
+  if (backend === "webgpu") console.log(`WebGPU adapter: ${gpuAdapterName()}`);
   if (flags.resume) {
     const saved = (await readMetadata(dir))?.run as RunState | undefined;
     if (!saved) {
@@ -172,7 +177,7 @@ async function main(): Promise<void> {
   console.log(`Epoch time: ${epochSeconds} s`);
 
   const reloaded = await loadModel(dir);
-  const predicted = predictClasses(reloaded, mnist.train, {
+  const predicted = await predictClassesAsync(reloaded, mnist.train, {
     start: 0,
     count: 10,
   });

@@ -38,7 +38,8 @@ export interface ParallelOptions {
  * Returns a {@linkcode StepRunner} that splits each batch over `threads`
  * threads (this one and `threads - 1` workers), and evaluates on all of them.
  * With one thread it runs the same flat update without workers (or, for a
- * model with another optimizer, it is the plain local runner).
+ * model with another optimizer, it is the plain local runner). On a backend
+ * other than `wasm` it is always the local runner.
  *
  * @example
  * ```ts
@@ -69,6 +70,9 @@ export async function parallelRunner(
   // One thread with Keras's Adadelta takes the same path as several (a pool
   // without workers): the flat update is twice as fast as tfjs ops.
   if (threads <= 1 && !optimizer) return localRunner(model, split);
+  // The pool and the flat update are the wasm engine's; on another backend
+  // (webgpu, cpu) tfjs's own kernels run every step on this thread.
+  if (tf.getBackend() !== "wasm") return localRunner(model, split);
   const n = flatSizes(model).trainable;
   const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
   const memory: TrainingMemory = {
