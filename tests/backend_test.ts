@@ -6,7 +6,7 @@
  * and predicts the same on the other. Under CI=true a missing GPU adapter
  * fails these tests instead of skipping them.
  */
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendName,
@@ -275,14 +275,9 @@ Deno.test({
     try {
       // Large enough that tfjs does not hand it to its CPU kernels.
       const t = tf.square(tf.range(0, 4096));
-      try {
-        t.dataSync();
-        throw new Error("dataSync on webgpu did not throw");
-      } catch (e) {
-        assert(e instanceof GpuError, String(e));
-        assertEquals(e.kind, "sync-read");
-        assert(e.message.includes("await tensor.data()"), e.message);
-      }
+      const e = assertThrows(() => t.dataSync(), GpuError);
+      assertEquals(e.kind, "sync-read");
+      assert(e.message.includes("await tensor.data()"), e.message);
       assertEquals(Array.from((await t.data()).subarray(0, 4)), [0, 1, 4, 9]);
       t.dispose();
     } finally {
