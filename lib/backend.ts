@@ -152,6 +152,11 @@ async function startBackend(backend: BackendName): Promise<void> {
     throw new BackendError(`tfjs could not start its ${backend} backend`);
   }
   if (backend === "wasm") registerTrainingKernels();
+  // tfjs's cpu backend greets its first tensor with advice for Node.js
+  // ("install tfjs-node"), which does not apply to Deno.
+  if (backend === "cpu") {
+    (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  }
   await tf.ready();
 }
 

@@ -34,6 +34,8 @@ async function hasAdapter(): Promise<boolean> {
   }
 }
 const gpu = await hasAdapter();
+// Loaded once, before any test switches backends (realMnist starts wasm).
+const mnist = await realMnist();
 /** Skips WebGPU tests where no adapter exists, except under CI. */
 const ignore = !gpu && !CI;
 
@@ -65,8 +67,7 @@ const quantile = (sorted: Float64Array, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /** MNIST with the test set cut to 64 images, so validation stays quick. */
-async function smallMnist(): Promise<Mnist> {
-  const mnist = await realMnist();
+function smallMnist(): Mnist {
   const n = 64;
   return {
     train: mnist.train,
@@ -83,7 +84,7 @@ async function smallMnist(): Promise<Mnist> {
 async function trainSteps(backend: BackendName) {
   await initBackend(backend);
   const model = buildModel({ seed: 5 });
-  const { history } = await train(model, await smallMnist(), {
+  const { history } = await train(model, smallMnist(), {
     seed: 5,
     limit: STEPS * BATCH,
     batchSize: BATCH,
@@ -201,7 +202,6 @@ Deno.test({
 
 /** Probabilities of the first PREDICTED test digits on the active backend. */
 async function probabilities(model: tf.LayersModel) {
-  const mnist = await realMnist();
   return await predictProbabilitiesAsync(model, mnist.test, {
     count: PREDICTED,
   });
@@ -235,7 +235,6 @@ Deno.test({
       const onGpu = await probabilities(reloaded);
       reloaded.dispose();
       assertSamePrediction(onGpu, onWasm, "wasm-trained, webgpu vs wasm");
-      const mnist = await realMnist();
       const right = onGpu.classes.filter((c, i) => c === mnist.test.labels[i]);
       assert(right.length / PREDICTED > 0.9, `accuracy ${right.length}`);
     } finally {
