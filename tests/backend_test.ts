@@ -158,6 +158,8 @@ Deno.test({
 // the other side of the ReLU, and Keras's Adadelta moves such a weight by up
 // to about 1.4e-3 a step (√(ε/(1−ρ))) either way (docs/gpu.md).
 const CPU_MAX = 1e-5;
+/** The model trained on webgpu by the next test, reused by a later one. */
+let gpuTrained: tf.LayersModel | undefined;
 const WASM_MEDIAN = 1e-6, WASM_P99 = 1e-3, WASM_MAX = STEPS * 1.5e-3;
 
 Deno.test({
@@ -168,6 +170,7 @@ Deno.test({
     const cpu = await trainSteps("cpu");
     const wasm = await trainSteps("wasm");
     const gpu = await trainSteps("webgpu");
+    gpuTrained = gpu.model;
     try {
       const vsCpu = sortedDiffs(gpu.weights, cpu.weights);
       const vsWasm = sortedDiffs(gpu.weights, wasm.weights);
@@ -250,7 +253,8 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "mnist_cnn_webgpu_" });
     try {
-      const { model } = await trainSteps("webgpu");
+      await initBackend("webgpu");
+      const model = gpuTrained ?? (await trainSteps("webgpu")).model;
       await saveModel(model, `${dir}/model`);
       const onGpu = await probabilities(model);
       model.dispose();
