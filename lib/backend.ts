@@ -165,8 +165,8 @@ async function registerWebGpu(): Promise<void> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) {
     throw new GpuError(
-      "no-webgpu",
       "this Deno has no WebGPU (navigator.gpu is missing): run it with --unstable-webgpu",
+      { kind: "no-webgpu" },
     );
   }
   let adapter: GPUAdapter | null;
@@ -178,10 +178,10 @@ async function registerWebGpu(): Promise<void> {
   }
   if (!adapter) {
     throw new GpuError(
-      "no-adapter",
       "WebGPU found no GPU adapter: this machine has no GPU, or no Vulkan (Linux), " +
         "Metal (macOS) or Direct3D 12 (Windows) driver for it; on Linux without a GPU, " +
         "Mesa's software Vulkan runs it (apt-get install mesa-vulkan-drivers libvulkan1)",
+      { kind: "no-adapter" },
     );
   }
   const limits = adapter.limits;
@@ -205,9 +205,8 @@ async function registerWebGpu(): Promise<void> {
     });
   } catch (cause) {
     throw new GpuError(
-      "no-device",
       `WebGPU could not open a device on the adapter ${adapter.info.description}`,
-      { cause },
+      { cause, kind: "no-device" },
     );
   }
   adapterName = adapter.info.description || adapter.info.vendor || "unknown";
@@ -239,10 +238,10 @@ function syncReadsFail<
   backend.readSync = (dataId) => {
     if (backend.tensorMap.get(dataId)?.values != null) return readSync(dataId);
     throw new GpuError(
-      "sync-read",
       "a synchronous read (dataSync) of a tensor on the webgpu backend: Deno cannot " +
         "read GPU memory synchronously; use the async API (await tensor.data(), " +
         "the …Async functions of this library)",
+      { kind: "sync-read" },
     );
   };
   return backend;
