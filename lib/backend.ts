@@ -67,7 +67,9 @@ const started = new Map<BackendName, Promise<void>>();
 let adapterName: string | undefined;
 
 /**
- * Makes `backend` (default `wasm`) the active tfjs backend, starting it on
+ * Makes `backend` (one of {@linkcode BACKENDS}, default `wasm`; any other
+ * name is a {@linkcode UsageError}, so a flag or an environment variable can
+ * be passed as it is) the active tfjs backend, starting it on
  * the first call: for `wasm` it registers this project's training kernels;
  * for `webgpu` it takes one GPU adapter and one device for the whole process
  * (tfjs would ask for a new adapter each time the backend is registered,
@@ -100,17 +102,18 @@ let adapterName: string | undefined;
  * ```
  */
 export async function initBackend(
-  backend: BackendName = "wasm",
+  backend: BackendName | (string & Record<never, never>) = "wasm",
 ): Promise<void> {
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new UsageError(
       `unknown backend '${backend}': use one of ${BACKENDS.join(", ")}`,
     );
   }
-  let start = started.get(backend);
+  const name = backend as BackendName;
+  let start = started.get(name);
   if (!start) {
-    start = startBackend(backend);
-    started.set(backend, start);
+    start = startBackend(name);
+    started.set(name, start);
   }
   await start;
   if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) {
