@@ -154,13 +154,16 @@ Deno.test({
 // Tolerances. Against the cpu backend (the same tfjs algorithms in plain JS)
 // WebGPU agrees to float rounding. Against wasm the weights agree to float
 // rounding except where a ReLU sits exactly at 0: wasm's Winograd
-// convolutions leave ±1e-8 there instead of 0, so a few gradients take
-// the other side of the ReLU, and Keras's Adadelta moves such a weight by up
-// to about 1.4e-3 a step (√(ε/(1−ρ))) either way (docs/gpu.md).
+// convolutions leave ±1e-8 there instead of 0, so a few gradients take the
+// other side of the ReLU (docs/gpu.md). Keras's Adadelta (ρ 0.95, ε 1e-7)
+// moves a weight by at most √(ε/(1−ρ)) ≈ 1.41e-3 in the first step and
+// √(2ε/(1−ρ)) = 2e-3 in the second, so two runs that push such a weight
+// opposite ways end at most 2 × 3.41e-3 apart.
 const CPU_MAX = 1e-5;
 /** The model trained on webgpu by the next test, reused by a later one. */
 let gpuTrained: tf.LayersModel | undefined;
-const WASM_MEDIAN = 1e-6, WASM_P99 = 1e-3, WASM_MAX = STEPS * 1.5e-3;
+const WASM_MEDIAN = 1e-6, WASM_P99 = 1e-3;
+const WASM_MAX = 2 * (Math.sqrt(1e-7 / 0.05) + Math.sqrt(2e-7 / 0.05));
 
 Deno.test({
   name:
@@ -187,14 +190,24 @@ Deno.test({
       const moved = sortedDiffs(gpu.weights, await flatWeights(start));
       assert(quantile(moved, 0.5) > 10 * WASM_MEDIAN, "the weights moved");
       start.dispose();
-      for (const other of [cpu, wasm]) {
-        assert(
-          Math.abs(gpu.history[0].loss - other.history[0].loss) < 1e-4,
-          `loss ${gpu.history[0].loss} vs ${other.history[0].loss}`,
+      // Losses: equal to cpu's; to wasm's within what the weights allow
+      // (`deno task train --limit 32 --batch-size 16 --seed 1`: 2.3000 and
+      // 2.3003 for the epoch, test loss 2.2242 and 2.2228).
+      for (
+        const [other, fit, val] of [[cpu, 1e-5, 1e-5], [
+          wasm,
+          1e-3,
+          5e-3,
+        ]] as const
+      ) {
+        const a = gpu.history[0], b = other.history[0];
+        console.log(
+          `loss ${a.loss} vs ${b.loss}; val ${a.val_loss} vs ${b.val_loss}`,
         );
+        assert(Math.abs(a.loss - b.loss) <= fit, `loss ${a.loss} vs ${b.loss}`);
         assert(
-          Math.abs(gpu.history[0].val_loss - other.history[0].val_loss) < 1e-3,
-          `val_loss ${gpu.history[0].val_loss} vs ${other.history[0].val_loss}`,
+          Math.abs(a.val_loss - b.val_loss) <= val,
+          `val_loss ${a.val_loss} vs ${b.val_loss}`,
         );
       }
     } finally {
