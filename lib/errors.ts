@@ -136,7 +136,7 @@ export function checkWholeNumber(
   return value;
 }
 
-/** The WASM backend could not be initialised. */
+/** A tfjs backend could not be initialised. */
 export class BackendError extends MnistCnnError {}
 
 /** Why training stopped: an interrupt, or a loss that is not finite. */
@@ -167,6 +167,39 @@ export class TrainingError extends MnistCnnError {
   ) {
     super(message, options);
     this.kind = options.kind ?? "not-finite";
+  }
+}
+
+/** Why {@linkcode GpuError} was raised, for callers that branch on it. */
+export type GpuErrorKind =
+  | "no-webgpu"
+  | "no-adapter"
+  | "no-device"
+  | "sync-read";
+
+/**
+ * The `webgpu` backend cannot start (this Deno exposes no WebGPU, or no GPU
+ * adapter or device is found), or a synchronous read was asked of it;
+ * {@linkcode GpuError.kind} says which.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { BackendError, GpuError } from "./errors.ts";
+ * const err = new GpuError("no GPU adapter", { kind: "no-adapter" });
+ * assertEquals([err.kind, err instanceof BackendError], ["no-adapter", true]);
+ * ```
+ */
+export class GpuError extends BackendError {
+  /** What is missing or wrong. */
+  readonly kind: GpuErrorKind;
+  /** Creates an error with the given message and kind. */
+  constructor(
+    message: string,
+    options: ErrorOptions & { kind: GpuErrorKind },
+  ) {
+    super(message, options);
+    this.kind = options.kind;
   }
 }
 

@@ -48,6 +48,8 @@ export {
   BackendError,
   DataError,
   FileError,
+  GpuError,
+  type GpuErrorKind,
   ImageError,
   type ImageErrorKind,
   Interrupted,
@@ -60,7 +62,12 @@ export {
 } from "./errors.ts";
 
 // The tutorial's steps.
-export { initBackend } from "./backend.ts";
+export {
+  type BackendName,
+  BACKENDS,
+  gpuAdapterName,
+  initBackend,
+} from "./backend.ts";
 export { loadMnist, type Mnist, type MnistSplit } from "./data.ts";
 export {
   buildModel,
@@ -74,6 +81,7 @@ export { KerasAdadelta } from "./engine/optimizer.ts";
 export {
   type EpochLog,
   evaluate,
+  evaluateAsync,
   type Evaluation,
   type StepLog,
   train,
@@ -89,10 +97,13 @@ export {
 } from "./saving.ts";
 export {
   predictClasses,
+  predictClassesAsync,
   predictInputs,
+  predictInputsAsync,
   type Prediction,
   type PredictOptions,
   predictProbabilities,
+  predictProbabilitiesAsync,
 } from "./predict.ts";
 
 // Showing each step in a notebook.
@@ -110,6 +121,7 @@ export type { MimeBundle } from "./jupyter/mod.ts";
 export {
   type Classified,
   classify,
+  classifyAsync,
   type ClassMetrics,
   classMetrics,
   confusionMatrix,

@@ -5,7 +5,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { IMAGE_PIXELS, type MnistSplit, toTensors } from "./data.ts";
-import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
+import {
+  FORWARD_BATCH,
+  forwardRange,
+  forwardRangeAsync,
+} from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import { Interrupted, UsageError } from "./errors.ts";
 import { watchInterrupts } from "./interrupt/mod.ts";
@@ -36,51 +40,45 @@ export interface Prediction {
 }
 
 /**
- * Runs the model on `[n, 28, 28, 1]` images in batches; frees them. Stops
- * with {@linkcode Interrupted} before a batch once an interrupt arrived.
+ * Runs the model on `[n, 28, 28, 1]` images in batches; yields each batch's
+ * probabilities and frees them. `beforeBatch(done)` runs before each batch
+ * and may throw to stop the pass (an interrupt).
  */
-function predictBatches(
-  operation: string,
+function* probabilityBatches(
   model: tf.LayersModel,
   count: number,
   batchSize: number,
   batch: (start: number, count: number) => tf.Tensor,
-): Prediction {
-  const out: Prediction = { classes: [], probabilities: [] };
-  const stop = stopPredicting(operation, count);
-  try {
-    for (let s = 0; s < count; s += batchSize) {
-      stop.beforeBatch(s);
-      predictBatch(model, s, Math.min(batchSize, count - s), batch, out);
-    }
-  } finally {
-    stop.close();
-  }
-  return out;
-}
-
-/** One batch of {@linkcode predictBatches}, appended to `out`. */
-function predictBatch(
-  model: tf.LayersModel,
-  start: number,
-  n: number,
-  batch: (start: number, count: number) => tf.Tensor,
-  out: Prediction,
-): void {
-  const xs = batch(start, n);
+  beforeBatch: (done: number) => void,
+): Generator<{ n: number; probs: tf.Tensor }> {
   // Models read from Keras files may take the picture as [28, 28] or [784].
   const inputShape = model.inputs[0].shape.slice(1) as number[];
-  const probs = tf.tidy(() =>
-    model.predict(xs.reshape([n, ...inputShape]), { batchSize: n }) as tf.Tensor
-  );
-  const values = probs.dataSync();
+  for (let s = 0; s < count; s += batchSize) {
+    beforeBatch(s);
+    const n = Math.min(batchSize, count - s);
+    const xs = batch(s, n);
+    const probs = tf.tidy(() =>
+      model.predict(xs.reshape([n, ...inputShape]), {
+        batchSize: n,
+      }) as tf.Tensor
+    );
+    tf.dispose(xs);
+    try {
+      yield { n, probs };
+    } finally {
+      tf.dispose(probs);
+    }
+  }
+}
+
+/** Appends a batch's rows of probabilities (and their argmax) to `out`. */
+function addRows(out: Prediction, values: ArrayLike<number>, n: number): void {
   const k = values.length / n;
   for (let i = 0; i < n; i++) {
-    const row = Array.from(values.subarray(i * k, (i + 1) * k));
+    const row = Array.from({ length: k }, (_, j) => values[i * k + j]);
     out.probabilities.push(row);
     out.classes.push(row.indexOf(Math.max(...row)));
   }
-  tf.dispose([xs, probs]);
 }
 
 /** Throws {@linkcode Interrupted} before a batch once an interrupt arrived. */
@@ -97,6 +95,59 @@ function stopPredicting(operation: string, count: number) {
     },
     close: () => watch.close(),
   };
+}
+
+/**
+ * Runs the model on `[n, 28, 28, 1]` images in batches; frees them. Stops
+ * with {@linkcode Interrupted} before a batch once an interrupt arrived.
+ */
+function predictBatches(
+  operation: string,
+  model: tf.LayersModel,
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+): Prediction {
+  const out: Prediction = { classes: [], probabilities: [] };
+  const stop = stopPredicting(operation, count);
+  try {
+    const batches = probabilityBatches(
+      model,
+      count,
+      batchSize,
+      batch,
+      stop.beforeBatch,
+    );
+    for (const { n, probs } of batches) addRows(out, probs.dataSync(), n);
+  } finally {
+    stop.close();
+  }
+  return out;
+}
+
+/** {@linkcode predictBatches} with async reads (every backend, `webgpu` too). */
+async function predictBatchesAsync(
+  operation: string,
+  model: tf.LayersModel,
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+): Promise<Prediction> {
+  const out: Prediction = { classes: [], probabilities: [] };
+  const stop = stopPredicting(operation, count);
+  try {
+    const batches = probabilityBatches(
+      model,
+      count,
+      batchSize,
+      batch,
+      stop.beforeBatch,
+    );
+    for (const { n, probs } of batches) addRows(out, await probs.data(), n);
+  } finally {
+    stop.close();
+  }
+  return out;
 }
 
 /**
@@ -119,6 +170,51 @@ export function predictInputs(
   inputs: Float32Array[],
   options: { batchSize?: number } = {},
 ): Prediction {
+  return predictBatches(
+    "predictInputs",
+    model,
+    ...inputSource(inputs, options),
+  );
+}
+
+/**
+ * {@linkcode predictInputs} with async reads: it runs on every backend,
+ * `webgpu` included.
+ *
+ * @throws {UsageError} when an input does not hold 784 values.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, predictInputsAsync } from "./mod.ts";
+ * await initBackend();
+ * const { probabilities } = await predictInputsAsync(buildModel(), [
+ *   new Float32Array(784),
+ * ]);
+ * assertEquals(probabilities[0].length, 10);
+ * ```
+ */
+export function predictInputsAsync(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: { batchSize?: number } = {},
+): Promise<Prediction> {
+  return predictBatchesAsync(
+    "predictInputs",
+    model,
+    ...inputSource(inputs, options),
+  );
+}
+
+type BatchSource = [
+  count: number,
+  batchSize: number,
+  batch: (start: number, count: number) => tf.Tensor,
+];
+
+function inputSource(
+  inputs: Float32Array[],
+  options: { batchSize?: number },
+): BatchSource {
   for (const [i, input] of inputs.entries()) {
     if (input.length !== IMAGE_PIXELS) {
       throw new UsageError(
@@ -126,9 +222,7 @@ export function predictInputs(
       );
     }
   }
-  return predictBatches(
-    "predictInputs",
-    model,
+  return [
     inputs.length,
     options.batchSize ?? FORWARD_BATCH,
     (start, n) => {
@@ -136,7 +230,22 @@ export function predictInputs(
       for (let i = 0; i < n; i++) data.set(inputs[start + i], i * IMAGE_PIXELS);
       return tf.tensor4d(data, [n, ...INPUT_SHAPE]);
     },
-  );
+  ];
+}
+
+function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
+  const start = options.start ?? 0;
+  const count = options.count ?? 10;
+  checkRange(split, start, count);
+  return [
+    count,
+    options.batchSize ?? FORWARD_BATCH,
+    (s, n) => {
+      const { xs, ys } = toTensors(split, { start: start + s, count: n });
+      ys.dispose();
+      return xs;
+    },
+  ];
 }
 
 /**
@@ -149,19 +258,37 @@ export function predictProbabilities(
   split: MnistSplit,
   options: NamedPredictOptions = {},
 ): Prediction {
-  const start = options.start ?? 0;
-  const count = options.count ?? 10;
-  checkRange(split, start, count);
   return predictBatches(
     options.operation ?? "predictProbabilities",
     model,
-    count,
-    options.batchSize ?? FORWARD_BATCH,
-    (s, n) => {
-      const { xs, ys } = toTensors(split, { start: start + s, count: n });
-      ys.dispose();
-      return xs;
-    },
+    ...splitSource(split, options),
+  );
+}
+
+/**
+ * {@linkcode predictProbabilities} with async reads: it runs on every
+ * backend, `webgpu` included.
+ *
+ * @throws {UsageError} when the range is outside the set.
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files and a saved model.
+ * import { initBackend, loadMnist, loadModel, predictProbabilitiesAsync } from "./mod.ts";
+ * await initBackend("webgpu");
+ * const mnist = await loadMnist();
+ * const { classes } = await predictProbabilitiesAsync(await loadModel(), mnist.train);
+ * console.log(classes.join(" ")); // 5 0 4 1 9 2 1 3 1 4
+ * ```
+ */
+export function predictProbabilitiesAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions = {},
+): Promise<Prediction> {
+  return predictBatchesAsync(
+    "predictProbabilities",
+    model,
+    ...splitSource(split, options),
   );
 }
 
@@ -216,6 +343,42 @@ export function predictClasses(
 }
 
 /**
+ * {@linkcode predictClasses} with async reads: it runs on every backend,
+ * `webgpu` included.
+ *
+ * @throws {UsageError} when the range is outside the set.
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files and a saved model.
+ * import { initBackend, loadMnist, loadModel, predictClassesAsync } from "./mod.ts";
+ * await initBackend("webgpu");
+ * const mnist = await loadMnist();
+ * console.log((await predictClassesAsync(await loadModel(), mnist.train)).join(" "));
+ * ```
+ */
+export async function predictClassesAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: PredictOptions = {},
+): Promise<number[]> {
+  const start = options.start ?? 0;
+  const count = options.count ?? 10;
+  checkRange(split, start, count);
+  const stop = stopPredicting("predictClasses", count);
+  try {
+    const { classes } = await forwardRangeAsync(model, split, {
+      start,
+      count,
+      batchSize: options.batchSize,
+      mode: "classes",
+    }, stop.beforeBatch);
+    return Array.from(classes);
+  } finally {
+    stop.close();
+  }
+}
+
+/**
  * {@linkcode predictClasses} on every core: the samples are split over
  * `threads` threads (this one and worker threads started for the call, or
  * those of `options.pool`, which saves their start-up when predicting
@@ -241,6 +404,10 @@ export async function predictClassesParallel(
   const start = options.start ?? 0, count = options.count ?? 10;
   checkRange(split, start, count);
   const threads = options.pool?.threads ?? options.threads ?? defaultThreads();
+  // The threads are the wasm engine's; another backend predicts on its own.
+  if (tf.getBackend() !== "wasm") {
+    return predictClassesAsync(model, split, options);
+  }
   if (threads <= 1) return predictClasses(model, split, options);
   const pool = options.pool ?? await WorkerPool.create(model, { threads });
   // Only a pool of its own is stopped at an interrupt: a caller's pool would

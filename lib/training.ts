@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Mnist, MnistSplit } from "./data.ts";
-import { forwardRange } from "./engine/forward.ts";
+import { forwardRange, forwardRangeAsync } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import type { StepRunner } from "./engine/gradients.ts";
 import { parallelRunner } from "./engine/parallel.ts";
@@ -176,6 +176,35 @@ function stopEvaluating(watch: InterruptWatch, count: number) {
 }
 
 /**
+ * {@linkcode evaluate} with async reads: it runs on every backend, `webgpu`
+ * included.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files.
+ * import { buildModel, evaluateAsync, initBackend, loadMnist } from "./mod.ts";
+ * await initBackend("webgpu");
+ * const { acc } = await evaluateAsync(buildModel(), (await loadMnist()).test);
+ * console.log(acc); // about 0.1 untrained
+ * ```
+ */
+export async function evaluateAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: { batchSize?: number; count?: number } = {},
+): Promise<Evaluation> {
+  const count = options.count ?? split.count;
+  checkCount("sample count", count, split.count);
+  const { loss, correct } = await forwardRangeAsync(model, split, {
+    start: 0,
+    count,
+    batchSize: options.batchSize,
+    mode: "evaluate",
+  });
+  return { loss: loss / count, acc: correct / count };
+}
+
+/**
  * {@linkcode evaluate} on every core: the samples are split over `threads`
  * threads (this one and worker threads started for the call).
  *
@@ -198,6 +227,8 @@ export async function evaluateParallel(
 ): Promise<Evaluation> {
   const threads = options.threads ?? defaultThreads();
   checkCount("threads", threads, 256);
+  // The threads are the wasm engine's; another backend evaluates on its own.
+  if (tf.getBackend() !== "wasm") return evaluateAsync(model, split, options);
   if (threads <= 1) return evaluate(model, split, options);
   const count = options.count ?? split.count;
   checkCount("sample count", count, split.count);

@@ -14,6 +14,7 @@ import {
   UsageError,
 } from "../lib/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
+import { type BackendName, BACKENDS } from "../lib/backend.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
 export type FlagSpec =
@@ -141,6 +142,36 @@ export function modelDir(value: string | undefined): string {
   return value === undefined || value === MODEL_DIR_FLAG.default
     ? DEFAULT_MODEL_DIR
     : value;
+}
+
+/** The `--backend` flag of the tasks that run the model. */
+export const BACKEND_FLAG = {
+  type: "string",
+  default: "wasm",
+  help: "wasm, webgpu (a GPU: docs/gpu.md) or cpu",
+} as const;
+
+/**
+ * The backend a `--backend` value names.
+ *
+ * @throws {UsageError} for any other value.
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { backendName } from "./flags.ts";
+ * assertEquals(backendName("webgpu"), "webgpu");
+ * assertEquals(backendName(undefined), "wasm");
+ * assertThrows(() => backendName("gpu"));
+ * ```
+ */
+export function backendName(value: string | undefined): BackendName {
+  const name = value ?? BACKEND_FLAG.default;
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new UsageError(
+      `--backend must be one of ${BACKENDS.join(", ")}, got '${name}'`,
+    );
+  }
+  return name as BackendName;
 }
 
 /**

@@ -11,14 +11,16 @@ import {
   listImages,
   loadMnist,
   loadModel,
-  predictInputs,
+  predictInputsAsync,
   type Prediction,
-  predictProbabilities,
+  predictProbabilitiesAsync,
   readImage,
   toMnistInput,
 } from "../lib/mod.ts";
 import { shadeText } from "../lib/image/mod.ts";
 import {
+  BACKEND_FLAG,
+  backendName,
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
@@ -65,6 +67,7 @@ const SPEC = {
     default: 10,
     help: "samples to predict",
   },
+  backend: BACKEND_FLAG,
 } as const;
 const USAGE = usage(
   "predict",
@@ -100,7 +103,7 @@ async function main(): Promise<void> {
   }
   const dir = flags.model ??
     modelDir(flags["model-dir"]);
-  await initBackend();
+  await initBackend(backendName(flags.backend));
   if (images.length > 0) {
     const files = await listImages(images);
     const inputs: Float32Array[] = [];
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
       inputs.push(toMnistInput(await readImage(file), { name: file }));
     }
     const model = await loadModel(dir);
-    const prediction = predictInputs(model, inputs);
+    const prediction = await predictInputsAsync(model, inputs);
     if (flags.json) {
       return console.log(JSON.stringify({
         images: files,
@@ -126,7 +129,7 @@ async function main(): Promise<void> {
   }
   const model = await loadModel(dir);
   const mnist = await loadMnist();
-  const prediction = predictProbabilities(model, mnist.train, {
+  const prediction = await predictProbabilitiesAsync(model, mnist.train, {
     start: flags.start,
     count: flags.count,
   });

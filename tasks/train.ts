@@ -6,13 +6,15 @@
  */
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
-import { initBackend } from "../lib/backend.ts";
+import { gpuAdapterName, initBackend } from "../lib/backend.ts";
 import { loadMnist } from "../lib/data.ts";
 import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
-import { predictClasses } from "../lib/predict.ts";
+import { predictClassesAsync } from "../lib/predict.ts";
 import {
+  BACKEND_FLAG,
+  backendName,
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
@@ -52,6 +54,7 @@ const SPEC = {
     type: "boolean",
     help: "continue the run checkpointed in --model-dir",
   },
+  backend: BACKEND_FLAG,
 } as const;
 const USAGE = usage(
   "train",
@@ -63,7 +66,9 @@ async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
   const dir = modelDir(flags["model-dir"]);
-  await initBackend();
+  const backend = backendName(flags.backend);
+  await initBackend(backend);
+  if (backend === "webgpu") console.log(`WebGPU adapter: ${gpuAdapterName()}`);
   const run = await openRun(dir, {
     epochs: flags.epochs,
     batchSize: flags["batch-size"],
@@ -96,7 +101,9 @@ async function main(): Promise<void> {
   console.log(`Epoch time: ${seconds.join(", ")} s`);
 
   const reloaded = await loadModel(dir);
-  const predicted = predictClasses(reloaded, mnist.train, { count: 10 });
+  const predicted = await predictClassesAsync(reloaded, mnist.train, {
+    count: 10,
+  });
   // Measured here, after everything but printing: every thread, all along.
   console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(

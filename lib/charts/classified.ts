@@ -7,7 +7,11 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { MnistSplit } from "../data.ts";
-import { predictProbabilities } from "../predict.ts";
+import {
+  type Prediction,
+  predictProbabilities,
+  predictProbabilitiesAsync,
+} from "../predict.ts";
 
 /** Every sample's label, predicted class and the probability given to it. */
 export interface Classified {
@@ -43,11 +47,41 @@ export interface Classified {
  * ```
  */
 export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
-  const { classes, probabilities } = predictProbabilities(model, split, {
+  return classified(
+    split,
+    predictProbabilities(model, split, { start: 0, count: split.count }),
+  );
+}
+
+/**
+ * {@linkcode classify} with async reads: it runs on every backend, `webgpu`
+ * included.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs the MNIST files and a saved model.
+ * import { classifyAsync } from "./classified.ts";
+ * import { initBackend, loadMnist, loadModel } from "../mod.ts";
+ * await initBackend("webgpu");
+ * const results = await classifyAsync(await loadModel(), (await loadMnist()).test);
+ * ```
+ */
+export async function classifyAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+): Promise<Classified> {
+  const prediction = await predictProbabilitiesAsync(model, split, {
     start: 0,
     count: split.count,
     operation: "classify",
   });
+  return classified(split, prediction);
+}
+
+function classified(
+  split: MnistSplit,
+  { classes, probabilities }: Prediction,
+): Classified {
   return {
     labels: Array.from(split.labels),
     classes,

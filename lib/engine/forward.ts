@@ -38,10 +38,76 @@ export interface ForwardResult {
   classes: Int32Array;
 }
 
+/** One batch's output, to be read: the argmax classes or [loss sum, hits]. */
+interface ForwardBatch {
+  /** Offset of the batch from `start`. */
+  offset: number;
+  /** What to read. */
+  out: tf.Tensor;
+}
+
+function* forwardBatches(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: ForwardOptions,
+  beforeBatch?: (done: number) => void,
+): Generator<ForwardBatch> {
+  const { start, count, mode } = options;
+  const batchSize = options.batchSize ?? FORWARD_BATCH;
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  for (let s = start; s < start + count; s += batchSize) {
+    const n = Math.min(batchSize, start + count - s);
+    beforeBatch?.(s - start);
+    const { xs, ys } = gatherBatch(
+      split,
+      Uint32Array.from({ length: n }, (_, i) => s + i),
+    );
+    const out = tf.tidy(() => {
+      // Models read from Keras files may take the picture as [28, 28] or [784].
+      const probs = model.predict(xs.reshape([n, ...inputShape]), {
+        batchSize: n,
+      }) as tf.Tensor2D;
+      return mode === "classes" ? probs.argMax(-1) : tf.stack([
+        tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
+        tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),
+      ]);
+    });
+    tf.dispose([xs, ys]);
+    try {
+      yield { offset: s - start, out };
+    } finally {
+      tf.dispose(out);
+    }
+  }
+}
+
+function emptyResult(options: ForwardOptions): ForwardResult {
+  return {
+    loss: 0,
+    correct: 0,
+    classes: new Int32Array(options.mode === "classes" ? options.count : 0),
+  };
+}
+
+function addBatch(
+  result: ForwardResult,
+  options: ForwardOptions,
+  offset: number,
+  values: ArrayLike<number>,
+): void {
+  if (options.mode === "classes") {
+    result.classes.set(values, offset);
+  } else {
+    result.loss += values[0];
+    result.correct += values[1];
+  }
+}
+
 /**
  * Runs `model` on samples `start .. start+count` of `split`, in batches.
  * `beforeBatch(done)` runs before each batch with the samples done so far;
- * it may throw to stop the pass (an interrupt).
+ * it may throw to stop the pass (an interrupt). Reads each batch's result
+ * synchronously: on the `webgpu` backend use {@linkcode forwardRangeAsync}.
  *
  * @example
  * ```ts
@@ -70,41 +136,30 @@ export function forwardRange(
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): ForwardResult {
-  const { start, count, mode } = options;
-  const batchSize = options.batchSize ?? FORWARD_BATCH;
-  const classes = new Int32Array(mode === "classes" ? count : 0);
-  const inputShape = model.inputs[0].shape.slice(1) as number[];
-  let loss = 0, correct = 0;
-  for (let s = start; s < start + count; s += batchSize) {
-    const n = Math.min(batchSize, start + count - s);
-    beforeBatch?.(s - start);
-    const { xs, ys } = gatherBatch(
-      split,
-      Uint32Array.from({ length: n }, (_, i) => s + i),
-    );
-    // Models read from Keras files may take the picture as [28, 28] or [784].
-    const predict = () =>
-      model.predict(xs.reshape([n, ...inputShape]), {
-        batchSize: n,
-      }) as tf.Tensor2D;
-    if (mode === "classes") {
-      const argmax = tf.tidy(() => predict().argMax(-1));
-      classes.set(argmax.dataSync() as Int32Array, s - start);
-      tf.dispose(argmax);
-    } else {
-      const sums = tf.tidy(() => {
-        const probs = predict();
-        return tf.stack([
-          tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
-          tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),
-        ]);
-      });
-      const [l, c] = sums.dataSync();
-      loss += l;
-      correct += c;
-      tf.dispose(sums);
-    }
-    tf.dispose([xs, ys]);
+  const result = emptyResult(options);
+  for (
+    const { offset, out } of forwardBatches(model, split, options, beforeBatch)
+  ) {
+    addBatch(result, options, offset, out.dataSync());
   }
-  return { loss, correct, classes };
+  return result;
+}
+
+/**
+ * {@linkcode forwardRange} reading each batch with the async API, as every
+ * backend allows (the `webgpu` backend only so).
+ */
+export async function forwardRangeAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  options: ForwardOptions,
+  beforeBatch?: (done: number) => void,
+): Promise<ForwardResult> {
+  const result = emptyResult(options);
+  for (
+    const { offset, out } of forwardBatches(model, split, options, beforeBatch)
+  ) {
+    addBatch(result, options, offset, await out.data());
+  }
+  return result;
 }

@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { gatherBatch, type MnistSplit } from "../data.ts";
 import { setDropoutKeys } from "./dropout.ts";
+import { forwardRangeAsync } from "./forward.ts";
 
 /** Gradients of one batch (or one shard of a batch). */
 export interface BatchGradients {
@@ -18,16 +19,24 @@ export interface BatchGradients {
   grads: tf.Tensor[];
 }
 
-/**
- * Forward and backward pass of `model` on the samples `ids` of `split`, with
- * the dropout masks keyed by (seed, epoch, sample). Applies nothing.
- */
-export function computeGradients(
+/** The tensors of one batch's pass, before they are read. */
+interface PassTensors {
+  /** Mean loss. */
+  value: tf.Scalar;
+  /** Hits. */
+  correct: tf.Scalar;
+  /** Loss plus every gradient's sum: finite only if all of them are. */
+  check: tf.Tensor;
+  /** Gradients of the mean loss, in the order of `model.trainableWeights`. */
+  grads: tf.Tensor[];
+}
+
+function gradientPass(
   model: tf.LayersModel,
   split: MnistSplit,
   ids: ArrayLike<number>,
   keys: { seed: number; epoch: number },
-): BatchGradients {
+): PassTensors {
   const { xs, ys } = gatherBatch(split, ids);
   setDropoutKeys(model, { ...keys, ids });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -43,11 +52,56 @@ export function computeGradients(
   const check = tf.tidy(() =>
     tf.addN([value, ...ordered.map((g) => tf.sum(g))])
   );
-  const finite = Number.isFinite(check.dataSync()[0]);
-  const loss = finite ? value.dataSync()[0] * ids.length : NaN;
-  const hits = correct!.dataSync()[0];
-  tf.dispose([xs, ys, value, correct!, check]);
-  return { loss, correct: hits, grads: ordered };
+  tf.dispose([xs, ys]);
+  return { value, correct: correct!, check, grads: ordered };
+}
+
+function readPass(
+  pass: PassTensors,
+  [check, value, correct]: ArrayLike<number>[],
+  samples: number,
+): BatchGradients {
+  const finite = Number.isFinite(check[0]);
+  tf.dispose([pass.value, pass.correct, pass.check]);
+  return {
+    loss: finite ? value[0] * samples : NaN,
+    correct: correct[0],
+    grads: pass.grads,
+  };
+}
+
+/**
+ * Forward and backward pass of `model` on the samples `ids` of `split`, with
+ * the dropout masks keyed by (seed, epoch, sample). Applies nothing. Reads
+ * the loss synchronously: on the `webgpu` backend use
+ * {@linkcode computeGradientsAsync}.
+ */
+export function computeGradients(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+  keys: { seed: number; epoch: number },
+): BatchGradients {
+  const pass = gradientPass(model, split, ids, keys);
+  const read = [pass.check, pass.value, pass.correct].map((t) => t.dataSync());
+  return readPass(pass, read, ids.length);
+}
+
+/**
+ * {@linkcode computeGradients} reading the loss with the async API, as every
+ * backend allows (the `webgpu` backend only so).
+ */
+export async function computeGradientsAsync(
+  model: tf.LayersModel,
+  split: MnistSplit,
+  ids: ArrayLike<number>,
+  keys: { seed: number; epoch: number },
+): Promise<BatchGradients> {
+  const pass = gradientPass(model, split, ids, keys);
+  const read = await Promise.all(
+    [pass.check, pass.value, pass.correct].map((t) => t.data()),
+  );
+  return readPass(pass, read, ids.length);
 }
 
 /** Runs gradient steps: on this thread, or split over worker threads. */
@@ -91,14 +145,17 @@ export function applyGradients(
   model.optimizer.applyGradients(named);
 }
 
-/** A {@linkcode StepRunner} on the calling thread. */
+/**
+ * A {@linkcode StepRunner} on the calling thread, with tfjs's kernels of the
+ * active backend: every read is async, so it runs on `webgpu` too.
+ */
 export function localRunner(
   model: tf.LayersModel,
   split: MnistSplit,
 ): StepRunner {
   return {
-    step(ids, keys) {
-      const { loss, correct, grads } = computeGradients(
+    async step(ids, keys) {
+      const { loss, correct, grads } = await computeGradientsAsync(
         model,
         split,
         ids,
@@ -106,7 +163,15 @@ export function localRunner(
       );
       if (Number.isFinite(loss)) applyGradients(model, grads);
       tf.dispose(grads);
-      return Promise.resolve({ loss, correct });
+      return { loss, correct };
+    },
+    async evaluate(split) {
+      const { loss, correct } = await forwardRangeAsync(model, split, {
+        start: 0,
+        count: split.count,
+        mode: "evaluate",
+      });
+      return { loss: loss / split.count, acc: correct / split.count };
     },
     dispose() {},
   };

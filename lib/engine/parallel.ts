@@ -74,7 +74,9 @@ export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
  * threads (this one and `threads - 1` workers), and evaluates on all of them.
  * With one thread it runs the same flat update without workers (or, for a
  * model with an optimizer the flat update does not support, it is the plain
- * local runner, after a one-line warning).
+ * local runner, after a one-line warning). On a backend other than `wasm` it
+ * is always the local runner, without a warning: the pool and the flat update
+ * are the wasm engine's.
  *
  * @example
  * ```ts
@@ -97,6 +99,9 @@ export async function parallelRunner(
   options: ParallelOptions = {},
 ): Promise<StepRunner> {
   const threads = options.threads ?? defaultThreads();
+  // The pool and the flat update are the wasm engine's; on another backend
+  // (webgpu, cpu) tfjs's own kernels run every step on this thread.
+  if (tf.getBackend() !== "wasm") return localRunner(model, split);
   const optimizer = model.optimizer;
   const rule = flatRule(optimizer);
   if (!rule) (options.warn ?? console.warn)(slowPathWarning(optimizer)!);

@@ -82,7 +82,8 @@ function cpuReluGrad(
 
 /**
  * Registers {@link RELU_GRAD} for the `wasm` and `cpu` backends and makes
- * the gradient of `Relu` use it. Idempotent.
+ * the gradient of `Relu` use it there (other backends keep tfjs's rule).
+ * Idempotent.
  *
  * @example
  * ```ts
@@ -115,11 +116,14 @@ export function registerReluGrad(): void {
     gradFunc: (dy, saved) => {
       const [x] = saved;
       return {
+        // Another backend (webgpu) keeps tfjs's own rule: dy · step(x).
         x: () =>
-          tf.engine().runKernel(RELU_GRAD, {
-            dy: dy as tf.Tensor,
-            x,
-          }) as tf.Tensor,
+          tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined
+            ? tf.mul(dy as tf.Tensor, tf.cast(tf.step(x), "float32"))
+            : tf.engine().runKernel(RELU_GRAD, {
+              dy: dy as tf.Tensor,
+              x,
+            }) as tf.Tensor,
       };
     },
   });
