@@ -283,10 +283,10 @@ export function predictProbabilities(
 export function predictProbabilitiesAsync(
   model: tf.LayersModel,
   split: MnistSplit,
-  options: PredictOptions = {},
+  options: NamedPredictOptions = {},
 ): Promise<Prediction> {
   return predictBatchesAsync(
-    "predictProbabilities",
+    options.operation ?? "predictProbabilities",
     model,
     ...splitSource(split, options),
   );
