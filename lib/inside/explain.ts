@@ -58,8 +58,10 @@ const rows = (values: Float32Array | Int32Array | Uint8Array, k: number) =>
  * and Grad-CAM of the class to explain (the predicted one by default), and
  * the first conv layer's feature maps. The gradient with respect to the
  * Grad-CAM layer is computed once and carried on to the input, so saliency
- * costs only the backward pass through the layers below it. Equal to
- * {@linkcode saliency} and {@linkcode gradCam} called separately.
+ * costs only the backward pass through the layers below it. Grad-CAM equals
+ * {@linkcode gradCam}'s; saliency equals {@linkcode saliency}'s wherever the
+ * score is differentiable (at a kink, such as max-pooling windows of four
+ * equal values over blank background, each gives a valid subgradient).
  *
  * @throws {UsageError} as {@linkcode gradCam} does.
  * @example
