@@ -427,7 +427,11 @@ Deno.test({
           };
           const images = (id: string) =>
             result(id).split('<img src="data:image/png;base64,').length - 1;
-          assertEquals(images("filters"), 32 + 1, "32 kernels and a colour bar");
+          assertEquals(
+            images("filters"),
+            32 + 1,
+            "32 kernels and a colour bar",
+          );
           assertEquals(images("conv1"), 32 + 1, "32 maps and a colour bar");
           assertEquals(images("conv2"), 64 + 1, "64 maps and a colour bar");
           // Each digit: itself and four maps; three colour bars.

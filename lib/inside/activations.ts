@@ -5,7 +5,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { inputTensor, type Inputs, layerChain } from "./network.ts";
+import { type Inputs, inputTensor, layerChain } from "./network.ts";
 
 /** One layer's output for a batch of inputs. */
 export interface LayerActivation {

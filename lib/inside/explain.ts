@@ -13,8 +13,8 @@ import {
   classScores,
   endsInSoftmax,
   findLayer,
-  inputTensor,
   type Inputs,
+  inputTensor,
   layerChain,
   runLayers,
   targetClasses,
@@ -85,7 +85,9 @@ export function explain(
   const shape = chain.layers[index].outputShape as number[];
   if (shape.length !== 4 || first < 0 || first > index) {
     throw new UsageError(
-      `layer "${chain.layers[index].name}" outputs [${shape}], not 2-D feature maps after a Conv2D; name a conv layer`,
+      `layer "${
+        chain.layers[index].name
+      }" outputs [${shape}], not 2-D feature maps after a Conv2D; name a conv layer`,
     );
   }
   const x = inputTensor(chain, inputs);
@@ -142,7 +144,12 @@ function run(
     gradCam: Array.from(
       { length: n },
       (_, i) =>
-        upsample(camValues.subarray(i * h * w, (i + 1) * h * w), h, w, geometry),
+        upsample(
+          camValues.subarray(i * h * w, (i + 1) * h * w),
+          h,
+          w,
+          geometry,
+        ),
     ),
     layer: chain.layers[index].name,
     firstConv: {

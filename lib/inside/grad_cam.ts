@@ -14,8 +14,8 @@ import {
   classScores,
   countInputs,
   findLayer,
-  inputTensor,
   type Inputs,
+  inputTensor,
   layerChain,
   runLayers,
   sliceInputs,
@@ -183,7 +183,9 @@ export function gradCam(
   const shape = chain.layers[index].outputShape as number[];
   if (shape.length !== 4) {
     throw new UsageError(
-      `layer "${chain.layers[index].name}" outputs [${shape}], not 2-D feature maps; name a conv layer`,
+      `layer "${
+        chain.layers[index].name
+      }" outputs [${shape}], not 2-D feature maps; name a conv layer`,
     );
   }
   const [, height, width] = shape;

@@ -18,12 +18,7 @@
  *
  * @module
  */
-export {
-  type Chain,
-  digitInputs,
-  type Inputs,
-  layerChain,
-} from "./network.ts";
+export { type Chain, digitInputs, type Inputs, layerChain } from "./network.ts";
 export * from "./activations.ts";
 export * from "./filters.ts";
 export {

@@ -42,9 +42,7 @@ export function layerChain(model: tf.LayersModel): Chain {
       `model "${model.name}" has ${model.inputs.length} inputs and ${model.outputs.length} outputs; explanations need one of each`,
     );
   }
-  const layers = model.layers.filter((l) =>
-    l.getClassName() !== "InputLayer"
-  );
+  const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer");
   if (layers.length === 0) {
     throw new UsageError(`model "${model.name}" has no layers`);
   }
@@ -218,7 +216,9 @@ export function batches(count: number, size: number): [number, number][] {
     throw new UsageError(`batchSize must be a whole number ≥ 1, got ${size}`);
   }
   const out: [number, number][] = [];
-  for (let s = 0; s < count; s += size) out.push([s, Math.min(size, count - s)]);
+  for (let s = 0; s < count; s += size) {
+    out.push([s, Math.min(size, count - s)]);
+  }
   return out;
 }
 

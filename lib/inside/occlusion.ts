@@ -9,8 +9,8 @@ import { UsageError } from "../errors.ts";
 import {
   batches,
   countInputs,
-  inputTensor,
   type Inputs,
+  inputTensor,
   layerChain,
   sliceInputs,
   targetClasses,

@@ -52,7 +52,10 @@ export const DIVERGING: Palette = [
  * assertEquals(colourAt(HEAT, 1), [252, 255, 164]);
  * ```
  */
-export function colourAt(palette: Palette, t: number): [number, number, number] {
+export function colourAt(
+  palette: Palette,
+  t: number,
+): [number, number, number] {
   const v = Math.min(Math.max(Number.isFinite(t) ? t : 0, 0), 1) *
     (palette.length - 1);
   const i = Math.min(Math.floor(v), palette.length - 2), f = v - i;
@@ -139,7 +142,9 @@ export function mapPng(
 ): string {
   if (map.length !== width * height) {
     throw new UsageError(
-      `a ${width}x${height} map needs ${width * height} values, got ${map.length}`,
+      `a ${width}x${height} map needs ${
+        width * height
+      } values, got ${map.length}`,
     );
   }
   if (options.under && options.under.length !== map.length) {
@@ -150,7 +155,9 @@ export function mapPng(
   const palette = options.palette ?? HEAT;
   const min = options.min ?? 0;
   let max = options.max ?? 0;
-  if (options.max === undefined) for (const v of map) max = Math.max(max, Math.abs(v));
+  if (options.max === undefined) {
+    for (const v of map) max = Math.max(max, Math.abs(v));
+  }
   const span = max - min || 1;
   const rgb = new Uint8Array(width * height * 3);
   for (let p = 0; p < map.length; p++) {
@@ -249,7 +256,9 @@ export function explainedHtml(
     ).join("");
     return `<tr><td style="font:12px sans-serif;text-align:center">${
       img(greys, size, d.caption)
-    }<br><span style="color:${d.wrong ? "#e03131" : "inherit"}">${d.caption}</span></td>${cells}</tr>`;
+    }<br><span style="color:${
+      d.wrong ? "#e03131" : "inherit"
+    }">${d.caption}</span></td>${cells}</tr>`;
   }).join("");
   const bars = Object.entries(options.bars ?? {}).map(([name, range]) => {
     const [low, high] = range.split("..");
@@ -322,9 +331,9 @@ export function explainDigits(
       label !== undefined && wrong ? `${label} read as ` : ""
     }${predicted}, p = ${p.toFixed(2)}`;
     lines.push(
-      `${caption}; Grad-CAM peak at ${peak(cam.maps[i])}, occlusion's largest drop ${
-        Math.max(...occluded.drops[i]).toFixed(2)
-      }`,
+      `${caption}; Grad-CAM peak at ${
+        peak(cam.maps[i])
+      }, occlusion's largest drop ${Math.max(...occluded.drops[i]).toFixed(2)}`,
     );
     const abs = (m: Float32Array) => m.map(Math.abs);
     return {
@@ -398,11 +407,13 @@ export function showFilters(
         o.map((k, i) => tile(k, `out ${out} in ${i}`)).join(" ")
       }</div>`
     );
-  const text = `${filters.layer}: ${filters.kernels.length * filters.inChannels} kernels of ${filters.height}x${filters.width} (${filters.kernels.length} out, ${filters.inChannels} in)`;
+  const text = `${filters.layer}: ${
+    filters.kernels.length * filters.inChannels
+  } kernels of ${filters.height}x${filters.width} (${filters.kernels.length} out, ${filters.inChannels} in)`;
   return displayable({
-    "text/html": `<div style="line-height:0.6">${
-      rows.join("")
-    }</div>${colourBar("weight", (-max).toFixed(2), max.toFixed(2), DIVERGING)}`,
+    "text/html": `<div style="line-height:0.6">${rows.join("")}</div>${
+      colourBar("weight", (-max).toFixed(2), max.toFixed(2), DIVERGING)
+    }`,
     "text/plain": text,
   });
 }

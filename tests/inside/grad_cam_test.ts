@@ -63,13 +63,23 @@ Deno.test("Grad-CAM of another class and of a named layer", () => {
   const f = refForward(w, inputs[0]);
   const ref = refGradCam(f.a2, refGradA2(w, f, 7));
   const max = Math.max(...ref, 1e-6);
-  cam.coarse.maps[0].forEach((v, p) => assert(Math.abs(v - ref[p]) <= 1e-4 * max));
+  cam.coarse.maps[0].forEach((v, p) =>
+    assert(Math.abs(v - ref[p]) <= 1e-4 * max)
+  );
   const first = gradCam(model, inputs.slice(0, 1), { layer: "conv2d" });
   assertEquals([first.coarse.height, first.maps[0].length], [26, 784]);
   const pooled = gradCam(model, inputs.slice(0, 1), { layer: "max_pooling2d" });
   assertEquals(pooled.coarse.height, 12);
-  assertThrows(() => gradCam(model, inputs, { layer: "nope" }), UsageError, "no layer");
-  assertThrows(() => gradCam(model, inputs, { layer: "dense" }), UsageError, "not 2-D");
+  assertThrows(
+    () => gradCam(model, inputs, { layer: "nope" }),
+    UsageError,
+    "no layer",
+  );
+  assertThrows(
+    () => gradCam(model, inputs, { layer: "dense" }),
+    UsageError,
+    "not 2-D",
+  );
 });
 
 Deno.test("each layer's pixels are placed where they look on the input", () => {
@@ -84,19 +94,34 @@ Deno.test("activations and kernels are the reference's", () => {
   const layers = activations(model, inputs.slice(0, 2));
   assertEquals(layers.map((l) => l.name), model.layers.map((l) => l.name));
   const f = refForward(w, inputs[1]);
-  for (const [name, ref] of [["conv2d", f.a1], ["conv2d_1", f.a2], ["dense", f.h]] as const) {
+  for (
+    const [name, ref] of [["conv2d", f.a1], ["conv2d_1", f.a2], [
+      "dense",
+      f.h,
+    ]] as const
+  ) {
     const layer = layers.find((l) => l.name === name)!;
     const per = ref.length;
     const max = Math.max(...ref);
     for (let p = 0; p < per; p++) {
-      assert(Math.abs(layer.data[per + p] - ref[p]) <= 1e-4 * max, `${name} ${p}`);
+      assert(
+        Math.abs(layer.data[per + p] - ref[p]) <= 1e-4 * max,
+        `${name} ${p}`,
+      );
     }
   }
   const conv2 = convFilters(model, { layer: "conv2d_1" });
   // kernels[out][in][y * 3 + x] is the Keras kernel [y, x, in, out].
-  assertEquals(conv2.kernels[5][7][4], Math.fround(w.k2[((1 * 3 + 1) * 32 + 7) * 64 + 5]));
+  assertEquals(
+    conv2.kernels[5][7][4],
+    Math.fround(w.k2[((1 * 3 + 1) * 32 + 7) * 64 + 5]),
+  );
   assertEquals(convFilters(model).kernels.length, 32);
-  assertThrows(() => convFilters(model, { layer: "dense" }), UsageError, "not a Conv2D");
+  assertThrows(
+    () => convFilters(model, { layer: "dense" }),
+    UsageError,
+    "not a Conv2D",
+  );
 });
 
 Deno.test("a Keras .h5 of the model gives the same Grad-CAM; a branching model is refused", async () => {
@@ -109,7 +134,9 @@ Deno.test("a Keras .h5 of the model gives the same Grad-CAM; a branching model i
     const b = gradCam(keras, inputs.slice(0, 2));
     assertEquals(b.classes, a.classes);
     for (let p = 0; p < 784; p++) {
-      assert(Math.abs(a.maps[1][p] - b.maps[1][p]) <= 1e-5 * (1 + a.maps[1][p]));
+      assert(
+        Math.abs(a.maps[1][p] - b.maps[1][p]) <= 1e-5 * (1 + a.maps[1][p]),
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -29,13 +29,19 @@ Deno.test("a patch over blank background changes nothing", () => {
         const drop = result.drops[i][a * result.positions.length + b];
         if (ink === 0) {
           blank++;
-          assert(Math.abs(drop) < 1e-6, `digit ${i}, blank patch (${r}, ${c}): ${drop}`);
+          assert(
+            Math.abs(drop) < 1e-6,
+            `digit ${i}, blank patch (${r}, ${c}): ${drop}`,
+          );
         }
       })
     );
   }
   assert(blank > 100, `only ${blank} blank patches`);
-  assert(result.drops.some((d) => d.some((v) => Math.abs(v) > 0.01)), "no patch on the strokes mattered");
+  assert(
+    result.drops.some((d) => d.some((v) => Math.abs(v) > 0.01)),
+    "no patch on the strokes mattered",
+  );
 });
 
 Deno.test("hiding the whole digit takes the probability of its class away", () => {
@@ -44,7 +50,9 @@ Deno.test("hiding the whole digit takes the probability of its class away", () =
   for (const [i, p] of result.probabilities.entries()) {
     const before = p[labels[i]];
     const after = before - result.drops[i][0];
-    console.log(`digit ${labels[i]}: p ${before.toFixed(3)} → ${after.toFixed(3)} hidden`);
+    console.log(
+      `digit ${labels[i]}: p ${before.toFixed(3)} → ${after.toFixed(3)} hidden`,
+    );
     if (before > 0.5) {
       assert(after < before - 0.3, `digit ${i}: ${before} → ${after}`);
     }
@@ -60,7 +68,19 @@ Deno.test("each pixel's value is the mean drop of the patches covering it", () =
   assert(Math.abs(result.maps[0][5 * 28 + 11] - d[1]) < 1e-7);
   // Pixel (0, 8) lies under no patch.
   assertEquals(result.maps[0][8], 0);
-  assertThrows(() => occlusion(model, inputs, { patch: 0 }), UsageError, "patch");
-  assertThrows(() => occlusion(model, inputs, { stride: 1.5 }), UsageError, "stride");
-  assertThrows(() => occlusion(model, inputs, { fill: NaN }), UsageError, "fill");
+  assertThrows(
+    () => occlusion(model, inputs, { patch: 0 }),
+    UsageError,
+    "patch",
+  );
+  assertThrows(
+    () => occlusion(model, inputs, { stride: 1.5 }),
+    UsageError,
+    "stride",
+  );
+  assertThrows(
+    () => occlusion(model, inputs, { fill: NaN }),
+    UsageError,
+    "fill",
+  );
 });

@@ -134,13 +134,15 @@ export function refGradInput(
   for (let y = 0; y < 24; y++) {
     for (let x = 0; x < 24; x++) {
       for (let c = 0; c < 64; c++) {
-        const g = f.a2[(y * 24 + x) * 64 + c] > 0 ? da2[(y * 24 + x) * 64 + c] : 0;
+        const g = f.a2[(y * 24 + x) * 64 + c] > 0
+          ? da2[(y * 24 + x) * 64 + c]
+          : 0;
         if (g === 0) continue;
         for (let dy = 0; dy < 3; dy++) {
           for (let dx = 0; dx < 3; dx++) {
             for (let i = 0; i < 32; i++) {
-              da1[((y + dy) * 26 + x + dx) * 32 + i] +=
-                g * w.k2[((dy * 3 + dx) * 32 + i) * 64 + c];
+              da1[((y + dy) * 26 + x + dx) * 32 + i] += g *
+                w.k2[((dy * 3 + dx) * 32 + i) * 64 + c];
             }
           }
         }
@@ -151,7 +153,9 @@ export function refGradInput(
   for (let y = 0; y < 26; y++) {
     for (let x = 0; x < 26; x++) {
       for (let c = 0; c < 32; c++) {
-        const g = f.a1[(y * 26 + x) * 32 + c] > 0 ? da1[(y * 26 + x) * 32 + c] : 0;
+        const g = f.a1[(y * 26 + x) * 32 + c] > 0
+          ? da1[(y * 26 + x) * 32 + c]
+          : 0;
         if (g === 0) continue;
         for (let dy = 0; dy < 3; dy++) {
           for (let ddx = 0; ddx < 3; ddx++) {

@@ -131,12 +131,16 @@ Deno.test("saliency of a chosen class, in batches, equals one at a time", () => 
 });
 
 Deno.test("SmoothGrad: a seed gives the same map, another seed a close one; the noise-free limit is plain saliency", () => {
-  const a = saliency(model, inputs.slice(0, 2), { smoothGrad: { seed: 1, samples: 8 } });
+  const a = saliency(model, inputs.slice(0, 2), {
+    smoothGrad: { seed: 1, samples: 8 },
+  });
   const again = saliency(model, inputs.slice(0, 2), {
     smoothGrad: { seed: 1, samples: 8 },
     batchSize: 3,
   });
-  const b = saliency(model, inputs.slice(0, 2), { smoothGrad: { seed: 2, samples: 8 } });
+  const b = saliency(model, inputs.slice(0, 2), {
+    smoothGrad: { seed: 2, samples: 8 },
+  });
   for (let p = 0; p < 784; p++) {
     assert(Math.abs(a.maps[1][p] - again.maps[1][p]) < 1e-6, "same seed");
   }
@@ -177,7 +181,11 @@ Deno.test("explain() gives gradCam()'s maps and the same classes in one pass", (
     }
     assert(dg <= 1e-5 * mg, `digit ${i}: Grad-CAM differs by ${dg}`);
   }
-  console.log(`explain vs saliency: ${differ} of ${784 * inputs.length} pixels differ (ties)`);
+  console.log(
+    `explain vs saliency: ${differ} of ${
+      784 * inputs.length
+    } pixels differ (ties)`,
+  );
   for (let i = 0; i < inputs.length; i++) {
     let ink = 0;
     for (let p = 0; p < 784; p++) {

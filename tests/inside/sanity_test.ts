@@ -65,17 +65,23 @@ Deno.test("cascading randomisation of the layers changes SmoothGrad and Grad-CAM
     const g = meanCorrelation(trainedCam, cam(m));
     m.dispose();
     rows.push(
-      `  from ${layer.padEnd(8)} up: SmoothGrad ${s.toFixed(3)}, Grad-CAM ${g.toFixed(3)}`,
+      `  from ${layer.padEnd(8)} up: SmoothGrad ${s.toFixed(3)}, Grad-CAM ${
+        g.toFixed(3)
+      }`,
     );
     assert(
       s < baseline - 0.3,
-      `SmoothGrad with ${layer} up randomised: ${s.toFixed(3)} vs two seeds ${baseline.toFixed(3)}`,
+      `SmoothGrad with ${layer} up randomised: ${s.toFixed(3)} vs two seeds ${
+        baseline.toFixed(3)
+      }`,
     );
     assert(g < 0.5, `Grad-CAM with ${layer} up randomised: ${g.toFixed(3)}`);
   }
   console.log(
     `Spearman rank correlation with the trained model's map (mean of ${inputs.length} digits):\n` +
-      `  two SmoothGrad seeds, trained model: ${baseline.toFixed(3)}\n${rows.join("\n")}`,
+      `  two SmoothGrad seeds, trained model: ${baseline.toFixed(3)}\n${
+        rows.join("\n")
+      }`,
   );
   assert(baseline > 0.8, `two SmoothGrad seeds agree only to ${baseline}`);
 });
@@ -85,10 +91,15 @@ Deno.test("a model trained on shuffled labels explains differently", async () =>
   const s = meanCorrelation(trainedSmooth, smooth(shuffled.model, 1));
   const g = meanCorrelation(trainedCam, cam(shuffled.model));
   console.log(
-    `shuffled labels (training accuracy ${shuffled.trainAcc.toFixed(3)}): SmoothGrad ${
-      s.toFixed(3)
-    }, Grad-CAM ${g.toFixed(3)}; two seeds ${baseline.toFixed(3)}`,
+    `shuffled labels (training accuracy ${
+      shuffled.trainAcc.toFixed(3)
+    }): SmoothGrad ${s.toFixed(3)}, Grad-CAM ${g.toFixed(3)}; two seeds ${
+      baseline.toFixed(3)
+    }`,
   );
-  assert(s < baseline - 0.3, `SmoothGrad: ${s.toFixed(3)} vs ${baseline.toFixed(3)}`);
+  assert(
+    s < baseline - 0.3,
+    `SmoothGrad: ${s.toFixed(3)} vs ${baseline.toFixed(3)}`,
+  );
   assert(g < 0.5, `Grad-CAM: ${g.toFixed(3)}`);
 });

@@ -147,7 +147,12 @@ Deno.test({
         }
       });
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-      assert(await page.$eval("#inside", (e) => (e as HTMLElement).hidden));
+      assert(
+        await page.$eval(
+          "#inside",
+          (e) => (e as unknown as { hidden: boolean }).hidden,
+        ),
+      );
       const figures: string[] = [];
       for (const digit of [3, 7, 0]) {
         await drawDigit(page, digit);
@@ -161,30 +166,50 @@ Deno.test({
           saliency: number[];
           classes: number[];
         };
-        assertEquals(String(answer.classes[0]), read, "the maps are the shown digit's");
+        assertEquals(
+          String(answer.classes[0]),
+          read,
+          "the maps are the shown digit's",
+        );
         const cam = hotOnStrokes(answer.input, answer.gradCam);
         const sal = hotOnStrokes(answer.input, answer.saliency);
-        figures.push(`${digit}: Grad-CAM ${cam.toFixed(2)}, saliency ${sal.toFixed(2)}`);
-        assert(cam >= 0.7, `digit ${digit}: ${cam} of Grad-CAM's hot pixels on the strokes`);
-        assert(sal >= 0.7, `digit ${digit}: ${sal} of saliency's hot pixels on the strokes`);
-        const painted = await page.$eval("#gradcam", (c) => {
-          const canvas = c as HTMLCanvasElement;
-          const data = canvas.getContext("2d")!.getImageData(0, 0, 28, 28).data;
+        figures.push(
+          `${digit}: Grad-CAM ${cam.toFixed(2)}, saliency ${sal.toFixed(2)}`,
+        );
+        assert(
+          cam >= 0.7,
+          `digit ${digit}: ${cam} of Grad-CAM's hot pixels on the strokes`,
+        );
+        assert(
+          sal >= 0.7,
+          `digit ${digit}: ${sal} of saliency's hot pixels on the strokes`,
+        );
+        const painted = await page.evaluate(`(() => {
+          const data = document.getElementById("gradcam").getContext("2d")
+            .getImageData(0, 0, 28, 28).data;
           let bright = 0;
           for (let i = 0; i < data.length; i += 4) {
             if (data[i] + data[i + 1] > 300) bright++;
           }
           return bright;
-        });
+        })()`) as number;
         assert(painted > 5, `the Grad-CAM canvas shows ${painted} hot pixels`);
         assertEquals(await page.$$eval("#maps canvas", (m) => m.length), 32);
         if (digit === 3 && Deno.env.get("UPDATE_SCREENSHOT") === "1") {
           const path = join(ROOT, "docs", "images", "inside_page.png");
-          await page.screenshot({ path: path as `${string}.png`, fullPage: true });
+          await page.screenshot({
+            path: path as `${string}.png`,
+            fullPage: true,
+          });
           console.log(`saved ${path}`);
         }
         await page.click("#clear");
-        assert(await page.$eval("#inside", (e) => (e as HTMLElement).hidden));
+        assert(
+          await page.$eval(
+            "#inside",
+            (e) => (e as unknown as { hidden: boolean }).hidden,
+          ),
+        );
       }
       console.log(`hot pixels within 2 px of ink: ${figures.join("; ")}`);
     } finally {
