@@ -12,7 +12,6 @@ import { displayable, type MimeBundle } from "../jupyter/mod.ts";
 import { featureMap, type LayerActivation } from "./activations.ts";
 import type { ConvFilters } from "./filters.ts";
 import { gradCam } from "./grad_cam.ts";
-import type { Inputs } from "./network.ts";
 import { occlusion } from "./occlusion.ts";
 import { saliency } from "./saliency.ts";
 
@@ -312,7 +311,7 @@ export const EXPLANATION_BARS: Record<string, string> = {
 /** The four maps of each input, ready for {@linkcode explainedHtml}, and a text summary. */
 export function explainDigits(
   model: tf.LayersModel,
-  inputs: Inputs & Float32Array[],
+  inputs: Float32Array[],
   options: ShowExplanationsOptions = {},
 ): { digits: ExplainedDigit[]; text: string } {
   const plain = saliency(model, inputs);

@@ -183,7 +183,10 @@ export function refGradCam(a2: Float64Array, da2: Float64Array): Float64Array {
   return cam;
 }
 
-/** Spearman's rank correlation of two maps (ties get their mean rank). */
+/**
+ * Spearman's rank correlation of two maps (ties get their mean rank); 0 when
+ * either map is constant (an all-zero Grad-CAM ranks nothing).
+ */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const ranks = (v: ArrayLike<number>) => {
     const order = Array.from({ length: v.length }, (_, i) => i)
@@ -205,7 +208,7 @@ export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
     saa += (ra[i] - mean) ** 2;
     sbb += (rb[i] - mean) ** 2;
   }
-  return sab / Math.sqrt(saa * sbb);
+  return saa * sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
 }
 
 /** Samples trained on by {@linkcode smallModel}. */
