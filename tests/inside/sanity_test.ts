@@ -80,7 +80,7 @@ Deno.test("cascading randomisation of the layers changes SmoothGrad and Grad-CAM
   assert(baseline > 0.8, `two SmoothGrad seeds agree only to ${baseline}`);
   for (const [layer, s, g] of figures) {
     assert(
-      s < baseline - 0.3,
+      s < 0.7 * baseline,
       `SmoothGrad with ${layer} up randomised: ${s.toFixed(3)} vs two seeds ${
         baseline.toFixed(3)
       }`,
@@ -101,7 +101,7 @@ Deno.test("a model trained on shuffled labels explains differently", async () =>
     }`,
   );
   assert(
-    s < baseline - 0.3,
+    s < 0.7 * baseline,
     `SmoothGrad: ${s.toFixed(3)} vs ${baseline.toFixed(3)}`,
   );
   assert(g < 0.5, `Grad-CAM: ${g.toFixed(3)}`);
