@@ -4,12 +4,13 @@
  * (saliency + Grad-CAM in one pass, what the drawing page calls), and
  * `saliency()`, `gradCam()`, SmoothGrad (25 samples) and `occlusion()` apart.
  * Prints the median and the 90th percentile of `--runs` timed calls after
- * five untimed ones, and, on Linux, the process's CPU time per call (from
- * `/proc/self/stat`: on a machine shared with other work, wall time counts the
- * waits for a core, CPU time does not).
+ * five untimed ones, and the process's CPU time per call
+ * (`process.cpuUsage()`: on a machine shared with other work, wall time
+ * counts the waits for a core, CPU time does not).
  *
  * @module
  */
+import process from "node:process";
 import {
   digitInputs,
   explain,
@@ -44,16 +45,10 @@ const USAGE = usage(
   SPEC,
 );
 
-/** This process's user + system CPU time in ms (Linux), or NaN. */
+/** This process's user + system CPU time so far, in ms. */
 function cpuMs(): number {
-  try {
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 Hz).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** Median and 90th percentile of `runs` timed calls of `f`, and CPU ms per call. */
