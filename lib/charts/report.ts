@@ -16,6 +16,7 @@ import {
 } from "../inside/show.ts";
 import { ModelFileError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
+import { escapeHtml } from "../html.ts";
 import {
   type Classified,
   classMetrics,
@@ -66,9 +67,6 @@ layer, and occlusion (the probability lost when a 6×6 patch is hidden).</p>
 <div id="explained">${explainedHtml(digits, { bars: EXPLANATION_BARS })}</div>`;
 }
 
-const escape = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-
 /**
  * The report as one HTML document.
  *
@@ -116,7 +114,7 @@ export function reportHtml(input: ReportInput): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Training report: ${escape(input.title)}</title>
+<title>Training report: ${escapeHtml(input.title)}</title>
 <style>
 body { font-family: system-ui, sans-serif; color: #212529; max-width: 960px; margin: 24px auto; padding: 0 16px; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; text-align: right; border-bottom: 1px solid #dee2e6; }
@@ -124,7 +122,7 @@ figure { margin: 0; } h2 { margin-top: 32px; }
 </style></head><body>
 <h1>Training report</h1>
 <p>${
-    escape(input.title)
+    escapeHtml(input.title)
   }: <b>${right}</b> of ${results.labels.length} test images right
 (accuracy ${(right / results.labels.length).toFixed(4)}).</p>
 <h2>Loss and accuracy</h2>
