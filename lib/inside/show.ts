@@ -8,6 +8,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
 import { UsageError } from "../errors.ts";
+import { base64 } from "../html.ts";
 import { displayable, type MimeBundle } from "../jupyter/mod.ts";
 import { featureMap, type LayerActivation } from "./activations.ts";
 import type { ConvFilters } from "./filters.ts";
@@ -90,14 +91,6 @@ export interface MapScale {
 export function quantileAbs(map: Float32Array, q: number): number {
   const sorted = Float32Array.from(map, Math.abs).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
 }
 
 /** RGB bytes `w × h` enlarged `scale` times, as a PNG data URL. */
