@@ -153,3 +153,20 @@ export {
 
 // Keras files.
 export { loadKeras, saveKeras } from "./keras/mod.ts";
+
+// Looking inside the model (docs/inside.md).
+export {
+  activations,
+  convFilters,
+  digitInputs,
+  explain,
+  type Explanation,
+  gradCam,
+  type GradCamResult,
+  occlusion,
+  type OcclusionResult,
+  saliency,
+  showExplanations,
+  showFeatureMaps,
+  showFilters,
+} from "./inside/mod.ts";

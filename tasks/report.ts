@@ -1,7 +1,8 @@
 /**
  * `deno task report`: writes `report.html` beside a saved model — its
  * training curves, the confusion matrix on the 10,000 test images, precision,
- * recall and F1 per class, and the most confident mistakes — as one
+ * recall and F1 per class, the most confident mistakes and why the model
+ * made them (saliency, Grad-CAM, occlusion; docs/inside.md) — as one
  * self-contained page to open offline.
  *
  * @module
@@ -32,7 +33,7 @@ const SPEC = {
 } as const;
 const USAGE = usage(
   "report",
-  "Writes report.html beside the model: curves, confusion matrix, per-class table, mistakes.",
+  "Writes report.html beside the model: curves, confusion matrix, per-class table, mistakes and their explanations.",
   SPEC,
 );
 
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   const path = join(dir, "report.html");
   await writeReport(
     path,
-    reportHtml({ title: dir, history, results, split: test }),
+    reportHtml({ title: dir, history, results, split: test, model }),
   );
   const right = results.labels.filter((l, i) => l === results.classes[i])
     .length;

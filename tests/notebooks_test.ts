@@ -36,6 +36,7 @@ const NOTEBOOK_NAMES = [
   "mnist_cnn.ipynb",
   "predict.ipynb",
   "your_digits.ipynb",
+  "inside_the_cnn.ipynb",
 ];
 /** Samples trained on by the executed `mnist_cnn.ipynb`. */
 const LIMIT = 4096;
@@ -405,6 +406,40 @@ Deno.test({
           assertEquals(lines.length, 10, outputText(shown));
           const html = joined(shown.data!["text/html"] as string | string[]);
           assertEquals(html.split("<img ").length - 1, 20, "pictures shown");
+        },
+      );
+
+      await t.step(
+        "inside_the_cnn.ipynb shows kernels, feature maps and four explanations per digit",
+        async () => {
+          const out = await execute(
+            "inside_the_cnn.ipynb",
+            join(tmp, "inside_the_cnn.out.ipynb"),
+            env,
+          );
+          assertNoErrors(out, "inside_the_cnn.ipynb");
+          const result = (id: string) => {
+            const shown = cell(out, id).outputs!.find((o) =>
+              o.output_type === "execute_result"
+            );
+            if (!shown) throw new Error(`the ${id} cell shows no result`);
+            return joined(shown.data!["text/html"] as string | string[]);
+          };
+          const images = (id: string) =>
+            result(id).split('<img src="data:image/png;base64,').length - 1;
+          assertEquals(
+            images("filters"),
+            32 + 1,
+            "32 kernels and a colour bar",
+          );
+          assertEquals(images("conv1"), 32 + 1, "32 maps and a colour bar");
+          assertEquals(images("conv2"), 64 + 1, "64 maps and a colour bar");
+          // Each digit: itself and four maps; three colour bars.
+          assertEquals(images("first-ten"), 10 * 5 + 3);
+          assertEquals(images("mistakes"), 8 * 5 + 3);
+          assertStringIncludes(result("mistakes"), " read as ");
+          assertMatch(cellText(cell(out, "speed")), /Grad-CAM: \d+\.\d ms/);
+          assertEquals(digitLines(cellText(cell(out, "predict"))), trained);
         },
       );
     } finally {

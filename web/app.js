@@ -1,12 +1,92 @@
 // The drawing page: pointer events draw on #pad; while drawing (throttled)
-// and when a stroke ends, the canvas goes to POST /api/predict as a PNG, and
-// #prediction and the bars show the answer. A file input uploads a picture.
+// and when a stroke ends, the canvas goes to POST /api/explain as a PNG, and
+// #prediction and the bars show the answer, #inside what the model sees: the
+// 28×28 input, Grad-CAM and saliency over it, conv1's feature maps. A file
+// input uploads a picture.
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const prediction = document.getElementById("prediction");
 const statusLine = document.getElementById("status");
 const bars = document.getElementById("bars");
 const THROTTLE_MS = 150;
+const inside = document.getElementById("inside");
+// The "inferno" colour scale of lib/inside/show.ts (nine points, 0 → 1).
+const INFERNO = [
+  [0, 0, 4],
+  [31, 12, 72],
+  [85, 15, 109],
+  [136, 34, 106],
+  [186, 54, 85],
+  [227, 89, 51],
+  [249, 140, 10],
+  [249, 201, 50],
+  [252, 255, 164],
+];
+
+function colour(t) {
+  const v = Math.min(Math.max(t, 0), 1) * (INFERNO.length - 1);
+  const i = Math.min(Math.floor(v), INFERNO.length - 2);
+  const f = v - i;
+  return INFERNO[i].map((a, c) => a + f * (INFERNO[i + 1][c] - a));
+}
+
+// Draws `values` (0–255, row by row) on a canvas of its size: grey, coloured,
+// or coloured over the input (`under`), which shows through where it is low.
+function paint(canvas, values, width, height, mode, under) {
+  canvas.width = width;
+  canvas.height = height;
+  const c = canvas.getContext("2d");
+  const image = c.createImageData(width, height);
+  for (let p = 0; p < width * height; p++) {
+    const t = values[p] / 255;
+    let rgb;
+    if (mode === "grey") rgb = [values[p], values[p], values[p]];
+    else if (!under) rgb = colour(t);
+    else {
+      const a = 0.15 + 0.85 * t;
+      const g = 40 + (120 * under[p]) / 255;
+      rgb = colour(t).map((v) => (1 - a) * g + a * v);
+    }
+    image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * p);
+  }
+  c.putImageData(image, 0, 0);
+}
+
+function showInside(answer) {
+  if (!answer) {
+    inside.hidden = true;
+    return;
+  }
+  inside.hidden = false;
+  paint(document.getElementById("input28"), answer.input, 28, 28, "grey");
+  paint(
+    document.getElementById("gradcam"),
+    answer.gradCam,
+    28,
+    28,
+    "heat",
+    answer.input,
+  );
+  paint(
+    document.getElementById("saliency"),
+    answer.saliency,
+    28,
+    28,
+    "heat",
+    answer.input,
+  );
+  document.getElementById("cam-layer").textContent = answer.layer;
+  document.getElementById("cam-class").textContent = String(answer.classes[0]);
+  const { layer, height, width, maps } = answer.featureMaps;
+  document.getElementById("maps-title").textContent =
+    `${layer}'s ${maps.length} feature maps (each on its own scale)`;
+  const box = document.getElementById("maps");
+  while (box.children.length < maps.length) {
+    box.append(document.createElement("canvas"));
+  }
+  while (box.children.length > maps.length) box.lastChild.remove();
+  maps.forEach((map, k) => paint(box.children[k], map, width, height, "heat"));
+}
 
 function clearPad() {
   generation++; // answers to earlier drawings are dropped
@@ -16,6 +96,7 @@ function clearPad() {
   prediction.textContent = "–";
   statusLine.textContent = "Draw a digit to begin.";
   showBars(null);
+  showInside(null);
   inked = false;
 }
 
@@ -42,7 +123,7 @@ let inked = false;
 
 async function send(body, type) {
   const sentFor = generation;
-  const response = await fetch("/api/predict", {
+  const response = await fetch("/api/explain", {
     method: "POST",
     headers: { "content-type": type },
     body,
@@ -53,6 +134,7 @@ async function send(body, type) {
     prediction.textContent = "?";
     statusLine.textContent = answer.error ?? `error ${response.status}`;
     showBars(null);
+    showInside(null);
     return;
   }
   prediction.textContent = String(answer.classes[0]);
@@ -60,6 +142,7 @@ async function send(body, type) {
     answer.probabilities[0][answer.classes[0]].toFixed(2)
   }`;
   showBars(answer.probabilities[0]);
+  showInside(answer);
 }
 
 function predictPad() {

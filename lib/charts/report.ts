@@ -1,11 +1,19 @@
 /**
  * `report.html`: a self-contained page (inline SVG and images, no scripts,
  * fonts or links to fetch) with a trained model's curves, confusion matrix,
- * per-class table and most confident mistakes, written atomically.
+ * per-class table and most confident mistakes, and, given the model, the
+ * explanations of those mistakes; written atomically.
  *
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import type { MnistSplit } from "../data.ts";
+import { digitInputs } from "../inside/network.ts";
+import {
+  explainDigits,
+  explainedHtml,
+  EXPLANATION_BARS,
+} from "../inside/show.ts";
 import { ModelFileError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
 import { escapeHtml } from "../html.ts";
@@ -13,6 +21,7 @@ import {
   type Classified,
   classMetrics,
   confusionMatrix,
+  worstMistakes,
 } from "./classified.ts";
 import { trainingChart } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
@@ -29,6 +38,33 @@ export interface ReportInput {
   results: Classified;
   /** The test split, for the mistakes' images. */
   split: MnistSplit;
+  /**
+   * The model: when given, the report explains its most confident mistakes
+   * (saliency, SmoothGrad, Grad-CAM, occlusion; see docs/inside.md).
+   */
+  model?: tf.LayersModel;
+  /** How many mistakes to explain (default 8). */
+  explained?: number;
+}
+
+/** The explanations of the most confident mistakes, as HTML. */
+function mistakesExplained(input: ReportInput): string {
+  const mistakes = worstMistakes(input.results, input.explained ?? 8);
+  if (!input.model || mistakes.length === 0) return "";
+  const { digits } = explainDigits(
+    input.model,
+    digitInputs(input.split, mistakes.map((m) => m.index)),
+    {
+      labels: mistakes.map((m) => m.label),
+      captions: mistakes.map((m) => `#${m.index}`),
+    },
+  );
+  return `<h2>Why: the mistakes explained</h2>
+<p>Each map explains the class the model wrongly chose, laid over the digit:
+saliency and SmoothGrad (the gradient of that class's score with respect to
+each pixel, plain and averaged over 25 noisy copies), Grad-CAM on the last conv
+layer, and occlusion (the probability lost when a 6×6 patch is hidden).</p>
+<div id="explained">${explainedHtml(digits, { bars: EXPLANATION_BARS })}</div>`;
 }
 
 /**
@@ -102,6 +138,7 @@ ${
 <table id="per-class"><tr><th>digit</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
 <h2>The most confident mistakes</h2>
 <div id="mistakes">${mistakesHtml(input.split, results, 24)}</div>
+${mistakesExplained(input)}
 </body></html>
 `;
 }

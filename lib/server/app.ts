@@ -4,7 +4,9 @@
  * one of the supported formats, PNG or JPEG, a multipart form with a file, or
  * JSON canvas pixels), runs it through the same MNIST-style preprocessing as
  * `deno task predict --image`, and answers with the model's classes and
- * probabilities as JSON. Bad requests get the right status (a picture's by
+ * probabilities as JSON; `POST /api/explain` takes the same and adds what
+ * the model sees (the 28×28 input, conv1's feature maps, Grad-CAM and
+ * saliency; `./explain.ts`). Bad requests get the right status (a picture's by
  * its error's kind, {@linkcode IMAGE_ERROR_STATUS}) and a JSON
  * `{"error": …}`; nothing a client sends can crash or hang it.
  *
@@ -12,7 +14,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
-import { ImageError, type ImageErrorKind } from "../errors.ts";
+import { ImageError, type ImageErrorKind, UsageError } from "../errors.ts";
 import {
   decodeImage,
   type RgbaImage,
@@ -20,6 +22,7 @@ import {
 } from "../image/decode.ts";
 import { toMnistInput } from "../image/preprocess.ts";
 import { predictInputs } from "../predict.ts";
+import { explanationJson } from "./explain.ts";
 
 /** The largest request body accepted, in bytes (8 MiB). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -130,14 +133,27 @@ export function createHandler(
   return async (request) => {
     try {
       const path = new URL(request.url).pathname;
-      if (path === "/api/predict") {
+      if (path === "/api/predict" || path === "/api/explain") {
         if (request.method !== "POST") {
-          throw new HttpError(405, `${request.method} /api/predict: use POST`, {
+          throw new HttpError(405, `${request.method} ${path}: use POST`, {
             allow: "POST",
           });
         }
         const picture = await readPicture(request, limit, timeout);
         const input = toMnistInput(picture, { name: "request" });
+        if (path === "/api/explain") {
+          try {
+            return json(200, explanationJson(options.model, input));
+          } catch (error) {
+            if (error instanceof UsageError) {
+              throw new HttpError(
+                422,
+                `this model cannot be explained: ${error.message}`,
+              );
+            }
+            throw error;
+          }
+        }
         const { classes, probabilities } = predictInputs(options.model, [
           input,
         ]);

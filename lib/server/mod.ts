@@ -7,3 +7,4 @@
  */
 export * from "./app.ts";
 export * from "./load.ts";
+export * from "./explain.ts";

@@ -147,7 +147,14 @@ Deno.test({
     const path = join(dir, "report.html");
     await writeReport(
       path,
-      reportHtml({ title: "test model", history, results, split: mnist.test }),
+      reportHtml({
+        title: "test model",
+        history,
+        results,
+        split: mnist.test,
+        model,
+        explained: 4,
+      }),
     );
     const html = await Deno.readTextFile(path);
     assert(
@@ -174,6 +181,10 @@ Deno.test({
           rows: document.querySelectorAll("#per-class tr").length,
           images: imgs.length,
           loaded: imgs.filter((i) => i.complete && i.naturalWidth === 84).length,
+          explained: [...document.querySelectorAll("#explained img")]
+            .filter((i) => i.complete && i.naturalWidth > 0).length,
+          captions: [...document.querySelectorAll("#explained td span")]
+            .map((s) => s.textContent),
         };
       })()`) as {
         curves: { w: number; h: number; marks: number };
@@ -181,6 +192,8 @@ Deno.test({
         rows: number;
         images: number;
         loaded: number;
+        explained: number;
+        captions: string[];
       };
       for (const chart of [seen.curves, seen.confusion]) {
         assert(chart && chart.w > 300 && chart.h > 200, JSON.stringify(seen));
@@ -189,6 +202,10 @@ Deno.test({
       assertEquals(seen.rows, 11, "header and ten digits");
       assertEquals(seen.images, 24);
       assertEquals(seen.loaded, 24, "every mistake's image decoded");
+      // Four mistakes explained: the digit and four maps each, three colour bars.
+      assertEquals(seen.explained, 4 * 5 + 3, "every explanation decoded");
+      assertEquals(seen.captions.length, 4);
+      for (const caption of seen.captions) assertMatch(caption, / read as \d/);
       const shot = await page.screenshot({ type: "png" }) as Uint8Array;
       assertGreater(shot.length, 20_000, "a screenshot with something on it");
     } finally {

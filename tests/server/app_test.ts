@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   createHandler,
+  type ExplanationJson,
+  explanationJson,
   MAX_BODY_BYTES,
   runLoad,
 } from "../../lib/server/mod.ts";
@@ -398,6 +400,97 @@ Deno.test("deno task serve answers, then stops cleanly on Ctrl-C", async () => {
   await child.stderr.cancel();
   assertEquals(status.code, 0, out);
   assertStringIncludes(out, "stopped");
+});
+
+Deno.test("POST /api/explain answers the prediction and the maps, and refuses what /api/predict refuses", async () => {
+  const png = await Deno.readFile(join(SAMPLES, "digit_3.png"));
+  const explained = await call("/api/explain", {
+    method: "POST",
+    body: png,
+    headers: { "content-type": "image/png" },
+  });
+  assertEquals(explained.status, 200, JSON.stringify(explained.body));
+  const predicted = await post(png, "image/png");
+  const body = explained.body as unknown as ExplanationJson;
+  assertEquals(body.classes, predicted.body.classes);
+  assertEquals(body.probabilities, predicted.body.probabilities);
+  assertEquals(body.layer, "conv2d_1");
+  for (const map of [body.input, body.gradCam, body.saliency]) {
+    assertEquals(map.length, 784);
+    assert(map.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
+    assertEquals(Math.max(...map), 255);
+  }
+  const { featureMaps } = body;
+  assertEquals(
+    [featureMaps.layer, featureMaps.height, featureMaps.width],
+    ["conv2d", 26, 26],
+  );
+  assertEquals(featureMaps.maps.length, 32);
+  assertEquals(featureMaps.max.length, 32);
+  // The maps are lib/inside's for the picture the model saw.
+  const input = Float32Array.from(body.input, (v) => v / 255);
+  const direct = explanationJson(model, input);
+  assertEquals(direct.classes, body.classes);
+  const moved = direct.gradCam.filter((v, p) =>
+    Math.abs(v - body.gradCam[p]) > 3
+  );
+  assert(moved.length <= 8, `${moved.length} Grad-CAM pixels differ`);
+
+  const bad: [RequestInit, number, string][] = [
+    [
+      {
+        method: "POST",
+        body: "{oops",
+        headers: { "content-type": "application/json" },
+      },
+      400,
+      "malformed JSON",
+    ],
+    [
+      {
+        method: "POST",
+        body: "GIF89a",
+        headers: { "content-type": "image/png" },
+      },
+      415,
+      "not a PNG or JPEG",
+    ],
+    [
+      {
+        method: "POST",
+        body: "words",
+        headers: { "content-type": "text/plain" },
+      },
+      415,
+      "unsupported content type",
+    ],
+    [
+      {
+        method: "POST",
+        body: JSON.stringify({
+          width: 8,
+          height: 8,
+          pixels: new Array(64).fill(0),
+        }),
+        headers: { "content-type": "application/json" },
+      },
+      422,
+      "no digit found",
+    ],
+    [{ method: "GET" }, 405, "GET /api/explain: use POST"],
+  ];
+  for (const [init, status, message] of bad) {
+    const answer = await call("/api/explain", init);
+    assertEquals(answer.status, status, JSON.stringify(answer.body));
+    assertStringIncludes(String(answer.body.error), message);
+  }
+  const big = new Uint8Array(MAX_BODY_BYTES + 1);
+  const over = await call("/api/explain", {
+    method: "POST",
+    body: big,
+    headers: { "content-type": "image/png" },
+  });
+  assertEquals(over.status, 413);
 });
 
 Deno.test("the accepted types come from the format table; statuses from error kinds", () => {

@@ -2,7 +2,8 @@
  * The drawing page in real headless Chromium: digits drawn with the mouse on
  * #pad are read in #prediction while drawing, #clear clears, and an uploaded
  * picture is read. With UPDATE_SCREENSHOT=1 it saves the README's screenshot
- * (docs/images/drawing_page.png).
+ * (docs/images/drawing_page.png) and the page with its maps
+ * (docs/images/inside_page.png). The maps the page shows lie on the strokes.
  *
  * Run: deno test --allow-read --allow-write --allow-env --allow-run --allow-net tests/server/page_test.ts
  */
@@ -96,6 +97,121 @@ Deno.test({
       assertEquals(await readPrediction(page), "4");
       const bars = await page.$$eval("#bars li", (items) => items.length);
       assertEquals(bars, 10);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});
+
+/** The share of `map`'s hot pixels (≥ half its top) within `reach` pixels of ink. */
+function hotOnStrokes(input: number[], map: number[], reach = 2): number {
+  let hot = 0, near = 0;
+  for (let p = 0; p < 784; p++) {
+    if (map[p] < 128) continue;
+    hot++;
+    const [y, x] = [Math.floor(p / 28), p % 28];
+    let inked = false;
+    for (let dy = -reach; dy <= reach && !inked; dy++) {
+      for (let dx = -reach; dx <= reach && !inked; dx++) {
+        const [yy, xx] = [y + dy, x + dx];
+        inked = yy >= 0 && yy < 28 && xx >= 0 && xx < 28 &&
+          input[yy * 28 + xx] > 64;
+      }
+    }
+    if (inked) near++;
+  }
+  return hot ? near / hot : 0;
+}
+
+Deno.test({
+  name:
+    "the drawing page shows the 28x28 input, conv1's maps and a Grad-CAM whose hot region lies on the strokes",
+  ignore: skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { model } = await trainedModel();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      createHandler({ model }),
+    );
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 760, height: 1000 });
+      let last: Record<string, unknown> | undefined;
+      page.on("response", async (response) => {
+        if (response.url().endsWith("/api/explain") && response.ok()) {
+          last = await response.json();
+        }
+      });
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      assert(
+        await page.$eval(
+          "#inside",
+          (e) => (e as unknown as { hidden: boolean }).hidden,
+        ),
+      );
+      const figures: string[] = [];
+      for (const digit of [3, 7, 0]) {
+        await drawDigit(page, digit);
+        const read = await readPrediction(page);
+        await page.waitForFunction(
+          "!document.getElementById('inside').hidden",
+        );
+        const answer = last as {
+          input: number[];
+          gradCam: number[];
+          saliency: number[];
+          classes: number[];
+        };
+        assertEquals(
+          String(answer.classes[0]),
+          read,
+          "the maps are the shown digit's",
+        );
+        const cam = hotOnStrokes(answer.input, answer.gradCam);
+        const sal = hotOnStrokes(answer.input, answer.saliency);
+        figures.push(
+          `${digit}: Grad-CAM ${cam.toFixed(2)}, saliency ${sal.toFixed(2)}`,
+        );
+        assert(
+          cam >= 0.7,
+          `digit ${digit}: ${cam} of Grad-CAM's hot pixels on the strokes`,
+        );
+        assert(
+          sal >= 0.7,
+          `digit ${digit}: ${sal} of saliency's hot pixels on the strokes`,
+        );
+        const painted = await page.evaluate(`(() => {
+          const data = document.getElementById("gradcam").getContext("2d")
+            .getImageData(0, 0, 28, 28).data;
+          let bright = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            if (data[i] + data[i + 1] > 300) bright++;
+          }
+          return bright;
+        })()`) as number;
+        assert(painted > 5, `the Grad-CAM canvas shows ${painted} hot pixels`);
+        assertEquals(await page.$$eval("#maps canvas", (m) => m.length), 32);
+        if (digit === 3 && Deno.env.get("UPDATE_SCREENSHOT") === "1") {
+          const path = join(ROOT, "docs", "images", "inside_page.png");
+          await page.screenshot({
+            path: path as `${string}.png`,
+            fullPage: true,
+          });
+          console.log(`saved ${path}`);
+        }
+        await page.click("#clear");
+        assert(
+          await page.$eval(
+            "#inside",
+            (e) => (e as unknown as { hidden: boolean }).hidden,
+          ),
+        );
+      }
+      console.log(`hot pixels within 2 px of ink: ${figures.join("; ")}`);
     } finally {
       await browser.close();
       await server.shutdown();

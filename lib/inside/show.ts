@@ -1,0 +1,451 @@
+/**
+ * Pictures of what the model sees: maps as PNG heat maps over the digit with
+ * a colour bar, kernels and feature maps as tiles, and the notebook views
+ * that put saliency, SmoothGrad, Grad-CAM and occlusion side by side.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { encode } from "fast-png";
+import { UsageError } from "../errors.ts";
+import { base64 } from "../html.ts";
+import { displayable, type MimeBundle } from "../jupyter/mod.ts";
+import { featureMap, type LayerActivation } from "./activations.ts";
+import type { ConvFilters } from "./filters.ts";
+import { gradCam } from "./grad_cam.ts";
+import { occlusion } from "./occlusion.ts";
+import { saliency } from "./saliency.ts";
+
+/** A colour scale: control points from 0 to 1, as `[r, g, b]` bytes. */
+export type Palette = readonly (readonly [number, number, number])[];
+
+/** "Inferno" (matplotlib's, sampled at nine points): black → purple → orange → yellow; perceptually even, readable in grey. */
+export const HEAT: Palette = [
+  [0, 0, 4],
+  [31, 12, 72],
+  [85, 15, 109],
+  [136, 34, 106],
+  [186, 54, 85],
+  [227, 89, 51],
+  [249, 140, 10],
+  [249, 201, 50],
+  [252, 255, 164],
+];
+
+/** Blue → white → red, for signed values (kernels): white is 0. */
+export const DIVERGING: Palette = [
+  [33, 102, 172],
+  [146, 197, 222],
+  [247, 247, 247],
+  [244, 165, 130],
+  [178, 24, 43],
+];
+
+/**
+ * The colour of `t` (clamped to [0, 1]) on `palette`, interpolated linearly.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { colourAt, HEAT } from "./show.ts";
+ * assertEquals(colourAt(HEAT, 0), [0, 0, 4]);
+ * assertEquals(colourAt(HEAT, 1), [252, 255, 164]);
+ * ```
+ */
+export function colourAt(
+  palette: Palette,
+  t: number,
+): [number, number, number] {
+  const v = Math.min(Math.max(Number.isFinite(t) ? t : 0, 0), 1) *
+    (palette.length - 1);
+  const i = Math.min(Math.floor(v), palette.length - 2), f = v - i;
+  const [a, b] = [palette[i], palette[i + 1]];
+  return [0, 1, 2].map((c) => Math.round(a[c] + f * (b[c] - a[c]))) as [
+    number,
+    number,
+    number,
+  ];
+}
+
+/** How a map's values become colours. */
+export interface MapScale {
+  /** The value drawn at the bottom of the palette (default 0). */
+  min?: number;
+  /** The value drawn at the top (default the map's largest |value|). */
+  max?: number;
+  /** The palette (default {@linkcode HEAT}). */
+  palette?: Palette;
+}
+
+/**
+ * The value at the given quantile of |map| (e.g. 0.99: saliency's scale, so
+ * a few extreme pixels do not wash out the rest).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { quantileAbs } from "./show.ts";
+ * assertEquals(quantileAbs(Float32Array.of(-4, 1, 2, 3), 1), 4);
+ * ```
+ */
+export function quantileAbs(map: Float32Array, q: number): number {
+  const sorted = Float32Array.from(map, Math.abs).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** RGB bytes `w × h` enlarged `scale` times, as a PNG data URL. */
+function rgbDataUrl(
+  rgb: Uint8Array,
+  w: number,
+  h: number,
+  scale: number,
+): string {
+  const W = w * scale, H = h * scale;
+  const big = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const from = (Math.floor(y / scale) * w + Math.floor(x / scale)) * 3;
+      big.set(rgb.subarray(from, from + 3), (y * W + x) * 3);
+    }
+  }
+  const png = encode({ width: W, height: H, data: big, channels: 3, depth: 8 });
+  return `data:image/png;base64,${base64(png)}`;
+}
+
+/**
+ * A map as a PNG data URL: each value coloured on the scale; with `under`
+ * (the 28×28 input, 0..1) the colours are laid over the digit, which shows
+ * through in grey where the map is low.
+ *
+ * @throws {UsageError} when the sizes disagree.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { mapPng } from "./show.ts";
+ * const url = mapPng(new Float32Array(784).fill(1), 28, 28, { scale: 2 });
+ * assert(url.startsWith("data:image/png;base64,"));
+ * ```
+ */
+export function mapPng(
+  map: Float32Array,
+  width: number,
+  height: number,
+  options: MapScale & { under?: Float32Array; scale?: number } = {},
+): string {
+  if (map.length !== width * height) {
+    throw new UsageError(
+      `a ${width}x${height} map needs ${
+        width * height
+      } values, got ${map.length}`,
+    );
+  }
+  if (options.under && options.under.length !== map.length) {
+    throw new UsageError(
+      `the picture under the map holds ${options.under.length} values, the map ${map.length}`,
+    );
+  }
+  const palette = options.palette ?? HEAT;
+  const min = options.min ?? 0;
+  let max = options.max ?? 0;
+  if (options.max === undefined) {
+    for (const v of map) max = Math.max(max, Math.abs(v));
+  }
+  const span = max - min || 1;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let p = 0; p < map.length; p++) {
+    const t = (map[p] - min) / span;
+    const c = colourAt(palette, t);
+    if (options.under) {
+      // The digit in grey beneath, the colour over it as strong as the value.
+      const a = Math.min(Math.max(t, 0), 1) * 0.85 + 0.15;
+      const g = 40 + 120 * options.under[p];
+      for (let k = 0; k < 3; k++) rgb[p * 3 + k] = (1 - a) * g + a * c[k];
+    } else {
+      rgb.set(c, p * 3);
+    }
+  }
+  return rgbDataUrl(rgb, width, height, options.scale ?? 3);
+}
+
+const img = (src: string, size: number, alt: string) =>
+  `<img src="${src}" width="${size}" height="${size}" alt="${alt}" style="image-rendering:pixelated">`;
+
+/**
+ * A horizontal colour bar with its ends labelled, as HTML (a PNG strip).
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { colourBar } from "./show.ts";
+ * assertStringIncludes(colourBar("saliency", "0", "max"), "saliency");
+ * ```
+ */
+export function colourBar(
+  label: string,
+  low: string,
+  high: string,
+  palette: Palette = HEAT,
+): string {
+  const strip = new Float32Array(64).map((_, i) => i / 63);
+  return `<div style="display:flex;align-items:center;gap:6px;font:12px sans-serif;margin:4px 0">` +
+    `<span>${label}:</span><span>${low}</span>` +
+    `<img src="${
+      mapPng(strip, 64, 1, { min: 0, max: 1, palette, scale: 2 })
+    }" width="128" height="12" alt="colour scale from ${low} to ${high}" style="image-rendering:pixelated">` +
+    `<span>${high}</span></div>`;
+}
+
+/** One digit to show with its maps. */
+export interface ExplainedDigit {
+  /** The input, 784 values in [0, 1]. */
+  input: Float32Array;
+  /** A caption (e.g. "#8: 9 read as 8, p = 0.97"). */
+  caption: string;
+  /** True when the caption reports a mistake (drawn in red). */
+  wrong?: boolean;
+  /** The maps, left to right, each 784 values. */
+  maps: { name: string; map: Float32Array; scale: MapScale }[];
+}
+
+/**
+ * Digits and their maps as an HTML table, one digit a row, each map laid
+ * over its digit, with a colour bar per column.
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { explainedHtml } from "./show.ts";
+ * const d = new Float32Array(784);
+ * const html = explainedHtml([{ input: d, caption: "blank", maps: [{ name: "Grad-CAM", map: d, scale: { max: 1 } }] }]);
+ * assertStringIncludes(html, "Grad-CAM");
+ * ```
+ */
+export function explainedHtml(
+  digits: ExplainedDigit[],
+  options: { scale?: number; bars?: Record<string, string> } = {},
+): string {
+  const scale = options.scale ?? 3;
+  const size = 28 * scale;
+  const names = digits[0]?.maps.map((m) => m.name) ?? [];
+  const head = `<tr><th>digit</th>${
+    names.map((n) => `<th>${n}</th>`).join("")
+  }</tr>`;
+  const rows = digits.map((d) => {
+    const greys = mapPng(d.input, 28, 28, {
+      min: 0,
+      max: 1,
+      palette: [[0, 0, 0], [255, 255, 255]],
+      scale,
+    });
+    const cells = d.maps.map((m) =>
+      `<td>${
+        img(
+          mapPng(m.map, 28, 28, { ...m.scale, under: d.input, scale }),
+          size,
+          `${m.name} of ${d.caption}`,
+        )
+      }</td>`
+    ).join("");
+    return `<tr><td style="font:12px sans-serif;text-align:center">${
+      img(greys, size, d.caption)
+    }<br><span style="color:${
+      d.wrong ? "#e03131" : "inherit"
+    }">${d.caption}</span></td>${cells}</tr>`;
+  }).join("");
+  const bars = Object.entries(options.bars ?? {}).map(([name, range]) => {
+    const [low, high] = range.split("..");
+    return colourBar(name, low, high);
+  }).join("");
+  return `<table style="border-collapse:collapse;text-align:center">${head}${rows}</table>${bars}`;
+}
+
+/** Options of {@linkcode showExplanations}. */
+export interface ShowExplanationsOptions {
+  /** Captions, one per input (default "#i"). */
+  captions?: string[];
+  /** The inputs' true labels: a wrong prediction is captioned in red. */
+  labels?: number[];
+  /** SmoothGrad's seed (default 0). */
+  seed?: number;
+}
+
+/**
+ * Saliency, SmoothGrad, Grad-CAM and occlusion side by side for each input,
+ * explaining the class the model predicts, each laid over the digit: saliency
+ * and SmoothGrad as |gradient| up to its 99th percentile, Grad-CAM up to its
+ * largest value, occlusion as the probability lost when a 6×6 patch around a
+ * pixel is hidden (absolute, 0 to 1).
+ *
+ * @example
+ * ```ts ignore
+ * // needs a trained model and MNIST
+ * const shown = showExplanations(model, digitInputs(mnist.train, [0, 1, 2]));
+ * ```
+ */
+export function showExplanations(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: ShowExplanationsOptions = {},
+): MimeBundle {
+  const { digits, text } = explainDigits(model, inputs, options);
+  return displayable({
+    "text/html": explainedHtml(digits, { bars: EXPLANATION_BARS }),
+    "text/plain": text,
+  });
+}
+
+/** The colour bars under {@linkcode showExplanations}' table. */
+export const EXPLANATION_BARS: Record<string, string> = {
+  "saliency, SmoothGrad": "0..99th percentile of |gradient|",
+  "Grad-CAM": "0..its largest value",
+  "occlusion": "0..1 (probability lost; a rise shows as 0)",
+};
+
+/** The four maps of each input, ready for {@linkcode explainedHtml}, and a text summary. */
+export function explainDigits(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: ShowExplanationsOptions = {},
+): { digits: ExplainedDigit[]; text: string } {
+  const plain = saliency(model, inputs);
+  const smooth = saliency(model, inputs, {
+    smoothGrad: { seed: options.seed ?? 0 },
+  });
+  const cam = gradCam(model, inputs);
+  const occluded = occlusion(model, inputs);
+  const lines: string[] = [];
+  const digits = inputs.map((input, i) => {
+    const predicted = plain.classes[i];
+    const p = plain.probabilities[i][predicted];
+    const label = options.labels?.[i];
+    const wrong = label !== undefined && label !== predicted;
+    const caption = `${options.captions?.[i] ?? `#${i}`}: ${
+      label !== undefined && wrong ? `${label} read as ` : ""
+    }${predicted}, p = ${p.toFixed(2)}`;
+    lines.push(
+      `${caption}; Grad-CAM peak at ${
+        peak(cam.maps[i])
+      }, occlusion's largest drop ${Math.max(...occluded.drops[i]).toFixed(2)}`,
+    );
+    const abs = (m: Float32Array) => m.map(Math.abs);
+    return {
+      input,
+      caption,
+      wrong,
+      maps: [
+        {
+          name: "saliency",
+          map: abs(plain.maps[i]),
+          scale: { max: quantileAbs(plain.maps[i], 0.99) },
+        },
+        {
+          name: "SmoothGrad",
+          map: abs(smooth.maps[i]),
+          scale: { max: quantileAbs(smooth.maps[i], 0.99) },
+        },
+        { name: `Grad-CAM (${cam.layer})`, map: cam.maps[i], scale: {} },
+        { name: "occlusion", map: occluded.maps[i], scale: { min: 0, max: 1 } },
+      ],
+    };
+  });
+  return { digits, text: lines.join("\n") };
+}
+
+/** "(row, column)" of a 28×28 map's largest value. */
+function peak(map: Float32Array): string {
+  let best = 0;
+  for (let p = 1; p < map.length; p++) if (map[p] > map[best]) best = p;
+  return `(${Math.floor(best / 28)}, ${best % 28})`;
+}
+
+/**
+ * A conv layer's kernels as tiles on the blue-white-red scale (white 0, the
+ * same scale for all): conv1's 32 3×3 kernels in a row; for a layer with
+ * several input channels, one row per output channel (the first `rows`).
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { buildModel } from "../model.ts";
+ * import { convFilters } from "./filters.ts";
+ * import { showFilters } from "./show.ts";
+ * assertStringIncludes(showFilters(convFilters(buildModel({ seed: 1 })))["text/plain"], "32 kernels");
+ * ```
+ */
+export function showFilters(
+  filters: ConvFilters,
+  options: { rows?: number; scale?: number } = {},
+): MimeBundle {
+  const scale = options.scale ?? 12;
+  let max = 0;
+  for (const out of filters.kernels) {
+    for (const k of out) for (const v of k) max = Math.max(max, Math.abs(v));
+  }
+  const tile = (k: Float32Array, alt: string) =>
+    img(
+      mapPng(k, filters.width, filters.height, {
+        min: -max,
+        max,
+        palette: DIVERGING,
+        scale,
+      }),
+      filters.width * scale,
+      alt,
+    );
+  const rows = filters.inChannels === 1
+    ? [filters.kernels.map((o, i) => tile(o[0], `kernel ${i}`)).join(" ")]
+    : filters.kernels.slice(0, options.rows ?? 4).map((o, out) =>
+      `<div>out ${out}: ${
+        o.map((k, i) => tile(k, `out ${out} in ${i}`)).join(" ")
+      }</div>`
+    );
+  const text = `${filters.layer}: ${
+    filters.kernels.length * filters.inChannels
+  } kernels of ${filters.height}x${filters.width} (${filters.kernels.length} out, ${filters.inChannels} in)`;
+  return displayable({
+    "text/html": `<div style="line-height:0.6">${rows.join("")}</div>${
+      colourBar("weight", (-max).toFixed(2), max.toFixed(2), DIVERGING)
+    }`,
+    "text/plain": text,
+  });
+}
+
+/**
+ * A 2-D layer's feature maps for one sample as tiles (the first `count`),
+ * each on its own scale from 0 to its largest value.
+ *
+ * @throws {UsageError} when the layer's output is not 2-D maps.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { showFeatureMaps } from "./show.ts";
+ * const layer = { name: "conv2d", className: "Conv2D", shape: [1, 2, 2, 3], data: new Float32Array(12) };
+ * assertStringIncludes(showFeatureMaps(layer)["text/plain"], "3 maps");
+ * ```
+ */
+export function showFeatureMaps(
+  layer: LayerActivation,
+  options: { sample?: number; count?: number; scale?: number } = {},
+): MimeBundle {
+  if (layer.shape.length !== 4) {
+    throw new UsageError(
+      `layer "${layer.name}" outputs [${layer.shape}], not 2-D feature maps`,
+    );
+  }
+  const [, h, w, k] = layer.shape;
+  const count = Math.min(options.count ?? k, k);
+  const scale = options.scale ?? 2;
+  const tiles: string[] = [];
+  for (let c = 0; c < count; c++) {
+    const map = featureMap(layer, options.sample ?? 0, c);
+    tiles.push(img(mapPng(map, w, h, { scale }), w * scale, `map ${c}`));
+  }
+  return displayable({
+    "text/html": `<div style="display:flex;flex-wrap:wrap;gap:3px">${
+      tiles.join("")
+    }</div>${colourBar("activation", "0", "each map's largest")}`,
+    "text/plain": `${layer.name}: ${k} maps of ${h}x${w}${
+      count < k ? ` (the first ${count} shown)` : ""
+    }`,
+  });
+}
