@@ -25,7 +25,6 @@ import {
   runTask,
   usage,
 } from "./flags.ts";
-import { peakRss } from "../lib/engine/memory.ts";
 import type * as tf from "@tensorflow/tfjs";
 
 const SPEC = {
@@ -176,8 +175,6 @@ async function main(): Promise<void> {
     start: 0,
     count: 10,
   });
-  // Measured here, after everything but printing: every thread, all along.
-  console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(
     `Reloaded ${dir}; predicted classes of the first ten training digits:`,
   );
