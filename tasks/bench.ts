@@ -35,7 +35,7 @@ import {
   predictClasses,
   WorkerPool,
 } from "../lib/mod.ts";
-import { applyGradients } from "../lib/engine/gradients.ts";
+import { applyGradients, copyOut } from "../lib/engine/gradients.ts";
 import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
 import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
 import { runWithPeak } from "../lib/bench/process_peak.ts";
@@ -346,11 +346,7 @@ async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
     // What the runner does with them: out of the heap, the flat Keras
     // Adadelta update, the new weights into the model.
     t = performance.now();
-    let offset = 0;
-    for (const g of grads) {
-      flatGrads.set(g.dataSync() as Float32Array, offset);
-      offset += g.size;
-    }
+    copyOut(grads, flatGrads);
     tf.dispose(grads);
     add(
       "(gradients out of the heap)",

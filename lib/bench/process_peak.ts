@@ -89,7 +89,8 @@ function treeOf(pid: number): number[] {
 
 /**
  * Runs `command` to its end and measures its peak memory from outside,
- * sampling `/proc` every `intervalMs` (Linux only).
+ * sampling `/proc` every `intervalMs` (Linux only; Deno 2.9 lets a program
+ * read another process's `/proc` files only under `--allow-all`).
  *
  * @throws {UsageError} where `/proc` cannot be read (not Linux).
  * @example
@@ -108,9 +109,14 @@ export async function runWithPeak(
   command: string,
   options: PeakOptions = {},
 ): Promise<PeakResult> {
-  if (statusOf(Deno.pid) === undefined) {
+  try {
+    Deno.readTextFileSync(`/proc/${Deno.pid}/status`);
+  } catch (cause) {
     throw new UsageError(
-      "measuring a command's memory needs Linux's /proc (not found)",
+      cause instanceof Deno.errors.NotCapable
+        ? "measuring a command's memory reads /proc, which Deno 2.9 allows only with --allow-all"
+        : "measuring a command's memory needs Linux's /proc (not found)",
+      { cause },
     );
   }
   const intervalMs = options.intervalMs ?? 10;
