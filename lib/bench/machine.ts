@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { relaxedSimdSupported } from "../kernels/winograd.ts";
+import { relaxedSimdSupported } from "../kernels/simd/simd.ts";
 
 /** What {@linkcode machineInfo} reports. */
 export interface MachineInfo {
