@@ -94,7 +94,8 @@ function treeOf(pid: number): number[] {
  *
  * @throws {UsageError} where `/proc` cannot be read (not Linux).
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignore: reading /proc needs --allow-all, which `deno test --doc` lacks.
  * import { assert, assertEquals } from "@std/assert";
  * import { runWithPeak } from "./process_peak.ts";
  * // A child that holds 64 MiB for a moment, then exits.
