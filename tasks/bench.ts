@@ -25,17 +25,19 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
-  computeGradients,
-  defaultThreads,
-  gatherBatch,
   initBackend,
   loadMnist,
   type Mnist,
-  parallelRunner,
   predictClasses,
-  WorkerPool,
 } from "../lib/mod.ts";
-import { applyGradients, copyOut } from "../lib/engine/gradients.ts";
+import { gatherBatch } from "../lib/data.ts";
+import { parallelRunner } from "../lib/engine/parallel.ts";
+import { defaultThreads, WorkerPool } from "../lib/engine/pool.ts";
+import {
+  applyGradients,
+  computeGradients,
+  copyOut,
+} from "../lib/engine/gradients.ts";
 import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
 import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
 import { runWithPeak } from "../lib/bench/process_peak.ts";

@@ -110,7 +110,7 @@ function toDeclaredShape(
   const { outHeight: oh, outWidth: ow } = info;
   if (info.dataFormat !== "channelsLast" || oh > h || ow > w) {
     disposeAll(backend, y);
-    throw new Error(
+    throw new RangeError(
       `Conv2D: computed shape ${y.shape} cannot be cropped to the declared ${info.outShape}`,
     );
   }

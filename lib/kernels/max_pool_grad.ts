@@ -66,7 +66,7 @@ export function makeMaxPoolGrad(stock: WasmKernelFunc): WasmKernelFunc {
       dimRoundingMode,
     );
     if (!tf.util.arraysEqual(dy.shape, info.outShape)) {
-      throw new Error(
+      throw new RangeError(
         `MaxPoolGrad: dy shape ${dy.shape} does not fit input shape ` +
           `${input.shape} (expected ${info.outShape})`,
       );

@@ -33,6 +33,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../errors.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { packedMatMul, stockBatchMatMul } from "./batch_mat_mul.ts";
 import { type SimdKernels, simdKernels } from "./simd/simd.ts";
@@ -220,7 +221,7 @@ function product(): (
 ) => tf.TensorInfo {
   const config = tf.getKernel("BatchMatMul", WASM);
   if (config === undefined) {
-    throw new Error("the wasm backend has no 'BatchMatMul' kernel");
+    throw new BackendError("the wasm backend has no 'BatchMatMul' kernel");
   }
   let fn = matMul;
   if (fn === undefined || matMulSource !== config.kernelFunc) {
@@ -244,7 +245,7 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
   const m = options.tile ?? fallback;
   const tile = TILES[m];
   if (tile === undefined) {
-    throw new Error(`winograd: tile must be 2 or 4, got ${m}`);
+    throw new RangeError(`winograd: tile must be 2 or 4, got ${m}`);
   }
   return tile;
 }
@@ -258,8 +259,9 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
  * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
  * (error figures in docs/winograd.md).
  *
- * @throws {Error} when {@link canUseWinograd} rejects the arguments, the
- * inputs are not float32, or `simdAvailable` is false.
+ * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
+ * false.
  */
 export function winogradConv3x3(
   backend: BackendWasm,
@@ -269,13 +271,13 @@ export function winogradConv3x3(
   options: WinogradOptions = {},
 ): tf.TensorInfo {
   if (!canUseWinograd(x.shape, filter.shape, 1, 1, pads)) {
-    throw new Error(
+    throw new RangeError(
       `winogradConv3x3: unsupported x ${x.shape}, filter ${filter.shape}, ` +
         `pads ${JSON.stringify(pads)}`,
     );
   }
   if (x.dtype !== "float32" || filter.dtype !== "float32") {
-    throw new Error("winogradConv3x3 supports float32 only");
+    throw new TypeError("winogradConv3x3 supports float32 only");
   }
   const tile = tileOf(options, DEFAULT_TILE.conv);
   const planes = (tile.m + 2) ** 2;
@@ -391,8 +393,9 @@ export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
  * XNNPACK, whose packing of the tall per-chunk operand cost more than the
  * product itself.
  *
- * @throws {Error} when {@link canUseWinograd} rejects the shapes, `dy` does
- * not fit them, the inputs are not float32, or `simdAvailable` is
+ * @throws {RangeError} when {@link canUseWinograd} rejects the shapes or
+ * `dy` does not fit them.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
  * false.
  */
 export function winogradBackpropFilter3x3(
@@ -408,19 +411,19 @@ export function winogradBackpropFilter3x3(
     dy.shape.length !== 4 ||
     !canUseWinograd(x.shape, filterShape, 1, 1, pads)
   ) {
-    throw new Error(
+    throw new RangeError(
       `winogradBackpropFilter3x3: unsupported x ${x.shape}, dy ${dy.shape}, ` +
         `pads ${JSON.stringify(pads)}`,
     );
   }
   if (x.dtype !== "float32" || dy.dtype !== "float32") {
-    throw new Error("winogradBackpropFilter3x3 supports float32 only");
+    throw new TypeError("winogradBackpropFilter3x3 supports float32 only");
   }
   const [n, h, w, cin] = x.shape;
   const oh = h + pads.top + pads.bottom - 2;
   const ow = w + pads.left + pads.right - 2;
   if (dy.shape[0] !== n || dy.shape[1] !== oh || dy.shape[2] !== ow) {
-    throw new Error(
+    throw new RangeError(
       `winogradBackpropFilter3x3: dy ${dy.shape} does not fit x ${x.shape} ` +
         `with pads ${JSON.stringify(pads)}`,
     );

@@ -14,9 +14,10 @@
  *
  * @example
  * ```ts
- * import { generate } from "./generate.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { GENERATED, generate } from "./generate.ts";
  * const source = await generate();
- * console.log(source.split("\n")[0]); // the GENERATED header
+ * assertEquals(source, await Deno.readTextFile(GENERATED)); // the committed file
  * ```
  *
  * @module
@@ -83,7 +84,7 @@ interface Term {
  * multiply-adds.
  */
 function combine(terms: Term[], ops: Ops): string {
-  if (terms.length === 0) throw new Error("empty linear combination");
+  if (terms.length === 0) throw new RangeError("empty linear combination");
   const k = Math.abs(terms[0].c);
   if (k !== 1 && terms.every((t) => Math.abs(t.c) === k)) {
     return ops.scale(

@@ -262,7 +262,7 @@ export function simdKernels(backend: BackendWasm, fma?: boolean): SimdKernels {
       env: {
         memory,
         abort() {
-          throw new Error("simd kernels aborted");
+          throw new RangeError("simd kernels aborted");
         },
       },
     });
