@@ -383,7 +383,7 @@ async function main(): Promise<void> {
   const warmup = flags.warmup!;
   const threads = flags.threads ?? defaultThreads();
   await initBackend();
-  const machine = machineInfo();
+  const machine = await machineInfo();
   console.log(`Machine: ${describeMachine(machine)}`);
   const mnist = await loadMnist();
 

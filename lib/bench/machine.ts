@@ -64,21 +64,30 @@ export function parseCpuinfo(
 }
 
 /**
- * This machine, as {@linkcode MachineInfo}.
+ * This machine, as {@linkcode MachineInfo}. `/proc/cpuinfo` is read with
+ * `cat` where this program may not read it itself (Deno 2.9 grants `/proc`
+ * only under `--allow-all`; starting `cat` needs `--allow-run`); without
+ * either the CPU is "unknown".
  *
  * @example
  * ```ts
  * import { assert } from "@std/assert";
  * import { machineInfo } from "./machine.ts";
- * assert(machineInfo().cores >= 1);
+ * assert((await machineInfo()).cores >= 1);
  * ```
  */
-export function machineInfo(): MachineInfo {
+export async function machineInfo(): Promise<MachineInfo> {
   let text = "";
   try {
     text = Deno.readTextFileSync("/proc/cpuinfo");
   } catch {
-    // Not Linux: the model and extensions stay unknown.
+    try {
+      const out = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] })
+        .output();
+      if (out.success) text = new TextDecoder().decode(out.stdout);
+    } catch {
+      // Not Linux, or no permission: the model and extensions stay unknown.
+    }
   }
   return {
     ...parseCpuinfo(text),

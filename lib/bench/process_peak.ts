@@ -4,14 +4,16 @@
  * and of every process below it (`deno task train` starts `deno run` as its
  * own child) from `/proc` until the last one ends.
  *
- * A process's own read of its `VmHWM` is not that figure: it comes before the
- * process's last allocations, and on Linux `VmHWM` is only brought up to date
- * at some events (an unmap, a `madvise`), so pages freed another way are
- * never counted (see docs/speed.md, "Memory measured from outside").
+ * The polling runs in a small bash loop around the command (builtins only,
+ * so it reads `/proc` without starting a process per sample): Deno 2.9 lets
+ * a program read `/proc` itself only under `--allow-all`, which no task gets,
+ * while starting a subprocess needs `--allow-run` only. A task's own read of
+ * its memory was wrong for the same reason: refused `/proc/self/status`, it
+ * fell back to its current RSS (docs/speed.md, "Memory measured from
+ * outside").
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
 
 /** Options of {@linkcode runWithPeak}. */
 export interface PeakOptions {
@@ -49,58 +51,65 @@ export interface PeakResult {
   samples: number;
 }
 
-/** `VmRSS` and `VmHWM` of a process in bytes, or undefined once it is gone. */
-function statusOf(pid: number): { rss: number; hwm: number } | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  } catch {
-    return undefined;
-  }
-  const kb = (key: string) =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0) *
-    1024;
-  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
-}
-
-/** `pid` and every process below it, from each thread's `children` list. */
-function treeOf(pid: number): number[] {
-  const found = [pid];
-  for (let i = 0; i < found.length; i++) {
-    let tasks: Deno.DirEntry[];
-    try {
-      tasks = [...Deno.readDirSync(`/proc/${found[i]}/task`)];
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      try {
-        const children = Deno.readTextFileSync(
-          `/proc/${found[i]}/task/${task.name}/children`,
-        );
-        for (const c of children.split(" ")) if (c.trim()) found.push(+c);
-      } catch {
-        // The thread ended between the listing and the read.
-      }
-    }
-  }
-  return found;
-}
+/**
+ * The poller: runs "$@" in the background and, every interval, sums VmRSS
+ * over the command and every process below it (each thread's `children`
+ * list), keeping the largest sum and the largest VmRSS or VmHWM of one
+ * process; when the command ends it prints `@@peak <tree kB> <process kB>
+ * <samples>` as the last line of stderr and exits with the command's code.
+ */
+const POLLER = String.raw`
+interval=$1; shift
+"$@" &
+root=$!
+tree=0; proc=0; n=0; running=1
+while [ $running = 1 ]; do
+  pids=($root); i=0
+  while [ $i -lt ${"${#pids[@]}"} ]; do
+    for f in /proc/${"${pids[$i]}"}/task/*/children; do
+      # No newline at the end of the list: read then answers 1 with kids set.
+      kids=()
+      read -r -a kids 2>/dev/null < "$f"
+      pids+=("${"${kids[@]}"}")
+    done
+    i=$((i + 1))
+  done
+  sum=0
+  for p in "${"${pids[@]}"}"; do
+    rss=0; hwm=0
+    while read -r key value _; do
+      case $key in
+        State:) [ $p = $root ] && [ "$value" = Z ] && running=0 ;;
+        VmHWM:) hwm=$value ;;
+        VmRSS:) rss=$value ;;
+      esac
+    done 2>/dev/null < /proc/$p/status || { [ $p = $root ] && running=0; }
+    sum=$((sum + rss))
+    [ $rss -gt $proc ] && proc=$rss
+    [ $hwm -gt $proc ] && proc=$hwm
+  done
+  [ $sum -gt $tree ] && tree=$sum
+  n=$((n + 1))
+  [ $running = 1 ] && sleep "$interval"
+done
+wait $root
+code=$?
+echo "@@peak $tree $proc $n" >&2
+exit $code
+`;
 
 /**
  * Runs `command` to its end and measures its peak memory from outside,
- * sampling `/proc` every `intervalMs` (Linux only; Deno 2.9 lets a program
- * read another process's `/proc` files only under `--allow-all`).
+ * sampling `/proc` every `intervalMs` (Linux, with bash).
  *
- * @throws {UsageError} where `/proc` cannot be read (not Linux).
  * @example
  * ```ts ignore
- * // ignore: reading /proc needs --allow-all, which `deno test --doc` lacks.
+ * // ignore: starts a subprocess, which `deno test --doc` does not allow.
  * import { assert, assertEquals } from "@std/assert";
  * import { runWithPeak } from "./process_peak.ts";
  * // A child that holds 64 MiB for a moment, then exits.
  * const run = await runWithPeak("python3", {
- *   args: ["-c", "import time; b = bytearray(64 << 20); time.sleep(0.3)"],
+ *   args: ["-c", "import time; b = b'x' * (64 << 20); time.sleep(0.3)"],
  * });
  * assertEquals(run.code, 0);
  * assert(run.treeBytes >= 64 * 2 ** 20 && run.processBytes >= 64 * 2 ** 20);
@@ -110,50 +119,26 @@ export async function runWithPeak(
   command: string,
   options: PeakOptions = {},
 ): Promise<PeakResult> {
-  try {
-    Deno.readTextFileSync(`/proc/${Deno.pid}/status`);
-  } catch (cause) {
-    throw new UsageError(
-      cause instanceof Deno.errors.NotCapable
-        ? "measuring a command's memory reads /proc, which Deno 2.9 allows only with --allow-all"
-        : "measuring a command's memory needs Linux's /proc (not found)",
-      { cause },
-    );
-  }
-  const intervalMs = options.intervalMs ?? 10;
+  const interval = ((options.intervalMs ?? 10) / 1000).toFixed(3);
   const started = performance.now();
-  const child = new Deno.Command(command, {
-    args: options.args ?? [],
+  const out = await new Deno.Command("bash", {
+    args: ["-c", POLLER, "poller", interval, command, ...(options.args ?? [])],
     cwd: options.cwd,
     env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  let done = false;
-  const output = child.output().finally(() => done = true);
-  let treeBytes = 0, processBytes = 0, samples = 0;
-  while (!done) {
-    let sum = 0;
-    for (const pid of treeOf(child.pid)) {
-      const s = statusOf(pid);
-      if (!s) continue;
-      sum += s.rss;
-      processBytes = Math.max(processBytes, s.rss, s.hwm);
-    }
-    treeBytes = Math.max(treeBytes, sum);
-    samples++;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  const out = await output;
+  }).output();
   const text = new TextDecoder();
+  const stderr = text.decode(out.stderr);
+  const last = /@@peak (\d+) (\d+) (\d+)\n$/.exec(stderr);
   return {
     code: out.code,
     stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
+    stderr: last ? stderr.slice(0, last.index) : stderr,
     wallSeconds: (performance.now() - started) / 1000,
-    treeBytes,
-    processBytes,
-    samples,
+    treeBytes: Number(last?.[1] ?? 0) * 1024,
+    processBytes: Number(last?.[2] ?? 0) * 1024,
+    samples: Number(last?.[3] ?? 0),
   };
 }
