@@ -29,6 +29,7 @@
  *
  * @example The whole tutorial (a full epoch on MNIST, about a minute)
  * ```ts ignore
+ * // ignored: a full epoch on MNIST, about a minute (tests/acceptance_test.ts runs it)
  * import * as mnist from "./mod.ts";
  * await mnist.initBackend();
  * const data = await mnist.loadMnist();
@@ -48,9 +49,11 @@ export {
   DataError,
   FileError,
   ImageError,
+  type ImageErrorKind,
   MnistCnnError,
   ModelFileError,
   TrainingError,
+  type TrainingErrorKind,
   UsageError,
 } from "./errors.ts";
 
