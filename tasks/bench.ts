@@ -4,14 +4,21 @@
  *
  * - training throughput (samples/s, projected seconds per epoch) on one
  *   thread and on every core, and the scaling between them;
- * - two real `deno task train` runs in a child process, on every core and on
+ * - two real `deno task train` runs as child processes, on every core and on
  *   one thread: their epoch time (and the scaling between the two), the time
  *   of everything else (start-up, load, build, evaluate, save, reload,
- *   predict), peak memory (max RSS), test accuracy and first ten predictions;
+ *   predict), peak memory measured from outside (this process polls the
+ *   resident set of the task and of every process below it), test accuracy
+ *   and first ten predictions;
  * - prediction throughput on the 10,000 test images, on one thread and on
  *   every core (and the one-off start of the worker threads);
  * - time per kernel of a single-thread step, and the stock `cpu` backend as
- *   the pure-JS reference.
+ *   the pure-JS reference;
+ * - the machine (CPU model, family, vector extensions, whether the kernels'
+ *   relaxed-SIMD build ran) and the PyTorch anchor (`bench_torch.py`: the
+ *   same model, batch and optimizer in PyTorch on the same threads, where
+ *   /usr/bin/python3 has torch), so each figure is also a ratio to PyTorch
+ *   measured in the same run.
  *
  * @module
  */
@@ -26,10 +33,15 @@ import {
 import { gatherBatch } from "../lib/data.ts";
 import { parallelRunner } from "../lib/engine/parallel.ts";
 import { defaultThreads, WorkerPool } from "../lib/engine/pool.ts";
-import { applyGradients, computeGradients } from "../lib/engine/gradients.ts";
+import {
+  applyGradients,
+  computeGradients,
+  copyOut,
+} from "../lib/engine/gradients.ts";
 import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
 import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
-import { peakRss } from "../lib/engine/memory.ts";
+import { runWithPeak } from "../lib/bench/process_peak.ts";
+import { describeMachine, machineInfo } from "../lib/bench/machine.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
 
 const SPEC = {
@@ -66,6 +78,16 @@ const SPEC = {
   "no-train-run": {
     type: "boolean",
     help: "skip the two whole `deno task train` runs (about two minutes)",
+  },
+  limit: {
+    type: "int",
+    min: 1,
+    max: 60000,
+    help: "train the whole runs on the first N samples only (a quick look)",
+  },
+  "no-torch": {
+    type: "boolean",
+    help: "skip the PyTorch anchor",
   },
   "cpu-samples": {
     type: "int",
@@ -146,79 +168,123 @@ function figure(
   };
 }
 
-/** Figures of a whole `deno task train` run in a child process. */
+/** Figures of a whole `deno task train` run as a child process. */
 interface TrainRun {
   command: string;
+  threads: number;
   wallSeconds: number;
   epochSeconds: number;
   outsideEpochSeconds: number;
-  maxRssBytes: number;
+  /** Peak of the summed resident sets of `deno task` and its `deno run`. */
+  peakTreeBytes: number;
+  /** Peak resident set of the largest process (the `deno run`). */
+  peakProcessBytes: number;
   testAccuracy: number;
   firstTen: string;
 }
 
+const ROOT = new URL("..", import.meta.url).pathname;
+
 /**
- * Runs `deno task train` (the same permissions, its own model directory)
- * and measures its wall time; the task prints its epoch time and, as its
- * last line, its own peak RSS (`VmHWM`, every thread included).
+ * Runs `deno task train` as a child (its own model directory) and measures
+ * its wall time and its peak memory from outside; the task prints its epoch
+ * time, test accuracy and first ten.
  */
 async function timeTrainRun(
   seed: number,
   threads: number,
+  limit: number | undefined,
 ): Promise<TrainRun> {
-  // The task's own permissions; a model directory of its own under models/.
   const dir = "models/.bench_run";
   const args = [
-    "run",
-    "--allow-read",
-    "--allow-write=data,models",
-    "--allow-env",
-    new URL("./train.ts", import.meta.url).pathname,
     "--seed",
     String(seed),
-    "--model-dir",
-    dir,
     "--threads",
     String(threads),
+    ...(limit ? ["--limit", String(limit)] : []),
   ];
   try {
-    const started = performance.now();
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
-      stdout: "piped",
-      stderr: "piped",
+    const run = await runWithPeak(Deno.execPath(), {
+      args: ["task", "train", ...args, "--model-dir", dir],
+      cwd: ROOT,
       env: { NO_COLOR: "1" },
-    }).spawn();
-    const out = await child.output();
-    const wallSeconds = (performance.now() - started) / 1000;
-    const text = new TextDecoder().decode(out.stdout);
-    if (!out.success) {
+    });
+    if (run.code !== 0) {
       throw new Error(
-        `deno task train failed (exit ${out.code}):\n${
-          new TextDecoder().decode(out.stderr)
-        }`,
+        `deno task train failed (exit ${run.code}):\n${run.stderr}`,
       );
     }
+    const text = run.stdout;
     const epoch = /^Epoch time: ([\d.]+) s/m.exec(text);
     const acc = /^Test accuracy: ([\d.]+)/m.exec(text);
-    const rss = /^Peak memory \(max RSS\): (\d+) MiB/m.exec(text);
     const ten = /digits:\n(.*)$/m.exec(text);
-    if (!epoch || !acc || !rss || !ten) {
+    if (!epoch || !acc || !ten) {
       throw new Error(`unexpected train output:\n${text}`);
     }
     const epochSeconds = Number(epoch[1]);
     return {
-      command: `deno task train --seed ${seed} --threads ${threads}`,
-      wallSeconds,
+      command: `deno task train ${args.join(" ")}`,
+      threads,
+      wallSeconds: run.wallSeconds,
       epochSeconds,
-      outsideEpochSeconds: wallSeconds - epochSeconds,
-      maxRssBytes: Number(rss[1]) * 2 ** 20,
+      outsideEpochSeconds: run.wallSeconds - epochSeconds,
+      peakTreeBytes: run.treeBytes,
+      peakProcessBytes: run.processBytes,
       testAccuracy: Number(acc[1]),
       firstTen: ten[1],
     };
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(`${ROOT}${dir}`, { recursive: true }).catch(() => {});
   }
+}
+
+/** What `bench_torch.py` prints. */
+interface TorchFigure {
+  threads: number;
+  samplesPerSecond: number;
+  projectedEpochSeconds: number;
+  imagesPerSecond: number;
+  torch: string;
+  capability: string;
+}
+
+const PYTHON = "/usr/bin/python3";
+
+/**
+ * The PyTorch anchor on `threads` threads (`bench_torch.py`: the same model,
+ * batch, optimizer and MNIST files), or undefined where /usr/bin/python3 has
+ * no torch.
+ */
+async function torchAnchor(
+  threads: number,
+  batches: number,
+  warmup: number,
+): Promise<TorchFigure | undefined> {
+  const script = new URL("./bench_torch.py", import.meta.url).pathname;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(PYTHON, {
+      args: [
+        script,
+        `${ROOT}data/mnist`,
+        ...[threads, batches, warmup].map(
+          String,
+        ),
+      ],
+      // One OpenMP team of `threads`, whatever the caller's environment.
+      env: { OMP_NUM_THREADS: String(threads) },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch {
+    return undefined;
+  }
+  const err = new TextDecoder().decode(out.stderr);
+  if (!out.success) {
+    if (/No module named .?torch/.test(err)) return undefined;
+    throw new Error(`bench_torch.py failed (exit ${out.code}):\n${err}`);
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim());
 }
 
 /**
@@ -282,11 +348,7 @@ async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
     // What the runner does with them: out of the heap, the flat Keras
     // Adadelta update, the new weights into the model.
     t = performance.now();
-    let offset = 0;
-    for (const g of grads) {
-      flatGrads.set(g.dataSync() as Float32Array, offset);
-      offset += g.size;
-    }
+    copyOut(grads, flatGrads);
     tf.dispose(grads);
     add(
       "(gradients out of the heap)",
@@ -321,6 +383,8 @@ async function main(): Promise<void> {
   const warmup = flags.warmup!;
   const threads = flags.threads ?? defaultThreads();
   await initBackend();
+  const machine = await machineInfo();
+  console.log(`Machine: ${describeMachine(machine)}`);
   const mnist = await loadMnist();
 
   const training: TrainFigure[] = [
@@ -388,9 +452,20 @@ async function main(): Promise<void> {
   }
 
   // Whole runs: every core, then one thread (the real epochs' scaling).
-  const trainRuns = flags["no-train-run"]
-    ? []
-    : [await timeTrainRun(2, threads), await timeTrainRun(2, 1)];
+  const limit = flags.limit;
+  const trainRuns = flags["no-train-run"] ? [] : [
+    await timeTrainRun(2, threads, limit),
+    await timeTrainRun(2, 1, limit),
+  ];
+  // The PyTorch anchor: the same batches on the same threads.
+  const torch: TorchFigure[] = [];
+  if (!flags["no-torch"]) {
+    for (const t of threads > 1 ? [1, threads] : [1]) {
+      const f = await torchAnchor(t, batches, warmup);
+      if (f) torch.push(f);
+    }
+  }
+  const torchOn = (t: number) => torch.find((f) => f.threads === t);
   const scaling = training.length > 1 && training[1].backend === "wasm"
     ? training[1].samplesPerSecond / training[0].samplesPerSecond
     : undefined;
@@ -409,18 +484,42 @@ async function main(): Promise<void> {
     inference,
     poolStartSeconds,
     kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(2)) })),
-    peakRssBytes: peakRss(),
+    machine,
+    torch,
   };
+
+  console.log(`\nMachine: ${describeMachine(machine)}`);
+  if (torch.length) {
+    console.log(
+      `PyTorch anchor: torch ${torch[0].torch} (${
+        torch[0].capability
+      } kernels), the same model, batch and Adadelta (tasks/bench_torch.py)`,
+    );
+  } else {
+    console.log("PyTorch anchor: not run (--no-torch, or no torch here)");
+  }
+  const vsTorch = (ours: number, theirs: number | undefined) =>
+    theirs ? ` (${(ours / theirs).toFixed(2)}× PyTorch's)` : "";
 
   console.log(
     `\nTraining (batch ${batchSize}, ${batches} timed batches, real MNIST):`,
   );
   console.log("backend          threads  samples/s  projected s/epoch");
-  for (const f of training) {
+  for (
+    const f of [
+      ...training,
+      ...torch.map((t) => ({ ...t, backend: "PyTorch" })),
+    ]
+  ) {
+    const anchor = f.backend === "wasm"
+      ? torchOn(f.threads)?.projectedEpochSeconds
+      : undefined;
     console.log(
       `${f.backend.padEnd(16)} ${String(f.threads).padStart(7)}  ${
         f.samplesPerSecond.toFixed(1).padStart(9)
-      }  ${f.projectedEpochSeconds.toFixed(1).padStart(17)}`,
+      }  ${f.projectedEpochSeconds.toFixed(1).padStart(17)}${
+        vsTorch(f.projectedEpochSeconds, anchor)
+      }`,
     );
   }
   if (scaling !== undefined) {
@@ -430,8 +529,11 @@ async function main(): Promise<void> {
   }
   for (const run of trainRuns) {
     console.log(`\nWhole run: ${run.command}:`);
+    const anchor = torchOn(run.threads);
     console.log(
-      `  epoch                      ${run.epochSeconds.toFixed(1)} s`,
+      `  epoch                      ${run.epochSeconds.toFixed(1)} s${
+        limit ? "" : vsTorch(run.epochSeconds, anchor?.projectedEpochSeconds)
+      }`,
     );
     console.log(
       `  everything else            ${
@@ -440,9 +542,11 @@ async function main(): Promise<void> {
     );
     console.log(`  wall time                  ${run.wallSeconds.toFixed(1)} s`);
     console.log(
-      `  peak memory (max RSS)      ${
-        (run.maxRssBytes / 2 ** 20).toFixed(0)
-      } MiB`,
+      `  peak memory, from outside  ${
+        (run.peakTreeBytes / 2 ** 20).toFixed(0)
+      } MiB (deno task and its deno run together; the deno run alone ${
+        (run.peakProcessBytes / 2 ** 20).toFixed(0)
+      } MiB)`,
     );
     console.log(`  test accuracy              ${run.testAccuracy.toFixed(4)}`);
     console.log(`  first ten                  ${run.firstTen}`);
@@ -459,7 +563,9 @@ async function main(): Promise<void> {
     console.log(
       `  ${f.threads} thread(s): ${f.seconds.toFixed(2)} s = ${
         f.imagesPerSecond.toFixed(0)
-      } images/s`,
+      } images/s${
+        vsTorch(f.imagesPerSecond, torchOn(f.threads)?.imagesPerSecond)
+      }`,
     );
   }
   if (threads > 1) {
@@ -483,11 +589,6 @@ async function main(): Promise<void> {
     );
   }
   console.log(`${stepMs.toFixed(1).padStart(8)} ms total`);
-  console.log(
-    `\nPeak memory of this benchmark (max RSS): ${
-      (report.peakRssBytes / 2 ** 20).toFixed(0)
-    } MiB`,
-  );
   console.log(`\nJSON: ${JSON.stringify(report)}`);
 }
 

@@ -21,7 +21,6 @@ import {
   runTask,
   usage,
 } from "./flags.ts";
-import { peakRss } from "../lib/engine/memory.ts";
 
 const SPEC = {
   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
@@ -104,8 +103,6 @@ async function main(): Promise<void> {
   const predicted = await predictClassesAsync(reloaded, mnist.train, {
     count: 10,
   });
-  // Measured here, after everything but printing: every thread, all along.
-  console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(
     `Reloaded ${dir}; predicted classes of the first ten training digits:`,
   );

@@ -19,6 +19,7 @@ import { flatOrder, flatSizes, writeFlat } from "./flat_weights.ts";
 import {
   applyGradients,
   computeGradients,
+  copyOut,
   localRunner,
   type StepRunner,
 } from "./gradients.ts";
@@ -164,13 +165,7 @@ export async function parallelRunner(
         ids.subarray(...parts[0]),
         keys,
       );
-      if (Number.isFinite(own.loss)) {
-        let offset = 0;
-        for (const g of own.grads) {
-          grads[0].set(g.dataSync() as Float32Array, offset);
-          offset += g.size;
-        }
-      }
+      if (Number.isFinite(own.loss)) copyOut(own.grads, grads[0]);
       tf.dispose(own.grads);
       const done = await Promise.all(replies);
       const loss = own.loss + done.reduce((s, r) => s + r.loss, 0);

@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { flatSizes, readFlat } from "./flat_weights.ts";
 import { forwardRange } from "./forward.ts";
-import { computeGradients } from "./gradients.ts";
+import { computeGradients, copyOut } from "./gradients.ts";
 import { flatUpdate } from "./flat_update.ts";
 import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
 
@@ -58,13 +58,7 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
         message.ids,
         message,
       );
-      if (Number.isFinite(result.loss)) {
-        let offset = 0;
-        for (const g of result.grads) {
-          grads[thread].set(g.dataSync() as Float32Array, offset);
-          offset += g.size;
-        }
-      }
+      if (Number.isFinite(result.loss)) copyOut(result.grads, grads[thread]);
       tf.dispose(result.grads);
       return { type: "step", loss: result.loss, correct: result.correct };
     }

@@ -1,0 +1,92 @@
+"""The PyTorch anchor of `deno task bench`: the same Keras MNIST CNN, batch,
+optimizer and data, trained and run by PyTorch on this CPU (its native
+kernels, OpenBLAS/oneDNN, use the CPU's widest vectors), so that each of the
+bench's figures is also a ratio to PyTorch measured in the same run.
+
+Usage: python3 tasks/bench_torch.py DATA_DIR THREADS BATCHES WARMUP
+Prints one line of JSON: threads, training samples/s and its projected epoch,
+prediction images/s on the 10,000 test images, the versions.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def idx(path, offset):
+    with open(path, "rb") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+
+
+def model():
+    # Keras's mnist_cnn.py: Conv2D(32) Conv2D(64) MaxPool Dropout(0.25)
+    # Flatten Dense(128) Dropout(0.5) Dense(10) softmax (in the loss).
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+
+
+def main():
+    data_dir, threads, batches, warmup = sys.argv[1], *map(int, sys.argv[2:5])
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    x = torch.from_numpy(
+        idx(f"{data_dir}/train-images-idx3-ubyte", 16).reshape(-1, 1, 28, 28)
+        .astype(np.float32) / 255)
+    y = torch.from_numpy(
+        idx(f"{data_dir}/train-labels-idx1-ubyte", 8).astype(np.int64))
+    xt = torch.from_numpy(
+        idx(f"{data_dir}/t10k-images-idx3-ubyte", 16).reshape(-1, 1, 28, 28)
+        .astype(np.float32) / 255)
+    net = model()
+    opt = torch.optim.Adadelta(net.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+    batch = 128
+    order = torch.randperm(x.shape[0])
+
+    def step(b):
+        ids = order[(b * batch) % x.shape[0]:][:batch]
+        opt.zero_grad()
+        loss = loss_fn(net(x[ids]), y[ids])
+        loss.backward()
+        opt.step()
+
+    net.train()
+    for b in range(warmup):
+        step(b)
+    started = time.perf_counter()
+    for b in range(batches):
+        step(warmup + b)
+    seconds = time.perf_counter() - started
+    sps = batches * batch / seconds
+
+    net.eval()
+    with torch.no_grad():
+        net(xt[:256])  # warm-up
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for s in range(0, xt.shape[0], 256):
+                net(xt[s:s + 256]).argmax(1)
+            times.append(time.perf_counter() - started)
+    predict_seconds = sorted(times)[1]
+    print(json.dumps({
+        "threads": threads,
+        "samplesPerSecond": sps,
+        "projectedEpochSeconds": 60000 / sps,
+        "imagesPerSecond": xt.shape[0] / predict_seconds,
+        "torch": torch.__version__,
+        "capability": torch.backends.cpu.get_cpu_capability()
+        if hasattr(torch.backends, "cpu") else "unknown",
+    }))
+
+
+if __name__ == "__main__":
+    main()
