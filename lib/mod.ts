@@ -22,6 +22,7 @@ export * from "./backend.ts";
 export * from "./data.ts";
 export * from "./model.ts";
 export * from "./engine/gradients.ts";
+export * from "./engine/augment.ts";
 export * from "./engine/parallel.ts";
 export * from "./engine/pool.ts";
 export * from "./training.ts";

@@ -18,6 +18,7 @@ import {
 } from "./engine/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
 import { TrainingError, UsageError } from "./errors.ts";
+import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -50,6 +51,12 @@ export interface TrainOptions {
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
   /** Called after each gradient step, e.g. for a live chart of the loss. */
   onStep?: (log: StepLog) => void;
+  /**
+   * Random rotation, shift and zoom of every training picture, drawn anew
+   * each epoch (Keras's `RandomRotation`, `RandomTranslation`, `RandomZoom`;
+   * `true`: `DEFAULT_AUGMENT`); default off.
+   */
+  augment?: boolean | AugmentOptions;
 }
 
 /** Loss and accuracy of one gradient step's batch. */
@@ -215,6 +222,7 @@ export async function train(
       `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
     );
   }
+  const augment = augmentFactors(options.augment);
   const n = options.limit ?? data.train.count;
   const seed = options.seed ?? randomSeed();
   const verbose = options.verbose ?? true;
@@ -236,6 +244,7 @@ export async function train(
         batchSize,
         seed,
         epoch,
+        augment,
         signal: options.signal,
         onStep: verbose
           ? (seen, values) => bar.update(seen, values)
@@ -287,6 +296,7 @@ async function runEpoch(
     batchSize: number;
     seed: number;
     epoch: number;
+    augment?: Required<AugmentOptions>;
     signal?: AbortSignal;
     onStep?: (seen: number, values: { loss: number; acc: number }) => void;
     onBatch?: (log: StepLog) => void;
@@ -294,7 +304,7 @@ async function runEpoch(
 ): Promise<
   { metrics: { loss: number; acc: number }; steps: number; seconds: number }
 > {
-  const { n, batchSize, seed, epoch } = options;
+  const { n, batchSize, seed, epoch, augment } = options;
   const order = permutation(n, deriveKey(seed, epoch));
   const started = performance.now();
   let seen = 0, lossSum = 0, correct = 0, steps = 0;
@@ -305,7 +315,10 @@ async function runEpoch(
       );
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
-    const step = await runner.step(ids, { seed, epoch });
+    const step = await runner.step(
+      ids,
+      augment ? { seed, epoch, augment } : { seed, epoch },
+    );
     steps++;
     if (!Number.isFinite(step.loss)) {
       throw new TrainingError(

@@ -59,6 +59,10 @@ const SPEC = {
     type: "boolean",
     help: "continue the run checkpointed in --model-dir",
   },
+  augment: {
+    type: "boolean",
+    help: "random rotation (±10°), shift and zoom (±10%) of training pictures",
+  },
 } as const;
 const USAGE = usage(
   "train",
@@ -73,6 +77,7 @@ interface RunState {
   seed: number;
   batchSize: number;
   limit?: number;
+  augment?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
     seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
     batchSize: flags["batch-size"]!,
     limit: flags.limit,
+    augment: flags.augment,
   };
   let model: tf.LayersModel;
   await initBackend();
@@ -140,6 +146,7 @@ async function main(): Promise<void> {
       limit: run.limit,
       seed: run.seed,
       threads: flags.threads,
+      augment: run.augment,
       signal: controller.signal,
       onStep: (log) => history.steps.push(log),
       onEpochEnd: async (log) => {
