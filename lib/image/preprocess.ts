@@ -77,6 +77,8 @@ interface Ink {
   noise: number;
   /** A level of full ink: a high percentile of the clearly inked pixels. */
   full: number;
+  /** The smoothed darkness above which a pixel is clearly inked. */
+  clear: number;
 }
 
 /**
@@ -136,7 +138,7 @@ function inkLevels(image: RgbaImage): Ink | undefined {
   const full = percentile(inked, 0.9);
   if (full < Math.max(0.094, 8 * noise)) return undefined;
   for (let i = 0; i < n; i++) ink[i] = Math.max(0, ink[i]);
-  return { ink, smooth, noise, full };
+  return { ink, smooth, noise, full, clear };
 }
 
 /**
@@ -389,10 +391,10 @@ function keepStrokes(
   width: number,
   height: number,
 ): { ink: Float32Array; box: Box } | undefined {
-  const { ink, smooth, noise, full } = found;
+  const { ink, smooth, noise } = found;
   const n = width * height;
-  const seed = Math.max(6 * noise, 0.4 * full);
-  const grow = Math.max(3 * noise, 0.2 * full);
+  const seed = Math.max(6 * noise, 0.4 * found.full);
+  const grow = Math.max(3 * noise, 0.2 * found.full);
   const labels = new Int32Array(n).fill(-1);
   const mass: number[] = [], seeded: boolean[] = [], spans: Box[] = [];
   const stack: number[] = [];
@@ -442,7 +444,19 @@ function keepStrokes(
   // A digit is more than a few pixels of ink.
   if (largest < Math.max(4, n * 1e-4)) return undefined;
   const keep = mass.map((m, l) => candidates[l] && m >= largest / 10);
-  // Full ink among the kept strokes; the paper's noise floor cut.
+  // Full ink among the kept strokes only (dust must not move it); the
+  // paper's noise floor cut.
+  let count = 0;
+  for (let p = 0; p < n; p++) {
+    if (labels[p] >= 0 && keep[labels[p]] && smooth[p] >= found.clear) count++;
+  }
+  const strokeInk = new Float32Array(count);
+  for (let p = 0, k = 0; p < n; p++) {
+    if (labels[p] >= 0 && keep[labels[p]] && smooth[p] >= found.clear) {
+      strokeInk[k++] = ink[p];
+    }
+  }
+  const full = count > 0 ? percentile(strokeInk, 0.9) : found.full;
   const floor = Math.min(Math.max(3 * noise, 0.1 * full), 0.5 * full);
   const kept = new Float32Array(n);
   const box: Box = { x0: width, y0: height, x1: 0, y1: 0 };
