@@ -181,7 +181,13 @@ export function warpAffine(
       const x0 = Math.floor(sx), y0 = Math.floor(sy);
       const fx = sx - x0, fy = sy - y0;
       let v = 0;
-      if (x0 >= -1 && x0 < width && y0 >= -1 && y0 < height) {
+      if (x0 >= 0 && y0 >= 0 && x0 < width - 1 && y0 < height - 1) {
+        // Inside: the four neighbours directly.
+        const i = y0 * width + x0;
+        v = (src[i] * (1 - fx) + src[i + 1] * fx) * (1 - fy) +
+          (src[i + width] * (1 - fx) + src[i + width + 1] * fx) * fy;
+      } else if (x0 >= -1 && x0 < width && y0 >= -1 && y0 < height) {
+        // On the edge: neighbours outside the picture are 0.
         const row0 = y0 * width, row1 = row0 + width;
         const inX0 = x0 >= 0, inX1 = x0 + 1 < width;
         const inY0 = y0 >= 0, inY1 = y0 + 1 < height;
