@@ -5,10 +5,12 @@
  * in a 28×28 field so that its centre of mass is at the centre.
  *
  * The steps: grey (alpha composited on white); find which way round ink and
- * paper are (dark on light, or light on dark) and invert to light ink on
- * black; subtract the paper's level and stretch the ink to full range, with
- * the noise floor cut (Otsu's threshold); keep the connected strokes that
- * matter and drop specks; crop; scale; centre.
+ * paper are (dark on light, or light on dark) and turn light ink round;
+ * estimate the paper's level locally (so light that changes across a photo
+ * cancels) and take ink as darkness relative to it; grow the strokes from
+ * clear ink through fainter connected ink (hysteresis over the paper's
+ * measured noise: grain and JPEG noise stay out, faint pencil stays in); drop
+ * paper lines, specks and dust; crop; scale; centre.
  *
  * @module
  */
