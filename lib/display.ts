@@ -12,7 +12,9 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
-import { UsageError } from "./errors.ts";
+import { checkWholeNumber, UsageError } from "./errors.ts";
+import { base64, escapeHtml } from "./html.ts";
+import { IMAGE_PIXELS, IMAGE_SIDE } from "./data.ts";
 import { formatSummary, summaryRows } from "./model.ts";
 import { displayable, type MimeBundle } from "./jupyter/mod.ts";
 import type { RgbaImage } from "./image/decode.ts";
@@ -25,9 +27,10 @@ import type { RgbaImage } from "./image/decode.ts";
  * does not hold exactly `width * height` bytes.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { encodePng } from "./display.ts";
  * const png = encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
- * console.log(png.subarray(1, 4)); // "PNG" in ASCII
+ * assertEquals(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
  * ```
  */
 export function encodePng(
@@ -35,13 +38,8 @@ export function encodePng(
   width: number,
   height: number,
 ): Uint8Array {
-  for (const [name, value] of [["width", width], ["height", height]] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new UsageError(
-        `encodePng: ${name} must be a positive integer, got ${value}`,
-      );
-    }
-  }
+  checkWholeNumber("encodePng: width", width, { min: 1 });
+  checkWholeNumber("encodePng: height", height, { min: 1 });
   if (pixels.length !== width * height) {
     throw new UsageError(
       `encodePng: a ${width}x${height} image needs ${
@@ -52,8 +50,17 @@ export function encodePng(
   return encode({ width, height, data: pixels, channels: 1, depth: 8 });
 }
 
-/** Enlarges a greyscale image `scale` times by repeating pixels. */
-function upscale(
+/**
+ * Enlarges a greyscale image `scale` times by repeating pixels.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { upscale } from "./display.ts";
+ * assertEquals(upscale(new Uint8Array([1, 2]), 2, 1, 2), new Uint8Array([1, 1, 2, 2, 1, 1, 2, 2]));
+ * ```
+ */
+export function upscale(
   pixels: Uint8Array,
   width: number,
   height: number,
@@ -70,34 +77,15 @@ function upscale(
   return out;
 }
 
-/** Standard base64 of `bytes`. */
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/** Escapes text for HTML element content and attribute values. */
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
-}
-
 // ---------------------------------------------------------------------------
 // Digits
-
-/** Side of one MNIST image in pixels. */
-const SIDE = 28;
-/** Bytes per MNIST image. */
-const PIXELS = SIDE * SIDE;
 
 /**
  * Options of {@linkcode showDigits}.
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showDigits, type ShowDigitsOptions } from "./display.ts";
  * const options: ShowDigitsOptions = {
  *   images: new Uint8Array(2 * 784),
@@ -105,7 +93,8 @@ const PIXELS = SIDE * SIDE;
  *   predictions: [7, 1],
  *   count: 2,
  * };
- * showDigits(options); // the second digit is outlined in red
+ * const bundle = showDigits(options); // the second digit is outlined in red
+ * assertStringIncludes(bundle["text/html"]!, "data:image/png;base64,");
  * ```
  */
 export interface ShowDigitsOptions {
@@ -126,13 +115,9 @@ export interface ShowDigitsOptions {
   scale?: number;
 }
 
-/** Checks that `value` is an integer in `[min, max]`; names it otherwise. */
+/** Checks that `value` is a whole number in `[min, max]`; names it otherwise. */
 function checkInt(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(
-      `showDigits: ${name} must be an integer from ${min} to ${max}, got ${value}`,
-    );
-  }
+  checkWholeNumber(`showDigits: ${name}`, value, { min, max });
 }
 
 /**
@@ -147,19 +132,21 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * cover the images asked for.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist, showDigits } from "./mod.ts";
  * const { train } = await loadMnist();
- * showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * const bundle = showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * assertEquals(bundle["text/html"]!.split("<img").length - 1, 10);
  * ```
  */
 export function showDigits(options: ShowDigitsOptions): MimeBundle {
   const { images, labels, predictions } = options;
-  if (images.length === 0 || images.length % PIXELS !== 0) {
+  if (images.length === 0 || images.length % IMAGE_PIXELS !== 0) {
     throw new UsageError(
-      `showDigits: images must hold whole 28x28 images (a multiple of ${PIXELS} bytes), got ${images.length} bytes`,
+      `showDigits: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
     );
   }
-  const available = images.length / PIXELS;
+  const available = images.length / IMAGE_PIXELS;
   const start = options.start ?? 0;
   checkInt("start", start, 0, Math.max(0, available - 1));
   const count = options.count ?? Math.min(10, available - start);
@@ -179,7 +166,7 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
     );
   }
 
-  const size = SIDE * scale;
+  const size = IMAGE_SIDE * scale;
   const figures: string[] = [];
   const text = {
     index: [] as string[],
@@ -189,8 +176,12 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
   let wrong = 0;
   for (let k = 0; k < count; k++) {
     const i = start + k;
-    const pixels = images.subarray(i * PIXELS, (i + 1) * PIXELS);
-    const png = encodePng(upscale(pixels, SIDE, SIDE, scale), size, size);
+    const pixels = images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS);
+    const png = encodePng(
+      upscale(pixels, IMAGE_SIDE, IMAGE_SIDE, scale),
+      size,
+      size,
+    );
     const label = labels ? String(labels[i]) : undefined;
     const predicted = predictions ? String(predictions[k]) : undefined;
     const mismatch = label !== undefined && predicted !== undefined &&
@@ -358,8 +349,10 @@ function tableHtml(table: Table): string {
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showMetrics } from "./display.ts";
- * showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * const bundle = showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * assertStringIncludes(bundle["text/plain"], "After 1 epoch");
  * ```
  */
 export interface ShowTableOptions {
@@ -376,11 +369,12 @@ export interface ShowTableOptions {
  * `text/plain` table).
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showTable } from "./display.ts";
  * const bundle = showTable([
  *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
  * ], { title: "history" });
- * console.log(bundle["text/plain"]);
+ * assertStringIncludes(bundle["text/plain"], "0.9184");
  * ```
  */
 export function showTable(
@@ -402,8 +396,11 @@ export function showTable(
  * @returns the MIME bundle displayed.
  * @example
  * ```ts
- * import { buildModel, showSummary } from "./mod.ts";
- * showSummary(buildModel({ seed: 42 })); // Total params: 1,199,882
+ * import { assertStringIncludes } from "@std/assert";
+ * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * await initBackend();
+ * const bundle = showSummary(buildModel({ seed: 42 }));
+ * assertStringIncludes(bundle["text/plain"], "Total params: 1,199,882");
  * ```
  */
 export function showSummary(model: tf.LayersModel): MimeBundle {
@@ -442,8 +439,10 @@ export function showSummary(model: tf.LayersModel): MimeBundle {
  * @returns the MIME bundle displayed.
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showMetrics } from "./display.ts";
- * showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * const bundle = showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * assertStringIncludes(bundle["text/plain"], "0.9905");
  * ```
  */
 export function showMetrics(
@@ -514,12 +513,15 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  *
  * @example
  * ```ts
- * import { decodeImage, predictInputs, showPictures, toMnistInput } from "./mod.ts";
- * // with `model` loaded and `bytes` a PNG file's contents:
- * // const picture = decodeImage(bytes, "seven.png");
- * // const input = toMnistInput(picture);
- * // const [probabilities] = predictInputs(model, [input]).probabilities;
- * // showPictures([{ name: "seven.png", picture, input, probabilities }]);
+ * import { assertStringIncludes } from "@std/assert";
+ * import { buildModel, initBackend, predictInputs, readImage, showPictures, toMnistInput } from "./mod.ts";
+ * await initBackend();
+ * const model = buildModel({ seed: 1 }); // untrained: any answer
+ * const picture = await readImage("notebooks/sample_digits/digit_7.png");
+ * const input = toMnistInput(picture);
+ * const [probabilities] = predictInputs(model, [input]).probabilities;
+ * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
+ * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```
  */
 export function showPictures(results: PictureResult[]): MimeBundle {
@@ -527,8 +529,8 @@ export function showPictures(results: PictureResult[]): MimeBundle {
   const cards = results.map(({ name, picture, input, probabilities }) => {
     const best = probabilities.indexOf(Math.max(...probabilities));
     text.push(`${name}: ${best} (p=${probabilities[best].toFixed(2)})`);
-    const seen = new Uint8Array(PIXELS);
-    for (let i = 0; i < PIXELS; i++) {
+    const seen = new Uint8Array(IMAGE_PIXELS);
+    for (let i = 0; i < IMAGE_PIXELS; i++) {
       seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
     }
     const bars = probabilities.map((p, digit) =>
@@ -546,7 +548,11 @@ export function showPictures(results: PictureResult[]): MimeBundle {
         img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")
       }</div>` +
       img(
-        encodePng(upscale(seen, SIDE, SIDE, 3), SIDE * 3, SIDE * 3),
+        encodePng(
+          upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
+          IMAGE_SIDE * 3,
+          IMAGE_SIDE * 3,
+        ),
         "image-rendering:pixelated",
       ) +
       `<div>${bars}</div>` +

@@ -4,10 +4,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type MnistSplit, toTensors } from "./data.ts";
+import { IMAGE_PIXELS, type MnistSplit, toTensors } from "./data.ts";
 import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import { UsageError } from "./errors.ts";
+import { INPUT_SHAPE } from "./model.ts";
 
 /** Which samples to predict. */
 export interface PredictOptions {
@@ -63,9 +64,12 @@ function predictBatches(
  * @throws {UsageError} when an input does not hold 784 values.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, predictInputs } from "./mod.ts";
  * await initBackend();
- * const { classes } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * const { classes, probabilities } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * assertEquals(classes.length, 1);
+ * assertEquals(probabilities[0].length, 10);
  * ```
  */
 export function predictInputs(
@@ -74,9 +78,9 @@ export function predictInputs(
   options: { batchSize?: number } = {},
 ): Prediction {
   for (const [i, input] of inputs.entries()) {
-    if (input.length !== 784) {
+    if (input.length !== IMAGE_PIXELS) {
       throw new UsageError(
-        `input ${i} holds ${input.length} values; a 28x28 input holds 784`,
+        `input ${i} holds ${input.length} values; a 28x28 input holds ${IMAGE_PIXELS}`,
       );
     }
   }
@@ -85,9 +89,9 @@ export function predictInputs(
     inputs.length,
     options.batchSize ?? FORWARD_BATCH,
     (start, n) => {
-      const data = new Float32Array(n * 784);
-      for (let i = 0; i < n; i++) data.set(inputs[start + i], i * 784);
-      return tf.tensor4d(data, [n, 28, 28, 1]);
+      const data = new Float32Array(n * IMAGE_PIXELS);
+      for (let i = 0; i < n; i++) data.set(inputs[start + i], i * IMAGE_PIXELS);
+      return tf.tensor4d(data, [n, ...INPUT_SHAPE]);
     },
   );
 }
@@ -135,12 +139,14 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
  * `split` in `[start, start + count)`.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored: needs a trained model in models/mnist_cnn (deno task train)
+ * import { assertEquals } from "@std/assert";
  * import { initBackend, loadMnist, loadModel, predictClasses } from "./mod.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = await loadModel();
- * console.log(predictClasses(model, mnist.train).join(" ")); // 5 0 4 1 9 2 1 3 1 4
+ * assertEquals(predictClasses(model, mnist.train).join(" "), "5 0 4 1 9 2 1 3 1 4");
  * ```
  */
 export function predictClasses(
@@ -168,12 +174,14 @@ export function predictClasses(
  *
  * @example
  * ```ts
- * import { initBackend, loadMnist, loadModel, predictClassesParallel } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, loadMnist, predictClasses } from "./mod.ts";
+ * import { predictClassesParallel } from "./predict.ts";
  * await initBackend();
  * const mnist = await loadMnist();
- * const model = await loadModel();
- * const all = await predictClassesParallel(model, mnist.test, { count: 10000 });
- * console.log(all.length); // 10000
+ * const model = buildModel({ seed: 1 });
+ * const all = await predictClassesParallel(model, mnist.test, { count: 500, threads: 2 });
+ * assertEquals(all, predictClasses(model, mnist.test, { count: 500 }));
  * ```
  */
 export async function predictClassesParallel(

@@ -17,7 +17,7 @@ import {
   type ProgressSink,
 } from "./engine/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
-import { TrainingError, UsageError } from "./errors.ts";
+import { checkWholeNumber, TrainingError } from "./errors.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
@@ -112,14 +112,7 @@ function checkCount(
   value: number | undefined,
   max = Infinity,
 ): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new UsageError(
-      `${name} must be a whole number from 1${
-        max < Infinity ? ` to ${max}` : ""
-      }, got ${value}`,
-    );
-  }
+  if (value !== undefined) checkWholeNumber(name, value, { min: 1, max });
 }
 
 /**
@@ -128,8 +121,13 @@ function checkCount(
  *
  * @example
  * ```ts
- * import { evaluate } from "./training.ts";
- * // const { loss, acc } = await evaluate(model, mnist.test);
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const { loss, acc } = evaluate(buildModel({ seed: 1 }), mnist.test, { count: 500 });
+ * assertEquals(loss > 2 && loss < 2.6, true); // about ln 10 untrained
+ * assertEquals(acc < 0.3, true); // about chance
  * ```
  */
 export function evaluate(
@@ -154,11 +152,14 @@ export function evaluate(
  *
  * @example
  * ```ts
- * import { buildModel, evaluateParallel, initBackend, loadMnist } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
+ * import { evaluateParallel } from "./training.ts";
  * await initBackend();
  * const mnist = await loadMnist();
- * const { acc } = await evaluateParallel(buildModel(), mnist.test);
- * console.log(acc); // about 0.1 untrained
+ * const model = buildModel({ seed: 1 });
+ * const options = { count: 500, threads: 2 };
+ * assertEquals((await evaluateParallel(model, mnist.test, options)).acc, evaluate(model, mnist.test, options).acc);
  * ```
  */
 export async function evaluateParallel(
@@ -197,12 +198,14 @@ export async function evaluateParallel(
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { buildModel, initBackend, loadMnist, train } from "./mod.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 42 });
- * const { test } = await train(model, mnist, { epochs: 1, seed: 42 });
- * console.log(test.acc);
+ * const options = { limit: 1024, seed: 42, verbose: false, threads: 1 };
+ * const { test } = await train(model, mnist, options);
+ * assert(test.acc > 0.2, `${test.acc}`); // 8 steps: above chance (0.1)
  * ```
  */
 export async function train(
@@ -217,11 +220,7 @@ export async function train(
   checkCount("batch size", batchSize);
   checkCount("sample limit", options.limit, data.train.count);
   checkCount("threads", options.threads, 256);
-  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
-    throw new UsageError(
-      `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
-    );
-  }
+  checkWholeNumber("initial epoch", initialEpoch, { min: 0 });
   const augment = augmentFactors(options.augment);
   const n = options.limit ?? data.train.count;
   const seed = options.seed ?? randomSeed();
@@ -312,6 +311,7 @@ async function runEpoch(
     if (options.signal?.aborted) {
       throw new TrainingError(
         `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+        { kind: "interrupted" },
       );
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
@@ -326,6 +326,7 @@ async function runEpoch(
           epoch + 1
         } at step ${steps}; ` +
           "training stopped and the weights of the last finite step were kept",
+        { kind: "not-finite" },
       );
     }
     seen += ids.length;

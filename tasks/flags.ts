@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { MnistCnnError, UsageError } from "../lib/errors.ts";
+import { checkWholeNumber, MnistCnnError, UsageError } from "../lib/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
@@ -56,10 +56,12 @@ export function usage(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseFlags } from "./flags.ts";
  * const flags = parseFlags(["--epochs", "2"], {
  *   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
  * });
+ * assertEquals(flags, { epochs: 2 });
  * ```
  */
 export function parseFlags<S extends Record<string, FlagSpec>>(
@@ -112,13 +114,7 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
       ) {
         throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
       }
-      if (value < min || value > max) {
-        const range = max < Infinity
-          ? `from ${min} to ${max}`
-          : `at least ${min}`;
-        throw new UsageError(`--${name} must be ${range}, got ${value}`);
-      }
-      out[name] = value;
+      out[name] = checkWholeNumber(`--${name}`, value, { min, max });
     }
   }
   return out as FlagValues<S>;

@@ -15,9 +15,9 @@ import {
   type Prediction,
   predictProbabilities,
   readImage,
-  shadeText,
   toMnistInput,
 } from "../lib/mod.ts";
+import { shadeText } from "../lib/image/mod.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
@@ -26,6 +26,7 @@ import {
   usage,
 } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
+import { IMAGE_EXTENSIONS } from "../lib/image/decode.ts";
 
 const SPEC = {
   model: {
@@ -38,7 +39,9 @@ const SPEC = {
   },
   image: {
     type: "strings",
-    help: "a .png/.jpg/.jpeg picture or a directory of them (repeatable)",
+    help: `a ${
+      IMAGE_EXTENSIONS.join("/")
+    } picture or a directory of them (repeatable)`,
   },
   show: {
     type: "boolean",

@@ -8,6 +8,7 @@
 import type { MnistSplit } from "../data.ts";
 import { ModelFileError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
+import { escapeHtml } from "../html.ts";
 import {
   type Classified,
   classMetrics,
@@ -30,16 +31,28 @@ export interface ReportInput {
   split: MnistSplit;
 }
 
-const escape = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-
 /**
  * The report as one HTML document.
  *
  * @example
  * ```ts
- * import { classify, readHistory, reportHtml } from "../mod.ts";
- * // const html = reportHtml({ title, history, results: classify(model, test), split: test });
+ * import { assertStringIncludes } from "@std/assert";
+ * import { reportHtml } from "../mod.ts";
+ * const split = {
+ *   images: new Uint8Array(2 * 784),
+ *   labels: new Uint8Array([1, 7]),
+ *   count: 2,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
+ * const html = reportHtml({
+ *   title: "models/mnist_cnn",
+ *   history: { epochs: [], steps: [] },
+ *   results: { labels: [1, 7], classes: [1, 1], confidence: [0.9, 0.8] },
+ *   split,
+ * });
+ * assertStringIncludes(html, "<!doctype html>");
+ * assertStringIncludes(html, "models/mnist_cnn");
  * ```
  */
 export function reportHtml(input: ReportInput): string {
@@ -65,7 +78,7 @@ export function reportHtml(input: ReportInput): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Training report: ${escape(input.title)}</title>
+<title>Training report: ${escapeHtml(input.title)}</title>
 <style>
 body { font-family: system-ui, sans-serif; color: #212529; max-width: 960px; margin: 24px auto; padding: 0 16px; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; text-align: right; border-bottom: 1px solid #dee2e6; }
@@ -73,7 +86,7 @@ figure { margin: 0; } h2 { margin-top: 32px; }
 </style></head><body>
 <h1>Training report</h1>
 <p>${
-    escape(input.title)
+    escapeHtml(input.title)
   }: <b>${right}</b> of ${results.labels.length} test images right
 (accuracy ${(right / results.labels.length).toFixed(4)}).</p>
 <h2>Loss and accuracy</h2>

@@ -12,14 +12,14 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { type MnistSplit, shareSplit } from "../data.ts";
-import { BackendError, UsageError } from "../errors.ts";
+import { BackendError, checkWholeNumber } from "../errors.ts";
 import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
 import {
   type ForwardOptions,
   forwardRange,
   type ForwardResult,
 } from "./forward.ts";
-import type { AdadeltaHyper } from "./optimizer.ts";
+import type { FlatRule } from "./flat_update.ts";
 import type { StepKeys } from "./gradients.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
@@ -28,12 +28,12 @@ export interface TrainingMemory {
   train: MnistSplit;
   /** `threads` rows of the flat trainable gradients, one per thread. */
   grads: SharedArrayBuffer;
-  /** Keras Adadelta state, updated in slices by every thread; absent when
-   * the model's optimizer is another one (this thread then applies it). */
-  adadelta?: {
-    accumGrad: SharedArrayBuffer;
-    accumVar: SharedArrayBuffer;
-    hyper: AdadeltaHyper;
+  /** The flat update's rule and state, updated in slices by every thread;
+   * absent when the flat update does not support the model's optimizer (this
+   * thread then applies it). */
+  update?: {
+    rule: FlatRule;
+    state: SharedArrayBuffer[];
   };
 }
 
@@ -51,7 +51,13 @@ export type PoolRequest =
     ids: Uint32Array;
     version: number;
   } & StepKeys
-  | { type: "update"; scales: number[]; from: number; to: number }
+  | {
+    type: "update";
+    scales: number[];
+    step: number;
+    from: number;
+    to: number;
+  }
   | ({ type: "forward"; split: MnistSplit; version: number } & ForwardOptions);
 
 /** A pool worker's answer. */
@@ -80,8 +86,9 @@ export function defaultThreads(): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { shares } from "./pool.ts";
- * shares(128, 3); // [[0, 42], [42, 85], [85, 128]]
+ * assertEquals(shares(128, 3), [[0, 42], [42, 85], [85, 128]]);
  * ```
  */
 export function shares(n: number, parts: number): [number, number][] {
@@ -134,15 +141,17 @@ class PoolWorker {
  *
  * @example
  * ```ts
- * import { initBackend, loadMnist, buildModel } from "../mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "../mod.ts";
  * import { WorkerPool } from "./pool.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 1 });
  * const pool = await WorkerPool.create(model, { threads: 2 });
- * const { correct } = await pool.forward(mnist.test,
- *   { start: 0, count: 10000, mode: "evaluate" });
+ * const { correct } = await pool.forward(mnist.test, { start: 0, count: 500, mode: "evaluate" });
  * pool.dispose();
+ * // The same count as one thread gets.
+ * assertEquals(correct / 500, evaluate(model, mnist.test, { count: 500 }).acc);
  * ```
  */
 export class WorkerPool {
@@ -175,9 +184,7 @@ export class WorkerPool {
     options: PoolOptions = {},
   ): Promise<WorkerPool> {
     const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw new UsageError(`threads must be 1..256, got ${threads}`);
-    }
+    checkWholeNumber("threads", threads, { min: 1, max: 256 });
     const pool = new WorkerPool(model, threads);
     const modelJson = JSON.stringify(model.toJSON(null, false));
     try {

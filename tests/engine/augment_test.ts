@@ -12,16 +12,14 @@ import {
   assertNotEquals,
   assertRejects,
 } from "@std/assert";
+import { buildModel, train, UsageError } from "../../lib/mod.ts";
 import {
   augmentImages,
-  buildModel,
   DEFAULT_AUGMENT,
   drawTransform,
-  train,
   transformMatrix,
-  UsageError,
   warpAffine,
-} from "../../lib/mod.ts";
+} from "../../lib/engine/augment.ts";
 import { maxWeightDiff, realMnist, silent, weightsOf } from "../helpers.ts";
 
 const mnist = await realMnist();
