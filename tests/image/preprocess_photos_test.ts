@@ -81,9 +81,10 @@ Deno.test({
     );
     // Sanity: the originals are read as the model's test accuracy says.
     assertGreaterOrEqual(original, 0.9 * COUNT);
-    // The preprocessing loses little against them (before the local paper
-    // level and hysteresis it lost about 65 points).
-    assertGreaterOrEqual(photo, original - 0.05 * COUNT, "photos");
+    // The preprocessing loses little against them: at most 10 points with
+    // the tests' own weaker model (it loses 7 of 200 there; the one-epoch
+    // model 2.9 of 1,000), where the global paper level lost about 66.
+    assertGreaterOrEqual(photo, original - 0.1 * COUNT, "photos");
     await Deno.remove(dir, { recursive: true });
   },
 });
