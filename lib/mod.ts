@@ -88,6 +88,7 @@ export {
   type TrainOptions,
   type TrainResult,
 } from "./training.ts";
+export { type AugmentOptions, DEFAULT_AUGMENT } from "./engine/augment.ts";
 export type { ProgressSink } from "./engine/progress.ts";
 export {
   DEFAULT_MODEL_DIR,

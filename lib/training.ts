@@ -24,6 +24,7 @@ import {
   TrainingInterrupted,
 } from "./errors.ts";
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
+import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -69,6 +70,12 @@ export interface TrainOptions {
   onEpochEnd?: (log: EpochLog) => void | Promise<void>;
   /** Called after each gradient step, e.g. for a live chart of the loss. */
   onStep?: (log: StepLog) => void;
+  /**
+   * Random rotation, shift and zoom of every training picture, drawn anew
+   * each epoch (Keras's `RandomRotation`, `RandomTranslation`, `RandomZoom`;
+   * `true`: `DEFAULT_AUGMENT`); default off.
+   */
+  augment?: boolean | AugmentOptions;
 }
 
 /** Loss and accuracy of one gradient step's batch. */
@@ -288,6 +295,7 @@ export async function train(
   checkCount("sample limit", options.limit, data.train.count);
   checkCount("threads", options.threads, 256);
   checkWholeNumber("initial epoch", initialEpoch, { min: 0 });
+  const augment = augmentFactors(options.augment);
   const n = options.limit ?? data.train.count;
   const stepsPerEpoch = Math.ceil(n / batchSize);
   checkWholeNumber("initial step", initialStep, { min: 0, max: stepsPerEpoch });
@@ -318,6 +326,7 @@ export async function train(
         epoch,
         initialStep: epoch === initialEpoch ? initialStep : 0,
         watch,
+        augment,
         onStep: verbose
           ? (seen, values) => bar.update(seen, values)
           : undefined,
@@ -393,13 +402,14 @@ async function runEpoch(
     epoch: number;
     initialStep: number;
     watch: InterruptWatch;
+    augment?: Required<AugmentOptions>;
     onStep?: (seen: number, values: { loss: number; acc: number }) => void;
     onBatch?: (log: StepLog) => void;
   },
 ): Promise<
   { metrics: { loss: number; acc: number }; steps: number; seconds: number }
 > {
-  const { n, batchSize, seed, epoch, initialStep } = options;
+  const { n, batchSize, seed, epoch, initialStep, augment } = options;
   const order = permutation(n, deriveKey(seed, epoch));
   const started = performance.now();
   const total = Math.ceil(n / batchSize);
@@ -411,7 +421,10 @@ async function runEpoch(
       throw new TrainingInterrupted({ epoch, step: steps, steps: total, seed });
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
-    const step = await runner.step(ids, { seed, epoch });
+    const step = await runner.step(
+      ids,
+      augment ? { seed, epoch, augment } : { seed, epoch },
+    );
     steps++;
     if (!Number.isFinite(step.loss)) {
       throw new TrainingError(

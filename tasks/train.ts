@@ -54,6 +54,10 @@ const SPEC = {
     help: "continue the run checkpointed in --model-dir",
   },
   backend: BACKEND_FLAG,
+  augment: {
+    type: "boolean",
+    help: "random rotation (±10°), shift and zoom (±10%) of training pictures",
+  },
 } as const;
 const USAGE = usage(
   "train",
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
     batchSize: flags["batch-size"],
     limit: flags.limit,
     seed: flags.seed,
+    augment: flags.augment,
     resume: flags.resume,
   });
   const { model, state } = run;

@@ -29,6 +29,8 @@ export interface RunState {
   batchSize: number;
   /** Train on the first `limit` samples only. */
   limit?: number;
+  /** Random rotation, shift and zoom of training pictures (`train`'s `augment`). */
+  augment?: boolean;
 }
 
 /** Options of {@linkcode openRun}. */
@@ -41,6 +43,8 @@ export interface OpenRunOptions {
   limit?: number;
   /** Seed; random when omitted (with `resume`, the checkpoint's). */
   seed?: number;
+  /** Random rotation, shift and zoom of training pictures (`train`'s `augment`). */
+  augment?: boolean;
   /** Continue the run checkpointed in the directory. */
   resume?: boolean;
 }
@@ -89,6 +93,7 @@ export async function openRun(
       seed: options.seed ?? randomSeed(),
       batchSize: options.batchSize ?? 128,
       limit: options.limit,
+      ...(options.augment ? { augment: true } : {}),
     };
     return {
       dir,
@@ -150,7 +155,7 @@ export async function trainRun(
     epochs: previous.epochs.filter((e) => e.epoch < done),
     steps: previous.steps.filter((s) => s.epoch < done),
   };
-  const { epochs, batchSize, limit, seed } = run.state;
+  const { epochs, batchSize, limit, seed, augment } = run.state;
   try {
     return await train(model, mnist, {
       epochs,
@@ -159,6 +164,7 @@ export async function trainRun(
       limit,
       seed,
       threads: options.threads,
+      augment,
       ctrlC: options.ctrlC,
       onStep: (log) => history.steps.push(log),
       onEpochEnd: async (log) => {

@@ -9,6 +9,17 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { gatherBatch, type MnistSplit } from "../data.ts";
 import { setDropoutKeys } from "./dropout.ts";
 import { forwardRangeAsync } from "./forward.ts";
+import { augmentImages, type AugmentOptions } from "./augment.ts";
+
+/** What keys a training step's random numbers: dropout and augmentation. */
+export interface StepKeys {
+  /** The run's seed. */
+  seed: number;
+  /** The epoch (0-based). */
+  epoch: number;
+  /** Factors of the random transforms of each sample; none when absent. */
+  augment?: Required<AugmentOptions>;
+}
 
 /** Gradients of one batch (or one shard of a batch). */
 export interface BatchGradients {
@@ -36,9 +47,23 @@ function gradientPass(
   model: tf.LayersModel,
   split: MnistSplit,
   ids: ArrayLike<number>,
-  keys: { seed: number; epoch: number },
+  keys: StepKeys,
 ): PassTensors {
-  const { xs, ys } = gatherBatch(split, ids);
+  const batch = gatherBatch(split, ids);
+  const { ys } = batch;
+  let { xs } = batch;
+  if (keys.augment) {
+    const pixels = augmentImages(
+      split.images,
+      split.rows,
+      split.cols,
+      ids,
+      keys.augment,
+      keys,
+    );
+    xs.dispose();
+    xs = tf.tensor4d(pixels, [ids.length, split.rows, split.cols, 1]);
+  }
   setDropoutKeys(model, { ...keys, ids });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let correct: tf.Scalar | undefined;
@@ -73,7 +98,8 @@ function readPass(
 
 /**
  * Forward and backward pass of `model` on the samples `ids` of `split`, with
- * the dropout masks keyed by (seed, epoch, sample). Applies nothing. Reads
+ * the dropout masks (and, with `keys.augment`, each sample's random
+ * rotation, shift and zoom) keyed by (seed, epoch, sample). Applies nothing. Reads
  * the loss synchronously: on the `webgpu` backend use
  * {@linkcode computeGradientsAsync}.
  */
@@ -81,7 +107,7 @@ export function computeGradients(
   model: tf.LayersModel,
   split: MnistSplit,
   ids: ArrayLike<number>,
-  keys: { seed: number; epoch: number },
+  keys: StepKeys,
 ): BatchGradients {
   const pass = gradientPass(model, split, ids, keys);
   const read = [pass.check, pass.value, pass.correct].map((t) => t.dataSync());
@@ -96,7 +122,7 @@ export async function computeGradientsAsync(
   model: tf.LayersModel,
   split: MnistSplit,
   ids: ArrayLike<number>,
-  keys: { seed: number; epoch: number },
+  keys: StepKeys,
 ): Promise<BatchGradients> {
   const pass = gradientPass(model, split, ids, keys);
   const read = await Promise.all(
@@ -148,7 +174,7 @@ export interface StepRunner {
    */
   step(
     ids: Uint32Array,
-    keys: { seed: number; epoch: number },
+    keys: StepKeys,
   ): Promise<{ loss: number; correct: number }>;
   /**
    * Evaluates the current weights on `split` on every thread the runner

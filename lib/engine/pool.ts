@@ -20,6 +20,7 @@ import {
   type ForwardResult,
 } from "./forward.ts";
 import type { FlatRule } from "./flat_update.ts";
+import type { StepKeys } from "./gradients.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
@@ -48,10 +49,8 @@ export type PoolRequest =
   | {
     type: "step";
     ids: Uint32Array;
-    seed: number;
-    epoch: number;
     version: number;
-  }
+  } & StepKeys
   | {
     type: "update";
     scales: number[];

@@ -5,10 +5,12 @@
  * in a 28×28 field so that its centre of mass is at the centre.
  *
  * The steps: grey (alpha composited on white); find which way round ink and
- * paper are (dark on light, or light on dark) and invert to light ink on
- * black; subtract the paper's level and stretch the ink to full range, with
- * the noise floor cut (Otsu's threshold); keep the connected strokes that
- * matter and drop specks; crop; scale; centre.
+ * paper are (dark on light, or light on dark) and turn light ink round;
+ * estimate the paper's level locally (so light that changes across a photo
+ * cancels) and take ink as darkness relative to it; grow the strokes from
+ * clear ink through fainter connected ink (hysteresis over the paper's
+ * measured noise: grain and JPEG noise stay out, faint pencil stays in); drop
+ * paper lines, specks and dust; crop; scale; centre.
  *
  * @module
  */
@@ -56,7 +58,7 @@ export function toMnistInput(
   const name = options.name ?? "picture";
   const { width, height } = image;
   const ink = inkLevels(image);
-  const strokes = keepStrokes(ink, width, height);
+  const strokes = ink && keepStrokes(ink, width, height);
   if (strokes === undefined) {
     throw new ImageError(name, "no digit found", { kind: "no-digit" });
   }
@@ -73,12 +75,30 @@ export function toMnistInput(
   return centre(small, sw, sh);
 }
 
+/** What {@linkcode inkLevels} finds: ink per pixel and the thresholds. */
+interface Ink {
+  /** Darkness of each pixel against its local paper, 0 (paper) up. */
+  ink: Float32Array;
+  /** The same, averaged over 3×3 pixels (grain and JPEG noise averaged out). */
+  smooth: Float32Array;
+  /** Noise of the paper: the spread of `smooth` where there is no ink. */
+  noise: number;
+  /** A level of full ink: a high percentile of the clearly inked pixels. */
+  full: number;
+  /** The smoothed darkness above which a pixel is clearly inked. */
+  clear: number;
+}
+
 /**
- * Ink per pixel in [0, 1] (1 = full ink): grey, inverted when the paper is
- * light, the paper's level subtracted and the ink stretched to full range;
- * values under the noise floor are 0.
+ * Ink per pixel against the paper around it: grey; the paper's level
+ * estimated locally (block medians, a grey closing over blocks so strokes do
+ * not pull it down, then interpolated), so light that changes across the
+ * page cancels out; ink as darkness relative to that level (reflectance, not
+ * brightness: a shaded corner's ink is as dark as a lit one's). Pictures of
+ * light ink on dark paper are turned round first. Undefined when nothing
+ * stands out from the paper.
  */
-function inkLevels(image: RgbaImage): Float32Array {
+function inkLevels(image: RgbaImage): Ink | undefined {
   const { width, height, data } = image;
   const n = width * height;
   const grey = new Float32Array(n);
@@ -88,7 +108,67 @@ function inkLevels(image: RgbaImage): Float32Array {
       0.114 * data[4 * i + 2];
     grey[i] = a * lum + (1 - a) * 255; // composited on white paper
   }
-  // The paper is what the border mostly shows.
+  // The paper is what the border mostly shows: clearly light or clearly
+  // dark decides; in between (a dim photo), the side the ink stands out to.
+  const border = borderMedian(grey, width, height);
+  const grid = blockMedians(grey, width, height);
+  const paperIsLight = border >= 185 ||
+    (border > 70 && darkInkSkew(grey, width, height) >= 0);
+  if (!paperIsLight) {
+    for (let i = 0; i < n; i++) grey[i] = 255 - grey[i];
+    for (let i = 0; i < grid.values.length; i++) {
+      grid.values[i] = 255 - grid.values[i];
+    }
+  }
+  // The paper: a grey closing of the block medians (blocks darkened by a
+  // stroke take the level of the paper beside them), smoothed.
+  close(grid, 3);
+  const paper = upsample(grid, width, height);
+  const ink = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    ink[i] = (paper[i] - grey[i]) / Math.max(paper[i], 16);
+  }
+  const smooth = boxBlur3(ink, width, height);
+  // Paper noise: the spread of the smoothed darkness about its median (most
+  // pixels are paper), from its absolute deviations.
+  const centre = percentile(smooth, 0.5);
+  const residual = new Float32Array(n);
+  for (let i = 0; i < n; i++) residual[i] = smooth[i] - centre;
+  const noise = 1.4826 * percentile(residual, 0.5, true);
+  const clear = Math.max(6 * noise, 0.08);
+  let count = 0;
+  for (let i = 0; i < n; i++) if (smooth[i] >= clear) count++;
+  if (count < 4) return undefined;
+  const inked = new Float32Array(count);
+  for (let i = 0, k = 0; i < n; i++) {
+    if (smooth[i] >= clear) inked[k++] = ink[i];
+  }
+  const full = percentile(inked, 0.9);
+  if (full < Math.max(0.094, 8 * noise)) return undefined;
+  for (let i = 0; i < n; i++) ink[i] = Math.max(0, ink[i]);
+  return { ink, smooth, noise, full, clear };
+}
+
+/**
+ * Which way the ink stands out: against the paper's broad level (the medians
+ * of a 4×4 grid of blocks, interpolated, so a slope of light cancels), the
+ * ink is the longer tail, down for dark ink, up for light. Positive for dark
+ * ink.
+ */
+function darkInkSkew(grey: Float32Array, width: number, height: number) {
+  const size = Math.max(1, Math.ceil(Math.max(width, height) / 4));
+  const broad = upsample(
+    blockMedians(grey, width, height, size),
+    width,
+    height,
+  );
+  const residual = new Float32Array(grey.length);
+  for (let i = 0; i < grey.length; i++) residual[i] = grey[i] - broad[i];
+  return -percentile(residual, 0.01) - percentile(residual, 0.99);
+}
+
+/** The median grey of the picture's outermost pixels. */
+function borderMedian(grey: Float32Array, width: number, height: number) {
   const border: number[] = [];
   for (let x = 0; x < width; x++) {
     border.push(grey[x], grey[(height - 1) * width + x]);
@@ -96,80 +176,201 @@ function inkLevels(image: RgbaImage): Float32Array {
   for (let y = 0; y < height; y++) {
     border.push(grey[y * width], grey[y * width + width - 1]);
   }
-  const paperIsLight = median(border) >= 128;
-  const raw = new Float32Array(n);
-  for (let i = 0; i < n; i++) raw[i] = paperIsLight ? 255 - grey[i] : grey[i];
-  const paper = nthValue(raw.slice(), Math.floor(n / 2));
-  const threshold = otsu(raw);
-  // Full ink: a high percentile of the pixels above the threshold.
-  const inked = raw.filter((v) => v > threshold).sort();
-  const full = inked.length > 0
-    ? inked[Math.floor(0.9 * (inked.length - 1))]
-    : 255;
-  const span = full - paper;
-  const out = new Float32Array(n);
-  if (span < 24) return out; // nothing stands out from the paper
-  const floor = Math.max(0, (threshold - paper) / span) * 0.5;
-  for (let i = 0; i < n; i++) {
-    const v = Math.min(1, Math.max(0, (raw[i] - paper) / span));
-    out[i] = v <= floor ? 0 : (v - floor) / (1 - floor);
+  border.sort((a, b) => a - b);
+  return border[border.length >> 1];
+}
+
+/** A grid of blocks over a picture: `cols × rows` values, `size` pixels each. */
+interface Grid {
+  values: Float32Array;
+  cols: number;
+  rows: number;
+  size: number;
+}
+
+/**
+ * The median grey of each block of a grid over the picture: blocks of about
+ * a 24th of the longer side (at least 4 pixels), from 256-bin histograms.
+ */
+function blockMedians(
+  grey: Float32Array,
+  width: number,
+  height: number,
+  size = Math.max(4, Math.ceil(Math.max(width, height) / 24)),
+): Grid {
+  const cols = Math.ceil(width / size), rows = Math.ceil(height / size);
+  const values = new Float32Array(cols * rows);
+  const hist = new Int32Array(256);
+  for (let by = 0; by < rows; by++) {
+    for (let bx = 0; bx < cols; bx++) {
+      hist.fill(0);
+      const x0 = bx * size, x1 = Math.min(width, x0 + size);
+      const y0 = by * size, y1 = Math.min(height, y0 + size);
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) hist[Math.round(grey[y * width + x])]++;
+      }
+      const half = ((x1 - x0) * (y1 - y0)) / 2;
+      let level = 0;
+      for (let seen = hist[0]; seen < half; seen += hist[++level]);
+      values[by * cols + bx] = level;
+    }
+  }
+  return { values, cols, rows, size };
+}
+
+/**
+ * Grey closing of a grid, in place: the maximum over `radius` blocks each
+ * way, then the minimum, on the grid extended past its edges by point
+ * reflection (so a slope of light runs on and is kept to the border); dark
+ * features narrower than the window go. Then a 3×3 mean.
+ */
+function close(grid: Grid, radius: number): void {
+  const { cols, rows } = grid;
+  const pc = cols + 2 * radius, pr = rows + 2 * radius;
+  // Extended by point reflection: v[-k] = 2 v[0] - v[k].
+  const reflect = (i: number, count: number): [number, number] =>
+    i < 0
+      ? [0, Math.min(-i, count - 1)]
+      : i >= count
+      ? [count - 1, Math.max(0, 2 * (count - 1) - i)]
+      : [i, i];
+  let values = new Float32Array(pc * pr);
+  for (let y = 0; y < pr; y++) {
+    const [ey, my] = reflect(y - radius, rows);
+    for (let x = 0; x < pc; x++) {
+      const [ex, mx] = reflect(x - radius, cols);
+      const edge = grid.values[ey * cols + ex];
+      const inner = grid.values[my * cols + mx];
+      const corner = grid.values[ey * cols + mx] + grid.values[my * cols + ex] -
+        inner;
+      // Reflected through the edge row/column, or through the corner.
+      const v = ey === my && ex === mx
+        ? edge
+        : ey === my
+        ? 2 * grid.values[ey * cols + ex] - grid.values[ey * cols + mx]
+        : ex === mx
+        ? 2 * grid.values[ey * cols + ex] - grid.values[my * cols + ex]
+        : 2 * edge - inner + 0 * corner;
+      values[y * pc + x] = Math.min(255, Math.max(0, v));
+    }
+  }
+  const filter = (pick: (a: number, b: number) => number) => {
+    const out = new Float32Array(values.length);
+    for (let y = 0; y < pr; y++) {
+      for (let x = 0; x < pc; x++) {
+        let v = values[y * pc + x];
+        for (
+          let yy = Math.max(0, y - radius);
+          yy <= Math.min(pr - 1, y + radius);
+          yy++
+        ) {
+          for (
+            let xx = Math.max(0, x - radius);
+            xx <= Math.min(pc - 1, x + radius);
+            xx++
+          ) {
+            v = pick(v, values[yy * pc + xx]);
+          }
+        }
+        out[y * pc + x] = v;
+      }
+    }
+    values = out;
+  };
+  filter(Math.max);
+  filter(Math.min);
+  const out = grid.values;
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      let sum = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          sum += values[(y + radius + dy) * pc + x + radius + dx];
+        }
+      }
+      out[y * cols + x] = sum / 9;
+    }
+  }
+}
+
+/** The grid's values interpolated (bilinearly, between block centres) at every pixel. */
+function upsample(grid: Grid, width: number, height: number): Float32Array {
+  const { values, cols, rows, size } = grid;
+  const out = new Float32Array(width * height);
+  const at = (p: number, count: number) => {
+    const f = Math.min(count - 1, Math.max(0, (p + 0.5) / size - 0.5));
+    const i = Math.min(count - 2, Math.floor(f));
+    return i < 0 ? { i: 0, j: 0, w: 0 } : { i, j: i + 1, w: f - i };
+  };
+  const xs = Array.from({ length: width }, (_, x) => at(x, cols));
+  for (let y = 0; y < height; y++) {
+    const { i: r0, j: r1, w: wy } = at(y, rows);
+    for (let x = 0; x < width; x++) {
+      const { i: c0, j: c1, w: wx } = xs[x];
+      const top = values[r0 * cols + c0] * (1 - wx) +
+        values[r0 * cols + c1] * wx;
+      const bottom = values[r1 * cols + c0] * (1 - wx) +
+        values[r1 * cols + c1] * wx;
+      out[y * width + x] = top * (1 - wy) + bottom * wy;
+    }
+  }
+  return out;
+}
+
+/** The mean over each pixel's 3×3 neighbourhood (within the picture). */
+function boxBlur3(
+  a: Float32Array,
+  width: number,
+  height: number,
+): Float32Array {
+  const rows = new Float32Array(a.length);
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    for (let x = 0; x < width; x++) {
+      let s = a[o + x], c = 1;
+      if (x > 0) (s += a[o + x - 1]), c++;
+      if (x < width - 1) (s += a[o + x + 1]), c++;
+      rows[o + x] = s / c;
+    }
+  }
+  const out = new Float32Array(a.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      let s = rows[i], c = 1;
+      if (y > 0) (s += rows[i - width]), c++;
+      if (y < height - 1) (s += rows[i + width]), c++;
+      out[i] = s / c;
+    }
   }
   return out;
 }
 
 /**
- * The value that would sit at `k` if `values` were sorted (Hoare's
- * selection: linear on average; reorders `values`).
+ * The `q` quantile of `values` (of their absolute values when `absolute`),
+ * from a 4,096-bin histogram between their extremes: linear in the pixels.
  */
-function nthValue(values: Float32Array, k: number): number {
-  let lo = 0, hi = values.length - 1;
-  while (lo < hi) {
-    const pivot = values[(lo + hi) >>> 1];
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (values[i] < pivot) i++;
-      while (values[j] > pivot) j--;
-      if (i <= j) {
-        const t = values[i];
-        values[i++] = values[j];
-        values[j--] = t;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else break;
+function percentile(values: Float32Array, q: number, absolute = false): number {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = absolute ? Math.abs(values[i]) : values[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  return values[k];
-}
-
-/** The median of `values` (which it sorts). */
-function median(values: number[]): number {
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)] ?? 0;
-}
-
-/** Otsu's threshold of 0..255 levels: the split with most between-class variance. */
-function otsu(values: Float32Array): number {
-  const hist = new Float64Array(256);
-  for (const v of values) hist[Math.min(255, Math.max(0, Math.round(v)))]++;
-  const total = values.length;
-  let sum = 0;
-  for (let t = 0; t < 256; t++) sum += t * hist[t];
-  let sumB = 0, weightB = 0, best = 0, threshold = 0;
-  for (let t = 0; t < 256; t++) {
-    weightB += hist[t];
-    if (weightB === 0) continue;
-    const weightF = total - weightB;
-    if (weightF === 0) break;
-    sumB += t * hist[t];
-    const meanB = sumB / weightB, meanF = (sum - sumB) / weightF;
-    const between = weightB * weightF * (meanB - meanF) ** 2;
-    if (between > best) {
-      best = between;
-      threshold = t;
-    }
+  if (!(hi > lo)) return values.length > 0 ? lo : 0;
+  const bins = 4096, scale = (bins - 1) / (hi - lo);
+  const hist = new Int32Array(bins);
+  for (let i = 0; i < values.length; i++) {
+    const v = absolute ? Math.abs(values[i]) : values[i];
+    hist[Math.floor((v - lo) * scale)]++;
   }
-  return threshold;
+  const target = q * (values.length - 1);
+  let seen = 0, bin = 0;
+  for (; bin < bins - 1; bin++) {
+    seen += hist[bin];
+    if (seen > target) break;
+  }
+  return lo + (bin + 0.5) / scale;
 }
 
 /** A box `[x0, x1) × [y0, y1)` in pixels. */
@@ -181,37 +382,54 @@ interface Box {
 }
 
 /**
- * The ink of the strokes that make the digit, specks dropped, and their
- * bounding box; undefined when there is no stroke. Strokes are the connected
- * components (8-neighbour) of clear ink; a component is kept when it holds at
- * least a tenth of the largest one's ink, so a digit's separate strokes (a
- * 5's cap, a 7's bar) stay and dust goes.
+ * The ink of the strokes that make the digit, and their bounding box;
+ * undefined when there is no stroke. Strokes are grown from clear ink
+ * (hysteresis on the smoothed darkness: seeds well above the paper's noise,
+ * grown through fainter connected pixels, 8-neighbour), so a faint pencil
+ * line is kept whole and grain inside a loop, not connected to anything
+ * clear, is not. Paper lines (a component running from one border of the
+ * picture to the opposite one) are dropped unless nothing else is there;
+ * of the rest a component is kept when it holds at least a tenth of the
+ * largest one's ink, so a digit's separate strokes (a 5's cap, a 7's bar)
+ * stay and dust goes. Kept pixels are stretched to full range over the
+ * noise floor.
  */
 function keepStrokes(
-  ink: Float32Array,
+  found: Ink,
   width: number,
   height: number,
 ): { ink: Float32Array; box: Box } | undefined {
+  const { ink, smooth, noise } = found;
   const n = width * height;
+  const seed = Math.max(6 * noise, 0.4 * found.full);
+  const grow = Math.max(3 * noise, 0.2 * found.full);
   const labels = new Int32Array(n).fill(-1);
-  const mass: number[] = [];
+  const mass: number[] = [], seeded: boolean[] = [], spans: Box[] = [];
   const stack: number[] = [];
   for (let start = 0; start < n; start++) {
-    if (ink[start] < 0.25 || labels[start] >= 0) continue;
+    if (smooth[start] < grow || labels[start] >= 0) continue;
     const label = mass.length;
-    let total = 0;
+    let total = 0, clear = false;
+    const span: Box = { x0: width, y0: height, x1: 0, y1: 0 };
     labels[start] = label;
     stack.push(start);
     while (stack.length > 0) {
       const p = stack.pop()!;
       total += ink[p];
+      clear ||= smooth[p] >= seed;
       const x = p % width, y = (p - x) / width;
+      if (x < span.x0) span.x0 = x;
+      if (x >= span.x1) span.x1 = x + 1;
+      if (y < span.y0) span.y0 = y;
+      if (y >= span.y1) span.y1 = y + 1;
       for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= height) continue;
         for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx, ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
+          const nx = x + dx;
+          if (nx < 0 || nx >= width) continue;
           const q = ny * width + nx;
-          if (ink[q] >= 0.25 && labels[q] < 0) {
+          if (smooth[q] >= grow && labels[q] < 0) {
             labels[q] = label;
             stack.push(q);
           }
@@ -219,35 +437,48 @@ function keepStrokes(
       }
     }
     mass.push(total);
+    seeded.push(clear);
+    spans.push(span);
   }
-  if (mass.length === 0) return undefined;
-  const largest = Math.max(...mass);
+  // Paper lines run from border to border.
+  const ruling = spans.map((s) =>
+    (s.x0 <= 1 && s.x1 >= width - 1) || (s.y0 <= 1 && s.y1 >= height - 1)
+  );
+  const candidates = mass.map((_, l) => seeded[l] && !ruling[l]);
+  if (!candidates.some((c) => c)) {
+    mass.forEach((_, l) => candidates[l] = seeded[l]);
+  }
+  const largest = Math.max(0, ...mass.filter((_, l) => candidates[l]));
   // A digit is more than a few pixels of ink.
   if (largest < Math.max(4, n * 1e-4)) return undefined;
-  const keep = mass.map((m) => m >= largest / 10);
-  // Faint pixels (anti-aliased edges) belong to the nearest kept stroke:
-  // keep them when a neighbour within 2 pixels is a kept stroke.
+  const keep = mass.map((m, l) => candidates[l] && m >= largest / 10);
+  // Full ink among the kept strokes only (dust must not move it); the
+  // paper's noise floor cut.
+  let count = 0;
+  for (let p = 0; p < n; p++) {
+    if (labels[p] >= 0 && keep[labels[p]] && smooth[p] >= found.clear) count++;
+  }
+  const strokeInk = new Float32Array(count);
+  for (let p = 0, k = 0; p < n; p++) {
+    if (labels[p] >= 0 && keep[labels[p]] && smooth[p] >= found.clear) {
+      strokeInk[k++] = ink[p];
+    }
+  }
+  const full = count > 0 ? percentile(strokeInk, 0.9) : found.full;
+  const floor = Math.min(Math.max(3 * noise, 0.1 * full), 0.5 * full);
   const kept = new Float32Array(n);
   const box: Box = { x0: width, y0: height, x1: 0, y1: 0 };
   for (let p = 0; p < n; p++) {
-    if (ink[p] === 0) continue;
+    const l = labels[p];
+    if (l < 0 || !keep[l] || ink[p] <= floor) continue;
     const x = p % width, y = (p - x) / width;
-    let near = labels[p] >= 0 && keep[labels[p]];
-    for (let dy = -2; dy <= 2 && !near && labels[p] < 0; dy++) {
-      for (let dx = -2; dx <= 2 && !near; dx++) {
-        const nx = x + dx, ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
-        const l = labels[ny * width + nx];
-        near = l >= 0 && keep[l];
-      }
-    }
-    if (!near) continue;
-    kept[p] = ink[p];
+    kept[p] = Math.min(1, (ink[p] - floor) / (full - floor));
     box.x0 = Math.min(box.x0, x);
     box.y0 = Math.min(box.y0, y);
     box.x1 = Math.max(box.x1, x + 1);
     box.y1 = Math.max(box.y1, y + 1);
   }
+  if (box.x1 <= box.x0) return undefined;
   return { ink: kept, box };
 }
 

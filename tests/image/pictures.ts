@@ -2,7 +2,8 @@
  * Test pictures made by Debian's Pillow (`python3-pil`, installed by
  * `.ci/run`; tests only): digits in several fonts and styles
  * (`make_pictures.py`), one digit in every PNG colour type and as JPEG with
- * Pillow's own decoding beside it, and bad files (`make_formats.py`).
+ * Pillow's own decoding beside it, and bad files (`make_formats.py`); MNIST
+ * test digits as photographed handwriting (`make_photos.py`, with NumPy).
  *
  * @module
  */
@@ -66,4 +67,29 @@ export async function makeFormatPictures(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "format_pictures_" });
   await run("./make_formats.py", [dir]);
   return dir;
+}
+
+/**
+ * Renders the first `count` MNIST test digits as photographed handwriting
+ * (`make_photos.py`: uneven light, grain, blur, rotation, ruled or squared
+ * paper, faint pencil, PNG and JPEG) into a new temporary directory; returns
+ * it and the files in digit order with their labels.
+ */
+export async function makePhotoPictures(
+  mnistDir: string,
+  count: number,
+  seed = 19,
+): Promise<{ dir: string; files: string[]; labels: number[] }> {
+  const dir = await Deno.makeTempDir({ prefix: "photo_pictures_" });
+  await run("./make_photos.py", [
+    `${mnistDir}/t10k-images-idx3-ubyte`,
+    `${mnistDir}/t10k-labels-idx1-ubyte`,
+    dir,
+    String(count),
+    String(seed),
+  ]);
+  const named: Record<string, number> = JSON.parse(
+    await Deno.readTextFile(`${dir}/labels.json`),
+  );
+  return { dir, files: Object.keys(named), labels: Object.values(named) };
 }
