@@ -34,9 +34,11 @@ export class FileError extends MnistCnnError {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { DataError } from "./errors.ts";
  * const err = new DataError("data/mnist/train-labels-idx1-ubyte", "truncated");
- * console.log(err.message); // data/mnist/train-labels-idx1-ubyte: truncated
+ * assertEquals(err.message, "data/mnist/train-labels-idx1-ubyte: truncated");
+ * assertEquals(err.name, "DataError");
  * ```
  */
 export class DataError extends FileError {}

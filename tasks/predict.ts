@@ -15,9 +15,9 @@ import {
   type Prediction,
   predictProbabilities,
   readImage,
-  shadeText,
   toMnistInput,
 } from "../lib/mod.ts";
+import { shadeText } from "../lib/image/mod.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,

@@ -8,15 +8,14 @@ import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
   evaluate,
-  gatherBatch,
   loadModel,
-  localRunner,
   saveModel,
-  type StepRunner,
   train,
   TrainingError,
   UsageError,
 } from "../lib/mod.ts";
+import { gatherBatch } from "../lib/data.ts";
+import { localRunner, type StepRunner } from "../lib/engine/gradients.ts";
 import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();

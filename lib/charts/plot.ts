@@ -22,8 +22,10 @@ const dom =
  * @example
  * ```ts
  * import * as Plot from "@observablehq/plot";
+ * import { assertStringIncludes } from "@std/assert";
  * import { renderSvg } from "./plot.ts";
  * const svg = renderSvg({ marks: [Plot.lineY([3, 1, 2])] });
+ * assertStringIncludes(svg, "<svg");
  * ```
  */
 export function renderSvg(options: Plot.PlotOptions): string {

@@ -160,11 +160,12 @@ export function imageFormat(bytes: Uint8Array): ImageFormat | undefined {
  * {@linkcode MAX_FILE_BYTES} bytes, `"corrupt"` for a corrupt or truncated
  * file.
  * @example
- * ```ts ignore
- * // needs a picture file
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { decodeImage } from "./decode.ts";
- * const image = decodeImage(await Deno.readFile("digit.png"), "digit.png");
- * console.log(image.width, image.height);
+ * const path = "notebooks/sample_digits/digit_7.png";
+ * const image = decodeImage(await Deno.readFile(path), path);
+ * assertEquals(image.data.length, image.width * image.height * 4); // RGBA
  * ```
  */
 export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {

@@ -20,8 +20,11 @@ const isPicture = (path: string) =>
  * picture.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { listImages } from "./files.ts";
- * console.log(await listImages(["notebooks/sample_digits"]));
+ * const files = await listImages(["notebooks/sample_digits"]);
+ * assertEquals(files.length, 10);
+ * assertEquals(files[0], "notebooks/sample_digits/digit_0.png");
  * ```
  */
 export async function listImages(paths: string[]): Promise<string[]> {

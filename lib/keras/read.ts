@@ -342,8 +342,16 @@ export function isKerasPath(path: string): boolean {
  * weight of the wrong shape, an input that is not a 28×28 picture.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
  * import { loadKeras } from "./read.ts";
- * const model = await loadKeras("mnist_cnn_model.h5");
+ * import { saveKeras } from "./write.ts";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/mnist_cnn_model.h5`;
+ * await saveKeras(buildModel({ seed: 1 }), path);
+ * const model = await loadKeras(path);
+ * assertEquals(model.layers.map((l) => l.getClassName()).at(-1), "Dense");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadKeras(path: string): Promise<tf.LayersModel> {

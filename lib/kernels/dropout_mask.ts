@@ -18,8 +18,11 @@ import { simdAvailable, simdKernels } from "./simd/simd.ts";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { dropThreshold } from "./dropout_mask.ts";
- * dropThreshold(0.5); // 2147483584: 0.5 − 2⁻²⁶ already rounds up to 0.5
+ * // 0.5 − 2⁻²⁶ already rounds up to 0.5 in float32:
+ * assertEquals(dropThreshold(0.5), 2147483584);
+ * assertEquals(Math.fround(2147483584 / 2 ** 32), 0.5);
  * ```
  */
 export function dropThreshold(rate: number): number {

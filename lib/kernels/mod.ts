@@ -15,9 +15,12 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerTrainingKernels } from "./mod.ts";
- * await tf.setBackend("wasm");
- * registerTrainingKernels();
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // calls registerTrainingKernels()
+ * await initBackend();
+ * const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+ * const g = tf.grad((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid").sum())(x);
+ * assertEquals(Array.from(g.dataSync()), [0, 0, 0, 1]); // MaxPoolGrad on wasm
  * ```
  *
  * @module

@@ -87,10 +87,11 @@ function cpuReluGrad(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerReluGrad } from "./relu_grad.ts";
- * registerReluGrad();
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // calls registerReluGrad()
+ * await initBackend();
  * const g = tf.grad((x: tf.Tensor) => tf.relu(x).sum())(tf.tensor([-1, 2]));
- * g.print(); // [0, 1]
+ * assertEquals(Array.from(g.dataSync()), [0, 1]);
  * ```
  */
 export function registerReluGrad(): void {

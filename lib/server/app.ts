@@ -105,11 +105,20 @@ const json = (
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { createHandler } from "./app.ts";
- * import { initBackend, loadModel } from "../mod.ts";
+ * import { buildModel, initBackend } from "../mod.ts";
  * await initBackend();
- * const handler = createHandler({ model: await loadModel() });
- * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, handler);
+ * const handler = createHandler({ model: buildModel({ seed: 1 }) });
+ * // `Deno.serve(handler)` serves the page; here one request goes straight in.
+ * const png = await Deno.readFile("notebooks/sample_digits/digit_7.png");
+ * const response = await handler(new Request("http://127.0.0.1/api/predict", {
+ *   method: "POST",
+ *   headers: { "content-type": "image/png" },
+ *   body: png,
+ * }));
+ * assertEquals(response.status, 200);
+ * assertEquals((await response.json()).probabilities[0].length, 10);
  * ```
  */
 export function createHandler(

@@ -14,10 +14,11 @@
  * deno.lock are left alone; it comes from Deno's global npm cache.
  *
  * @example
- * ```ts
- * import { build, BINARIES } from "./build.ts";
+ * ```ts ignore
+ * import { assertEquals } from "@std/assert";
+ * import { BINARIES, build } from "./build.ts";
  * await build("fma", "/tmp/simd_fma.wasm");
- * console.log(BINARIES.fma);
+ * assertEquals(await Deno.readFile("/tmp/simd_fma.wasm"), await Deno.readFile(BINARIES.fma));
  * ```
  *
  * @module

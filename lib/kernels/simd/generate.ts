@@ -14,9 +14,10 @@
  *
  * @example
  * ```ts
- * import { generate } from "./generate.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { GENERATED, generate } from "./generate.ts";
  * const source = await generate();
- * console.log(source.split("\n")[0]); // the GENERATED header
+ * assertEquals(source, await Deno.readTextFile(GENERATED)); // the committed file
  * ```
  *
  * @module
