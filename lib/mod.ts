@@ -48,9 +48,11 @@ export {
   DataError,
   FileError,
   ImageError,
+  type ImageErrorKind,
   MnistCnnError,
   ModelFileError,
   TrainingError,
+  type TrainingErrorKind,
   UsageError,
 } from "./errors.ts";
 
