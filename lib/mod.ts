@@ -29,6 +29,7 @@
  *
  * @example The whole tutorial (a full epoch on MNIST, about a minute)
  * ```ts ignore
+ * // ignored: a full epoch on MNIST, about a minute (tests/acceptance_test.ts runs it)
  * import * as mnist from "./mod.ts";
  * await mnist.initBackend();
  * const data = await mnist.loadMnist();

@@ -140,6 +140,7 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
  *
  * @example
  * ```ts ignore
+ * // ignored: needs a trained model in models/mnist_cnn (deno task train)
  * import { assertEquals } from "@std/assert";
  * import { initBackend, loadMnist, loadModel, predictClasses } from "./mod.ts";
  * await initBackend();

@@ -82,6 +82,7 @@ let charts = 0;
  *
  * @example
  * ```ts ignore
+ * // ignored: trains on MNIST and draws in a Jupyter notebook
  * import { buildModel, initBackend, liveTrainingChart, loadMnist, train } from "../mod.ts";
  * await initBackend();
  * const chart = liveTrainingChart();
