@@ -110,7 +110,7 @@ Deno.test("toTensors rejects out-of-range start and count", async () => {
     [{ start: 10000 }, "got 10000"],
     [{ start: 1.5 }, "got 1.5"],
     [{ count: 0 }, "count must be from 1 to 10000"],
-    [{ start: 9990, count: 11 }, "1..10 (start 9990 of 10000"],
+    [{ start: 9990, count: 11 }, "from 1 to 10 (start 9990 of 10000"],
   ];
   for (const [options, message] of cases) {
     const err = assertThrows(() => toTensors(test, options), UsageError);
