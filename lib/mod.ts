@@ -33,3 +33,4 @@ export * from "./display.ts";
 export * from "./image/mod.ts";
 export * from "./charts/mod.ts";
 export * from "./keras/mod.ts";
+export * from "./datasets/mod.ts";

@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KerasAdadelta } from "./engine/optimizer.ts";
 import { deriveKey } from "./engine/random.ts";
+import { UsageError } from "./errors.ts";
 
 /** Number of classes (digits 0–9). */
 export const NUM_CLASSES = 10;
@@ -16,6 +17,12 @@ export const INPUT_SHAPE: [number, number, number] = [28, 28, 1];
 export interface BuildModelOptions {
   /** Seed of the Glorot-uniform kernel initialisers; random when omitted. */
   seed?: number;
+  /**
+   * Classes to tell apart, the size of the last layer: default
+   * {@linkcode NUM_CLASSES} (MNIST's digits); a data set's
+   * `classNames.length` for another.
+   */
+  numClasses?: number;
 }
 
 /**
@@ -35,6 +42,12 @@ export interface BuildModelOptions {
  * ```
  */
 export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
+  const numClasses = options.numClasses ?? NUM_CLASSES;
+  if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 256) {
+    throw new UsageError(
+      `numClasses must be a whole number from 2 to 256, got ${numClasses}`,
+    );
+  }
   const init = (layer: number) =>
     tf.initializers.glorotUniform({
       seed: options.seed === undefined
@@ -71,7 +84,7 @@ export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
       tf.layers.dropout({ name: "dropout_1", rate: 0.5 }),
       tf.layers.dense({
         name: "dense_1",
-        units: NUM_CLASSES,
+        units: numClasses,
         activation: "softmax",
         kernelInitializer: init(3),
       }),

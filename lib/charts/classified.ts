@@ -8,6 +8,8 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { MnistSplit } from "../data.ts";
 import { predictProbabilities } from "../predict.ts";
+import { classNamesOf } from "../saving.ts";
+import { defaultClassNames } from "../data.ts";
 
 /** Every sample's label, predicted class and the probability given to it. */
 export interface Classified {
@@ -17,10 +19,21 @@ export interface Classified {
   classes: number[];
   /** The probability the model gave its predicted class. */
   confidence: number[];
+  /**
+   * The name of each class, as the model was saved with them; the digits
+   * `"0"`..`"9"` when omitted.
+   */
+  classNames?: string[];
+}
+
+/** The class names of `results`: its own, else the digits. */
+export function classNamesIn(results: Classified): string[] {
+  return results.classNames ?? defaultClassNames(10);
 }
 
 /**
- * Classifies every sample of `split` (e.g. the 10,000 test images).
+ * Classifies every sample of `split` (e.g. the 10,000 test images), with the
+ * class names the model was saved with.
  *
  * @example
  * ```ts
@@ -39,11 +52,13 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
     labels: Array.from(split.labels),
     classes,
     confidence: probabilities.map((p, i) => p[classes[i]]),
+    classNames: classNamesOf(model),
   };
 }
 
 /**
- * The 10×10 confusion matrix: `matrix[label][predicted]` counts samples.
+ * The confusion matrix, one row and column per class (10×10 for MNIST):
+ * `matrix[label][predicted]` counts samples.
  *
  * @example
  * ```ts
@@ -52,9 +67,10 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
  * ```
  */
 export function confusionMatrix(results: Classified): number[][] {
+  const n = classNamesIn(results).length;
   const matrix = Array.from(
-    { length: 10 },
-    () => new Array<number>(10).fill(0),
+    { length: n },
+    () => new Array<number>(n).fill(0),
   );
   results.labels.forEach((label, i) => matrix[label][results.classes[i]]++);
   return matrix;
@@ -62,7 +78,7 @@ export function confusionMatrix(results: Classified): number[][] {
 
 /** Precision, recall and F1 of one class. */
 export interface ClassMetrics {
-  /** The digit. */
+  /** The class's label (the digit, for MNIST). */
   digit: number;
   /** Of the samples predicted as this digit, the share that are it. */
   precision: number;

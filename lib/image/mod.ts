@@ -17,3 +17,4 @@
 export * from "./decode.ts";
 export * from "./preprocess.ts";
 export * from "./files.ts";
+export * from "./resize.ts";
