@@ -58,6 +58,12 @@ export interface Mnist {
 export interface Dataset extends Mnist {
   /** The name of each class, by label. */
   classNames: string[];
+  /**
+   * How a picture is made into an input like this data set's: `"grey"` (a
+   * plain grey resize to 28×28) or `"mnist"` (the digit preprocessing,
+   * the default when omitted). Training records it with the model.
+   */
+  preprocessing?: "grey" | "mnist";
 }
 
 /** MNIST's class names: the digits `"0"` to `"9"`. */

@@ -568,9 +568,9 @@ export function showPictures(
         "image-rendering:pixelated",
       ) +
       `<div>${bars}</div>` +
-      `<figcaption style="font:bold 14px sans-serif">${
-        escapeHtml(name)
-      }<br>→ ${escapeHtml(named(best))}</figcaption></figure>`;
+      `<figcaption style="font:bold 14px sans-serif">${escapeHtml(name)}<br>→ ${
+        escapeHtml(named(best))
+      }</figcaption></figure>`;
   });
   return displayable({
     "text/plain": text.join("\n"),

@@ -64,6 +64,25 @@ export function classNamesOf(model: tf.LayersModel): string[] {
 }
 
 /**
+ * How pictures are made into inputs for `model`: `"grey"` (a plain grey
+ * resize) when it was trained on a folder prepared so, else `"mnist"` (the
+ * digit preprocessing).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, preprocessingOf } from "./mod.ts";
+ * assertEquals(preprocessingOf(buildModel()), "mnist");
+ * ```
+ */
+export function preprocessingOf(model: tf.LayersModel): "grey" | "mnist" {
+  const meta = model.getUserDefinedMetadata() as
+    | { preprocessing?: unknown }
+    | undefined;
+  return meta?.preprocessing === "grey" ? "grey" : "mnist";
+}
+
+/**
  * Records the name of each class with `model` (in its user metadata, so that
  * {@linkcode saveModel} writes them into `model.json`).
  *

@@ -209,11 +209,19 @@ export async function train(
   const classes = data.train.numClasses ?? 10;
   if (numClassesOf(model) !== classes) {
     throw new UsageError(
-      `the model tells ${numClassesOf(model)} classes apart but the data set has ${classes}: build it with buildModel({ numClasses: ${classes} })`,
+      `the model tells ${
+        numClassesOf(model)
+      } classes apart but the data set has ${classes}: build it with buildModel({ numClasses: ${classes} })`,
     );
   }
   // The model keeps its data set's class names, and saveModel saves them.
   if ("classNames" in data) setClassNames(model, data.classNames);
+  if ("preprocessing" in data && data.preprocessing) {
+    model.setUserDefinedMetadata({
+      ...model.getUserDefinedMetadata(),
+      preprocessing: data.preprocessing,
+    });
+  }
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
   const batchSize = options.batchSize ?? 128;

@@ -7,7 +7,7 @@
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
 import { initBackend } from "../lib/backend.ts";
-import { loadMnist } from "../lib/data.ts";
+import { openDataset } from "../lib/datasets/mod.ts";
 import { buildModel, formatSummary } from "../lib/model.ts";
 import { train } from "../lib/training.ts";
 import { loadModel, readMetadata, saveModel } from "../lib/saving.ts";
@@ -59,6 +59,11 @@ const SPEC = {
     type: "boolean",
     help: "continue the run checkpointed in --model-dir",
   },
+  dataset: {
+    type: "string",
+    default: "mnist",
+    help: "mnist, fashion_mnist, or a folder with one sub-folder per class",
+  },
 } as const;
 const USAGE = usage(
   "train",
@@ -73,6 +78,7 @@ interface RunState {
   seed: number;
   batchSize: number;
   limit?: number;
+  dataset?: string;
 }
 
 async function main(): Promise<void> {
@@ -86,8 +92,9 @@ async function main(): Promise<void> {
     seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
     batchSize: flags["batch-size"]!,
     limit: flags.limit,
+    dataset: flags.dataset,
   };
-  let model: tf.LayersModel;
+  let model: tf.LayersModel | undefined;
   await initBackend();
   if (flags.resume) {
     const saved = (await readMetadata(dir))?.run as RunState | undefined;
@@ -99,7 +106,11 @@ async function main(): Promise<void> {
         `--resume: the checkpoint was trained with --seed ${saved.seed}`,
       );
     }
-    run = { ...saved, epochs: Math.max(flags.epochs!, saved.epochs) };
+    run = {
+      dataset: "mnist",
+      ...saved,
+      epochs: Math.max(flags.epochs!, saved.epochs),
+    };
     if (run.epochsDone >= run.epochs) {
       throw new UsageError(
         `--resume: the checkpoint already finished ${run.epochsDone} epoch(s); ask for more with --epochs`,
@@ -109,11 +120,12 @@ async function main(): Promise<void> {
     console.log(
       `Resuming ${dir} after epoch ${run.epochsDone} of ${run.epochs} (seed ${run.seed})`,
     );
-  } else {
-    model = buildModel({ seed: run.seed });
   }
-
-  const mnist = await loadMnist();
+  const mnist = await openDataset(run.dataset ?? "mnist");
+  model ??= buildModel({
+    seed: run.seed,
+    numClasses: mnist.classNames.length,
+  });
   console.log(`x_train shape: (${mnist.train.count}, 28, 28, 1)`);
   console.log(`${run.limit ?? mnist.train.count} train samples`);
   console.log(`${mnist.test.count} test samples`);
@@ -174,14 +186,17 @@ async function main(): Promise<void> {
   const reloaded = await loadModel(dir);
   const predicted = predictClasses(reloaded, mnist.train, {
     start: 0,
-    count: 10,
+    count: Math.min(10, mnist.train.count),
   });
   // Measured here, after everything but printing: every thread, all along.
   console.log(`Peak memory (max RSS): ${(peakRss() / 2 ** 20).toFixed(0)} MiB`);
   console.log(
-    `Reloaded ${dir}; predicted classes of the first ten training digits:`,
+    `Reloaded ${dir}; predicted classes of the first ten training ${
+      run.dataset === "mnist" ? "digits" : "pictures"
+    }:`,
   );
-  console.log(predicted.join(" "));
+  const names = predicted.map((c) => mnist.classNames[c]);
+  console.log(names.join(names.some((n) => n.length > 1) ? ", " : " "));
 }
 
 if (import.meta.main) await runTask(main, USAGE);

@@ -52,9 +52,11 @@ export function reportHtml(input: ReportInput): string {
   const right =
     results.labels.filter((l, i) => l === results.classes[i]).length;
   const rows = classMetrics(matrix).map((m) =>
-    `<tr><td>${escape(names[m.digit])}</td><td>${m.precision.toFixed(4)}</td><td>${
-      m.recall.toFixed(4)
-    }</td><td>${m.f1.toFixed(4)}</td><td>${m.support}</td></tr>`
+    `<tr><td>${escape(names[m.digit])}</td><td>${
+      m.precision.toFixed(4)
+    }</td><td>${m.recall.toFixed(4)}</td><td>${
+      m.f1.toFixed(4)
+    }</td><td>${m.support}</td></tr>`
   ).join("");
   const curves = history.steps.length > 0
     ? `<figure id="curves">${trainingChart(history)}</figure>`

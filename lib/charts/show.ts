@@ -176,7 +176,9 @@ export function mistakesHtml(
         btoa(binary)
       }" width="84" height="84" ` +
       `style="image-rendering:pixelated;border:2px solid #e03131">` +
-      `<figcaption>#${m.index}: <b>${escape(names[m.label])}</b> read as <b style="color:#e03131">${
+      `<figcaption>#${m.index}: <b>${
+        escape(names[m.label])
+      }</b> read as <b style="color:#e03131">${
         escape(names[m.predicted])
       }</b>` +
       `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;

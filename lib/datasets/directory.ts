@@ -18,9 +18,34 @@ import { writeFileAtomic } from "../files.ts";
 import { IMAGE_EXTENSIONS, readImage } from "../image/files.ts";
 import { toMnistInput } from "../image/preprocess.ts";
 import { resizeGreyBytes } from "../image/resize.ts";
+import type { RgbaImage } from "../image/decode.ts";
 
 /** How each picture becomes a 28×28 input. */
 export type Preprocessing = "grey" | "mnist";
+
+/**
+ * A decoded picture as a 28×28 input of bytes (0..255, 255 = white):
+ * resized grey, or through the digit preprocessing.
+ *
+ * @throws {ImageError} with `"mnist"`, when the picture shows no digit.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { pictureToInput } from "./directory.ts";
+ * const grey = { width: 1, height: 1, data: new Uint8Array([90, 90, 90, 255]) };
+ * assertEquals(pictureToInput(grey, "grey", "dot.png")[0], 90);
+ * ```
+ */
+export function pictureToInput(
+  picture: RgbaImage,
+  preprocessing: Preprocessing,
+  name: string,
+): Uint8Array {
+  return preprocessing === "grey" ? resizeGreyBytes(picture) : Uint8Array.from(
+    toMnistInput(picture, { name }),
+    (v) => Math.round(v * 255),
+  );
+}
 
 /** Options of {@linkcode imageDatasetFromDirectory}, named as Keras names them. */
 export interface DirectoryOptions {
@@ -275,13 +300,7 @@ async function decodeAll(
   for (const { path, label } of found) {
     let pixels: Uint8Array;
     try {
-      const picture = await readImage(path);
-      pixels = preprocessing === "grey"
-        ? resizeGreyBytes(picture)
-        : Uint8Array.from(
-          toMnistInput(picture, { name: path }),
-          (v) => Math.round(v * 255),
-        );
+      pixels = pictureToInput(await readImage(path), preprocessing, path);
     } catch (error) {
       if (!(error instanceof ImageError)) throw error;
       skipped.push({ path, problem: error.problem });
