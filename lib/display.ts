@@ -236,7 +236,9 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
     ? `${count - wrong}/${count} predicted correctly`
     : "";
   const lines = [
-    `digits ${start}..${start + count - 1}`,
+    `${options.classNames ? "pictures" : "digits"} ${start}..${
+      start + count - 1
+    }`,
     `image:     ${text.index.join(" ")}`,
   ];
   if (labels) lines.push(`label:     ${text.label.join(" ")}`);

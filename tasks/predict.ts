@@ -144,7 +144,9 @@ async function main(): Promise<void> {
   const run = isKerasPath(dir)
     ? undefined
     : (await readMetadata(dir))?.run as { dataset?: string } | undefined;
-  const mnist = await openDataset(run?.dataset ?? "mnist");
+  const mnist = await openDataset(run?.dataset ?? "mnist", {
+    preprocessing: preprocessingOf(model),
+  });
   const prediction = predictProbabilities(model, mnist.train, {
     start: flags.start,
     count: flags.count,

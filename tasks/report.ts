@@ -13,6 +13,7 @@ import {
   loadModel,
   numClassesOf,
   openDataset,
+  preprocessingOf,
   readHistory,
   readMetadata,
   reportHtml,
@@ -55,7 +56,9 @@ async function main(): Promise<void> {
     | { dataset?: string }
     | undefined;
   const dataset = flags.dataset ?? run?.dataset ?? "mnist";
-  const { test, classNames } = await openDataset(dataset);
+  const { test, classNames } = await openDataset(dataset, {
+    preprocessing: preprocessingOf(model),
+  });
   if (classNames.length !== numClassesOf(model)) {
     throw new UsageError(
       `--dataset ${dataset} has ${classNames.length} classes, the model at ${dir} ${

@@ -64,6 +64,11 @@ const SPEC = {
     default: "mnist",
     help: "mnist, fashion_mnist, or a folder with one sub-folder per class",
   },
+  preprocessing: {
+    type: "string",
+    default: "grey",
+    help: "a folder's pictures: grey (a resize) or mnist (as digits)",
+  },
 } as const;
 const USAGE = usage(
   "train",
@@ -79,6 +84,7 @@ interface RunState {
   batchSize: number;
   limit?: number;
   dataset?: string;
+  preprocessing?: string;
 }
 
 async function main(): Promise<void> {
@@ -93,7 +99,13 @@ async function main(): Promise<void> {
     batchSize: flags["batch-size"]!,
     limit: flags.limit,
     dataset: flags.dataset,
+    preprocessing: flags.preprocessing,
   };
+  if (run.preprocessing !== "grey" && run.preprocessing !== "mnist") {
+    throw new UsageError(
+      `--preprocessing must be grey or mnist, got '${run.preprocessing}'`,
+    );
+  }
   let model: tf.LayersModel | undefined;
   await initBackend();
   if (flags.resume) {
@@ -121,7 +133,9 @@ async function main(): Promise<void> {
       `Resuming ${dir} after epoch ${run.epochsDone} of ${run.epochs} (seed ${run.seed})`,
     );
   }
-  const mnist = await openDataset(run.dataset ?? "mnist");
+  const mnist = await openDataset(run.dataset ?? "mnist", {
+    preprocessing: run.preprocessing === "mnist" ? "mnist" : "grey",
+  });
   model ??= buildModel({
     seed: run.seed,
     numClasses: mnist.classNames.length,

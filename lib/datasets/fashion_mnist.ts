@@ -98,10 +98,12 @@ export async function loadFashionMnist(
   const split = async (prefix: string) => {
     const images = `${prefix}-images-idx3-ubyte`;
     const labels = `${prefix}-labels-idx1-ubyte`;
+    // The small labels file first: a broken package fails fast.
+    const labelBytes = await file(labels);
     return idxSplit(
       await file(images),
       join(cacheDir, images),
-      await file(labels),
+      labelBytes,
       join(cacheDir, labels),
     );
   };

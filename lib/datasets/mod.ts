@@ -45,9 +45,9 @@ export type DatasetName = typeof DATASET_NAMES[number];
  * assertEquals([train.count, classNames[7]], [60000, "7"]);
  * ```
  */
-export function loadDataset(name: DatasetName): Promise<Dataset> {
-  if (name === "mnist") return loadMnist();
-  if (name === "fashion_mnist") return loadFashionMnist();
+export async function loadDataset(name: DatasetName): Promise<Dataset> {
+  if (name === "mnist") return await loadMnist();
+  if (name === "fashion_mnist") return await loadFashionMnist();
   throw new UsageError(
     `unknown data set ${JSON.stringify(name)}: ${
       DATASET_NAMES.join(" or ")

@@ -33,7 +33,8 @@ export interface SampleFolderOptions {
 /**
  * Draws the sample folder into `dir` (`dir/circle/…`, `dir/cross/…`, …),
  * every eighth picture a JPEG, and returns the number of pictures written.
- * Pictures already there with the same names are replaced.
+ * Pictures already there with the same names are replaced, unless they are
+ * the same already (so a second call changes nothing).
  *
  * @throws {UsageError} when `perClass` is not a whole number from 1 to 10000.
  * @example
@@ -81,11 +82,17 @@ export async function writeSampleFolder(
           ),
         }, 85).data
         : encodePng(grey, side, side);
-      await writeFileAtomic(file, bytes);
+      // A picture already there as drawn is left alone (and its cache valid).
+      const old = await Deno.readFile(file).catch(() => undefined);
+      if (!old || !equal(old, bytes)) await writeFileAtomic(file, bytes);
       written++;
     }
   }
   return written;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** A `side × side` grey picture of one shape, from 12 random numbers. */
