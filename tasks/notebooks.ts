@@ -21,7 +21,13 @@ import {
 import { parseFlags, runTask, usage } from "./flags.ts";
 
 /** The notebooks, in the order they depend on each other. */
-const ORDER = ["mnist_cnn.ipynb", "predict.ipynb", "your_digits.ipynb"];
+const ORDER = [
+  "mnist_cnn.ipynb",
+  "predict.ipynb",
+  "your_digits.ipynb",
+  "fashion_mnist.ipynb",
+  "your_dataset.ipynb",
+];
 
 const SPEC = {} as const;
 const USAGE = usage(

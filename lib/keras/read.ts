@@ -155,6 +155,7 @@ async function readH5Model(
       );
     }
     const model = await buildFromConfig(parsed, path);
+    keepClassNames(model, stringAttr(file, "class_names"));
     try {
       const weights = (file.get("model_weights") ?? file) as H5Group;
       setWeights(model, path, (layer) => {
@@ -229,6 +230,16 @@ async function readKerasArchive(path: string): Promise<tf.LayersModel> {
     );
   }
   const model = await buildFromConfig(config, path);
+  if (members["metadata.json"]) {
+    try {
+      const meta = JSON.parse(
+        new TextDecoder().decode(members["metadata.json"]),
+      );
+      keepClassNames(model, JSON.stringify(meta?.class_names ?? null));
+    } catch {
+      // metadata.json is informative only: a broken one is ignored.
+    }
+  }
   let h5: OpenH5 | undefined;
   try {
     h5 = await openH5(
@@ -261,6 +272,27 @@ async function readKerasArchive(path: string): Promise<tf.LayersModel> {
     h5?.close();
   }
   return model;
+}
+
+/**
+ * Records the class names a Keras file holds (JSON: one string per output of
+ * the model) with the model; anything else is ignored.
+ */
+function keepClassNames(model: tf.LayersModel, json: string | undefined) {
+  if (json === undefined) return;
+  let names: unknown;
+  try {
+    names = JSON.parse(json);
+  } catch {
+    return;
+  }
+  const outputs = model.outputs[0].shape.at(-1);
+  if (
+    Array.isArray(names) && names.length === outputs &&
+    names.every((n) => typeof n === "string" && n.length <= 200)
+  ) {
+    model.setUserDefinedMetadata({ classNames: names });
+  }
 }
 
 /** True when `path` names a Keras file (`.h5`, `.hdf5` or `.keras`). */
