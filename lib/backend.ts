@@ -57,8 +57,11 @@ let ready: Promise<void> | undefined;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import * as tf from "@tensorflow/tfjs";
  * import { initBackend } from "./backend.ts";
  * await initBackend();
+ * assertEquals(tf.getBackend(), "wasm");
  * ```
  */
 export function initBackend(): Promise<void> {

@@ -93,9 +93,11 @@ export function defaultClassNames(numClasses = 10): string[] {
  * @throws {DataError} naming `path` and the problem when the file is malformed.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseIdx } from "./data.ts";
  * const idx = parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 3]), "x");
- * console.log(idx.dims, idx.data); // [2] Uint8Array(2) [7, 3]
+ * assertEquals(idx.dims, [2]);
+ * assertEquals(idx.data, new Uint8Array([7, 3]));
  * ```
  */
 export function parseIdx(
@@ -135,12 +137,14 @@ export function parseIdx(
  * @throws {DataError} naming the file and the problem.
  * @example
  * ```ts
- * import { readIdxPair } from "./data.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { loadMnist, readIdxPair } from "./data.ts";
+ * await loadMnist(); // fills data/mnist/
  * const split = await readIdxPair({
  *   imagesPath: "data/mnist/t10k-images-idx3-ubyte",
  *   labelsPath: "data/mnist/t10k-labels-idx1-ubyte",
  * });
- * console.log(split.count); // 10000
+ * assertEquals(split.count, 10000);
  * ```
  */
 export async function readIdxPair(
@@ -163,9 +167,11 @@ export async function readIdxPair(
  * @throws {DataError} naming the file and the problem, with how to fix it.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist } from "./data.ts";
  * const { train, test } = await loadMnist();
- * console.log(train.count, test.count); // 60000 10000
+ * assertEquals([train.count, test.count], [60000, 10000]);
+ * assertEquals(Array.from(train.labels.subarray(0, 10)), [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
  * ```
  */
 export async function loadMnist(
@@ -195,12 +201,16 @@ export async function loadMnist(
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { shareSplit } from "./data.ts";
  * const split = shareSplit({
- *   images: new Uint8Array(784), labels: new Uint8Array([7]), count: 1,
- *   rows: 28, cols: 28,
+ *   images: new Uint8Array(784),
+ *   labels: new Uint8Array([7]),
+ *   count: 1,
+ *   rows: 28,
+ *   cols: 28,
  * });
- * console.log(split.images.buffer instanceof SharedArrayBuffer); // true
+ * assert(split.images.buffer instanceof SharedArrayBuffer);
  * ```
  */
 export function shareSplit(split: MnistSplit): MnistSplit {
@@ -224,10 +234,12 @@ export function shareSplit(split: MnistSplit): MnistSplit {
  * @throws {UsageError} when `start` or `count` is out of range.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist, toTensors } from "./data.ts";
  * const { train } = await loadMnist();
  * const { xs, ys } = toTensors(train, { start: 0, count: 128 });
- * console.log(xs.shape, ys.shape); // [128, 28, 28, 1] [128, 10]
+ * assertEquals(xs.shape, [128, 28, 28, 1]);
+ * assertEquals(ys.shape, [128, 10]);
  * ```
  */
 export function toTensors(

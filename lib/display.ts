@@ -25,9 +25,10 @@ import type { RgbaImage } from "./image/decode.ts";
  * does not hold exactly `width * height` bytes.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { encodePng } from "./display.ts";
  * const png = encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
- * console.log(png.subarray(1, 4)); // "PNG" in ASCII
+ * assertEquals(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
  * ```
  */
 export function encodePng(
@@ -98,6 +99,7 @@ const PIXELS = SIDE * SIDE;
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showDigits, type ShowDigitsOptions } from "./display.ts";
  * const options: ShowDigitsOptions = {
  *   images: new Uint8Array(2 * 784),
@@ -105,7 +107,8 @@ const PIXELS = SIDE * SIDE;
  *   predictions: [7, 1],
  *   count: 2,
  * };
- * showDigits(options); // the second digit is outlined in red
+ * const bundle = showDigits(options); // the second digit is outlined in red
+ * assertStringIncludes(bundle["text/html"]!, "data:image/png;base64,");
  * ```
  */
 export interface ShowDigitsOptions {
@@ -152,9 +155,11 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * cover the images asked for.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadMnist, showDigits } from "./mod.ts";
  * const { train } = await loadMnist();
- * showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * const bundle = showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * assertEquals(bundle["text/html"]!.split("<img").length - 1, 10);
  * ```
  */
 export function showDigits(options: ShowDigitsOptions): MimeBundle {
@@ -366,8 +371,10 @@ function tableHtml(table: Table): string {
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showMetrics } from "./display.ts";
- * showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * const bundle = showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * assertStringIncludes(bundle["text/plain"], "After 1 epoch");
  * ```
  */
 export interface ShowTableOptions {
@@ -384,11 +391,12 @@ export interface ShowTableOptions {
  * `text/plain` table).
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showTable } from "./display.ts";
  * const bundle = showTable([
  *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
  * ], { title: "history" });
- * console.log(bundle["text/plain"]);
+ * assertStringIncludes(bundle["text/plain"], "0.9184");
  * ```
  */
 export function showTable(
@@ -410,8 +418,11 @@ export function showTable(
  * @returns the MIME bundle displayed.
  * @example
  * ```ts
- * import { buildModel, showSummary } from "./mod.ts";
- * showSummary(buildModel({ seed: 42 })); // Total params: 1,199,882
+ * import { assertStringIncludes } from "@std/assert";
+ * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * await initBackend();
+ * const bundle = showSummary(buildModel({ seed: 42 }));
+ * assertStringIncludes(bundle["text/plain"], "Total params: 1,199,882");
  * ```
  */
 export function showSummary(model: tf.LayersModel): MimeBundle {
@@ -450,8 +461,10 @@ export function showSummary(model: tf.LayersModel): MimeBundle {
  * @returns the MIME bundle displayed.
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { showMetrics } from "./display.ts";
- * showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * const bundle = showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * assertStringIncludes(bundle["text/plain"], "0.9905");
  * ```
  */
 export function showMetrics(
@@ -528,12 +541,15 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  *
  * @example
  * ```ts
- * import { decodeImage, predictInputs, showPictures, toMnistInput } from "./mod.ts";
- * // with `model` loaded and `bytes` a PNG file's contents:
- * // const picture = decodeImage(bytes, "seven.png");
- * // const input = toMnistInput(picture);
- * // const [probabilities] = predictInputs(model, [input]).probabilities;
- * // showPictures([{ name: "seven.png", picture, input, probabilities }]);
+ * import { assertStringIncludes } from "@std/assert";
+ * import { buildModel, initBackend, predictInputs, readImage, showPictures, toMnistInput } from "./mod.ts";
+ * await initBackend();
+ * const model = buildModel({ seed: 1 }); // untrained: any answer
+ * const picture = await readImage("notebooks/sample_digits/digit_7.png");
+ * const input = toMnistInput(picture);
+ * const [probabilities] = predictInputs(model, [input]).probabilities;
+ * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
+ * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```
  */
 export function showPictures(

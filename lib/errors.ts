@@ -34,9 +34,11 @@ export class FileError extends MnistCnnError {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { DataError } from "./errors.ts";
  * const err = new DataError("data/mnist/train-labels-idx1-ubyte", "truncated");
- * console.log(err.message); // data/mnist/train-labels-idx1-ubyte: truncated
+ * assertEquals(err.message, "data/mnist/train-labels-idx1-ubyte: truncated");
+ * assertEquals(err.name, "DataError");
  * ```
  */
 export class DataError extends FileError {}
@@ -45,17 +47,51 @@ export class DataError extends FileError {}
 export class ModelFileError extends FileError {}
 
 /**
+ * What is wrong with a picture, for callers that answer each differently
+ * (the server's HTTP status): it cannot be read (`"unreadable"`: missing,
+ * unreadable, or a directory with no picture), is empty or in a format the
+ * project does not decode (`"unsupported"`), is corrupt or truncated
+ * (`"corrupt"`), is over the size limits (`"too-large"`), or shows no digit
+ * (`"no-digit"`).
+ */
+export type ImageErrorKind =
+  | "unreadable"
+  | "unsupported"
+  | "corrupt"
+  | "too-large"
+  | "no-digit";
+
+/**
  * A picture is in an unsupported format, corrupt, truncated, too large, or
- * shows no digit.
+ * shows no digit; {@linkcode ImageError.kind} says which.
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ImageError } from "./errors.ts";
- * const err = new ImageError("me.gif", "unsupported format GIF: use PNG or JPEG");
- * console.log(err.message); // me.gif: unsupported format GIF: use PNG or JPEG
+ * const err = new ImageError("me.gif", "not a PNG or JPEG picture", {
+ *   kind: "unsupported",
+ * });
+ * assertEquals(err.message, "me.gif: not a PNG or JPEG picture");
+ * assertEquals(err.kind, "unsupported");
  * ```
  */
-export class ImageError extends FileError {}
+export class ImageError extends FileError {
+  /** What is wrong with the picture. */
+  readonly kind: ImageErrorKind;
+  /**
+   * Creates an error for `path` with the given problem; `options.kind`
+   * defaults to `"corrupt"`.
+   */
+  constructor(
+    path: string,
+    problem: string,
+    options: ErrorOptions & { kind?: ImageErrorKind } = {},
+  ) {
+    super(path, problem, options);
+    this.kind = options.kind ?? "corrupt";
+  }
+}
 
 /** A command-line flag or an option passed to a library function is invalid. */
 export class UsageError extends MnistCnnError {}
@@ -63,8 +99,36 @@ export class UsageError extends MnistCnnError {}
 /** The WASM backend could not be initialised. */
 export class BackendError extends MnistCnnError {}
 
-/** Training stopped: a non-finite loss, or an interrupt. */
-export class TrainingError extends MnistCnnError {}
+/** Why training stopped: an interrupt, or a loss that is not finite. */
+export type TrainingErrorKind = "interrupted" | "not-finite";
+
+/**
+ * Training stopped: a non-finite loss, or an interrupt;
+ * {@linkcode TrainingError.kind} says which.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { TrainingError } from "./errors.ts";
+ * const err = new TrainingError("stopped", { kind: "interrupted" });
+ * assertEquals(err.kind, "interrupted");
+ * ```
+ */
+export class TrainingError extends MnistCnnError {
+  /** Why training stopped. */
+  readonly kind: TrainingErrorKind;
+  /**
+   * Creates an error with the given message; `options.kind` defaults to
+   * `"not-finite"`.
+   */
+  constructor(
+    message: string,
+    options: ErrorOptions & { kind?: TrainingErrorKind } = {},
+  ) {
+    super(message, options);
+    this.kind = options.kind ?? "not-finite";
+  }
+}
 
 /**
  * A folder of labelled pictures cannot make a data set; `kind` says why.

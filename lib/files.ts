@@ -14,8 +14,12 @@ import { dirname } from "node:path";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { writeFileAtomic } from "./files.ts";
- * await writeFileAtomic("models/mnist_cnn/history.csv", "epoch,acc\\r\\n");
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/run/history.csv`, "epoch,acc\r\n");
+ * assertEquals(await Deno.readTextFile(`${dir}/run/history.csv`), "epoch,acc\r\n");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(

@@ -63,9 +63,12 @@ function predictBatches(
  * @throws {UsageError} when an input does not hold 784 values.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, predictInputs } from "./mod.ts";
  * await initBackend();
- * const { classes } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * const { classes, probabilities } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * assertEquals(classes.length, 1);
+ * assertEquals(probabilities[0].length, 10);
  * ```
  */
 export function predictInputs(
@@ -135,12 +138,13 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
  * `split` in `[start, start + count)`.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { initBackend, loadMnist, loadModel, predictClasses } from "./mod.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = await loadModel();
- * console.log(predictClasses(model, mnist.train).join(" ")); // 5 0 4 1 9 2 1 3 1 4
+ * assertEquals(predictClasses(model, mnist.train).join(" "), "5 0 4 1 9 2 1 3 1 4");
  * ```
  */
 export function predictClasses(
@@ -168,12 +172,14 @@ export function predictClasses(
  *
  * @example
  * ```ts
- * import { initBackend, loadMnist, loadModel, predictClassesParallel } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, loadMnist, predictClasses } from "./mod.ts";
+ * import { predictClassesParallel } from "./predict.ts";
  * await initBackend();
  * const mnist = await loadMnist();
- * const model = await loadModel();
- * const all = await predictClassesParallel(model, mnist.test, { count: 10000 });
- * console.log(all.length); // 10000
+ * const model = buildModel({ seed: 1 });
+ * const all = await predictClassesParallel(model, mnist.test, { count: 500, threads: 2 });
+ * assertEquals(all, predictClasses(model, mnist.test, { count: 500 }));
  * ```
  */
 export async function predictClassesParallel(

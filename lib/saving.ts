@@ -142,8 +142,13 @@ function describe(e: unknown): string {
  *
  * @example
  * ```ts
- * import { buildModel, saveModel } from "./mod.ts";
- * const dir = await saveModel(buildModel(), "models/example");
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, loadModel, saveModel } from "./mod.ts";
+ * await initBackend();
+ * const dir = await Deno.makeTempDir();
+ * const saved = await saveModel(buildModel({ seed: 1 }), `${dir}/example`);
+ * assertEquals((await loadModel(saved)).countParams(), 1199882);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function saveModel(
@@ -311,9 +316,11 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
  * as the tutorial's model.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { loadModel } from "./saving.ts";
  * const model = await loadModel(); // models/mnist_cnn
+ * assertEquals(model.countParams(), 1199882);
  * ```
  */
 export async function loadModel(

@@ -122,8 +122,13 @@ function checkCount(
  *
  * @example
  * ```ts
- * import { evaluate } from "./training.ts";
- * // const { loss, acc } = await evaluate(model, mnist.test);
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
+ * await initBackend();
+ * const mnist = await loadMnist();
+ * const { loss, acc } = evaluate(buildModel({ seed: 1 }), mnist.test, { count: 500 });
+ * assertEquals(loss > 2 && loss < 2.6, true); // about ln 10 untrained
+ * assertEquals(acc < 0.3, true); // about chance
  * ```
  */
 export function evaluate(
@@ -148,11 +153,14 @@ export function evaluate(
  *
  * @example
  * ```ts
- * import { buildModel, evaluateParallel, initBackend, loadMnist } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
+ * import { evaluateParallel } from "./training.ts";
  * await initBackend();
  * const mnist = await loadMnist();
- * const { acc } = await evaluateParallel(buildModel(), mnist.test);
- * console.log(acc); // about 0.1 untrained
+ * const model = buildModel({ seed: 1 });
+ * const options = { count: 500, threads: 2 };
+ * assertEquals((await evaluateParallel(model, mnist.test, options)).acc, evaluate(model, mnist.test, options).acc);
  * ```
  */
 export async function evaluateParallel(
@@ -193,12 +201,14 @@ export async function evaluateParallel(
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { buildModel, initBackend, loadMnist, train } from "./mod.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 42 });
- * const { test } = await train(model, mnist, { epochs: 1, seed: 42 });
- * console.log(test.acc);
+ * const options = { limit: 1024, seed: 42, verbose: false, threads: 1 };
+ * const { test } = await train(model, mnist, options);
+ * assert(test.acc > 0.2, `${test.acc}`); // 8 steps: above chance (0.1)
  * ```
  */
 export async function train(
@@ -321,6 +331,7 @@ async function runEpoch(
     if (options.signal?.aborted) {
       throw new TrainingError(
         `training interrupted in epoch ${epoch + 1} at sample ${seen}`,
+        { kind: "interrupted" },
       );
     }
     const ids = order.subarray(start, Math.min(start + batchSize, n));
@@ -332,6 +343,7 @@ async function runEpoch(
           epoch + 1
         } at step ${steps}; ` +
           "training stopped and the weights of the last finite step were kept",
+        { kind: "not-finite" },
       );
     }
     seen += ids.length;

@@ -18,17 +18,15 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
-  computeGradients,
-  defaultThreads,
-  gatherBatch,
   initBackend,
   loadMnist,
   type Mnist,
-  parallelRunner,
   predictClasses,
-  WorkerPool,
 } from "../lib/mod.ts";
-import { applyGradients } from "../lib/engine/gradients.ts";
+import { gatherBatch } from "../lib/data.ts";
+import { parallelRunner } from "../lib/engine/parallel.ts";
+import { defaultThreads, WorkerPool } from "../lib/engine/pool.ts";
+import { applyGradients, computeGradients } from "../lib/engine/gradients.ts";
 import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
 import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
 import { peakRss } from "../lib/engine/memory.ts";

@@ -8,12 +8,12 @@
  */
 import {
   initBackend,
-  isKerasPath,
   loadModel,
   saveKeras,
   saveModel,
   UsageError,
 } from "../lib/mod.ts";
+import { isKerasPath } from "../lib/keras/mod.ts";
 import { runTask } from "./flags.ts";
 
 const USAGE = `Usage: deno task convert IN OUT

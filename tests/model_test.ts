@@ -2,14 +2,17 @@ import {
   assertAlmostEquals,
   assertEquals,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
+  type BuildModelOptions,
   formatSummary,
   initBackend,
-  summaryRows,
+  UsageError,
 } from "../lib/mod.ts";
+import { summaryRows } from "../lib/model.ts";
 
 await initBackend();
 
@@ -130,4 +133,23 @@ Deno.test("the model runs on the wasm backend", () => {
   assertEquals(out.shape, [2, 10]);
   assertAlmostEquals(out.sum().dataSync()[0], 2, 1e-5);
   out.dispose();
+});
+
+Deno.test("buildModel({ optimizer }): names with Keras's defaults, any tfjs optimizer, a usage error for an unknown name", () => {
+  const config = (optimizer?: BuildModelOptions["optimizer"]) =>
+    buildModel({ seed: 1, optimizer }).optimizer.getConfig();
+  assertEquals(config(), { learningRate: 1, rho: 0.95, epsilon: 1e-7 });
+  assertEquals(config("adam"), {
+    learningRate: 0.001,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-7,
+  });
+  assertEquals(config("sgd"), { learningRate: 0.01 });
+  assertEquals(config(tf.train.sgd(0.5)), { learningRate: 0.5 });
+  assertThrows(
+    () => buildModel({ optimizer: "adamw" as "adam" }),
+    UsageError,
+    'unknown optimizer "adamw"',
+  );
 });

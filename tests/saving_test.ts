@@ -10,10 +10,10 @@ import {
   loadModel,
   ModelFileError,
   predictClasses,
-  readMetadata,
   saveModel,
   train,
 } from "../lib/mod.ts";
+import { readMetadata } from "../lib/saving.ts";
 import { realMnist, silent, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();

@@ -8,15 +8,14 @@ import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
   evaluate,
-  gatherBatch,
   loadModel,
-  localRunner,
   saveModel,
-  type StepRunner,
   train,
   TrainingError,
   UsageError,
 } from "../lib/mod.ts";
+import { gatherBatch } from "../lib/data.ts";
+import { localRunner, type StepRunner } from "../lib/engine/gradients.ts";
 import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();
@@ -107,6 +106,7 @@ Deno.test("train: a non-finite loss stops training at once; the weights of the l
     ),
     err.message,
   );
+  assertEquals(err.kind, "not-finite");
   assertEquals(steps, 3);
   assertEquals(epochsEnded, 0, "no checkpoint of a poisoned epoch");
   assertEquals(weightsOf(model), before);
@@ -134,7 +134,7 @@ Deno.test("localRunner: a step with NaN gradients reports NaN and applies nothin
 Deno.test("train: an aborted signal stops between steps with a TrainingError", async () => {
   const controller = new AbortController();
   controller.abort();
-  await assertRejects(
+  const err = await assertRejects(
     () =>
       train(buildModel(), mnist, {
         ...quiet,
@@ -144,6 +144,7 @@ Deno.test("train: an aborted signal stops between steps with a TrainingError", a
     TrainingError,
     "interrupted",
   );
+  assertEquals(err.kind, "interrupted");
 });
 
 Deno.test("train: bad options are usage errors before any work", async () => {

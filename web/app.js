@@ -137,8 +137,8 @@ document.getElementById("file").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   if (!file) return;
   statusLine.textContent = `reading ${file.name}…`;
-  const type = file.type === "image/jpeg" ? "image/jpeg" : "image/png";
-  await send(file, type).catch((
+  // The server knows the formats: it answers a type it cannot read with 415.
+  await send(file, file.type || "application/octet-stream").catch((
     error,
   ) => (statusLine.textContent = String(error)));
   event.target.value = "";

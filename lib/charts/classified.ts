@@ -37,10 +37,20 @@ export function classNamesIn(results: Classified): string[] {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend } from "../mod.ts";
  * import { classify } from "./classified.ts";
- * import { initBackend, loadMnist, loadModel } from "../mod.ts";
  * await initBackend();
- * const results = classify(await loadModel(), (await loadMnist()).test);
+ * const split = {
+ *   images: new Uint8Array(2 * 784),
+ *   labels: new Uint8Array([3, 7]),
+ *   count: 2,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
+ * const results = classify(buildModel({ seed: 1 }), split);
+ * assertEquals(results.labels, [3, 7]);
+ * assertEquals(results.classes.length, 2);
  * ```
  */
 export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
@@ -62,8 +72,15 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { confusionMatrix } from "./classified.ts";
- * confusionMatrix({ labels: [1, 1], classes: [1, 7], confidence: [1, 1] })[1][7]; // 1
+ * const matrix = confusionMatrix({
+ *   labels: [1, 1],
+ *   classes: [1, 7],
+ *   confidence: [1, 1],
+ * });
+ * assertEquals(matrix[1][1], 1); // a 1 read as 1
+ * assertEquals(matrix[1][7], 1); // a 1 read as 7
  * ```
  */
 export function confusionMatrix(results: Classified): number[][] {

@@ -36,8 +36,13 @@ function smooth(values: number[], weight: number): number[] {
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { trainingChart } from "./curves.ts";
- * const svg = trainingChart({ epochs: [], steps: [] });
+ * const svg = trainingChart({
+ *   epochs: [],
+ *   steps: [{ epoch: 0, step: 1, samples: 128, loss: 2.3, acc: 0.1 }],
+ * });
+ * assertStringIncludes(svg, "<svg");
  * ```
  */
 export function trainingChart(

@@ -14,10 +14,12 @@ import { Plot, renderSvg } from "./plot.ts";
  *
  * @example
  * ```ts
+ * import { assertStringIncludes } from "@std/assert";
  * import { confusionChart } from "./heatmap.ts";
  * const svg = confusionChart(Array.from({ length: 10 }, (_, i) =>
  *   Array.from({ length: 10 }, (_, j) => (i === j ? 100 : 1))
  * ));
+ * assertStringIncludes(svg, "<svg");
  * ```
  */
 export function confusionChart(

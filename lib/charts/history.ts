@@ -35,9 +35,12 @@ const STEP_KEYS = ["epoch", "step", "samples", "loss", "acc"] as const;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { historyCsv } from "./history.ts";
- * historyCsv([{ epoch: 0, loss: 0.25, acc: 0.92, val_loss: 0.05, val_acc: 0.98 }]);
- * // "epoch,acc,loss,val_acc,val_loss\r\n0,0.92,0.25,0.98,0.05\r\n"
+ * assertEquals(
+ *   historyCsv([{ epoch: 0, loss: 0.25, acc: 0.92, val_loss: 0.05, val_acc: 0.98 }]),
+ *   "epoch,acc,loss,val_acc,val_loss\r\n0,0.92,0.25,0.98,0.05\r\n",
+ * );
  * ```
  */
 export function historyCsv(epochs: History["epochs"]): string {

@@ -7,6 +7,7 @@
  */
 import * as Plot from "@observablehq/plot";
 import { parseHTML } from "linkedom";
+import { UsageError } from "../errors.ts";
 
 /** A server-side DOM document for Plot to draw into. */
 const dom =
@@ -21,8 +22,10 @@ const dom =
  * @example
  * ```ts
  * import * as Plot from "@observablehq/plot";
+ * import { assertStringIncludes } from "@std/assert";
  * import { renderSvg } from "./plot.ts";
  * const svg = renderSvg({ marks: [Plot.lineY([3, 1, 2])] });
+ * assertStringIncludes(svg, "<svg");
  * ```
  */
 export function renderSvg(options: Plot.PlotOptions): string {
@@ -32,7 +35,9 @@ export function renderSvg(options: Plot.PlotOptions): string {
   }) as unknown as { outerHTML: string };
   const svg = figure.outerHTML;
   if (!svg.startsWith("<svg")) {
-    throw new Error("renderSvg: the plot is not a bare SVG (drop its legend)");
+    throw new UsageError(
+      "renderSvg: the plot is not a bare SVG (drop its legend)",
+    );
   }
   return !svg.includes('xmlns="http://www.w3.org/2000/svg"')
     ? svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"')

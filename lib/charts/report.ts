@@ -41,8 +41,23 @@ const escape = (text: string) =>
  *
  * @example
  * ```ts
- * import { classify, readHistory, reportHtml } from "../mod.ts";
- * // const html = reportHtml({ title, history, results: classify(model, test), split: test });
+ * import { assertStringIncludes } from "@std/assert";
+ * import { reportHtml } from "../mod.ts";
+ * const split = {
+ *   images: new Uint8Array(2 * 784),
+ *   labels: new Uint8Array([1, 7]),
+ *   count: 2,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
+ * const html = reportHtml({
+ *   title: "models/mnist_cnn",
+ *   history: { epochs: [], steps: [] },
+ *   results: { labels: [1, 7], classes: [1, 1], confidence: [0.9, 0.8] },
+ *   split,
+ * });
+ * assertStringIncludes(html, "<!doctype html>");
+ * assertStringIncludes(html, "models/mnist_cnn");
  * ```
  */
 export function reportHtml(input: ReportInput): string {

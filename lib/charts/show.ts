@@ -86,7 +86,7 @@ let charts = 0;
  * options; outside a notebook it only records the history.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { buildModel, initBackend, liveTrainingChart, loadMnist, train } from "../mod.ts";
  * await initBackend();
  * const chart = liveTrainingChart();

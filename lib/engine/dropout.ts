@@ -91,10 +91,18 @@ export function maskJs(
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
  * import { buildModel } from "../model.ts";
  * import { setDropoutKeys } from "./dropout.ts";
  * const model = buildModel({ seed: 1 });
- * setDropoutKeys(model, { seed: 1, epoch: 0, ids: [0, 1, 2] });
+ * const x = tf.ones([2, 28, 28, 1]);
+ * const run = () =>
+ *   Array.from((model.apply(x, { training: true }) as tf.Tensor).dataSync());
+ * setDropoutKeys(model, { seed: 1, epoch: 0, ids: [0, 1] });
+ * const first = run();
+ * setDropoutKeys(model, { seed: 1, epoch: 0, ids: [0, 1] });
+ * assertEquals(run(), first); // the same keys draw the same masks
  * ```
  */
 export function setDropoutKeys(model: tf.LayersModel, keys: DropoutKeys): void {

@@ -32,12 +32,15 @@ export function flatSizes(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel } from "../model.ts";
  * import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
  * const a = buildModel({ seed: 1 }), b = buildModel({ seed: 2 });
  * const flat = new Float32Array(flatSizes(a).total);
+ * assertEquals(flat.length, 1199882);
  * writeFlat(a, flat);
  * readFlat(b, flat); // b now holds a's weights
+ * assertEquals(b.getWeights()[0].dataSync(), a.getWeights()[0].dataSync());
  * ```
  */
 export function writeFlat(model: tf.LayersModel, flat: Float32Array): void {

@@ -43,9 +43,23 @@ export interface ForwardResult {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { buildModel } from "../model.ts";
  * import { forwardRange } from "./forward.ts";
- * // const { loss, correct } = forwardRange(model, mnist.test,
- * //   { start: 0, count: 10000, mode: "evaluate" });
+ * await initBackend();
+ * const split = {
+ *   images: new Uint8Array(3 * 784),
+ *   labels: new Uint8Array([0, 1, 2]),
+ *   count: 3,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
+ * const model = buildModel({ seed: 1 });
+ * const { classes } = forwardRange(model, split, { start: 1, count: 2, mode: "classes" });
+ * assertEquals(classes.length, 2);
+ * const { loss } = forwardRange(model, split, { start: 0, count: 3, mode: "evaluate" });
+ * assertEquals(Number.isFinite(loss), true);
  * ```
  */
 export function forwardRange(

@@ -53,10 +53,13 @@ export interface FlatAdadeltaState {
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
  * import { adadeltaUpdate } from "./optimizer.ts";
  * const w = new Float32Array([1]), g = new Float32Array([0.5]);
  * const state = { accumGrad: new Float32Array(1), accumVar: new Float32Array(1) };
  * adadeltaUpdate(w, [g], [1], state, { learningRate: 1, rho: 0.95, epsilon: 1e-7 }, 0, 1);
+ * // Keras's first step: Δ = g·√ε/√(0.05·g² + ε), about √(ε/0.05) = 0.0014.
+ * assertAlmostEquals(w[0], 1 - Math.sqrt(1e-7 / (0.05 * 0.25 + 1e-7)) * 0.5, 1e-6);
  * ```
  */
 export function adadeltaUpdate(
@@ -92,8 +95,11 @@ export function adadeltaUpdate(
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { KerasAdadelta } from "./optimizer.ts";
  * const optimizer = new KerasAdadelta(1.0, 0.95, 1e-7);
+ * assertEquals(optimizer.getClassName(), "Adadelta"); // saved as tfjs's own
+ * assertEquals(optimizer.hyper, { learningRate: 1, rho: 0.95, epsilon: 1e-7 });
  * ```
  */
 export class KerasAdadelta extends tf.AdadeltaOptimizer {
@@ -161,24 +167,8 @@ export class KerasAdadelta extends tf.AdadeltaOptimizer {
    * flat arrays, in order.
    */
   exportState(variables: readonly tf.Variable[]): FlatAdadeltaState {
-    const slots = this as unknown as {
-      accumulatedGrads: Slot[];
-      accumulatedUpdates: Slot[];
-    };
-    const total = variables.reduce((n, v) => n + v.size, 0);
-    const state = {
-      accumGrad: new Float32Array(total),
-      accumVar: new Float32Array(total),
-    };
-    let offset = 0;
-    variables.forEach((v, i) => {
-      const a = slots.accumulatedGrads[i]?.variable;
-      const u = slots.accumulatedUpdates[i]?.variable;
-      if (a) state.accumGrad.set(a.dataSync() as Float32Array, offset);
-      if (u) state.accumVar.set(u.dataSync() as Float32Array, offset);
-      offset += v.size;
-    });
-    return state;
+    const [accumGrad, accumVar] = readSlots(this, ADADELTA_SLOTS, variables);
+    return { accumGrad, accumVar };
   }
 
   /**
@@ -191,35 +181,97 @@ export class KerasAdadelta extends tf.AdadeltaOptimizer {
     state: FlatAdadeltaState,
     steps: number,
   ): void {
-    const slots = this as unknown as {
-      accumulatedGrads: Slot[];
-      accumulatedUpdates: Slot[];
-    };
-    let offset = 0;
-    variables.forEach((v, i) => {
-      const set = (list: Slot[], suffix: string, from: Float32Array) => {
-        const value = tf.tensor(
-          from.slice(offset, offset + v.size),
-          v.shape,
-          "float32",
-        );
-        if (list[i]) {
-          list[i].variable.assign(value);
-          value.dispose();
-        } else {
-          list[i] = {
-            originalName: `${v.name}/${suffix}`,
-            variable: value.variable(false),
-          };
-          value.dispose();
-        }
-      };
-      set(slots.accumulatedGrads, "accum_grad", state.accumGrad);
-      set(slots.accumulatedUpdates, "accum_var", state.accumVar);
-      offset += v.size;
-    });
+    writeSlots(this, ADADELTA_SLOTS, variables, [
+      state.accumGrad,
+      state.accumVar,
+    ]);
     for (let s = 0; s < steps; s++) this.incrementIterations();
   }
+}
+
+/** Adadelta's slot lists in tfjs's layout: field name and weight suffix. */
+const ADADELTA_SLOTS = [
+  ["accumulatedGrads", "accum_grad"],
+  ["accumulatedUpdates", "accum_var"],
+] as const;
+
+/**
+ * Copies per-variable slots of a tfjs optimizer (`optimizer[field][i]`, one
+ * list per `[field, suffix]` pair, e.g. Adam's `accumulatedFirstMoment`) into
+ * one flat array per list, zeros where a slot does not exist yet.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { readSlots } from "./optimizer.ts";
+ * const v = tf.variable(tf.ones([3]));
+ * const [m] = readSlots(tf.train.adam(), [["accumulatedFirstMoment", "m"]], [v]);
+ * assertEquals(m, new Float32Array(3));
+ * ```
+ */
+export function readSlots(
+  optimizer: tf.Optimizer,
+  slots: readonly (readonly [string, string])[],
+  variables: readonly tf.Variable[],
+): Float32Array[] {
+  const total = variables.reduce((n, v) => n + v.size, 0);
+  return slots.map(([field]) => {
+    const list = (optimizer as unknown as Record<string, Slot[]>)[field];
+    const flat = new Float32Array(total);
+    let offset = 0;
+    variables.forEach((v, i) => {
+      const slot = list[i]?.variable;
+      if (slot) flat.set(slot.dataSync() as Float32Array, offset);
+      offset += v.size;
+    });
+    return flat;
+  });
+}
+
+/**
+ * Sets per-variable slots of a tfjs optimizer from flat arrays, the reverse
+ * of {@linkcode readSlots}; slots that do not exist yet are created under
+ * tfjs's names (`<variable>/<suffix>`), so that saving writes them.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { readSlots, writeSlots } from "./optimizer.ts";
+ * const v = tf.variable(tf.ones([2]));
+ * const adam = tf.train.adam();
+ * const slots = [["accumulatedFirstMoment", "m"]] as const;
+ * writeSlots(adam, slots, [v], [new Float32Array([1, 2])]);
+ * assertEquals(readSlots(adam, slots, [v]), [new Float32Array([1, 2])]);
+ * ```
+ */
+export function writeSlots(
+  optimizer: tf.Optimizer,
+  slots: readonly (readonly [string, string])[],
+  variables: readonly tf.Variable[],
+  flats: readonly Float32Array[],
+): void {
+  slots.forEach(([field, suffix], k) => {
+    const list = (optimizer as unknown as Record<string, Slot[]>)[field];
+    let offset = 0;
+    variables.forEach((v, i) => {
+      const value = tf.tensor(
+        flats[k].slice(offset, offset + v.size),
+        v.shape,
+        "float32",
+      );
+      if (list[i]) list[i].variable.assign(value);
+      else {
+        list[i] = {
+          originalName: `${v.name}/${suffix}`,
+          variable: value.variable(false),
+        };
+      }
+      value.dispose();
+      offset += v.size;
+    });
+  });
 }
 
 tf.serialization.registerClass(KerasAdadelta);

@@ -6,8 +6,10 @@
  * weighted by share size, so neither the gradient sum nor the update waits on
  * one thread. Each step is therefore the same algorithm as on one thread:
  * dropout masks are keyed by sample, so the result differs from a one-thread
- * run only by float rounding. A model compiled with another optimizer gets
- * the summed gradients applied by that optimizer on this thread.
+ * run only by float rounding. This flat update supports Keras's Adadelta,
+ * SGD and Adam (`flat_update.ts`); a model compiled with another optimizer
+ * gets the summed gradients applied by that optimizer on this thread, a
+ * slower step, and a one-line warning says so.
  *
  * @module
  */
@@ -20,7 +22,14 @@ import {
   localRunner,
   type StepRunner,
 } from "./gradients.ts";
-import { adadeltaUpdate, KerasAdadelta } from "./optimizer.ts";
+import {
+  exportFlatState,
+  FLAT_OPTIMIZERS,
+  flatRule,
+  flatUpdate,
+  importFlatState,
+  stateArrays,
+} from "./flat_update.ts";
 import {
   defaultThreads,
   shares,
@@ -32,16 +41,44 @@ import {
 export interface ParallelOptions {
   /** Threads in all, this one included; default `navigator.hardwareConcurrency`. */
   threads?: number;
+  /**
+   * Where the one-line warning goes when the model's optimizer is one the
+   * flat update does not support; default `console.warn`.
+   */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The one-line warning for a model whose optimizer the flat update does not
+ * support, or `undefined` when it does.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assert, assertEquals } from "@std/assert";
+ * import { slowPathWarning } from "./parallel.ts";
+ * assertEquals(slowPathWarning(tf.train.adam()), undefined);
+ * assert(slowPathWarning(tf.train.rmsprop(0.01))?.startsWith("RMSProp"));
+ * ```
+ */
+export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
+  if (flatRule(optimizer)) return undefined;
+  const name = (optimizer.constructor as { className?: string }).className ??
+    optimizer.constructor.name;
+  return `${name} leaves training's fast path (the flat update supports ` +
+    `${FLAT_OPTIMIZERS}): tfjs applies it on one thread, a slower step`;
 }
 
 /**
  * Returns a {@linkcode StepRunner} that splits each batch over `threads`
  * threads (this one and `threads - 1` workers), and evaluates on all of them.
  * With one thread it runs the same flat update without workers (or, for a
- * model with another optimizer, it is the plain local runner).
+ * model with an optimizer the flat update does not support, it is the plain
+ * local runner, after a one-line warning).
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, loadMnist } from "../mod.ts";
  * import { parallelRunner } from "./parallel.ts";
  * await initBackend();
@@ -51,6 +88,7 @@ export interface ParallelOptions {
  * await runner.step(new Uint32Array([0, 1, 2, 3]), { seed: 1, epoch: 0 });
  * runner.sync?.(); // the optimizer state back into model.optimizer
  * runner.dispose();
+ * assertEquals(model.optimizer.iterations, 1);
  * ```
  */
 export async function parallelRunner(
@@ -59,34 +97,29 @@ export async function parallelRunner(
   options: ParallelOptions = {},
 ): Promise<StepRunner> {
   const threads = options.threads ?? defaultThreads();
-  // Not `instanceof`: tfjs's Optimizer answers it for any optimizer.
-  const optimizer = Object.prototype.isPrototypeOf.call(
-      KerasAdadelta.prototype,
-      model.optimizer,
-    )
-    ? model.optimizer as KerasAdadelta
-    : undefined;
-  // One thread with Keras's Adadelta takes the same path as several (a pool
-  // without workers): the flat update is twice as fast as tfjs ops.
-  if (threads <= 1 && !optimizer) return localRunner(model, split);
+  const optimizer = model.optimizer;
+  const rule = flatRule(optimizer);
+  if (!rule) (options.warn ?? console.warn)(slowPathWarning(optimizer)!);
+  // One thread with a supported optimizer takes the same path as several (a
+  // pool without workers): the flat update is twice as fast as tfjs ops.
+  if (threads <= 1 && !rule) return localRunner(model, split);
   const n = flatSizes(model).trainable;
   const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
   const memory: TrainingMemory = {
     train: shareSplit(split),
     grads: new SharedArrayBuffer(threads * n * 4),
   };
-  const state = optimizer && {
-    accumGrad: new Float32Array(new SharedArrayBuffer(n * 4)),
-    accumVar: new Float32Array(new SharedArrayBuffer(n * 4)),
-  };
-  if (optimizer && state) {
-    const current = optimizer.exportState(trainable);
-    state.accumGrad.set(current.accumGrad);
-    state.accumVar.set(current.accumVar);
-    memory.adadelta = {
-      accumGrad: state.accumGrad.buffer as SharedArrayBuffer,
-      accumVar: state.accumVar.buffer as SharedArrayBuffer,
-      hyper: optimizer.hyper,
+  let state: Float32Array[] = [];
+  if (rule) {
+    const current = exportFlatState(optimizer, rule, trainable);
+    state = Array.from({ length: stateArrays(rule) }, (_, k) => {
+      const shared = new Float32Array(new SharedArrayBuffer(n * 4));
+      shared.set(current[k]);
+      return shared;
+    });
+    memory.update = {
+      rule,
+      state: state.map((s) => s.buffer as SharedArrayBuffer),
     };
   }
   const grads = Array.from(
@@ -99,10 +132,12 @@ export async function parallelRunner(
     [4 * a, Math.min(n, 4 * b)] as const
   );
   slices[threads - 1] = [slices[threads - 1][0], n];
+  // The optimizer's iterations so far (Adam's bias correction counts them).
+  let iterations = optimizer.iterations;
   let unsynced = 0;
   const sync = () => {
-    if (optimizer && state && unsynced > 0) {
-      optimizer.importState(trainable, state, unsynced);
+    if (rule && unsynced > 0) {
+      importFlatState(optimizer, rule, trainable, state, unsynced);
       unsynced = 0;
     }
   };
@@ -137,20 +172,13 @@ export async function parallelRunner(
       const correct = own.correct + done.reduce((s, r) => s + r.correct, 0);
       if (!Number.isFinite(loss)) return { loss, correct };
       const scales = parts.map(([a, b]) => (b - a) / ids.length);
-      if (optimizer && state) {
+      if (rule) {
+        const step = ++iterations;
         const updates = slices.slice(1).map(([from, to], k) =>
-          pool.request<"update">(k, { type: "update", scales, from, to })
+          pool.request<"update">(k, { type: "update", scales, step, from, to })
         );
         const [from, to] = slices[0];
-        adadeltaUpdate(
-          pool.weights,
-          grads,
-          scales,
-          state,
-          optimizer.hyper,
-          from,
-          to,
-        );
+        flatUpdate(rule, pool.weights, grads, scales, state, step, from, to);
         await Promise.all(updates);
         pool.updated();
         unsynced++;

@@ -19,7 +19,7 @@ import {
   forwardRange,
   type ForwardResult,
 } from "./forward.ts";
-import type { AdadeltaHyper } from "./optimizer.ts";
+import type { FlatRule } from "./flat_update.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
@@ -27,12 +27,12 @@ export interface TrainingMemory {
   train: MnistSplit;
   /** `threads` rows of the flat trainable gradients, one per thread. */
   grads: SharedArrayBuffer;
-  /** Keras Adadelta state, updated in slices by every thread; absent when
-   * the model's optimizer is another one (this thread then applies it). */
-  adadelta?: {
-    accumGrad: SharedArrayBuffer;
-    accumVar: SharedArrayBuffer;
-    hyper: AdadeltaHyper;
+  /** The flat update's rule and state, updated in slices by every thread;
+   * absent when the flat update does not support the model's optimizer (this
+   * thread then applies it). */
+  update?: {
+    rule: FlatRule;
+    state: SharedArrayBuffer[];
   };
 }
 
@@ -52,7 +52,13 @@ export type PoolRequest =
     epoch: number;
     version: number;
   }
-  | { type: "update"; scales: number[]; from: number; to: number }
+  | {
+    type: "update";
+    scales: number[];
+    step: number;
+    from: number;
+    to: number;
+  }
   | ({ type: "forward"; split: MnistSplit; version: number } & ForwardOptions);
 
 /** A pool worker's answer. */
@@ -81,8 +87,9 @@ export function defaultThreads(): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { shares } from "./pool.ts";
- * shares(128, 3); // [[0, 42], [42, 85], [85, 128]]
+ * assertEquals(shares(128, 3), [[0, 42], [42, 85], [85, 128]]);
  * ```
  */
 export function shares(n: number, parts: number): [number, number][] {
@@ -135,15 +142,17 @@ class PoolWorker {
  *
  * @example
  * ```ts
- * import { initBackend, loadMnist, buildModel } from "../mod.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, evaluate, initBackend, loadMnist } from "../mod.ts";
  * import { WorkerPool } from "./pool.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 1 });
  * const pool = await WorkerPool.create(model, { threads: 2 });
- * const { correct } = await pool.forward(mnist.test,
- *   { start: 0, count: 10000, mode: "evaluate" });
+ * const { correct } = await pool.forward(mnist.test, { start: 0, count: 500, mode: "evaluate" });
  * pool.dispose();
+ * // The same count as one thread gets.
+ * assertEquals(correct / 500, evaluate(model, mnist.test, { count: 500 }).acc);
  * ```
  */
 export class WorkerPool {

@@ -96,10 +96,13 @@ export interface ProgressBarOptions {
  *
  * @example
  * ```ts
- * import { ProgressBar, logSink } from "./progress.ts";
- * const bar = new ProgressBar({ total: 256, sink: logSink(console.log, 0) });
+ * import { assertEquals } from "@std/assert";
+ * import { logSink, ProgressBar } from "./progress.ts";
+ * const lines: string[] = [];
+ * const bar = new ProgressBar({ total: 256, sink: logSink((l) => lines.push(l), 0) });
  * bar.update(128, { loss: 0.5, acc: 0.8 });
  * bar.finish({ loss: 0.4, acc: 0.85 }, 2);
+ * assertEquals(lines.at(-1)!.startsWith("256/256 [=============================="), true);
  * ```
  */
 export class ProgressBar {

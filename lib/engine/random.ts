@@ -22,8 +22,12 @@ function mix32(x: number): number {
  *
  * @example
  * ```ts
+ * import { assert, assertEquals } from "@std/assert";
  * import { deriveKey } from "./random.ts";
  * const key = deriveKey(42, 0, 7); // seed 42, epoch 0, stream 7
+ * assertEquals(deriveKey(42, 0, 7), key); // a function of its parts
+ * assert(deriveKey(42, 1, 7) !== key);
+ * assert(Number.isInteger(key) && key >= 0 && key < 2 ** 32);
  * ```
  */
 export function deriveKey(...parts: number[]): number {

@@ -11,7 +11,7 @@ import { initBackend } from "../backend.ts";
 import { flatSizes, readFlat } from "./flat_weights.ts";
 import { forwardRange } from "./forward.ts";
 import { computeGradients } from "./gradients.ts";
-import { adadeltaUpdate, type FlatAdadeltaState } from "./optimizer.ts";
+import { flatUpdate } from "./flat_update.ts";
 import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
 
 let model: tf.LayersModel;
@@ -19,7 +19,7 @@ let weights: Float32Array;
 let loaded = -1;
 let training: TrainingMemory | undefined;
 let grads: Float32Array[] = [];
-let state: FlatAdadeltaState | undefined;
+let state: Float32Array[] = [];
 let thread = 0;
 
 /** Loads the shared weights into the replica unless it has this version. */
@@ -44,12 +44,9 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
           { length: memory.byteLength / (4 * n) },
           (_, t) => new Float32Array(memory, t * n * 4, n),
         );
-        if (training.adadelta) {
-          state = {
-            accumGrad: new Float32Array(training.adadelta.accumGrad),
-            accumVar: new Float32Array(training.adadelta.accumVar),
-          };
-        }
+        state = (training.update?.state ?? []).map((buffer) =>
+          new Float32Array(buffer)
+        );
       }
       return { type: "ready" };
     }
@@ -72,12 +69,13 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
       return { type: "step", loss: result.loss, correct: result.correct };
     }
     case "update": {
-      adadeltaUpdate(
+      flatUpdate(
+        training!.update!.rule,
         weights,
         grads,
         message.scales,
-        state!,
-        training!.adadelta!.hyper,
+        state,
+        message.step,
         message.from,
         message.to,
       );

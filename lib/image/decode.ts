@@ -1,7 +1,9 @@
 /**
- * Decodes PNG (with `fast-png`) and JPEG (with `jpeg-js`) pictures into 8-bit
- * RGBA, with a size limit and a clear {@linkcode ImageError} for anything
- * else: other formats, corrupt or truncated files.
+ * The picture formats as one table ({@linkcode IMAGE_FORMATS}: name, media
+ * type, extensions, signatures, decoder), and decoding: PNG (with
+ * `fast-png`) and JPEG (with `jpeg-js`) into 8-bit RGBA, with a size limit
+ * and a clear {@linkcode ImageError} with a `kind` for anything else: other
+ * formats, corrupt or truncated files.
  *
  * @module
  */
@@ -24,65 +26,175 @@ export const MAX_PIXELS = 16 * 1024 * 1024;
 /** The largest file accepted, in bytes (32 MiB). */
 export const MAX_FILE_BYTES = 32 * 1024 * 1024;
 
-/** Magic numbers of formats people try, for a clear "unsupported" error. */
-const OTHER_FORMATS: [string, number[]][] = [
-  ["GIF", [0x47, 0x49, 0x46, 0x38]],
-  ["BMP", [0x42, 0x4d]],
-  ["WebP", [0x52, 0x49, 0x46, 0x46]],
-  ["TIFF", [0x49, 0x49, 0x2a, 0x00]],
-  ["TIFF", [0x4d, 0x4d, 0x00, 0x2a]],
-  ["HEIC", [0x00, 0x00, 0x00]],
-];
-
-const startsWith = (bytes: Uint8Array, magic: number[]) =>
-  magic.every((b, i) => bytes[i] === b);
-
-/** The picture format of `bytes`: "png", "jpeg", or undefined. */
-export function imageFormat(bytes: Uint8Array): "png" | "jpeg" | undefined {
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) {
-    return "png";
-  }
-  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return "jpeg";
-  return undefined;
+/** A picture format: how it is named, declared, recognised and decoded. */
+export interface ImageFormat {
+  /** The name people know it by, e.g. `"PNG"`. */
+  readonly name: string;
+  /** The media type an upload of it declares, e.g. `"image/png"`. */
+  readonly mediaType: string;
+  /** File name extensions, lower case with the dot, e.g. `[".png"]`. */
+  readonly extensions: readonly string[];
+  /** Signatures: a file in this format starts with one of these bytes. */
+  readonly magic: readonly (readonly number[])[];
+  /**
+   * Decodes a file of this format to RGBA (`name` names it in errors);
+   * absent for formats recognised only to name them in the error.
+   */
+  readonly decode?: (bytes: Uint8Array, name: string) => RgbaImage;
 }
 
 /**
- * Decodes a PNG (every colour type and bit depth, palettes and transparency
- * included) or JPEG picture. `name` names the file or request in errors.
+ * Every picture format the project knows, in the order signatures are
+ * tried: the ones it decodes (PNG with `fast-png`, JPEG with `jpeg-js`) and
+ * the ones people try, recognised to say so. Adding a format is adding a row
+ * (with a decoder): the file extensions ({@linkcode IMAGE_EXTENSIONS}), the
+ * server's accepted content types and the help texts derive from it.
  *
- * @throws {ImageError} for another format, a corrupt or truncated file, or
- * a picture over {@linkcode MAX_PIXELS} pixels or {@linkcode MAX_FILE_BYTES}
- * bytes.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SUPPORTED_FORMATS } from "./decode.ts";
+ * assertEquals(SUPPORTED_FORMATS.map((f) => f.mediaType), ["image/png", "image/jpeg"]);
+ * ```
+ */
+export const IMAGE_FORMATS: readonly ImageFormat[] = [
+  {
+    name: "PNG",
+    mediaType: "image/png",
+    extensions: [".png"],
+    magic: [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
+    decode: readPng,
+  },
+  {
+    name: "JPEG",
+    mediaType: "image/jpeg",
+    extensions: [".jpg", ".jpeg"],
+    magic: [[0xff, 0xd8, 0xff]],
+    decode: readJpeg,
+  },
+  {
+    name: "GIF",
+    mediaType: "image/gif",
+    extensions: [".gif"],
+    magic: [[0x47, 0x49, 0x46, 0x38]],
+  },
+  {
+    name: "BMP",
+    mediaType: "image/bmp",
+    extensions: [".bmp"],
+    magic: [[0x42, 0x4d]],
+  },
+  {
+    name: "WebP",
+    mediaType: "image/webp",
+    extensions: [".webp"],
+    magic: [[0x52, 0x49, 0x46, 0x46]],
+  },
+  {
+    name: "TIFF",
+    mediaType: "image/tiff",
+    extensions: [".tif", ".tiff"],
+    magic: [[0x49, 0x49, 0x2a, 0x00], [0x4d, 0x4d, 0x00, 0x2a]],
+  },
+  {
+    name: "HEIC",
+    mediaType: "image/heic",
+    extensions: [".heic"],
+    magic: [[0x00, 0x00, 0x00]],
+  },
+];
+
+/** The formats {@linkcode decodeImage} decodes: those with a decoder. */
+export const SUPPORTED_FORMATS: readonly ImageFormat[] = IMAGE_FORMATS.filter(
+  (f) => f.decode !== undefined,
+);
+
+/** File name extensions of the supported formats (`.png`, `.jpg`, …). */
+export const IMAGE_EXTENSIONS: readonly string[] = SUPPORTED_FORMATS.flatMap(
+  (f) => f.extensions,
+);
+
+/**
+ * The supported formats' names for messages: `"PNG or JPEG"`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { supportedNames } from "./decode.ts";
+ * assertEquals(supportedNames(), "PNG or JPEG");
+ * ```
+ */
+export function supportedNames(): string {
+  const names = SUPPORTED_FORMATS.map((f) => f.name);
+  return names.length < 2
+    ? names.join("")
+    : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+}
+
+const startsWith = (bytes: Uint8Array, magic: readonly number[]) =>
+  bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
+
+/**
+ * The format of `bytes` by its signature, supported or not; undefined when
+ * no row of {@linkcode IMAGE_FORMATS} matches.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { imageFormat } from "./decode.ts";
+ * assertEquals(imageFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]))?.name, "JPEG");
+ * assertEquals(imageFormat(new TextEncoder().encode("GIF89a"))?.decode, undefined);
+ * ```
+ */
+export function imageFormat(bytes: Uint8Array): ImageFormat | undefined {
+  return IMAGE_FORMATS.find((f) => f.magic.some((m) => startsWith(bytes, m)));
+}
+
+/**
+ * Decodes a picture in one of the {@linkcode SUPPORTED_FORMATS}: PNG (every
+ * colour type and bit depth, palettes and transparency included) or JPEG.
+ * `name` names the file or request in errors.
+ *
+ * @throws {ImageError} of kind `"unsupported"` for an empty file or another
+ * format, `"too-large"` for a picture over {@linkcode MAX_PIXELS} pixels or
+ * {@linkcode MAX_FILE_BYTES} bytes, `"corrupt"` for a corrupt or truncated
+ * file.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { decodeImage } from "./decode.ts";
- * const image = decodeImage(await Deno.readFile("digit.png"), "digit.png");
- * console.log(image.width, image.height);
+ * const path = "notebooks/sample_digits/digit_7.png";
+ * const image = decodeImage(await Deno.readFile(path), path);
+ * assertEquals(image.data.length, image.width * image.height * 4); // RGBA
  * ```
  */
 export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
-  if (bytes.length === 0) throw new ImageError(name, "empty file");
+  if (bytes.length === 0) {
+    throw new ImageError(name, "empty file", { kind: "unsupported" });
+  }
   if (bytes.length > MAX_FILE_BYTES) {
     throw new ImageError(
       name,
       `too large: ${bytes.length} bytes (at most ${MAX_FILE_BYTES})`,
+      { kind: "too-large" },
     );
   }
   const format = imageFormat(bytes);
-  if (format === undefined) {
-    const other = OTHER_FORMATS.find(([, magic]) => startsWith(bytes, magic));
+  if (format?.decode === undefined) {
     throw new ImageError(
       name,
-      `not a PNG or JPEG picture${
-        other ? ` (looks like ${other[0]})` : ""
-      }: use PNG or JPEG`,
+      `not a ${supportedNames()} picture${
+        format ? ` (looks like ${format.name})` : ""
+      }: use ${supportedNames()}`,
+      { kind: "unsupported" },
     );
   }
-  const image = format === "png" ? readPng(bytes, name) : readJpeg(bytes, name);
+  const image = format.decode(bytes, name);
   if (image.width < 1 || image.height < 1) {
     throw new ImageError(
       name,
       `has no pixels (${image.width}×${image.height})`,
+      { kind: "corrupt" },
     );
   }
   return image;
@@ -93,6 +205,7 @@ function checkSize(name: string, width: number, height: number): void {
     throw new ImageError(
       name,
       `too large: ${width}×${height} pixels (at most ${MAX_PIXELS} pixels, e.g. 4096×4096)`,
+      { kind: "too-large" },
     );
   }
 }
@@ -107,7 +220,9 @@ function readPng(bytes: Uint8Array, name: string): RgbaImage {
   try {
     png = decodePng(bytes);
   } catch (error) {
-    throw new ImageError(name, `corrupt or truncated PNG: ${message(error)}`);
+    throw new ImageError(name, `corrupt or truncated PNG: ${message(error)}`, {
+      kind: "corrupt",
+    });
   }
   const { width, height } = png;
   checkSize(name, width, height);
@@ -126,6 +241,7 @@ function readPng(bytes: Uint8Array, name: string): RgbaImage {
     throw new ImageError(
       name,
       "truncated PNG: fewer pixels than its header says",
+      { kind: "corrupt" },
     );
   }
   const shift = depth === 16 ? 8 : 0;
@@ -188,9 +304,12 @@ function readJpeg(bytes: Uint8Array, name: string): RgbaImage {
       throw new ImageError(
         name,
         `too large: over ${MAX_PIXELS} pixels (e.g. 4096×4096)`,
+        { kind: "too-large" },
       );
     }
-    throw new ImageError(name, `corrupt or truncated JPEG: ${text}`);
+    throw new ImageError(name, `corrupt or truncated JPEG: ${text}`, {
+      kind: "corrupt",
+    });
   }
 }
 

@@ -1,29 +1,30 @@
 /**
- * Finding and reading picture files: a file, or every `.png`, `.jpg` and
- * `.jpeg` file of a directory.
+ * Finding and reading picture files: a file, or every file of a directory
+ * whose extension is one of {@linkcode IMAGE_EXTENSIONS} (`.png`, `.jpg`,
+ * `.jpeg`).
  *
  * @module
  */
 import { extname, join } from "node:path";
 import { ImageError } from "../errors.ts";
-import { decodeImage, type RgbaImage } from "./decode.ts";
-
-/** File extensions taken as pictures. */
-export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
+import { decodeImage, IMAGE_EXTENSIONS, type RgbaImage } from "./decode.ts";
 
 const isPicture = (path: string) =>
   IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
 
 /**
  * The picture files `paths` name, in order: each file as given, each
- * directory's `.png`/`.jpg`/`.jpeg` files sorted by name.
+ * directory's pictures ({@linkcode IMAGE_EXTENSIONS}) sorted by name.
  *
  * @throws {ImageError} for a path that does not exist or a directory with no
  * picture.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { listImages } from "./files.ts";
- * console.log(await listImages(["notebooks/sample_digits"]));
+ * const files = await listImages(["notebooks/sample_digits"]);
+ * assertEquals(files.length, 10);
+ * assertEquals(files[0], "notebooks/sample_digits/digit_0.png");
  * ```
  */
 export async function listImages(paths: string[]): Promise<string[]> {
@@ -33,7 +34,7 @@ export async function listImages(paths: string[]): Promise<string[]> {
     try {
       info = await Deno.stat(path);
     } catch (error) {
-      throw new ImageError(path, reason(error));
+      throw new ImageError(path, reason(error), { kind: "unreadable" });
     }
     if (!info.isDirectory) {
       files.push(path);
@@ -49,6 +50,7 @@ export async function listImages(paths: string[]): Promise<string[]> {
       throw new ImageError(
         path,
         `no ${IMAGE_EXTENSIONS.join(", ")} pictures in this directory`,
+        { kind: "unreadable" },
       );
     }
     files.push(...found.sort());
@@ -66,7 +68,7 @@ export async function readImage(path: string): Promise<RgbaImage> {
   try {
     bytes = await Deno.readFile(path);
   } catch (error) {
-    throw new ImageError(path, reason(error));
+    throw new ImageError(path, reason(error), { kind: "unreadable" });
   }
   return decodeImage(bytes, path);
 }

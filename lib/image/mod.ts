@@ -3,13 +3,14 @@
  * preprocessing into the model's 28×28 input.
  *
  * @example
- * ```ts
- * import { decodeImage, toMnistInput } from "./mod.ts";
+ * ```ts ignore
+ * import { assertEquals } from "@std/assert";
+ * import { readImage, toMnistInput } from "./mod.ts";
  * import { initBackend, loadModel, predictInputs } from "../mod.ts";
  * await initBackend();
  * const model = await loadModel();
- * const picture = decodeImage(await Deno.readFile("seven.png"), "seven.png");
- * console.log(predictInputs(model, [toMnistInput(picture)]).classes); // [7]
+ * const picture = await readImage("notebooks/sample_digits/digit_7.png");
+ * assertEquals(predictInputs(model, [toMnistInput(picture)]).classes, [7]);
  * ```
  *
  * @module

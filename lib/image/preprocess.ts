@@ -40,9 +40,13 @@ export interface PreprocessOptions {
  * nothing that stands out from the paper.
  * @example
  * ```ts
- * import { decodeImage, toMnistInput } from "./mod.ts";
- * const picture = decodeImage(await Deno.readFile("seven.png"), "seven.png");
- * const input = toMnistInput(picture, { name: "seven.png" }); // 784 floats
+ * import { assertEquals } from "@std/assert";
+ * import { centreOfMass, readImage, toMnistInput } from "./mod.ts";
+ * const picture = await readImage("notebooks/sample_digits/digit_7.png");
+ * const input = toMnistInput(picture, { name: "digit_7.png" });
+ * assertEquals(input.length, 784);
+ * const { x, y } = centreOfMass(input); // centred by centre of mass, as MNIST
+ * assertEquals([Math.round(x), Math.round(y)], [14, 14]);
  * ```
  */
 export function toMnistInput(
@@ -53,7 +57,9 @@ export function toMnistInput(
   const { width, height } = image;
   const ink = inkLevels(image);
   const strokes = keepStrokes(ink, width, height);
-  if (strokes === undefined) throw new ImageError(name, "no digit found");
+  if (strokes === undefined) {
+    throw new ImageError(name, "no digit found", { kind: "no-digit" });
+  }
   const { box } = strokes;
   // Thin strokes are widened first (the box grows with them), then the
   // digit, strokes and all, is fitted into the 20-pixel box.
@@ -406,10 +412,11 @@ function centre(digit: Float32Array, w: number, h: number): Float32Array {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { centreOfMass } from "./preprocess.ts";
  * const field = new Float32Array(784);
  * field[14 * 28 + 13] = 1;
- * console.log(centreOfMass(field)); // { x: 13.5, y: 14.5 }
+ * assertEquals(centreOfMass(field), { x: 13.5, y: 14.5 });
  * ```
  */
 export function centreOfMass(input: Float32Array): { x: number; y: number } {
@@ -433,8 +440,9 @@ export function centreOfMass(input: Float32Array): { x: number; y: number } {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { shadeText } from "./preprocess.ts";
- * console.log(shadeText(new Float32Array(784)).split("\n").length); // 28
+ * assertEquals(shadeText(new Float32Array(784)).split("\n").length, 28);
  * ```
  */
 export function shadeText(input: Float32Array): string {

@@ -20,8 +20,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import type { MimeBundle } from "./mod.ts";
  * const bundle: MimeBundle = { "text/plain": "7", "text/html": "<b>7</b>" };
+ * assertEquals(bundle["text/plain"], "7");
  * ```
  */
 export interface MimeBundle {
@@ -59,8 +61,9 @@ function jupyterApi(): JupyterApi | undefined {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { isJupyterKernel } from "./mod.ts";
- * console.log(isJupyterKernel()); // false under `deno run`
+ * assertEquals(isJupyterKernel(), false); // under `deno test`
  * ```
  */
 export function isJupyterKernel(): boolean {
@@ -77,9 +80,12 @@ const $display = Symbol.for("Jupyter.display");
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { displayable } from "./mod.ts";
  * const out = displayable({ "text/plain": "7", "text/html": "<b>7</b>" });
- * out; // as a cell's last expression, renders the bold 7
+ * // As a cell's last expression, a notebook renders the bold 7:
+ * const render = Reflect.get(out, Symbol.for("Jupyter.display")) as () => unknown;
+ * assertEquals(render(), { "text/plain": "7", "text/html": "<b>7</b>" });
  * ```
  */
 export function displayable<T extends MimeBundle>(bundle: T): T {
@@ -106,9 +112,12 @@ export interface DisplayLiveOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { displayLive } from "./mod.ts";
+ * // In a notebook, one output that changes; elsewhere nothing is shown.
  * await displayLive({ "text/plain": "step 1" }, { id: "bar" });
- * await displayLive({ "text/plain": "step 2" }, { id: "bar", update: true });
+ * const done = displayLive({ "text/plain": "step 2" }, { id: "bar", update: true });
+ * assertEquals(await done, undefined);
  * ```
  */
 export async function displayLive(

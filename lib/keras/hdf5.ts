@@ -58,7 +58,7 @@ export function ready(): Promise<void> {
 
 /** The in-memory file system of the HDF5 library (after {@linkcode ready}). */
 function memfs(): MemFs {
-  if (!fs) throw new Error("h5wasm is not loaded: await ready() first");
+  if (!fs) throw new TypeError("h5wasm is not loaded: await ready() first");
   return fs;
 }
 

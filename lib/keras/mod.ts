@@ -4,9 +4,14 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
  * import { loadKeras, saveKeras } from "./mod.ts";
- * const model = await loadKeras("mnist_cnn_model.h5");
- * await saveKeras(model, "mnist_cnn.keras");
+ * const dir = await Deno.makeTempDir();
+ * await saveKeras(buildModel({ seed: 1 }), `${dir}/mnist_cnn.keras`);
+ * const model = await loadKeras(`${dir}/mnist_cnn.keras`);
+ * assertEquals(model.countParams(), 1199882);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module

@@ -23,6 +23,11 @@ import * as tf from "@tensorflow/tfjs";
 import { unzipSync } from "fflate";
 import { ModelFileError } from "../errors.ts";
 import { checkLayers, type Json, toTfjsTopology } from "./config.ts";
+import {
+  checkConfigDepth,
+  checkWeightShapes,
+  declaredInputShapes,
+} from "./shapes.ts";
 import "./spatial_dropout.ts"; // registers the layer tfjs lacks
 import {
   type H5Dataset,
@@ -49,13 +54,53 @@ export function snakeCase(name: string): string {
     .replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
-/** Builds the TensorFlow.js model a Keras model config describes. */
+/** A file's stored weights of one layer, by its name; undefined if none. */
+type StoredWeights = (name: string) => H5Dataset[] | undefined;
+
+/** Refuses an input shape that is not a 28×28 picture. */
+function checkPictureInput(shape: unknown[], file: string): void {
+  if (!PICTURE_INPUTS.some((s) => tf.util.arraysEqual(s, shape as number[]))) {
+    throw new ModelFileError(
+      file,
+      `the model's input shape [${shape}] is not a 28×28 picture: ` +
+        `expected one of ${PICTURE_INPUTS.map((s) => `[${s}]`).join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Builds the TensorFlow.js model a Keras model config describes, after
+ * checking, before anything is allocated, its depth, its layers, its input
+ * and each layer's weight shapes against the file's weights: those
+ * `storedFor(layers)` gives, `layers` being the config's layer list (in
+ * Keras 2 form). Returns the model and that function.
+ */
 async function buildFromConfig(
   modelConfig: Json,
   file: string,
-): Promise<tf.LayersModel> {
-  const topology = toTfjsTopology(modelConfig);
+  storedFor: (layers: Json[]) => StoredWeights,
+): Promise<{ model: tf.LayersModel; stored: StoredWeights }> {
+  checkConfigDepth(modelConfig, file);
+  let topology: Json;
+  try {
+    topology = toTfjsTopology(modelConfig);
+  } catch (error) {
+    throw new ModelFileError(
+      file,
+      `the model config cannot be read: ${(error as Error).message}`,
+    );
+  }
   checkLayers(topology, file);
+  const stored = storedFor(layerList(topology));
+  for (const shape of declaredInputShapes(topology)) {
+    checkPictureInput(shape, file);
+  }
+  checkWeightShapes(
+    topology,
+    file,
+    (name) =>
+      stored(name)?.map((d) => ({ path: d.path, shape: d.shape ?? [] })),
+  );
   let model: tf.LayersModel;
   try {
     model = await tf.models.modelFromJSON({
@@ -67,27 +112,24 @@ async function buildFromConfig(
       `the model config cannot be built: ${(error as Error).message}`,
     );
   }
-  const shape = model.inputs[0].shape.slice(1) as number[];
-  if (!PICTURE_INPUTS.some((s) => tf.util.arraysEqual(s, shape))) {
+  try {
+    checkPictureInput(model.inputs[0].shape.slice(1), file);
+  } catch (error) {
     model.dispose();
-    throw new ModelFileError(
-      file,
-      `the model's input shape [${shape}] is not a 28×28 picture: ` +
-        `expected one of ${PICTURE_INPUTS.map((s) => `[${s}]`).join(", ")}`,
-    );
+    throw error;
   }
-  return model;
+  return { model, stored };
 }
 
-/** Sets each layer's weights from `read(layer)`, checking count and shapes. */
+/** Sets each layer's weights from `read`, checking count and shapes. */
 function setWeights(
   model: tf.LayersModel,
   file: string,
-  read: (layer: tf.layers.Layer, index: number) => H5Dataset[] | undefined,
+  read: StoredWeights,
 ): void {
-  model.layers.forEach((layer, index) => {
+  model.layers.forEach((layer) => {
     if (layer.weights.length === 0) return;
-    const datasets = read(layer, index);
+    const datasets = read(layer.name);
     if (!datasets || datasets.length !== layer.weights.length) {
       throw new ModelFileError(
         file,
@@ -154,24 +196,25 @@ async function readH5Model(
         `model_config is not JSON: ${(error as Error).message}`,
       );
     }
-    const model = await buildFromConfig(parsed, path);
+    const weights = (file.get("model_weights") ?? file) as H5Group;
+    const stored: StoredWeights = (layer) => {
+      const group = weights.get(layer) as H5Group | null;
+      if (!group) return undefined;
+      return stringListAttr(group, "weight_names").map((name) => {
+        const d = group.get(name) as H5Dataset | null;
+        if (!d) {
+          throw new ModelFileError(
+            path,
+            `layer "${layer}" names weight ${name}, which is missing`,
+          );
+        }
+        return d;
+      });
+    };
+    const { model } = await buildFromConfig(parsed, path, () => stored);
     keepClassNames(model, stringAttr(file, "class_names"));
     try {
-      const weights = (file.get("model_weights") ?? file) as H5Group;
-      setWeights(model, path, (layer) => {
-        const group = weights.get(layer.name) as H5Group | null;
-        if (!group) return undefined;
-        return stringListAttr(group, "weight_names").map((name) => {
-          const d = group.get(name) as H5Dataset | null;
-          if (!d) {
-            throw new ModelFileError(
-              path,
-              `layer "${layer.name}" names weight ${name}, which is missing`,
-            );
-          }
-          return d;
-        });
-      });
+      setWeights(model, path, stored);
     } catch (error) {
       model.dispose();
       throw error;
@@ -229,49 +272,69 @@ async function readKerasArchive(path: string): Promise<tf.LayersModel> {
       `config.json is not JSON: ${(error as Error).message}`,
     );
   }
-  const model = await buildFromConfig(config, path);
-  if (members["metadata.json"]) {
-    try {
-      const meta = JSON.parse(
-        new TextDecoder().decode(members["metadata.json"]),
-      );
-      keepClassNames(model, JSON.stringify(meta?.class_names ?? null));
-    } catch {
-      // metadata.json is informative only: a broken one is ignored.
-    }
-  }
   let h5: OpenH5 | undefined;
+  let model: tf.LayersModel | undefined;
   try {
     h5 = await openH5(
       members["model.weights.h5"],
       `${path}: model.weights.h5`,
     );
     const file = h5.file;
-    const counts = new Map<string, number>();
-    const names = model.layers.map((layer) => {
-      const base = snakeCase(layer.getClassName());
-      const n = counts.get(base) ?? 0;
-      counts.set(base, n + 1);
-      return n === 0 ? base : `${base}_${n}`;
-    });
-    setWeights(model, path, (_layer, index) => {
-      const vars = (file.get(`layers/${names[index]}/vars`) ??
-        file.get(`_layer_checkpoint_dependencies/${names[index]}/vars`)) as
-          | H5Group
-          | null;
-      if (!vars) return undefined;
-      return vars.keys().sort((a, b) => Number(a) - Number(b)).map((k) =>
-        vars.get(k) as H5Dataset
-      );
-    });
+    // Variables sit under each layer's snake_case class name, numbered by
+    // class in the config's layer order.
+    const storedFor = (layers: Json[]): StoredWeights => {
+      const counts = new Map<string, number>();
+      const paths = new Map<string, string>();
+      for (const layer of layers) {
+        const base = snakeCase(String(layer.class_name));
+        const n = counts.get(base) ?? 0;
+        counts.set(base, n + 1);
+        const name = String((layer.config as Json | undefined)?.name);
+        paths.set(name, n === 0 ? base : `${base}_${n}`);
+      }
+      return (name) => {
+        const at = paths.get(name);
+        if (at === undefined) return undefined;
+        const vars = (file.get(`layers/${at}/vars`) ??
+          file.get(`_layer_checkpoint_dependencies/${at}/vars`)) as
+            | H5Group
+            | null;
+        if (!vars) return undefined;
+        return vars.keys().sort((a, b) => Number(a) - Number(b)).map((k) =>
+          vars.get(k) as H5Dataset
+        );
+      };
+    };
+    const built = await buildFromConfig(config, path, storedFor);
+    model = built.model;
+    setWeights(model, path, built.stored);
+    keepClassNames(model, classNamesIn(members["metadata.json"]));
+    return model;
   } catch (error) {
-    model.dispose();
+    model?.dispose();
     if (error instanceof ModelFileError) throw error;
     throw new ModelFileError(path, `model.weights.h5: ${hdf5Problem(error)}`);
   } finally {
     h5?.close();
   }
-  return model;
+}
+
+/** The layer configs of a topology (Keras 2 form), in order. */
+function layerList(topology: Json): Json[] {
+  const config = topology.config as Json | Json[];
+  const layers = Array.isArray(config) ? config : config.layers;
+  return Array.isArray(layers) ? layers as Json[] : [];
+}
+
+/** The `class_names` of a `.keras` archive's `metadata.json`, as JSON. */
+function classNamesIn(metadata: Uint8Array | undefined): string | undefined {
+  if (!metadata) return undefined;
+  try {
+    const meta = JSON.parse(new TextDecoder().decode(metadata));
+    return JSON.stringify(meta?.class_names ?? null);
+  } catch {
+    return undefined; // metadata.json is informative only
+  }
 }
 
 /**
@@ -279,7 +342,7 @@ async function readKerasArchive(path: string): Promise<tf.LayersModel> {
  * the model) with the model; anything else is ignored.
  */
 function keepClassNames(model: tf.LayersModel, json: string | undefined) {
-  if (json === undefined) return;
+  if (json === undefined || json.length > 1_000_000) return;
   let names: unknown;
   try {
     names = JSON.parse(json);
@@ -310,8 +373,16 @@ export function isKerasPath(path: string): boolean {
  * weight of the wrong shape, an input that is not a 28×28 picture.
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
  * import { loadKeras } from "./read.ts";
- * const model = await loadKeras("mnist_cnn_model.h5");
+ * import { saveKeras } from "./write.ts";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/mnist_cnn_model.h5`;
+ * await saveKeras(buildModel({ seed: 1 }), path);
+ * const model = await loadKeras(path);
+ * assertEquals(model.layers.map((l) => l.getClassName()).at(-1), "Dense");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadKeras(path: string): Promise<tf.LayersModel> {

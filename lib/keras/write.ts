@@ -155,9 +155,14 @@ async function writeKerasArchive(
  * hold, or a file that cannot be written (nothing half-written is left).
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildModel } from "../model.ts";
  * import { saveKeras } from "./write.ts";
- * await saveKeras(buildModel(), "models/mnist_cnn.h5");
+ * const dir = await Deno.makeTempDir();
+ * await saveKeras(buildModel(), `${dir}/mnist_cnn.h5`);
+ * const bytes = await Deno.readFile(`${dir}/mnist_cnn.h5`);
+ * assertEquals(bytes.subarray(1, 4), new TextEncoder().encode("HDF"));
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function saveKeras(

@@ -24,7 +24,7 @@ import {
   swapLastAxes,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
-import { transforms, winogradAvailable } from "./winograd.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /** `a·b` for 2-D float32 operands on the fast XNNPACK path. */
 export type MatMulFunc = (
@@ -106,7 +106,7 @@ function streams(
   const shape = `${k}x${n}`;
   const seen = seenRight.get(b.dataId);
   seenRight.set(b.dataId, shape);
-  return seen !== shape && winogradAvailable(backend);
+  return seen !== shape && simdAvailable(backend);
 }
 
 /**
@@ -120,7 +120,7 @@ export function streamedMatMul(
 ): tf.TensorInfo {
   const [m, k] = a.shape, n = b.shape[1];
   const out = backend.makeOutput([m, n], "float32");
-  transforms(backend).gemm(
+  simdKernels(backend).gemm(
     heapIndex(backend, a) * 4,
     heapIndex(backend, b) * 4,
     heapIndex(backend, out) * 4,

@@ -11,11 +11,10 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import {
   canUseWinograd,
   type Pads,
-  transforms,
-  winogradAvailable,
   winogradConv3x3,
   winogradProfitable,
 } from "./winograd.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 import {
   copyRun,
   disposeAll,
@@ -49,7 +48,7 @@ export function useWinograd(
     attrs.dilations ?? 1,
     pads,
     attrs.dataFormat ?? "NHWC",
-  ) && winogradProfitable(filter.shape) && winogradAvailable(backend);
+  ) && winogradProfitable(filter.shape) && simdAvailable(backend);
 }
 
 /**
@@ -111,7 +110,7 @@ function toDeclaredShape(
   const { outHeight: oh, outWidth: ow } = info;
   if (info.dataFormat !== "channelsLast" || oh > h || ow > w) {
     disposeAll(backend, y);
-    throw new Error(
+    throw new RangeError(
       `Conv2D: computed shape ${y.shape} cannot be cropped to the declared ${info.outShape}`,
     );
   }
@@ -203,7 +202,7 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
           tf.util.arraysEqual(bias.shape, [channels])))
     ) {
       // In place, on the fresh output: one pass, no new tensor.
-      transforms(backend).biasActivation(
+      simdKernels(backend).biasActivation(
         heapIndex(backend, y) * 4,
         bias === undefined ? 0 : heapIndex(backend, bias) * 4,
         tf.util.sizeFromShape(y.shape) / channels,

@@ -20,6 +20,8 @@
  * ({@link winogradBackpropFilter3x3}) instead, about 2x faster there; stride-1
  * NHWC gradients with few taps (`FH·FW·Ci` ≤ {@link DIRECT_MAX_TAPS}, the
  * tutorial's conv1) to a direct SIMD kernel that reads `dy` in place.
+ * {@link filterGradPath} makes that choice from the geometry alone; each
+ * strategy is its own function.
  *
  * @module
  */
@@ -40,11 +42,10 @@ import {
   transposeBlock,
   zeroRun,
 } from "./wasm_util.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 import {
   canUseWinograd,
   type Pads,
-  transforms,
-  winogradAvailable,
   winogradBackpropFilter3x3,
   winogradProfitable,
 } from "./winograd.ts";
@@ -92,10 +93,81 @@ function conv2DBackpropFilter(
   );
   const dy = fitDy("Conv2DBackpropFilter", backend, info, given, filterShape);
   try {
-    return backpropFilter(backend, matMul, info, x, dy, channelsLast);
+    return backpropFilter(backend, matMul, info, x, dy);
   } finally {
     if (dy !== given) disposeAll(backend, dy);
   }
+}
+
+/**
+ * How {@link backpropFilter} computes a filter gradient:
+ * - `"empty"`: no output pixels, batch or weights, so a tensor of zeros;
+ * - `"winograd"`: 3x3, stride 1, dilation 1, NHWC, at least 16 input and
+ *   output channels (the tutorial's conv2), by Winograd F(4x4,3x3)
+ *   ({@link winogradBackpropFilter3x3});
+ * - `"direct"`: stride 1, dilation 1, NHWC, `FH·FW·Ci` ≤
+ *   {@link DIRECT_MAX_TAPS} and `Co` a multiple of 4 (the tutorial's conv1),
+ *   by the direct SIMD kernel that reads `dy` in place;
+ * - `"im2col"`: anything else, as one chunked patches·dY product on XNNPACK.
+ */
+export type FilterGradPath = "empty" | "winograd" | "direct" | "im2col";
+
+/**
+ * The strategy for a filter gradient of geometry `info` (see
+ * {@link FilterGradPath}); `simd` says whether the SIMD kernels run here
+ * (`simdAvailable`), without which only `"empty"` and `"im2col"` are taken.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { filterGradPath } from "./conv2d_backprop_filter.ts";
+ * const info = (x: [number, number, number, number], f: [number, number, number, number]) =>
+ *   tf.backend_util.computeConv2DInfo(x, f, 1, 1, "valid");
+ * assertEquals(filterGradPath(info([128, 26, 26, 32], [3, 3, 32, 64])), "winograd");
+ * assertEquals(filterGradPath(info([128, 28, 28, 1], [3, 3, 1, 32])), "direct");
+ * assertEquals(filterGradPath(info([128, 28, 28, 1], [3, 3, 1, 32]), false), "im2col");
+ * assertEquals(filterGradPath(info([128, 28, 28, 8], [5, 5, 8, 8])), "im2col");
+ * ```
+ */
+export function filterGradPath(
+  info: tf.backend_util.Conv2DInfo,
+  simd = true,
+): FilterGradPath {
+  const kc = info.inChannels * info.filterHeight * info.filterWidth;
+  const pixels = info.outHeight * info.outWidth;
+  if (info.batchSize * pixels === 0 || kc * info.outChannels === 0) {
+    return "empty";
+  }
+  if (info.dataFormat !== "channelsLast" || !simd) return "im2col";
+  const pads = padsOf(info);
+  if (
+    info.outHeight === info.inHeight + pads.top + pads.bottom - 2 &&
+    info.outWidth === info.inWidth + pads.left + pads.right - 2 &&
+    canUseWinograd(
+      info.inShape,
+      info.filterShape,
+      [info.strideHeight, info.strideWidth],
+      [info.dilationHeight, info.dilationWidth],
+      pads,
+    ) && winogradProfitable(info.filterShape)
+  ) {
+    return "winograd";
+  }
+  if (
+    kc <= DIRECT_MAX_TAPS && info.outChannels % 4 === 0 &&
+    info.strideHeight === 1 && info.strideWidth === 1 &&
+    info.dilationHeight === 1 && info.dilationWidth === 1
+  ) {
+    return "direct";
+  }
+  return "im2col";
+}
+
+/** The explicit padding of a convolution's geometry. */
+function padsOf(info: tf.backend_util.Conv2DInfo): Pads {
+  const { top, bottom, left, right } = info.padInfo;
+  return { top, bottom, left, right };
 }
 
 /** The filter gradient for `dy` of exactly the geometry's output shape. */
@@ -105,64 +177,66 @@ function backpropFilter(
   info: tf.backend_util.Conv2DInfo,
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
-  channelsLast: boolean,
 ): tf.TensorInfo {
-  const filterShape = info.filterShape;
+  switch (filterGradPath(info, simdAvailable(backend))) {
+    case "empty": {
+      const out = backend.makeOutput(info.filterShape, "float32");
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
+    case "winograd":
+      return winogradBackpropFilter3x3(backend, x, dy, padsOf(info));
+    case "direct":
+      return directFilterGrad(backend, info, x, dy);
+    case "im2col":
+      return im2colFilterGrad(backend, matMul, info, x, dy);
+  }
+}
+
+/** The `"direct"` path: the SIMD kernel reads `x` and `dy` in place. */
+function directFilterGrad(
+  backend: BackendWasm,
+  info: tf.backend_util.Conv2DInfo,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+): tf.TensorInfo {
+  const out = backend.makeOutput(info.filterShape, "float32");
+  simdKernels(backend).directFilterGrad(
+    heapIndex(backend, x) * 4,
+    heapIndex(backend, dy) * 4,
+    heapIndex(backend, out) * 4,
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  );
+  return out;
+}
+
+/**
+ * The `"im2col"` path: `P·dY` over chunks of output pixels (see the module
+ * comment), NHWC or NCHW, any stride and padding.
+ */
+function im2colFilterGrad(
+  backend: BackendWasm,
+  matMul: MatMulFunc,
+  info: tf.backend_util.Conv2DInfo,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+): tf.TensorInfo {
+  const channelsLast = info.dataFormat === "channelsLast";
   const n = info.batchSize;
   const kc = info.inChannels * info.filterHeight * info.filterWidth;
   const co = info.outChannels;
   const pixels = info.outHeight * info.outWidth;
-  if (channelsLast) {
-    const pads: Pads = {
-      top: info.padInfo.top,
-      bottom: info.padInfo.bottom,
-      left: info.padInfo.left,
-      right: info.padInfo.right,
-    };
-    if (
-      info.outHeight === info.inHeight + pads.top + pads.bottom - 2 &&
-      info.outWidth === info.inWidth + pads.left + pads.right - 2 &&
-      canUseWinograd(
-        x.shape,
-        filterShape,
-        [info.strideHeight, info.strideWidth],
-        [info.dilationHeight, info.dilationWidth],
-        pads,
-      ) && winogradProfitable(filterShape) && winogradAvailable(backend)
-    ) {
-      return winogradBackpropFilter3x3(backend, x, dy, pads);
-    }
-  }
-  const out = backend.makeOutput(filterShape, "float32");
-  if (n * pixels === 0 || kc * co === 0) {
-    backend.typedArrayFromHeap(out).fill(0);
-    return out;
-  }
-  if (
-    channelsLast && kc <= DIRECT_MAX_TAPS && co % 4 === 0 &&
-    info.strideHeight === 1 && info.strideWidth === 1 &&
-    info.dilationHeight === 1 && info.dilationWidth === 1 &&
-    winogradAvailable(backend)
-  ) {
-    transforms(backend).directFilterGrad(
-      heapIndex(backend, x) * 4,
-      heapIndex(backend, dy) * 4,
-      heapIndex(backend, out) * 4,
-      n,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      co,
-      info.filterHeight,
-      info.filterWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    );
-    return out;
-  }
-
+  const out = backend.makeOutput(info.filterShape, "float32");
   let xT: tf.TensorInfo | undefined; // [Ci, H, W, N]
   let dyNhwc: tf.TensorInfo | undefined;
   let patches: tf.TensorInfo | undefined;

@@ -1,6 +1,6 @@
 /**
  * Dropout keep-masks on the wasm backend, written by the SIMD module
- * (`winograd/dropout.as.ts`) straight into a new tensor: the same numbers as
+ * (`simd/dropout.as.ts`) straight into a new tensor: the same numbers as
  * `lib/engine/dropout.ts` draws in JS from `lib/engine/random.ts` (tested
  * element for element), several times faster.
  *
@@ -9,7 +9,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { disposeAll, heapIndex } from "./wasm_util.ts";
-import { transforms, winogradAvailable } from "./winograd.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /**
  * The smallest 32-bit `h` with `Math.fround(h / 2^32) >= rate`: the JS
@@ -18,8 +18,11 @@ import { transforms, winogradAvailable } from "./winograd.ts";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { dropThreshold } from "./dropout_mask.ts";
- * dropThreshold(0.5); // 2147483584: 0.5 − 2⁻²⁶ already rounds up to 0.5
+ * // 0.5 − 2⁻²⁶ already rounds up to 0.5 in float32:
+ * assertEquals(dropThreshold(0.5), 2147483584);
+ * assertEquals(Math.fround(2147483584 / 2 ** 32), 0.5);
  * ```
  */
 export function dropThreshold(rate: number): number {
@@ -44,7 +47,7 @@ export function dropoutMaskWasm(
   rate: number,
   scale: number,
 ): tf.TensorInfo | undefined {
-  if (!winogradAvailable(backend)) return undefined;
+  if (!simdAvailable(backend)) return undefined;
   const rows = keys.length;
   const perRow = shape.slice(1).reduce((a, b) => a * b, 1);
   const table = backend.makeOutput([Math.max(1, rows)], "int32");
@@ -54,7 +57,7 @@ export function dropoutMaskWasm(
       new Int32Array(keys.buffer, keys.byteOffset, rows),
     );
     const threshold = dropThreshold(rate);
-    transforms(backend).dropoutMask(
+    simdKernels(backend).dropoutMask(
       heapIndex(backend, out) * 4,
       heapIndex(backend, table) * 4,
       rows,

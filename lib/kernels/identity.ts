@@ -19,11 +19,13 @@ import type { KernelArgs, WasmKernelFunc } from "./wasm_util.ts";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerTrainingKernels } from "./mod.ts";
- * registerTrainingKernels(); // installs makeIdentity(stock) for wasm
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // registers makeIdentity(stock) for wasm
+ * await initBackend();
  * const x = tf.tensor([1, 2, 3]);
  * const y = tf.engine().runKernel("Identity", { x }) as tf.Tensor;
  * x.dispose(); // y still holds [1, 2, 3]: the data is freed with its last user
+ * assertEquals(Array.from(y.dataSync()), [1, 2, 3]);
  * ```
  */
 export function makeIdentity(stock: WasmKernelFunc): WasmKernelFunc {

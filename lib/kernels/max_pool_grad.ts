@@ -10,7 +10,7 @@
  * once, reading the heap sequentially.
  *
  * The tutorial's case, 2×2 windows tiling the input exactly with a multiple
- * of 4 channels, runs as WASM SIMD (`winograd/pool.as.ts`), the same rule
+ * of 4 channels, runs as WASM SIMD (`simd/pool.as.ts`), the same rule
  * with lane masks, four channels at a time.
  *
  * Non-overlapping windows (stride ≥ filter size on both axes) need a single
@@ -31,7 +31,7 @@ import {
   type KernelArgs,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
-import { transforms, winogradAvailable } from "./winograd.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /**
  * Makes the `MaxPoolGrad` kernel function; `stock` (the wasm backend's own
@@ -66,7 +66,7 @@ export function makeMaxPoolGrad(stock: WasmKernelFunc): WasmKernelFunc {
       dimRoundingMode,
     );
     if (!tf.util.arraysEqual(dy.shape, info.outShape)) {
-      throw new Error(
+      throw new RangeError(
         `MaxPoolGrad: dy shape ${dy.shape} does not fit input shape ` +
           `${input.shape} (expected ${info.outShape})`,
       );
@@ -95,9 +95,9 @@ export function makeMaxPoolGrad(stock: WasmKernelFunc): WasmKernelFunc {
       geo.fh === 2 && geo.fw === 2 && geo.sh === 2 && geo.sw === 2 &&
       geo.top === 0 && geo.left === 0 && geo.outH * 2 === geo.inH &&
       geo.outW * 2 === geo.inW && geo.ch % 4 === 0 &&
-      winogradAvailable(backend)
+      simdAvailable(backend)
     ) {
-      transforms(backend).maxPoolGrad2x2(
+      simdKernels(backend).maxPoolGrad2x2(
         x0 * 4,
         dy0 * 4,
         dx0 * 4,

@@ -5,7 +5,8 @@
  * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
  * fully-connected paths; `Conv2D` and `FusedConv2D` (and with them the input
  * gradient) run 3x3 convolutions with many channels as Winograd F(4x4,3x3)
- * with WASM SIMD transforms (`winograd/`). `MaxPoolGrad` and `Sum` over leading axes (the bias
+ * with WASM SIMD transforms (part of the SIMD module, `simd/`). `MaxPoolGrad`
+ * and `Sum` over leading axes (the bias
  * gradients) replace the stock scalar loop and transpose with plain JS over
  * the wasm heap. `Identity` shares its input's data instead of copying it
  * (the engine clones every tensor a gradient keeps). ReLU's gradient runs as
@@ -14,14 +15,18 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerTrainingKernels } from "./mod.ts";
- * await tf.setBackend("wasm");
- * registerTrainingKernels();
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // calls registerTrainingKernels()
+ * await initBackend();
+ * const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+ * const g = tf.grad((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid").sum())(x);
+ * assertEquals(Array.from(g.dataSync()), [0, 0, 0, 1]); // MaxPoolGrad on wasm
  * ```
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../errors.ts";
 import {
   makeBatchMatMul,
   makeFusedMatMul,
@@ -80,12 +85,12 @@ type Marked = tf.KernelFunc & { [OURS]?: true };
  * cache of packed weights cannot serve data under another shape. Idempotent; call it after importing
  * `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
  *
- * @throws {Error} when the wasm backend's kernels are not registered.
+ * @throws {BackendError} when the wasm backend's kernels are not registered.
  */
 export function registerTrainingKernels(): void {
   const current = tf.getKernel("BatchMatMul", WASM);
   if (current === undefined) {
-    throw new Error(
+    throw new BackendError(
       "the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first",
     );
   }
@@ -119,12 +124,12 @@ const stockKernels = new Map<string, WasmKernelFunc>();
  * {@linkcode registerTrainingKernels} wrapped it (`BatchMatMul`, `Conv2D`,
  * `FusedConv2D`, `MaxPoolGrad`, `Sum`), for benchmarks against it.
  *
- * @throws {Error} when `name` was not wrapped.
+ * @throws {TypeError} when `name` was not wrapped.
  */
 export function stockKernel(name: string): WasmKernelFunc {
   const kernel = stockKernels.get(name);
   if (kernel === undefined) {
-    throw new Error(`no stock '${name}' kernel was wrapped`);
+    throw new TypeError(`no stock '${name}' kernel was wrapped`);
   }
   return kernel;
 }
@@ -140,7 +145,7 @@ function wrapStock(
 ): WasmKernelFunc {
   const config = tf.getKernel(name, WASM);
   if (config === undefined) {
-    throw new Error(`the wasm backend has no '${name}' kernel`);
+    throw new BackendError(`the wasm backend has no '${name}' kernel`);
   }
   const stock = config.kernelFunc as unknown as WasmKernelFunc;
   stockKernels.set(name, stock);

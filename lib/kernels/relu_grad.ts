@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapIndex, type KernelArgs } from "./wasm_util.ts";
-import { transforms, winogradAvailable } from "./winograd.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /** The kernel's name (this project's own; tfjs has none). */
 export const RELU_GRAD = "MnistCnnReluGrad";
@@ -38,9 +38,9 @@ function wasmReluGrad(args: KernelArgs): tf.TensorInfo {
   const n = tf.util.sizeFromShape(x.shape);
   if (
     x.dtype === "float32" && dy.dtype === "float32" &&
-    winogradAvailable(backend)
+    simdAvailable(backend)
   ) {
-    transforms(backend).reluGrad(
+    simdKernels(backend).reluGrad(
       heapIndex(backend, dy) * 4,
       heapIndex(backend, x) * 4,
       heapIndex(backend, out) * 4,
@@ -87,10 +87,11 @@ function cpuReluGrad(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerReluGrad } from "./relu_grad.ts";
- * registerReluGrad();
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // calls registerReluGrad()
+ * await initBackend();
  * const g = tf.grad((x: tf.Tensor) => tf.relu(x).sum())(tf.tensor([-1, 2]));
- * g.print(); // [0, 1]
+ * assertEquals(Array.from(g.dataSync()), [0, 1]);
  * ```
  */
 export function registerReluGrad(): void {

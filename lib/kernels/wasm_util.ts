@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../errors.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 /** Name of the backend the training kernels are registered for. */
@@ -32,12 +33,12 @@ export type WasmKernelFunc = (args: KernelArgs) => tf.TensorInfo;
  * Returns the kernel function currently registered for `name` on the wasm
  * backend.
  *
- * @throws {Error} when the wasm backend has no such kernel.
+ * @throws {BackendError} when the wasm backend has no such kernel.
  */
 export function wasmKernel(name: string): WasmKernelFunc {
   const config = tf.getKernel(name, WASM);
   if (config === undefined) {
-    throw new Error(`the wasm backend has no '${name}' kernel`);
+    throw new BackendError(`the wasm backend has no '${name}' kernel`);
   }
   return config.kernelFunc as unknown as WasmKernelFunc;
 }
@@ -215,7 +216,7 @@ export function swapLastAxes(
 export function assertFloat32(kernel: string, ...infos: tf.TensorInfo[]): void {
   for (const info of infos) {
     if (info.dtype !== "float32") {
-      throw new Error(
+      throw new TypeError(
         `${kernel} on wasm supports float32 only, got ${info.dtype}`,
       );
     }
@@ -233,7 +234,7 @@ export function assertFloat32(kernel: string, ...infos: tf.TensorInfo[]): void {
  * reads only the rows and columns its geometry has, which a crop reproduces.
  * The batch, the channels and the filter must agree.
  *
- * @throws {Error} when they do not.
+ * @throws {RangeError} when they do not.
  */
 export function fitDy(
   kernel: string,
@@ -250,7 +251,7 @@ export function fitDy(
     filterShape.length !== 4 || filterShape[2] !== info.inChannels ||
     dy.shape.length !== 4 || n !== info.batchSize || c !== info.outChannels
   ) {
-    throw new Error(
+    throw new RangeError(
       `${kernel}: dy shape ${dy.shape} and filter shape ${filterShape} do ` +
         `not fit input shape ${info.inShape} (expected dy ${info.outShape})`,
     );

@@ -13,28 +13,31 @@
  * a×a tiles at stride m (a² planes [tiles, Cin]); a² products M[k] =
  * V[k]·U[k] on the backend's stock XNNPACK fully-connected GEMM; the output
  * transform Y = Aᵀ·M·A, partial tiles clipped. Tiles go through in chunks so
- * that V and M stay in cache. The transforms are WASM SIMD kernels
- * generated from the matrices in `winograd/tiles.ts` (`winograd/generate.ts`
- * writes `winograd/winograd.as.ts`, `winograd/build.ts` compiles it), in
- * two builds: `winograd_fma.wasm` with relaxed SIMD fused multiply-add where
- * the runtime validates it ({@link relaxedSimdSupported}), `winograd.wasm`
- * (SIMD128 only) otherwise. They are instantiated on the backend's own
- * `WebAssembly.Memory` and work in place on tensors at heap addresses.
- * Speed and error figures: docs/winograd.md.
+ * that V and M stay in cache. The transforms are part of the SIMD module
+ * (`simd/`: generated from the matrices in `simd/tiles.ts` by
+ * `simd/generate.ts` into `simd/winograd.as.ts`, compiled into `simd.wasm`
+ * and, with relaxed SIMD fused multiply-add, `simd_fma.wasm`), loaded by
+ * `simdKernels` from `simd/simd.ts`. Speed and error figures:
+ * docs/winograd.md.
  *
  * @example
  * ```ts
- * if (canUseWinograd(x.shape, filter.shape, 1, 1, pads)) {
- *   return winogradConv3x3(backend, x, filter, pads); // F(4x4), fma if any
- * }
+ * import { assert } from "@std/assert";
+ * import { canUseWinograd } from "./winograd.ts";
+ * const pads = { top: 0, bottom: 0, left: 0, right: 0 };
+ * // The tutorial's conv2: x [128, 26, 26, 32], filter [3, 3, 32, 64].
+ * assert(canUseWinograd([128, 26, 26, 32], [3, 3, 32, 64], 1, 1, pads));
+ * assert(!canUseWinograd([128, 26, 26, 32], [3, 3, 32, 64], 2, 1, pads));
  * ```
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../errors.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { packedMatMul, stockBatchMatMul } from "./batch_mat_mul.ts";
-import { TILES, type WinogradTile } from "./winograd/tiles.ts";
+import { type SimdKernels, simdKernels } from "./simd/simd.ts";
+import { TILES, type WinogradTile } from "./simd/tiles.ts";
 import {
   disposeAll,
   heapF32,
@@ -67,7 +70,8 @@ export interface WinogradOptions {
   tile?: 2 | 4;
   /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
-   * FMA). Default: where {@link relaxedSimdSupported}; `true` throws where
+   * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
+   * throws where
    * it is not.
    */
   fma?: boolean;
@@ -90,124 +94,14 @@ export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
   4: 256,
 };
 
-/** Arguments of the generated input transforms (`inputTransform2`, `…4`). */
-type InputTransform = (
-  x: number,
-  vTable: number,
-  zero: number,
-  H: number,
-  W: number,
-  C: number,
-  padT: number,
-  padL: number,
-  TH: number,
-  TW: number,
-  t0: number,
-  count: number,
-) => void;
-
-/** Arguments of the generated output transforms. */
-type OutputTransform = (
-  mTable: number,
-  y: number,
-  OH: number,
-  OW: number,
-  C: number,
-  TH: number,
-  TW: number,
-  t0: number,
-  count: number,
-) => void;
-
-/** Arguments of the generated dy transforms (filter gradient). */
-type DyTransform = (
-  dy: number,
-  dTable: number,
-  zero: number,
-  OH: number,
-  OW: number,
-  C: number,
-  TH: number,
-  TW: number,
-  t0: number,
-  count: number,
-) => void;
-
-/** The exports of winograd.wasm / winograd_fma.wasm. */
-export interface Transforms {
-  inputTransform2: InputTransform;
-  inputTransform4: InputTransform;
-  outputTransform2: OutputTransform;
-  outputTransform4: OutputTransform;
-  dyTransform2: DyTransform;
-  dyTransform4: DyTransform;
-  gradProducts(
-    vTable: number,
-    dTable: number,
-    g: number,
-    Cin: number,
-    Cout: number,
-    count: number,
-    planes: number,
-  ): void;
-  /** The direct filter gradient for few input channels (`direct.as.ts`). */
-  directFilterGrad(
-    x: number,
-    dy: number,
-    out: number,
-    N: number,
-    H: number,
-    W: number,
-    Ci: number,
-    OH: number,
-    OW: number,
-    Co: number,
-    FH: number,
-    FW: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
-  /** The 2x2 max-pool gradient of windows tiling the input (`pool.as.ts`). */
-  maxPoolGrad2x2(
-    x: number,
-    dy: number,
-    dx: number,
-    N: number,
-    H: number,
-    W: number,
-    C: number,
-  ): void;
-  /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
-  gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
-  /** ReLU's gradient, dy·step(x), in one pass (`relu.as.ts`). */
-  reluGrad(dy: number, x: number, out: number, n: number): void;
-  /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */
-  dropoutMask(
-    out: number,
-    keys: number,
-    rows: number,
-    perRow: number,
-    threshold: number,
-    scale: number,
-  ): void;
-  /** Bias and ReLU in place, C a multiple of 4 (`bias.as.ts`). */
-  biasActivation(
-    y: number,
-    bias: number,
-    pixels: number,
-    C: number,
-    relu: number,
-  ): void;
-}
-
 /** One tile size's three transforms. */
 interface TileKernels {
-  input: InputTransform;
-  output: OutputTransform;
-  dy: DyTransform;
+  input: SimdKernels["inputTransform2"];
+  output: SimdKernels["outputTransform2"];
+  dy: SimdKernels["dyTransform2"];
 }
 
-function tileKernels(t: Transforms, m: 2 | 4): TileKernels {
+function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
   return m === 2
     ? {
       input: t.inputTransform2,
@@ -219,146 +113,6 @@ function tileKernels(t: Transforms, m: 2 | 4): TileKernels {
       output: t.outputTransform4,
       dy: t.dyTransform4,
     };
-}
-
-/** The two builds: SIMD128 only, and SIMD128 plus relaxed SIMD. */
-type Flavour = "simd" | "fma";
-
-const BINARY: Readonly<Record<Flavour, string>> = {
-  simd: "./winograd/winograd.wasm",
-  fma: "./winograd/winograd_fma.wasm",
-};
-const wasmModules: Partial<Record<Flavour, WebAssembly.Module>> = {};
-const instances = new WeakMap<
-  WebAssembly.Memory,
-  Partial<Record<Flavour, Transforms>>
->();
-
-/** The compiled transforms module of one build (read once). */
-function transformsModule(flavour: Flavour): WebAssembly.Module {
-  return wasmModules[flavour] ??= new WebAssembly.Module(
-    Deno.readFileSync(new URL(BINARY[flavour], import.meta.url)),
-  );
-}
-
-/**
- * A module of one function, `f32x4.relaxed_madd` of three constants: valid
- * exactly where the runtime has relaxed SIMD.
- */
-const RELAXED_SIMD_PROBE = new Uint8Array([
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00, // magic, version 1
-  0x01,
-  0x05,
-  0x01,
-  0x60,
-  0x00,
-  0x01,
-  0x7b, // type: [] -> [v128]
-  0x03,
-  0x02,
-  0x01,
-  0x00, // one function of type 0
-  0x0a,
-  0x3d,
-  0x01,
-  0x3b,
-  0x00, // code: one body of 59 bytes, no locals
-  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]),
-  0xfd,
-  0x85,
-  0x02, // f32x4.relaxed_madd
-  0x0b, // end
-]);
-
-let relaxedSimd: boolean | undefined;
-
-/**
- * Whether this runtime has WASM relaxed SIMD (so the fused multiply-add
- * build, winograd_fma.wasm, can run): `WebAssembly.validate` of a tiny
- * module using `f32x4.relaxed_madd`. Cached; never throws.
- *
- * @example
- * ```ts
- * console.log(relaxedSimdSupported()); // true on Deno 2.x (V8 ≥ 11.4)
- * ```
- */
-export function relaxedSimdSupported(): boolean {
-  relaxedSimd ??= WebAssembly.validate(RELAXED_SIMD_PROBE);
-  return relaxedSimd;
-}
-
-/** The emscripten module's `WebAssembly.Memory` of the wasm backend. */
-export function backendMemory(backend: BackendWasm): WebAssembly.Memory {
-  const wasm = backend.wasm as unknown as {
-    asm?: { memory?: WebAssembly.Memory };
-    wasmMemory?: WebAssembly.Memory;
-    wasmExports?: { memory?: WebAssembly.Memory };
-  };
-  const memory = wasm.asm?.memory ?? wasm.wasmExports?.memory ??
-    wasm.wasmMemory;
-  if (!(memory instanceof WebAssembly.Memory)) {
-    throw new Error("winograd: cannot find the wasm backend's memory");
-  }
-  return memory;
-}
-
-/**
- * The exports of one build (`fma`: the relaxed-SIMD build; default where the
- * runtime has it) instantiated on the backend's memory (cached). Pointers
- * are byte offsets into the backend's heap.
- *
- * @throws {Error} where the build cannot run (see {@link winogradAvailable}).
- */
-export function transforms(backend: BackendWasm, fma?: boolean): Transforms {
-  const flavour: Flavour = (fma ?? relaxedSimdSupported()) ? "fma" : "simd";
-  if (flavour === "fma" && !relaxedSimdSupported()) {
-    throw new Error("winograd: this runtime has no WASM relaxed SIMD (fma)");
-  }
-  const memory = backendMemory(backend);
-  let cache = instances.get(memory);
-  if (cache === undefined) instances.set(memory, cache = {});
-  let t = cache[flavour];
-  if (t === undefined) {
-    if (!(memory.buffer instanceof ArrayBuffer)) {
-      throw new Error(
-        "winograd: the wasm backend's memory is shared (threaded build); " +
-          "the transforms need the non-threaded SIMD build",
-      );
-    }
-    const instance = new WebAssembly.Instance(transformsModule(flavour), {
-      env: {
-        memory,
-        abort() {
-          throw new Error("winograd transforms aborted");
-        },
-      },
-    });
-    t = cache[flavour] = instance.exports as unknown as Transforms;
-  }
-  return t;
-}
-
-/**
- * Whether the transforms can run on this backend: its memory must be a
- * plain (non-shared) `WebAssembly.Memory` and the transforms binary
- * readable (`--allow-read`). Instantiates and caches the transforms; never
- * throws. Check it once before routing convolutions to
- * {@link winogradConv3x3}.
- */
-export function winogradAvailable(backend: BackendWasm): boolean {
-  try {
-    transforms(backend);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -467,7 +221,7 @@ function product(): (
 ) => tf.TensorInfo {
   const config = tf.getKernel("BatchMatMul", WASM);
   if (config === undefined) {
-    throw new Error("the wasm backend has no 'BatchMatMul' kernel");
+    throw new BackendError("the wasm backend has no 'BatchMatMul' kernel");
   }
   let fn = matMul;
   if (fn === undefined || matMulSource !== config.kernelFunc) {
@@ -491,7 +245,7 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
   const m = options.tile ?? fallback;
   const tile = TILES[m];
   if (tile === undefined) {
-    throw new Error(`winograd: tile must be 2 or 4, got ${m}`);
+    throw new RangeError(`winograd: tile must be 2 or 4, got ${m}`);
   }
   return tile;
 }
@@ -505,8 +259,9 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
  * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
  * (error figures in docs/winograd.md).
  *
- * @throws {Error} when {@link canUseWinograd} rejects the arguments, the
- * inputs are not float32, or {@link winogradAvailable} is false.
+ * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
+ * false.
  */
 export function winogradConv3x3(
   backend: BackendWasm,
@@ -516,13 +271,13 @@ export function winogradConv3x3(
   options: WinogradOptions = {},
 ): tf.TensorInfo {
   if (!canUseWinograd(x.shape, filter.shape, 1, 1, pads)) {
-    throw new Error(
+    throw new RangeError(
       `winogradConv3x3: unsupported x ${x.shape}, filter ${filter.shape}, ` +
         `pads ${JSON.stringify(pads)}`,
     );
   }
   if (x.dtype !== "float32" || filter.dtype !== "float32") {
-    throw new Error("winogradConv3x3 supports float32 only");
+    throw new TypeError("winogradConv3x3 supports float32 only");
   }
   const tile = tileOf(options, DEFAULT_TILE.conv);
   const planes = (tile.m + 2) ** 2;
@@ -536,7 +291,7 @@ export function winogradConv3x3(
     1,
     Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
   );
-  const t = tileKernels(transforms(backend, options.fma), tile.m);
+  const t = tileKernels(simdKernels(backend, options.fma), tile.m);
   const mm = product();
 
   const y = backend.makeOutput([n, oh, ow, cout], "float32");
@@ -638,8 +393,9 @@ export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
  * XNNPACK, whose packing of the tall per-chunk operand cost more than the
  * product itself.
  *
- * @throws {Error} when {@link canUseWinograd} rejects the shapes, `dy` does
- * not fit them, the inputs are not float32, or {@link winogradAvailable} is
+ * @throws {RangeError} when {@link canUseWinograd} rejects the shapes or
+ * `dy` does not fit them.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
  * false.
  */
 export function winogradBackpropFilter3x3(
@@ -655,19 +411,19 @@ export function winogradBackpropFilter3x3(
     dy.shape.length !== 4 ||
     !canUseWinograd(x.shape, filterShape, 1, 1, pads)
   ) {
-    throw new Error(
+    throw new RangeError(
       `winogradBackpropFilter3x3: unsupported x ${x.shape}, dy ${dy.shape}, ` +
         `pads ${JSON.stringify(pads)}`,
     );
   }
   if (x.dtype !== "float32" || dy.dtype !== "float32") {
-    throw new Error("winogradBackpropFilter3x3 supports float32 only");
+    throw new TypeError("winogradBackpropFilter3x3 supports float32 only");
   }
   const [n, h, w, cin] = x.shape;
   const oh = h + pads.top + pads.bottom - 2;
   const ow = w + pads.left + pads.right - 2;
   if (dy.shape[0] !== n || dy.shape[1] !== oh || dy.shape[2] !== ow) {
-    throw new Error(
+    throw new RangeError(
       `winogradBackpropFilter3x3: dy ${dy.shape} does not fit x ${x.shape} ` +
         `with pads ${JSON.stringify(pads)}`,
     );
@@ -680,7 +436,7 @@ export function winogradBackpropFilter3x3(
     1,
     Math.min(tiles, options.chunkTiles ?? DEFAULT_GRAD_CHUNK_TILES[tile.m]),
   );
-  const all = transforms(backend, options.fma);
+  const all = simdKernels(backend, options.fma);
   const t = tileKernels(all, tile.m);
 
   const out = backend.makeOutput(filterShape, "float32");

@@ -1,18 +1,23 @@
 /**
  * The drawing page's web app as one request handler: the page's fixed set of
- * static files, and `POST /api/predict`, which takes a picture (a PNG or JPEG
- * upload, a multipart form with a file, or JSON canvas pixels), runs it
- * through the same MNIST-style preprocessing as `deno task predict --image`,
- * and answers with the model's classes and probabilities as JSON. Bad
- * requests get the right status and a JSON `{"error": …}`; nothing a client
- * sends can crash or hang it.
+ * static files, and `POST /api/predict`, which takes a picture (an upload in
+ * one of the supported formats, PNG or JPEG, a multipart form with a file, or
+ * JSON canvas pixels), runs it through the same MNIST-style preprocessing as
+ * `deno task predict --image`, and answers with the model's classes and
+ * probabilities as JSON. Bad requests get the right status (a picture's by
+ * its error's kind, {@linkcode IMAGE_ERROR_STATUS}) and a JSON
+ * `{"error": …}`; nothing a client sends can crash or hang it.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
-import { ImageError } from "../errors.ts";
-import { decodeImage, type RgbaImage } from "../image/decode.ts";
+import { ImageError, type ImageErrorKind } from "../errors.ts";
+import {
+  decodeImage,
+  type RgbaImage,
+  SUPPORTED_FORMATS,
+} from "../image/decode.ts";
 import { toMnistInput } from "../image/preprocess.ts";
 import { predictInputs } from "../predict.ts";
 
@@ -22,6 +27,32 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const BODY_TIMEOUT_MS = 10_000;
 /** The largest canvas accepted as JSON pixels, per side. */
 export const MAX_CANVAS_SIDE = 2048;
+
+/**
+ * The HTTP status answering each kind of {@linkcode ImageError}: the
+ * picture's format is not one the app decodes (415), it is over the limits
+ * (413), corrupt (400), or shows no digit (422).
+ */
+export const IMAGE_ERROR_STATUS: Readonly<Record<ImageErrorKind, number>> = {
+  unreadable: 400,
+  unsupported: 415,
+  corrupt: 400,
+  "too-large": 413,
+  "no-digit": 422,
+};
+
+/**
+ * The content types `POST /api/predict` takes: a picture in one of the
+ * supported formats' media types (or as `application/octet-stream`: the
+ * format is read from the picture's signature either way), a multipart form
+ * holding one, or JSON canvas pixels.
+ */
+export const PREDICT_CONTENT_TYPES: readonly string[] = [
+  ...SUPPORTED_FORMATS.map((f) => f.mediaType),
+  "application/octet-stream",
+  "multipart/form-data",
+  "application/json",
+];
 
 /** The page's files: URL path → file in `web/` and its content type. */
 const STATIC_FILES: Readonly<Record<string, [string, string]>> = {
@@ -74,11 +105,20 @@ const json = (
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { createHandler } from "./app.ts";
- * import { initBackend, loadModel } from "../mod.ts";
+ * import { buildModel, initBackend } from "../mod.ts";
  * await initBackend();
- * const handler = createHandler({ model: await loadModel() });
- * Deno.serve({ hostname: "127.0.0.1", port: 8000 }, handler);
+ * const handler = createHandler({ model: buildModel({ seed: 1 }) });
+ * // `Deno.serve(handler)` serves the page; here one request goes straight in.
+ * const png = await Deno.readFile("notebooks/sample_digits/digit_7.png");
+ * const response = await handler(new Request("http://127.0.0.1/api/predict", {
+ *   method: "POST",
+ *   headers: { "content-type": "image/png" },
+ *   body: png,
+ * }));
+ * assertEquals(response.status, 200);
+ * assertEquals((await response.json()).probabilities[0].length, 10);
  * ```
  */
 export function createHandler(
@@ -97,15 +137,7 @@ export function createHandler(
           });
         }
         const picture = await readPicture(request, limit, timeout);
-        let input: Float32Array;
-        try {
-          input = toMnistInput(picture, { name: "request" });
-        } catch (error) {
-          if (error instanceof ImageError) {
-            throw new HttpError(422, error.message);
-          }
-          throw error;
-        }
+        const input = toMnistInput(picture, { name: "request" });
         const { classes, probabilities } = predictInputs(options.model, [
           input,
         ]);
@@ -130,6 +162,9 @@ export function createHandler(
     } catch (error) {
       if (error instanceof HttpError) {
         return json(error.status, { error: error.message }, error.headers);
+      }
+      if (error instanceof ImageError) {
+        return json(IMAGE_ERROR_STATUS[error.kind], { error: error.message });
       }
       console.error(`error answering ${request.method} ${request.url}:`, error);
       return json(500, { error: "internal error" });
@@ -209,8 +244,11 @@ async function readPicture(
   if (type === "application/json") {
     return canvasPixels(await readBody(request, limit, timeout));
   }
-  if (type === "image/png" || type === "image/jpeg") {
-    return decodeUpload(
+  if (
+    type === "application/octet-stream" ||
+    SUPPORTED_FORMATS.some((f) => f.mediaType === type)
+  ) {
+    return decodeImage(
       await readBody(request, limit, timeout),
       "uploaded picture",
     );
@@ -230,7 +268,7 @@ async function readPicture(
         "the form holds no file: send the picture as a file field",
       );
     }
-    return decodeUpload(
+    return decodeImage(
       new Uint8Array(await file.arrayBuffer()),
       file.name || "uploaded picture",
     );
@@ -238,24 +276,10 @@ async function readPicture(
   await request.body?.cancel();
   throw new HttpError(
     415,
-    `unsupported content type '${
-      type || "none"
-    }': send image/png, image/jpeg, multipart/form-data or application/json`,
+    `unsupported content type '${type || "none"}': send ${
+      PREDICT_CONTENT_TYPES.slice(0, -1).join(", ")
+    } or ${PREDICT_CONTENT_TYPES.at(-1)}`,
   );
-}
-
-function decodeUpload(bytes: Uint8Array, name: string): RgbaImage {
-  try {
-    return decodeImage(bytes, name);
-  } catch (error) {
-    if (!(error instanceof ImageError)) throw error;
-    const status = /not a PNG or JPEG|empty file/.test(error.problem)
-      ? 415
-      : /too large/.test(error.problem)
-      ? 413
-      : 400;
-    throw new HttpError(status, error.message);
-  }
 }
 
 /**

@@ -42,15 +42,21 @@ export interface LoadResult {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { runLoad } from "./load.ts";
- * const png = await Deno.readFile("notebooks/sample_digits/digit_7.png");
+ * const server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   () => new Response("7"),
+ * );
  * const result = await runLoad({
- *   url: "http://127.0.0.1:8000/api/predict",
- *   body: png,
+ *   url: `http://127.0.0.1:${server.addr.port}/api/predict`,
+ *   body: new Uint8Array([1, 2, 3]),
  *   contentType: "image/png",
- *   requests: 200,
+ *   requests: 50,
+ *   concurrency: 4,
  * });
- * console.log(result.perSecond, result.p99Ms);
+ * await server.shutdown();
+ * assertEquals([result.requests, result.failures], [50, 0]);
  * ```
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {

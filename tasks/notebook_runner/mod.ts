@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FileError } from "../../lib/errors.ts";
 
 /** The repository's `notebooks/` folder. */
 export const NOTEBOOKS: string = fileURLToPath(
@@ -167,8 +168,9 @@ export async function executeNotebook(
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const stderr = new TextDecoder().decode(result.stderr);
   if (!result.success) {
-    throw new Error(
-      `executing ${name} failed (exit ${result.code}) after ${seconds}s:\n${
+    throw new FileError(
+      name,
+      `executing it failed (exit ${result.code}) after ${seconds}s:\n${
         stderr.slice(-6000)
       }`,
     );
@@ -180,7 +182,7 @@ export async function executeNotebook(
     `executed ${name} in ${seconds}s (${lateOutputs} late outputs kept)`,
   );
   if (options.output !== source && await Deno.readTextFile(source) !== before) {
-    throw new Error(`${name} was modified by its execution`);
+    throw new FileError(name, "was modified by its execution");
   }
   return {
     notebook: await readNotebook(options.output),

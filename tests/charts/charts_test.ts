@@ -19,11 +19,9 @@ import {
   buildModel,
   classify,
   classMetrics,
-  confusionChart,
   confusionMatrix,
   evaluate,
   type History,
-  historyCsv,
   readHistory,
   reportHtml,
   saveHistory,
@@ -32,10 +30,14 @@ import {
   showMistakes,
   showTrainingChart,
   train,
-  trainingChart,
   worstMistakes,
   writeReport,
 } from "../../lib/mod.ts";
+import {
+  confusionChart,
+  historyCsv,
+  trainingChart,
+} from "../../lib/charts/mod.ts";
 import { launchBrowser, skipBrowser } from "../browser.ts";
 import { realMnist, silent, trainedModel } from "../helpers.ts";
 

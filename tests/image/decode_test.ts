@@ -8,12 +8,15 @@
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { join } from "node:path";
-import { ImageError } from "../../lib/errors.ts";
+import { ImageError, type ImageErrorKind } from "../../lib/errors.ts";
 import {
   decodeImage,
+  IMAGE_EXTENSIONS,
+  IMAGE_FORMATS,
   imageFormat,
   listImages,
   readImage,
+  SUPPORTED_FORMATS,
 } from "../../lib/image/mod.ts";
 import { makeFormatPictures, skipPictures } from "./pictures.ts";
 
@@ -70,17 +73,26 @@ Deno.test({
   name: "bad files get an ImageError naming the file and the problem",
   ignore: skip,
   async fn() {
-    const cases: [string, string][] = [
-      ["digit.gif", "not a PNG or JPEG picture (looks like GIF)"],
-      ["digit.bmp", "not a PNG or JPEG picture (looks like BMP)"],
-      ["empty.png", "empty file"],
-      ["text.png", "not a PNG or JPEG picture: use PNG or JPEG"],
-      ["truncated.png", "PNG"],
-      ["corrupt.png", "corrupt or truncated PNG"],
-      ["truncated.jpg", "JPEG"],
-      ["huge.png", "too large: 6000×6000 pixels"],
+    const cases: [string, string, ImageErrorKind][] = [
+      [
+        "digit.gif",
+        "not a PNG or JPEG picture (looks like GIF)",
+        "unsupported",
+      ],
+      [
+        "digit.bmp",
+        "not a PNG or JPEG picture (looks like BMP)",
+        "unsupported",
+      ],
+      ["empty.png", "empty file", "unsupported"],
+      ["text.png", "not a PNG or JPEG picture: use PNG or JPEG", "unsupported"],
+      ["truncated.png", "PNG", "corrupt"],
+      ["corrupt.png", "corrupt or truncated PNG", "corrupt"],
+      ["truncated.jpg", "JPEG", "corrupt"],
+      ["huge.png", "too large: 6000×6000 pixels", "too-large"],
+      ["missing.png", "no such file or directory", "unreadable"],
     ];
-    for (const [name, problem] of cases) {
+    for (const [name, problem, kind] of cases) {
       const path = join(dir, "bad", name);
       const error = await assertRejects(() => readImage(path), ImageError);
       assert(
@@ -88,25 +100,51 @@ Deno.test({
           error.message.includes(problem),
         `${name}: ${error.message}`,
       );
+      assertEquals(error.kind, kind, name);
     }
   },
 });
 
-Deno.test("imageFormat knows PNG and JPEG by their signatures only", () => {
+Deno.test("imageFormat knows formats by their signatures only", () => {
   assertEquals(
-    imageFormat(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10])),
-    "png",
+    imageFormat(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10]))
+      ?.name,
+    "PNG",
   );
-  assertEquals(imageFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0])), "jpeg");
   assertEquals(
-    imageFormat(new Uint8Array([0x47, 0x49, 0x46, 0x38])),
-    undefined,
+    imageFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]))?.mediaType,
+    "image/jpeg",
   );
+  // Known, to name it, but not decoded.
+  const gif = imageFormat(new Uint8Array([0x47, 0x49, 0x46, 0x38]));
+  assertEquals([gif?.name, gif?.decode], ["GIF", undefined]);
+  // A signature cut short is no match.
+  assertEquals(imageFormat(new Uint8Array([0x89, 0x50, 0x4e])), undefined);
+  assertEquals(imageFormat(new TextEncoder().encode("hello")), undefined);
   assertThrows(
     () => decodeImage(new Uint8Array([0xff, 0xd8, 0xff]), "req"),
     ImageError,
     "req: corrupt or truncated JPEG",
   );
+});
+
+Deno.test("the format table: the decoded formats, their extensions and types", () => {
+  assertEquals(SUPPORTED_FORMATS.map((f) => f.name), ["PNG", "JPEG"]);
+  assertEquals(IMAGE_EXTENSIONS, [".png", ".jpg", ".jpeg"]);
+  // Each name, media type, extension and signature belongs to one row.
+  for (const key of ["name", "mediaType"] as const) {
+    const all = IMAGE_FORMATS.map((f) => f[key]);
+    assertEquals(new Set(all).size, all.length, key);
+  }
+  const extensions = IMAGE_FORMATS.flatMap((f) => f.extensions);
+  assertEquals(new Set(extensions).size, extensions.length);
+  for (const f of IMAGE_FORMATS) {
+    assert(f.extensions.every((e) => /^\.[a-z0-9]+$/.test(e)), f.name);
+    // Each row's signatures lead to that row.
+    for (const magic of f.magic) {
+      assertEquals(imageFormat(new Uint8Array([...magic, 0, 0]))?.name, f.name);
+    }
+  }
 });
 
 Deno.test({

@@ -16,15 +16,14 @@ import { assert, assertEquals, assertGreater, assertThrows } from "@std/assert";
 import { join } from "node:path";
 import { ImageError } from "../../lib/errors.ts";
 import {
-  centreOfMass,
   initBackend,
   loadModel,
   predictInputs,
   readImage,
   type RgbaImage,
-  shadeText,
   toMnistInput,
 } from "../../lib/mod.ts";
+import { centreOfMass, shadeText } from "../../lib/image/mod.ts";
 import { trainedModel } from "../helpers.ts";
 import {
   makeDigitPictures,

@@ -172,6 +172,17 @@ Deno.test({
       ["bomb.keras", "would inflate to 629145600 bytes"],
       ["not_zip.keras", "not a .keras archive"],
       ["missing.h5", "no such file"],
+      // Hostile files, refused before anything large is allocated.
+      ["deep.keras", "the model config nests deeper than 100 levels"],
+      ["deep.h5", "the model config nests deeper than 100 levels"],
+      [
+        "huge_units.h5",
+        'dense_1/kernel:0 of layer "dense_1" has shape [676,10], the layer needs [676,100000000]',
+      ],
+      [
+        "huge_units.keras",
+        'of layer "dense" has shape [676,10], the layer needs [676,100000000]',
+      ],
     ];
     for (const [name, problem] of cases) {
       const path = join(dir, "bad", name);

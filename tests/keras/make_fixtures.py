@@ -217,7 +217,7 @@ with h5py.File(os.path.join(out, "keras3_legacy.h5"), "w") as f:
             lg.create_dataset(wname, data=val)
 
 
-def write_keras3(path, config, members=("config.json", "metadata.json", "model.weights.h5"), bomb=False):
+def write_keras3(path, config, members=("config.json", "metadata.json", "model.weights.h5"), bomb=False, raw_config=None):
     """saving_lib.save_model: zip of config.json, metadata.json, model.weights.h5."""
     buf = io.BytesIO()
     with h5py.File(buf, "w") as w:
@@ -233,7 +233,7 @@ def write_keras3(path, config, members=("config.json", "metadata.json", "model.w
         if "metadata.json" in members:
             z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0", "date_saved": "2026-11-28@12:00:00"}))
         if "config.json" in members:
-            z.writestr("config.json", json.dumps(config))
+            z.writestr("config.json", raw_config if raw_config is not None else json.dumps(config))
         if "model.weights.h5" in members:
             z.writestr("model.weights.h5", buf.getvalue())
         if bomb:
@@ -275,3 +275,19 @@ write_keras3(os.path.join(bad, "no_config.keras"), k3_config, members=("metadata
 write_keras3(os.path.join(bad, "no_weights.keras"), k3_config, members=("metadata.json", "config.json"))
 write_keras3(os.path.join(bad, "bomb.keras"), k3_config, members=("metadata.json", "config.json"), bomb=True)
 open(os.path.join(bad, "not_zip.keras"), "w").write("not a zip\n")
+# Hostile configs: nested 5,000 deep (json.dumps itself would recurse too
+# deep, so the text is spelled out), and a Dense of 100,000,000 units beside
+# weights of the real shapes.
+deep = '{"class_name": "Sequential", "config": {"name": "s", "layers": [' + "[" * 5000 + "]" * 5000 + "]}}"
+write_keras3(os.path.join(bad, "deep.keras"), None, raw_config=deep)
+with h5py.File(os.path.join(bad, "deep.h5"), "w") as f:
+    f.attrs["model_config"] = deep.encode("utf8")
+huge = json.loads(json.dumps(seq_config))
+huge["config"]["layers"][-1]["config"]["units"] = 100_000_000
+write_keras2(os.path.join(bad, "huge_units.h5"), huge, {
+    "conv2d_1": [("conv2d_1/kernel:0", A["k1"]), ("conv2d_1/bias:0", A["b1"])],
+    "dense_1": [("dense_1/kernel:0", A["k2"]), ("dense_1/bias:0", A["b2"])],
+}, b"2.2.4")
+huge3 = json.loads(json.dumps(k3_config))
+huge3["config"]["layers"][-1]["config"]["units"] = 100_000_000
+write_keras3(os.path.join(bad, "huge_units.keras"), huge3)

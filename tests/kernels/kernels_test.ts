@@ -12,6 +12,10 @@ import {
   registerTrainingKernels,
   TRAINING_KERNELS,
 } from "../../lib/kernels/mod.ts";
+import {
+  type FilterGradPath,
+  filterGradPath,
+} from "../../lib/kernels/conv2d_backprop_filter.ts";
 import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
@@ -328,6 +332,67 @@ Deno.test("Conv2DBackpropFilter with few taps (the direct kernel) matches the cp
       `direct Conv2DBackpropFilter ${describe(c)}`,
     );
   }
+});
+
+/** The filter-gradient strategy of a case, as the kernel chooses it. */
+function pathOf(c: ConvCase, simd = true): FilterGradPath {
+  const nchw = c.dataFormat === "NCHW";
+  const info = tf.backend_util.computeConv2DInfo(
+    c.x,
+    c.filter,
+    c.strides,
+    1,
+    c.pad,
+    c.dimRoundingMode,
+    false,
+    nchw ? "channelsFirst" : "channelsLast",
+  );
+  return filterGradPath(info, simd);
+}
+
+Deno.test("filterGradPath: the cases above take every strategy, by shape", async () => {
+  const taken = new Map<FilterGradPath, number>();
+  for (const c of [...CONV_CASES, ...DIRECT_CASES]) {
+    const path = pathOf(c);
+    taken.set(path, (taken.get(path) ?? 0) + 1);
+    // Without the SIMD module everything but the empty case is im2col.
+    assertEquals(pathOf(c, false), "im2col", describe(c));
+  }
+  assert(
+    (taken.get("winograd") ?? 0) >= 6,
+    `winograd: ${taken.get("winograd")}`,
+  );
+  assert((taken.get("direct") ?? 0) >= 6, `direct: ${taken.get("direct")}`);
+  assert((taken.get("im2col") ?? 0) >= 10, `im2col: ${taken.get("im2col")}`);
+  const conv1 = { x: [2, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1 };
+  const conv2 = { x: [2, 26, 26, 32], filter: [3, 3, 32, 64], strides: 1 };
+  assertEquals(pathOf({ ...conv1, pad: "valid" } as ConvCase), "direct");
+  assertEquals(pathOf({ ...conv2, pad: "valid" } as ConvCase), "winograd");
+  assertEquals(
+    pathOf({ ...conv2, pad: "valid", dataFormat: "NCHW" } as ConvCase),
+    "im2col",
+  );
+  assertEquals(
+    pathOf({ ...conv2, strides: 2, pad: "same" } as ConvCase),
+    "im2col",
+  );
+  // The empty path: a batch of none gives a gradient of zeros, like cpu.
+  const empty: ConvCase = {
+    x: [0, 5, 5, 16],
+    filter: [3, 3, 16, 16],
+    strides: 1,
+    pad: "same",
+  };
+  assertEquals(pathOf(empty), "empty");
+  await compareKernel(
+    "Conv2DBackpropFilter",
+    {
+      x: { shape: empty.x, data: new Float32Array(0) },
+      dy: { shape: [0, 5, 5, 16], data: new Float32Array(0) },
+    },
+    { ...convAttrs(empty), filterShape: empty.filter } as tf.NamedAttrMap,
+    "Conv2DBackpropFilter of an empty batch",
+  );
 });
 
 Deno.test("Conv2DBackpropInput matches the cpu backend", async () => {

@@ -4,11 +4,10 @@
  * relaxed SIMD) its fused multiply-add build, against the `cpu` backend on
  * many shapes and paddings; measures their rounding error against a float64
  * reference (which justifies the tolerance of those checks); checks that
- * they free their intermediates, and that the committed generated source
- * and binaries are what `generate.ts` and `build.ts` make.
+ * they free their intermediates. The SIMD module's binaries and their
+ * rebuild are checked in `simd/simd_test.ts`.
  *
  * Run: `deno test --allow-read --allow-env tests/kernels/winograd_test.ts`
- * (add `--allow-run --allow-write` for the regeneration and rebuild checks).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
@@ -17,14 +16,16 @@ import { initBackend } from "../../lib/backend.ts";
 import {
   canUseWinograd,
   type Pads,
-  relaxedSimdSupported,
-  winogradAvailable,
   winogradBackpropFilter3x3,
   winogradConv3x3,
   type WinogradOptions,
   winogradProfitable,
 } from "../../lib/kernels/winograd.ts";
-import { F2, F4, type WinogradTile } from "../../lib/kernels/winograd/tiles.ts";
+import {
+  relaxedSimdSupported,
+  simdAvailable,
+} from "../../lib/kernels/simd/simd.ts";
+import { F2, F4, type WinogradTile } from "../../lib/kernels/simd/tiles.ts";
 import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
@@ -489,8 +490,8 @@ Deno.test("winograd: relaxed SIMD detection picks the fused build", () => {
   });
 });
 
-Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
-  assert(winogradAvailable(tf.backend() as BackendWasm));
+Deno.test("winograd: canUseWinograd, simdAvailable", () => {
+  assert(simdAvailable(tf.backend() as BackendWasm));
   assert(
     winogradProfitable([3, 3, 32, 64]) && winogradProfitable([3, 3, 64, 32]),
   );
@@ -515,123 +516,4 @@ Deno.test("winograd: canUseWinograd, winogradAvailable", () => {
     assertThrows(() => winogradConv3x3(backend, x, f, P0));
     assertThrows(() => winogradConv3x3(backend, x, tf.zeros([5, 5, 3, 5]), P0));
   });
-});
-
-for (const file of ["winograd.wasm", "winograd_fma.wasm"]) {
-  Deno.test(`winograd: ${file} has no data, start or own memory`, async () => {
-    const bytes = await Deno.readFile(
-      new URL(`../../lib/kernels/winograd/${file}`, import.meta.url),
-    );
-    // f32x4.relaxed_madd (0xfd 0x85 0x02) only in the fma build.
-    const madd = bytes.some((b, i) =>
-      b === 0xfd && bytes[i + 1] === 0x85 && bytes[i + 2] === 0x02
-    );
-    assertEquals(madd, file === "winograd_fma.wasm", "relaxed_madd");
-    const module = new WebAssembly.Module(bytes);
-    assertEquals(
-      WebAssembly.Module.imports(module).map((i) =>
-        `${i.module}.${i.name}:${i.kind}`
-      ),
-      ["env.memory:memory"],
-    );
-    assertEquals(
-      WebAssembly.Module.exports(module).map((e) => e.name).sort(),
-      [
-        "biasActivation",
-        "directFilterGrad",
-        "dropoutMask",
-        "dyTransform2",
-        "dyTransform4",
-        "gemm",
-        "gradProducts",
-        "inputTransform2",
-        "inputTransform4",
-        "maxPoolGrad2x2",
-        "outputTransform2",
-        "outputTransform4",
-        "reluGrad",
-      ],
-    );
-    // Section ids: 5 memory, 8 start, 11 data, 12 data count.
-    const ids: number[] = [];
-    let p = 8;
-    while (p < bytes.length) {
-      ids.push(bytes[p++]);
-      let size = 0, shift = 0, b;
-      do {
-        b = bytes[p++];
-        size |= (b & 0x7f) << shift;
-        shift += 7;
-      } while (b & 0x80);
-      p += size;
-    }
-    for (const id of [5, 8, 11, 12]) {
-      assert(!ids.includes(id), `section ${id} present: ${ids}`);
-    }
-  });
-}
-
-/**
- * Skips (with a warning) a rebuild check that lacks `--allow-run` and
- * `--allow-write`; returns whether it may run.
- */
-async function mayRebuild(t: Deno.TestContext, what: string): Promise<boolean> {
-  const missing = (["run", "write"] as const).filter((name) =>
-    Deno.permissions.querySync({ name }).state !== "granted"
-  );
-  if (missing.length === 0) return true;
-  console.warn(
-    `SKIPPED: ${what} needs --allow-${missing.join(" --allow-")}`,
-  );
-  await t.step({ name: `${what} (skipped)`, ignore: true, fn() {} });
-  return false;
-}
-
-Deno.test({
-  name: "winograd: committed winograd.as.ts equals a fresh generation",
-  async fn(t) {
-    if (!await mayRebuild(t, "regenerating winograd.as.ts")) return;
-    const { generate, GENERATED } = await import(
-      "../../lib/kernels/winograd/generate.ts"
-    );
-    assertEquals(
-      await generate(),
-      await Deno.readTextFile(GENERATED),
-      "run `deno run --allow-read --allow-write --allow-run " +
-        "lib/kernels/winograd/generate.ts`",
-    );
-  },
-});
-
-Deno.test({
-  name: "winograd: committed binaries equal a fresh build",
-  async fn(t) {
-    if (!await mayRebuild(t, "rebuilding the .wasm binaries")) return;
-    const { build, ASC_VERSION, BINARIES } = await import(
-      "../../lib/kernels/winograd/build.ts"
-    );
-    for (const flavour of ["simd", "fma"] as const) {
-      const out = await Deno.makeTempFile({ suffix: ".wasm" });
-      try {
-        try {
-          await build(flavour, out);
-        } catch (error) {
-          console.warn(
-            `SKIPPED: cannot run assemblyscript@${ASC_VERSION} (${
-              String(error).split("\n")[0]
-            }); binaries not checked against their source`,
-          );
-          await t.step({ name: "rebuild (skipped)", ignore: true, fn() {} });
-          return;
-        }
-        assertEquals(
-          await Deno.readFile(out),
-          await Deno.readFile(BINARIES[flavour]),
-          `${flavour}: run \`deno run -A lib/kernels/winograd/build.ts\``,
-        );
-      } finally {
-        await Deno.remove(out);
-      }
-    }
-  },
 });

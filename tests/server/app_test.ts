@@ -19,6 +19,11 @@ import {
   MAX_BODY_BYTES,
   runLoad,
 } from "../../lib/server/mod.ts";
+import {
+  IMAGE_ERROR_STATUS,
+  PREDICT_CONTENT_TYPES,
+} from "../../lib/server/app.ts";
+import { SUPPORTED_FORMATS } from "../../lib/image/decode.ts";
 import { DIGIT_STROKES, renderStrokes } from "../image/strokes.ts";
 import { trainedModel } from "../helpers.ts";
 
@@ -58,6 +63,9 @@ Deno.test("a PNG, a JPEG, a form upload and canvas pixels are each read", async 
     await post(png, "image/png"),
     await post(jpeg, "image/jpeg"),
   ];
+  // Raw bytes without a picture type: the format is read from the signature.
+  const raw = await post(jpeg, "application/octet-stream");
+  assertEquals([raw.status, raw.body.classes], [200, answers[1].body.classes]);
   const form = new FormData();
   form.append(
     "image",
@@ -208,6 +216,26 @@ Deno.test("bad requests: the right status and a JSON error, never a crash", asyn
       { method: "POST", body: new FormData() },
       400,
       "the form holds no file",
+    ],
+    [
+      "/api/predict",
+      {
+        method: "POST",
+        body: "GIF89a not really",
+        headers: { "content-type": "image/gif" },
+      },
+      415,
+      "send image/png, image/jpeg, application/octet-stream, multipart",
+    ],
+    [
+      "/api/predict",
+      {
+        method: "POST",
+        body: new Uint8Array([0xff, 0xd8, 0xff, 0, 1, 2]),
+        headers: { "content-type": "application/octet-stream" },
+      },
+      400,
+      "corrupt or truncated JPEG",
     ],
     ["/api/predict", { method: "GET" }, 405, "use POST"],
     ["/api/predict", { method: "PUT", body: "x" }, 405, "use POST"],
@@ -370,4 +398,18 @@ Deno.test("deno task serve answers, then stops cleanly on Ctrl-C", async () => {
   await child.stderr.cancel();
   assertEquals(status.code, 0, out);
   assertStringIncludes(out, "stopped");
+});
+
+Deno.test("the accepted types come from the format table; statuses from error kinds", () => {
+  for (const f of SUPPORTED_FORMATS) {
+    assert(PREDICT_CONTENT_TYPES.includes(f.mediaType), f.name);
+  }
+  assert(!PREDICT_CONTENT_TYPES.includes("image/gif"));
+  assertEquals(IMAGE_ERROR_STATUS, {
+    unreadable: 400,
+    unsupported: 415,
+    corrupt: 400,
+    "too-large": 413,
+    "no-digit": 422,
+  });
 });

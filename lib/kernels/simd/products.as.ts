@@ -1,8 +1,8 @@
 // @ts-nocheck: AssemblyScript (i32, v128, load<T>, ...), compiled by asc, not Deno.
 // The Winograd weight gradient's products (hand-written loops). Compiled
 // with the generated winograd.as.ts into one binary by build.ts, once with
-// SIMD128 (winograd.wasm) and once with relaxed SIMD as well
-// (winograd_fma.wasm).
+// SIMD128 (simd.wasm) and once with relaxed SIMD as well
+// (simd_fma.wasm).
 
 import { madd } from "./simd.as.ts";
 

@@ -1,34 +1,35 @@
 /**
- * Rebuilds the Winograd kernels' two binaries from `winograd.as.ts` (the
- * generated transforms, see `generate.ts`) and `products.as.ts` (the
- * hand-written products) with the
- * AssemblyScript compiler (npm `assemblyscript`, pinned to
- * {@link ASC_VERSION}): `winograd.wasm` with WASM SIMD128 only, and
- * `winograd_fma.wasm` with relaxed SIMD too (`f32x4.relaxed_madd`, a fused
+ * Rebuilds the SIMD module's two binaries from its AssemblyScript sources
+ * ({@link SOURCES}: Winograd's generated transforms `winograd.as.ts`, see
+ * `generate.ts`, its products `products.as.ts`, and the other kernels'
+ * hand-written loops) with the AssemblyScript compiler (npm `assemblyscript`, pinned to
+ * {@link ASC_VERSION}): `simd.wasm` with WASM SIMD128 only, and
+ * `simd_fma.wasm` with relaxed SIMD too (`f32x4.relaxed_madd`, a fused
  * multiply-add where the CPU has one), loaded only where the runtime
  * validates relaxed SIMD.
  *
- * Run: `deno run -A lib/kernels/winograd/build.ts` (writes both), or with
+ * Run: `deno run -A lib/kernels/simd/build.ts` (writes both), or with
  * `--out DIR` to write them elsewhere (the equality test does that). The
  * compiler runs with `--no-config --no-lock`, so the project's deno.json and
  * deno.lock are left alone; it comes from Deno's global npm cache.
  *
  * @example
- * ```ts
- * import { build, BINARIES } from "./build.ts";
- * await build("fma", "/tmp/winograd_fma.wasm");
- * console.log(BINARIES.fma);
+ * ```ts ignore
+ * import { assertEquals } from "@std/assert";
+ * import { BINARIES, build } from "./build.ts";
+ * await build("fma", "/tmp/simd_fma.wasm");
+ * assertEquals(await Deno.readFile("/tmp/simd_fma.wasm"), await Deno.readFile(BINARIES.fma));
  * ```
  *
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { BINARY_FILES, type Flavour } from "./simd.ts";
+
+export type { Flavour };
 
 /** The exact `assemblyscript` npm version the committed binaries were built with. */
 export const ASC_VERSION = "0.28.20";
-
-/** The two builds: SIMD128 only, and SIMD128 plus relaxed SIMD. */
-export type Flavour = "simd" | "fma";
 
 /** Compiler flags: the backend's memory imported, no runtime, -O3. */
 export const ASC_FLAGS = [
@@ -66,8 +67,8 @@ export const SOURCES = [
 
 /** Paths of the committed binaries. */
 export const BINARIES: Readonly<Record<Flavour, string>> = {
-  simd: fromFileUrl(new URL("./winograd.wasm", import.meta.url)),
-  fma: fromFileUrl(new URL("./winograd_fma.wasm", import.meta.url)),
+  simd: fromFileUrl(new URL(`./${BINARY_FILES.simd}`, import.meta.url)),
+  fma: fromFileUrl(new URL(`./${BINARY_FILES.fma}`, import.meta.url)),
 };
 
 /**

@@ -11,8 +11,9 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { F4 } from "./tiles.ts";
- * console.log(F4.m, F4.bt.length); // 4 6
+ * assertEquals([F4.m, F4.bt.length], [4, 6]); // F(4×4, 3×3): 6×6 input tiles
  * ```
  *
  * @module

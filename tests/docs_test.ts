@@ -1,0 +1,140 @@
+/**
+ * Keeps the docs true to the tree: every repository path README.md and
+ * docs/*.md name exists (in backticks or as a link), the layout in
+ * docs/design.md names lib/'s real folders and files, and the permissions
+ * table in docs/design.md is the one deno.json gives each task.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { dirname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Where a path in the docs starts when it names a file of this repository. */
+const TOP = /^(lib|tasks|tests|docs|notebooks|web|\.ci)\//;
+/** Generated or local paths that are not committed (see .gitignore). */
+const NOT_COMMITTED = /^(data|models)\//;
+
+async function docs(): Promise<{ path: string; text: string }[]> {
+  const files = ["README.md"];
+  for await (const entry of Deno.readDir(join(ROOT, "docs"))) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      files.push(`docs/${entry.name}`);
+    }
+  }
+  return await Promise.all(
+    files.sort().map(async (path) => ({
+      path,
+      text: await Deno.readTextFile(join(ROOT, path)),
+    })),
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(join(ROOT, path));
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Repository paths a doc names: `lib/x.ts` in backticks, and relative links. */
+export function namedPaths(doc: string, text: string): string[] {
+  const paths: string[] = [];
+  for (const [, code] of text.matchAll(/`([^`\s]+)`/g)) {
+    // Placeholders and patterns (`tests/<folder>/…`, `lib/*.ts`) name no file.
+    if (!TOP.test(code) || /[<>*…{}$]/.test(code)) continue;
+    paths.push(code.replace(/:\d+$/, ""));
+  }
+  for (const [, link] of text.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
+    if (/^[a-z]+:/.test(link)) continue;
+    paths.push(normalize(join(dirname(doc), link)));
+  }
+  return paths.filter((p) => !NOT_COMMITTED.test(p));
+}
+
+Deno.test("namedPaths: backticked repository paths and relative links, not placeholders or URLs", () => {
+  assertEquals(
+    namedPaths(
+      "docs/x.md",
+      "`lib/mod.ts` `lib/a.ts:12` `tests/<folder>/x_test.ts` `lib/*.ts` " +
+        "`models/mnist_cnn/` `mod.ts` [s](speed.md#memory) [r](../README.md) " +
+        "[w](https://example.com/lib/x.ts)",
+    ),
+    ["lib/mod.ts", "lib/a.ts", "docs/speed.md", "README.md"],
+  );
+});
+
+Deno.test("every repository path README.md and docs/*.md name exists", async () => {
+  const missing: string[] = [];
+  for (const { path, text } of await docs()) {
+    for (const named of namedPaths(path, text)) {
+      if (!(await exists(named))) missing.push(`${path}: ${named}`);
+    }
+  }
+  assertEquals(missing, [], "paths named in the docs that do not exist");
+});
+
+Deno.test("docs/design.md's layout names lib/'s real modules and folders", async () => {
+  const text = await Deno.readTextFile(join(ROOT, "docs/design.md"));
+  const layout = text.match(/## Layout by job\n\n```\n([\s\S]*?)```/)?.[1];
+  if (!layout) throw new Error("docs/design.md has no layout block");
+  const missing: string[] = [];
+  let parent = "";
+  for (const line of layout.split("\n")) {
+    const match = line.match(/^( *)(\S+)/);
+    if (!match) continue;
+    const [, indent, name] = match;
+    if (indent.length === 0) parent = name.endsWith("/") ? name : "";
+    const path = indent.length === 0 ? name : parent + name;
+    if (!(await exists(path))) missing.push(path);
+  }
+  // The module table: `engine/optimizer.ts`, `kernels/simd/`, … under lib/.
+  const table = text.match(/\| module[\s\S]*?\n\n/)?.[0] ?? "";
+  for (const [, code] of table.matchAll(/`([\w/.]+)`/g)) {
+    if (code.includes("/") && !(await exists(`lib/${code}`))) {
+      missing.push(`lib/${code}`);
+    }
+  }
+  assertEquals(missing, [], "named in docs/design.md, not in the tree");
+});
+
+/** The `--allow-*` flags of a `deno run`/`deno test` command line, sorted. */
+function allowFlags(command: string): string[] {
+  return command.split(/\s+/).filter((word) =>
+    word.startsWith("--allow-") || word === "-A"
+  ).sort();
+}
+
+Deno.test("docs/design.md's permissions table is what deno.json gives each task", async () => {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const tasks = config.tasks as Record<string, string>;
+  const text = await Deno.readTextFile(join(ROOT, "docs/design.md"));
+  const section = text.split("## Permissions")[1]?.split("\n## ")[0] ?? "";
+  const documented: Record<string, string[]> = {};
+  for (
+    const [, task, flags] of section.matchAll(/^\| `([\w-]+)` +\| `([^`]*)`/gm)
+  ) {
+    documented[task] = allowFlags(flags);
+  }
+  const actual = Object.fromEntries(
+    Object.entries(tasks).map(([task, command]) => [task, allowFlags(command)]),
+  );
+  assertEquals(documented, actual, "update the table in docs/design.md");
+  // What the section promises for every task.
+  for (const [task, flags] of Object.entries(actual)) {
+    assert(
+      !flags.some((f) =>
+        f === "-A" || f.startsWith("--allow-all") ||
+        f.startsWith("--allow-ffi")
+      ),
+      `${task} gets ${flags.join(" ")}`,
+    );
+    const net = flags.find((f) => f.startsWith("--allow-net"));
+    assert(
+      !net || net === "--allow-net=127.0.0.1" || task === "serve",
+      `${task} listens beyond loopback`,
+    );
+  }
+});

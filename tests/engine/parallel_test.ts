@@ -1,0 +1,77 @@
+/**
+ * Checks which path training takes for the optimizer `buildModel` is given:
+ * the flat update for every optimizer it supports (here Adam, on one and two
+ * threads, against tfjs's own Adam), and a one-line warning, once, when the
+ * optimizer leaves it.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { buildModel, train } from "../../lib/mod.ts";
+import { localRunner } from "../../lib/engine/gradients.ts";
+import { parallelRunner } from "../../lib/engine/parallel.ts";
+import { maxWeightDiff, realMnist, silent, weightsOf } from "../helpers.ts";
+
+const mnist = await realMnist();
+const quiet = { sink: silent, verbose: false, validation: false } as const;
+
+/** Runs `fn` with `console.warn` recorded; returns what was warned. */
+async function warnings(fn: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => seen.push(args.join(" "));
+  try {
+    await fn();
+  } finally {
+    console.warn = original;
+  }
+  return seen;
+}
+
+Deno.test('buildModel({ optimizer: "adam" }): one and two threads train on the flat update without a warning and give tfjs Adam\'s weights', async () => {
+  const ops = buildModel({ seed: 23, optimizer: "adam" });
+  const runner = localRunner(ops, mnist.train);
+  await train(ops, mnist, { ...quiet, limit: 256, seed: 23, runner });
+  for (const threads of [1, 2]) {
+    const flat = buildModel({ seed: 23, optimizer: "adam" });
+    const warned = await warnings(() =>
+      train(flat, mnist, { ...quiet, limit: 256, seed: 23, threads })
+    );
+    assertEquals(warned, [], `${threads} threads`);
+    const maxDiff = maxWeightDiff(weightsOf(ops), weightsOf(flat));
+    assert(maxDiff < 1e-4, `${threads} threads: max |Δw| = ${maxDiff}`);
+    // The flat state came back into model.optimizer (saving writes it).
+    assertEquals(flat.optimizer.iterations, 2);
+    const saved = await flat.optimizer.getWeights();
+    const reference = await ops.optimizer.getWeights();
+    const slot = (w: { name: string }) => w.name.split("/").at(-1);
+    assertEquals(saved.map(slot), reference.map(slot));
+    tf.dispose([...saved, ...reference].map((w) => w.tensor));
+  }
+});
+
+Deno.test("parallelRunner: an optimizer the flat update does not support gets one line of warning, naming it and the supported ones", async () => {
+  for (const threads of [1, 2]) {
+    const model = buildModel({ seed: 3, optimizer: tf.train.rmsprop(0.001) });
+    const warned: string[] = [];
+    const runner = await parallelRunner(model, mnist.train, {
+      threads,
+      warn: (message) => warned.push(message),
+    });
+    await runner.step(new Uint32Array([0, 1, 2, 3]), { seed: 3, epoch: 0 });
+    runner.dispose();
+    assertEquals(warned.length, 1, `${threads} threads`);
+    assert(!warned[0].includes("\n"), "one line");
+    assertStringIncludes(warned[0], "RMSProp");
+    assertStringIncludes(warned[0], "Adadelta, SGD and Adam");
+  }
+  // Through train, the warning goes to console.warn, once per run.
+  const model = buildModel({
+    seed: 3,
+    optimizer: tf.train.momentum(0.01, 0.9),
+  });
+  const warned = await warnings(() =>
+    train(model, mnist, { ...quiet, limit: 256, seed: 3, threads: 1 })
+  );
+  assertEquals(warned.length, 1);
+  assertStringIncludes(warned[0], "Momentum");
+});
