@@ -32,7 +32,18 @@ export interface SaveOptions {
   metadata?: Record<string, unknown>;
 }
 
-/** The number of classes a model tells apart: the size of its output. */
+/**
+ * The number of classes a model tells apart: the size of its output.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend } from "./mod.ts";
+ * import { numClassesOf } from "./saving.ts";
+ * await initBackend();
+ * assertEquals(numClassesOf(buildModel({ numClasses: 4 })), 4);
+ * ```
+ */
 export function numClassesOf(model: tf.LayersModel): number {
   return model.outputs[0].shape.at(-1) ?? 10;
 }
@@ -45,7 +56,8 @@ export function numClassesOf(model: tf.LayersModel): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildModel, classNamesOf, setClassNames } from "./mod.ts";
+ * import { buildModel, classNamesOf, initBackend, setClassNames } from "./mod.ts";
+ * await initBackend();
  * const model = buildModel({ seed: 1 });
  * assertEquals(classNamesOf(model)[9], "9");
  * setClassNames(model, ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]);
@@ -71,7 +83,8 @@ export function classNamesOf(model: tf.LayersModel): string[] {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildModel, preprocessingOf } from "./mod.ts";
+ * import { buildModel, initBackend, preprocessingOf } from "./mod.ts";
+ * await initBackend();
  * assertEquals(preprocessingOf(buildModel()), "mnist");
  * ```
  */
@@ -88,6 +101,15 @@ export function preprocessingOf(model: tf.LayersModel): "grey" | "mnist" {
  *
  * @throws {UsageError} when there is not one name per output of the model,
  * or a name is empty or repeated.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, classNamesOf, initBackend, setClassNames } from "./mod.ts";
+ * await initBackend();
+ * const model = buildModel({ numClasses: 2 });
+ * setClassNames(model, ["cat", "dog"]);
+ * assertEquals(classNamesOf(model), ["cat", "dog"]);
+ * ```
  */
 export function setClassNames(model: tf.LayersModel, names: string[]): void {
   const n = numClassesOf(model);

@@ -11,15 +11,14 @@ import {
   classify,
   initBackend,
   loadModel,
-  numClassesOf,
-  openDataset,
   preprocessingOf,
   readHistory,
-  readMetadata,
   reportHtml,
   writeReport,
 } from "../lib/mod.ts";
 import { UsageError } from "../lib/errors.ts";
+import { openDataset } from "../lib/datasets/mod.ts";
+import { numClassesOf, readMetadata } from "../lib/saving.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,

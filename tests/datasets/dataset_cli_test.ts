@@ -13,7 +13,7 @@ import {
   FASHION_MNIST_SOURCE_DIR,
   SAMPLE_CLASSES,
   writeSampleFolder,
-} from "../../lib/mod.ts";
+} from "../../lib/datasets/mod.ts";
 import { denoTask } from "../helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

@@ -14,15 +14,14 @@ import {
 } from "@std/assert";
 import { encode as encodeJpeg } from "jpeg-js";
 import { join } from "node:path";
+import { DatasetError, UsageError } from "../../lib/mod.ts";
+import { encodePng } from "../../lib/display.ts";
+import { resizeGreyBytes } from "../../lib/image/resize.ts";
 import {
-  DatasetError,
-  encodePng,
   imageDatasetFromDirectory,
-  resizeGreyBytes,
   SAMPLE_CLASSES,
-  UsageError,
   writeSampleFolder,
-} from "../../lib/mod.ts";
+} from "../../lib/datasets/mod.ts";
 import { realMnist } from "../helpers.ts";
 import { skipPictures } from "../image/pictures.ts";
 

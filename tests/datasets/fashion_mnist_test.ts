@@ -9,16 +9,15 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { DataError, UsageError } from "../../lib/mod.ts";
 import {
-  DataError,
   FASHION_MNIST_APT,
   FASHION_MNIST_CLASS_NAMES,
   FASHION_MNIST_DIGESTS,
   FASHION_MNIST_SOURCE_DIR,
   loadDataset,
   loadFashionMnist,
-  UsageError,
-} from "../../lib/mod.ts";
+} from "../../lib/datasets/mod.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const installed = await Deno.stat(FASHION_MNIST_SOURCE_DIR).then(
