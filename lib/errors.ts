@@ -96,6 +96,46 @@ export class ImageError extends FileError {
 /** A command-line flag or an option passed to a library function is invalid. */
 export class UsageError extends MnistCnnError {}
 
+/**
+ * Checks a whole-number option or flag, in the one message style of the
+ * project: `<what> must be a whole number, got <value>`, or `<what> must be
+ * from <min> to <max>` (`at least <min>`, `at most <max>`) `, got <value>`.
+ * Returns `value`.
+ *
+ * @throws {UsageError} when `value` is not a safe integer in the range.
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { checkWholeNumber, UsageError } from "./errors.ts";
+ * assertEquals(checkWholeNumber("threads", 4, { min: 1, max: 256 }), 4);
+ * assertThrows(
+ *   () => checkWholeNumber("threads", 0, { min: 1, max: 256 }),
+ *   UsageError,
+ *   "threads must be from 1 to 256, got 0",
+ * );
+ * assertThrows(() => checkWholeNumber("epochs", 1.5, { min: 1 }), UsageError, "epochs must be a whole number, got 1.5");
+ * ```
+ */
+export function checkWholeNumber(
+  what: string,
+  value: number,
+  range: { min?: number; max?: number } = {},
+): number {
+  const { min = -Infinity, max = Infinity } = range;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(`${what} must be a whole number, got ${value}`);
+  }
+  if (value < min || value > max) {
+    const bounds = max === Infinity
+      ? `at least ${min}`
+      : min === -Infinity
+      ? `at most ${max}`
+      : `from ${min} to ${max}`;
+    throw new UsageError(`${what} must be ${bounds}, got ${value}`);
+  }
+  return value;
+}
+
 /** The WASM backend could not be initialised. */
 export class BackendError extends MnistCnnError {}
 

@@ -10,7 +10,9 @@ import { dirname } from "node:path";
 /**
  * Writes `data` to `path` atomically, creating its directory; on failure the
  * temporary file is removed and the error rethrown (the previous `path`, if
- * any, is untouched).
+ * any, is untouched). The temporary name is unique to the call, so threads
+ * of one process (which share a pid) may write the same path at once: the
+ * last rename wins, whole.
  *
  * @example
  * ```ts
@@ -26,7 +28,7 @@ export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
 ): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
   try {
     await Deno.mkdir(dirname(path), { recursive: true });
     if (typeof data === "string") await Deno.writeTextFile(tmp, data);

@@ -29,6 +29,7 @@
  *
  * @example The whole tutorial (a full epoch on MNIST, about a minute)
  * ```ts ignore
+ * // ignored: a full epoch on MNIST, about a minute (tests/acceptance_test.ts runs it)
  * import * as mnist from "./mod.ts";
  * await mnist.initBackend();
  * const data = await mnist.loadMnist();
@@ -50,9 +51,11 @@ export {
   type DatasetErrorKind,
   FileError,
   ImageError,
+  type ImageErrorKind,
   MnistCnnError,
   ModelFileError,
   TrainingError,
+  type TrainingErrorKind,
   UsageError,
 } from "./errors.ts";
 

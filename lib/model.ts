@@ -6,12 +6,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { KerasAdadelta } from "./engine/optimizer.ts";
 import { deriveKey } from "./engine/random.ts";
+import { IMAGE_SIDE } from "./data.ts";
 import { UsageError } from "./errors.ts";
 
 /** Number of classes (digits 0–9). */
 export const NUM_CLASSES = 10;
 /** Input shape of one image: height, width, channels. */
-export const INPUT_SHAPE: [number, number, number] = [28, 28, 1];
+export const INPUT_SHAPE: [number, number, number] = [
+  IMAGE_SIDE,
+  IMAGE_SIDE,
+  1,
+];
 
 /**
  * Optimizers by name, with Keras's defaults: `"adadelta"` is the tutorial's

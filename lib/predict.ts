@@ -4,10 +4,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type MnistSplit, toTensors } from "./data.ts";
+import { IMAGE_PIXELS, type MnistSplit, toTensors } from "./data.ts";
 import { FORWARD_BATCH, forwardRange } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import { UsageError } from "./errors.ts";
+import { INPUT_SHAPE } from "./model.ts";
 
 /** Which samples to predict. */
 export interface PredictOptions {
@@ -77,9 +78,9 @@ export function predictInputs(
   options: { batchSize?: number } = {},
 ): Prediction {
   for (const [i, input] of inputs.entries()) {
-    if (input.length !== 784) {
+    if (input.length !== IMAGE_PIXELS) {
       throw new UsageError(
-        `input ${i} holds ${input.length} values; a 28x28 input holds 784`,
+        `input ${i} holds ${input.length} values; a 28x28 input holds ${IMAGE_PIXELS}`,
       );
     }
   }
@@ -88,9 +89,9 @@ export function predictInputs(
     inputs.length,
     options.batchSize ?? FORWARD_BATCH,
     (start, n) => {
-      const data = new Float32Array(n * 784);
-      for (let i = 0; i < n; i++) data.set(inputs[start + i], i * 784);
-      return tf.tensor4d(data, [n, 28, 28, 1]);
+      const data = new Float32Array(n * IMAGE_PIXELS);
+      for (let i = 0; i < n; i++) data.set(inputs[start + i], i * IMAGE_PIXELS);
+      return tf.tensor4d(data, [n, ...INPUT_SHAPE]);
     },
   );
 }
@@ -139,6 +140,7 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
  *
  * @example
  * ```ts ignore
+ * // ignored: needs a trained model in models/mnist_cnn (deno task train)
  * import { assertEquals } from "@std/assert";
  * import { initBackend, loadMnist, loadModel, predictClasses } from "./mod.ts";
  * await initBackend();

@@ -339,6 +339,7 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
  *
  * @example
  * ```ts ignore
+ * // ignored: needs a trained model in models/mnist_cnn (deno task train)
  * import { assertEquals } from "@std/assert";
  * import { loadModel } from "./saving.ts";
  * const model = await loadModel(); // models/mnist_cnn

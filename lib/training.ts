@@ -17,7 +17,7 @@ import {
   type ProgressSink,
 } from "./engine/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
-import { TrainingError, UsageError } from "./errors.ts";
+import { checkWholeNumber, TrainingError, UsageError } from "./errors.ts";
 import { numClassesOf, setClassNames } from "./saving.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
@@ -106,14 +106,7 @@ function checkCount(
   value: number | undefined,
   max = Infinity,
 ): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new UsageError(
-      `${name} must be a whole number from 1${
-        max < Infinity ? ` to ${max}` : ""
-      }, got ${value}`,
-    );
-  }
+  if (value !== undefined) checkWholeNumber(name, value, { min: 1, max });
 }
 
 /**
@@ -239,11 +232,7 @@ export async function train(
   checkCount("batch size", batchSize);
   checkCount("sample limit", options.limit, data.train.count);
   checkCount("threads", options.threads, 256);
-  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
-    throw new UsageError(
-      `initial epoch must be a whole number ≥ 0, got ${initialEpoch}`,
-    );
-  }
+  checkWholeNumber("initial epoch", initialEpoch, { min: 0 });
   const n = options.limit ?? data.train.count;
   const seed = options.seed ?? randomSeed();
   const verbose = options.verbose ?? true;

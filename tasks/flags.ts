@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { MnistCnnError, UsageError } from "../lib/errors.ts";
+import { checkWholeNumber, MnistCnnError, UsageError } from "../lib/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
 
 /** One flag: a whole number ≥ `min`, a string, or a switch. */
@@ -114,13 +114,7 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
       ) {
         throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
       }
-      if (value < min || value > max) {
-        const range = max < Infinity
-          ? `from ${min} to ${max}`
-          : `at least ${min}`;
-        throw new UsageError(`--${name} must be ${range}, got ${value}`);
-      }
-      out[name] = value;
+      out[name] = checkWholeNumber(`--${name}`, value, { min, max });
     }
   }
   return out as FlagValues<S>;

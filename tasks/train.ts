@@ -26,6 +26,7 @@ import {
   usage,
 } from "./flags.ts";
 import { peakRss } from "../lib/engine/memory.ts";
+import { randomSeed } from "../lib/engine/random.ts";
 import type * as tf from "@tensorflow/tfjs";
 
 const SPEC = {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   let run: RunState = {
     epochsDone: 0,
     epochs: flags.epochs!,
-    seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
+    seed: flags.seed ?? randomSeed(),
     batchSize: flags["batch-size"]!,
     limit: flags.limit,
     dataset: flags.dataset,

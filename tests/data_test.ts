@@ -106,10 +106,10 @@ Deno.test("toTensors: shapes, [0, 1] range and one-hot labels", async () => {
 Deno.test("toTensors rejects out-of-range start and count", async () => {
   const { test } = await mnist();
   const cases: [{ start?: number; count?: number }, string][] = [
-    [{ start: -1 }, "start must be an integer 0..9999, got -1"],
+    [{ start: -1 }, "start must be from 0 to 9999, got -1"],
     [{ start: 10000 }, "got 10000"],
     [{ start: 1.5 }, "got 1.5"],
-    [{ count: 0 }, "count must be an integer 1..10000"],
+    [{ count: 0 }, "count must be from 1 to 10000"],
     [{ start: 9990, count: 11 }, "1..10 (start 9990 of 10000"],
   ];
   for (const [options, message] of cases) {

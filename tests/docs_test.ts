@@ -138,3 +138,51 @@ Deno.test("docs/design.md's permissions table is what deno.json gives each task"
     );
   }
 });
+
+/** Every `@example` code block of the `.ts` files under `dir`. */
+async function examples(
+  dir: string,
+): Promise<{ where: string; fence: string; code: string[] }[]> {
+  const found: { where: string; fence: string; code: string[] }[] = [];
+  for await (const entry of Deno.readDir(join(ROOT, dir))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) found.push(...await examples(path));
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const lines = (await Deno.readTextFile(join(ROOT, path))).split("\n");
+    lines.forEach((line, i) => {
+      if (!line.includes("@example")) return;
+      const open = lines.findIndex((l, j) => j > i && l.includes("```"));
+      const close = lines.findIndex((l, j) => j > open && l.includes("```"));
+      found.push({
+        where: `${path}:${i + 1}`,
+        fence: lines[open].replace(/^\s*\*\s?/, ""),
+        code: lines.slice(open + 1, close).map((l) =>
+          l.replace(/^\s*\*\s?/, "")
+        ),
+      });
+    });
+  }
+  return found;
+}
+
+Deno.test("every @example in lib/ and tasks/ asserts its result, or is `ts ignore` with a reason", async () => {
+  const all = [...await examples("lib"), ...await examples("tasks")];
+  assert(all.length > 50, `found ${all.length} examples`);
+  const bad: string[] = [];
+  for (const { where, fence, code } of all) {
+    if (fence === "```ts ignore") {
+      if (!code[0]?.startsWith("//")) {
+        bad.push(`${where}: ignore without a reason`);
+      }
+    } else if (fence !== "```ts") {
+      bad.push(`${where}: fence ${fence}`);
+    } else if (!code.some((l) => /\bassert\w*\(/.test(l))) {
+      bad.push(`${where}: asserts nothing`);
+    }
+    // Commented-out code: a comment line ending like a statement.
+    for (const line of code) {
+      if (/^\/\/.*[;{]$/.test(line)) bad.push(`${where}: ${line}`);
+    }
+  }
+  assertEquals(bad, []);
+});

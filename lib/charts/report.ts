@@ -8,6 +8,7 @@
 import type { MnistSplit } from "../data.ts";
 import { ModelFileError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
+import { escapeHtml } from "../html.ts";
 import {
   type Classified,
   classMetrics,
@@ -32,9 +33,6 @@ export interface ReportInput {
   /** The data set's name, said with the accuracy (e.g. `fashion_mnist`). */
   datasetName?: string;
 }
-
-const escape = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
 /**
  * The report as one HTML document.
@@ -67,7 +65,7 @@ export function reportHtml(input: ReportInput): string {
   const right =
     results.labels.filter((l, i) => l === results.classes[i]).length;
   const rows = classMetrics(matrix).map((m) =>
-    `<tr><td>${escape(names[m.digit])}</td><td>${
+    `<tr><td>${escapeHtml(names[m.digit])}</td><td>${
       m.precision.toFixed(4)
     }</td><td>${m.recall.toFixed(4)}</td><td>${
       m.f1.toFixed(4)
@@ -86,7 +84,7 @@ export function reportHtml(input: ReportInput): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Training report: ${escape(input.title)}</title>
+<title>Training report: ${escapeHtml(input.title)}</title>
 <style>
 body { font-family: system-ui, sans-serif; color: #212529; max-width: 960px; margin: 24px auto; padding: 0 16px; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; text-align: right; border-bottom: 1px solid #dee2e6; }
@@ -94,9 +92,9 @@ figure { margin: 0; } h2 { margin-top: 32px; }
 </style></head><body>
 <h1>Training report</h1>
 <p>${
-    escape(input.title)
+    escapeHtml(input.title)
   }: <b>${right}</b> of ${results.labels.length} test images${
-    input.datasetName ? ` of ${escape(input.datasetName)}` : ""
+    input.datasetName ? ` of ${escapeHtml(input.datasetName)}` : ""
   } right
 (accuracy ${(right / results.labels.length).toFixed(4)}).</p>
 <h2>Loss and accuracy</h2>

@@ -12,8 +12,9 @@ import {
   isJupyterKernel,
   type MimeBundle,
 } from "../jupyter/mod.ts";
-import type { MnistSplit } from "../data.ts";
-import { encodePng, showTable } from "../display.ts";
+import { IMAGE_PIXELS, IMAGE_SIDE, type MnistSplit } from "../data.ts";
+import { encodePng, showTable, upscale } from "../display.ts";
+import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 import {
   type Classified,
@@ -32,14 +33,9 @@ import type { History } from "./history.ts";
  * or sanitize inline SVG, show it as a picture), and a text summary.
  */
 function chartBundle(svg: string, text: string): MimeBundle {
-  const bytes = new TextEncoder().encode(svg);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
   return {
-    "text/html": `<img src="data:image/svg+xml;base64,${btoa(binary)}" alt="${
-      text.replaceAll('"', "&quot;").split("\n")[0]
+    "text/html": `<img src="data:image/svg+xml;base64,${base64(svg)}" alt="${
+      escapeHtml(text.split("\n")[0])
     }">`,
     "image/svg+xml": svg,
     "text/plain": text,
@@ -87,6 +83,7 @@ let charts = 0;
  *
  * @example
  * ```ts ignore
+ * // ignored: trains on MNIST and draws in a Jupyter notebook
  * import { buildModel, initBackend, liveTrainingChart, loadMnist, train } from "../mod.ts";
  * await initBackend();
  * const chart = liveTrainingChart();
@@ -165,21 +162,27 @@ export function mistakesHtml(
   const names = classNamesIn(results);
   const figures = worstMistakes(results, count).map((m) => {
     const png = encodePng(
-      upscale(split.images.subarray(m.index * 784, (m.index + 1) * 784), 3),
-      84,
-      84,
+      upscale(
+        split.images.subarray(
+          m.index * IMAGE_PIXELS,
+          (m.index + 1) * IMAGE_PIXELS,
+        ),
+        IMAGE_SIDE,
+        IMAGE_SIDE,
+        3,
+      ),
+      3 * IMAGE_SIDE,
+      3 * IMAGE_SIDE,
     );
-    let binary = "";
-    for (const b of png) binary += String.fromCharCode(b);
     return `<figure style="margin:0;text-align:center;font:12px sans-serif">` +
       `<img src="data:image/png;base64,${
-        btoa(binary)
+        base64(png)
       }" width="84" height="84" ` +
       `style="image-rendering:pixelated;border:2px solid #e03131">` +
       `<figcaption>#${m.index}: <b>${
-        escape(names[m.label])
+        escapeHtml(names[m.label])
       }</b> read as <b style="color:#e03131">${
-        escape(names[m.predicted])
+        escapeHtml(names[m.predicted])
       }</b>` +
       `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;
   });
@@ -204,23 +207,4 @@ export function showMistakes(
       })`
     ).join("\n"),
   });
-}
-
-/** Escapes text for HTML. */
-function escape(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;").replaceAll('"', "&quot;");
-}
-
-/** Enlarges a 28×28 image `scale` times. */
-function upscale(pixels: Uint8Array, scale: number): Uint8Array {
-  const side = 28 * scale;
-  const out = new Uint8Array(side * side);
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      out[y * side + x] =
-        pixels[Math.floor(y / scale) * 28 + Math.floor(x / scale)];
-    }
-  }
-  return out;
 }

@@ -12,7 +12,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { type MnistSplit, shareSplit } from "../data.ts";
-import { BackendError, UsageError } from "../errors.ts";
+import { BackendError, checkWholeNumber } from "../errors.ts";
 import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
 import {
   type ForwardOptions,
@@ -185,9 +185,7 @@ export class WorkerPool {
     options: PoolOptions = {},
   ): Promise<WorkerPool> {
     const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw new UsageError(`threads must be 1..256, got ${threads}`);
-    }
+    checkWholeNumber("threads", threads, { min: 1, max: 256 });
     const pool = new WorkerPool(model, threads);
     const modelJson = JSON.stringify(model.toJSON(null, false));
     try {

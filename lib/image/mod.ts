@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: needs a trained model in models/mnist_cnn (deno task train)
  * import { assertEquals } from "@std/assert";
  * import { readImage, toMnistInput } from "./mod.ts";
  * import { initBackend, loadModel, predictInputs } from "../mod.ts";

@@ -21,6 +21,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { unzipSync } from "fflate";
+import { IMAGE_PIXELS, IMAGE_SIDE } from "../data.ts";
 import { ModelFileError } from "../errors.ts";
 import { checkLayers, type Json, toTfjsTopology } from "./config.ts";
 import {
@@ -44,9 +45,11 @@ import {
 export const MAX_MEMBER_BYTES = 512 * 1024 * 1024;
 
 /** Input shapes (without the batch) that 28×28 pictures can be fed as. */
-export const PICTURE_INPUTS: readonly number[][] = [[28, 28, 1], [28, 28], [
-  784,
-]];
+export const PICTURE_INPUTS: readonly number[][] = [
+  [IMAGE_SIDE, IMAGE_SIDE, 1],
+  [IMAGE_SIDE, IMAGE_SIDE],
+  [IMAGE_PIXELS],
+];
 
 /** Keras's `naming.to_snake_case`, as `.keras` files name layers. */
 export function snakeCase(name: string): string {

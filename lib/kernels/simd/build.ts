@@ -15,6 +15,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: runs the AssemblyScript compiler from Deno's npm cache (about a minute)
  * import { assertEquals } from "@std/assert";
  * import { BINARIES, build } from "./build.ts";
  * await build("fma", "/tmp/simd_fma.wasm");

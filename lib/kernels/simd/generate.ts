@@ -23,6 +23,7 @@
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { writeFileAtomic } from "../../files.ts";
 import { TILES, type WinogradTile } from "./tiles.ts";
 
 /** Path of the generated AssemblyScript source. */
@@ -521,8 +522,6 @@ export async function generate(): Promise<string> {
 
 if (import.meta.main) {
   const text = await generate();
-  const tmp = `${GENERATED}.tmp`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, GENERATED);
+  await writeFileAtomic(GENERATED, text);
   console.log(`wrote ${GENERATED} (${text.split("\n").length} lines)`);
 }
