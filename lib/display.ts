@@ -113,6 +113,11 @@ export interface ShowDigitsOptions {
   predictions?: ArrayLike<number>;
   /** Enlargement factor of each 28x28 image (default 3: 84x84 pixels). */
   scale?: number;
+  /**
+   * The name of each class, to show labels and predictions by name
+   * (`"Ankle boot"`); by default the labels themselves (MNIST's digits).
+   */
+  classNames?: readonly string[];
 }
 
 /** Checks that `value` is a whole number in `[min, max]`; names it otherwise. */
@@ -182,8 +187,9 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
       size,
       size,
     );
-    const label = labels ? String(labels[i]) : undefined;
-    const predicted = predictions ? String(predictions[k]) : undefined;
+    const named = (c: number) => options.classNames?.[c] ?? String(c);
+    const label = labels ? named(labels[i]) : undefined;
+    const predicted = predictions ? named(predictions[k]) : undefined;
     const mismatch = label !== undefined && predicted !== undefined &&
       label !== predicted;
     if (mismatch) wrong++;
@@ -221,7 +227,9 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
     ? `${count - wrong}/${count} predicted correctly`
     : "";
   const lines = [
-    `digits ${start}..${start + count - 1}`,
+    `${options.classNames ? "pictures" : "digits"} ${start}..${
+      start + count - 1
+    }`,
     `image:     ${text.index.join(" ")}`,
   ];
   if (labels) lines.push(`label:     ${text.label.join(" ")}`);
@@ -474,8 +482,14 @@ export interface PictureResult {
   picture: RgbaImage;
   /** The 28×28 input the model saw (784 values in [0, 1]). */
   input: Float32Array;
-  /** The model's ten probabilities. */
+  /** The model's probabilities, one per class. */
   probabilities: number[];
+}
+
+/** Options of {@linkcode showPictures}. */
+export interface ShowPicturesOptions {
+  /** The name of each class (`classNamesOf(model)`); default the digits. */
+  classNames?: readonly string[];
 }
 
 /** Longest side, in pixels, of an original picture as shown. */
@@ -524,18 +538,24 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```
  */
-export function showPictures(results: PictureResult[]): MimeBundle {
+export function showPictures(
+  results: PictureResult[],
+  options: ShowPicturesOptions = {},
+): MimeBundle {
   const text: string[] = [];
+  const named = (c: number) => options.classNames?.[c] ?? String(c);
   const cards = results.map(({ name, picture, input, probabilities }) => {
     const best = probabilities.indexOf(Math.max(...probabilities));
-    text.push(`${name}: ${best} (p=${probabilities[best].toFixed(2)})`);
+    text.push(
+      `${name}: ${named(best)} (p=${probabilities[best].toFixed(2)})`,
+    );
     const seen = new Uint8Array(IMAGE_PIXELS);
     for (let i = 0; i < IMAGE_PIXELS; i++) {
       seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
     }
     const bars = probabilities.map((p, digit) =>
       `<div style="display:flex;align-items:center;gap:4px;font:11px monospace">` +
-      `<span style="width:1em">${digit}</span>` +
+      `<span style="min-width:1em">${escapeHtml(named(digit))}</span>` +
       `<span style="display:inline-block;height:9px;width:${
         Math.max(1, Math.round(100 * p))
       }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>` +
@@ -556,9 +576,9 @@ export function showPictures(results: PictureResult[]): MimeBundle {
         "image-rendering:pixelated",
       ) +
       `<div>${bars}</div>` +
-      `<figcaption style="font:bold 14px sans-serif">${
-        escapeHtml(name)
-      }<br>→ ${best}</figcaption></figure>`;
+      `<figcaption style="font:bold 14px sans-serif">${escapeHtml(name)}<br>→ ${
+        escapeHtml(named(best))
+      }</figcaption></figure>`;
   });
   return displayable({
     "text/plain": text.join("\n"),

@@ -280,3 +280,38 @@ export class TrainingInterrupted extends TrainingError {
     this.stack = `${this.name}: ${this.message}`;
   }
 }
+
+/**
+ * A folder of labelled pictures cannot make a data set; `kind` says why.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { DatasetError } from "./errors.ts";
+ * const err = new DatasetError("pets", "one-class", "only one class folder (cats): need two or more");
+ * assertEquals([err.kind, err.message], ["one-class", "pets: only one class folder (cats): need two or more"]);
+ * ```
+ */
+export class DatasetError extends DataError {
+  /** Why: the folder is missing, holds no pictures, too few or too many classes, an empty class, a corrupt picture. */
+  readonly kind: DatasetErrorKind;
+  /** Creates an error for `path` of the given kind: `<path>: <problem>`. */
+  constructor(
+    path: string,
+    kind: DatasetErrorKind,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(path, problem, options);
+    this.kind = kind;
+  }
+}
+
+/** What {@linkcode DatasetError} reports. */
+export type DatasetErrorKind =
+  | "not-a-folder"
+  | "no-pictures"
+  | "one-class"
+  | "too-many-classes"
+  | "empty-class"
+  | "corrupt-picture";

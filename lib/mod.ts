@@ -47,6 +47,8 @@
 export {
   BackendError,
   DataError,
+  DatasetError,
+  type DatasetErrorKind,
   FileError,
   GpuError,
   type GpuErrorKind,
@@ -68,7 +70,13 @@ export {
   gpuAdapterName,
   initBackend,
 } from "./backend.ts";
-export { loadMnist, type Mnist, type MnistSplit } from "./data.ts";
+export {
+  type Dataset,
+  loadMnist,
+  type Mnist,
+  MNIST_CLASS_NAMES,
+  type MnistSplit,
+} from "./data.ts";
 export {
   buildModel,
   type BuildModelOptions,
@@ -91,10 +99,13 @@ export {
 export { type AugmentOptions, DEFAULT_AUGMENT } from "./engine/augment.ts";
 export type { ProgressSink } from "./engine/progress.ts";
 export {
+  classNamesOf,
   DEFAULT_MODEL_DIR,
   loadModel,
+  preprocessingOf,
   saveModel,
   type SaveOptions,
+  setClassNames,
 } from "./saving.ts";
 export {
   predictClasses,
@@ -151,6 +162,20 @@ export {
   type RgbaImage,
   toMnistInput,
 } from "./image/mod.ts";
+
+// Other data sets: Fashion-MNIST, your own labelled folders.
+export {
+  type DatasetName,
+  type DirectoryDataset,
+  type DirectoryOptions,
+  FASHION_MNIST_CLASS_NAMES,
+  imageDatasetFromDirectory,
+  loadDataset,
+  pictureToInput,
+  type Preprocessing,
+  writeSampleFolder,
+} from "./datasets/mod.ts";
+export { resizeGrey } from "./image/resize.ts";
 
 // Keras files.
 export { loadKeras, saveKeras } from "./keras/mod.ts";

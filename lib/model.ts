@@ -31,6 +31,12 @@ export interface BuildModelOptions {
   /** Seed of the Glorot-uniform kernel initialisers; random when omitted. */
   seed?: number;
   /**
+   * Classes to tell apart, the size of the last layer: default
+   * {@linkcode NUM_CLASSES} (MNIST's digits); a data set's
+   * `classNames.length` for another.
+   */
+  numClasses?: number;
+  /**
    * The optimizer: a name ({@linkcode OptimizerName}) or any tfjs optimizer,
    * e.g. `tf.train.adam(0.0005)`; default the tutorial's Adadelta. Keras's
    * Adadelta, SGD and Adam train on the fast path; another optimizer trains
@@ -59,6 +65,12 @@ export interface BuildModelOptions {
  * ```
  */
 export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
+  const numClasses = options.numClasses ?? NUM_CLASSES;
+  if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 256) {
+    throw new UsageError(
+      `numClasses must be a whole number from 2 to 256, got ${numClasses}`,
+    );
+  }
   const init = (layer: number) =>
     tf.initializers.glorotUniform({
       seed: options.seed === undefined
@@ -95,7 +107,7 @@ export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
       tf.layers.dropout({ name: "dropout_1", rate: 0.5 }),
       tf.layers.dense({
         name: "dense_1",
-        units: NUM_CLASSES,
+        units: numClasses,
         activation: "softmax",
         kernelInitializer: init(3),
       }),

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Mnist, MnistSplit } from "./data.ts";
+import type { Dataset, Mnist, MnistSplit } from "./data.ts";
 import { forwardRange, forwardRangeAsync } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import type { StepRunner } from "./engine/gradients.ts";
@@ -22,9 +22,11 @@ import {
   Interrupted,
   TrainingError,
   TrainingInterrupted,
+  UsageError,
 } from "./errors.ts";
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
+import { numClassesOf, setClassNames } from "./saving.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -260,7 +262,9 @@ export async function evaluateParallel(
  * batch_size=128, epochs=1, validation_data=(x_test, y_test))` does: a
  * shuffled pass per epoch, a progress bar, and validation on the test set
  * after each epoch. A given seed gives the same weights every run, and
- * resuming at `initialEpoch` from a checkpoint continues the same run.
+ * resuming at `initialEpoch` from a checkpoint continues the same run. The
+ * data set's class names (`data.classNames`) are recorded with the model, so
+ * that `saveModel` saves them and every output shows them.
  *
  * @throws {TrainingError} on a non-finite loss (the weights of the last
  * finite step are kept, nothing is applied).
@@ -283,9 +287,25 @@ export async function evaluateParallel(
  */
 export async function train(
   model: tf.LayersModel,
-  data: Mnist,
+  data: Mnist | Dataset,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
+  const classes = data.train.numClasses ?? 10;
+  if (numClassesOf(model) !== classes) {
+    throw new UsageError(
+      `the model tells ${
+        numClassesOf(model)
+      } classes apart but the data set has ${classes}: build it with buildModel({ numClasses: ${classes} })`,
+    );
+  }
+  // The model keeps its data set's class names, and saveModel saves them.
+  if ("classNames" in data) setClassNames(model, data.classNames);
+  if ("preprocessing" in data && data.preprocessing) {
+    model.setUserDefinedMetadata({
+      ...model.getUserDefinedMetadata(),
+      preprocessing: data.preprocessing,
+    });
+  }
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
   const initialStep = options.initialStep ?? 0;

@@ -26,6 +26,8 @@ const ORDER = [
   "predict.ipynb",
   "your_digits.ipynb",
   "inside_the_cnn.ipynb",
+  "fashion_mnist.ipynb",
+  "your_dataset.ipynb",
 ];
 
 const SPEC = {} as const;

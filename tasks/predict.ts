@@ -7,17 +7,21 @@
  * @module
  */
 import {
+  classNamesOf,
   initBackend,
   listImages,
-  loadMnist,
   loadModel,
+  pictureToInput,
   predictInputsAsync,
   type Prediction,
   predictProbabilitiesAsync,
+  preprocessingOf,
   readImage,
-  toMnistInput,
 } from "../lib/mod.ts";
 import { shadeText } from "../lib/image/mod.ts";
+import { isKerasPath } from "../lib/keras/mod.ts";
+import { readMetadata } from "../lib/saving.ts";
+import { openDataset } from "../lib/datasets/mod.ts";
 import {
   BACKEND_FLAG,
   backendName,
@@ -75,14 +79,20 @@ const USAGE = usage(
   SPEC,
 );
 
-/** `7 (p=0.98; then 1 0.01, 9 0.00)`: the class and the next two. */
-export function describePrediction(probabilities: number[]): string {
-  const ranked = probabilities.map((p, digit) => ({ p, digit }))
+/**
+ * `7 (p=0.98; then 1 0.01, 9 0.00)`: the class and the next two, by name
+ * (`classNames`, the digits by default).
+ */
+export function describePrediction(
+  probabilities: number[],
+  classNames: readonly string[] = probabilities.map((_, i) => String(i)),
+): string {
+  const ranked = probabilities.map((p, c) => ({ p, name: classNames[c] }))
     .sort((a, b) => b.p - a.p);
-  const [best, second, third] = ranked;
-  return `${best.digit} (p=${best.p.toFixed(2)}; then ${second.digit} ${
-    second.p.toFixed(2)
-  }, ${third.digit} ${third.p.toFixed(2)})`;
+  const [best, ...next] = ranked;
+  return `${best.name} (p=${best.p.toFixed(2)}; then ${
+    next.slice(0, 2).map((r) => `${r.name} ${r.p.toFixed(2)}`).join(", ")
+  })`;
 }
 
 /** Probabilities rounded for JSON: 6 decimals are plenty. */
@@ -106,29 +116,43 @@ async function main(): Promise<void> {
   await initBackend(backendName(flags.backend));
   if (images.length > 0) {
     const files = await listImages(images);
+    const model = await loadModel(dir);
+    const classNames = classNamesOf(model);
+    // As the model's pictures were made: the digit preprocessing or a resize.
+    const preprocessing = preprocessingOf(model);
     const inputs: Float32Array[] = [];
     for (const file of files) {
-      inputs.push(toMnistInput(await readImage(file), { name: file }));
+      const bytes = pictureToInput(await readImage(file), preprocessing, file);
+      inputs.push(Float32Array.from(bytes, (v) => v / 255));
     }
-    const model = await loadModel(dir);
     const prediction = await predictInputsAsync(model, inputs);
     if (flags.json) {
       return console.log(JSON.stringify({
         images: files,
         classes: prediction.classes,
+        classNames,
         probabilities: rounded(prediction),
       }));
     }
     for (const [i, file] of files.entries()) {
       console.log(
-        `${file}: ${describePrediction(prediction.probabilities[i])}`,
+        `${file}: ${
+          describePrediction(prediction.probabilities[i], classNames)
+        }`,
       );
       if (flags.show) console.log(shadeText(inputs[i]));
     }
     return;
   }
   const model = await loadModel(dir);
-  const mnist = await loadMnist();
+  const classNames = classNamesOf(model);
+  // The training pictures of the data set the model was trained on.
+  const run = isKerasPath(dir)
+    ? undefined
+    : (await readMetadata(dir))?.run as { dataset?: string } | undefined;
+  const mnist = await openDataset(run?.dataset ?? "mnist", {
+    preprocessing: preprocessingOf(model),
+  });
   const prediction = await predictProbabilitiesAsync(model, mnist.train, {
     start: flags.start,
     count: flags.count,
@@ -141,11 +165,16 @@ async function main(): Promise<void> {
       start: flags.start,
       labels,
       classes: prediction.classes,
+      classNames,
       probabilities: rounded(prediction),
     }));
   }
-  console.log(`Predicted: ${prediction.classes.join(" ")}`);
-  console.log(`Labels:    ${labels.join(" ")}`);
+  const named = (classes: number[]) => {
+    const names = classes.map((c) => classNames[c] ?? String(c));
+    return names.join(names.some((n) => n.length > 1) ? ", " : " ");
+  };
+  console.log(`Predicted: ${named(prediction.classes)}`);
+  console.log(`Labels:    ${named(labels)}`);
 }
 
 if (import.meta.main) await runTask(main, USAGE);

@@ -11,12 +11,15 @@ import { join } from "node:path";
 import {
   classify,
   initBackend,
-  loadMnist,
   loadModel,
+  preprocessingOf,
   readHistory,
   reportHtml,
   writeReport,
 } from "../lib/mod.ts";
+import { UsageError } from "../lib/errors.ts";
+import { openDataset } from "../lib/datasets/mod.ts";
+import { numClassesOf, readMetadata } from "../lib/saving.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
@@ -29,6 +32,11 @@ const SPEC = {
   "model-dir": {
     ...MODEL_DIR_FLAG,
     help: "the saved model (report.html is written there)",
+  },
+  dataset: {
+    type: "string",
+    help:
+      "mnist, fashion_mnist or a folder (default: the one the model was trained on)",
   },
 } as const;
 const USAGE = usage(
@@ -44,12 +52,32 @@ async function main(): Promise<void> {
   await initBackend();
   const model = await loadModel(dir);
   const history = await readHistory(dir);
-  const { test } = await loadMnist();
+  const run = (await readMetadata(dir))?.run as
+    | { dataset?: string }
+    | undefined;
+  const dataset = flags.dataset ?? run?.dataset ?? "mnist";
+  const { test, classNames } = await openDataset(dataset, {
+    preprocessing: preprocessingOf(model),
+  });
+  if (classNames.length !== numClassesOf(model)) {
+    throw new UsageError(
+      `--dataset ${dataset} has ${classNames.length} classes, the model at ${dir} ${
+        numClassesOf(model)
+      }`,
+    );
+  }
   const results = classify(model, test);
   const path = join(dir, "report.html");
   await writeReport(
     path,
-    reportHtml({ title: dir, history, results, split: test, model }),
+    reportHtml({
+      title: dir,
+      history,
+      results,
+      split: test,
+      model,
+      datasetName: dataset,
+    }),
   );
   const right = results.labels.filter((l, i) => l === results.classes[i])
     .length;

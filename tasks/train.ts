@@ -1,13 +1,13 @@
 /**
  * `deno task train`: the whole tutorial headlessly, as `mnist_cnn.py` prints
- * it: load MNIST, build the CNN, train, save, reload, predict the first ten.
+ * it: load MNIST (or `--dataset`), build the CNN, train, save, reload, predict
+ * the first ten.
  *
  * @module
  */
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
 import { gpuAdapterName, initBackend } from "../lib/backend.ts";
-import { loadMnist } from "../lib/data.ts";
 import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
@@ -58,6 +58,16 @@ const SPEC = {
     type: "boolean",
     help: "random rotation (±10°), shift and zoom (±10%) of training pictures",
   },
+  dataset: {
+    type: "string",
+    default: "mnist",
+    help: "mnist, fashion_mnist, or a folder with one sub-folder per class",
+  },
+  preprocessing: {
+    type: "string",
+    default: "grey",
+    help: "a folder's pictures: grey (a resize) or mnist (as digits)",
+  },
 } as const;
 const USAGE = usage(
   "train",
@@ -79,6 +89,8 @@ async function main(): Promise<void> {
     seed: flags.seed,
     augment: flags.augment,
     resume: flags.resume,
+    dataset: flags.dataset,
+    preprocessing: flags.preprocessing,
   });
   const { model, state } = run;
   if (run.resumed) {
@@ -87,14 +99,15 @@ async function main(): Promise<void> {
     );
   }
 
-  const mnist = await loadMnist();
+  // The run's data set (the checkpoint's on --resume), opened by openRun.
+  const mnist = run.data;
   console.log(`x_train shape: (${mnist.train.count}, 28, 28, 1)`);
   console.log(`${state.limit ?? mnist.train.count} train samples`);
   console.log(`${mnist.test.count} test samples`);
   console.log(formatSummary(model));
 
   // A checkpoint after each epoch; Ctrl-C stops between two steps (exit 130).
-  const result = await trainRun(run, mnist, {
+  const result = await trainRun(run, run.data, {
     threads: flags.threads,
     ctrlC: true,
   });
@@ -106,12 +119,15 @@ async function main(): Promise<void> {
 
   const reloaded = await loadModel(dir);
   const predicted = await predictClassesAsync(reloaded, mnist.train, {
-    count: 10,
+    count: Math.min(10, mnist.train.count),
   });
   console.log(
-    `Reloaded ${dir}; predicted classes of the first ten training digits:`,
+    `Reloaded ${dir}; predicted classes of the first ten training ${
+      state.dataset === "mnist" ? "digits" : "pictures"
+    }:`,
   );
-  console.log(predicted.join(" "));
+  const names = predicted.map((c) => mnist.classNames[c]);
+  console.log(names.join(names.some((n) => n.length > 1) ? ", " : " "));
 }
 
 if (import.meta.main) await runTask(main, USAGE);

@@ -28,6 +28,7 @@ import {
   type Output,
   readNotebook,
 } from "../tasks/notebook_runner/mod.ts";
+import { writeSampleFolder } from "../lib/mod.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CI = Deno.env.get("CI") === "true";
@@ -37,7 +38,11 @@ const NOTEBOOK_NAMES = [
   "predict.ipynb",
   "your_digits.ipynb",
   "inside_the_cnn.ipynb",
+  "fashion_mnist.ipynb",
+  "your_dataset.ipynb",
 ];
+/** The notebooks that predict MNIST's first ten training digits. */
+const PREDICTS_MNIST = ["mnist_cnn.ipynb", "predict.ipynb"];
 /** Samples trained on by the executed `mnist_cnn.ipynb`. */
 const LIMIT = 4096;
 /** Set NOTEBOOKS_TEST_KEEP=1 to keep the executed notebooks for inspection. */
@@ -189,11 +194,25 @@ for (const name of NOTEBOOK_NAMES) {
     );
     assertStringIncludes(joined(code[0]!.source), 'from "../lib/mod.ts"');
     assert(!raw.includes(ROOT), `${name} shows this machine's paths (${ROOT})`);
-    if (name !== "your_digits.ipynb") {
+    if (PREDICTS_MNIST.includes(name)) {
       assertEquals(
         digitLines(cellText(cell(nb, "predict"))),
         ["5 0 4 1 9 2 1 3 1 4"],
         "the first ten, as predicted",
+      );
+    }
+    if (name === "fashion_mnist.ipynb") {
+      const acc = cellText(cell(nb, "train")).match(
+        /test accuracy\s+(\d+\.\d+)/,
+      );
+      assert(acc && Number(acc[1]) >= 0.8, `test accuracy shown: ${acc?.[1]}`);
+      assertStringIncludes(cellText(cell(nb, "confusion")), "Ankle boot");
+      assertStringIncludes(cellText(cell(nb, "predict")), "Ankle boot");
+    }
+    if (name === "your_dataset.ipynb") {
+      assertStringIncludes(
+        cellText(cell(nb, "load")),
+        "classes: circle, cross, square, triangle",
       );
     }
     if (name === "mnist_cnn.ipynb") {
@@ -440,6 +459,79 @@ Deno.test({
           assertStringIncludes(result("mistakes"), " read as ");
           assertMatch(cellText(cell(out, "speed")), /Grad-CAM: \d+\.\d ms/);
           assertEquals(digitLines(cellText(cell(out, "predict"))), trained);
+        },
+      );
+    } finally {
+      await cleanUp(tmp);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "fashion_mnist.ipynb and your_dataset.ipynb train, save, reload and predict by class name",
+  ignore: missing !== undefined && !CI,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    if (missing) throw new Error(`cannot execute the notebooks: ${missing}`);
+    const tmp = await Deno.makeTempDir({ prefix: "notebooks_test_" });
+    try {
+      await t.step(
+        "fashion_mnist.ipynb: clothes by name in every output",
+        async () => {
+          const modelDir = join(tmp, "fashion");
+          const nb = await execute(
+            "fashion_mnist.ipynb",
+            join(tmp, "fashion_mnist.out.ipynb"),
+            { MNIST_LIMIT: "1024", MNIST_MODEL_DIR: modelDir },
+          );
+          assertNoErrors(nb, "fashion_mnist.ipynb");
+          assertStringIncludes(
+            cellText(cell(nb, "load")),
+            "label:     Ankle boot",
+          );
+          assertStringIncludes(cellText(cell(nb, "build")), "1,199,882");
+          assertStringIncludes(cellText(cell(nb, "confusion")), "T-shirt/top");
+          assertStringIncludes(cellText(cell(nb, "per-class")), "Sandal");
+          const json = JSON.parse(
+            await Deno.readTextFile(join(modelDir, "model.json")),
+          );
+          assertEquals(json.userDefinedMetadata.classNames[9], "Ankle boot");
+          const predicted = cellText(cell(nb, "predict")).split("\n")[0];
+          assertEquals(predicted.split(", ").length, 10, predicted);
+        },
+      );
+      await t.step(
+        "your_dataset.ipynb: a folder's four classes, trained and named",
+        async () => {
+          const folder = join(tmp, "shapes");
+          await writeSampleFolder(folder, { perClass: 10 });
+          const nb = await execute(
+            "your_dataset.ipynb",
+            join(tmp, "your_dataset.out.ipynb"),
+            {
+              DATASET_DIR: folder,
+              EPOCHS: "2",
+              MNIST_MODEL_DIR: join(tmp, "yours"),
+            },
+          );
+          assertNoErrors(nb, "your_dataset.ipynb");
+          assertStringIncludes(
+            cellText(cell(nb, "load")),
+            "32 training, 8 validation pictures",
+          );
+          assertStringIncludes(cellText(cell(nb, "build")), "(None, 4)");
+          const shown = outputText(
+            cell(nb, "predict").outputs!.find((o) =>
+              o.output_type === "execute_result"
+            )!,
+          );
+          const lines = shown.split("\n").filter((l) =>
+            /^\w+_000\.png: (circle|cross|square|triangle) \(p=\d\.\d\d\)$/
+              .test(l)
+          );
+          assertEquals(lines.length, 4, shown);
         },
       );
     } finally {

@@ -56,7 +56,13 @@ Deno.test("--json: one line, images, classes and ten probabilities each", async 
   assertEquals(run.code, 0, run.errors.join("\n"));
   assertEquals(run.stdout.trim().split("\n").length, 1);
   const out = JSON.parse(run.stdout);
-  assertEquals(Object.keys(out), ["images", "classes", "probabilities"]);
+  assertEquals(Object.keys(out), [
+    "images",
+    "classes",
+    "classNames",
+    "probabilities",
+  ]);
+  assertEquals(out.classNames, [..."0123456789"], "an MNIST model's digits");
   assertEquals(out.images.length, 10);
   assertEquals(out.classes.length, 10);
   for (const [i, p] of (out.probabilities as number[][]).entries()) {
@@ -82,6 +88,7 @@ Deno.test("--json in MNIST mode: start, labels, classes, probabilities", async (
     "start",
     "labels",
     "classes",
+    "classNames",
     "probabilities",
   ]);
   assertEquals(out.start, 3);

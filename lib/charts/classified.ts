@@ -12,6 +12,8 @@ import {
   predictProbabilities,
   predictProbabilitiesAsync,
 } from "../predict.ts";
+import { classNamesOf } from "../saving.ts";
+import { defaultClassNames } from "../data.ts";
 
 /** Every sample's label, predicted class and the probability given to it. */
 export interface Classified {
@@ -21,10 +23,21 @@ export interface Classified {
   classes: number[];
   /** The probability the model gave its predicted class. */
   confidence: number[];
+  /**
+   * The name of each class, as the model was saved with them; the digits
+   * `"0"`..`"9"` when omitted.
+   */
+  classNames?: string[];
+}
+
+/** The class names of `results`: its own, else the digits. */
+export function classNamesIn(results: Classified): string[] {
+  return results.classNames ?? defaultClassNames(10);
 }
 
 /**
- * Classifies every sample of `split` (e.g. the 10,000 test images).
+ * Classifies every sample of `split` (e.g. the 10,000 test images), with the
+ * class names the model was saved with.
  *
  * @throws {Interrupted} at an interrupt (Jupyter's Stop), between batches.
  *
@@ -48,6 +61,7 @@ export interface Classified {
  */
 export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
   return classified(
+    model,
     split,
     predictProbabilities(model, split, { start: 0, count: split.count }),
   );
@@ -75,10 +89,11 @@ export async function classifyAsync(
     count: split.count,
     operation: "classify",
   });
-  return classified(split, prediction);
+  return classified(model, split, prediction);
 }
 
 function classified(
+  model: tf.LayersModel,
   split: MnistSplit,
   { classes, probabilities }: Prediction,
 ): Classified {
@@ -86,11 +101,13 @@ function classified(
     labels: Array.from(split.labels),
     classes,
     confidence: probabilities.map((p, i) => p[classes[i]]),
+    classNames: classNamesOf(model),
   };
 }
 
 /**
- * The 10×10 confusion matrix: `matrix[label][predicted]` counts samples.
+ * The confusion matrix, one row and column per class (10×10 for MNIST):
+ * `matrix[label][predicted]` counts samples.
  *
  * @example
  * ```ts
@@ -106,9 +123,10 @@ function classified(
  * ```
  */
 export function confusionMatrix(results: Classified): number[][] {
+  const n = classNamesIn(results).length;
   const matrix = Array.from(
-    { length: 10 },
-    () => new Array<number>(10).fill(0),
+    { length: n },
+    () => new Array<number>(n).fill(0),
   );
   results.labels.forEach((label, i) => matrix[label][results.classes[i]]++);
   return matrix;
@@ -116,7 +134,7 @@ export function confusionMatrix(results: Classified): number[][] {
 
 /** Precision, recall and F1 of one class. */
 export interface ClassMetrics {
-  /** The digit. */
+  /** The class's label (the digit, for MNIST). */
   digit: number;
   /** Of the samples predicted as this digit, the share that are it. */
   precision: number;

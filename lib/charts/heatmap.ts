@@ -9,7 +9,8 @@ import { Plot, renderSvg } from "./plot.ts";
  * `matrix[label][predicted]` as a heat map: true label down, prediction
  * across, each cell's count written in it; the diagonal (right answers) and
  * the mistakes are coloured on separate scales so a handful of mistakes
- * still shows.
+ * still shows. The axes name the classes by `classNames` (default: the
+ * labels, MNIST's digits).
  *
  * @example
  * ```ts
@@ -21,22 +22,37 @@ import { Plot, renderSvg } from "./plot.ts";
  * assertStringIncludes(svg, "<svg");
  * ```
  */
-export function confusionChart(matrix: number[][]): string {
+export function confusionChart(
+  matrix: number[][],
+  classNames: readonly string[] = matrix.map((_, i) => String(i)),
+): string {
   const cells = matrix.flatMap((row, label) =>
-    row.map((count, predicted) => ({ label, predicted, count }))
+    row.map((count, predicted) => ({
+      label: classNames[label],
+      predicted: classNames[predicted],
+      count,
+    }))
   );
+  const long = Math.max(...classNames.map((name) => name.length));
+  const margin = Math.min(120, 16 + 6.5 * long);
+  const side = Math.max(380, Math.min(900, 34 * classNames.length));
   const right = cells.filter((c) => c.label === c.predicted);
   const wrong = cells.filter((c) => c.label !== c.predicted);
   const maxWrong = Math.max(1, ...wrong.map((c) => c.count));
   return renderSvg({
-    width: 460,
-    height: 440,
-    marginLeft: 56,
-    marginTop: 40,
+    width: side + Math.max(56, margin),
+    height: side + (long > 2 ? margin : 40),
+    marginLeft: Math.max(56, margin),
+    marginTop: long > 2 ? margin : 40,
     padding: 0.04,
     style: { background: "white" },
-    x: { label: "predicted →", axis: "top", domain: [...Array(10).keys()] },
-    y: { label: "↓ true label", domain: [...Array(10).keys()] },
+    x: {
+      label: "predicted →",
+      axis: "top",
+      domain: [...classNames],
+      tickRotate: long > 2 ? -40 : 0,
+    },
+    y: { label: "↓ true label", domain: [...classNames] },
     marks: [
       Plot.cell(wrong, {
         x: "predicted",
@@ -51,7 +67,7 @@ export function confusionChart(matrix: number[][]): string {
         x: "predicted",
         y: "label",
         text: (c: { count: number }) => (c.count ? String(c.count) : ""),
-        fill: (c: { label: number; predicted: number; count: number }) =>
+        fill: (c: { label: string; predicted: string; count: number }) =>
           c.label === c.predicted || c.count > maxWrong / 2
             ? "white"
             : "#212529",

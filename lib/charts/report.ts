@@ -20,6 +20,7 @@ import { escapeHtml } from "../html.ts";
 import {
   type Classified,
   classMetrics,
+  classNamesIn,
   confusionMatrix,
   worstMistakes,
 } from "./classified.ts";
@@ -38,6 +39,8 @@ export interface ReportInput {
   results: Classified;
   /** The test split, for the mistakes' images. */
   split: MnistSplit;
+  /** The data set's name, said with the accuracy (e.g. `fashion_mnist`). */
+  datasetName?: string;
   /**
    * The model: when given, the report explains its most confident mistakes
    * (saliency, SmoothGrad, Grad-CAM, occlusion; see docs/inside.md).
@@ -94,12 +97,15 @@ layer, and occlusion (the probability lost when a 6×6 patch is hidden).</p>
 export function reportHtml(input: ReportInput): string {
   const { history, results } = input;
   const matrix = confusionMatrix(results);
+  const names = classNamesIn(results);
   const right =
     results.labels.filter((l, i) => l === results.classes[i]).length;
   const rows = classMetrics(matrix).map((m) =>
-    `<tr><td>${m.digit}</td><td>${m.precision.toFixed(4)}</td><td>${
-      m.recall.toFixed(4)
-    }</td><td>${m.f1.toFixed(4)}</td><td>${m.support}</td></tr>`
+    `<tr><td>${escapeHtml(names[m.digit])}</td><td>${
+      m.precision.toFixed(4)
+    }</td><td>${m.recall.toFixed(4)}</td><td>${
+      m.f1.toFixed(4)
+    }</td><td>${m.support}</td></tr>`
   ).join("");
   const curves = history.steps.length > 0
     ? `<figure id="curves">${trainingChart(history)}</figure>`
@@ -123,7 +129,9 @@ figure { margin: 0; } h2 { margin-top: 32px; }
 <h1>Training report</h1>
 <p>${
     escapeHtml(input.title)
-  }: <b>${right}</b> of ${results.labels.length} test images right
+  }: <b>${right}</b> of ${results.labels.length} test images${
+    input.datasetName ? ` of ${escapeHtml(input.datasetName)}` : ""
+  } right
 (accuracy ${(right / results.labels.length).toFixed(4)}).</p>
 <h2>Loss and accuracy</h2>
 ${curves}
@@ -133,9 +141,9 @@ ${
       : ""
   }
 <h2>Confusion matrix</h2>
-<figure id="confusion">${confusionChart(matrix)}</figure>
+<figure id="confusion">${confusionChart(matrix, names)}</figure>
 <h2>Per class</h2>
-<table id="per-class"><tr><th>digit</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
+<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>${rows}</table>
 <h2>The most confident mistakes</h2>
 <div id="mistakes">${mistakesHtml(input.split, results, 24)}</div>
 ${mistakesExplained(input)}

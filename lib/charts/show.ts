@@ -19,6 +19,7 @@ import type { EpochLog, StepLog } from "../training.ts";
 import {
   type Classified,
   classMetrics,
+  classNamesIn,
   confusionMatrix,
   worstMistakes,
 } from "./classified.ts";
@@ -120,22 +121,26 @@ export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
 /** Shows the confusion matrix of `results` as a heat map with counts. */
 export function showConfusionMatrix(results: Classified): MimeBundle {
   const matrix = confusionMatrix(results);
+  const names = classNamesIn(results);
+  const head = Math.max(9, ...names.map((n) => n.length));
+  const cell = Math.max(5, ...names.map((n) => n.length + 1));
   const text = [
-    "true\\pred " +
-    [...Array(10).keys()].map((d) => String(d).padStart(5)).join(""),
+    "true\\pred".padStart(head) + " " +
+    names.map((name) => name.padStart(cell)).join(""),
     ...matrix.map((row, i) =>
-      String(i).padStart(9) + " " +
-      row.map((n) => String(n).padStart(5)).join("")
+      names[i].padStart(head) + " " +
+      row.map((n) => String(n).padStart(cell)).join("")
     ),
   ].join("\n");
-  return displayable(chartBundle(confusionChart(matrix), text));
+  return displayable(chartBundle(confusionChart(matrix, names), text));
 }
 
 /** Shows precision, recall, F1 and support per class as a table. */
 export function showClassMetrics(results: Classified): MimeBundle {
+  const names = classNamesIn(results);
   return showTable(
     classMetrics(confusionMatrix(results)).map((m) => ({
-      digit: m.digit,
+      class: names[m.digit],
       precision: m.precision,
       recall: m.recall,
       f1: m.f1,
@@ -154,6 +159,7 @@ export function mistakesHtml(
   results: Classified,
   count = 12,
 ): string {
+  const names = classNamesIn(results);
   const figures = worstMistakes(results, count).map((m) => {
     const png = encodePng(
       upscale(
@@ -173,7 +179,11 @@ export function mistakesHtml(
         base64(png)
       }" width="84" height="84" ` +
       `style="image-rendering:pixelated;border:2px solid #e03131">` +
-      `<figcaption>#${m.index}: <b>${m.label}</b> read as <b style="color:#e03131">${m.predicted}</b>` +
+      `<figcaption>#${m.index}: <b>${
+        escapeHtml(names[m.label])
+      }</b> read as <b style="color:#e03131">${
+        escapeHtml(names[m.predicted])
+      }</b>` +
       `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;
   });
   return `<div style="display:flex;flex-wrap:wrap;gap:10px">${
@@ -188,10 +198,11 @@ export function showMistakes(
   count = 12,
 ): MimeBundle {
   const mistakes = worstMistakes(results, count);
+  const names = classNamesIn(results);
   return displayable({
     "text/html": mistakesHtml(split, results, count),
     "text/plain": mistakes.map((m) =>
-      `#${m.index}: ${m.label} read as ${m.predicted} (p=${
+      `#${m.index}: ${names[m.label]} read as ${names[m.predicted]} (p=${
         m.probability.toFixed(3)
       })`
     ).join("\n"),

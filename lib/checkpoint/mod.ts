@@ -9,7 +9,8 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { Mnist } from "../data.ts";
+import type { Dataset, Mnist } from "../data.ts";
+import { openDataset, type Preprocessing } from "../datasets/mod.ts";
 import { TrainingError, TrainingInterrupted, UsageError } from "../errors.ts";
 import { buildModel } from "../model.ts";
 import { loadModel, readMetadata, saveModel } from "../saving.ts";
@@ -31,6 +32,10 @@ export interface RunState {
   limit?: number;
   /** Random rotation, shift and zoom of training pictures (`train`'s `augment`). */
   augment?: boolean;
+  /** The data set: `mnist` (when omitted), `fashion_mnist` or a folder. */
+  dataset?: string;
+  /** How a folder's pictures are made into inputs (`grey` when omitted). */
+  preprocessing?: Preprocessing;
 }
 
 /** Options of {@linkcode openRun}. */
@@ -47,6 +52,13 @@ export interface OpenRunOptions {
   augment?: boolean;
   /** Continue the run checkpointed in the directory. */
   resume?: boolean;
+  /**
+   * The data set: `mnist` (default), `fashion_mnist` or a folder with one
+   * sub-folder per class (with `resume`, the checkpoint's).
+   */
+  dataset?: string;
+  /** A folder's pictures: `grey` (a resize, default) or `mnist` (as digits). */
+  preprocessing?: string;
 }
 
 /** A run: its model, its state and where its checkpoints go. */
@@ -57,26 +69,31 @@ export interface Run {
   model: tf.LayersModel;
   /** Settings and progress. */
   state: RunState;
+  /** The data set it trains on, opened; the model has one output per class. */
+  data: Dataset;
   /** True when it continues a checkpoint. */
   resumed: boolean;
 }
 
 /**
  * Starts a run in `dir` with a new model, or with `resume` continues the one
- * checkpointed there.
+ * checkpointed there; opens its data set (the checkpoint's, on `resume`) and
+ * builds the model with one output per class.
  *
  * @throws {UsageError} with `resume` when `dir` holds no checkpoint of a run,
- * another seed is asked for, or the run already finished its epochs.
+ * another seed is asked for, or the run already finished its epochs; on a
+ * `preprocessing` other than `grey` or `mnist`.
+ * @throws {DatasetError} when the data set's folder cannot make one.
  *
  * @example
  * ```ts ignore
  * // ignore: trains on MNIST and writes a model directory
  * import { assertEquals } from "@std/assert";
- * import { initBackend, loadMnist } from "../mod.ts";
+ * import { initBackend } from "../mod.ts";
  * import { openRun, trainRun } from "./mod.ts";
  * await initBackend();
  * const run = await openRun("models/example", { limit: 256, seed: 1 });
- * await trainRun(run, await loadMnist());
+ * await trainRun(run, run.data);
  * const again = await openRun("models/example", { resume: true, epochs: 2 });
  * assertEquals(again.state.epochsDone, 1);
  * ```
@@ -87,6 +104,12 @@ export async function openRun(
 ): Promise<Run> {
   const epochs = options.epochs ?? 1;
   if (!options.resume) {
+    const preprocessing = options.preprocessing ?? "grey";
+    if (preprocessing !== "grey" && preprocessing !== "mnist") {
+      throw new UsageError(
+        `--preprocessing must be grey or mnist, got '${preprocessing}'`,
+      );
+    }
     const state: RunState = {
       epochsDone: 0,
       epochs,
@@ -94,11 +117,16 @@ export async function openRun(
       batchSize: options.batchSize ?? 128,
       limit: options.limit,
       ...(options.augment ? { augment: true } : {}),
+      dataset: options.dataset ?? "mnist",
+      preprocessing,
     };
+    const data = await openRunDataset(state);
+    const numClasses = data.classNames.length;
     return {
       dir,
-      model: buildModel({ seed: state.seed }),
+      model: buildModel({ seed: state.seed, numClasses }),
       state,
+      data,
       resumed: false,
     };
   }
@@ -111,13 +139,26 @@ export async function openRun(
       `--resume: the checkpoint was trained with --seed ${saved.seed}`,
     );
   }
-  const state = { ...saved, epochs: Math.max(epochs, saved.epochs) };
+  // A checkpoint from before data sets were recorded trained on MNIST.
+  const state: RunState = {
+    dataset: "mnist",
+    ...saved,
+    epochs: Math.max(epochs, saved.epochs),
+  };
   if (state.epochsDone >= state.epochs) {
     throw new UsageError(
       `--resume: the checkpoint already finished ${state.epochsDone} epoch(s); ask for more with --epochs`,
     );
   }
-  return { dir, model: await loadModel(dir), state, resumed: true };
+  const data = await openRunDataset(state);
+  return { dir, model: await loadModel(dir), state, data, resumed: true };
+}
+
+/** The run's data set, opened as its state says. */
+function openRunDataset(state: RunState): Promise<Dataset> {
+  return openDataset(state.dataset ?? "mnist", {
+    preprocessing: state.preprocessing ?? "grey",
+  });
 }
 
 /**
@@ -133,17 +174,17 @@ export async function openRun(
  * ```ts ignore
  * // ignore: trains on MNIST and writes a model directory
  * import { assertGreater } from "@std/assert";
- * import { initBackend, loadMnist } from "../mod.ts";
+ * import { initBackend } from "../mod.ts";
  * import { openRun, trainRun } from "./mod.ts";
  * await initBackend();
  * const run = await openRun("models/example", { limit: 1024, seed: 1 });
- * const { test } = await trainRun(run, await loadMnist());
+ * const { test } = await trainRun(run, run.data);
  * assertGreater(test.acc, 0.5);
  * ```
  */
 export async function trainRun(
   run: Run,
-  mnist: Mnist,
+  data: Mnist | Dataset,
   options: { threads?: number; ctrlC?: boolean } = {},
 ): Promise<TrainResult> {
   const { dir, model } = run;
@@ -157,7 +198,7 @@ export async function trainRun(
   };
   const { epochs, batchSize, limit, seed, augment } = run.state;
   try {
-    return await train(model, mnist, {
+    return await train(model, data, {
       epochs,
       initialEpoch: done,
       batchSize,

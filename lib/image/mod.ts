@@ -19,3 +19,4 @@
 export * from "./decode.ts";
 export * from "./preprocess.ts";
 export * from "./files.ts";
+export * from "./resize.ts";

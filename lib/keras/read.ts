@@ -215,6 +215,7 @@ async function readH5Model(
       });
     };
     const { model } = await buildFromConfig(parsed, path, () => stored);
+    keepClassNames(model, stringAttr(file, "class_names"));
     try {
       setWeights(model, path, stored);
     } catch (error) {
@@ -310,6 +311,7 @@ async function readKerasArchive(path: string): Promise<tf.LayersModel> {
     const built = await buildFromConfig(config, path, storedFor);
     model = built.model;
     setWeights(model, path, built.stored);
+    keepClassNames(model, classNamesIn(members["metadata.json"]));
     return model;
   } catch (error) {
     model?.dispose();
@@ -325,6 +327,38 @@ function layerList(topology: Json): Json[] {
   const config = topology.config as Json | Json[];
   const layers = Array.isArray(config) ? config : config.layers;
   return Array.isArray(layers) ? layers as Json[] : [];
+}
+
+/** The `class_names` of a `.keras` archive's `metadata.json`, as JSON. */
+function classNamesIn(metadata: Uint8Array | undefined): string | undefined {
+  if (!metadata) return undefined;
+  try {
+    const meta = JSON.parse(new TextDecoder().decode(metadata));
+    return JSON.stringify(meta?.class_names ?? null);
+  } catch {
+    return undefined; // metadata.json is informative only
+  }
+}
+
+/**
+ * Records the class names a Keras file holds (JSON: one string per output of
+ * the model) with the model; anything else is ignored.
+ */
+function keepClassNames(model: tf.LayersModel, json: string | undefined) {
+  if (json === undefined || json.length > 1_000_000) return;
+  let names: unknown;
+  try {
+    names = JSON.parse(json);
+  } catch {
+    return;
+  }
+  const outputs = model.outputs[0].shape.at(-1);
+  if (
+    Array.isArray(names) && names.length === outputs &&
+    names.every((n) => typeof n === "string" && n.length <= 200)
+  ) {
+    model.setUserDefinedMetadata({ classNames: names });
+  }
 }
 
 /** True when `path` names a Keras file (`.h5`, `.hdf5` or `.keras`). */

@@ -34,6 +34,21 @@ function topologyOf(model: tf.LayersModel): Json {
   return { class_name: json.class_name, config: json.config };
 }
 
+/**
+ * The class names recorded with `model` (`classNames` in its user metadata),
+ * written where Keras files have room for them: the `.h5` root attribute
+ * `class_names` and the `.keras` archive's `metadata.json` key
+ * `class_names` (Keras ignores both; `loadKeras` reads them back).
+ */
+function classNamesOf(model: tf.LayersModel): string[] | undefined {
+  const names = (model.getUserDefinedMetadata() as
+    | { classNames?: unknown }
+    | undefined)?.classNames;
+  return Array.isArray(names) && names.every((n) => typeof n === "string")
+    ? names
+    : undefined;
+}
+
 /** Writes each weight of `layer` as a float32 dataset in `group`. */
 function writeLayerWeights(
   group: H5Group,
@@ -79,6 +94,10 @@ async function writeH5(model: tf.LayersModel, path: string): Promise<void> {
     writeBytesAttr(file, "keras_version", KERAS2_VERSION);
     writeBytesAttr(file, "backend", "tensorflow");
     writeBytesAttr(file, "model_config", JSON.stringify(topologyOf(model)));
+    const classNames = classNamesOf(model);
+    if (classNames) {
+      writeBytesAttr(file, "class_names", JSON.stringify(classNames));
+    }
     const weights = file.create_group("model_weights");
     writeBytesListAttr(weights, "layer_names", model.layers.map((l) => l.name));
     writeBytesAttr(weights, "backend", "tensorflow");
@@ -119,6 +138,7 @@ async function writeKerasArchive(
     "metadata.json": new TextEncoder().encode(JSON.stringify({
       keras_version: KERAS3_VERSION,
       date_saved: new Date().toISOString().slice(0, 19).replace("T", "@"),
+      class_names: classNamesOf(model),
     })),
     "config.json": new TextEncoder().encode(JSON.stringify(config)),
     "model.weights.h5": weights,

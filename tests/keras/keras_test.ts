@@ -19,12 +19,15 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  buildModel,
+  classNamesOf,
   initBackend,
   loadModel,
   ModelFileError,
   predictInputs,
   predictProbabilities,
   saveKeras,
+  setClassNames,
 } from "../../lib/mod.ts";
 import { realMnist, trainedModel, weightsOf } from "../helpers.ts";
 import { skipPictures } from "../image/pictures.ts";
@@ -208,4 +211,44 @@ Deno.test("saveKeras refuses other extensions and leaves nothing half-written", 
   );
   assertEquals([...Deno.readDirSync(tmp)], []);
   await Deno.remove(tmp);
+});
+
+Deno.test({
+  name:
+    "class names travel through .h5 (root attribute class_names, as h5py reads it) and .keras (metadata.json)",
+  ignore: skip,
+  async fn() {
+    const names = ["circle", "cross", "square", "triangle"];
+    const model = buildModel({ seed: 3, numClasses: 4 });
+    setClassNames(model, names);
+    const tmp = await Deno.makeTempDir();
+    try {
+      for (const name of ["model.h5", "model.keras"]) {
+        await saveKeras(model, join(tmp, name));
+        const back = await loadModel(join(tmp, name));
+        assertEquals(classNamesOf(back), names, name);
+        back.dispose();
+      }
+      const out = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          "-c",
+          "import h5py, json, sys; f = h5py.File(sys.argv[1]); v = f.attrs['class_names']; print(json.dumps(json.loads(v.decode() if isinstance(v, bytes) else v)))",
+          join(tmp, "model.h5"),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      assertEquals(JSON.parse(new TextDecoder().decode(out.stdout)), names);
+      // A model saved without class names reads back with the digits.
+      const plain = buildModel({ seed: 3 });
+      await saveKeras(plain, join(tmp, "plain.h5"));
+      assertEquals(
+        classNamesOf(await loadModel(join(tmp, "plain.h5")))[9],
+        "9",
+      );
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
 });
