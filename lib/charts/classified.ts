@@ -63,7 +63,11 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
   return classified(
     model,
     split,
-    predictProbabilities(model, split, { start: 0, count: split.count }),
+    predictProbabilities(model, split, {
+      start: 0,
+      count: split.count,
+      operation: "classify",
+    }),
   );
 }
 
