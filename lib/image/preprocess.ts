@@ -57,8 +57,14 @@ export function toMnistInput(
 ): Float32Array {
   const name = options.name ?? "picture";
   const { width, height } = image;
-  const ink = inkLevels(image);
-  const strokes = ink && keepStrokes(ink, width, height);
+  // A shape broader than the local paper estimate can follow (a large filled
+  // blob) reads as paper there: then one paper level, the border's, is used.
+  let ink = inkLevels(image, { local: true });
+  let strokes = ink && keepStrokes(ink, width, height);
+  if (strokes === undefined) {
+    ink = inkLevels(image, { local: false });
+    strokes = ink && keepStrokes(ink, width, height);
+  }
   if (strokes === undefined) {
     throw new ImageError(name, "no digit found", { kind: "no-digit" });
   }
@@ -95,10 +101,14 @@ interface Ink {
  * not pull it down, then interpolated), so light that changes across the
  * page cancels out; ink as darkness relative to that level (reflectance, not
  * brightness: a shaded corner's ink is as dark as a lit one's). Pictures of
- * light ink on dark paper are turned round first. Undefined when nothing
- * stands out from the paper.
+ * light ink on dark paper are turned round first. With `local: false`, the
+ * paper is one level, the border's. Undefined when nothing stands out from
+ * the paper.
  */
-function inkLevels(image: RgbaImage): Ink | undefined {
+function inkLevels(
+  image: RgbaImage,
+  { local }: { local: boolean },
+): Ink | undefined {
   const { width, height, data } = image;
   const n = width * height;
   const grey = new Float32Array(n);
@@ -122,18 +132,25 @@ function inkLevels(image: RgbaImage): Ink | undefined {
   }
   // The paper: a grey closing of the block medians (blocks darkened by a
   // stroke take the level of the paper beside them), smoothed.
-  close(grid, 3);
-  const paper = upsample(grid, width, height);
+  let paper: Float32Array;
+  if (local) {
+    close(grid, 3);
+    paper = upsample(grid, width, height);
+  } else {
+    paper = new Float32Array(n).fill(paperIsLight ? border : 255 - border);
+  }
   const ink = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     ink[i] = (paper[i] - grey[i]) / Math.max(paper[i], 16);
   }
   const smooth = boxBlur3(ink, width, height);
-  // Paper noise: the spread of the smoothed darkness about its median (most
-  // pixels are paper), from its absolute deviations.
-  const centre = percentile(smooth, 0.5);
-  const residual = new Float32Array(n);
-  for (let i = 0; i < n; i++) residual[i] = smooth[i] - centre;
+  // Paper noise: the spread of the smoothed darkness about its median, from
+  // its absolute deviations: over the whole picture (most pixels are paper),
+  // or with one paper level (a shape that may cover most of it) over the
+  // border's pixels.
+  const paperPixels = local ? smooth : borderValues(smooth, width, height);
+  const centre = percentile(paperPixels, 0.5);
+  const residual = paperPixels.map((v) => v - centre);
   const noise = 1.4826 * percentile(residual, 0.5, true);
   const clear = Math.max(6 * noise, 0.08);
   let count = 0;
@@ -147,6 +164,23 @@ function inkLevels(image: RgbaImage): Ink | undefined {
   if (full < Math.max(0.094, 8 * noise)) return undefined;
   for (let i = 0; i < n; i++) ink[i] = Math.max(0, ink[i]);
   return { ink, smooth, noise, full, clear };
+}
+
+/** The values of the two-pixel ring along the picture's border. */
+function borderValues(
+  values: Float32Array,
+  width: number,
+  height: number,
+): Float32Array {
+  const out: number[] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (x < 2 || y < 2 || x >= width - 2 || y >= height - 2) {
+        out.push(values[y * width + x]);
+      }
+    }
+  }
+  return Float32Array.from(out);
 }
 
 /**

@@ -205,3 +205,20 @@ Deno.test("dust around a digit is dropped; the digit stays", () => {
   }
   assertEquals(diff, 0, "specks changed the digit's input");
 });
+
+Deno.test("a filled shape covering most of the picture is kept (one paper level when the local one cannot follow it)", () => {
+  const side = 60, data = new Uint8Array(side * side * 4);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const inside = (x - 30) ** 2 + (y - 30) ** 2 <= 28 ** 2;
+      const level = inside ? 60 : 200 + ((x * 7 + y * 13) % 9) - 4;
+      data.set([level, level, level, 255], (y * side + x) * 4);
+    }
+  }
+  const input = toMnistInput({ width: side, height: side, data });
+  // The disk fills the 20×20 box: about π·10² pixels of ink, centred.
+  const ink = input.reduce((a, b) => a + b, 0);
+  assertGreater(ink, 250);
+  const { x, y } = centreOfMass(input);
+  assert(Math.abs(x - 14) < 1 && Math.abs(y - 14) < 1, `centre ${x}, ${y}`);
+});
