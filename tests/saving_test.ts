@@ -73,7 +73,10 @@ Deno.test("save → reload: standard files, identical weights, predictions and o
       predictClasses(reloaded, mnist.test, { count: 200 }),
       predictClasses(model, mnist.test, { count: 200 }),
     );
-    assertEquals(await readMetadata(path), { run: { epochsDone: 1 } });
+    assertEquals(await readMetadata(path), {
+      classNames: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+      run: { epochsDone: 1 },
+    });
   });
 });
 
