@@ -14,7 +14,7 @@ import { gatherBatch, type MnistSplit } from "../data.ts";
  * conv2's output alone is 1000×24×24×64 floats), large enough to keep the
  * kernels busy.
  */
-export const FORWARD_BATCH = 256;
+export const FORWARD_BATCH = 128;
 
 /** What {@linkcode forwardRange} computes, on which samples. */
 export interface ForwardOptions {

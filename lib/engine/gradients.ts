@@ -10,6 +10,7 @@ import { gatherBatch, type MnistSplit } from "../data.ts";
 import { setDropoutKeys } from "./dropout.ts";
 import { forwardRangeAsync } from "./forward.ts";
 import { augmentImages, type AugmentOptions } from "./augment.ts";
+import { applyTraining } from "./fused_training.ts";
 
 /** What keys a training step's random numbers: dropout and augmentation. */
 export interface StepKeys {
@@ -68,7 +69,7 @@ function gradientPass(
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const probs = model.apply(xs, { training: true }) as tf.Tensor2D;
+    const probs = applyTraining(model, xs) as tf.Tensor2D;
     correct = tf.keep(tf.sum(tf.metrics.categoricalAccuracy(ys, probs)));
     return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs));
   }, vars);
