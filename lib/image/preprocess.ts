@@ -422,11 +422,14 @@ interface Box {
  * grown through fainter connected pixels, 8-neighbour), so a faint pencil
  * line is kept whole and grain inside a loop, not connected to anything
  * clear, is not. Paper lines (a component running from one border of the
- * picture to the opposite one) are dropped unless nothing else is there;
- * of the rest a component is kept when it holds at least a tenth of the
- * largest one's ink, so a digit's separate strokes (a 5's cap, a 7's bar)
- * stay and dust goes. Kept pixels are stretched to full range over the
- * noise floor.
+ * picture to the opposite one) are dropped unless nothing else is there.
+ * The digit's main stroke is the heaviest one off the picture's border; any
+ * other is kept when it holds at least a tenth of the main one's ink, lies
+ * within half the main one's size of it and (unless the main one does) off
+ * the border, so a digit's separate strokes (a 5's cap, a 7's bar) stay and
+ * dust, pieces of cut paper lines and a dark corner's shade go. Kept pixels
+ * are stretched to full range over a floor of 30% of the strokes' full ink
+ * (or the paper's noise, if higher), which also cuts shade joined to a stroke.
  */
 function keepStrokes(
   found: Ink,
@@ -482,12 +485,37 @@ function keepStrokes(
   if (!candidates.some((c) => c)) {
     mass.forEach((_, l) => candidates[l] = seeded[l]);
   }
-  const largest = Math.max(0, ...mass.filter((_, l) => candidates[l]));
+  // The digit's main stroke: the heaviest candidate away from the border
+  // (shading in a corner and cut lines reach it; a digit seldom does).
+  const edge = spans.map((s) =>
+    s.x0 <= 1 || s.y0 <= 1 || s.x1 >= width - 1 || s.y1 >= height - 1
+  );
+  const heaviest = (inner: boolean) =>
+    mass.reduce(
+      (best, m, l) =>
+        candidates[l] && (!inner || !edge[l]) && (best < 0 || m > mass[best])
+          ? l
+          : best,
+      -1,
+    );
+  const inner = heaviest(true), any = heaviest(false);
+  const main = inner >= 0 && mass[inner] >= mass[any] / 10 ? inner : any;
+  const largest = main < 0 ? 0 : mass[main];
   // A digit is more than a few pixels of ink.
   if (largest < Math.max(4, n * 1e-4)) return undefined;
-  const keep = mass.map((m, l) => candidates[l] && m >= largest / 10);
-  // Full ink among the kept strokes only (dust must not move it); the
-  // paper's noise floor cut.
+  // Other strokes belong to the digit when they are heavy enough, near its
+  // main stroke (within half its size) and, unless it does, off the border.
+  const m = spans[main];
+  const reach = 0.5 * Math.max(m.x1 - m.x0, m.y1 - m.y0);
+  const near = (s: Box) =>
+    Math.max(m.x0 - s.x1, s.x0 - m.x1, m.y0 - s.y1, s.y0 - m.y1) <= reach;
+  const keep = mass.map((w, l) =>
+    l === main ||
+    (candidates[l] && w >= largest / 10 && near(spans[l]) &&
+      (!edge[l] || edge[main]))
+  );
+  // Full ink among the kept strokes only (dust must not move it); below 30%
+  // of it (or the paper's noise) is paper: antialiasing, shade, grain.
   let count = 0;
   for (let p = 0; p < n; p++) {
     if (labels[p] >= 0 && keep[labels[p]] && smooth[p] >= found.clear) count++;
@@ -499,7 +527,7 @@ function keepStrokes(
     }
   }
   const full = count > 0 ? percentile(strokeInk, 0.9) : found.full;
-  const floor = Math.min(Math.max(3 * noise, 0.1 * full), 0.5 * full);
+  const floor = Math.min(Math.max(3 * noise, 0.3 * full), 0.5 * full);
   const kept = new Float32Array(n);
   const box: Box = { x0: width, y0: height, x1: 0, y1: 0 };
   for (let p = 0; p < n; p++) {

@@ -222,3 +222,44 @@ Deno.test("a filled shape covering most of the picture is kept (one paper level 
   const { x, y } = centreOfMass(input);
   assert(Math.abs(x - 14) < 1 && Math.abs(y - 14) < 1, `centre ${x}, ${y}`);
 });
+
+Deno.test("a line fragment away from the digit and shading in a corner are dropped; the digit stays", () => {
+  // A 7 on a page twice its size, then marks a photo of paper shows.
+  const small = renderStrokes(DIGIT_STROKES[7], { size: 160, pen: 10 });
+  const side = 400, at = 60;
+  const page = (marks: boolean) => {
+    const data = new Uint8Array(side * side * 4).fill(255);
+    for (let y = 0; y < 160; y++) {
+      data.set(
+        small.data.subarray(4 * y * 160, 4 * (y + 1) * 160),
+        4 * ((y + at) * side + at),
+      );
+    }
+    const darken = (x: number, y: number, level: number) => {
+      const i = 4 * (y * side + x);
+      for (let c = 0; c < 3; c++) data[i + c] = Math.min(data[i + c], level);
+    };
+    if (marks) {
+      // A cut grid line: 150 px of ink, 4 thick, well right of the digit,
+      // heavier than a tenth of it, touching no border.
+      for (let y = 100; y < 250; y++) {
+        for (let x = 330; x < 334; x++) darken(x, y, 40);
+      }
+      // Shading in the bottom-left corner: a soft grey quarter disk.
+      for (let y = side - 80; y < side; y++) {
+        for (let x = 0; x < 80; x++) {
+          const r = Math.hypot(x, side - 1 - y);
+          if (r < 80) darken(x, y, Math.round(255 - 120 * (1 - r / 80)));
+        }
+      }
+    }
+    return { width: side, height: side, data };
+  };
+  const clean = toMnistInput(page(false));
+  const marked = toMnistInput(page(true));
+  let diff = 0;
+  for (let i = 0; i < 784; i++) {
+    diff = Math.max(diff, Math.abs(marked[i] - clean[i]));
+  }
+  assert(diff < 0.05, `the marks changed the digit's input by ${diff}`);
+});
