@@ -331,6 +331,7 @@ export async function train(
   });
   const runner = options.runner ??
     await parallelRunner(model, data.train, { threads: options.threads });
+  let released = false;
   try {
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       if (verbose) console.log(`Epoch ${epoch + 1}/${epochs}`);
@@ -380,6 +381,13 @@ export async function train(
         );
       }
       history.push(log);
+      // After the last validation the worker threads have nothing left to
+      // do: ending them first means the checkpoint's copies of the weights
+      // do not add to their heaps (the run's peak of memory).
+      if (validation && !options.runner && epoch === epochs - 1) {
+        runner.dispose();
+        released = true;
+      }
       await options.onEpochEnd?.(log);
     }
     if (!validation) {
@@ -387,7 +395,7 @@ export async function train(
     }
   } finally {
     if (options.runner) runner.sync?.();
-    else runner.dispose();
+    else if (!released) runner.dispose();
     watch.close();
   }
   return { seed, history, test };
