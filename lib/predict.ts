@@ -21,7 +21,7 @@ export interface PredictOptions {
   start?: number;
   /** Number of samples; default 10 (the tutorial's first ten). */
   count?: number;
-  /** Samples per forward pass; default 256 (a small WASM heap). */
+  /** Samples per forward pass; default 128 (a small WASM heap). */
   batchSize?: number;
 }
 

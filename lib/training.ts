@@ -138,7 +138,7 @@ function checkCount(
 
 /**
  * Evaluates `model` on `split` (Keras's `model.evaluate`): mean categorical
- * cross-entropy and accuracy, in batches of 256, on this thread.
+ * cross-entropy and accuracy, in batches of 128, on this thread.
  *
  * @example
  * ```ts
