@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { RELU_GRAD } from "../kernels/relu_grad.ts";
+import { chainLayers } from "./chain.ts";
 
 /** The op's kernel name (this project's own; tfjs has none). */
 export const CONV_BIAS_RELU = "MnistCnnConv2DBiasRelu";
@@ -28,14 +29,19 @@ function convAttrs(pad: "valid" | "same"): tf.NamedAttrMap {
   return { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1] };
 }
 
-/** Registers the op's forward kernel on `backendName` (once) and its gradient. */
-function register(backendName: string): boolean {
-  if (tf.getKernel(CONV_BIAS_RELU, backendName) !== undefined) return true;
-  const fused = tf.getKernel("FusedConv2D", backendName);
-  if (fused === undefined) return false;
+/**
+ * Registers the op's wasm kernel (once) and its gradient; false where the
+ * wasm backend lacks what they run on (before `initBackend`).
+ */
+function register(): boolean {
+  if (tf.getKernel(CONV_BIAS_RELU, "wasm") !== undefined) return true;
+  const fused = tf.getKernel("FusedConv2D", "wasm");
+  if (fused === undefined || tf.getKernel(RELU_GRAD, "wasm") === undefined) {
+    return false;
+  }
   tf.registerKernel({
     kernelName: CONV_BIAS_RELU,
-    backendName,
+    backendName: "wasm",
     kernelFunc: (args) =>
       fused.kernelFunc({
         ...args,
@@ -54,12 +60,10 @@ function register(backendName: string): boolean {
       const { pad } = attrs as unknown as ConvAttrs;
       const engine = tf.engine();
       // dy · step(y): y > 0 exactly where the ReLU's input was.
-      const dz = tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined
-        ? tf.mul(dy as tf.Tensor, tf.step(y))
-        : engine.runKernel(RELU_GRAD, {
-          dy: dy as tf.Tensor,
-          x: y,
-        }) as tf.Tensor;
+      const dz = engine.runKernel(RELU_GRAD, {
+        dy: dy as tf.Tensor,
+        x: y,
+      }) as tf.Tensor;
       return {
         x: () =>
           engine.runKernel("Conv2DBackpropInput", { dy: dz, filter }, {
@@ -78,8 +82,8 @@ function register(backendName: string): boolean {
   return true;
 }
 
-/** The layer's kernel and bias when it is a `Conv2D` the op can run. */
-function fusable(layer: tf.layers.Layer): tf.LayerVariable[] | undefined {
+/** The layer's padding when it is a `Conv2D` the op can run. */
+function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
   if (layer.getClassName() !== "Conv2D") return undefined;
   const config = layer.getConfig() as {
     strides?: number | number[];
@@ -91,23 +95,31 @@ function fusable(layer: tf.layers.Layer): tf.LayerVariable[] | undefined {
   };
   const ones = (v: number | number[] | undefined) =>
     v === undefined || [v].flat().every((n) => n === 1);
+  const { padding } = config;
   const ok = ones(config.strides) && ones(config.dilationRate) &&
-    (config.padding === "valid" || config.padding === "same") &&
+    (padding === "valid" || padding === "same") &&
     (config.dataFormat ?? "channelsLast") === "channelsLast" &&
     config.activation === "relu" && config.useBias === true &&
     layer.weights.length === 2;
-  return ok ? layer.weights : undefined;
+  return ok ? padding : undefined;
 }
 
-/** The model's layers in order when each takes the previous one's output alone. */
-function chain(model: tf.LayersModel): tf.layers.Layer[] | undefined {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) return undefined;
-  const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer");
-  for (let i = 1; i < layers.length; i++) {
-    const from = layers[i].inboundNodes.at(-1)?.inboundLayers ?? [];
-    if (from.length !== 1 || from[0] !== layers[i - 1]) return undefined;
+/** Each layer of a chain, with its padding where the op runs it. */
+type Plan = { layer: tf.layers.Layer; pad?: "valid" | "same" }[];
+
+/** The plan of each model, made on its first training step. */
+const plans = new WeakMap<tf.LayersModel, Plan | null>();
+
+function planOf(model: tf.LayersModel): Plan | null {
+  let plan = plans.get(model);
+  if (plan === undefined) {
+    const found = chainLayers(model);
+    plan = "problem" in found
+      ? null
+      : found.layers.map((layer) => ({ layer, pad: fusablePad(layer) }));
+    plans.set(model, plan);
   }
-  return layers;
+  return plan;
 }
 
 /**
@@ -137,26 +149,20 @@ export function applyTraining(
   xs: tf.Tensor,
   kwargs: { training: boolean } = { training: true },
 ): tf.Tensor {
-  const layers = chain(model);
   // The wasm engine's alone (its pool is where the memory goes); another
   // backend keeps tfjs's own ops, whose gradients the tests compare across
   // backends.
-  if (
-    layers === undefined || tf.getBackend() !== "wasm" || !register("wasm")
-  ) {
-    return model.apply(xs, kwargs) as tf.Tensor;
-  }
+  const plan = tf.getBackend() === "wasm" && register() ? planOf(model) : null;
+  if (plan === null) return model.apply(xs, kwargs) as tf.Tensor;
   let x = xs;
-  for (const layer of layers) {
-    const weights = fusable(layer);
-    if (weights === undefined) {
+  for (const { layer, pad } of plan) {
+    if (pad === undefined) {
       x = layer.apply(x, kwargs) as tf.Tensor;
       continue;
     }
-    const [kernel, bias] = weights.map((w) => w.read());
-    const { padding } = layer.getConfig() as { padding: "valid" | "same" };
-    x = tf.engine().runKernel(CONV_BIAS_RELU, { x, filter: kernel, bias }, {
-      pad: padding,
+    const [filter, bias] = layer.weights.map((w) => w.read());
+    x = tf.engine().runKernel(CONV_BIAS_RELU, { x, filter, bias }, {
+      pad,
     }) as tf.Tensor;
   }
   return x;

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { MnistSplit } from "../data.ts";
 import { UsageError } from "../errors.ts";
+import { chainLayers } from "../engine/chain.ts";
 
 /** The inputs of an explanation: 28×28 pictures of 784 values in [0, 1]. */
 export type Inputs = Float32Array[] | tf.Tensor;
@@ -37,29 +38,11 @@ export interface Chain {
  * ```
  */
 export function layerChain(model: tf.LayersModel): Chain {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new UsageError(
-      `model "${model.name}" has ${model.inputs.length} inputs and ${model.outputs.length} outputs; explanations need one of each`,
-    );
-  }
-  const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer");
-  if (layers.length === 0) {
-    throw new UsageError(`model "${model.name}" has no layers`);
-  }
-  for (let i = 1; i < layers.length; i++) {
-    const nodes = layers[i].inboundNodes;
-    const from = nodes.at(-1)?.inboundLayers ?? [];
-    if (from.length !== 1 || from[0] !== layers[i - 1]) {
-      throw new UsageError(
-        `model "${model.name}" is not a chain of layers: "${
-          layers[i].name
-        }" does not take "${layers[i - 1].name}"'s output alone`,
-      );
-    }
-  }
+  const found = chainLayers(model);
+  if ("problem" in found) throw new UsageError(found.problem);
   return {
     model,
-    layers,
+    layers: found.layers,
     inputShape: model.inputs[0].shape.slice(1) as number[],
   };
 }
