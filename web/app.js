@@ -10,29 +10,19 @@ const statusLine = document.getElementById("status");
 const bars = document.getElementById("bars");
 const THROTTLE_MS = 150;
 const inside = document.getElementById("inside");
-// The "inferno" colour scale of lib/inside/show.ts (nine points, 0 → 1).
-const INFERNO = [
-  [0, 0, 4],
-  [31, 12, 72],
-  [85, 15, 109],
-  [136, 34, 106],
-  [186, 54, 85],
-  [227, 89, 51],
-  [249, 140, 10],
-  [249, 201, 50],
-  [252, 255, 164],
-];
-
-function colour(t) {
-  const v = Math.min(Math.max(t, 0), 1) * (INFERNO.length - 1);
-  const i = Math.min(Math.floor(v), INFERNO.length - 2);
+const ramp = document.querySelector("#inside .ramp");
+// The colour of t (0..1) on the answer's palette (lib/inside/show.ts's scale).
+function colour(palette, t) {
+  const v = Math.min(Math.max(t, 0), 1) * (palette.length - 1);
+  const i = Math.min(Math.floor(v), palette.length - 2);
   const f = v - i;
-  return INFERNO[i].map((a, c) => a + f * (INFERNO[i + 1][c] - a));
+  return palette[i].map((a, c) => a + f * (palette[i + 1][c] - a));
 }
 
-// Draws `values` (0–255, row by row) on a canvas of its size: grey, coloured,
-// or coloured over the input (`under`), which shows through where it is low.
-function paint(canvas, values, width, height, mode, under) {
+// Draws `values` (0–255, row by row) on a canvas of its size: grey (no
+// palette), coloured on `palette`, or coloured over the input (`under`), which
+// shows through where it is low.
+function paint(canvas, values, width, height, palette, under) {
   canvas.width = width;
   canvas.height = height;
   const c = canvas.getContext("2d");
@@ -40,12 +30,12 @@ function paint(canvas, values, width, height, mode, under) {
   for (let p = 0; p < width * height; p++) {
     const t = values[p] / 255;
     let rgb;
-    if (mode === "grey") rgb = [values[p], values[p], values[p]];
-    else if (!under) rgb = colour(t);
+    if (!palette) rgb = [values[p], values[p], values[p]];
+    else if (!under) rgb = colour(palette, t);
     else {
       const a = 0.15 + 0.85 * t;
       const g = 40 + (120 * under[p]) / 255;
-      rgb = colour(t).map((v) => (1 - a) * g + a * v);
+      rgb = colour(palette, t).map((v) => (1 - a) * g + a * v);
     }
     image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * p);
   }
@@ -58,13 +48,17 @@ function showInside(answer) {
     return;
   }
   inside.hidden = false;
-  paint(document.getElementById("input28"), answer.input, 28, 28, "grey");
+  const { palette } = answer;
+  ramp.style.background = `linear-gradient(to right, ${
+    palette.map(([r, g, b]) => `rgb(${r} ${g} ${b})`).join(", ")
+  })`;
+  paint(document.getElementById("input28"), answer.input, 28, 28, null);
   paint(
     document.getElementById("gradcam"),
     answer.gradCam,
     28,
     28,
-    "heat",
+    palette,
     answer.input,
   );
   paint(
@@ -72,7 +66,7 @@ function showInside(answer) {
     answer.saliency,
     28,
     28,
-    "heat",
+    palette,
     answer.input,
   );
   document.getElementById("cam-layer").textContent = answer.layer;
@@ -85,7 +79,7 @@ function showInside(answer) {
     box.append(document.createElement("canvas"));
   }
   while (box.children.length > maps.length) box.lastChild.remove();
-  maps.forEach((map, k) => paint(box.children[k], map, width, height, "heat"));
+  maps.forEach((map, k) => paint(box.children[k], map, width, height, palette));
 }
 
 function clearPad() {

@@ -8,7 +8,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { explain } from "../inside/explain.ts";
-import { quantileAbs } from "../inside/show.ts";
+import { HEAT, quantileAbs } from "../inside/show.ts";
 
 /** The JSON `POST /api/explain` answers. */
 export interface ExplanationJson {
@@ -32,6 +32,11 @@ export interface ExplanationJson {
     maps: number[][];
     max: number[];
   };
+  /**
+   * The colour scale to draw the maps on: control points from 0 to 255 as
+   * `[r, g, b]`, evenly spaced ({@linkcode HEAT}, the notebooks' scale).
+   */
+  palette: number[][];
 }
 
 const bytes = (values: ArrayLike<number>, top: number) =>
@@ -53,6 +58,7 @@ const bytes = (values: ArrayLike<number>, top: number) =>
  * await initBackend();
  * const body = explanationJson(buildModel({ seed: 1 }), new Float32Array(784));
  * assertEquals([body.input.length, body.featureMaps.maps.length], [784, 32]);
+ * assertEquals(body.palette[0], [0, 0, 4]);
  * ```
  */
 export function explanationJson(
@@ -85,5 +91,6 @@ export function explanationJson(
     layer: e.layer,
     saliency: bytes(saliency, quantileAbs(saliency, 0.99)),
     featureMaps: { layer: e.firstConv.name, height: h, width: w, maps, max },
+    palette: HEAT.map((rgb) => [...rgb]),
   };
 }

@@ -26,6 +26,7 @@ import {
   PREDICT_CONTENT_TYPES,
 } from "../../lib/server/app.ts";
 import { SUPPORTED_FORMATS } from "../../lib/image/decode.ts";
+import { HEAT } from "../../lib/inside/show.ts";
 import { DIGIT_STROKES, renderStrokes } from "../image/strokes.ts";
 import { trainedModel } from "../helpers.ts";
 
@@ -427,6 +428,8 @@ Deno.test("POST /api/explain answers the prediction and the maps, and refuses wh
   );
   assertEquals(featureMaps.maps.length, 32);
   assertEquals(featureMaps.max.length, 32);
+  // The scale to draw them on is the notebooks' (lib/inside/show.ts).
+  assertEquals(body.palette, HEAT.map((rgb) => [...rgb]));
   // The maps are lib/inside's for the picture the model saw.
   const input = Float32Array.from(body.input, (v) => v / 255);
   const direct = explanationJson(model, input);

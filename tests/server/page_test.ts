@@ -195,6 +195,15 @@ Deno.test({
         })()`) as number;
         assert(painted > 5, `the Grad-CAM canvas shows ${painted} hot pixels`);
         assertEquals(await page.$$eval("#maps canvas", (m) => m.length), 32);
+        // The legend's ramp is the answer's palette, dark to light.
+        const ramp = await page.evaluate(
+          `getComputedStyle(document.querySelector("#inside .ramp")).backgroundImage`,
+        ) as string;
+        assert(
+          ramp.startsWith("linear-gradient") && ramp.includes("rgb(0, 0, 4)") &&
+            ramp.includes("rgb(252, 255, 164)"),
+          ramp,
+        );
         if (digit === 3 && Deno.env.get("UPDATE_SCREENSHOT") === "1") {
           const path = join(ROOT, "docs", "images", "inside_page.png");
           await page.screenshot({
