@@ -179,6 +179,8 @@ interface TrainRun {
   peakTreeBytes: number;
   /** Peak resident set of the largest process (the `deno run`). */
   peakProcessBytes: number;
+  /** CPU seconds the memory poller took from the run's cores. */
+  pollerCpuSeconds: number;
   testAccuracy: number;
   firstTen: string;
 }
@@ -230,6 +232,7 @@ async function timeTrainRun(
       outsideEpochSeconds: run.wallSeconds - epochSeconds,
       peakTreeBytes: run.treeBytes,
       peakProcessBytes: run.processBytes,
+      pollerCpuSeconds: run.pollerCpuSeconds,
       testAccuracy: Number(acc[1]),
       firstTen: ten[1],
     };
@@ -547,6 +550,11 @@ async function main(): Promise<void> {
       } MiB (deno task and its deno run together; the deno run alone ${
         (run.peakProcessBytes / 2 ** 20).toFixed(0)
       } MiB)`,
+    );
+    console.log(
+      `  measuring it (the poller)  ${
+        run.pollerCpuSeconds.toFixed(1)
+      } s of CPU`,
     );
     console.log(`  test accuracy              ${run.testAccuracy.toFixed(4)}`);
     console.log(`  first ten                  ${run.firstTen}`);

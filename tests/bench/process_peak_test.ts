@@ -55,6 +55,19 @@ Deno.test("runWithPeak: the processes below the child count", async () => {
   assert(run.processBytes < 160 * MiB, `process ${run.processBytes}`);
 });
 
+Deno.test("runWithPeak: the poller costs the command next to nothing", async () => {
+  // Three seconds of a child that does nothing: every CPU tick is the
+  // poller's. A poller that starts a process per sample, or walks every
+  // thread at every sample, takes far more and slows what it measures.
+  const run = await runWithPeak("bash", { args: ["-c", "sleep 3 & wait"] });
+  assertEquals(run.code, 0);
+  assert(run.samples > 100, `${run.samples} samples`);
+  assert(
+    run.pollerCpuSeconds < 0.1 * run.wallSeconds,
+    `the poller used ${run.pollerCpuSeconds} s of CPU in ${run.wallSeconds} s`,
+  );
+});
+
 Deno.test("runWithPeak: output and exit code come back", async () => {
   const run = await runWithPeak("bash", {
     args: ["-c", "echo out; echo err >&2; exit 3"],
