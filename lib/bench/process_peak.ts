@@ -23,7 +23,7 @@ export interface PeakOptions {
   cwd?: string;
   /** Environment variables added to this process's. */
   env?: Record<string, string>;
-  /** Milliseconds between two samples of `/proc`; default 10. */
+  /** Milliseconds between two samples of `/proc`; default 20. */
   intervalMs?: number;
 }
 
@@ -57,22 +57,22 @@ export interface PeakResult {
 }
 
 /**
- * The poller: runs "$@" in the background and, every interval, sums VmRSS
+ * The poller: runs "$@" in the background and, every interval, sums the RSS
  * over the command and every process below it, keeping the largest sum and
- * the largest VmRSS or VmHWM of one process; when the command ends it prints
+ * the largest RSS or VmHWM of one process; when the command ends it prints
  * `@@peak <tree kB> <process kB> <samples> <its own CPU ticks>` as the last
  * line of stderr and exits with the command's code.
  *
  * It must cost the command next to nothing, or it slows what it measures: a
  * first version walked every thread's `children` list and started
- * `/usr/bin/sleep` at every sample, about 20 ms of CPU each, and made a
+ * `/usr/bin/sleep` at every sample (about 20 ms of CPU each) and made a
  * two-thread `deno task train` epoch 38% slower on two cores. Now the sleep
- * is a `read -t` on a pipe that never has data (no process), each sample
- * reads one line per process (`/proc/PID/statm`: its resident pages), and
- * after the first 50 samples only every 50th looks for the processes below
- * the command again (a `deno task` starts its `deno run` once, at its start)
- * and reads each one's `VmHWM` from `/proc/PID/status`. It now takes 3–4% of
- * one core.
+ * is a `read -t` on a pipe that never has data (no process); each sample
+ * reads one line per process (`/proc/PID/statm`: its resident pages); after
+ * the first 50 samples only every 50th looks for the processes below the
+ * command again (a `deno task` starts its `deno run` once, at its start) and
+ * reads each one's `VmHWM` from `/proc/PID/status`. At a sample every 20 ms
+ * it takes about 2% of one core (0.43 s of CPU in a 19 s training run).
  */
 const POLLER = String.raw`
 interval=$1; shift
@@ -142,7 +142,7 @@ export async function runWithPeak(
   command: string,
   options: PeakOptions = {},
 ): Promise<PeakResult> {
-  const interval = ((options.intervalMs ?? 10) / 1000).toFixed(3);
+  const interval = ((options.intervalMs ?? 20) / 1000).toFixed(3);
   const started = performance.now();
   const out = await new Deno.Command("bash", {
     args: ["-c", POLLER, "poller", interval, command, ...(options.args ?? [])],
