@@ -438,7 +438,7 @@ async function main(): Promise<void> {
 
   const cpuSamples = flags["cpu-samples"]!;
   if (cpuSamples > 0) {
-    await tf.setBackend("cpu");
+    await initBackend("cpu");
     const cpuModel = buildModel({ seed: 1 });
     const ids = new Uint32Array(cpuSamples).map((_, i) => i);
     const t = performance.now();
@@ -451,7 +451,7 @@ async function main(): Promise<void> {
       figure("cpu (pure JS)", 1, cpuSamples, (performance.now() - t) / 1000),
     );
     tf.dispose(grads);
-    await tf.setBackend("wasm");
+    await initBackend("wasm");
   }
 
   // Whole runs: every core, then one thread (the real epochs' scaling).
