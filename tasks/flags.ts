@@ -16,16 +16,17 @@ import {
 import { DEFAULT_MODEL_DIR } from "../lib/saving.ts";
 import { type BackendName, BACKENDS } from "../lib/backend.ts";
 
-/** One flag: a whole number ≥ `min`, a string, or a switch. */
+/** One flag: a whole number or a decimal in [`min`, `max`], a string, or a switch. */
 export type FlagSpec =
   | { type: "int"; help: string; min?: number; max?: number; default?: number }
+  | { type: "number"; help: string; min: number; max: number }
   | { type: "string"; help: string; default?: string }
   | { type: "strings"; help: string }
   | { type: "boolean"; help: string };
 
-/** Parsed values: numbers for `int`, strings, booleans; `undefined` if unset without default. */
+/** Parsed values: numbers for `int` and `number`, strings, booleans; `undefined` if unset without default. */
 export type FlagValues<S extends Record<string, FlagSpec>> = {
-  [K in keyof S]: S[K] extends { type: "int" } ? number | undefined
+  [K in keyof S]: S[K] extends { type: "int" | "number" } ? number | undefined
     : S[K] extends { type: "string" } ? string | undefined
     : S[K] extends { type: "strings" } ? string[]
     : boolean;
@@ -42,6 +43,8 @@ export function usage(
       ? ""
       : s.type === "int"
       ? " N"
+      : s.type === "number"
+      ? " X"
       : s.type === "strings"
       ? " VALUE…"
       : " VALUE";
@@ -63,12 +66,15 @@ export function usage(
  *
  * @example
  * ```ts
- * import { assertEquals } from "@std/assert";
+ * import { assertEquals, assertThrows } from "@std/assert";
  * import { parseFlags } from "./flags.ts";
- * const flags = parseFlags(["--epochs", "2"], {
+ * const spec = {
  *   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
- * });
- * assertEquals(flags, { epochs: 2 });
+ *   zoom: { type: "number", min: 0, max: 0.9, help: "zoom factor" },
+ * } as const;
+ * assertEquals(parseFlags(["--epochs", "2"], spec), { epochs: 2, zoom: undefined });
+ * assertEquals(parseFlags(["--zoom", ".05"], spec), { epochs: 1, zoom: 0.05 });
+ * assertThrows(() => parseFlags(["--zoom", "2"], spec), Error, "--zoom must be a number from 0 to 0.9, got '2'");
  * ```
  */
 export function parseFlags<S extends Record<string, FlagSpec>>(
@@ -112,7 +118,18 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
       if (raw === "") throw new UsageError(`--${name} needs a value`);
       out[name] = raw ?? s.default;
     } else if (raw === undefined) {
-      out[name] = s.default;
+      out[name] = "default" in s ? s.default : undefined;
+    } else if (s.type === "number") {
+      const value = Number(raw);
+      if (
+        !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(String(raw).trim()) ||
+        !(value >= s.min && value <= s.max)
+      ) {
+        throw new UsageError(
+          `--${name} must be a number from ${s.min} to ${s.max}, got '${raw}'`,
+        );
+      }
+      out[name] = value;
     } else {
       const value = Number(raw);
       const min = s.min ?? -Infinity, max = s.max ?? Infinity;

@@ -12,6 +12,7 @@ import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
 import { predictClassesAsync } from "../lib/predict.ts";
+import { type AugmentOptions, DEFAULT_AUGMENT } from "../lib/engine/augment.ts";
 import {
   BACKEND_FLAG,
   backendName,
@@ -58,6 +59,24 @@ const SPEC = {
     type: "boolean",
     help: "random rotation (±10°), shift and zoom (±10%) of training pictures",
   },
+  rotation: {
+    type: "number",
+    min: 0,
+    max: 180,
+    help: "random rotation of ±X degrees (Keras RandomRotation(X / 360))",
+  },
+  translation: {
+    type: "number",
+    min: 0,
+    max: 0.9,
+    help: "random shift of ±X of the height and width (RandomTranslation)",
+  },
+  zoom: {
+    type: "number",
+    min: 0,
+    max: 0.9,
+    help: "random zoom by a factor in [1 - X, 1 + X] (RandomZoom)",
+  },
   dataset: {
     type: "string",
     default: "mnist",
@@ -87,7 +106,7 @@ async function main(): Promise<void> {
     batchSize: flags["batch-size"],
     limit: flags.limit,
     seed: flags.seed,
-    augment: flags.augment,
+    augment: augmentFlags(flags),
     resume: flags.resume,
     dataset: flags.dataset,
     preprocessing: flags.preprocessing,
@@ -128,6 +147,33 @@ async function main(): Promise<void> {
   );
   const names = predicted.map((c) => mnist.classNames[c]);
   console.log(names.join(names.some((n) => n.length > 1) ? ", " : " "));
+}
+
+/**
+ * `--augment` (Keras's usual factors) and `--rotation`, `--translation`,
+ * `--zoom`, each one layer's factor: as in Keras, a layer not asked for is
+ * not there, unless `--augment` brings the usual one.
+ */
+function augmentFlags(
+  flags: {
+    augment: boolean;
+    rotation?: number;
+    translation?: number;
+    zoom?: number;
+  },
+): boolean | AugmentOptions {
+  const { rotation, translation, zoom } = flags;
+  if ([rotation, translation, zoom].every((f) => f === undefined)) {
+    return flags.augment;
+  }
+  const base = flags.augment
+    ? DEFAULT_AUGMENT
+    : { rotation: 0, translation: 0, zoom: 0 };
+  return {
+    rotation: rotation === undefined ? base.rotation : rotation / 360,
+    translation: translation ?? base.translation,
+    zoom: zoom ?? base.zoom,
+  };
 }
 
 if (import.meta.main) await runTask(main, USAGE);

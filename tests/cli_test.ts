@@ -94,6 +94,15 @@ const BAD_FLAGS: [string, string[], (string | RegExp)[]][] = [
   ["train", ["--limit", "0"], ["--limit must be from 1 to 60000, got 0"]],
   ["train", ["--seed=-1"], ["--seed must be from 0 to 2147483647, got -1"]],
   ["train", ["--threads", "0"], ["--threads must be from 1 to 256, got 0"]],
+  ["train", ["--zoom", "1"], [
+    "--zoom must be a number from 0 to 0.9, got '1'",
+  ]],
+  ["train", ["--rotation", "ten"], [
+    "--rotation must be a number from 0 to 180, got 'ten'",
+  ]],
+  ["train", ["--translation=-0.1"], [
+    "--translation must be a number from 0 to 0.9, got '-0.1'",
+  ]],
   ["train", ["--model-dir"], ["--model-dir", "argument missing"]],
   ["train", ["--model-dir="], ["--model-dir needs a value"]],
   ["train", ["stray"], ["Unexpected argument 'stray'"]],
@@ -307,10 +316,20 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
       "3",
       "--threads",
       "1",
+      "--rotation",
+      "5",
+      "--zoom",
+      ".05",
       "--model-dir",
       rel,
     );
     assertEquals(first.code, 0, describe(first));
+    // The layers asked for, each with its factor; no shift without --augment.
+    const factors = { rotation: 5 / 360, translation: 0, zoom: 0.05 };
+    const saved = async () =>
+      JSON.parse(await Deno.readTextFile(join(abs, "model.json")))
+        .userDefinedMetadata.run;
+    assertEquals((await saved()).augment, factors);
 
     const otherSeed = await task(
       "train",
@@ -345,6 +364,11 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
     const json = JSON.parse(await Deno.readTextFile(join(abs, "model.json")));
     assertEquals(json.userDefinedMetadata.run.epochsDone, 2);
     assertEquals(json.userDefinedMetadata.run.seed, 3);
+    assertEquals(
+      json.userDefinedMetadata.run.augment,
+      factors,
+      "kept on --resume",
+    );
     // The history next to the model spans both runs: two epochs, two steps each.
     const history = (await Deno.readTextFile(join(abs, "history.csv")))
       .split("\r\n").filter((l) => l);
@@ -375,5 +399,22 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
     assertStringIncludes(finished.stderr, "already finished 2 epoch(s)");
     assertStringIncludes(finished.stderr, "Usage: deno task train");
     assert(!finished.stdout.includes("Epoch"), describe(finished));
+  });
+});
+
+Deno.test("train: --rotation, --translation, --zoom set one layer each; with --augment the others keep the usual factors", async () => {
+  await withModelDir("augment", async (rel, abs) => {
+    const run = await task(
+      "train",
+      ...["--limit", "128", "--seed", "1", "--threads", "1"],
+      ...["--augment", "--rotation", "5", "--model-dir", rel],
+    );
+    assertEquals(run.code, 0, describe(run));
+    const json = JSON.parse(await Deno.readTextFile(join(abs, "model.json")));
+    assertEquals(json.userDefinedMetadata.run.augment, {
+      rotation: 5 / 360,
+      translation: 0.1,
+      zoom: 0.1,
+    });
   });
 });

@@ -16,6 +16,7 @@ import { buildModel } from "../model.ts";
 import { loadModel, readMetadata, saveModel } from "../saving.ts";
 import { train, type TrainResult } from "../training.ts";
 import { randomSeed } from "../engine/random.ts";
+import { augmentFactors, type AugmentOptions } from "../engine/augment.ts";
 import { type History, readHistory, saveHistory } from "../charts/history.ts";
 
 /** A run's settings and progress, kept in the checkpoint's `model.json`. */
@@ -30,8 +31,11 @@ export interface RunState {
   batchSize: number;
   /** Train on the first `limit` samples only. */
   limit?: number;
-  /** Random rotation, shift and zoom of training pictures (`train`'s `augment`). */
-  augment?: boolean;
+  /**
+   * Random rotation, shift and zoom of training pictures (`train`'s
+   * `augment`: `true` for the usual factors, or the factors asked for).
+   */
+  augment?: boolean | Required<AugmentOptions>;
   /** The data set: `mnist` (when omitted), `fashion_mnist` or a folder. */
   dataset?: string;
   /** How a folder's pictures are made into inputs (`grey` when omitted). */
@@ -49,7 +53,7 @@ export interface OpenRunOptions {
   /** Seed; random when omitted (with `resume`, the checkpoint's). */
   seed?: number;
   /** Random rotation, shift and zoom of training pictures (`train`'s `augment`). */
-  augment?: boolean;
+  augment?: boolean | AugmentOptions;
   /** Continue the run checkpointed in the directory. */
   resume?: boolean;
   /**
@@ -82,7 +86,8 @@ export interface Run {
  *
  * @throws {UsageError} with `resume` when `dir` holds no checkpoint of a run,
  * another seed is asked for, or the run already finished its epochs; on a
- * `preprocessing` other than `grey` or `mnist`.
+ * `preprocessing` other than `grey` or `mnist`, or an augmentation factor
+ * outside [0, 1).
  * @throws {DatasetError} when the data set's folder cannot make one.
  *
  * @example
@@ -110,13 +115,14 @@ export async function openRun(
         `--preprocessing must be grey or mnist, got '${preprocessing}'`,
       );
     }
+    const factors = augmentFactors(options.augment);
     const state: RunState = {
       epochsDone: 0,
       epochs,
       seed: options.seed ?? randomSeed(),
       batchSize: options.batchSize ?? 128,
       limit: options.limit,
-      ...(options.augment ? { augment: true } : {}),
+      ...(factors ? { augment: options.augment === true || factors } : {}),
       dataset: options.dataset ?? "mnist",
       preprocessing,
     };
