@@ -4,8 +4,9 @@
  * whole seeded runs as child processes, one at a time, each on one thread:
  * MNIST 12 epochs without and with `--augment` (and with half its factors),
  * Fashion-MNIST 12 epochs (its first epoch is the 1-epoch figure), and
- * PyTorch's figure for the same model on Fashion-MNIST (`tasks/augment_torch.py`). A run whose model
- * directory holds a checkpoint is resumed, so an interrupted table continues.
+ * PyTorch's figure for the same model on Fashion-MNIST
+ * (`tasks/augment_torch.py`). A run whose model directory holds a checkpoint
+ * is resumed, so an interrupted table continues.
  *
  * @module
  */

@@ -326,10 +326,8 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
     assertEquals(first.code, 0, describe(first));
     // The layers asked for, each with its factor; no shift without --augment.
     const factors = { rotation: 5 / 360, translation: 0, zoom: 0.05 };
-    const saved = async () =>
-      JSON.parse(await Deno.readTextFile(join(abs, "model.json")))
-        .userDefinedMetadata.run;
-    assertEquals((await saved()).augment, factors);
+    const saved = JSON.parse(await Deno.readTextFile(join(abs, "model.json")));
+    assertEquals(saved.userDefinedMetadata.run.augment, factors);
 
     const otherSeed = await task(
       "train",
