@@ -25,6 +25,7 @@ import {
   type WasmKernelFunc,
 } from "./wasm_util.ts";
 import { simdAvailable, simdKernels } from "./simd/simd.ts";
+import { gemmTuning } from "./tuning.ts";
 
 /** `a·b` for 2-D float32 operands on the fast XNNPACK path. */
 export type MatMulFunc = (
@@ -85,15 +86,18 @@ export function withPackableOperand(
  * XNNPACK packs a right operand (into a layout of its own) on its first
  * product and reuses the packing while the data lives; packing costs about
  * as much as a product with few rows. Training's weights are new data every
- * step, each used once, so packing them is pure cost: a right operand's
- * first product streams it in place ({@linkcode streamedMatMul}); one used
- * again (a model's weights at inference) is packed from its second product.
+ * step, each used once (as read: `W` forward, `Wᵀ` for the input gradient),
+ * so a right operand's first product runs on the SIMD module's own product
+ * ({@linkcode streamedMatMul}), which packs one L2-sized block at a time and
+ * reads transposed operands in place; one used again the same way (a
+ * model's weights at inference) is packed by XNNPACK from its second product.
  */
 const seenRight = new WeakMap<object, string>();
 
 /**
- * Whether `b` (`[k, n]`) is a right operand's first use, `n` suits the
- * streamed product, the product is not tiny, and the SIMD module runs here.
+ * Whether `b` (read as `[k, n]`, transposed or not) is a right operand's
+ * first use that way, `n` suits the SIMD product, the product is not tiny,
+ * and the SIMD module runs here.
  */
 function streams(
   backend: BackendWasm,
@@ -101,34 +105,51 @@ function streams(
   m: number,
   k: number,
   n: number,
+  transposeB = false,
 ): boolean {
   if (n % 8 !== 0 || m * k * n < SMALL_PRODUCT) return false;
-  const shape = `${k}x${n}`;
+  const shape = `${k}x${n}${transposeB ? "T" : ""}`;
   const seen = seenRight.get(b.dataId);
   seenRight.set(b.dataId, shape);
   return seen !== shape && simdAvailable(backend);
 }
 
 /**
- * `a·b` for 2-D float32 `a` (`[m, k]`) and `b` (`[k, n]`, `n` a multiple of
- * 8) with the SIMD module's `gemm`, which reads `b` in place (no packing).
+ * `op(a)·op(b)` for 2-D float32 operands with the SIMD module's `gemm`
+ * (`n` a multiple of 8): `a` is `[m, k]`, or `[k, m]` with `transposeA`;
+ * `b` is `[k, n]`, or `[n, k]` with `transposeB`. The right operand is
+ * packed block by block into a scratch buffer; the variant (register block,
+ * block size) is the one {@linkcode gemmTuning} chose for this machine.
  */
 export function streamedMatMul(
   backend: BackendWasm,
   a: tf.TensorInfo,
   b: tf.TensorInfo,
+  { transposeA = false, transposeB = false } = {},
 ): tf.TensorInfo {
-  const [m, k] = a.shape, n = b.shape[1];
-  const out = backend.makeOutput([m, n], "float32");
-  simdKernels(backend).gemm(
-    heapIndex(backend, a) * 4,
-    heapIndex(backend, b) * 4,
-    heapIndex(backend, out) * 4,
-    m,
-    k,
-    n,
-  );
-  return out;
+  const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : a.shape;
+  const n = transposeB ? b.shape[0] : b.shape[1];
+  const { chosen } = gemmTuning(backend);
+  const scratch = backend.makeOutput([Math.min(k, chosen.kc) * n], "float32");
+  try {
+    const out = backend.makeOutput([m, n], "float32");
+    simdKernels(backend).gemm(
+      heapIndex(backend, a) * 4,
+      heapIndex(backend, b) * 4,
+      heapIndex(backend, out) * 4,
+      m,
+      k,
+      n,
+      transposeA ? 1 : 0,
+      transposeB ? 1 : 0,
+      heapIndex(backend, scratch) * 4,
+      chosen.kc,
+      chosen.rows,
+    );
+    return out;
+  } finally {
+    disposeAll(backend, scratch);
+  }
 }
 
 /**
@@ -254,6 +275,19 @@ function batchMatMul(
     return zeros;
   }
 
+  if (batch === 1 && streams(backend, b, m, k, n, transposeB)) {
+    // A single product whose right operand is new (training): the SIMD
+    // product, transposes read in place.
+    return reshaped(
+      streamedMatMul(
+        backend,
+        reshaped(a, transposeA ? [k, m] : [m, k]),
+        reshaped(b, transposeB ? [n, k] : [k, n]),
+        { transposeA, transposeB },
+      ),
+      outShape,
+    );
+  }
   if (
     batchA === batchB &&
     (m * k * n < SMALL_PRODUCT || (batch === 1 && !transposeA && !transposeB))
@@ -261,22 +295,13 @@ function batchMatMul(
     // A single non-transposed product: streamed, or on XNNPACK, which
     // caches `b`.
     if (batch === 1 && !transposeA && !transposeB) {
-      return streams(backend, b, m, k, n)
-        ? reshaped(
-          streamedMatMul(
-            backend,
-            reshaped(a, [m, k]),
-            reshaped(b, [k, n]),
-          ),
-          outShape,
-        )
-        : withPackableOperand(
-          backend,
-          b,
-          k,
-          n,
-          (right) => stock({ ...args, inputs: { a, b: right } }),
-        );
+      return withPackableOperand(
+        backend,
+        b,
+        k,
+        n,
+        (right) => stock({ ...args, inputs: { a, b: right } }),
+      );
     }
     return stock(args);
   }

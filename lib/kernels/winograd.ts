@@ -33,19 +33,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { BackendError } from "../errors.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { packedMatMul, stockBatchMatMul } from "./batch_mat_mul.ts";
 import { type SimdKernels, simdKernels } from "./simd/simd.ts";
+import { gemmTuning } from "./tuning.ts";
 import { TILES, type WinogradTile } from "./simd/tiles.ts";
-import {
-  disposeAll,
-  heapF32,
-  heapIndex,
-  reshaped,
-  WASM,
-  type WasmKernelFunc,
-} from "./wasm_util.ts";
+import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
 
 /** Explicit padding of the two spatial axes (all ≥ 0). */
 export interface Pads {
@@ -159,8 +151,9 @@ export function winogradProfitable(filterShape: readonly number[]): boolean {
 
 /**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
- * filter slice g = filter[:, :, ci, co], in float64. Returns a² fresh
- * [Cin, Cout] tensors (XNNPACK caches packed weights per tensor).
+ * filter slice g = filter[:, :, ci, co], in float64, written as the SIMD
+ * product's packed right operands: one fresh tensor of a² planes, each
+ * ⌈Cout/8⌉ panels of [Cin, 8] (zero past Cout).
  */
 function filterTransform(
   backend: BackendWasm,
@@ -168,21 +161,21 @@ function filterTransform(
   tile: WinogradTile,
   cin: number,
   cout: number,
-): tf.TensorInfo[] {
+): tf.TensorInfo {
   const G = tile.g;
   const a = G.length;
-  const planes: tf.TensorInfo[] = [];
-  try {
-    for (let k = 0; k < a * a; k++) {
-      planes.push(backend.makeOutput([cin, cout], "float32"));
-    }
-    const heap = heapF32(backend);
-    const g = heapIndex(backend, filter);
-    const u = planes.map((p) => heapIndex(backend, p));
-    const plane = cin * cout; // stride between filter taps
-    const w = new Float64Array(9);
-    const gw = new Float64Array(3 * a); // G·g: a×3
-    for (let e = 0; e < plane; e++) {
+  const plane = cin * cout; // stride between filter taps
+  const padded = cin * Math.ceil(cout / 8) * 8; // between packed planes
+  const packed = backend.makeOutput([a * a * padded], "float32");
+  backend.typedArrayFromHeap(packed).fill(0); // lanes past Cout stay zero
+  const heap = heapF32(backend);
+  const g = heapIndex(backend, filter);
+  const u = heapIndex(backend, packed);
+  const w = new Float64Array(9);
+  const gw = new Float64Array(3 * a); // G·g: a×3
+  for (let ci = 0; ci < cin; ci++) {
+    for (let co = 0; co < cout; co++) {
+      const e = ci * cout + co;
       for (let k = 0; k < 9; k++) w[k] = heap[g + k * plane + e];
       for (let i = 0; i < a; i++) {
         for (let c = 0; c < 3; c++) {
@@ -190,50 +183,18 @@ function filterTransform(
             G[i][2] * w[6 + c];
         }
       }
+      // Panel co >> 3, row ci, lane co & 7.
+      const at = u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
       for (let i = 0; i < a; i++) {
         const r0 = gw[3 * i], r1 = gw[3 * i + 1], r2 = gw[3 * i + 2];
         for (let j = 0; j < a; j++) {
-          heap[u[a * i + j] + e] = r0 * G[j][0] + r1 * G[j][1] + r2 * G[j][2];
+          heap[at + (a * i + j) * padded] = r0 * G[j][0] + r1 * G[j][1] +
+            r2 * G[j][2];
         }
       }
     }
-    return planes;
-  } catch (error) {
-    disposeAll(backend, ...planes);
-    throw error;
   }
-}
-
-let matMul:
-  | ((b: BackendWasm, a: tf.TensorInfo, w: tf.TensorInfo) => tf.TensorInfo)
-  | undefined;
-let matMulSource: unknown;
-
-/**
- * The stock XNNPACK product: the `BatchMatMul` registered for wasm runs 2-D
- * non-transposed products of large operands on XNNPACK (the stock kernel
- * directly, or this project's wrapper, which calls it for such products).
- */
-function product(): (
-  b: BackendWasm,
-  a: tf.TensorInfo,
-  w: tf.TensorInfo,
-) => tf.TensorInfo {
-  const config = tf.getKernel("BatchMatMul", WASM);
-  if (config === undefined) {
-    throw new BackendError("the wasm backend has no 'BatchMatMul' kernel");
-  }
-  let fn = matMul;
-  if (fn === undefined || matMulSource !== config.kernelFunc) {
-    // Always XNNPACK, never the streamed gemm: each filter plane serves
-    // every chunk (packed once), and every tile then rounds the same way
-    // whatever the batch, so splitting a batch over threads changes nothing.
-    fn = matMul = packedMatMul(
-      stockBatchMatMul() ?? config.kernelFunc as unknown as WasmKernelFunc,
-    );
-    matMulSource = config.kernelFunc;
-  }
-  return fn;
+  return packed;
 }
 
 /** Tiles over an OH×OW output for tile side m: [rows, columns]. */
@@ -291,31 +252,36 @@ export function winogradConv3x3(
     1,
     Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
   );
-  const t = tileKernels(simdKernels(backend, options.fma), tile.m);
-  const mm = product();
+  const all = simdKernels(backend, options.fma);
+  const t = tileKernels(all, tile.m);
+  const { rows } = gemmTuning(backend, options.fma).chosen;
 
   const y = backend.makeOutput([n, oh, ow, cout], "float32");
-  let u: tf.TensorInfo[] = [];
-  const v: tf.TensorInfo[] = [];
+  let u: tf.TensorInfo | undefined;
+  const bufs: tf.TensorInfo[] = [];
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
     u = filterTransform(backend, filter, tile, cin, cout);
     for (let k = 0; k < planes; k++) {
-      v.push(backend.makeOutput([chunk, cin], "float32"));
+      bufs.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
+    }
+    for (let k = 0; k < planes; k++) {
+      bufs.push(backend.makeOutput([chunk, cout], "float32")); // M[k]
     }
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
     zero = backend.makeOutput([Math.max(4, cin)], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
+    const tableView = backend.typedArrayFromHeap(table) as Int32Array;
+    for (let k = 0; k < 2 * planes; k++) {
+      tableView[k] = heapIndex(backend, bufs[k]) << 2;
+    }
     const tableAddr = heapIndex(backend, table) << 2;
     const zeroAddr = heapIndex(backend, zero) << 2;
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
-    const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < planes; k++) {
-      tableView[k] = heapIndex(backend, v[k]) << 2;
-    }
+    const uAddr = heapIndex(backend, u) << 2;
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
@@ -333,37 +299,34 @@ export function winogradConv3x3(
         t0,
         count,
       );
-      const m: tf.TensorInfo[] = [];
-      try {
-        for (let k = 0; k < planes; k++) {
-          m.push(mm(backend, reshaped(v[k], [count, cin]), u[k]));
-        }
-        // Allocations may have grown (and so moved) the heap views.
-        const mTable = backend.typedArrayFromHeap(table) as Int32Array;
-        for (let k = 0; k < planes; k++) {
-          mTable[planes + k] = heapIndex(backend, m[k]) << 2;
-        }
-        t.output(
-          tableAddr + 4 * planes,
-          yAddr,
-          oh,
-          ow,
-          cout,
-          th,
-          tw,
-          t0,
-          count,
-        );
-      } finally {
-        disposeAll(backend, ...m);
-      }
+      all.planeProducts(
+        tableAddr,
+        uAddr,
+        tableAddr + 4 * planes,
+        count,
+        cin,
+        cout,
+        planes,
+        rows,
+      );
+      t.output(
+        tableAddr + 4 * planes,
+        yAddr,
+        oh,
+        ow,
+        cout,
+        th,
+        tw,
+        t0,
+        count,
+      );
     }
     return y;
   } catch (error) {
     disposeAll(backend, y);
     throw error;
   } finally {
-    disposeAll(backend, ...u, ...v, table, zero);
+    disposeAll(backend, u, ...bufs, table, zero);
   }
 }
 
@@ -373,7 +336,7 @@ export function winogradConv3x3(
  */
 export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
   2: 128,
-  4: 32,
+  4: 64,
 };
 
 /**

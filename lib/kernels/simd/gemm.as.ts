@@ -1,16 +1,378 @@
 // @ts-nocheck: AssemblyScript (i32, v128, load<T>, ...), compiled by asc, not Deno.
-// A plain matrix product that reads its right operand in place, for the
-// dense layer's products in training, whose weights change every step (the
-// stock XNNPACK path repacks them on every call). It shares the binary, its
-// builds and the backend's memory with the Winograd kernels.
+// The matrix product of the dense layer's training products, whose weights
+// change every step (the stock XNNPACK path repacks them on every call), and
+// of Winograd's per-tile products. It shares the binary, its builds and the
+// backend's memory with the Winograd kernels.
+//
+// Goto-style: the right operand is packed, one block of `kc` rows at a time,
+// into panels of 8 columns ([panel][k][8] floats, contiguous), so that a
+// panel streams from L1 and a block from L2 whatever the operand's row
+// stride; a register block of `rows` (6 or 4) rows × 8 columns of C
+// accumulates over the block. Unpacked, the dense layer's [9216, 128]
+// weights are read 32 bytes per 512-byte row: a stride that maps the whole
+// operand onto an eighth of L2's sets (docs/kernels.md).
 
 import { madd } from "./simd.as.ts";
 
 /**
- * C = A·B for row-major A [M, K], B [K, N], C [M, N], N a multiple of 8.
- * Blocks of 4 rows × 8 columns accumulate in registers over all of K; for
- * each 8-column slab of B (K·32 bytes, in L2 for the dense layer), every
- * block of rows of A streams past it.
+ * Packs rows [k0, k0 + kc) of the right operand into `dst` as N/8 panels of
+ * kc × 8 floats. `b` is [K, N] row-major, or with `transB` [N, K].
+ */
+function packPanels(
+  b: usize,
+  dst: usize,
+  K: i32,
+  N: i32,
+  k0: i32,
+  kc: i32,
+  transB: bool,
+): void {
+  const panels = N >> 3;
+  if (!transB) {
+    const bRow = <usize> N << 2;
+    for (let p = 0; p < panels; p++) {
+      let src = b + <usize> k0 * bRow + (<usize> p << 5);
+      let d = dst + <usize> p * (<usize> kc << 5);
+      for (let k = 0; k < kc; k++) {
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        src += bRow;
+        d += 32;
+      }
+    }
+    return;
+  }
+  const bRow = <usize> K << 2;
+  for (let p = 0; p < panels; p++) {
+    const src = b + (<usize> (p << 3)) * bRow + (<usize> k0 << 2);
+    const d = dst + <usize> p * (<usize> kc << 5);
+    for (let j = 0; j < 8; j++) {
+      let s = src + <usize> j * bRow;
+      let o = d + (<usize> j << 2);
+      for (let k = 0; k < kc; k++) {
+        store<f32>(o, load<f32>(s));
+        s += 4;
+        o += 32;
+      }
+    }
+  }
+}
+
+/**
+ * C rows [m0, m0 + 6) (+)= A's rows × the packed block: 12 accumulators, for
+ * each of the N/8 panels. `ap` points at A[m0][k0]; the rows are `aRow`
+ * bytes apart and consecutive k `aStep` bytes apart.
+ */
+function rows6(
+  ap0: usize,
+  aRow: usize,
+  aStep: usize,
+  pb: usize,
+  cp0: usize,
+  cRow: usize,
+  panels: i32,
+  kc: i32,
+  first: bool,
+): void {
+  const panelBytes = <usize> kc << 5;
+  for (let p = 0; p < panels; p++) {
+    const cp = cp0 + (<usize> p << 5);
+    let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
+    let c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
+    if (first) {
+      c00 = f32x4.splat(0);
+      c01 = c00;
+      c10 = c00;
+      c11 = c00;
+      c20 = c00;
+      c21 = c00;
+      c30 = c00;
+      c31 = c00;
+      c40 = c00;
+      c41 = c00;
+      c50 = c00;
+      c51 = c00;
+    } else {
+      c00 = v128.load(cp);
+      c01 = v128.load(cp, 16);
+      c10 = v128.load(cp + cRow);
+      c11 = v128.load(cp + cRow, 16);
+      c20 = v128.load(cp + 2 * cRow);
+      c21 = v128.load(cp + 2 * cRow, 16);
+      c30 = v128.load(cp + 3 * cRow);
+      c31 = v128.load(cp + 3 * cRow, 16);
+      c40 = v128.load(cp + 4 * cRow);
+      c41 = v128.load(cp + 4 * cRow, 16);
+      c50 = v128.load(cp + 5 * cRow);
+      c51 = v128.load(cp + 5 * cRow, 16);
+    }
+    let ap = ap0;
+    let bp = pb + <usize> p * panelBytes;
+    const end = bp + panelBytes;
+    while (bp < end) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap + aRow);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap + 2 * aRow);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap + 3 * aRow);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      x = v128.load32_splat(ap + 4 * aRow);
+      c40 = madd(x, b0, c40);
+      c41 = madd(x, b1, c41);
+      x = v128.load32_splat(ap + 5 * aRow);
+      c50 = madd(x, b0, c50);
+      c51 = madd(x, b1, c51);
+      ap += aStep;
+      bp += 32;
+    }
+    v128.store(cp, c00);
+    v128.store(cp, c01, 16);
+    v128.store(cp + cRow, c10);
+    v128.store(cp + cRow, c11, 16);
+    v128.store(cp + 2 * cRow, c20);
+    v128.store(cp + 2 * cRow, c21, 16);
+    v128.store(cp + 3 * cRow, c30);
+    v128.store(cp + 3 * cRow, c31, 16);
+    v128.store(cp + 4 * cRow, c40);
+    v128.store(cp + 4 * cRow, c41, 16);
+    v128.store(cp + 5 * cRow, c50);
+    v128.store(cp + 5 * cRow, c51, 16);
+  }
+}
+
+/** As {@link rows6} for 4 rows (8 accumulators). */
+function rows4(
+  ap0: usize,
+  aRow: usize,
+  aStep: usize,
+  pb: usize,
+  cp0: usize,
+  cRow: usize,
+  panels: i32,
+  kc: i32,
+  first: bool,
+): void {
+  const panelBytes = <usize> kc << 5;
+  for (let p = 0; p < panels; p++) {
+    const cp = cp0 + (<usize> p << 5);
+    let c00: v128, c01: v128, c10: v128, c11: v128;
+    let c20: v128, c21: v128, c30: v128, c31: v128;
+    if (first) {
+      c00 = f32x4.splat(0);
+      c01 = c00;
+      c10 = c00;
+      c11 = c00;
+      c20 = c00;
+      c21 = c00;
+      c30 = c00;
+      c31 = c00;
+    } else {
+      c00 = v128.load(cp);
+      c01 = v128.load(cp, 16);
+      c10 = v128.load(cp + cRow);
+      c11 = v128.load(cp + cRow, 16);
+      c20 = v128.load(cp + 2 * cRow);
+      c21 = v128.load(cp + 2 * cRow, 16);
+      c30 = v128.load(cp + 3 * cRow);
+      c31 = v128.load(cp + 3 * cRow, 16);
+    }
+    let ap = ap0;
+    let bp = pb + <usize> p * panelBytes;
+    const end = bp + panelBytes;
+    while (bp < end) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap + aRow);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap + 2 * aRow);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap + 3 * aRow);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      ap += aStep;
+      bp += 32;
+    }
+    v128.store(cp, c00);
+    v128.store(cp, c01, 16);
+    v128.store(cp + cRow, c10);
+    v128.store(cp + cRow, c11, 16);
+    v128.store(cp + 2 * cRow, c20);
+    v128.store(cp + 2 * cRow, c21, 16);
+    v128.store(cp + 3 * cRow, c30);
+    v128.store(cp + 3 * cRow, c31, 16);
+  }
+}
+
+/** As {@link rows6} for one row (2 accumulators). */
+function rows1(
+  ap0: usize,
+  aStep: usize,
+  pb: usize,
+  cp0: usize,
+  panels: i32,
+  kc: i32,
+  first: bool,
+): void {
+  const panelBytes = <usize> kc << 5;
+  for (let p = 0; p < panels; p++) {
+    const cp = cp0 + (<usize> p << 5);
+    let c0 = first ? f32x4.splat(0) : v128.load(cp);
+    let c1 = first ? f32x4.splat(0) : v128.load(cp, 16);
+    let ap = ap0;
+    let bp = pb + <usize> p * panelBytes;
+    const end = bp + panelBytes;
+    while (bp < end) {
+      const x = v128.load32_splat(ap);
+      c0 = madd(x, v128.load(bp), c0);
+      c1 = madd(x, v128.load(bp, 16), c1);
+      ap += aStep;
+      bp += 32;
+    }
+    v128.store(cp, c0);
+    v128.store(cp, c1, 16);
+  }
+}
+
+/**
+ * C rows [0, M) (+)= A · the packed block `pb` (kc rows × N columns), with
+ * register blocks of `rows` (6 or 4) rows, then single rows. `a` points at
+ * A[0][k0]; A's rows are `aRow` bytes apart and consecutive k `aStep` bytes
+ * apart; C is [M, N] row-major; `first` starts C from zero.
+ */
+function block(
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  pb: usize,
+  c: usize,
+  M: i32,
+  N: i32,
+  kc: i32,
+  first: bool,
+  rows: i32,
+): void {
+  const cRow = <usize> N << 2;
+  const panels = N >> 3;
+  let m = 0;
+  if (rows == 6) {
+    for (; m + 6 <= M; m += 6) {
+      rows6(
+        a + <usize> m * aRow,
+        aRow,
+        aStep,
+        pb,
+        c + <usize> m * cRow,
+        cRow,
+        panels,
+        kc,
+        first,
+      );
+    }
+  }
+  for (; m + 4 <= M; m += 4) {
+    rows4(
+      a + <usize> m * aRow,
+      aRow,
+      aStep,
+      pb,
+      c + <usize> m * cRow,
+      cRow,
+      panels,
+      kc,
+      first,
+    );
+  }
+  for (; m < M; m++) {
+    rows1(
+      a + <usize> m * aRow,
+      aStep,
+      pb,
+      c + <usize> m * cRow,
+      panels,
+      kc,
+      first,
+    );
+  }
+  const width = N & 7;
+  if (width != 0) {
+    partial(
+      a,
+      aRow,
+      aStep,
+      pb + <usize> panels * (<usize> kc << 5),
+      c + (<usize> panels << 5),
+      cRow,
+      M,
+      kc,
+      first,
+      width,
+    );
+  }
+}
+
+/**
+ * The last panel when N is not a multiple of 8 (Winograd's planes; `gemm`
+ * is only called with N a multiple of 8): its packed columns past N are
+ * zero, and only the first `width` lanes are stored. Not `first`, the
+ * block's sums are added to C (rounded once more than a continued chain).
+ */
+function partial(
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  pb: usize,
+  c: usize,
+  cRow: usize,
+  M: i32,
+  kc: i32,
+  first: bool,
+  width: i32,
+): void {
+  for (let m = 0; m < M; m++) {
+    const cp = c + <usize> m * cRow;
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+    let ap = a + <usize> m * aRow;
+    let bp = pb;
+    for (let k = 0; k < kc; k++) {
+      const x = v128.load32_splat(ap);
+      c0 = madd(x, v128.load(bp), c0);
+      c1 = madd(x, v128.load(bp, 16), c1);
+      ap += aStep;
+      bp += 32;
+    }
+    let v: f32;
+    for (let j = 0; j < width; j++) {
+      const lane = j < 4 ? c0 : c1;
+      const i = j & 3;
+      v = i == 0
+        ? f32x4.extract_lane(lane, 0)
+        : i == 1
+        ? f32x4.extract_lane(lane, 1)
+        : i == 2
+        ? f32x4.extract_lane(lane, 2)
+        : f32x4.extract_lane(lane, 3);
+      const at = cp + (<usize> j << 2);
+      store<f32>(at, first ? v : v + load<f32>(at));
+    }
+  }
+}
+
+/**
+ * C = op(A)·op(B): C [M, N] row-major, N a multiple of 8; A [M, K]
+ * row-major, or with `transA` [K, M]; B [K, N], or with `transB` [N, K].
+ * `scratch` holds min(K, kc)·N floats (one packed block of B); `rows` (6 or
+ * 4) picks the register block, `kc` the rows of B per block.
  */
 export function gemm(
   a: usize,
@@ -19,61 +381,64 @@ export function gemm(
   M: i32,
   K: i32,
   N: i32,
+  transA: i32,
+  transB: i32,
+  scratch: usize,
+  kc: i32,
+  rows: i32,
 ): void {
-  const aRow = <usize> K << 2;
-  const bRow = <usize> N << 2;
-  const M4 = M & ~3;
-  for (let n0 = 0; n0 < N; n0 += 8) {
-    const bn = b + (<usize> n0 << 2);
-    const cn = c + (<usize> n0 << 2);
-    for (let m0 = 0; m0 < M4; m0 += 4) {
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-      let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-      let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-      let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-      let ap = a + <usize> m0 * aRow;
-      let bp = bn;
-      for (let k = 0; k < K; k++) {
-        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-        const a0 = v128.load32_splat(ap);
-        const a1 = v128.load32_splat(ap + aRow);
-        const a2 = v128.load32_splat(ap + 2 * aRow);
-        const a3 = v128.load32_splat(ap + 3 * aRow);
-        c00 = madd(a0, b0, c00);
-        c01 = madd(a0, b1, c01);
-        c10 = madd(a1, b0, c10);
-        c11 = madd(a1, b1, c11);
-        c20 = madd(a2, b0, c20);
-        c21 = madd(a2, b1, c21);
-        c30 = madd(a3, b0, c30);
-        c31 = madd(a3, b1, c31);
-        ap += 4;
-        bp += bRow;
-      }
-      const cp = cn + <usize> m0 * bRow;
-      v128.store(cp, c00);
-      v128.store(cp, c01, 16);
-      v128.store(cp + bRow, c10);
-      v128.store(cp + bRow, c11, 16);
-      v128.store(cp + 2 * bRow, c20);
-      v128.store(cp + 2 * bRow, c21, 16);
-      v128.store(cp + 3 * bRow, c30);
-      v128.store(cp + 3 * bRow, c31, 16);
-    }
-    for (let m = M4; m < M; m++) {
-      let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
-      let ap = a + <usize> m * aRow;
-      let bp = bn;
-      for (let k = 0; k < K; k++) {
-        const s = v128.load32_splat(ap);
-        c0 = madd(s, v128.load(bp), c0);
-        c1 = madd(s, v128.load(bp, 16), c1);
-        ap += 4;
-        bp += bRow;
-      }
-      const cp = cn + <usize> m * bRow;
-      v128.store(cp, c0);
-      v128.store(cp, c1, 16);
-    }
+  const aRow: usize = transA ? 4 : <usize> K << 2;
+  const aStep: usize = transA ? <usize> M << 2 : 4;
+  for (let k0 = 0; k0 < K; k0 += kc) {
+    const kb = min(kc, K - k0);
+    packPanels(b, scratch, K, N, k0, kb, transB != 0);
+    block(
+      a + <usize> k0 * aStep,
+      aRow,
+      aStep,
+      scratch,
+      c,
+      M,
+      N,
+      kb,
+      k0 == 0,
+      rows,
+    );
+  }
+}
+
+/**
+ * Winograd's per-plane products, B already packed: for each plane k < planes,
+ * C_k [M, N] = A_k [M, K] · B_k, where A_k and C_k are at the addresses in
+ * the i32 tables `aTable` and `cTable` and B_k is packed (⌈N/8⌉ panels of
+ * K×8 floats, zero past N) at `b + k·K·⌈N/8⌉·32`; `rows` as for
+ * {@link gemm}.
+ */
+export function planeProducts(
+  aTable: usize,
+  b: usize,
+  cTable: usize,
+  M: i32,
+  K: i32,
+  N: i32,
+  planes: i32,
+  rows: i32,
+): void {
+  const plane = (<usize> K * <usize> ((N + 7) >> 3)) << 5;
+  for (let k = 0; k < planes; k++) {
+    const a = <usize> load<i32>(aTable + (<usize> k << 2));
+    const c = <usize> load<i32>(cTable + (<usize> k << 2));
+    block(
+      a,
+      <usize> K << 2,
+      4,
+      b + <usize> k * plane,
+      c,
+      M,
+      N,
+      K,
+      true,
+      rows,
+    );
   }
 }

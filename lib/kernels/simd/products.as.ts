@@ -12,8 +12,8 @@ import { madd } from "./simd.as.ts";
  * i < count, with V[k] at load<usize>(vTable + 4k) ([count, Cin], as
  * inputTransform* writes it), D[k] at load<usize>(dTable + 4k) ([count,
  * Cout], as dyTransform* writes it) and G[k] at g + 4k·Cout·Cin.
- * Register blocks of 4 output channels x 8 input channels; lanes run over
- * input channels.
+ * Register blocks of 6 (then 4) output channels x 8 input channels; lanes
+ * run over input channels.
  */
 export function gradProducts(
   vTable: usize,
@@ -28,12 +28,27 @@ export function gradProducts(
   const dRow = <usize> Cout << 2; // bytes between rows of D[k]
   const planeBytes = <usize> (Cin * Cout) << 2;
   const Cin8 = Cin & ~7;
-  const Cout4 = Cout & ~3;
+  // Blocks of 6 output channels where Cin is a multiple of 8, then of 4.
   for (let k = 0; k < planes; k++) {
     const v = load<usize>(vTable + (<usize> k << 2));
     const d = load<usize>(dTable + (<usize> k << 2));
     const gk = g + <usize> k * planeBytes;
-    for (let co = 0; co < Cout4; co += 4) {
+    let co = 0;
+    for (; co + 6 <= Cout && Cin8 == Cin; co += 6) {
+      const d0 = d + (<usize> co << 2);
+      const g0 = gk + <usize> co * vRow;
+      for (let ci = 0; ci < Cin8; ci += 8) {
+        grad6x8(
+          v + (<usize> ci << 2),
+          vRow,
+          d0,
+          dRow,
+          g0 + (<usize> ci << 2),
+          count,
+        );
+      }
+    }
+    for (; co + 4 <= Cout; co += 4) {
       const d0 = d + (<usize> co << 2);
       const g0 = gk + <usize> co * vRow;
       const g1 = g0 + vRow, g2 = g1 + vRow, g3 = g2 + vRow;
@@ -79,7 +94,7 @@ export function gradProducts(
         gradDot(vc, vRow, d0 + 12, dRow, g3 + cb, count);
       }
     }
-    for (let co = Cout4; co < Cout; co++) {
+    for (; co < Cout; co++) {
       const dc = d + (<usize> co << 2);
       const gc = gk + <usize> co * vRow;
       for (let ci = 0; ci < Cin; ci++) {
@@ -104,4 +119,64 @@ function gradDot(
     s += load<f32>(v + <usize> i * vRow) * load<f32>(d + <usize> i * dRow);
   }
   store<f32>(g, load<f32>(g) + s);
+}
+
+/**
+ * One register block of the weight gradient: 6 output channels (rows of
+ * G, `vRow` bytes apart from g) × 8 input channels, 12 accumulators; the 6
+ * dy values of a tile are splat from one pointer at fixed offsets.
+ */
+function grad6x8(
+  v: usize,
+  vRow: usize,
+  d: usize,
+  dRow: usize,
+  g: usize,
+  count: i32,
+): void {
+  let s00 = f32x4.splat(0), s01 = f32x4.splat(0);
+  let s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+  let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
+  let s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+  let s40 = f32x4.splat(0), s41 = f32x4.splat(0);
+  let s50 = f32x4.splat(0), s51 = f32x4.splat(0);
+  let vp = v;
+  let dp = d;
+  for (let i = 0; i < count; i++) {
+    const a0 = v128.load(vp), a1 = v128.load(vp, 16);
+    let b = v128.load32_splat(dp);
+    s00 = madd(a0, b, s00);
+    s01 = madd(a1, b, s01);
+    b = v128.load32_splat(dp, 4);
+    s10 = madd(a0, b, s10);
+    s11 = madd(a1, b, s11);
+    b = v128.load32_splat(dp, 8);
+    s20 = madd(a0, b, s20);
+    s21 = madd(a1, b, s21);
+    b = v128.load32_splat(dp, 12);
+    s30 = madd(a0, b, s30);
+    s31 = madd(a1, b, s31);
+    b = v128.load32_splat(dp, 16);
+    s40 = madd(a0, b, s40);
+    s41 = madd(a1, b, s41);
+    b = v128.load32_splat(dp, 20);
+    s50 = madd(a0, b, s50);
+    s51 = madd(a1, b, s51);
+    vp += vRow;
+    dp += dRow;
+  }
+  const g1 = g + vRow, g2 = g1 + vRow, g3 = g2 + vRow, g4 = g3 + vRow;
+  const g5 = g4 + vRow;
+  v128.store(g, f32x4.add(v128.load(g), s00));
+  v128.store(g, f32x4.add(v128.load(g, 16), s01), 16);
+  v128.store(g1, f32x4.add(v128.load(g1), s10));
+  v128.store(g1, f32x4.add(v128.load(g1, 16), s11), 16);
+  v128.store(g2, f32x4.add(v128.load(g2), s20));
+  v128.store(g2, f32x4.add(v128.load(g2, 16), s21), 16);
+  v128.store(g3, f32x4.add(v128.load(g3), s30));
+  v128.store(g3, f32x4.add(v128.load(g3, 16), s31), 16);
+  v128.store(g4, f32x4.add(v128.load(g4), s40));
+  v128.store(g4, f32x4.add(v128.load(g4, 16), s41), 16);
+  v128.store(g5, f32x4.add(v128.load(g5), s50));
+  v128.store(g5, f32x4.add(v128.load(g5, 16), s51), 16);
 }

@@ -10,7 +10,8 @@
  *   (`products.as.ts`), driven by `../winograd.ts`;
  * - the direct filter gradient for few input channels (`direct.as.ts`);
  * - the 2x2 max-pool gradient (`pool.as.ts`);
- * - a matrix product that reads its right operand in place (`gemm.as.ts`);
+ * - the matrix products of the dense layer and of Winograd's planes, packed
+ *   and register-blocked (`gemm.as.ts`, variants chosen by `../tuning.ts`);
  * - a fused convolution's bias and ReLU in place (`bias.as.ts`);
  * - dropout's keep-masks (`dropout.as.ts`) and ReLU's gradient
  *   (`relu.as.ts`).
@@ -115,8 +116,39 @@ export interface SimdKernels {
     W: number,
     C: number,
   ): void;
-  /** C = A·B, row-major, N a multiple of 8, no packing (`gemm.as.ts`). */
-  gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  /**
+   * C = op(A)·op(B), row-major, N a multiple of 8, B packed `kc` rows at a
+   * time into `scratch` (min(K, kc)·N floats), register blocks of `rows` (6
+   * or 4) rows (`gemm.as.ts`; `transA`/`transB` 0 or 1).
+   */
+  gemm(
+    a: number,
+    b: number,
+    c: number,
+    M: number,
+    K: number,
+    N: number,
+    transA: number,
+    transB: number,
+    scratch: number,
+    kc: number,
+    rows: number,
+  ): void;
+  /**
+   * Winograd's products: for each of `planes` planes, C_k [M, N] = A_k
+   * [M, K] · B_k, A_k and C_k at the addresses in the i32 tables, B_k
+   * packed in panels of 8 columns at `b + k·K·N·4` (`gemm.as.ts`).
+   */
+  planeProducts(
+    aTable: number,
+    b: number,
+    cTable: number,
+    M: number,
+    K: number,
+    N: number,
+    planes: number,
+    rows: number,
+  ): void;
   /** ReLU's gradient, dy·step(x), in one pass (`relu.as.ts`). */
   reluGrad(dy: number, x: number, out: number, n: number): void;
   /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */

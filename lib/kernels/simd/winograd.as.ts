@@ -1251,6 +1251,13 @@ export function outputTransform4(
   const P34 = load<usize>(mTable, 136);
   const P35 = load<usize>(mTable, 140);
   const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
   const C4 = C & ~3;
   for (let i = 0; i < count; i++) {
     const tt = t0 + i;
@@ -1326,132 +1333,60 @@ export function outputTransform4(
         f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30),
         a40,
       );
-      const yt10 = madd(
-        a40,
-        f32x4.splat(-2.0),
-        madd(a30, f32x4.splat(2.0), f32x4.sub(a10, a20)),
-      );
-      const yt20 = madd(
-        a40,
-        f32x4.splat(4.0),
-        madd(a30, f32x4.splat(4.0), f32x4.add(a10, a20)),
-      );
+      const yt10 = madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)));
+      const yt20 = madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)));
       const yt30 = f32x4.add(
-        madd(
-          a40,
-          f32x4.splat(-8.0),
-          madd(a30, f32x4.splat(8.0), f32x4.sub(a10, a20)),
-        ),
+        madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20))),
         a50,
       );
       const yt01 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31),
         a41,
       );
-      const yt11 = madd(
-        a41,
-        f32x4.splat(-2.0),
-        madd(a31, f32x4.splat(2.0), f32x4.sub(a11, a21)),
-      );
-      const yt21 = madd(
-        a41,
-        f32x4.splat(4.0),
-        madd(a31, f32x4.splat(4.0), f32x4.add(a11, a21)),
-      );
+      const yt11 = madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)));
+      const yt21 = madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)));
       const yt31 = f32x4.add(
-        madd(
-          a41,
-          f32x4.splat(-8.0),
-          madd(a31, f32x4.splat(8.0), f32x4.sub(a11, a21)),
-        ),
+        madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21))),
         a51,
       );
       const yt02 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32),
         a42,
       );
-      const yt12 = madd(
-        a42,
-        f32x4.splat(-2.0),
-        madd(a32, f32x4.splat(2.0), f32x4.sub(a12, a22)),
-      );
-      const yt22 = madd(
-        a42,
-        f32x4.splat(4.0),
-        madd(a32, f32x4.splat(4.0), f32x4.add(a12, a22)),
-      );
+      const yt12 = madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)));
+      const yt22 = madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)));
       const yt32 = f32x4.add(
-        madd(
-          a42,
-          f32x4.splat(-8.0),
-          madd(a32, f32x4.splat(8.0), f32x4.sub(a12, a22)),
-        ),
+        madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22))),
         a52,
       );
       const yt03 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33),
         a43,
       );
-      const yt13 = madd(
-        a43,
-        f32x4.splat(-2.0),
-        madd(a33, f32x4.splat(2.0), f32x4.sub(a13, a23)),
-      );
-      const yt23 = madd(
-        a43,
-        f32x4.splat(4.0),
-        madd(a33, f32x4.splat(4.0), f32x4.add(a13, a23)),
-      );
+      const yt13 = madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)));
+      const yt23 = madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)));
       const yt33 = f32x4.add(
-        madd(
-          a43,
-          f32x4.splat(-8.0),
-          madd(a33, f32x4.splat(8.0), f32x4.sub(a13, a23)),
-        ),
+        madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23))),
         a53,
       );
       const yt04 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34),
         a44,
       );
-      const yt14 = madd(
-        a44,
-        f32x4.splat(-2.0),
-        madd(a34, f32x4.splat(2.0), f32x4.sub(a14, a24)),
-      );
-      const yt24 = madd(
-        a44,
-        f32x4.splat(4.0),
-        madd(a34, f32x4.splat(4.0), f32x4.add(a14, a24)),
-      );
+      const yt14 = madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)));
+      const yt24 = madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)));
       const yt34 = f32x4.add(
-        madd(
-          a44,
-          f32x4.splat(-8.0),
-          madd(a34, f32x4.splat(8.0), f32x4.sub(a14, a24)),
-        ),
+        madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24))),
         a54,
       );
       const yt05 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35),
         a45,
       );
-      const yt15 = madd(
-        a45,
-        f32x4.splat(-2.0),
-        madd(a35, f32x4.splat(2.0), f32x4.sub(a15, a25)),
-      );
-      const yt25 = madd(
-        a45,
-        f32x4.splat(4.0),
-        madd(a35, f32x4.splat(4.0), f32x4.add(a15, a25)),
-      );
+      const yt15 = madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)));
+      const yt25 = madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)));
       const yt35 = f32x4.add(
-        madd(
-          a45,
-          f32x4.splat(-8.0),
-          madd(a35, f32x4.splat(8.0), f32x4.sub(a15, a25)),
-        ),
+        madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25))),
         a55,
       );
       const y00 = f32x4.add(
@@ -1459,24 +1394,12 @@ export function outputTransform4(
         yt04,
       );
       v128.store(q00 + cb, y00);
-      const y01 = madd(
-        yt04,
-        f32x4.splat(-2.0),
-        madd(yt03, f32x4.splat(2.0), f32x4.sub(yt01, yt02)),
-      );
+      const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
       if (c1ok) v128.store(q01 + cb, y01);
-      const y02 = madd(
-        yt04,
-        f32x4.splat(4.0),
-        madd(yt03, f32x4.splat(4.0), f32x4.add(yt01, yt02)),
-      );
+      const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
       if (c2ok) v128.store(q02 + cb, y02);
       const y03 = f32x4.add(
-        madd(
-          yt04,
-          f32x4.splat(-8.0),
-          madd(yt03, f32x4.splat(8.0), f32x4.sub(yt01, yt02)),
-        ),
+        madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
         yt05,
       );
       if (c3ok) v128.store(q03 + cb, y03);
@@ -1485,24 +1408,12 @@ export function outputTransform4(
         yt14,
       );
       if (r1ok) v128.store(q10 + cb, y10);
-      const y11 = madd(
-        yt14,
-        f32x4.splat(-2.0),
-        madd(yt13, f32x4.splat(2.0), f32x4.sub(yt11, yt12)),
-      );
+      const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
       if (r1ok && c1ok) v128.store(q11 + cb, y11);
-      const y12 = madd(
-        yt14,
-        f32x4.splat(4.0),
-        madd(yt13, f32x4.splat(4.0), f32x4.add(yt11, yt12)),
-      );
+      const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
       if (r1ok && c2ok) v128.store(q12 + cb, y12);
       const y13 = f32x4.add(
-        madd(
-          yt14,
-          f32x4.splat(-8.0),
-          madd(yt13, f32x4.splat(8.0), f32x4.sub(yt11, yt12)),
-        ),
+        madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
         yt15,
       );
       if (r1ok && c3ok) v128.store(q13 + cb, y13);
@@ -1511,24 +1422,12 @@ export function outputTransform4(
         yt24,
       );
       if (r2ok) v128.store(q20 + cb, y20);
-      const y21 = madd(
-        yt24,
-        f32x4.splat(-2.0),
-        madd(yt23, f32x4.splat(2.0), f32x4.sub(yt21, yt22)),
-      );
+      const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
       if (r2ok && c1ok) v128.store(q21 + cb, y21);
-      const y22 = madd(
-        yt24,
-        f32x4.splat(4.0),
-        madd(yt23, f32x4.splat(4.0), f32x4.add(yt21, yt22)),
-      );
+      const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
       if (r2ok && c2ok) v128.store(q22 + cb, y22);
       const y23 = f32x4.add(
-        madd(
-          yt24,
-          f32x4.splat(-8.0),
-          madd(yt23, f32x4.splat(8.0), f32x4.sub(yt21, yt22)),
-        ),
+        madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
         yt25,
       );
       if (r2ok && c3ok) v128.store(q23 + cb, y23);
@@ -1537,24 +1436,12 @@ export function outputTransform4(
         yt34,
       );
       if (r3ok) v128.store(q30 + cb, y30);
-      const y31 = madd(
-        yt34,
-        f32x4.splat(-2.0),
-        madd(yt33, f32x4.splat(2.0), f32x4.sub(yt31, yt32)),
-      );
+      const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
       if (r3ok && c1ok) v128.store(q31 + cb, y31);
-      const y32 = madd(
-        yt34,
-        f32x4.splat(4.0),
-        madd(yt33, f32x4.splat(4.0), f32x4.add(yt31, yt32)),
-      );
+      const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
       if (r3ok && c2ok) v128.store(q32 + cb, y32);
       const y33 = f32x4.add(
-        madd(
-          yt34,
-          f32x4.splat(-8.0),
-          madd(yt33, f32x4.splat(8.0), f32x4.sub(yt31, yt32)),
-        ),
+        madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
         yt35,
       );
       if (r3ok && c3ok) v128.store(q33 + cb, y33);

@@ -81,6 +81,7 @@ for (const file of Object.values(BINARY_FILES)) {
         "maxPoolGrad2x2",
         "outputTransform2",
         "outputTransform4",
+        "planeProducts",
         "reluGrad",
       ],
     );

@@ -1,0 +1,159 @@
+/**
+ * The runtime's own multiply-add peak: how many GFLOP/s one thread of this
+ * JavaScript engine reaches with WASM SIMD128 on this CPU, measured with a
+ * loop of 12 independent `f32x4.relaxed_madd` chains (or, where the runtime
+ * lacks relaxed SIMD, `f32x4.mul` then `f32x4.add`) whose operands come
+ * from memory, so that no compiler can treat them as constants. It is the
+ * ceiling the project's kernels are measured against (`deno task bench`):
+ * a nominal clock says nothing about what V8's code reaches on a given CPU.
+ *
+ * The module is assembled here, byte by byte (about 200 bytes), rather than
+ * compiled: it is one loop, and its exact instructions are the point.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { measurePeak } from "./fma_peak.ts";
+ * const peak = measurePeak({ milliseconds: 20 });
+ * assert(peak.gflops > 0.5 && peak.chains === 12);
+ * ```
+ *
+ * @module
+ */
+
+/** What {@linkcode measurePeak} found. */
+export interface Peak {
+  /** Best GFLOP/s of one thread (a multiply-add is two FLOPs). */
+  gflops: number;
+  /** The instruction timed: fused relaxed SIMD, or a multiply and an add. */
+  op: "f32x4.relaxed_madd" | "f32x4.mul + f32x4.add";
+  /** Independent accumulator chains in the loop. */
+  chains: number;
+}
+
+const CHAINS = 12;
+
+/** LEB128 of an unsigned integer. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/**
+ * `peak(p: i32, iters: i32) -> f32`: loads x, y and 12 accumulators from
+ * memory at p, runs `iters` rounds of acc_i = x·y + acc_i, returns a lane of
+ * their sum (so nothing is dead code).
+ */
+function peakModule(fused: boolean): Uint8Array<ArrayBuffer> {
+  const SIMD = 0xfd;
+  const get = (i: number) => [0x20, i], set = (i: number) => [0x21, i];
+  const load = (offset: number) => [SIMD, 0x00, 4, ...uleb(offset)];
+  // Locals: 0 p, 1 iters (params); 2 x, 3 y, 4.. accumulators (v128).
+  const body: number[] = [
+    ...get(0),
+    ...load(0),
+    ...set(2),
+    ...get(0),
+    ...load(16),
+    ...set(3),
+  ];
+  for (let c = 0; c < CHAINS; c++) {
+    body.push(...get(0), ...load(32 + 16 * c), ...set(4 + c));
+  }
+  body.push(0x02, 0x40, 0x03, 0x40); // block, loop
+  for (let c = 0; c < CHAINS; c++) {
+    body.push(...get(2), ...get(3));
+    if (fused) {
+      body.push(...get(4 + c), SIMD, 0x85, 0x02); // f32x4.relaxed_madd
+    } else {
+      body.push(SIMD, 0xe6, 0x01, ...get(4 + c), SIMD, 0xe4, 0x01); // mul, add
+    }
+    body.push(...set(4 + c));
+  }
+  body.push(
+    ...get(1),
+    0x41,
+    1,
+    0x6b,
+    0x22,
+    1, // iters = iters - 1 (local.tee)
+    0x0d,
+    0, // br_if loop
+    0x0b,
+    0x0b, // end loop, end block
+  );
+  body.push(...get(4));
+  for (let c = 1; c < CHAINS; c++) body.push(...get(4 + c), SIMD, 0xe4, 0x01);
+  body.push(SIMD, 0x1f, 0, 0x0b); // f32x4.extract_lane 0, end
+  const locals = [1, ...uleb(2 + CHAINS), 0x7b]; // (2 + CHAINS) v128
+  const code = [...uleb(locals.length + body.length), ...locals, ...body];
+  const section = (id: number, bytes: number[]) => [
+    id,
+    ...uleb(bytes.length),
+    ...bytes,
+  ];
+  const name = (s: string) => [s.length, ...new TextEncoder().encode(s)];
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 1, 0x7d]), // (i32, i32) -> f32
+    ...section(2, [1, ...name("env"), ...name("memory"), 0x02, 0x00, 1]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name("peak"), 0x00, 0]),
+    ...section(10, [1, ...code]),
+  ]);
+}
+
+/**
+ * Measures the per-thread multiply-add peak of this runtime here: rounds of
+ * a few milliseconds each for about `milliseconds` in all (default 60),
+ * keeping the best. Fused where the runtime validates relaxed SIMD.
+ */
+export function measurePeak({ milliseconds = 60 } = {}): Peak {
+  const fusedBytes = peakModule(true);
+  const fused = WebAssembly.validate(fusedBytes);
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  new Float32Array(memory.buffer).fill(0.5, 0, 8).fill(0, 8, 64);
+  const instance = new WebAssembly.Instance(
+    new WebAssembly.Module(fused ? fusedBytes : peakModule(false)),
+    { env: { memory } },
+  );
+  const peak = instance.exports.peak as (p: number, iters: number) => number;
+  peak(0, 10_000); // compile and warm up
+  let iters = 10_000, best = 0;
+  const end = performance.now() + milliseconds;
+  while (performance.now() < end) {
+    const t = performance.now();
+    peak(0, iters);
+    const ms = performance.now() - t;
+    if (ms < 1) {
+      iters *= 4; // rounds of at least a millisecond
+      continue;
+    }
+    best = Math.max(best, (iters * CHAINS * 8) / ms / 1e6);
+  }
+  return {
+    gflops: best,
+    op: fused ? "f32x4.relaxed_madd" : "f32x4.mul + f32x4.add",
+    chains: CHAINS,
+  };
+}
+
+if (import.meta.main) {
+  const p = measurePeak({ milliseconds: 500 });
+  console.log(
+    `${p.gflops.toFixed(1)} GFLOP/s per thread (${p.op}, ${p.chains} chains)`,
+  );
+}
