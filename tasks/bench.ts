@@ -42,6 +42,9 @@ import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
 import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
 import { runWithPeak } from "../lib/bench/process_peak.ts";
 import { describeMachine, machineInfo } from "../lib/bench/machine.ts";
+import { gemmTuning } from "../lib/kernels/tuning.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { measurePeak, type Peak } from "./bench/fma_peak.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
 
 const SPEC = {
@@ -248,7 +251,13 @@ interface TorchFigure {
   projectedEpochSeconds: number;
   imagesPerSecond: number;
   torch: string;
+  /** ATen's CPU capability (its vectorised ops). */
   capability: string;
+  /** oneDNN's version and the ISA it dispatches to here (convolutions). */
+  onednn: string;
+  onednnIsa: string;
+  /** The BLAS behind the dense layers' products. */
+  blas: string;
 }
 
 const PYTHON = "/usr/bin/python3";
@@ -319,11 +328,11 @@ async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
   const hyper = optimizer.hyper;
   const rows = new Map<
     string,
-    { kernel: string; shape: string; calls: number; ms: number }
+    { kernel: string; shape: string; calls: number; ms: number; flops: number }
   >();
-  const add = (kernel: string, shape: string, ms: number) => {
+  const add = (kernel: string, shape: string, ms: number, flops = 0) => {
     const key = `${kernel} ${shape}`;
-    const row = rows.get(key) ?? { kernel, shape, calls: 0, ms: 0 };
+    const row = rows.get(key) ?? { kernel, shape, calls: 0, ms: 0, flops };
     row.calls += 1 / steps;
     row.ms += ms / steps;
     rows.set(key, row);
@@ -346,7 +355,12 @@ async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
       const shape = `${JSON.stringify(k.inputShapes)} → ${
         JSON.stringify(k.outputShapes)
       }`;
-      add(k.name, shape, Number(k.kernelTimeMs));
+      add(
+        k.name,
+        shape,
+        Number(k.kernelTimeMs),
+        kernelFlops(k.name, k.inputShapes, k.outputShapes),
+      );
     }
     // What the runner does with them: out of the heap, the flat Keras
     // Adadelta update, the new weights into the model.
@@ -379,6 +393,71 @@ async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
     .sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * The FLOPs of one call of a profiled kernel as the mathematics counts them
+ * (a multiply-add is two): a matrix product 2·m·k·n; a 2-D convolution, its
+ * input gradient and its filter gradient 2·(output pixels of the forward
+ * convolution)·kh·kw·Cin·Cout, whatever algorithm runs (Winograd F(4×4)
+ * does about a quarter of these multiplications, so its GFLOP/s can exceed
+ * the multiply-add peak); 0 where it is not a product.
+ */
+function kernelFlops(
+  name: string,
+  inputs: (number[] | null)[],
+  outputs: (number[] | null)[],
+): number {
+  const size = (s: number[] | null | undefined) =>
+    s ? s.reduce((a, b) => a * b, 1) : 0;
+  const [a, b] = inputs;
+  if (name === "BatchMatMul" || name === "_FusedMatMul") {
+    const out = outputs[0];
+    if (!a || !out) return 0;
+    // k is the dimension the output lacks: a's size over the output's rows.
+    const m = out[out.length - 2], n = out[out.length - 1];
+    const k = size(a) / (m * (size(out) / (m * n)));
+    return 2 * size(out) * k;
+  }
+  if (/Conv2D/.test(name) && a && b) {
+    if (name === "Conv2DBackpropFilter") {
+      const f = outputs[0]; // [kh, kw, cin, cout]; b is dy
+      return f ? 2 * size(b) * f[0] * f[1] * f[2] : 0;
+    }
+    if (name === "Conv2DBackpropInput") {
+      return 2 * size(a) * b[0] * b[1] * b[2]; // a is dy, b the filter
+    }
+    const out = outputs[0];
+    return out ? 2 * size(out) * b[0] * b[1] * b[2] : 0;
+  }
+  return 0;
+}
+
+/**
+ * The FLOPs one image's prediction executes on this backend: 3×3
+ * convolutions with at least 16 channels in and out run as Winograd
+ * F(4×4,3×3) (36 products of Cin·Cout per 4×4 output tile), other
+ * convolutions directly, dense layers as products; pooling, bias and
+ * activations are not counted.
+ */
+function predictionFlops(model: tf.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const out = layer.outputShape as number[];
+    const config = layer.getConfig();
+    if (layer.getClassName() === "Conv2D") {
+      const [kh, kw] = config.kernelSize as number[];
+      const cin = (layer.input as tf.SymbolicTensor).shape[3] as number;
+      const [, oh, ow, cout] = out;
+      flops += kh === 3 && kw === 3 && cin >= 16 && cout >= 16
+        ? 36 * Math.ceil(oh / 4) * Math.ceil(ow / 4) * 2 * cin * cout
+        : 2 * oh * ow * cout * kh * kw * cin;
+    } else if (layer.getClassName() === "Dense") {
+      const cin = (layer.input as tf.SymbolicTensor).shape[1] as number;
+      flops += 2 * cin * (config.units as number);
+    }
+  }
+  return flops;
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, SPEC);
   if (flags === "help") return console.log(USAGE);
@@ -388,6 +467,20 @@ async function main(): Promise<void> {
   await initBackend();
   const machine = await machineInfo();
   console.log(`Machine: ${describeMachine(machine)}`);
+  const peak: Peak = measurePeak();
+  console.log(
+    `Runtime peak: ${peak.gflops.toFixed(1)} GFLOP/s per thread ` +
+      `(${peak.op}, ${peak.chains} chains, operands from memory)`,
+  );
+  const tuning = gemmTuning(tf.backend() as BackendWasm);
+  console.log(
+    `Kernel variant: ${tuning.chosen.rows}×8 register blocks, B packed ` +
+      `${tuning.chosen.kc} rows at a time (${tuning.source}${
+        tuning.ms
+          ? `: ${tuning.ms.map((ms) => ms.toFixed(2)).join(", ")} ms`
+          : ""
+      })`,
+  );
   const mnist = await loadMnist();
 
   const training: TrainFigure[] = [
@@ -486,17 +579,25 @@ async function main(): Promise<void> {
     trainRuns,
     inference,
     poolStartSeconds,
-    kernels: kernels.map((k) => ({ ...k, ms: Number(k.ms.toFixed(2)) })),
+    kernels: kernels.map((k) => ({
+      ...k,
+      ms: Number(k.ms.toFixed(2)),
+      gflops: k.flops ? Number((k.flops / k.ms / 1e6).toFixed(1)) : undefined,
+    })),
     machine,
+    peak,
+    tuning,
+    predictionFlopsPerImage: predictionFlops(model),
     torch,
   };
 
   console.log(`\nMachine: ${describeMachine(machine)}`);
   if (torch.length) {
+    const t = torch[0];
     console.log(
-      `PyTorch anchor: torch ${torch[0].torch} (${
-        torch[0].capability
-      } kernels), the same model, batch and Adadelta (tasks/bench_torch.py)`,
+      `PyTorch anchor: torch ${t.torch}, the same model, batch and Adadelta ` +
+        `(tasks/bench_torch.py); ATen ${t.capability}, oneDNN ${t.onednn} ` +
+        `on ${t.onednnIsa}, BLAS ${t.blas}`,
     );
   } else {
     console.log("PyTorch anchor: not run (--no-torch, or no torch here)");
@@ -576,6 +677,22 @@ async function main(): Promise<void> {
       }`,
     );
   }
+  const perImage = predictionFlops(model);
+  console.log(
+    `  roofline at the runtime's peak: ${
+      (perImage / 1e6).toFixed(2)
+    } MFLOP per image (as executed), ${
+      (peak.gflops * 1e9 / perImage).toFixed(0)
+    } images/s per thread`,
+  );
+  for (const f of inference) {
+    console.log(
+      `  ${f.threads} thread(s): ${
+        (100 * f.imagesPerSecond * perImage / (f.threads * peak.gflops * 1e9))
+          .toFixed(0)
+      }% of ${f.threads} × peak`,
+    );
+  }
   if (threads > 1) {
     console.log(
       `  (starting the ${threads - 1} worker thread(s) once: ${
@@ -589,11 +706,20 @@ async function main(): Promise<void> {
     } single-thread training steps (batch ${batchSize}):`,
   );
   const stepMs = kernels.reduce((s, k) => s + k.ms, 0);
+  console.log(
+    `      ms  step%  GFLOP/s  of peak  kernel (GFLOP/s as the mathematics ` +
+      `counts them; Winograd does about a quarter of a convolution's)`,
+  );
   for (const k of kernels.slice(0, 25)) {
+    const gflops = k.flops ? k.flops / k.ms / 1e6 : 0;
     console.log(
-      `${k.ms.toFixed(1).padStart(8)} ms ${
-        (100 * k.ms / stepMs).toFixed(1).padStart(5)
-      }%  ${k.kernel} ×${k.calls}  ${k.shape}`,
+      `${k.ms.toFixed(1).padStart(8)} ${
+        (100 * k.ms / stepMs).toFixed(1).padStart(6)
+      }  ${gflops ? gflops.toFixed(1).padStart(7) : "      –"}  ${
+        gflops
+          ? `${(100 * gflops / peak.gflops).toFixed(0).padStart(6)}%`
+          : "      –"
+      }  ${k.kernel} ×${k.calls}  ${k.shape}`,
     );
   }
   console.log(`${stepMs.toFixed(1).padStart(8)} ms total`);

@@ -8,7 +8,10 @@ Prints one line of JSON: threads, training samples/s and its projected epoch,
 prediction images/s on the 10,000 test images, the versions.
 """
 import json
+import os
+import re
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -31,6 +34,49 @@ def model():
         nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(128, 10),
     )
+
+
+def onednn_isa():
+    """The instruction set oneDNN dispatches to here, from its verbose line."""
+    with tempfile.TemporaryFile() as tmp:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(tmp.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(
+                    torch.backends.mkldnn.VERBOSE_ON):
+                torch.zeros(1, 1, 8, 8).to_mkldnn().to_dense()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    found = re.search(r"isa:([^\n]+)", text)
+    return found.group(1).strip() if found else "unknown"
+
+
+def build():
+    """The build's own account: version, ATen's CPU capability, BLAS."""
+    config = torch.__config__.show()
+
+    def field(pattern):
+        found = re.search(pattern, config)
+        return found.group(1) if found else "unknown"
+    blas = field(r"BLAS_INFO=([^,\s]+)")
+    if blas == "generic":
+        # Debian's build links libblas.so.3, whichever alternative provides it.
+        target = "/etc/alternatives/libblas.so.3-x86_64-linux-gnu"
+        if os.path.exists(target):
+            blas = f"generic ({os.path.realpath(target)})"
+    return {
+        "torch": torch.__version__,
+        "capability": field(r"CPU capability usage: (\S+)"),
+        "onednn": field(r"MKL-DNN (v[\d.]+)"),
+        "onednnIsa": onednn_isa(),
+        "blas": blas,
+        "openmp": field(r"OpenMP (\d+)"),
+    }
 
 
 def main():
@@ -82,9 +128,7 @@ def main():
         "samplesPerSecond": sps,
         "projectedEpochSeconds": 60000 / sps,
         "imagesPerSecond": xt.shape[0] / predict_seconds,
-        "torch": torch.__version__,
-        "capability": torch.backends.cpu.get_cpu_capability()
-        if hasattr(torch.backends, "cpu") else "unknown",
+        **build(),
     }))
 
 

@@ -8,11 +8,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
+  disposeAll,
   heapF32,
   heapIndex,
   type KernelArgs,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
+import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /**
  * Makes the `Sum` kernel function; `stock` (the wasm backend's own kernel)
@@ -35,6 +37,26 @@ export function makeSum(stock: WasmKernelFunc): WasmKernelFunc {
       ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
       : x.shape.slice(axes.length);
     const out = backend.makeOutput(outShape, "float32");
+    if (cols % 4 === 0 && simdAvailable(backend)) {
+      // Float64 sums in the heap (2 floats each), SIMD column sums.
+      const acc = backend.makeOutput([2 * cols + 1], "float32");
+      try {
+        const accIndex = (heapIndex(backend, acc) + 1) & ~1; // 8-byte aligned
+        heapF32(backend).fill(0, accIndex, accIndex + 2 * cols);
+        simdKernels(backend).columnSums(
+          heapIndex(backend, x) * 4,
+          accIndex * 4,
+          rows,
+          cols,
+        );
+        const heap = heapF32(backend);
+        const sums = new Float64Array(heap.buffer, accIndex * 4, cols);
+        heap.set(sums, heapIndex(backend, out));
+        return out;
+      } finally {
+        disposeAll(backend, acc);
+      }
+    }
     const heap = heapF32(backend);
     const src = heapIndex(backend, x);
     const acc = new Float64Array(cols);

@@ -52,8 +52,8 @@ export const FEATURES: Readonly<Record<Flavour, string>> = {
  * The AssemblyScript sources, compiled as entries of one module (the exports
  * of each are the module's): the generated transforms, the products, the
  * direct filter gradient for few input channels, the 2x2 max-pool gradient,
- * a matrix product that needs no packing, a fused convolution's bias and
- * ReLU in place, dropout's keep-masks, and ReLU's gradient in one pass.
+ * the packed matrix products, a fused convolution's bias and ReLU in place,
+ * dropout's keep-masks, ReLU's gradient in one pass, and column sums.
  */
 export const SOURCES = [
   fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
@@ -64,6 +64,7 @@ export const SOURCES = [
   fromFileUrl(new URL("./bias.as.ts", import.meta.url)),
   fromFileUrl(new URL("./dropout.as.ts", import.meta.url)),
   fromFileUrl(new URL("./relu.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./sum.as.ts", import.meta.url)),
 ] as const;
 
 /** Paths of the committed binaries. */

@@ -13,8 +13,8 @@
  * - the matrix products of the dense layer and of Winograd's planes, packed
  *   and register-blocked (`gemm.as.ts`, variants chosen by `../tuning.ts`);
  * - a fused convolution's bias and ReLU in place (`bias.as.ts`);
- * - dropout's keep-masks (`dropout.as.ts`) and ReLU's gradient
- *   (`relu.as.ts`).
+ * - dropout's keep-masks (`dropout.as.ts`), ReLU's gradient
+ *   (`relu.as.ts`) and column sums (`sum.as.ts`).
  *
  * `build.ts` compiles the sources; both binaries are instantiated on the
  * backend's own `WebAssembly.Memory` and work in place on tensors at heap
@@ -149,6 +149,11 @@ export interface SimdKernels {
     planes: number,
     rows: number,
   ): void;
+  /**
+   * acc[c] += Σ_r x[r][c], x [rows, cols] (cols a multiple of 4), float64
+   * sums at `acc` (`sum.as.ts`).
+   */
+  columnSums(x: number, acc: number, rows: number, cols: number): void;
   /** ReLU's gradient, dy·step(x), in one pass (`relu.as.ts`). */
   reluGrad(dy: number, x: number, out: number, n: number): void;
   /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */

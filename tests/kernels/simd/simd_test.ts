@@ -70,6 +70,7 @@ for (const file of Object.values(BINARY_FILES)) {
       WebAssembly.Module.exports(module).map((e) => e.name).sort(),
       [
         "biasActivation",
+        "columnSums",
         "directFilterGrad",
         "dropoutMask",
         "dyTransform2",
