@@ -599,6 +599,13 @@ async function main(): Promise<void> {
         `(tasks/bench_torch.py); ATen ${t.capability}, oneDNN ${t.onednn} ` +
         `on ${t.onednnIsa}, BLAS ${t.blas}`,
     );
+    if (/\/blas\/libblas/.test(t.blas)) {
+      console.log(
+        "  warning: that BLAS is the netlib reference, which cripples " +
+          "PyTorch's dense layers; for a fair anchor install OpenBLAS " +
+          "(apt install libopenblas0-pthread)",
+      );
+    }
   } else {
     console.log("PyTorch anchor: not run (--no-torch, or no torch here)");
   }

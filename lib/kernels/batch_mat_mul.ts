@@ -191,24 +191,63 @@ export function stockMatMul(stock: WasmKernelFunc): MatMulFunc {
       : packed(backend, a, b);
 }
 
+/** Rows from which a fused Dense product runs on the SIMD product. */
+const FUSED_ROWS = 64;
+
 /**
  * Builds the `_FusedMatMul` kernel function (product, bias, activation, as
- * tfjs-layers runs `Dense` layers at inference) around the stock one, which
- * caches its right operand by tensor id like `BatchMatMul`: a single
- * non-transposed product runs with the packing keyed safely (see
- * {@linkcode withPackableOperand}); everything else as before.
+ * tfjs-layers runs `Dense` layers at inference) around the stock one: a
+ * single non-transposed product of at least {@link FUSED_ROWS} rows with no
+ * or ReLU activation runs on the SIMD product with bias and ReLU in place;
+ * other single non-transposed products on the stock kernel, which caches its
+ * right operand by tensor id like `BatchMatMul`, with the packing keyed
+ * safely (see {@linkcode withPackableOperand}); everything else as before.
  */
 export function makeFusedMatMul(stock: WasmKernelFunc): WasmKernelFunc {
   return (args) => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = args.attrs as unknown as {
+    const { a, b, bias, preluActivationWeights } = args.inputs as {
+      a: tf.TensorInfo;
+      b: tf.TensorInfo;
+      bias?: tf.TensorInfo;
+      preluActivationWeights?: tf.TensorInfo;
+    };
+    const { transposeA, transposeB, activation } = args.attrs as unknown as {
       transposeA: boolean;
       transposeB: boolean;
+      activation: string;
     };
     const single = tf.util.sizeFromShape(a.shape.slice(0, -2)) === 1 &&
       tf.util.sizeFromShape(b.shape.slice(0, -2)) === 1;
     if (!single || transposeA || transposeB) return stock(args);
     const [k, n] = b.shape.slice(-2);
+    const m = a.shape[a.shape.length - 2];
+    const backend = args.backend;
+    if (
+      m >= FUSED_ROWS && n % 8 === 0 &&
+      (activation === "linear" || activation === "relu") &&
+      preluActivationWeights === undefined &&
+      (bias === undefined ||
+        (bias.shape.length === 1 && bias.shape[0] === n)) &&
+      a.dtype === "float32" && b.dtype === "float32" &&
+      simdAvailable(backend)
+    ) {
+      // A Dense layer on a batch: the packed SIMD product (re-packing the
+      // weights costs under a tenth of a batch of 64's product), then bias
+      // and ReLU in place.
+      const out = streamedMatMul(
+        backend,
+        reshaped(a, [m, k]),
+        reshaped(b, [k, n]),
+      );
+      simdKernels(backend).biasActivation(
+        heapIndex(backend, out) * 4,
+        bias === undefined ? 0 : heapIndex(backend, bias) * 4,
+        m,
+        n,
+        activation === "relu" ? 1 : 0,
+      );
+      return reshaped(out, [...a.shape.slice(0, -2), m, n]);
+    }
     return withPackableOperand(
       args.backend,
       b,

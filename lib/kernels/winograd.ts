@@ -18,7 +18,7 @@
  * `simd/generate.ts` into `simd/winograd.as.ts`, compiled into `simd.wasm`
  * and, with relaxed SIMD fused multiply-add, `simd_fma.wasm`), loaded by
  * `simdKernels` from `simd/simd.ts`. Speed and error figures:
- * docs/winograd.md.
+ * docs/kernels.md.
  *
  * @example
  * ```ts
@@ -71,7 +71,7 @@ export interface WinogradOptions {
 
 /**
  * Default output tile side per kernel, chosen by measured speed and error
- * (docs/winograd.md): `conv` for {@link winogradConv3x3} (the forward pass
+ * (docs/kernels.md): `conv` for {@link winogradConv3x3} (the forward pass
  * and, through the `Conv2D` kernel, the input gradient), `filterGrad` for
  * {@link winogradBackpropFilter3x3}.
  */
@@ -218,7 +218,7 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
  * `.conv`): returns a fresh [N, H + top + bottom - 2, W + left + right -
  * 2, Cout] tensor the caller owns. Same result as the `Conv2D` kernel with
  * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
- * (error figures in docs/winograd.md).
+ * (error figures in docs/kernels.md).
  *
  * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
  * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is

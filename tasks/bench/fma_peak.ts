@@ -50,7 +50,10 @@ function uleb(n: number): number[] {
  * memory at p, runs `iters` rounds of acc_i = x·y + acc_i, returns a lane of
  * their sum (so nothing is dead code).
  */
-function peakModule(fused: boolean): Uint8Array<ArrayBuffer> {
+function peakModule(
+  fused: boolean,
+  constants = false,
+): Uint8Array<ArrayBuffer> {
   const SIMD = 0xfd;
   const get = (i: number) => [0x20, i], set = (i: number) => [0x21, i];
   const load = (offset: number) => [SIMD, 0x00, 4, ...uleb(offset)];
@@ -67,8 +70,18 @@ function peakModule(fused: boolean): Uint8Array<ArrayBuffer> {
     body.push(...get(0), ...load(32 + 16 * c), ...set(4 + c));
   }
   body.push(0x02, 0x40, 0x03, 0x40); // block, loop
+  const f32 = (v: number) => [...new Uint8Array(new Float32Array([v]).buffer)];
+  const splat = (
+    v: number,
+  ) => [SIMD, 0x0c, ...[0, 1, 2, 3].flatMap(() => f32(v))];
   for (let c = 0; c < CHAINS; c++) {
-    body.push(...get(2), ...get(3));
+    // x·y + acc with x, y from memory, or (the V8 reproduction) as constants
+    // written in the loop: v128.const 0.999999, v128.const 0.000001.
+    body.push(
+      ...(constants
+        ? [...splat(0.999999), ...splat(0.000001)]
+        : [...get(2), ...get(3)]),
+    );
     if (fused) {
       body.push(...get(4 + c), SIMD, 0x85, 0x02); // f32x4.relaxed_madd
     } else {
@@ -119,15 +132,19 @@ function peakModule(fused: boolean): Uint8Array<ArrayBuffer> {
 /**
  * Measures the per-thread multiply-add peak of this runtime here: rounds of
  * a few milliseconds each for about `milliseconds` in all (default 60),
- * keeping the best. Fused where the runtime validates relaxed SIMD.
+ * keeping the best. Fused where the runtime validates relaxed SIMD. With
+ * `constants`, the operands are `v128.const`s written inside the loop
+ * instead: the V8 reproduction of docs/v8_constant_splat.md.
  */
-export function measurePeak({ milliseconds = 60 } = {}): Peak {
-  const fusedBytes = peakModule(true);
+export function measurePeak(
+  { milliseconds = 60, constants = false } = {},
+): Peak {
+  const fusedBytes = peakModule(true, constants);
   const fused = WebAssembly.validate(fusedBytes);
   const memory = new WebAssembly.Memory({ initial: 1 });
   new Float32Array(memory.buffer).fill(0.5, 0, 8).fill(0, 8, 64);
   const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(fused ? fusedBytes : peakModule(false)),
+    new WebAssembly.Module(fused ? fusedBytes : peakModule(false, constants)),
     { env: { memory } },
   );
   const peak = instance.exports.peak as (p: number, iters: number) => number;
@@ -152,8 +169,12 @@ export function measurePeak({ milliseconds = 60 } = {}): Peak {
 }
 
 if (import.meta.main) {
-  const p = measurePeak({ milliseconds: 500 });
+  // `deno run tasks/bench/fma_peak.ts [--constants]`
+  const constants = Deno.args.includes("--constants");
+  const p = measurePeak({ milliseconds: 500, constants });
   console.log(
-    `${p.gflops.toFixed(1)} GFLOP/s per thread (${p.op}, ${p.chains} chains)`,
+    `${p.gflops.toFixed(1)} GFLOP/s per thread (${p.op}, ${p.chains} chains, ` +
+      `operands ${constants ? "constants in the loop" : "from memory"}; ` +
+      `Deno ${Deno.version.deno}, V8 ${Deno.version.v8})`,
   );
 }

@@ -7,23 +7,23 @@
  * so that load from other processes hits them alike); prints the median
  * and the best ms of each.
  *
- * Run: `deno run --allow-read --allow-env lib/kernels/winograd_bench.ts
+ * Run: `deno run --allow-read --allow-env tasks/bench/winograd_bench.ts
  * [--reps 15] [--chunk N]`
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { initBackend } from "../backend.ts";
-import { stockKernel } from "./mod.ts";
-import { disposeAll } from "./wasm_util.ts";
-import { relaxedSimdSupported } from "./simd/simd.ts";
+import { initBackend } from "../../lib/backend.ts";
+import { stockKernel } from "../../lib/kernels/mod.ts";
+import { disposeAll } from "../../lib/kernels/wasm_util.ts";
+import { relaxedSimdSupported } from "../../lib/kernels/simd/simd.ts";
 import {
   type Pads,
   winogradBackpropFilter3x3,
   winogradConv3x3,
   type WinogradOptions,
-} from "./winograd.ts";
+} from "../../lib/kernels/winograd.ts";
 
 function arg(name: string): number | undefined {
   const i = Deno.args.indexOf(`--${name}`);
