@@ -14,7 +14,7 @@ import {
   winogradConv3x3,
   winogradProfitable,
 } from "./winograd.ts";
-import { simdAvailable, simdKernels } from "./simd/simd.ts";
+import { simdAvailable } from "./simd/simd.ts";
 import {
   copyRun,
   disposeAll,
@@ -168,9 +168,10 @@ export function makeConv2D(stock: WasmKernelFunc): WasmKernelFunc {
 /**
  * Makes the `FusedConv2D` kernel function (convolution, bias, activation, as
  * tfjs-layers runs `Conv2D` layers at inference) around the stock one: the
- * Winograd convolution, then its bias and relu in place in one SIMD pass
- * (or the backend's `Add` and `Relu` for a bias of another shape), for no
- * activation or relu; the stock kernel for anything else.
+ * Winograd convolution with its bias and relu applied as the output
+ * transform stores each value (or the backend's `Add` and `Relu` for a bias
+ * of another shape), for no activation or relu; the stock kernel for
+ * anything else.
  */
 export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
   return function fusedConv2d(args: KernelArgs): tf.TensorInfo {
@@ -193,24 +194,22 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       );
     }
     const backend = args.backend;
-    let y = winogradConv3x3(backend, x!, filter!, pads);
-    const channels = y.shape[3];
+    const channels = filter!.shape[3];
     if (
-      channels % 4 === 0 &&
-      (bias === undefined ||
-        (bias.dtype === "float32" &&
-          tf.util.arraysEqual(bias.shape, [channels])))
+      bias === undefined ||
+      (bias.dtype === "float32" && tf.util.arraysEqual(bias.shape, [channels]))
     ) {
-      // In place, on the fresh output: one pass, no new tensor.
-      simdKernels(backend).biasActivation(
-        heapIndex(backend, y) * 4,
-        bias === undefined ? 0 : heapIndex(backend, bias) * 4,
-        tf.util.sizeFromShape(y.shape) / channels,
-        channels,
-        activation === "relu" ? 1 : 0,
+      // Bias and ReLU as the output transform stores each value.
+      return toDeclaredShape(
+        backend,
+        winogradConv3x3(backend, x!, filter!, pads, {
+          bias,
+          relu: activation === "relu",
+        }),
+        info,
       );
-      return toDeclaredShape(backend, y, info);
     }
+    let y = winogradConv3x3(backend, x!, filter!, pads);
     if (bias !== undefined) {
       const sum = wasmKernel("Add")({ inputs: { a: y, b: bias }, backend });
       disposeAll(backend, y);

@@ -61,6 +61,13 @@ export interface WinogradOptions {
    */
   tile?: 2 | 4;
   /**
+   * A bias added to every output (`[Cout]` float32), as the output
+   * transform stores it: no second pass over the output.
+   */
+  bias?: tf.TensorInfo;
+  /** ReLU on every output (after the bias), as the output is stored. */
+  relu?: boolean;
+  /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
    * throws where
@@ -240,6 +247,17 @@ export function winogradConv3x3(
   if (x.dtype !== "float32" || filter.dtype !== "float32") {
     throw new TypeError("winogradConv3x3 supports float32 only");
   }
+  const { bias } = options;
+  if (
+    bias !== undefined &&
+    (bias.dtype !== "float32" || bias.shape.length !== 1 ||
+      bias.shape[0] !== filter.shape[3])
+  ) {
+    throw new RangeError(
+      `winogradConv3x3: bias ${bias.shape} (${bias.dtype}) does not fit ` +
+        `${filter.shape[3]} output channels`,
+    );
+  }
   const tile = tileOf(options, DEFAULT_TILE.conv);
   const planes = (tile.m + 2) ** 2;
   const [n, h, w, cin] = x.shape;
@@ -271,7 +289,7 @@ export function winogradConv3x3(
     }
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
-    zero = backend.makeOutput([Math.max(4, cin)], "float32");
+    zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
     for (let k = 0; k < 2 * planes; k++) {
@@ -282,6 +300,10 @@ export function winogradConv3x3(
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
     const uAddr = heapIndex(backend, u) << 2;
+    const biasAddr = options.bias === undefined
+      ? zeroAddr
+      : heapIndex(backend, options.bias) << 2;
+    const relu = options.relu ? 1 : 0;
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
@@ -319,6 +341,8 @@ export function winogradConv3x3(
         tw,
         t0,
         count,
+        biasAddr,
+        relu,
       );
     }
     return y;

@@ -92,6 +92,8 @@ export async function timeTransforms(
           6,
           t0,
           Math.min(chunk, tiles - t0),
+          ZERO, // no bias (zeros)
+          0, // no ReLU
         );
       }
     }],

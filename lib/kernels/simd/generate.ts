@@ -359,14 +359,24 @@ function outputTransform(tile: WinogradTile): string {
   const mm = grid("a", a, a);
   const range = Array.from({ length: m }, (_, k) => k);
   const body = (ops: Ops, step: string) => {
+    const simd = ops === SIMD_HOISTED;
+    // The bias and the activation's floor (0 for ReLU, -∞ for none) on
+    // each value as it is stored: no second pass over y.
+    const finish = (v: string) =>
+      simd
+        ? `f32x4.max(f32x4.add(${v}, bv), actFloor)`
+        : `max<f32>(${v} + bs, actFloorS)`;
     const store = (r: number, c: number, v: string) => {
       const ok = [r > 0 ? `r${r}ok` : "", c > 0 ? `c${c}ok` : ""]
         .filter((s) => s !== "").join(" && ");
-      const line = ops.store(`q${r}${c} + cb`, v);
+      const line = ops.store(`q${r}${c} + cb`, finish(v));
       return [ok === "" ? line : `if (${ok}) ${line}`];
     };
     return [
       `const cb = <usize> c << 2;`,
+      simd
+        ? `const bv = v128.load(bias + cb);`
+        : `const bs = load<f32>(bias + cb);`,
       ...mm.flat().map((name, k) =>
         `const ${name} = ${ops.load(`P${k} + o + cb`)};`
       ),
@@ -378,7 +388,8 @@ function outputTransform(tile: WinogradTile): string {
 /**
  * F(${m}x${m},3x3) output transform: y[n, ${m}ty+i, ${m}tx+j, c] =
  * (Aᵀ·M·A)[i][j] for tiles t0 .. t0+count-1, where M[k] = M[k][t - t0][c]
- * (plane k of ${planes}, each [count, C], at load<usize>(mTable + 4k));
+ * (plane k of ${planes}, each [count, C], at load<usize>(mTable + 4k)),
+ * plus bias[c] (C floats: zeros for none), then ReLU where \`relu\` is 1;
  * outputs outside OH x OW are skipped.
  */
 export function outputTransform${m}(
@@ -391,9 +402,13 @@ export function outputTransform${m}(
   TW: i32,
   t0: i32,
   count: i32,
+  bias: usize,
+  relu: i32,
 ): void {
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
 ${indent(planeTable("P", "mTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS

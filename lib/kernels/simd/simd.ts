@@ -52,6 +52,8 @@ export type OutputTransform = (
   TW: number,
   t0: number,
   count: number,
+  bias: number,
+  relu: number,
 ) => void;
 
 /** Arguments of the generated dy transforms (filter gradient). */

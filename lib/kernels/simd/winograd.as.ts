@@ -269,7 +269,8 @@ export function inputTransform2(
 /**
  * F(2x2,3x3) output transform: y[n, 2ty+i, 2tx+j, c] =
  * (Aᵀ·M·A)[i][j] for tiles t0 .. t0+count-1, where M[k] = M[k][t - t0][c]
- * (plane k of 16, each [count, C], at load<usize>(mTable + 4k));
+ * (plane k of 16, each [count, C], at load<usize>(mTable + 4k)),
+ * plus bias[c] (C floats: zeros for none), then ReLU where `relu` is 1;
  * outputs outside OH x OW are skipped.
  */
 export function outputTransform2(
@@ -282,9 +283,13 @@ export function outputTransform2(
   TW: i32,
   t0: i32,
   count: i32,
+  bias: usize,
+  relu: i32,
 ): void {
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
   const P0 = load<usize>(mTable, 0);
   const P1 = load<usize>(mTable, 4);
   const P2 = load<usize>(mTable, 8);
@@ -321,6 +326,7 @@ export function outputTransform2(
     let c = 0;
     while (c < C4) {
       const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
       const a00 = v128.load(P0 + o + cb);
       const a01 = v128.load(P1 + o + cb);
       const a02 = v128.load(P2 + o + cb);
@@ -346,17 +352,20 @@ export function outputTransform2(
       const yt03 = f32x4.add(f32x4.add(a03, a13), a23);
       const yt13 = f32x4.sub(f32x4.sub(a13, a23), a33);
       const y00 = f32x4.add(f32x4.add(yt00, yt01), yt02);
-      v128.store(q00 + cb, y00);
+      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
       const y01 = f32x4.sub(f32x4.sub(yt01, yt02), yt03);
-      if (c1ok) v128.store(q01 + cb, y01);
+      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
       const y10 = f32x4.add(f32x4.add(yt10, yt11), yt12);
-      if (r1ok) v128.store(q10 + cb, y10);
+      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
       const y11 = f32x4.sub(f32x4.sub(yt11, yt12), yt13);
-      if (r1ok && c1ok) v128.store(q11 + cb, y11);
+      if (r1ok && c1ok) {
+        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+      }
       c += 4;
     }
     while (c < C) {
       const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
       const a00 = load<f32>(P0 + o + cb);
       const a01 = load<f32>(P1 + o + cb);
       const a02 = load<f32>(P2 + o + cb);
@@ -382,13 +391,13 @@ export function outputTransform2(
       const yt03 = (a03 + a13) + a23;
       const yt13 = (a13 - a23) - a33;
       const y00 = (yt00 + yt01) + yt02;
-      store<f32>(q00 + cb, y00);
+      store<f32>(q00 + cb, max<f32>(y00 + bs, actFloorS));
       const y01 = (yt01 - yt02) - yt03;
-      if (c1ok) store<f32>(q01 + cb, y01);
+      if (c1ok) store<f32>(q01 + cb, max<f32>(y01 + bs, actFloorS));
       const y10 = (yt10 + yt11) + yt12;
-      if (r1ok) store<f32>(q10 + cb, y10);
+      if (r1ok) store<f32>(q10 + cb, max<f32>(y10 + bs, actFloorS));
       const y11 = (yt11 - yt12) - yt13;
-      if (r1ok && c1ok) store<f32>(q11 + cb, y11);
+      if (r1ok && c1ok) store<f32>(q11 + cb, max<f32>(y11 + bs, actFloorS));
       c++;
     }
   }
@@ -1198,7 +1207,8 @@ export function inputTransform4(
 /**
  * F(4x4,3x3) output transform: y[n, 4ty+i, 4tx+j, c] =
  * (Aᵀ·M·A)[i][j] for tiles t0 .. t0+count-1, where M[k] = M[k][t - t0][c]
- * (plane k of 36, each [count, C], at load<usize>(mTable + 4k));
+ * (plane k of 36, each [count, C], at load<usize>(mTable + 4k)),
+ * plus bias[c] (C floats: zeros for none), then ReLU where `relu` is 1;
  * outputs outside OH x OW are skipped.
  */
 export function outputTransform4(
@@ -1211,9 +1221,13 @@ export function outputTransform4(
   TW: i32,
   t0: i32,
   count: i32,
+  bias: usize,
+  relu: i32,
 ): void {
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
   const P0 = load<usize>(mTable, 0);
   const P1 = load<usize>(mTable, 4);
   const P2 = load<usize>(mTable, 8);
@@ -1293,6 +1307,7 @@ export function outputTransform4(
     let c = 0;
     while (c < C4) {
       const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
       const a00 = v128.load(P0 + o + cb);
       const a01 = v128.load(P1 + o + cb);
       const a02 = v128.load(P2 + o + cb);
@@ -1393,62 +1408,81 @@ export function outputTransform4(
         f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
         yt04,
       );
-      v128.store(q00 + cb, y00);
+      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
       const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
-      if (c1ok) v128.store(q01 + cb, y01);
+      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
       const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
-      if (c2ok) v128.store(q02 + cb, y02);
+      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
       const y03 = f32x4.add(
         madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
         yt05,
       );
-      if (c3ok) v128.store(q03 + cb, y03);
+      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
       const y10 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
         yt14,
       );
-      if (r1ok) v128.store(q10 + cb, y10);
+      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
       const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
-      if (r1ok && c1ok) v128.store(q11 + cb, y11);
+      if (r1ok && c1ok) {
+        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+      }
       const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
-      if (r1ok && c2ok) v128.store(q12 + cb, y12);
+      if (r1ok && c2ok) {
+        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+      }
       const y13 = f32x4.add(
         madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
         yt15,
       );
-      if (r1ok && c3ok) v128.store(q13 + cb, y13);
+      if (r1ok && c3ok) {
+        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+      }
       const y20 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
         yt24,
       );
-      if (r2ok) v128.store(q20 + cb, y20);
+      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
       const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
-      if (r2ok && c1ok) v128.store(q21 + cb, y21);
+      if (r2ok && c1ok) {
+        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+      }
       const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
-      if (r2ok && c2ok) v128.store(q22 + cb, y22);
+      if (r2ok && c2ok) {
+        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+      }
       const y23 = f32x4.add(
         madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
         yt25,
       );
-      if (r2ok && c3ok) v128.store(q23 + cb, y23);
+      if (r2ok && c3ok) {
+        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+      }
       const y30 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
         yt34,
       );
-      if (r3ok) v128.store(q30 + cb, y30);
+      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
       const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
-      if (r3ok && c1ok) v128.store(q31 + cb, y31);
+      if (r3ok && c1ok) {
+        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+      }
       const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
-      if (r3ok && c2ok) v128.store(q32 + cb, y32);
+      if (r3ok && c2ok) {
+        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+      }
       const y33 = f32x4.add(
         madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
         yt35,
       );
-      if (r3ok && c3ok) v128.store(q33 + cb, y33);
+      if (r3ok && c3ok) {
+        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+      }
       c += 4;
     }
     while (c < C) {
       const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
       const a00 = load<f32>(P0 + o + cb);
       const a01 = load<f32>(P1 + o + cb);
       const a02 = load<f32>(P2 + o + cb);
@@ -1516,41 +1550,41 @@ export function outputTransform4(
       const yt35 = (((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
         a55;
       const y00 = (((yt00 + yt01) + yt02) + yt03) + yt04;
-      store<f32>(q00 + cb, y00);
+      store<f32>(q00 + cb, max<f32>(y00 + bs, actFloorS));
       const y01 = ((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0);
-      if (c1ok) store<f32>(q01 + cb, y01);
+      if (c1ok) store<f32>(q01 + cb, max<f32>(y01 + bs, actFloorS));
       const y02 = ((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0);
-      if (c2ok) store<f32>(q02 + cb, y02);
+      if (c2ok) store<f32>(q02 + cb, max<f32>(y02 + bs, actFloorS));
       const y03 = (((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
         yt05;
-      if (c3ok) store<f32>(q03 + cb, y03);
+      if (c3ok) store<f32>(q03 + cb, max<f32>(y03 + bs, actFloorS));
       const y10 = (((yt10 + yt11) + yt12) + yt13) + yt14;
-      if (r1ok) store<f32>(q10 + cb, y10);
+      if (r1ok) store<f32>(q10 + cb, max<f32>(y10 + bs, actFloorS));
       const y11 = ((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0);
-      if (r1ok && c1ok) store<f32>(q11 + cb, y11);
+      if (r1ok && c1ok) store<f32>(q11 + cb, max<f32>(y11 + bs, actFloorS));
       const y12 = ((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0);
-      if (r1ok && c2ok) store<f32>(q12 + cb, y12);
+      if (r1ok && c2ok) store<f32>(q12 + cb, max<f32>(y12 + bs, actFloorS));
       const y13 = (((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
         yt15;
-      if (r1ok && c3ok) store<f32>(q13 + cb, y13);
+      if (r1ok && c3ok) store<f32>(q13 + cb, max<f32>(y13 + bs, actFloorS));
       const y20 = (((yt20 + yt21) + yt22) + yt23) + yt24;
-      if (r2ok) store<f32>(q20 + cb, y20);
+      if (r2ok) store<f32>(q20 + cb, max<f32>(y20 + bs, actFloorS));
       const y21 = ((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0);
-      if (r2ok && c1ok) store<f32>(q21 + cb, y21);
+      if (r2ok && c1ok) store<f32>(q21 + cb, max<f32>(y21 + bs, actFloorS));
       const y22 = ((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0);
-      if (r2ok && c2ok) store<f32>(q22 + cb, y22);
+      if (r2ok && c2ok) store<f32>(q22 + cb, max<f32>(y22 + bs, actFloorS));
       const y23 = (((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
         yt25;
-      if (r2ok && c3ok) store<f32>(q23 + cb, y23);
+      if (r2ok && c3ok) store<f32>(q23 + cb, max<f32>(y23 + bs, actFloorS));
       const y30 = (((yt30 + yt31) + yt32) + yt33) + yt34;
-      if (r3ok) store<f32>(q30 + cb, y30);
+      if (r3ok) store<f32>(q30 + cb, max<f32>(y30 + bs, actFloorS));
       const y31 = ((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0);
-      if (r3ok && c1ok) store<f32>(q31 + cb, y31);
+      if (r3ok && c1ok) store<f32>(q31 + cb, max<f32>(y31 + bs, actFloorS));
       const y32 = ((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0);
-      if (r3ok && c2ok) store<f32>(q32 + cb, y32);
+      if (r3ok && c2ok) store<f32>(q32 + cb, max<f32>(y32 + bs, actFloorS));
       const y33 = (((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
         yt35;
-      if (r3ok && c3ok) store<f32>(q33 + cb, y33);
+      if (r3ok && c3ok) store<f32>(q33 + cb, max<f32>(y33 + bs, actFloorS));
       c++;
     }
   }
