@@ -264,45 +264,54 @@ function block(
 ): void {
   const cRow = <usize> N << 2;
   const panels = N >> 3;
-  let m = 0;
-  if (rows == 6) {
-    for (; m + 6 <= M; m += 6) {
-      rows6(
+  // Groups of panels of about 256 KB, so that a group stays in L2 while
+  // every row block of A passes over it (a wide B, as dx = dy·Wᵀ's 9216
+  // columns, would otherwise stream from L3 once per row block).
+  const group = max(1, 8192 / kc);
+  for (let g = 0; g < panels; g += group) {
+    const np = min(group, panels - g);
+    const pg = pb + <usize> g * (<usize> kc << 5);
+    const cg = c + (<usize> g << 5);
+    let m = 0;
+    if (rows == 6) {
+      for (; m + 6 <= M; m += 6) {
+        rows6(
+          a + <usize> m * aRow,
+          aRow,
+          aStep,
+          pg,
+          cg + <usize> m * cRow,
+          cRow,
+          np,
+          kc,
+          first,
+        );
+      }
+    }
+    for (; m + 4 <= M; m += 4) {
+      rows4(
         a + <usize> m * aRow,
         aRow,
         aStep,
-        pb,
-        c + <usize> m * cRow,
+        pg,
+        cg + <usize> m * cRow,
         cRow,
-        panels,
+        np,
         kc,
         first,
       );
     }
-  }
-  for (; m + 4 <= M; m += 4) {
-    rows4(
-      a + <usize> m * aRow,
-      aRow,
-      aStep,
-      pb,
-      c + <usize> m * cRow,
-      cRow,
-      panels,
-      kc,
-      first,
-    );
-  }
-  for (; m < M; m++) {
-    rows1(
-      a + <usize> m * aRow,
-      aStep,
-      pb,
-      c + <usize> m * cRow,
-      panels,
-      kc,
-      first,
-    );
+    for (; m < M; m++) {
+      rows1(
+        a + <usize> m * aRow,
+        aStep,
+        pg,
+        cg + <usize> m * cRow,
+        np,
+        kc,
+        first,
+      );
+    }
   }
   const width = N & 7;
   if (width != 0) {
