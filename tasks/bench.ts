@@ -44,7 +44,18 @@ import { runWithPeak } from "../lib/bench/process_peak.ts";
 import { describeMachine, machineInfo } from "../lib/bench/machine.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task bench`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./bench.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   batches: {
     type: "int",
     min: 1,
@@ -96,7 +107,17 @@ const SPEC = {
     help: "samples for the cpu-backend reference (0: skip)",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task bench --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./bench.ts";
+ * assert(USAGE.startsWith("Usage: deno task bench [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "bench",
   "Measures training and inference speed on real MNIST.",
   SPEC,
