@@ -203,5 +203,5 @@ Deno.test("README: the fresh-machine heading counts its commands; the Jupyter se
       .test(text),
     "the Jupyter install line includes dataset-fashion-mnist",
   );
-  assert(text.length <= 10_000, `README is ${text.length} bytes`);
+  assert(text.length <= 10 * 1024, `README is ${text.length} bytes`);
 });
