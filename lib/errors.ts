@@ -136,6 +136,51 @@ export function checkWholeNumber(
   return value;
 }
 
+/**
+ * The one of `names` closest to `word` (by edit distance, a prefix counting
+ * as close), for a "did you mean" hint; `undefined` when none is close: at
+ * most 2 edits, and fewer than half of `word`'s letters.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { closestName } from "./errors.ts";
+ * assertEquals(closestName("epoch", ["epochs", "seed", "limit"]), "epochs");
+ * assertEquals(closestName("fashion", ["mnist", "fashion_mnist"]), "fashion_mnist");
+ * assertEquals(closestName("bogus", ["epochs", "seed", "limit"]), undefined);
+ * ```
+ */
+export function closestName(
+  word: string,
+  names: readonly string[],
+): string | undefined {
+  let best: string | undefined, bestCost = Infinity;
+  for (const name of names) {
+    const cost = word.length >= 3 && name.startsWith(word)
+      ? 1
+      : editDistance(word, name);
+    if (cost < bestCost) [best, bestCost] = [name, cost];
+  }
+  return bestCost <= 2 && bestCost < word.length / 2 ? best : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j] + 1,
+        next[j - 1] + 1,
+        row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
 /** A tfjs backend could not be initialised. */
 export class BackendError extends MnistCnnError {}
 

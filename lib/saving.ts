@@ -403,9 +403,44 @@ export async function loadModel(
     specs,
     data.buffer,
   );
+  return await layersModelFrom(artifacts, specs, data, jsonPath);
+}
+
+/**
+ * `tf.loadLayersModel` of `artifacts`, except that a failure leaves no
+ * tensor behind: tfjs decodes the weights and builds the layers, then leaks
+ * both when the weights do not fit (a renamed or reshaped weight). Here the
+ * model is built without its weights, the weights are decoded under
+ * `tf.tidy` and set by this function, and on any failure the decoded
+ * tensors and every variable made since the start are disposed.
+ */
+async function layersModelFrom(
+  artifacts: tf.io.ModelArtifacts,
+  specs: tf.io.WeightsManifestEntry[],
+  data: Uint8Array,
+  jsonPath: string,
+): Promise<tf.LayersModel> {
   const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  let decoded: tf.NamedTensorMap = {};
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    decoded = tf.tidy(() =>
+      tf.io.decodeWeights(data.buffer as ArrayBuffer, specs)
+    );
+    const modelWeights: tf.NamedTensorMap = {};
+    const optimizerWeights: { name: string; tensor: tf.Tensor }[] = [];
+    for (const spec of specs) {
+      const tensor = decoded[spec.name];
+      if (spec.group === "optimizer") {
+        optimizerWeights.push({ name: spec.name, tensor });
+      } else modelWeights[spec.name] = tensor;
+    }
+    const { weightData: _, weightSpecs: __, ...withoutWeights } = artifacts;
+    const model = await tf.loadLayersModel(tf.io.fromMemory(withoutWeights));
+    model.loadWeights(modelWeights, true);
+    if (model.optimizer && optimizerWeights.length > 0) {
+      await model.optimizer.setWeights(optimizerWeights);
+    }
+    return model;
   } catch (cause) {
     // Free the weights of the layers built before the failure.
     for (
@@ -418,6 +453,9 @@ export async function loadModel(
       `does not describe a model its weights fit: ${describe(cause)}`,
       { cause },
     );
+  } finally {
+    // The layers' variables hold their own references to the data.
+    tf.dispose(Object.values(decoded));
   }
 }
 

@@ -375,9 +375,11 @@ export async function train(
       }
       if (verbose) {
         const { loss, acc, val_loss, val_acc } = log;
+        // The steps' time, as the epoch's log has it (not the validation).
         bar.finish(
           validation ? { loss, acc, val_loss, val_acc } : { loss, acc },
-          run.steps,
+          run.steps - (epoch === initialEpoch ? initialStep : 0),
+          run.seconds,
         );
       }
       history.push(log);

@@ -47,7 +47,18 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./bench/fma_peak.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task bench`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./bench.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   batches: {
     type: "int",
     min: 1,
@@ -99,7 +110,17 @@ const SPEC = {
     help: "samples for the cpu-backend reference (0: skip)",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task bench --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./bench.ts";
+ * assert(USAGE.startsWith("Usage: deno task bench [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "bench",
   "Measures training and inference speed on real MNIST.",
   SPEC,

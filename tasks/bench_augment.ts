@@ -37,7 +37,18 @@ const RUNS: Record<string, string[]> = {
   torch_fashion_mnist: [],
 };
 const ROWS = Object.keys(RUNS);
-const SPEC = {
+/**
+ * The flags of `deno task bench-augment`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./bench_augment.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   rows: {
     type: "string",
     default: ROWS.join(","),
@@ -52,7 +63,17 @@ const SPEC = {
     help: "timed steps of the step cost (0: none)",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task bench-augment --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./bench_augment.ts";
+ * assert(USAGE.startsWith("Usage: deno task bench-augment [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "bench-augment",
   "Measures augmentation: its cost per step, MNIST with and without it,\nFashion-MNIST, and PyTorch on Fashion-MNIST (long: hours on one thread).",
   SPEC,

@@ -29,7 +29,18 @@ import {
   usage,
 } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task bench-inside`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./bench_inside.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   "model-dir": MODEL_DIR_FLAG,
   runs: {
     type: "int",
@@ -39,7 +50,17 @@ const SPEC = {
     help: "timed calls of each",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task bench-inside --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./bench_inside.ts";
+ * assert(USAGE.startsWith("Usage: deno task bench-inside [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "bench-inside",
   "Times one digit's explanations (saliency + Grad-CAM, SmoothGrad, occlusion) on one thread.",
   SPEC,

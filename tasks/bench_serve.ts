@@ -15,7 +15,18 @@ import {
   usage,
 } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task bench-serve`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./bench_serve.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   requests: {
     type: "int",
     min: 1,
@@ -32,7 +43,17 @@ const SPEC = {
   },
   "model-dir": MODEL_DIR_FLAG,
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task bench-serve --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./bench_serve.ts";
+ * assert(USAGE.startsWith("Usage: deno task bench-serve [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "bench-serve",
   "Load-tests POST /api/predict on loopback with the sample digit 7.",
   SPEC,

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import {
   checkWholeNumber,
+  closestName,
   Interrupted,
   MnistCnnError,
   TrainingInterrupted,
@@ -59,7 +60,10 @@ export function usage(
 }
 
 /**
- * Parses `args` against `spec`. Returns `"help"` for `--help`.
+ * Parses `args` against `spec`. Returns `"help"` for `--help`. A negative
+ * number may follow its flag (`--limit -5` reads as `--limit=-5`, so the
+ * range check answers it); an unknown flag is named with the closest known
+ * one (`--epoch`: did you mean `--epochs`?).
  *
  * @throws {UsageError} for an unknown flag, a missing or non-numeric value, a
  * number out of range, or a stray argument.
@@ -75,6 +79,8 @@ export function usage(
  * assertEquals(parseFlags(["--epochs", "2"], spec), { epochs: 2, zoom: undefined });
  * assertEquals(parseFlags(["--zoom", ".05"], spec), { epochs: 1, zoom: 0.05 });
  * assertThrows(() => parseFlags(["--zoom", "2"], spec), Error, "--zoom must be a number from 0 to 0.9, got '2'");
+ * assertThrows(() => parseFlags(["--epochs", "-5"], spec), Error, "--epochs must be at least 1, got -5");
+ * assertThrows(() => parseFlags(["--epoch", "2"], spec), Error, "unknown flag --epoch; did you mean --epochs?");
  * ```
  */
 export function parseFlags<S extends Record<string, FlagSpec>>(
@@ -91,6 +97,8 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
       multiple: s.type === "strings",
     };
   }
+  args = joinNegativeValues(args, spec);
+  checkKnown(args, spec);
   let parsed;
   try {
     parsed = parseArgs({
@@ -144,6 +152,57 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
   return out as FlagValues<S>;
 }
 
+/** A flag that takes a value: `--name` (without `=`) of a non-switch. */
+function valueFlag(arg: string, spec: Record<string, FlagSpec>): boolean {
+  if (!arg.startsWith("--") || arg.includes("=")) return false;
+  const s = spec[arg.slice(2)];
+  return s !== undefined && s.type !== "boolean";
+}
+
+/**
+ * `--limit -5` as `--limit=-5`: `parseArgs` takes a value starting with a
+ * dash for a flag ("ambiguous"); a negative number is a value.
+ */
+function joinNegativeValues(
+  args: string[],
+  spec: Record<string, FlagSpec>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (
+      valueFlag(args[i], spec) && next !== undefined &&
+      /^-(\d|\.\d)/.test(next)
+    ) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/** Throws a {@linkcode UsageError} for the first unknown flag, with a hint. */
+function checkKnown(args: string[], spec: Record<string, FlagSpec>): void {
+  const names = [...Object.keys(spec), "help"];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return;
+    if (valueFlag(arg, spec)) {
+      if (args[i + 1] !== undefined && !args[i + 1].startsWith("-")) i++;
+      continue;
+    }
+    if (!arg.startsWith("-") || arg === "-") continue;
+    const name = arg.replace(/^--?/, "").split("=")[0];
+    if (arg.startsWith("--") && names.includes(name)) continue;
+    const near = closestName(name, names);
+    throw new UsageError(
+      `unknown flag ${arg.split("=")[0]}${
+        near ? `; did you mean --${near}?` : ""
+      }`,
+    );
+  }
+}
+
 /** The `--model-dir` flag every task that loads or saves the model takes. */
 export const MODEL_DIR_FLAG = {
   type: "string",
@@ -191,11 +250,60 @@ export function backendName(value: string | undefined): BackendName {
   return name as BackendName;
 }
 
+/** How a task ends on an error: its exit code and what it prints on stderr. */
+export interface TaskFailure {
+  /** 2 for a usage error, 130 for an interrupt, 1 for another error. */
+  code: number;
+  /** The message: one line, a usage error's followed by where help is. */
+  message: string;
+}
+
 /**
- * Runs a task's `main`, printing a usage error (exit code 2), an interrupt
- * (Ctrl-C where the task asked for it; exit code 130, as a shell reports
- * SIGINT) or any other error of this project (exit code 1) as one clear line
- * instead of a stack trace.
+ * How a task whose usage text is `usageText` reports `error`: a usage error
+ * as `error: …` and one line saying where the flags are (exit code 2), an
+ * interrupt (Ctrl-C where the task asked for it) as its message (exit code
+ * 130, as a shell reports SIGINT), any other error of this project as
+ * `error: …` (exit code 1); `undefined` for an error that is no project's
+ * (a bug: its stack trace is wanted).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { UsageError } from "../lib/errors.ts";
+ * import { taskFailure } from "./flags.ts";
+ * const usageText = "Usage: deno task train [flags]\n...";
+ * assertEquals(taskFailure(new UsageError("--epochs must be at least 1, got 0"), usageText), {
+ *   code: 2,
+ *   message: "error: --epochs must be at least 1, got 0\n" +
+ *     "Run 'deno task train --help' for the flags.",
+ * });
+ * assertEquals(taskFailure(new TypeError("a bug"), usageText), undefined);
+ * ```
+ */
+export function taskFailure(
+  error: unknown,
+  usageText: string,
+): TaskFailure | undefined {
+  if (error instanceof UsageError) {
+    const task = /^Usage: deno task (\S+)/.exec(usageText)?.[1] ?? "<task>";
+    return {
+      code: 2,
+      message: `error: ${error.message}\n` +
+        `Run 'deno task ${task} --help' for the flags.`,
+    };
+  }
+  if (error instanceof TrainingInterrupted || error instanceof Interrupted) {
+    return { code: 130, message: `\n${error.name}: ${error.message}` };
+  }
+  if (error instanceof MnistCnnError) {
+    return { code: 1, message: `error: ${error.message}` };
+  }
+  return undefined;
+}
+
+/**
+ * Runs a task's `main`, printing an error as {@linkcode taskFailure} says
+ * (one clear line, not a stack trace) and exiting with its code.
  */
 export async function runTask(
   main: () => Promise<void>,
@@ -204,18 +312,9 @@ export async function runTask(
   try {
     await main();
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n\n${usageText}`);
-      Deno.exit(2);
-    }
-    if (e instanceof TrainingInterrupted || e instanceof Interrupted) {
-      console.error(`\n${e.name}: ${e.message}`);
-      Deno.exit(130);
-    }
-    if (e instanceof MnistCnnError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(1);
-    }
-    throw e;
+    const failure = taskFailure(e, usageText);
+    if (!failure) throw e;
+    console.error(failure.message);
+    Deno.exit(failure.code);
   }
 }

@@ -30,8 +30,29 @@ const ORDER = [
   "your_dataset.ipynb",
 ];
 
-const SPEC = {} as const;
-const USAGE = usage(
+/**
+ * The flags of `deno task notebooks`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./notebooks.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {} as const;
+/**
+ * What `deno task notebooks --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./notebooks.ts";
+ * assert(USAGE.startsWith("Usage: deno task notebooks [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "notebooks",
   "Executes notebooks/*.ipynb in place (a full one-epoch run) to refresh their outputs.",
   SPEC,

@@ -34,7 +34,18 @@ import {
 import { UsageError } from "../lib/errors.ts";
 import { IMAGE_EXTENSIONS } from "../lib/image/decode.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task predict`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./predict.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   model: {
     type: "string",
     help: "the model: a TF.js directory, a Keras .h5/.hdf5 or .keras file",
@@ -73,7 +84,17 @@ const SPEC = {
   },
   backend: BACKEND_FLAG,
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task predict --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./predict.ts";
+ * assert(USAGE.startsWith("Usage: deno task predict [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "predict",
   "Reloads the saved model and predicts training digits, or your pictures with --image.",
   SPEC,

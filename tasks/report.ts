@@ -28,7 +28,18 @@ import {
   usage,
 } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task report`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./report.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   "model-dir": {
     ...MODEL_DIR_FLAG,
     help: "the saved model (report.html is written there)",
@@ -39,7 +50,17 @@ const SPEC = {
       "mnist, fashion_mnist or a folder (default: the one the model was trained on)",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task report --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./report.ts";
+ * assert(USAGE.startsWith("Usage: deno task report [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "report",
   "Writes report.html beside the model: curves, confusion matrix, per-class table, mistakes and their explanations.",
   SPEC,

@@ -15,7 +15,18 @@ import {
   usage,
 } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task serve`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./serve.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   port: {
     type: "int",
     min: 0,
@@ -30,7 +41,17 @@ const SPEC = {
   },
   "model-dir": MODEL_DIR_FLAG,
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task serve --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./serve.ts";
+ * assert(USAGE.startsWith("Usage: deno task serve [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "serve",
   "Serves the drawing page: draw a digit and see what the model reads.",
   SPEC,

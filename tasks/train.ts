@@ -23,7 +23,18 @@ import {
   usage,
 } from "./flags.ts";
 
-const SPEC = {
+/**
+ * The flags of `deno task train`, as `parseFlags` reads them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseFlags } from "./flags.ts";
+ * import { SPEC } from "./train.ts";
+ * assertEquals(parseFlags(["--help"], SPEC), "help");
+ * ```
+ */
+export const SPEC = {
   epochs: { type: "int", min: 1, default: 1, help: "epochs to train" },
   "batch-size": {
     type: "int",
@@ -88,7 +99,17 @@ const SPEC = {
     help: "a folder's pictures: grey (a resize) or mnist (as digits)",
   },
 } as const;
-const USAGE = usage(
+/**
+ * What `deno task train --help` prints.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { USAGE } from "./train.ts";
+ * assert(USAGE.startsWith("Usage: deno task train [flags]"));
+ * ```
+ */
+export const USAGE = usage(
   "train",
   "Trains the Keras MNIST CNN on the WASM backend, saves it, reloads it and\npredicts the first ten training digits.",
   SPEC,
@@ -119,10 +140,15 @@ async function main(): Promise<void> {
   }
 
   // The run's data set (the checkpoint's on --resume), opened by openRun.
+  // With --limit, the samples trained on: the shape and the count agree.
   const mnist = run.data;
-  console.log(`x_train shape: (${mnist.train.count}, 28, 28, 1)`);
-  console.log(`${state.limit ?? mnist.train.count} train samples`);
+  const samples = Math.min(state.limit ?? Infinity, mnist.train.count);
+  console.log(`x_train shape: (${samples}, 28, 28, 1)`);
+  console.log(`${samples} train samples`);
   console.log(`${mnist.test.count} test samples`);
+  // A folder's data set says how its pictures look (DirectoryDataset).
+  const hint = datasetHint(mnist as { drawnOnPaper?: boolean });
+  if (hint) console.log(hint);
   console.log(formatSummary(model));
 
   // A checkpoint after each epoch; Ctrl-C stops between two steps (exit 130).
@@ -147,6 +173,30 @@ async function main(): Promise<void> {
   );
   const names = predicted.map((c) => mnist.classNames[c]);
   console.log(names.join(names.some((n) => n.length > 1) ? ", " : " "));
+}
+
+/**
+ * A hint about the data set, if any: a folder of drawings on paper read
+ * with the default grey resize, which `--preprocessing mnist` reads far
+ * better.
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { datasetHint } from "./train.ts";
+ * assert(datasetHint({ drawnOnPaper: true })?.includes("--preprocessing mnist"));
+ * assertEquals(datasetHint({ drawnOnPaper: false }), undefined);
+ * assertEquals(datasetHint({}), undefined); // MNIST, Fashion-MNIST
+ * ```
+ */
+export function datasetHint(
+  data: { drawnOnPaper?: boolean },
+): string | undefined {
+  if (!data.drawnOnPaper) return undefined;
+  return "hint: these pictures look like drawings on paper (dark strokes on " +
+    "light paper); --preprocessing mnist (white strokes on black, cropped " +
+    "and centred, as MNIST's) usually reads them far better than the grey " +
+    "resize";
 }
 
 /**

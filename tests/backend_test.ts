@@ -25,6 +25,17 @@ import { realMnist, silent, trainedModel } from "./helpers.ts";
 const CI = Deno.env.get("CI") === "true";
 const ROOT = new URL("..", import.meta.url);
 
+// Deno's WebGPU looks for a desktop session (libwayland) while it finds an
+// adapter and, without XDG_RUNTIME_DIR, prints "error: XDG_RUNTIME_DIR is
+// invalid or not set in the environment." (noise: docs/gpu.md). `.ci/run`
+// sets it; `deno task test` on a bare machine need not: set here before
+// WebGPU starts, for this process and the ones it starts.
+if (!Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) {
+  const runtimeDir = await Deno.makeTempDir({ prefix: "xdg_runtime_" });
+  Deno.env.set("XDG_RUNTIME_DIR", runtimeDir);
+  globalThis.addEventListener("unload", () => Deno.removeSync(runtimeDir));
+}
+
 /** Whether a WebGPU adapter is found (asked directly: no device is made). */
 async function hasAdapter(): Promise<boolean> {
   try {

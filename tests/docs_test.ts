@@ -186,3 +186,22 @@ Deno.test("every @example in lib/ and tasks/ asserts its result, or is `ts ignor
   }
   assertEquals(bad, []);
 });
+
+Deno.test("README: the fresh-machine heading counts its commands; the Jupyter setup works as written", async () => {
+  const text = await Deno.readTextFile(join(ROOT, "README.md"));
+  const heading = /^## (\w+) commands on a fresh machine\n\n```sh\n([^`]*)```/m
+    .exec(text);
+  if (!heading) throw new Error("no '## N commands on a fresh machine'");
+  const words = ["One", "Two", "Three", "Four", "Five", "Six", "Seven"];
+  const commands = heading[2].trim().split("\n").length;
+  assertEquals(heading[1], words[commands - 1], heading[2]);
+  // `deno jupyter --install` fails where a kernel is registered already;
+  // the Fashion notebook needs Debian's Fashion-MNIST.
+  assert(/^deno jupyter --install --force\b/m.test(text), "--force");
+  assert(
+    /^sudo apt-get install [^\n]*jupyter-notebook[^\n]*dataset-fashion-mnist/m
+      .test(text),
+    "the Jupyter install line includes dataset-fashion-mnist",
+  );
+  assert(text.length <= 10 * 1024, `README is ${text.length} bytes`);
+});

@@ -614,5 +614,14 @@ Deno.test({
       [],
       "mutations that ended in anything but a ModelFileError",
     );
+    // Every model that loaded was disposed: a failed load frees all it made.
+    assertEquals(
+      {
+        tensors: memoryAfter.numTensors - memoryBefore.numTensors,
+        bytes: memoryAfter.numBytes - memoryBefore.numBytes,
+      },
+      { tensors: 0, bytes: 0 },
+      "tensors left behind by the failed loads",
+    );
   },
 });

@@ -484,7 +484,7 @@ Deno.test({
           const nb = await execute(
             "fashion_mnist.ipynb",
             join(tmp, "fashion_mnist.out.ipynb"),
-            { MNIST_LIMIT: "1024", MNIST_MODEL_DIR: modelDir },
+            { MNIST_LIMIT: "1024", FASHION_MODEL_DIR: modelDir },
           );
           assertNoErrors(nb, "fashion_mnist.ipynb");
           assertStringIncludes(
@@ -513,7 +513,7 @@ Deno.test({
             {
               DATASET_DIR: folder,
               EPOCHS: "2",
-              MNIST_MODEL_DIR: join(tmp, "yours"),
+              DATASET_MODEL_DIR: join(tmp, "yours"),
             },
           );
           assertNoErrors(nb, "your_dataset.ipynb");

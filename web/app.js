@@ -2,7 +2,7 @@
 // and when a stroke ends, the canvas goes to POST /api/explain as a PNG, and
 // #prediction and the bars show the answer, #inside what the model sees: the
 // 28×28 input, Grad-CAM and saliency over it, conv1's feature maps. A file
-// input uploads a picture.
+// input uploads a picture, shown on the pad.
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const prediction = document.getElementById("prediction");
@@ -69,11 +69,11 @@ function showInside(answer) {
     palette,
     answer.input,
   );
-  document.getElementById("cam-layer").textContent = answer.layer;
+  document.getElementById("cam-layer").textContent = answer.layerLabel;
   document.getElementById("cam-class").textContent = String(answer.classes[0]);
-  const { layer, height, width, maps } = answer.featureMaps;
+  const { label, height, width, maps } = answer.featureMaps;
   document.getElementById("maps-title").textContent =
-    `${layer}'s ${maps.length} feature maps (each on its own scale)`;
+    `${label}'s ${maps.length} feature maps (each on its own scale)`;
   const box = document.getElementById("maps");
   while (box.children.length < maps.length) {
     box.append(document.createElement("canvas"));
@@ -92,6 +92,7 @@ function clearPad() {
   showBars(null);
   showInside(null);
   inked = false;
+  pad.dataset.source = "drawing";
 }
 
 function showBars(probabilities) {
@@ -173,6 +174,7 @@ function point(event) {
 }
 
 pad.addEventListener("pointerdown", (event) => {
+  if (pad.dataset.source === "upload") clearPad(); // a new drawing
   drawing = true;
   pad.dataset.state = "busy";
   pad.setPointerCapture(event.pointerId);
@@ -210,9 +212,26 @@ for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
 
 document.getElementById("clear").addEventListener("click", clearPad);
 
+// Shows an uploaded picture on the pad, whole and centred on black (what
+// the browser cannot decode, the server's answer explains).
+async function showOnPad(file) {
+  const picture = await createImageBitmap(file).catch(() => null);
+  if (!picture) return;
+  const scale = Math.min(
+    pad.width / picture.width,
+    pad.height / picture.height,
+  );
+  const [w, h] = [picture.width * scale, picture.height * scale];
+  ctx.drawImage(picture, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  picture.close();
+}
+
 document.getElementById("file").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   if (!file) return;
+  clearPad();
+  await showOnPad(file);
+  pad.dataset.source = "upload";
   statusLine.textContent = `reading ${file.name}…`;
   // The server knows the formats: it answers a type it cannot read with 415.
   await send(file, file.type || "application/octet-stream").catch((

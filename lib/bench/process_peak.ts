@@ -12,6 +12,13 @@
  * fell back to its current RSS (docs/speed.md, "Memory measured from
  * outside").
  *
+ * The largest single process is exact where GNU `time` is installed
+ * (Debian's `time`, `/usr/bin/time`): the command runs under it, and it
+ * reports the kernel's `ru_maxrss` of every process it waited for
+ * (`getrusage(RUSAGE_CHILDREN)`), so a peak between two samples, or a child
+ * that ends before the first, is not missed whatever the machine's load. The
+ * tree's sum has no such kernel figure: it stays a sampled one.
+ *
  * @module
  */
 
@@ -42,11 +49,15 @@ export interface PeakResult {
    */
   treeBytes: number;
   /**
-   * Largest resident set of one process of the tree: the larger of its
-   * sampled `VmRSS` and its last `VmHWM` read while it ran (what
-   * `/usr/bin/time` reports as maximum resident set size).
+   * Largest resident set of one process of the tree: the kernel's
+   * `ru_maxrss` of the command's processes as GNU `time` reports it (where
+   * `/usr/bin/time` is installed: {@linkcode PeakResult.exactProcessPeak}),
+   * or else the larger of the sampled `VmRSS` and the last `VmHWM` read
+   * while a process ran.
    */
   processBytes: number;
+  /** Whether `processBytes` is the kernel's exact figure, not a sampled one. */
+  exactProcessPeak: boolean;
   /** Samples taken. */
   samples: number;
   /**
@@ -57,11 +68,13 @@ export interface PeakResult {
 }
 
 /**
- * The poller: runs "$@" in the background and, every interval, sums the RSS
- * over the command and every process below it, keeping the largest sum and
- * the largest RSS or VmHWM of one process; when the command ends it prints
- * `@@peak <tree kB> <process kB> <samples> <its own CPU ticks>` as the last
- * line of stderr and exits with the command's code.
+ * The poller: runs "$@" in the background (under `/usr/bin/time -q -f %M`
+ * where that exists, which writes the kernel's peak of one process to a
+ * file when the command ends) and, every interval, sums the RSS over the
+ * command and every process below it, keeping the largest sum and the
+ * largest RSS or VmHWM of one process; when the command ends it prints
+ * `@@peak <tree kB> <process kB> <samples> <its own CPU ticks> <exact 0|1>`
+ * as the last line of stderr and exits with the command's code.
  *
  * It must cost the command next to nothing, or it slows what it measures: a
  * first version walked every thread's `children` list and started
@@ -76,7 +89,13 @@ export interface PeakResult {
  */
 const POLLER = String.raw`
 interval=$1; shift
-"$@" &
+maxrss=
+if [ -x /usr/bin/time ] && maxrss=$(mktemp 2>/dev/null); then
+  /usr/bin/time -q -f %M -o "$maxrss" "$@" &
+else
+  maxrss=
+  "$@" &
+fi
 root=$!
 exec {nap}<> <(:)
 page=$(($(getconf PAGESIZE) / 1024))
@@ -101,6 +120,8 @@ while [ $running = 1 ]; do
     size=0; res=0
     read -r size res _ 2>/dev/null < /proc/$p/statm
     [ $p = $root ] && [ "$size" = 0 ] && running=0
+    # time itself (a megabyte or two) is not the command.
+    [ $p = $root ] && [ -n "$maxrss" ] && continue
     rss=$((res * page))
     sum=$((sum + rss))
     [ $rss -gt $proc ] && proc=$rss
@@ -116,8 +137,15 @@ while [ $running = 1 ]; do
 done
 wait $root
 code=$?
+exact=0
+if [ -n "$maxrss" ]; then
+  while read -r line; do
+    case $line in '' | *[!0-9]*) ;; *) [ $line -gt $proc ] && proc=$line; exact=1 ;; esac
+  done < "$maxrss"
+  rm -f "$maxrss"
+fi
 read -r -a self < /proc/$$/stat
-echo "@@peak $tree $proc $n $((self[13] + self[14]))" >&2
+echo "@@peak $tree $proc $n $((self[13] + self[14])) $exact" >&2
 exit $code
 `;
 
@@ -154,7 +182,7 @@ export async function runWithPeak(
   }).output();
   const text = new TextDecoder();
   const stderr = text.decode(out.stderr);
-  const last = /@@peak (\d+) (\d+) (\d+) (\d+)\n$/.exec(stderr);
+  const last = /@@peak (\d+) (\d+) (\d+) (\d+) ([01])\n$/.exec(stderr);
   return {
     code: out.code,
     stdout: text.decode(out.stdout),
@@ -162,6 +190,7 @@ export async function runWithPeak(
     wallSeconds: (performance.now() - started) / 1000,
     treeBytes: Number(last?.[1] ?? 0) * 1024,
     processBytes: Number(last?.[2] ?? 0) * 1024,
+    exactProcessPeak: last?.[5] === "1",
     samples: Number(last?.[3] ?? 0),
     // Clock ticks of /proc/PID/stat: 100 a second on Linux.
     pollerCpuSeconds: Number(last?.[4] ?? 0) / 100,

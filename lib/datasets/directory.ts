@@ -86,6 +86,52 @@ export interface DirectoryDataset extends Dataset {
   fromCache: boolean;
   /** How the pictures were made into inputs. */
   preprocessing: Preprocessing;
+  /**
+   * True when, resized grey, most pictures look like dark drawings on light
+   * paper ({@linkcode looksDrawnOnPaper}): the digit preprocessing
+   * (`"mnist"`: white strokes on black, cropped and centred) usually reads
+   * such pictures far better. Always false with `"mnist"`.
+   */
+  drawnOnPaper: boolean;
+}
+
+/**
+ * Whether 28×28 grey inputs (bytes, 255 = white, one after another) look
+ * like dark drawings on light paper, the pictures the digit preprocessing
+ * (`"mnist"`) reads far better than a plain grey resize: in at least 80% of
+ * them the border (the paper) is light, at least 150, and between 2% and
+ * 50% of the pixels are clearly darker than it (strokes, not a photo's
+ * shades).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { looksDrawnOnPaper } from "./directory.ts";
+ * const paper = new Uint8Array(784).fill(230);
+ * paper.fill(20, 14 * 28 + 4, 14 * 28 + 24); // a dark line across the middle
+ * assertEquals(looksDrawnOnPaper(paper), true);
+ * const mnistLike = paper.map((v) => 255 - v); // light strokes on black
+ * assertEquals(looksDrawnOnPaper(mnistLike), false);
+ * ```
+ */
+export function looksDrawnOnPaper(images: Uint8Array): boolean {
+  const count = Math.floor(images.length / PIXELS);
+  if (count === 0) return false;
+  let drawn = 0;
+  for (let i = 0; i < count; i++) {
+    const image = images.subarray(i * PIXELS, (i + 1) * PIXELS);
+    let border = 0;
+    for (let k = 0; k < 28; k++) {
+      border += image[k] + image[27 * 28 + k] + image[k * 28] +
+        image[k * 28 + 27];
+    }
+    border /= 4 * 28;
+    if (border < 150) continue;
+    let dark = 0;
+    for (const v of image) if (v < border - 60) dark++;
+    if (dark >= 0.02 * PIXELS && dark <= 0.5 * PIXELS) drawn++;
+  }
+  return drawn >= 0.8 * count;
 }
 
 /** The most classes a folder may hold (labels are bytes). */
@@ -198,6 +244,7 @@ export async function imageDatasetFromDirectory(
     skipped: decoded.skipped,
     fromCache,
     preprocessing,
+    drawnOnPaper: preprocessing === "grey" && looksDrawnOnPaper(decoded.images),
   };
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { type Dataset, loadMnist } from "../data.ts";
-import { UsageError } from "../errors.ts";
+import { closestName, DatasetError, UsageError } from "../errors.ts";
 import {
   type DirectoryOptions,
   imageDatasetFromDirectory,
@@ -60,18 +60,41 @@ export async function loadDataset(name: DatasetName): Promise<Dataset> {
  * ({@linkcode loadDataset}), or else a folder of labelled pictures
  * ({@linkcode imageDatasetFromDirectory}, with `options`).
  *
+ * @throws {DatasetError} of kind `"not-a-folder"` for a name that is neither
+ * a data set's nor an existing folder's: the message names the data sets
+ * (and the closest, for a slip such as `fashion`).
  * @example
  * ```ts
- * import { assertEquals } from "@std/assert";
+ * import { assertEquals, assertRejects } from "@std/assert";
  * import { openDataset } from "./mod.ts";
  * assertEquals((await openDataset("mnist")).test.count, 10000);
+ * await assertRejects(() => openDataset("fashion"), Error, "did you mean fashion_mnist?");
  * ```
  */
-export function openDataset(
+export async function openDataset(
   spec: string,
   options: DirectoryOptions = {},
 ): Promise<Dataset> {
-  return (DATASET_NAMES as readonly string[]).includes(spec)
-    ? loadDataset(spec as DatasetName)
-    : imageDatasetFromDirectory(spec, options);
+  if ((DATASET_NAMES as readonly string[]).includes(spec)) {
+    return await loadDataset(spec as DatasetName);
+  }
+  try {
+    return await imageDatasetFromDirectory(spec, options);
+  } catch (error) {
+    if (
+      error instanceof DatasetError && error.kind === "not-a-folder" &&
+      error.cause instanceof Deno.errors.NotFound
+    ) {
+      const near = closestName(spec, DATASET_NAMES);
+      throw new DatasetError(
+        spec,
+        "not-a-folder",
+        `no such folder, and no data set of that name (the data sets: ${
+          DATASET_NAMES.join(", ")
+        }${near ? `; did you mean ${near}?` : ""})`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }

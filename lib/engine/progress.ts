@@ -145,9 +145,17 @@ export class ProgressBar {
     );
   }
 
-  /** Writes the final line of the epoch with its time per step. */
-  finish(values: Record<string, number>, steps: number): string {
-    const elapsed = (this.#now() - this.#start) / 1000;
+  /**
+   * Writes the final line of the epoch with its time and time per step:
+   * `seconds` when given (the training steps' own time, which the epoch's
+   * other reports use), else the time since the bar started.
+   */
+  finish(
+    values: Record<string, number>,
+    steps: number,
+    seconds?: number,
+  ): string {
+    const elapsed = seconds ?? (this.#now() - this.#start) / 1000;
     const perStep = Math.round((elapsed * 1000) / Math.max(1, steps));
     const line = `${this.#bar(this.#total)} - ${
       Math.round(elapsed)

@@ -63,6 +63,9 @@ const STATIC_FILES: Readonly<Record<string, [string, string]>> = {
   "/index.html": ["index.html", "text/html; charset=utf-8"],
   "/app.js": ["app.js", "text/javascript; charset=utf-8"],
   "/style.css": ["style.css", "text/css; charset=utf-8"],
+  // The page links its icon; a browser asks for /favicon.ico all the same.
+  "/favicon.svg": ["favicon.svg", "image/svg+xml"],
+  "/favicon.ico": ["favicon.svg", "image/svg+xml"],
 };
 
 /** Where the page's files are. */

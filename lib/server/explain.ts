@@ -20,13 +20,17 @@ export interface ExplanationJson {
   input: number[];
   /** Grad-CAM of the predicted class on `layer`, upsampled to 28×28, 0–255 (255 = its largest value). */
   gradCam: number[];
-  /** The layer Grad-CAM explains (e.g. `conv2d_1`). */
+  /** The layer Grad-CAM explains, by its name in the model (e.g. `conv2d_1`). */
   layer: string;
+  /** That layer as the notebooks call it: `conv2` for the second conv layer. */
+  layerLabel: string;
   /** |saliency| of the predicted class, 28×28, 0–255 (255 = its 99th percentile or more). */
   saliency: number[];
   /** The first conv layer's feature maps, each `height × width`, 0–255 of that map's largest value. */
   featureMaps: {
     layer: string;
+    /** As the notebooks call it: `conv1`. */
+    label: string;
     height: number;
     width: number;
     maps: number[][];
@@ -59,6 +63,7 @@ const bytes = (values: ArrayLike<number>, top: number) =>
  * const body = explanationJson(buildModel({ seed: 1 }), new Float32Array(784));
  * assertEquals([body.input.length, body.featureMaps.maps.length], [784, 32]);
  * assertEquals(body.palette[0], [0, 0, 4]);
+ * assertEquals([body.featureMaps.label, body.layerLabel], ["conv1", "conv2"]);
  * ```
  */
 export function explanationJson(
@@ -78,6 +83,11 @@ export function explanationJson(
     maps.push(bytes(map, top));
     max.push(Number(top.toFixed(6)));
   }
+  // conv1, conv2, … in the model's order, as the notebooks name them.
+  const convs = model.layers.filter((l) => l.getClassName() === "Conv2D")
+    .map((l) => l.name);
+  const label = (name: string) =>
+    convs.includes(name) ? `conv${convs.indexOf(name) + 1}` : name;
   let camTop = 0;
   for (const v of e.gradCam[0]) camTop = Math.max(camTop, v);
   const saliency = e.saliency[0].map(Math.abs);
@@ -89,8 +99,16 @@ export function explanationJson(
     input: bytes(input, 1),
     gradCam: bytes(e.gradCam[0], camTop),
     layer: e.layer,
+    layerLabel: label(e.layer),
     saliency: bytes(saliency, quantileAbs(saliency, 0.99)),
-    featureMaps: { layer: e.firstConv.name, height: h, width: w, maps, max },
+    featureMaps: {
+      layer: e.firstConv.name,
+      label: label(e.firstConv.name),
+      height: h,
+      width: w,
+      maps,
+      max,
+    },
     palette: HEAT.map((rgb) => [...rgb]),
   };
 }

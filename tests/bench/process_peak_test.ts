@@ -32,6 +32,7 @@ Deno.test("runWithPeak: a child's peak, from outside", async () => {
   });
   await Deno.remove(dir, { recursive: true });
   assertEquals(run.code, 0);
+  assertEquals(run.exactProcessPeak, GNU_TIME);
   // The 120 MiB plus the interpreter (about 10 MiB), not much more.
   assert(run.processBytes >= 120 * MiB, `${run.processBytes}`);
   assert(run.processBytes < 200 * MiB, `${run.processBytes}`);
@@ -79,6 +80,28 @@ Deno.test("runWithPeak: a missing command exits 127, as in a shell", async () =>
   const run = await runWithPeak("/nonexistent/command");
   assertEquals(run.code, 127);
   assert(run.stderr.includes("/nonexistent/command"), run.stderr);
+});
+
+/** Whether GNU time is installed (`.ci/run` installs Debian's `time`). */
+const GNU_TIME = await Deno.stat("/usr/bin/time").then(() => true, () => false);
+
+Deno.test({
+  name:
+    "runWithPeak: a peak between two samples is still the exact peak (GNU time's ru_maxrss)",
+  ignore: !GNU_TIME,
+  async fn() {
+    // A child that fills 100 MiB and exits at once, with a sample a second:
+    // the first sample comes before the child has filled anything, the next
+    // after it ended. Only the kernel's figure can see it.
+    const run = await runWithPeak(PYTHON, {
+      args: ["-c", "b = b'x' * (100 << 20)"],
+      intervalMs: 1000,
+    });
+    assertEquals(run.code, 0);
+    assert(run.exactProcessPeak);
+    assert(run.processBytes >= 100 * MiB, `${run.processBytes}`);
+    assert(run.processBytes < 160 * MiB, `${run.processBytes}`);
+  },
 });
 
 Deno.test("runWithPeak: needs --allow-run only, not --allow-all", async () => {

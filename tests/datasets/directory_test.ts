@@ -357,3 +357,25 @@ Deno.test("the sample folder: four classes of PNG and JPEG pictures of several s
     );
   });
 });
+
+Deno.test("drawings on paper read with the grey resize are flagged; MNIST-like pictures and the digit preprocessing are not", async () => {
+  await withTemp(async (dir) => {
+    // The sample folder: dark shapes drawn on light, uneven paper.
+    await writeSampleFolder(join(dir, "shapes"), { perClass: 8 });
+    const grey = await imageDatasetFromDirectory(join(dir, "shapes"), {
+      cacheDir: false,
+    });
+    assertEquals(grey.drawnOnPaper, true, "the sample folder, grey");
+    const mnistWay = await imageDatasetFromDirectory(join(dir, "shapes"), {
+      cacheDir: false,
+      preprocessing: "mnist",
+    });
+    assertEquals(mnistWay.drawnOnPaper, false, "already the digit way");
+    // MNIST's own pictures: light strokes on black.
+    await digitFolder(join(dir, "digits"), 10);
+    const digits = await imageDatasetFromDirectory(join(dir, "digits"), {
+      cacheDir: false,
+    });
+    assertEquals(digits.drawnOnPaper, false, "MNIST digits, grey");
+  });
+});

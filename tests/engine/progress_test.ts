@@ -35,6 +35,20 @@ Deno.test("ProgressBar: Keras's final line format", () => {
   assertEquals(sink.lines, [[line, true]]);
 });
 
+Deno.test("ProgressBar: given the steps' own time, the final line agrees with it", () => {
+  // 32 steps took 21.2 s; validation took 12 s more. The line says 21 s and
+  // 663 ms a step, as the epoch time does, not 33 s and 1032 ms a step.
+  let now = 0;
+  const bar = new ProgressBar({
+    total: 4096,
+    sink: recorder(0),
+    now: () => now,
+  });
+  now = 33_000;
+  const line = bar.finish({ loss: 1, acc: 0.5 }, 32, 21.2);
+  assertMatch(line, / - 21s 663ms\/step - loss: 1\.0000/);
+});
+
 Deno.test("ProgressBar: running lines show the arrow, ETA and metrics", () => {
   let now = 0;
   const sink = recorder(0);

@@ -1,7 +1,7 @@
 /**
  * Test pictures made by Debian's Pillow (`python3-pil`, installed by
  * `.ci/run`; tests only): digits in several fonts and styles
- * (`make_pictures.py`), one digit in every PNG colour type and as JPEG with
+ * (`make_pictures.py`), clean printed digits (`make_font_digits.py`), one digit in every PNG colour type and as JPEG with
  * Pillow's own decoding beside it, and bad files (`make_formats.py`); MNIST
  * test digits as photographed handwriting (`make_photos.py`, with NumPy).
  *
@@ -58,6 +58,22 @@ export async function makeDigitPictures(
 ): Promise<{ dir: string; labels: Record<string, number> }> {
   const dir = await Deno.makeTempDir({ prefix: "digit_pictures_" });
   await run("./make_pictures.py", [dir, String(perDigit)]);
+  const labels = JSON.parse(await Deno.readTextFile(`${dir}/labels.json`));
+  return { dir, labels };
+}
+
+/**
+ * Draws the digits 0–9 in six ordinary fonts, black on white, as typed,
+ * printed or screenshot (`make_font_digits.py`), `size`-point glyphs centred
+ * in `side`-pixel squares, into a new temporary directory; returns it and
+ * the label of each file.
+ */
+export async function makeFontDigits(
+  size = 64,
+  side = 100,
+): Promise<{ dir: string; labels: Record<string, number> }> {
+  const dir = await Deno.makeTempDir({ prefix: "font_digits_" });
+  await run("./make_font_digits.py", [dir, String(size), String(side)]);
   const labels = JSON.parse(await Deno.readTextFile(`${dir}/labels.json`));
   return { dir, labels };
 }

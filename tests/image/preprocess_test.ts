@@ -2,7 +2,9 @@
  * Tests of lib/image/preprocess.ts on pictures the project makes itself:
  * digits in eight fonts, five styles (dark ink on white, coloured ink on
  * noisy grey paper, light on dark, transparent PNG, JPEG), several sizes,
- * stroke widths and positions; and pen-stroke digits as a person draws them.
+ * stroke widths and positions; clean printed digits in six fonts at three
+ * sizes, which must keep their whole shape; and pen-stroke digits as a
+ * person draws them.
  * The preprocessed 28×28 must have the digit's mass centred and its longer
  * side 20 pixels, and a trained model must read most of them, far more than
  * after a naive resize of the same pictures.
@@ -12,7 +14,13 @@
  *
  * Run: deno test --allow-read --allow-write --allow-run --allow-env tests/image/preprocess_test.ts
  */
-import { assert, assertEquals, assertGreater, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertGreaterOrEqual,
+  assertThrows,
+} from "@std/assert";
 import { join } from "node:path";
 import { ImageError } from "../../lib/errors.ts";
 import {
@@ -27,6 +35,7 @@ import { centreOfMass, shadeText } from "../../lib/image/mod.ts";
 import { trainedModel } from "../helpers.ts";
 import {
   makeDigitPictures,
+  makeFontDigits,
   makeFormatPictures,
   skipPictures,
 } from "./pictures.ts";
@@ -262,4 +271,88 @@ Deno.test("a line fragment away from the digit and shading in a corner are dropp
     diff = Math.max(diff, Math.abs(marked[i] - clean[i]));
   }
   assert(diff < 0.05, `the marks changed the digit's input by ${diff}`);
+});
+
+/** The bounding box of `inside(x, y)` over a `width` × `height` grid. */
+function box(
+  width: number,
+  height: number,
+  inside: (x: number, y: number) => boolean,
+): { w: number; h: number } {
+  let x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!inside(x, y)) continue;
+      [x0, x1, y0, y1] = [
+        Math.min(x0, x),
+        Math.max(x1, x),
+        Math.min(y0, y),
+        Math.max(y1, y),
+      ];
+    }
+  }
+  return { w: x1 - x0 + 1, h: y1 - y0 + 1 };
+}
+
+/** The glyph's box in the picture: its pixels darker than mid-grey. */
+const glyphBox = (image: RgbaImage) =>
+  box(
+    image.width,
+    image.height,
+    (x, y) => image.data[4 * (y * image.width + x)] < 128,
+  );
+
+/** The digit's box in the 28×28: its pixels over 30% ink. */
+const inputBox = (input: Float32Array) =>
+  box(28, 28, (x, y) => input[y * 28 + x] > 0.3);
+
+Deno.test({
+  name:
+    "printed digits in six fonts at three sizes: nothing cut, centred, read as well as before the photo tuning",
+  ignore: skip,
+  sanitizeResources: false,
+  async fn() {
+    const inputs: Float32Array[] = [], labels: number[] = [];
+    for (const [size, side] of [[24, 32], [64, 100], [96, 160]]) {
+      const set = await makeFontDigits(size, side);
+      for (const [file, label] of Object.entries(set.labels)) {
+        const what = `${file} at ${size} pt`;
+        const image = await readImage(join(set.dir, file));
+        const input = toMnistInput(image, { name: file });
+        // The whole glyph: the 28×28 keeps its aspect ratio (a cut-off part
+        // changes it), the longer side 20 pixels, the mass centred.
+        const g = glyphBox(image), d = inputBox(input);
+        const ratio = (g.w / g.h) / (d.w / d.h);
+        assert(
+          ratio > 0.75 && ratio < 1.33,
+          `${what}: glyph ${g.w}×${g.h}, in the 28×28 ${d.w}×${d.h}\n${
+            shadeText(input)
+          }`,
+        );
+        assert(Math.max(d.w, d.h) >= 19 && Math.max(d.w, d.h) <= 21, what);
+        const { x, y } = centreOfMass(input);
+        assert(Math.abs(x - 14) <= 1 && Math.abs(y - 14) <= 1, what);
+        inputs.push(input);
+        labels.push(label);
+      }
+      await Deno.remove(set.dir, { recursive: true });
+    }
+    const { classes } = predictInputs(await model(), inputs);
+    const right = classes.filter((c, i) => c === labels[i]).length;
+    const misses = classes.flatMap((c, i) =>
+      c === labels[i] ? [] : [`${labels[i]}→${c}`]
+    );
+    console.log(
+      `printed digits: ${right} of ${labels.length} read right; misses ${
+        misses.join(" ")
+      }`,
+    );
+    // Measured with the test's own model: 143 of 180 (46, 49, 48 of 60 by
+    // size), the same figure with the preprocessing of every commit since
+    // the first (707ca90, before the photo tuning); with the one-epoch
+    // model of `deno task train --seed 2`: 157 (155 before the tuning).
+    // The misses are typographic shapes: a serif 1's foot read as 2, an open
+    // 4 as 2, a 6's hook as 5, a 9's tail as 8 or 3.
+    assertGreaterOrEqual(right, 138, misses.join(" "));
+  },
 });

@@ -316,10 +316,14 @@ Deno.test("a body that stops arriving is answered 408, not waited for", async ()
 
 Deno.test("the page's files are served, and only they", async () => {
   for (
-    const [path, type] of [["/", "text/html"], ["/app.js", "text/javascript"], [
-      "/style.css",
-      "text/css",
-    ]]
+    const [path, type] of [
+      ["/", "text/html"],
+      ["/app.js", "text/javascript"],
+      ["/style.css", "text/css"],
+      ["/favicon.svg", "image/svg\\+xml"],
+      // Asked for by browsers whatever the page links: no 404 in the log.
+      ["/favicon.ico", "image/svg\\+xml"],
+    ]
   ) {
     const response = await handler(new Request(`http://app${path}`));
     assertEquals(response.status, 200, path);
@@ -416,6 +420,11 @@ Deno.test("POST /api/explain answers the prediction and the maps, and refuses wh
   assertEquals(body.classes, predicted.body.classes);
   assertEquals(body.probabilities, predicted.body.probabilities);
   assertEquals(body.layer, "conv2d_1");
+  // The page says what the notebooks say: conv1 and conv2.
+  assertEquals(
+    [body.featureMaps.label, body.layerLabel],
+    ["conv1", "conv2"],
+  );
   for (const map of [body.input, body.gradCam, body.saliency]) {
     assertEquals(map.length, 784);
     assert(map.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));

@@ -67,6 +67,10 @@ Deno.test({
     try {
       const page = await browser.newPage();
       await page.setViewport({ width: 760, height: 620 });
+      const missing: string[] = [];
+      page.on("response", (r) => {
+        if (r.status() === 404) missing.push(r.url());
+      });
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
       assertEquals(await page.$eval("#prediction", (e) => e.textContent), "–");
       const read: string[] = [];
@@ -97,6 +101,18 @@ Deno.test({
       assertEquals(await readPrediction(page), "4");
       const bars = await page.$$eval("#bars li", (items) => items.length);
       assertEquals(bars, 10);
+      // The uploaded picture is on the pad (a photo of paper: mostly light).
+      assertEquals(await page.$eval("#pad", (e) => e.dataset.source), "upload");
+      const light = await page.evaluate(`(() => {
+        const pad = document.getElementById("pad");
+        const data = pad.getContext("2d")
+          .getImageData(0, 0, pad.width, pad.height).data;
+        let light = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] > 128) light++;
+        return light / (data.length / 4);
+      })()`) as number;
+      assert(light > 0.3, `${light} of the pad is light after the upload`);
+      assertEquals(missing, [], "requests answered 404 (favicon included)");
     } finally {
       await browser.close();
       await server.shutdown();
@@ -221,6 +237,54 @@ Deno.test({
         );
       }
       console.log(`hot pixels within 2 px of ink: ${figures.join("; ")}`);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "on a 400-pixel-wide screen the page, its maps included, fits without scrolling sideways",
+  ignore: skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { model } = await trainedModel();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      createHandler({ model }),
+    );
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 400, height: 1400 });
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      await drawDigit(page, 3);
+      await readPrediction(page);
+      await page.waitForFunction("!document.getElementById('inside').hidden");
+      const layout = await page.evaluate(`(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        mapsRight: document.getElementById("maps").getBoundingClientRect().right,
+        lastMap: document.querySelector("#maps canvas:last-child")
+          .getBoundingClientRect().right,
+        title: document.getElementById("maps-title").textContent,
+        cam: document.getElementById("cam-layer").textContent,
+      }))()`) as {
+        scrollWidth: number;
+        mapsRight: number;
+        lastMap: number;
+        title: string;
+        cam: string;
+      };
+      const shot = Deno.env.get("NARROW_SCREENSHOT");
+      if (shot) await page.screenshot({ path: shot as `${string}.png` });
+      assert(layout.scrollWidth <= 400, JSON.stringify(layout));
+      assert(layout.lastMap <= 400, JSON.stringify(layout));
+      // The layers as the notebooks name them.
+      assert(layout.title.startsWith("conv1's 32 feature maps"), layout.title);
+      assertEquals(layout.cam, "conv2");
     } finally {
       await browser.close();
       await server.shutdown();
