@@ -73,9 +73,8 @@ export {
 export {
   type Dataset,
   loadMnist,
-  type Mnist,
   MNIST_CLASS_NAMES,
-  type MnistSplit,
+  type Split,
 } from "./data.ts";
 export {
   buildModel,
@@ -99,14 +98,18 @@ export {
 export { type AugmentOptions, DEFAULT_AUGMENT } from "./engine/augment.ts";
 export type { ProgressSink } from "./engine/progress.ts";
 export {
-  classNamesOf,
   DEFAULT_MODEL_DIR,
   loadModel,
-  preprocessingOf,
   saveModel,
   type SaveOptions,
-  setClassNames,
 } from "./saving.ts";
+export {
+  classNamesOf,
+  numClassesOf,
+  preprocessingOf,
+  setClassNames,
+  setPreprocessing,
+} from "./model_info.ts";
 export {
   predictClasses,
   predictClassesAsync,
@@ -137,14 +140,11 @@ export {
   type ClassMetrics,
   classMetrics,
   confusionMatrix,
-  type History,
   type LiveChart,
   liveTrainingChart,
   type Mistake,
-  readHistory,
   reportHtml,
   type ReportInput,
-  saveHistory,
   showClassMetrics,
   showConfusionMatrix,
   showMistakes,
@@ -152,6 +152,11 @@ export {
   worstMistakes,
   writeReport,
 } from "./charts/mod.ts";
+export {
+  type History,
+  readHistory,
+  saveHistory,
+} from "./checkpoint/history.ts";
 
 // Your own pictures of digits.
 export {

@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, type MnistSplit, toTensors } from "./data.ts";
+import { IMAGE_PIXELS, type Split, toTensors } from "./data.ts";
 import {
   FORWARD_BATCH,
   forwardRange,
@@ -233,7 +233,7 @@ function inputSource(
   ];
 }
 
-function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
+function splitSource(split: Split, options: PredictOptions): BatchSource {
   const start = options.start ?? 0;
   const count = options.count ?? 10;
   checkRange(split, start, count);
@@ -255,7 +255,7 @@ function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
  */
 export function predictProbabilities(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: NamedPredictOptions = {},
 ): Prediction {
   return predictBatches(
@@ -282,7 +282,7 @@ export function predictProbabilities(
  */
 export function predictProbabilitiesAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: NamedPredictOptions = {},
 ): Promise<Prediction> {
   return predictBatchesAsync(
@@ -292,7 +292,7 @@ export function predictProbabilitiesAsync(
   );
 }
 
-function checkRange(split: MnistSplit, start: number, count: number): void {
+function checkRange(split: Split, start: number, count: number): void {
   if (
     !Number.isInteger(start) || !Number.isInteger(count) || start < 0 ||
     count < 1 || start + count > split.count
@@ -322,7 +322,7 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
  */
 export function predictClasses(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: PredictOptions = {},
 ): number[] {
   const start = options.start ?? 0;
@@ -358,7 +358,7 @@ export function predictClasses(
  */
 export async function predictClassesAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: PredictOptions = {},
 ): Promise<number[]> {
   const start = options.start ?? 0;
@@ -398,7 +398,7 @@ export async function predictClassesAsync(
  */
 export async function predictClassesParallel(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: PredictOptions & { threads?: number; pool?: WorkerPool } = {},
 ): Promise<number[]> {
   const start = options.start ?? 0, count = options.count ?? 10;

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Dataset, Mnist, MnistSplit } from "./data.ts";
+import type { Dataset, Split } from "./data.ts";
 import { forwardRange, forwardRangeAsync } from "./engine/forward.ts";
 import { defaultThreads, WorkerPool } from "./engine/pool.ts";
 import type { StepRunner } from "./engine/gradients.ts";
@@ -26,7 +26,7 @@ import {
 } from "./errors.ts";
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
-import { numClassesOf, setClassNames } from "./saving.ts";
+import { numClassesOf, setClassNames, setPreprocessing } from "./model_info.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -153,7 +153,7 @@ function checkCount(
  */
 export function evaluate(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: { batchSize?: number; count?: number } = {},
 ): Evaluation {
   const count = options.count ?? split.count;
@@ -199,7 +199,7 @@ function stopEvaluating(watch: InterruptWatch, count: number) {
  */
 export async function evaluateAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: { batchSize?: number; count?: number } = {},
 ): Promise<Evaluation> {
   const count = options.count ?? split.count;
@@ -231,7 +231,7 @@ export async function evaluateAsync(
  */
 export async function evaluateParallel(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: { batchSize?: number; count?: number; threads?: number } = {},
 ): Promise<Evaluation> {
   const threads = options.threads ?? defaultThreads();
@@ -287,7 +287,7 @@ export async function evaluateParallel(
  */
 export async function train(
   model: tf.LayersModel,
-  data: Mnist | Dataset,
+  data: Dataset,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const classes = data.train.numClasses ?? 10;
@@ -299,13 +299,8 @@ export async function train(
     );
   }
   // The model keeps its data set's class names, and saveModel saves them.
-  if ("classNames" in data) setClassNames(model, data.classNames);
-  if ("preprocessing" in data && data.preprocessing) {
-    model.setUserDefinedMetadata({
-      ...model.getUserDefinedMetadata(),
-      preprocessing: data.preprocessing,
-    });
-  }
+  if (data.classNames) setClassNames(model, data.classNames);
+  if (data.preprocessing) setPreprocessing(model, data.preprocessing);
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
   const initialStep = options.initialStep ?? 0;
@@ -404,7 +399,7 @@ export async function train(
 /** Evaluates on every thread of `runner`, calling `beforeBatch` on this one. */
 async function validate(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   runner: StepRunner,
   beforeBatch: () => void,
 ): Promise<Evaluation> {

@@ -8,6 +8,7 @@
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
 import { gpuAdapterName, initBackend } from "../lib/backend.ts";
+import { MnistCnnError } from "../lib/errors.ts";
 import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
   const backend = backendName(flags.backend);
   await initBackend(backend);
   if (backend === "webgpu") console.log(`WebGPU adapter: ${gpuAdapterName()}`);
-  const run = await openRun(dir, {
+  const run = await inFlags(openRun(dir, {
     epochs: flags.epochs,
     batchSize: flags["batch-size"],
     limit: flags.limit,
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
     resume: flags.resume,
     dataset: flags.dataset,
     preprocessing: flags.preprocessing,
-  });
+  }));
   const { model, state } = run;
   if (run.resumed) {
     console.log(
@@ -126,10 +127,9 @@ async function main(): Promise<void> {
   console.log(formatSummary(model));
 
   // A checkpoint after each epoch; Ctrl-C stops between two steps (exit 130).
-  const result = await trainRun(run, run.data, {
-    threads: flags.threads,
-    ctrlC: true,
-  });
+  const result = await inFlags(
+    trainRun(run, { threads: flags.threads, ctrlC: true }),
+  );
   console.log(`Test loss: ${result.test.loss.toFixed(4)}`);
   console.log(`Test accuracy: ${result.test.acc.toFixed(4)}`);
   console.log(`Saved trained model at ${dir}`);
@@ -147,6 +147,26 @@ async function main(): Promise<void> {
   );
   const names = predicted.map((c) => mnist.classNames[c]);
   console.log(names.join(names.some((n) => n.length > 1) ? ", " : " "));
+}
+
+/**
+ * `openRun`'s and `trainRun`'s errors name their options in backticks
+ * (`` `seed` ``, `` `resume` ``); here they name the flags (`--seed`).
+ */
+async function inFlags<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (e instanceof MnistCnnError) {
+      e.message = e.message.replace(
+        /`([a-z][A-Za-z]*)`/g,
+        (_, option: string) =>
+          `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      );
+      e.stack = `${e.name}: ${e.message}`;
+    }
+    throw e;
+  }
 }
 
 /**

@@ -11,10 +11,10 @@ import * as tf from "@tensorflow/tfjs";
 import {
   type BackendName,
   buildModel,
+  type Dataset,
   GpuError,
   initBackend,
   loadModel,
-  type Mnist,
   predictProbabilitiesAsync,
   saveModel,
   train,
@@ -67,10 +67,10 @@ const quantile = (sorted: Float64Array, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /** MNIST with the test set cut to 64 images, so validation stays quick. */
-function smallMnist(): Mnist {
+function smallMnist(): Dataset {
   const n = 64;
   return {
-    train: mnist.train,
+    ...mnist,
     test: {
       ...mnist.test,
       images: mnist.test.images.subarray(0, n * 784),

@@ -21,7 +21,6 @@ import {
   type Dataset,
   initBackend,
   loadModel,
-  type MnistSplit,
   reportHtml,
   saveModel,
   setClassNames,
@@ -29,6 +28,7 @@ import {
   showConfusionMatrix,
   showDigits,
   showMistakes,
+  type Split,
   train,
   UsageError,
 } from "../lib/mod.ts";
@@ -39,7 +39,7 @@ const mnist = await realMnist();
 const NAMES = ["nought", "one", "two"];
 
 /** The first `n` samples of `split` labelled 0, 1 or 2, as a 3-class split. */
-function threeClasses(split: MnistSplit, n: number): MnistSplit {
+function threeClasses(split: Split, n: number): Split {
   const ids: number[] = [];
   for (let i = 0; i < split.count && ids.length < n; i++) {
     if (split.labels[i] < 3) ids.push(i);

@@ -6,13 +6,13 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "../data.ts";
+import type { Split } from "../data.ts";
 import {
   type Prediction,
   predictProbabilities,
   predictProbabilitiesAsync,
 } from "../predict.ts";
-import { classNamesOf } from "../saving.ts";
+import { classNamesOf } from "../model_info.ts";
 import { defaultClassNames } from "../data.ts";
 
 /** Every sample's label, predicted class and the probability given to it. */
@@ -59,7 +59,7 @@ export function classNamesIn(results: Classified): string[] {
  * assertEquals(results.classes.length, 2);
  * ```
  */
-export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
+export function classify(model: tf.LayersModel, split: Split): Classified {
   return classified(
     model,
     split,
@@ -86,7 +86,7 @@ export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
  */
 export async function classifyAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
 ): Promise<Classified> {
   const prediction = await predictProbabilitiesAsync(model, split, {
     start: 0,
@@ -98,7 +98,7 @@ export async function classifyAsync(
 
 function classified(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   { classes, probabilities }: Prediction,
 ): Classified {
   return {

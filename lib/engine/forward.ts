@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { gatherBatch, type MnistSplit } from "../data.ts";
+import { gatherBatch, type Split } from "../data.ts";
 
 /**
  * Samples per forward pass by default. Small enough that the WASM heap, which
@@ -48,7 +48,7 @@ interface ForwardBatch {
 
 function* forwardBatches(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): Generator<ForwardBatch> {
@@ -132,7 +132,7 @@ function addBatch(
  */
 export function forwardRange(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): ForwardResult {
@@ -151,7 +151,7 @@ export function forwardRange(
  */
 export async function forwardRangeAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): Promise<ForwardResult> {

@@ -33,11 +33,8 @@ import {
   worstMistakes,
   writeReport,
 } from "../../lib/mod.ts";
-import {
-  confusionChart,
-  historyCsv,
-  trainingChart,
-} from "../../lib/charts/mod.ts";
+import { confusionChart, trainingChart } from "../../lib/charts/mod.ts";
+import { historyCsv } from "../../lib/checkpoint/history.ts";
 import { launchBrowser, skipBrowser } from "../browser.ts";
 import { realMnist, silent, trainedModel } from "../helpers.ts";
 
