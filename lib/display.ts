@@ -533,7 +533,7 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  * const model = buildModel({ seed: 1 }); // untrained: any answer
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
  * const input = toMnistInput(picture);
- * const [probabilities] = predictInputs(model, [input]).probabilities;
+ * const [probabilities] = (await predictInputs(model, [input])).probabilities;
  * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
  * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```

@@ -24,7 +24,7 @@
  *   rows: 28,
  *   cols: 28,
  * } as const;
- * assertEquals(predictClasses(model, blank, { count: 1 }).length, 1);
+ * assertEquals((await predictClasses(model, blank, { count: 1 })).length, 1);
  * ```
  *
  * @example The whole tutorial (a full epoch on MNIST, about a minute)
@@ -37,7 +37,7 @@
  * await mnist.train(model, data, { epochs: 1, seed: 2 });
  * const dir = await mnist.saveModel(model);
  * const reloaded = await mnist.loadModel(dir);
- * console.log(mnist.predictClasses(reloaded, data.train).join(" "));
+ * console.log((await mnist.predictClasses(reloaded, data.train)).join(" "));
  * ```
  *
  * @module
@@ -88,7 +88,6 @@ export { KerasAdadelta } from "./engine/optimizer.ts";
 export {
   type EpochLog,
   evaluate,
-  evaluateAsync,
   type Evaluation,
   type StepLog,
   train,
@@ -112,13 +111,10 @@ export {
 } from "./model_info.ts";
 export {
   predictClasses,
-  predictClassesAsync,
   predictInputs,
-  predictInputsAsync,
   type Prediction,
   type PredictOptions,
   predictProbabilities,
-  predictProbabilitiesAsync,
 } from "./predict.ts";
 
 // Showing each step in a notebook.
@@ -136,7 +132,6 @@ export type { MimeBundle } from "./jupyter/mod.ts";
 export {
   type Classified,
   classify,
-  classifyAsync,
   type ClassMetrics,
   classMetrics,
   confusionMatrix,

@@ -411,7 +411,7 @@ async function main(): Promise<void> {
     }
     return seconds.sort((a, b) => a - b)[1];
   };
-  predictClasses(model, mnist.test, { count: 1000 }); // warm-up
+  await predictClasses(model, mnist.test, { count: 1000 }); // warm-up
   const inference = [
     figureImages(
       1,

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       }`,
     );
   }
-  const results = classify(model, test);
+  const results = await classify(model, test);
   const path = join(dir, "report.html");
   await writeReport(
     path,

@@ -12,7 +12,7 @@ import { MnistCnnError } from "../lib/errors.ts";
 import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
-import { predictClassesAsync } from "../lib/predict.ts";
+import { predictClasses } from "../lib/predict.ts";
 import { type AugmentOptions, DEFAULT_AUGMENT } from "../lib/engine/augment.ts";
 import {
   BACKEND_FLAG,
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   console.log(`Epoch time: ${seconds.join(", ")} s`);
 
   const reloaded = await loadModel(dir);
-  const predicted = await predictClassesAsync(reloaded, mnist.train, {
+  const predicted = await predictClasses(reloaded, mnist.train, {
     count: Math.min(10, mnist.train.count),
   });
   console.log(

@@ -15,7 +15,7 @@ import {
   GpuError,
   initBackend,
   loadModel,
-  predictProbabilitiesAsync,
+  predictProbabilities,
   saveModel,
   train,
   UsageError,
@@ -218,7 +218,7 @@ Deno.test({
 
 /** Probabilities of the first PREDICTED test digits on the active backend. */
 async function probabilities(model: tf.LayersModel) {
-  return await predictProbabilitiesAsync(model, mnist.test, {
+  return await predictProbabilities(model, mnist.test, {
     count: PREDICTED,
   });
 }

@@ -88,7 +88,7 @@ Deno.test("train records the data set's class names; save and load keep them; ev
     const back = await loadModel(join(dir, "m"));
     assertEquals(classNamesOf(back), NAMES);
 
-    const results = classify(back, data.test);
+    const results = await classify(back, data.test);
     assertEquals(results.classNames, NAMES);
     const matrix = String(showConfusionMatrix(results)["text/plain"]);
     assertEquals(matrix.split("\n").length, 4, matrix); // header + 3 classes
@@ -141,7 +141,7 @@ Deno.test("a model saved without class names reads as MNIST's digits, and its ch
     assertEquals(json.userDefinedMetadata, undefined);
     const back = await loadModel(join(dir, "old"));
     assertEquals(classNamesOf(back), [..."0123456789"]);
-    const results = classify(back, { ...mnist.test, count: 50 });
+    const results = await classify(back, { ...mnist.test, count: 50 });
     const matrix = String(showConfusionMatrix(results)["text/plain"]);
     assertStringIncludes(matrix.split("\n")[0], "0    1    2");
   } finally {

@@ -1,7 +1,7 @@
 /**
  * The forward pass over a range of a data set, in batches: summed loss and
  * hits (evaluation) or the predicted classes. One loop serves `evaluate`,
- * `predictClasses` and the threads of {@linkcode WorkerPool}.
+ * `predictClasses` and the threads of the worker pool.
  *
  * @module
  */
@@ -107,7 +107,11 @@ function addBatch(
  * Runs `model` on samples `start .. start+count` of `split`, in batches.
  * `beforeBatch(done)` runs before each batch with the samples done so far;
  * it may throw to stop the pass (an interrupt). Reads each batch's result
- * synchronously: on the `webgpu` backend use {@linkcode forwardRangeAsync}.
+ * synchronously, which is why it stays beside {@linkcode forwardRangeAsync}:
+ * it serves the worker pool (each worker's share, and the calling thread's),
+ * which runs on `wasm` only, where a read is a copy from the WASM heap and a
+ * worker answers its message in one synchronous turn. Everything else (and
+ * every backend) uses {@linkcode forwardRangeAsync}.
  *
  * @example
  * ```ts

@@ -151,7 +151,7 @@ class PoolWorker {
  * const { correct } = await pool.forward(mnist.test, { start: 0, count: 500, mode: "evaluate" });
  * pool.dispose();
  * // The same count as one thread gets.
- * assertEquals(correct / 500, evaluate(model, mnist.test, { count: 500 }).acc);
+ * assertEquals(correct / 500, (await evaluate(model, mnist.test, { count: 500 })).acc);
  * ```
  */
 export class WorkerPool {

@@ -11,7 +11,7 @@
  * await initBackend();
  * const model = await loadModel();
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
- * assertEquals(predictInputs(model, [toMnistInput(picture)]).classes, [7]);
+ * assertEquals((await predictInputs(model, [toMnistInput(picture)])).classes, [7]);
  * ```
  *
  * @module

@@ -154,7 +154,7 @@ export function createHandler(
             throw error;
           }
         }
-        const { classes, probabilities } = predictInputs(options.model, [
+        const { classes, probabilities } = await predictInputs(options.model, [
           input,
         ]);
         return json(200, {
