@@ -95,7 +95,7 @@ export {
   type TrainResult,
 } from "./training.ts";
 export { type AugmentOptions, DEFAULT_AUGMENT } from "./engine/augment.ts";
-export type { ProgressSink } from "./engine/progress.ts";
+export type { ProgressSink } from "./jupyter/progress.ts";
 export {
   DEFAULT_MODEL_DIR,
   loadModel,

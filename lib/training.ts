@@ -15,7 +15,7 @@ import {
   defaultSink,
   ProgressBar,
   type ProgressSink,
-} from "./engine/progress.ts";
+} from "./jupyter/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
 import {
   checkWholeNumber,

@@ -13,7 +13,8 @@ import {
   type MimeBundle,
 } from "../jupyter/mod.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE, type Split } from "../data.ts";
-import { encodePng, showTable, upscale } from "../display.ts";
+import { showTable } from "../display.ts";
+import { encodePng, upscale } from "../image/encode.ts";
 import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 import {

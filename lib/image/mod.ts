@@ -20,3 +20,5 @@ export * from "./decode.ts";
 export * from "./preprocess.ts";
 export * from "./files.ts";
 export * from "./resize.ts";
+export * from "./encode.ts";
+export * from "./palette.ts";
