@@ -141,12 +141,12 @@ async function predictBatches(
  * assertEquals(probabilities[0].length, 10);
  * ```
  */
-export function predictInputs(
+export async function predictInputs(
   model: tf.LayersModel,
   inputs: Float32Array[],
   options: { batchSize?: number } = {},
 ): Promise<Prediction> {
-  return predictBatches(
+  return await predictBatches(
     "predictInputs",
     model,
     ...inputSource(inputs, options),
@@ -217,12 +217,12 @@ function splitSource(split: Split, options: PredictOptions): BatchSource {
  * assertEquals(probabilities.map((p) => p.length), [10, 10]);
  * ```
  */
-export function predictProbabilities(
+export async function predictProbabilities(
   model: tf.LayersModel,
   split: Split,
   options: NamedPredictOptions = {},
 ): Promise<Prediction> {
-  return predictBatches(
+  return await predictBatches(
     options.operation ?? "predictProbabilities",
     model,
     ...splitSource(split, options),
