@@ -14,10 +14,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { RELU_GRAD } from "../kernels/relu_grad.ts";
+import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
 import { chainLayers } from "./chain.ts";
 
 /** The op's kernel name (this project's own; tfjs has none). */
 export const CONV_BIAS_RELU = "MnistCnnConv2DBiasRelu";
+
+/**
+ * The same op followed by a 2×2, stride-2 max pool (the tutorial's conv2
+ * and pooling): its outputs are the pooled activation and the ReLU's output
+ * (kept for the gradient), and its gradient runs the pool's, the ReLU's and
+ * the bias's in one pass ({@link POOL_RELU_GRAD}).
+ */
+export const CONV_BIAS_RELU_POOL = "MnistCnnConv2DBiasReluPool";
 
 /** The attributes of {@linkcode CONV_BIAS_RELU}: a stride-1 NHWC convolution. */
 interface ConvAttrs {
@@ -51,6 +60,45 @@ function register(): boolean {
         } as unknown as tf.NamedAttrMap,
       }),
   });
+  const maxPool = tf.getKernel("MaxPool", "wasm");
+  if (maxPool !== undefined && tf.getKernel(POOL_RELU_GRAD, "wasm")) {
+    tf.registerKernel({
+      kernelName: CONV_BIAS_RELU_POOL,
+      backendName: "wasm",
+      kernelFunc: (args) => {
+        const y = fused.kernelFunc({
+          ...args,
+          attrs: {
+            ...convAttrs((args.attrs as unknown as ConvAttrs).pad),
+            activation: "relu",
+          } as unknown as tf.NamedAttrMap,
+        }) as tf.TensorInfo;
+        const pooled = maxPool.kernelFunc({
+          inputs: { x: y },
+          backend: args.backend,
+          attrs: { filterSize: [2, 2], strides: [2, 2], pad: "valid" },
+        }) as tf.TensorInfo;
+        return [pooled, y];
+      },
+    });
+    tf.registerGradient({
+      kernelName: CONV_BIAS_RELU_POOL,
+      inputsToSave: ["x", "filter"],
+      outputsToSave: [false, true],
+      gradFunc: (dys, saved, attrs) => {
+        const [x, filter, y] = saved;
+        const { pad } = attrs as unknown as ConvAttrs;
+        const engine = tf.engine();
+        const dy = (dys as tf.Tensor[])[0];
+        // dz = step(y) · the pool's gradient, and Σ dz for the bias.
+        const [dz, db] = engine.runKernel(POOL_RELU_GRAD, {
+          dy,
+          y,
+        }) as tf.Tensor[];
+        return convGradients(x, filter, dz, db, pad);
+      },
+    });
+  }
   tf.registerGradient({
     kernelName: CONV_BIAS_RELU,
     inputsToSave: ["x", "filter"],
@@ -64,22 +112,38 @@ function register(): boolean {
         dy: dy as tf.Tensor,
         x: y,
       }) as tf.Tensor;
-      return {
-        x: () =>
-          engine.runKernel("Conv2DBackpropInput", { dy: dz, filter }, {
-            ...convAttrs(pad),
-            inputShape: x.shape,
-          }) as tf.Tensor,
-        filter: () =>
-          engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
-            ...convAttrs(pad),
-            filterShape: filter.shape,
-          }) as tf.Tensor,
-        bias: () => tf.sum(dz, [0, 1, 2]),
-      };
+      return convGradients(x, filter, dz, undefined, pad);
     },
   });
   return true;
+}
+
+/**
+ * The convolution's input, filter and bias gradients from `dz`, the
+ * gradient at its output before the ReLU; `db` the bias's where computed
+ * already.
+ */
+function convGradients(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  dz: tf.Tensor,
+  db: tf.Tensor | undefined,
+  pad: "valid" | "same",
+): Record<string, () => tf.Tensor> {
+  const engine = tf.engine();
+  return {
+    x: () =>
+      engine.runKernel("Conv2DBackpropInput", { dy: dz, filter }, {
+        ...convAttrs(pad),
+        inputShape: x.shape,
+      }) as tf.Tensor,
+    filter: () =>
+      engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
+        ...convAttrs(pad),
+        filterShape: filter.shape,
+      }) as tf.Tensor,
+    bias: () => db ?? tf.sum(dz, [0, 1, 2]),
+  };
 }
 
 /** The layer's padding when it is a `Conv2D` the op can run. */
@@ -104,8 +168,34 @@ function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
   return ok ? padding : undefined;
 }
 
-/** Each layer of a chain, with its padding where the op runs it. */
-type Plan = { layer: tf.layers.Layer; pad?: "valid" | "same" }[];
+/**
+ * Each layer of a chain, with its padding where the op runs it, and `pool`
+ * where the next layer, a 2×2 stride-2 max pool, runs in the same op (and
+ * is left out of the plan).
+ */
+type Plan = { layer: tf.layers.Layer; pad?: "valid" | "same"; pool?: true }[];
+
+/**
+ * Whether `layer` is a 2×2, stride-2, valid max pool whose windows tile
+ * `conv`'s output exactly, in channels of fours.
+ */
+function fusablePool(conv: tf.layers.Layer, layer: tf.layers.Layer): boolean {
+  if (layer.getClassName() !== "MaxPooling2D") return false;
+  const config = layer.getConfig() as {
+    poolSize?: number | number[];
+    strides?: number | number[];
+    padding?: string;
+    dataFormat?: string;
+  };
+  const twos = (v: number | number[] | undefined) =>
+    v !== undefined && [v].flat().length > 0 &&
+    [v].flat().every((n) => n === 2);
+  const [, h, w, c] = conv.outputShape as number[];
+  return twos(config.poolSize) && twos(config.strides) &&
+    config.padding === "valid" &&
+    (config.dataFormat ?? "channelsLast") === "channelsLast" &&
+    canPoolReluGrad([1, h, w, c]);
+}
 
 /** The plan of each model, made on its first training step. */
 const plans = new WeakMap<tf.LayersModel, Plan | null>();
@@ -114,9 +204,25 @@ function planOf(model: tf.LayersModel): Plan | null {
   let plan = plans.get(model);
   if (plan === undefined) {
     const found = chainLayers(model);
-    plan = "problem" in found
-      ? null
-      : found.layers.map((layer) => ({ layer, pad: fusablePad(layer) }));
+    if ("problem" in found) {
+      plan = null;
+    } else {
+      const pools = tf.getKernel(CONV_BIAS_RELU_POOL, "wasm") !== undefined;
+      plan = [];
+      const layers = found.layers;
+      for (let i = 0; i < layers.length; i++) {
+        const pad = fusablePad(layers[i]);
+        if (
+          pad !== undefined && pools && i + 1 < layers.length &&
+          fusablePool(layers[i], layers[i + 1])
+        ) {
+          plan.push({ layer: layers[i], pad, pool: true });
+          i++; // the pool runs in the op
+        } else {
+          plan.push({ layer: layers[i], pad });
+        }
+      }
+    }
     plans.set(model, plan);
   }
   return plan;
@@ -155,15 +261,26 @@ export function applyTraining(
   const plan = tf.getBackend() === "wasm" && register() ? planOf(model) : null;
   if (plan === null) return model.apply(xs, kwargs) as tf.Tensor;
   let x = xs;
-  for (const { layer, pad } of plan) {
+  for (const { layer, pad, pool } of plan) {
     if (pad === undefined) {
       x = layer.apply(x, kwargs) as tf.Tensor;
       continue;
     }
     const [filter, bias] = layer.weights.map((w) => w.read());
-    x = tf.engine().runKernel(CONV_BIAS_RELU, { x, filter, bias }, {
-      pad,
-    }) as tf.Tensor;
+    if (pool) {
+      // Outputs: the pooled activation, and the ReLU's (for the gradient).
+      const [pooled, y] = tf.engine().runKernel(
+        CONV_BIAS_RELU_POOL,
+        { x, filter, bias },
+        { pad },
+      ) as tf.Tensor[];
+      y.dispose(); // the tape keeps its own reference
+      x = pooled;
+    } else {
+      x = tf.engine().runKernel(CONV_BIAS_RELU, { x, filter, bias }, {
+        pad,
+      }) as tf.Tensor;
+    }
   }
   return x;
 }

@@ -38,6 +38,7 @@ import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
 import { makeIdentity } from "./identity.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { registerReluGrad } from "./relu_grad.ts";
+import { registerPoolReluGrad } from "./pool_relu_grad.ts";
 import { makeSum } from "./sum.ts";
 import { WASM, type WasmKernelFunc } from "./wasm_util.ts";
 
@@ -54,6 +55,11 @@ export { makeConv2D, makeFusedConv2D, useWinograd } from "./conv2d.ts";
 export { makeIdentity } from "./identity.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 export { registerReluGrad, RELU_GRAD } from "./relu_grad.ts";
+export {
+  canPoolReluGrad,
+  POOL_RELU_GRAD,
+  registerPoolReluGrad,
+} from "./pool_relu_grad.ts";
 export { makeSum } from "./sum.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
@@ -114,6 +120,7 @@ export function registerTrainingKernels(): void {
   wrapStock("Sum", makeSum);
   wrapStock("_FusedMatMul", makeFusedMatMul);
   registerReluGrad();
+  registerPoolReluGrad();
 }
 
 /** The stock wasm kernels that {@linkcode registerTrainingKernels} wrapped. */

@@ -156,6 +156,20 @@ export interface SimdKernels {
    * sums at `acc` (`sum.as.ts`).
    */
   columnSums(x: number, acc: number, rows: number, cols: number): void;
+  /**
+   * ReLU then a tiling 2x2 max pool, backwards: dz and the bias's float64
+   * column sums at `acc`, in one pass (`pool.as.ts`).
+   */
+  maxPoolReluGrad2x2(
+    y: number,
+    dy: number,
+    dz: number,
+    acc: number,
+    N: number,
+    H: number,
+    W: number,
+    C: number,
+  ): void;
   /** ReLU's gradient, dy·step(x), in one pass (`relu.as.ts`). */
   reluGrad(dy: number, x: number, out: number, n: number): void;
   /** Dropout keep-masks from per-row keys (`dropout.as.ts`). */

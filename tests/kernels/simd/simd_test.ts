@@ -80,6 +80,7 @@ for (const file of Object.values(BINARY_FILES)) {
         "inputTransform2",
         "inputTransform4",
         "maxPoolGrad2x2",
+        "maxPoolReluGrad2x2",
         "outputTransform2",
         "outputTransform4",
         "planeProducts",
