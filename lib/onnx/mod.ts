@@ -31,6 +31,7 @@ export {
   MAX_FILE_BYTES,
   MAX_NODES,
   MAX_VALUES,
+  type Model as OnnxModelProto,
   onnx,
   OPSETS,
 } from "./proto.ts";
