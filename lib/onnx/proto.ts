@@ -31,7 +31,7 @@ export const MAX_NODES = 2000;
 /** The most values all weights together may hold (2²⁷, 512 MiB of float32). */
 export const MAX_VALUES = 2 ** 27;
 /** The opsets of the default domain read (`ai.onnx`). */
-export const OPSETS = { min: 7, max: 22 } as const;
+export const OPSETS = { min: 1, max: 22 } as const;
 /** The IR versions read. */
 export const IR_VERSIONS = { min: 3, max: 10 } as const;
 
@@ -136,6 +136,7 @@ const TYPE_BYTES: Record<number, number> = {
   [6]: 4, // INT32
   [7]: 8, // INT64
   [11]: 8, // DOUBLE
+  [9]: 1, // BOOL
 };
 
 /** Checks a tensor's size and data; returns its number of values. */
@@ -176,7 +177,7 @@ function checkTensor(t: Tensor, file: string, room: number): number {
       file,
       `tensor ${name} is of type ${
         onnx.TensorProto.DataType[type] ?? type
-      }: only FLOAT, DOUBLE, INT32 and INT64 are read`,
+      }: only FLOAT, DOUBLE, INT32, INT64 and BOOL are read`,
     );
   }
   const stored = t.rawData && t.rawData.length > 0
@@ -185,7 +186,7 @@ function checkTensor(t: Tensor, file: string, room: number): number {
     ? t.floatData?.length ?? 0
     : type === 11
     ? t.doubleData?.length ?? 0
-    : type === 6
+    : type === 6 || type === 9
     ? t.int32Data?.length ?? 0
     : t.int64Data?.length ?? 0;
   if (stored !== count) {
@@ -226,13 +227,17 @@ export function tensorValues(t: Tensor): Constant {
         ? view.getFloat64(8 * i, true)
         : type === 6
         ? view.getInt32(4 * i, true)
+        : type === 9
+        ? view.getUint8(i)
         : Number(view.getBigInt64(8 * i, true));
     }
   } else if (type === 1) values = Float32Array.from(t.floatData ?? []);
   else if (type === 11) values = Float32Array.from(t.doubleData ?? []);
-  else if (type === 6) values = Float32Array.from(t.int32Data ?? []);
+  else if (type === 6 || type === 9) {
+    values = Float32Array.from(t.int32Data ?? []);
+  }
   else values = Float32Array.from((t.int64Data ?? []).map(num));
-  return { dims, values, integer: type === 6 || type === 7 };
+  return { dims, values, integer: type !== 1 && type !== 11 };
 }
 
 /** A node's attributes by name. */

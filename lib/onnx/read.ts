@@ -275,7 +275,7 @@ class Converter {
     const dims = tensorType.shape?.dim ?? [];
     if (dims.length < 2 || dims.length > 4) {
       this.fail(
-        `the input "${input.name}" has rank ${dims.length}: a batch and 1 to 3 more axes are read`,
+        `the input "${input.name}" has rank ${dims.length}: a batch axis and 1 to 3 more are read`,
       );
     }
     const inputShape: Dim[] = dims.map((d, i) => {
@@ -498,13 +498,19 @@ class Converter {
             }: before opset 13, ${op} along axis ${axis} of a rank-${rank} tensor is taken over the axes from ${axis} on together, which no layer does`,
           );
         }
-        const kerasAxis = axisOf(onnxAxis);
-        const last = kerasAxis === rank - 1;
+        axisOf(onnxAxis); // refuses the batch axis
+        // tfjs takes a softmax along the last axis only: move it there.
+        if (flow.order[rank - 1] !== onnxAxis) {
+          flow = this.toOrder(flow, [
+            ...flow.order.filter((o) => o !== onnxAxis),
+            onnxAxis,
+          ]);
+        }
         const isOutput = (node.output ?? [])[0] ===
           (this.graph.output ?? [])[0]?.name;
         let logs = op === "LogSoftmax";
         if (
-          logs && isOutput && last && this.options.finalLogSoftmax !== "keep"
+          logs && isOutput && this.options.finalLogSoftmax !== "keep"
         ) {
           logs = false;
           this.notes.push(
@@ -515,7 +521,7 @@ class Converter {
           return this.add(
             {
               kind: "logSoftmax",
-              args: { axis: last ? -1 : kerasAxis },
+              args: { axis: -1 },
               weights: [],
             },
             flow,
@@ -523,18 +529,12 @@ class Converter {
           );
         }
         const p = flow.producer;
-        if (last && p && p.kind === "dense" && p.args.activation === "linear") {
+        if (p && p.kind === "dense" && p.args.activation === "linear") {
           p.args.activation = "softmax";
           return { ...flow };
         }
         return this.add(
-          last
-            ? {
-              kind: "activation",
-              args: { activation: "softmax" },
-              weights: [],
-            }
-            : { kind: "softmax", args: { axis: kerasAxis }, weights: [] },
+          { kind: "activation", args: { activation: "softmax" }, weights: [] },
           flow,
           flow.shape,
         );
@@ -688,7 +688,10 @@ class Converter {
   }
 
   reshape(node: Node, a: Attributes, flow: Flow): Flow {
-    const target = [...this.constant(node.input?.[1] ?? "", node).values];
+    // Before opset 5 the shape is an attribute.
+    const target = this.opset < 5
+      ? a.ints("shape") ?? []
+      : [...this.constant(node.input?.[1] ?? "", node).values];
     const rank = flow.shape.length;
     if (a.int("allowzero", 0) === 1 && target.includes(0)) {
       this.fail(`${this.where(node)} has allowzero with a 0 in its shape`);
@@ -1163,7 +1166,10 @@ class Converter {
 
   batchNorm(node: Node, a: Attributes, flow: Flow): Flow {
     this.dropFeatures(flow, node);
-    if (a.int("training_mode", 0) !== 0) {
+    if (
+      a.int("training_mode", 0) !== 0 ||
+      (this.opset < 7 && a.int("is_test", 0) === 0)
+    ) {
       this.fail(`${this.where(node)} is in training mode`);
     }
     if (a.has("spatial") && a.int("spatial", 1) !== 1) {
