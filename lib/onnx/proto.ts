@@ -235,8 +235,7 @@ export function tensorValues(t: Tensor): Constant {
   else if (type === 11) values = Float32Array.from(t.doubleData ?? []);
   else if (type === 6 || type === 9) {
     values = Float32Array.from(t.int32Data ?? []);
-  }
-  else values = Float32Array.from((t.int64Data ?? []).map(num));
+  } else values = Float32Array.from((t.int64Data ?? []).map(num));
   return { dims, values, integer: type !== 1 && type !== 11 };
 }
 
