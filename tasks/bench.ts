@@ -43,6 +43,7 @@ import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
 import { runWithPeak } from "../lib/bench/process_peak.ts";
 import { describeMachine, machineInfo } from "../lib/bench/machine.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
+import { formatAnchors, onnxRuntimeAnchors } from "./bench_onnx.ts";
 
 const SPEC = {
   batches: {
@@ -583,6 +584,10 @@ async function main(): Promise<void> {
       } s)`,
     );
   }
+  // ONNX Runtime anchors (tasks/bench_onnx.ts, docs/onnx.md).
+  const threadsRun = { threads: inference.map((f) => f.threads) };
+  const onnxAnchors = await onnxRuntimeAnchors(model, threadsRun);
+  formatAnchors(onnxAnchors, inference).forEach((l) => console.log(l));
   console.log(
     `\nTime per kernel, mean of ${
       flags["profile-steps"]

@@ -297,9 +297,17 @@ class Converter {
         `the input "${input.name}" of shape [${inputShape}] is too large`,
       );
     }
-    // A rank-4 input is NCHW unless the graph starts by transposing it.
-    const first = this.consumers.get(input.name ?? "") ?? [];
+    // A rank-4 input is NCHW unless the graph starts by transposing it
+    // (past value-by-value ops and normalisation).
     const rank = inputShape.length;
+    let first = this.consumers.get(input.name ?? "") ?? [];
+    for (let hops = 0; hops < 16 && first.length === 1; hops++) {
+      const op = first[0].opType ?? "";
+      if (!ELEMENTWISE.has(op) && !["Add", "Sub", "Mul", "Div"].includes(op)) {
+        break;
+      }
+      first = this.consumers.get(first[0].output?.[0] ?? "") ?? [];
+    }
     const inputOrder = rank === 4 && first[0]?.opType !== "Transpose"
       ? [0, 2, 3, 1]
       : identity(rank);

@@ -159,6 +159,16 @@ Deno.test({
       weightsOf(model).some((w, i) => w.some((v, j) => v !== before[i][j])),
       "training changed the weights",
     );
+    // Exported back (Rescaling first, then the NHWC input's Transpose), it
+    // reads in again as the same model.
+    await saveOnnx(model, join(tmp, "torch_tuned.onnx"));
+    const back = await loadModel(join(tmp, "torch_tuned.onnx"));
+    assertEquals(weightsOf(back), weightsOf(model));
+    assertEquals(
+      predictProbabilities(back, mnist.test, { count: 100 }),
+      predictProbabilities(model, mnist.test, { count: 100 }),
+    );
+    back.dispose();
     model.dispose();
   },
 });
