@@ -1241,9 +1241,19 @@ function build(
   const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
   let model: tf.LayersModel | undefined;
   try {
+    // Keras-style names, numbered per kind: conv2d_1, conv2d_2, dense_1…
+    const counts = new Map<string, number>();
+    for (const s of specs) {
+      const base = s.kind === "leakyReLU"
+        ? "leaky_re_lu"
+        : s.kind.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+      const n = (counts.get(base) ?? 0) + 1;
+      counts.set(base, n);
+      s.args.name = `${base}_${n}`;
+    }
     const layers = specs.map((s) =>
       s.kind === "logSoftmax"
-        ? new LogSoftmax(s.args as { axis: number })
+        ? new LogSoftmax(s.args as { axis: number; name: string })
         : (tf.layers as unknown as Record<
           string,
           (a: unknown) => tf.layers.Layer

@@ -10,7 +10,8 @@ torch.onnx.export (opset 13, a dynamic batch).
 
 Usage: make_torch.py OUT_DIR MNIST_DIR COUNT
 Writes OUT_DIR/torch_mnist.onnx, OUT_DIR/probabilities.bin (COUNT x 10
-float32, exp of the network's log_softmax on the first COUNT test images).
+float32, exp of the network's log_softmax on the first COUNT test images;
+none when COUNT is 0). notebooks/from_pytorch.ipynb makes its model with it.
 """
 import os
 import sys
@@ -75,6 +76,8 @@ def main():
         output_names=["log_probabilities"],
         dynamic_axes={"input": {0: "batch"}, "log_probabilities": {0: "batch"}},
     )
+    if count == 0:
+        return
     test = idx(os.path.join(mnist, "t10k-images-idx3-ubyte"), 16)
     tx = torch.from_numpy(test[: count * 784].reshape(-1, 1, 28, 28) / 255.0).float()
     with torch.no_grad():
