@@ -43,6 +43,11 @@ export const SUPPORTED_OPS: readonly string[] = [
   "LeakyRelu",
   "Sigmoid",
   "Tanh",
+  "Elu",
+  "Selu",
+  "Softplus",
+  "Softsign",
+  "Clip",
   "Softmax",
   "LogSoftmax",
   "MaxPool",
@@ -51,6 +56,7 @@ export const SUPPORTED_OPS: readonly string[] = [
   "Flatten",
   "Reshape",
   "Transpose",
+  "Pad",
   "Dropout",
   "BatchNormalization",
   "Identity",
@@ -63,6 +69,11 @@ const ELEMENTWISE = new Set([
   "LeakyRelu",
   "Sigmoid",
   "Tanh",
+  "Elu",
+  "Selu",
+  "Softplus",
+  "Softsign",
+  "Clip",
   "Dropout",
   "Identity",
 ]);
@@ -438,25 +449,59 @@ class Converter {
         return flow;
       case "Relu":
       case "Sigmoid":
-      case "Tanh": {
-        const activation = op.toLowerCase();
-        const p = flow.producer;
-        if (
-          p && (p.kind === "dense" || p.kind === "conv2d") &&
-          p.args.activation === "linear"
-        ) {
-          p.args.activation = activation;
-          return { ...flow };
+      case "Tanh":
+        return this.activation(flow, op.toLowerCase());
+      case "Elu":
+      case "Selu":
+      case "Softplus":
+      case "Softsign": {
+        const keras: Record<string, [string, number][]> = {
+          Elu: [["alpha", 1]],
+          Selu: [["alpha", 1.6732632423543772], ["gamma", 1.0507009873554805]],
+        };
+        for (const [name, value] of keras[op] ?? []) {
+          if (Math.abs(a.float(name, value) - value) > 1e-6) {
+            this.fail(
+              `${this.where(node)} has ${name} ${
+                a.float(name, value)
+              }: only Keras's ${value} is read`,
+            );
+          }
+        }
+        return this.activation(flow, op.toLowerCase());
+      }
+      case "Clip": {
+        const ins = node.input ?? [];
+        const bound = (i: number, name: string, fallback: number) =>
+          this.opset < 11
+            ? a.float(name, fallback)
+            : ins[i]
+            ? this.constant(ins[i], node).values[0]
+            : fallback;
+        const min = bound(1, "min", -Infinity);
+        const max = bound(2, "max", Infinity);
+        if (min !== 0 || !(max > 0)) {
+          this.fail(
+            `${
+              this.where(node)
+            } clips to [${min}, ${max}]: only [0, max] (a ReLU with a ceiling) is read`,
+          );
         }
         return {
           ...this.add(
-            { kind: "activation", args: { activation }, weights: [] },
+            {
+              kind: "reLU",
+              args: Number.isFinite(max) ? { maxValue: max } : {},
+              weights: [],
+            },
             flow,
             flow.shape,
           ),
           features: flow.features,
         };
       }
+      case "Pad":
+        return this.pad(node, a, flow);
       case "LeakyRelu":
         return {
           ...this.add(
@@ -614,6 +659,74 @@ class Converter {
         return this.batchNorm(node, a, flow);
     }
     this.fail(`${this.where(node)}: op ${op} is not supported`);
+  }
+
+  /** An activation: the previous Conv2D's or Dense's if it has none. */
+  activation(flow: Flow, activation: string): Flow {
+    const p = flow.producer;
+    if (
+      p && (p.kind === "dense" || p.kind === "conv2d") &&
+      p.args.activation === "linear"
+    ) {
+      p.args.activation = activation;
+      return { ...flow };
+    }
+    return {
+      ...this.add(
+        { kind: "activation", args: { activation }, weights: [] },
+        flow,
+        flow.shape,
+      ),
+      features: flow.features,
+    };
+  }
+
+  /** Zero padding of the two spatial axes: ZeroPadding2D. */
+  pad(node: Node, a: Attributes, flow: Flow): Flow {
+    const ins = node.input ?? [];
+    const mode = a.string("mode", "constant");
+    if (mode !== "constant") {
+      this.fail(
+        `${this.where(node)} pads in mode ${mode}: only zeros are read`,
+      );
+    }
+    const pads = this.opset < 11
+      ? a.ints("pads") ?? []
+      : [...this.constant(ins[1] ?? "", node).values];
+    const value = this.opset < 11
+      ? a.float("value", 0)
+      : ins[2]
+      ? this.constant(ins[2], node).values[0] ?? 0
+      : 0;
+    if (ins[3]) this.fail(`${this.where(node)} has axes: not read`);
+    const rank = flow.shape.length;
+    if (
+      rank !== 4 || pads.length !== 8 || value !== 0 ||
+      pads.some((p) => !(Number.isInteger(p) && p >= 0 && p <= 1024)) ||
+      pads[0] !== 0 || pads[1] !== 0 || pads[4] !== 0 || pads[5] !== 0
+    ) {
+      this.fail(
+        `${
+          this.where(node)
+        } pads [${pads}] with ${value} on a rank-${rank} tensor: only zeros around 2-D pictures (NCHW) are read`,
+      );
+    }
+    const f = this.spatial(node, flow);
+    const [, , t, l, , , b, r] = pads;
+    return this.add(
+      {
+        kind: "zeroPadding2d",
+        args: { padding: [[t, b], [l, r]] },
+        weights: [],
+      },
+      f,
+      [
+        f.shape[0],
+        f.shape[1],
+        (f.shape[2] as number) + t + b,
+        (f.shape[3] as number) + l + r,
+      ],
+    );
   }
 
   dropFeatures(flow: Flow, node: Node): void {

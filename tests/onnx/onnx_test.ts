@@ -43,7 +43,7 @@ import {
   saveOnnx,
   SUPPORTED_OPS,
 } from "../../lib/onnx/mod.ts";
-import { denoTask, realMnist, silent, weightsOf } from "../helpers.ts";
+import { denoTask, realMnist, silent, values, weightsOf } from "../helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -263,6 +263,90 @@ print(json.dumps({"opset": [o.version for o in m.opset_import if o.domain in (""
     back.dispose();
     model.dispose();
   },
+});
+
+Deno.test("every layer onnxBytes writes: onnxruntime-web and our reader agree with tfjs", async () => {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.inputLayer({ inputShape: [28, 28, 1] }),
+      tf.layers.rescaling({ scale: 2, offset: -1 }),
+      tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }),
+      tf.layers.conv2d({
+        filters: 4,
+        kernelSize: 3,
+        strides: 2,
+        padding: "same",
+        activation: "relu6",
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        biasInitializer: tf.initializers.randomNormal({ seed: 1, stddev: 0.1 }),
+      }),
+      tf.layers.batchNormalization({ epsilon: 1e-3 }),
+      tf.layers.leakyReLU({ alpha: 0.2 }),
+      tf.layers.averagePooling2d({ poolSize: 3, strides: 2, padding: "same" }),
+      tf.layers.conv2d({
+        filters: 6,
+        kernelSize: 3,
+        dilationRate: 2,
+        activation: "elu",
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        biasInitializer: tf.initializers.randomNormal({ seed: 2, stddev: 0.1 }),
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2, padding: "same" }),
+      tf.layers.permute({ dims: [2, 1, 3] }),
+      tf.layers.reshape({ targetShape: [2, 2, 6] }),
+      tf.layers.conv2d({
+        filters: 3,
+        kernelSize: 1,
+        activation: "sigmoid",
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+        biasInitializer: tf.initializers.randomNormal({ seed: 3, stddev: 0.1 }),
+      }),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({
+        units: 8,
+        activation: "tanh",
+        biasInitializer: tf.initializers.randomNormal({ seed: 4, stddev: 0.1 }),
+      }),
+      tf.layers.dropout({ rate: 0.5 }),
+      tf.layers.dense({ units: 5 }),
+      tf.layers.softmax({}),
+    ],
+  });
+  const bn = model.layers.find((l) =>
+    l.getClassName() === "BatchNormalization"
+  )!;
+  bn.setWeights(
+    bn.getWeights().map((w, i) =>
+      tf.tensor(values(4, 10 + i).map((v) => i === 3 ? 1 + v * v : v), w.shape)
+    ),
+  );
+  const count = 16;
+  const x = testImages(count);
+  const input = tf.tensor4d(x, [count, 28, 28, 1]);
+  const ours = (model.predict(input) as tf.Tensor).dataSync();
+  const bytes = onnxBytes(model);
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(bytes);
+  const out = await session.run({
+    input: new ort.Tensor("float32", x, [count, 28, 28, 1]),
+  });
+  const theirs = out.output.data as Float32Array;
+  const back = onnxToLayers(bytes).model;
+  const again = (back.predict(input) as tf.Tensor).dataSync();
+  for (let i = 0; i < ours.length; i++) {
+    assert(
+      Math.abs(theirs[i] - ours[i]) <= 1e-5,
+      `ort: ${theirs[i]} vs ${ours[i]}`,
+    );
+    assert(
+      Math.abs(again[i] - ours[i]) <= 1e-6,
+      `read back: ${again[i]} vs ${ours[i]}`,
+    );
+  }
+  await session.release();
+  tf.dispose(input);
+  back.dispose();
+  model.dispose();
 });
 
 Deno.test("deno task convert: TF.js ⇄ .onnx ⇄ .h5, and predict --model x.onnx", async () => {
