@@ -43,6 +43,7 @@ import {
   saveOnnx,
   SUPPORTED_OPS,
 } from "../../lib/onnx/mod.ts";
+import { createHandler } from "../../lib/server/mod.ts";
 import { denoTask, realMnist, silent, values, weightsOf } from "../helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -144,6 +145,22 @@ Deno.test({
     const accuracy = got.classes.filter((c, i) => c === mnist.test.labels[i])
       .length / COUNT;
     assert(accuracy > 0.8, `PyTorch's brief training gives ${accuracy}`);
+    // Serves on the drawing page: predictions and explanations of a picture.
+    const handler = createHandler({ model });
+    const png = await Deno.readFile(
+      join(ROOT, "notebooks", "sample_digits", "digit_7.png"),
+    );
+    for (const path of ["/api/predict", "/api/explain"]) {
+      const response = await handler(
+        new Request(`http://127.0.0.1${path}`, {
+          method: "POST",
+          headers: { "content-type": "image/png" },
+          body: png,
+        }),
+      );
+      assertEquals(response.status, 200, path);
+      assertEquals((await response.json()).probabilities[0].length, 10);
+    }
     // Fine-tunes: one epoch on 1,024 images changes the weights and keeps
     // (or improves) the accuracy.
     const before = weightsOf(model);
