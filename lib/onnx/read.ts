@@ -161,6 +161,13 @@ class Converter {
 
   constant(name: string, node: Node): Constant {
     const c = this.constants.get(name);
+    if (!c && !this.producers.has(name)) {
+      this.fail(
+        `${
+          this.where(node)
+        } reads "${name}", which no initializer or node provides`,
+      );
+    }
     if (!c) {
       this.fail(
         `${

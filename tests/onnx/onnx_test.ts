@@ -487,7 +487,7 @@ Deno.test("bad ONNX files get a ModelFileError naming the file and the problem, 
       ),
   );
   await t.step("byte-flipped", async () => {
-    const flipped = good.slice();
+    const flipped = new Uint8Array(good);
     for (let i = 0; i < 64; i++) flipped[i] ^= 0xff;
     await assertBad("flipped.onnx", flipped, "");
   });
@@ -615,6 +615,60 @@ Deno.test("bad ONNX files get a ModelFileError naming the file and the problem, 
     ]);
     return assertBad("deep.onnx", bytes, "");
   });
+});
+
+Deno.test("fuzz: 400 mutations of an exported model load or fail with a ModelFileError, leaving no tensor", () => {
+  const source = tf.sequential({
+    layers: [
+      tf.layers.inputLayer({ inputShape: [28, 28, 1] }),
+      tf.layers.rescaling({ scale: 0.5 }),
+      tf.layers.conv2d({ filters: 2, kernelSize: 3, activation: "relu" }),
+      tf.layers.batchNormalization({}),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3, activation: "softmax" }),
+    ],
+  });
+  // A copy: protobufjs may hand back a Node Buffer, whose slice() is a view.
+  const good = new Uint8Array(onnxBytes(source));
+  source.dispose();
+  const tensors = tf.memory().numTensors;
+  let s = 12345;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+  let loaded = 0;
+  for (let i = 0; i < 400; i++) {
+    let bytes = new Uint8Array(good);
+    const kind = i % 4;
+    if (kind === 0) bytes = bytes.subarray(0, next() % bytes.length);
+    else if (kind === 1) {
+      for (let k = 0; k < 1 + (i % 8); k++) {
+        bytes[next() % bytes.length] ^= 1 << (next() % 8);
+      }
+    } else if (kind === 2) {
+      // a byte of the protobuf's framing (near the start: tags and lengths)
+      bytes[next() % Math.min(bytes.length, 4096)] = next() % 256;
+    } else {
+      const at = next() % bytes.length;
+      bytes = new Uint8Array([
+        ...bytes.subarray(0, at),
+        next() % 256,
+        ...bytes.subarray(at),
+      ]);
+    }
+    try {
+      const { model } = onnxToLayers(bytes, { file: `mutation ${i}` });
+      loaded++;
+      model.dispose();
+    } catch (error) {
+      assert(
+        error instanceof ModelFileError,
+        `mutation ${i}: ${(error as Error).name}: ${(error as Error).message}`,
+      );
+    }
+  }
+  assertEquals(tf.memory().numTensors, tensors, "no tensor left");
+  console.log(`${loaded} of 400 mutations loaded`);
+  assert(loaded > 40 && loaded < 400, "some mutations load, some do not");
 });
 
 Deno.test("onnxToLayers on bytes: a NCHW Flatten before a Dense permutes its rows", () => {
