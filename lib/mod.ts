@@ -2,7 +2,7 @@
  * The Keras "MNIST CNN" tutorial as a TypeScript library for Deno, on
  * TensorFlow.js's WASM backend: load MNIST, build the CNN, train, save,
  * reload, predict; show each step in a notebook; read your own pictures of
- * digits; read and write Keras files.
+ * digits; read and write Keras and ONNX files.
  *
  * This module is the public API: what a notebook or a user's script needs.
  * The building blocks (the training engine, the kernels, IDX parsing, chart
@@ -179,6 +179,8 @@ export { resizeGrey } from "./image/resize.ts";
 
 // Keras files.
 export { loadKeras, saveKeras } from "./keras/mod.ts";
+// ONNX files.
+export { loadOnnx, saveOnnx } from "./onnx/mod.ts";
 
 // Looking inside the model (docs/inside.md).
 export {

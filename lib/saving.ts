@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelFileError } from "./errors.ts";
 import { isKerasPath, loadKeras } from "./keras/mod.ts";
+import { isOnnxPath, loadOnnx } from "./onnx/mod.ts";
 import { compileModel } from "./model.ts";
 
 /** Where the tutorial's model is saved: `models/mnist_cnn/` in the repository. */
@@ -234,8 +235,8 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
  * float32 weights) from `dir`, optimizer state included, checking every file
  * first so a missing or corrupt model gives a {@linkcode ModelFileError}
  * naming the file and the problem. A path ending in `.h5`, `.hdf5` or
- * `.keras` is read as a Keras model file (without optimizer state), compiled
- * as the tutorial's model.
+ * `.keras` is read as a Keras model file, one ending in `.onnx` as an ONNX
+ * model (both without optimizer state), compiled as the tutorial's model.
  *
  * @example
  * ```ts ignore
@@ -249,8 +250,8 @@ async function readModelJson(path: string): Promise<tf.io.ModelJSON> {
 export async function loadModel(
   dir: string = DEFAULT_MODEL_DIR,
 ): Promise<tf.LayersModel> {
-  if (isKerasPath(dir)) {
-    const model = await loadKeras(dir);
+  if (isKerasPath(dir) || isOnnxPath(dir)) {
+    const model = isOnnxPath(dir) ? await loadOnnx(dir) : await loadKeras(dir);
     compileModel(model);
     return model;
   }

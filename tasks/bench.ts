@@ -46,6 +46,7 @@ import { gemmTuning } from "../lib/kernels/tuning.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./bench/fma_peak.ts";
 import { parseFlags, runTask, usage } from "./flags.ts";
+import { formatAnchors, onnxRuntimeAnchors } from "./bench_onnx.ts";
 
 /**
  * The flags of `deno task bench`, as `parseFlags` reads them.
@@ -728,6 +729,10 @@ async function main(): Promise<void> {
       } s)`,
     );
   }
+  // ONNX Runtime anchors (tasks/bench_onnx.ts, docs/onnx.md).
+  const threadsRun = { threads: inference.map((f) => f.threads) };
+  const onnxAnchors = await onnxRuntimeAnchors(model, threadsRun);
+  formatAnchors(onnxAnchors, inference).forEach((l) => console.log(l));
   console.log(
     `\nTime per kernel, mean of ${
       flags["profile-steps"]

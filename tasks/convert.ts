@@ -1,7 +1,7 @@
 /**
  * `deno task convert IN OUT`: converts a model between the TensorFlow.js
- * Layers format (a directory), Keras 2 HDF5 (`.h5`) and Keras 3 (`.keras`),
- * in any direction, without Python. The output format is taken from `OUT`.
+ * Layers format (a directory), Keras 2 HDF5 (`.h5`), Keras 3 (`.keras`) and
+ * ONNX (`.onnx`), in any direction, without Python. The output format is taken from `OUT`.
  * Optimizer state is not carried into Keras files.
  *
  * @module
@@ -11,18 +11,22 @@ import {
   loadModel,
   saveKeras,
   saveModel,
+  saveOnnx,
   UsageError,
 } from "../lib/mod.ts";
 import { isKerasPath } from "../lib/keras/mod.ts";
+import { isOnnxPath } from "../lib/onnx/mod.ts";
 import { runTask } from "./flags.ts";
 
 const USAGE = `Usage: deno task convert IN OUT
 
-Converts a model between the three formats, the output's taken from OUT:
+Converts a model between the four formats, the output's taken from OUT:
   a directory        the TensorFlow.js Layers format (model.json + weights.bin)
   FILE.h5, .hdf5     Keras 2 HDF5 (read by keras.models.load_model in Keras 2 and 3)
   FILE.keras         Keras 3
-IN may be any of the three (.h5 from Keras 2.2–2.3, tf.keras 2.x or Keras 3).
+  FILE.onnx          ONNX (opset 13, dynamic batch; ONNX Runtime runs it)
+IN may be any of the four (.h5 from Keras 2.2–2.3, tf.keras 2.x or Keras 3;
+.onnx from torch.onnx.export and the like: a chain of the ops docs/onnx.md lists).
 
 Flags:
   --help             show this help`;
@@ -40,7 +44,8 @@ async function main(): Promise<void> {
   const [input, output] = args;
   await initBackend();
   const model = await loadModel(input);
-  if (isKerasPath(output)) await saveKeras(model, output);
+  if (isOnnxPath(output)) await saveOnnx(model, output);
+  else if (isKerasPath(output)) await saveKeras(model, output);
   else await saveModel(model, output);
   console.log(`Converted ${input} → ${output}`);
 }

@@ -28,6 +28,7 @@ const ORDER = [
   "inside_the_cnn.ipynb",
   "fashion_mnist.ipynb",
   "your_dataset.ipynb",
+  "from_pytorch.ipynb",
 ];
 
 /**

@@ -20,6 +20,7 @@ import {
 } from "../lib/mod.ts";
 import { shadeText } from "../lib/image/mod.ts";
 import { isKerasPath } from "../lib/keras/mod.ts";
+import { isOnnxPath } from "../lib/onnx/mod.ts";
 import { readMetadata } from "../lib/saving.ts";
 import { openDataset } from "../lib/datasets/mod.ts";
 import {
@@ -48,7 +49,8 @@ import { IMAGE_EXTENSIONS } from "../lib/image/decode.ts";
 export const SPEC = {
   model: {
     type: "string",
-    help: "the model: a TF.js directory, a Keras .h5/.hdf5 or .keras file",
+    help:
+      "the model: a TF.js directory, a Keras .h5/.hdf5 or .keras file, an .onnx file",
   },
   "model-dir": {
     ...MODEL_DIR_FLAG,
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
   const model = await loadModel(dir);
   const classNames = classNamesOf(model);
   // The training pictures of the data set the model was trained on.
-  const run = isKerasPath(dir)
+  const run = isKerasPath(dir) || isOnnxPath(dir)
     ? undefined
     : (await readMetadata(dir))?.run as { dataset?: string } | undefined;
   const mnist = await openDataset(run?.dataset ?? "mnist", {

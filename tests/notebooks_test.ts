@@ -40,6 +40,7 @@ const NOTEBOOK_NAMES = [
   "inside_the_cnn.ipynb",
   "fashion_mnist.ipynb",
   "your_dataset.ipynb",
+  "from_pytorch.ipynb",
 ];
 /** The notebooks that predict MNIST's first ten training digits. */
 const PREDICTS_MNIST = ["mnist_cnn.ipynb", "predict.ipynb"];
@@ -534,6 +535,35 @@ Deno.test({
           assertEquals(lines.length, 4, shown);
         },
       );
+    } finally {
+      await cleanUp(tmp);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "from_pytorch.ipynb reads PyTorch's network from ONNX, explains, fine-tunes and exports it",
+  ignore: missing !== undefined && !CI,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    if (missing) throw new Error(`cannot execute the notebooks: ${missing}`);
+    const tmp = await Deno.makeTempDir({ prefix: "notebooks_test_" });
+    try {
+      const nb = await execute(
+        "from_pytorch.ipynb",
+        join(tmp, "from_pytorch.out.ipynb"),
+        { MNIST_LIMIT: "1024", ONNX_DIR: tmp },
+      );
+      assertNoErrors(nb, "from_pytorch.ipynb");
+      assertStringIncludes(cellText(cell(nb, "load")), "(Rescaling)");
+      assertStringIncludes(cellText(cell(nb, "explain")), "test #9:");
+      const acc = cellText(cell(nb, "export")).match(
+        /test accuracy\s+(\d+\.\d+)/,
+      );
+      assert(acc && Number(acc[1]) >= 0.8, `accuracy after export ${acc?.[1]}`);
+      await Deno.stat(join(tmp, "from_pytorch.onnx"));
     } finally {
       await cleanUp(tmp);
     }

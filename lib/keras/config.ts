@@ -25,6 +25,7 @@ export const SUPPORTED_LAYERS: readonly string[] = [
   "BatchNormalization",
   "Reshape",
   "GlobalAveragePooling2D",
+  "Rescaling",
 ];
 
 /** Activations TensorFlow.js computes as Keras does. */

@@ -159,7 +159,7 @@ function inferLayer(
         output: input,
       };
     }
-    default: // InputLayer, Dropout, SpatialDropout2D, Activation
+    default: // InputLayer, Dropout, SpatialDropout2D, Activation, Rescaling
       return { weights: [], output: input };
   }
 }
