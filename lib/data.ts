@@ -30,11 +30,11 @@ export const IMAGE_SIDE = 28;
 export const IMAGE_PIXELS: number = IMAGE_SIDE * IMAGE_SIDE;
 
 /**
- * One split of MNIST (or of any data set of 28x28 grey pictures): `count`
- * 28x28 greyscale images, as `count * 28 * 28` pixel values 0..255 (image by
- * image, row-major), and `count` labels 0..9 (0..`numClasses`-1).
+ * One split of a data set of 28x28 grey pictures (MNIST's, Fashion-MNIST's,
+ * a folder's): `count` images, as `count * 28 * 28` pixel values 0..255
+ * (image by image, row-major), and `count` labels 0..`numClasses`-1.
  */
-export interface MnistSplit {
+export interface Split {
   /** `count * 28 * 28` pixels 0..255; image `i` starts at `i * 784`. */
   images: Uint8Array;
   /** `count` labels 0..9 (0..`numClasses`-1). */
@@ -49,19 +49,16 @@ export interface MnistSplit {
   cols: 28;
 }
 
-/** The training (60000 examples) and test (10000) splits of MNIST. */
-export interface Mnist {
-  /** The 60000 training examples (Keras's `x_train`, `y_train`). */
-  train: MnistSplit;
-  /** The 10000 test examples (Keras's `x_test`, `y_test`). */
-  test: MnistSplit;
-}
-
 /**
  * A data set to train on: its training and test (or validation) splits and
- * the name of each class, label `i` being `classNames[i]`.
+ * the name of each class, label `i` being `classNames[i]`. MNIST's are 60,000
+ * and 10,000 examples (Keras's `x_train, y_train` and `x_test, y_test`).
  */
-export interface Dataset extends Mnist {
+export interface Dataset {
+  /** The training examples. */
+  train: Split;
+  /** The test (or validation) examples. */
+  test: Split;
   /** The name of each class, by label. */
   classNames: string[];
   /**
@@ -155,7 +152,7 @@ export function parseIdx(
  */
 export async function readIdxPair(
   paths: { imagesPath: string; labelsPath: string },
-): Promise<MnistSplit> {
+): Promise<Split> {
   const images = await readFile(paths.imagesPath);
   const labels = await readFile(paths.labelsPath);
   return toSplit(images, paths.imagesPath, labels, paths.labelsPath);
@@ -185,7 +182,7 @@ export async function loadMnist(
 ): Promise<Dataset> {
   const cacheDir = options.cacheDir ??
     fileURLToPath(new URL("../data/mnist/", import.meta.url));
-  const split = async (prefix: string): Promise<MnistSplit> => {
+  const split = async (prefix: string): Promise<Split> => {
     const imagesPath = join(cacheDir, `${prefix}-images-idx3-ubyte`);
     const labelsPath = join(cacheDir, `${prefix}-labels-idx1-ubyte`);
     const images = await cached(imagesPath, options.sourceDir);
@@ -219,7 +216,7 @@ export async function loadMnist(
  * assert(split.images.buffer instanceof SharedArrayBuffer);
  * ```
  */
-export function shareSplit(split: MnistSplit): MnistSplit {
+export function shareSplit(split: Split): Split {
   const share = (bytes: Uint8Array): Uint8Array => {
     if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
     const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
@@ -249,7 +246,7 @@ export function shareSplit(split: MnistSplit): MnistSplit {
  * ```
  */
 export function toTensors(
-  split: MnistSplit,
+  split: Split,
   options: { start?: number; count?: number } = {},
 ): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   const [start, count] = range(split, options);
@@ -261,7 +258,7 @@ export function toTensors(
 
 /** The inputs of {@linkcode toTensors} alone: float32 `[count, 28, 28, 1]` in [0, 1]. */
 export function imagesToTensor(
-  split: MnistSplit,
+  split: Split,
   options: { start?: number; count?: number } = {},
 ): tf.Tensor4D {
   const { xs, ys } = toTensors(split, options);
@@ -275,7 +272,7 @@ export function imagesToTensor(
  * that order (a shuffled batch, for example).
  */
 export function gatherBatch(
-  split: MnistSplit,
+  split: Split,
   ids: ArrayLike<number>,
 ): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   const pixels = split.rows * split.cols, classes = split.numClasses ?? 10;
@@ -295,7 +292,7 @@ export function gatherBatch(
 }
 
 function range(
-  split: MnistSplit,
+  split: Split,
   options: { start?: number; count?: number },
 ): [number, number] {
   const { start = 0, count = split.count - start } = options;
@@ -329,7 +326,7 @@ export function idxSplit(
   imagesPath: string,
   labelBytes: Uint8Array,
   labelsPath: string,
-): MnistSplit {
+): Split {
   return shareSplit(toSplit(imageBytes, imagesPath, labelBytes, labelsPath));
 }
 
@@ -338,7 +335,7 @@ function toSplit(
   imagesPath: string,
   labelBytes: Uint8Array,
   labelsPath: string,
-): MnistSplit {
+): Split {
   const images = parseIdx(imageBytes, imagesPath);
   const labels = parseIdx(labelBytes, labelsPath);
   const [count, rows, cols] = images.dims, idims = images.dims.join(", ");

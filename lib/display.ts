@@ -11,71 +11,13 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { encode } from "fast-png";
 import { checkWholeNumber, UsageError } from "./errors.ts";
 import { base64, escapeHtml } from "./html.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE } from "./data.ts";
 import { formatSummary, summaryRows } from "./model.ts";
 import { displayable, type MimeBundle } from "./jupyter/mod.ts";
 import type { RgbaImage } from "./image/decode.ts";
-
-/**
- * Encodes an 8-bit greyscale image (`width * height` bytes, row-major, 0 is
- * black) as a greyscale PNG file, with the `fast-png` encoder.
- *
- * @throws {UsageError} when the sizes are not positive integers or `pixels`
- * does not hold exactly `width * height` bytes.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { encodePng } from "./display.ts";
- * const png = encodePng(new Uint8Array([0, 255, 255, 0]), 2, 2);
- * assertEquals(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
- * ```
- */
-export function encodePng(
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-): Uint8Array {
-  checkWholeNumber("encodePng: width", width, { min: 1 });
-  checkWholeNumber("encodePng: height", height, { min: 1 });
-  if (pixels.length !== width * height) {
-    throw new UsageError(
-      `encodePng: a ${width}x${height} image needs ${
-        width * height
-      } bytes, got ${pixels.length}`,
-    );
-  }
-  return encode({ width, height, data: pixels, channels: 1, depth: 8 });
-}
-
-/**
- * Enlarges a greyscale image `scale` times by repeating pixels.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { upscale } from "./display.ts";
- * assertEquals(upscale(new Uint8Array([1, 2]), 2, 1, 2), new Uint8Array([1, 1, 2, 2, 1, 1, 2, 2]));
- * ```
- */
-export function upscale(
-  pixels: Uint8Array,
-  width: number,
-  height: number,
-  scale: number,
-): Uint8Array {
-  const w = width * scale;
-  const out = new Uint8Array(w * height * scale);
-  for (let y = 0; y < height * scale; y++) {
-    const src = Math.floor(y / scale) * width;
-    for (let x = 0; x < w; x++) {
-      out[y * w + x] = pixels[src + Math.floor(x / scale)];
-    }
-  }
-  return out;
-}
+import { encodePng, upscale } from "./image/encode.ts";
 
 // ---------------------------------------------------------------------------
 // Digits
@@ -517,7 +459,7 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
       );
     }
   }
-  return encode({ width: w, height: h, data, channels: 4, depth: 8 });
+  return encodePng(data, w, h, 4);
 }
 
 /**
@@ -533,7 +475,7 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  * const model = buildModel({ seed: 1 }); // untrained: any answer
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
  * const input = toMnistInput(picture);
- * const [probabilities] = predictInputs(model, [input]).probabilities;
+ * const [probabilities] = (await predictInputs(model, [input])).probabilities;
  * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
  * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```

@@ -24,7 +24,7 @@
  *   rows: 28,
  *   cols: 28,
  * } as const;
- * assertEquals(predictClasses(model, blank, { count: 1 }).length, 1);
+ * assertEquals((await predictClasses(model, blank, { count: 1 })).length, 1);
  * ```
  *
  * @example The whole tutorial (a full epoch on MNIST, about a minute)
@@ -37,7 +37,7 @@
  * await mnist.train(model, data, { epochs: 1, seed: 2 });
  * const dir = await mnist.saveModel(model);
  * const reloaded = await mnist.loadModel(dir);
- * console.log(mnist.predictClasses(reloaded, data.train).join(" "));
+ * console.log((await mnist.predictClasses(reloaded, data.train)).join(" "));
  * ```
  *
  * @module
@@ -73,9 +73,8 @@ export {
 export {
   type Dataset,
   loadMnist,
-  type Mnist,
   MNIST_CLASS_NAMES,
-  type MnistSplit,
+  type Split,
 } from "./data.ts";
 export {
   buildModel,
@@ -89,7 +88,6 @@ export { KerasAdadelta } from "./engine/optimizer.ts";
 export {
   type EpochLog,
   evaluate,
-  evaluateAsync,
   type Evaluation,
   type StepLog,
   train,
@@ -97,25 +95,26 @@ export {
   type TrainResult,
 } from "./training.ts";
 export { type AugmentOptions, DEFAULT_AUGMENT } from "./engine/augment.ts";
-export type { ProgressSink } from "./engine/progress.ts";
+export type { ProgressSink } from "./jupyter/progress.ts";
 export {
-  classNamesOf,
   DEFAULT_MODEL_DIR,
   loadModel,
-  preprocessingOf,
   saveModel,
   type SaveOptions,
-  setClassNames,
 } from "./saving.ts";
 export {
+  classNamesOf,
+  numClassesOf,
+  preprocessingOf,
+  setClassNames,
+  setPreprocessing,
+} from "./model_info.ts";
+export {
   predictClasses,
-  predictClassesAsync,
   predictInputs,
-  predictInputsAsync,
   type Prediction,
   type PredictOptions,
   predictProbabilities,
-  predictProbabilitiesAsync,
 } from "./predict.ts";
 
 // Showing each step in a notebook.
@@ -133,18 +132,14 @@ export type { MimeBundle } from "./jupyter/mod.ts";
 export {
   type Classified,
   classify,
-  classifyAsync,
   type ClassMetrics,
   classMetrics,
   confusionMatrix,
-  type History,
   type LiveChart,
   liveTrainingChart,
   type Mistake,
-  readHistory,
   reportHtml,
   type ReportInput,
-  saveHistory,
   showClassMetrics,
   showConfusionMatrix,
   showMistakes,
@@ -152,6 +147,11 @@ export {
   worstMistakes,
   writeReport,
 } from "./charts/mod.ts";
+export {
+  type History,
+  readHistory,
+  saveHistory,
+} from "./checkpoint/history.ts";
 
 // Your own pictures of digits.
 export {

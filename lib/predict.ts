@@ -1,17 +1,15 @@
 /**
- * Class predictions, like the tutorial's `mnist_cnn_predict.py`.
+ * Class predictions, like the tutorial's `mnist_cnn_predict.py`. Every
+ * function is async: it reads the model's output with the async API, which
+ * every backend allows and the `webgpu` backend requires.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, type MnistSplit, toTensors } from "./data.ts";
-import {
-  FORWARD_BATCH,
-  forwardRange,
-  forwardRangeAsync,
-} from "./engine/forward.ts";
-import { defaultThreads, WorkerPool } from "./engine/pool.ts";
-import { Interrupted, UsageError } from "./errors.ts";
+import { IMAGE_PIXELS, type Split, toTensors } from "./data.ts";
+import { FORWARD_BATCH, forwardRangeAsync } from "./engine/forward.ts";
+import { WorkerPool } from "./engine/pool.ts";
+import { checkWholeNumber, Interrupted, UsageError } from "./errors.ts";
 import { watchInterrupts } from "./interrupt/mod.ts";
 import { INPUT_SHAPE } from "./model.ts";
 
@@ -98,35 +96,11 @@ function stopPredicting(operation: string, count: number) {
 }
 
 /**
- * Runs the model on `[n, 28, 28, 1]` images in batches; frees them. Stops
- * with {@linkcode Interrupted} before a batch once an interrupt arrived.
+ * Runs the model on `[n, 28, 28, 1]` images in batches, reading each batch
+ * with the async API (every backend allows it, `webgpu` only so); frees them.
+ * Stops with {@linkcode Interrupted} before a batch once an interrupt arrived.
  */
-function predictBatches(
-  operation: string,
-  model: tf.LayersModel,
-  count: number,
-  batchSize: number,
-  batch: (start: number, count: number) => tf.Tensor,
-): Prediction {
-  const out: Prediction = { classes: [], probabilities: [] };
-  const stop = stopPredicting(operation, count);
-  try {
-    const batches = probabilityBatches(
-      model,
-      count,
-      batchSize,
-      batch,
-      stop.beforeBatch,
-    );
-    for (const { n, probs } of batches) addRows(out, probs.dataSync(), n);
-  } finally {
-    stop.close();
-  }
-  return out;
-}
-
-/** {@linkcode predictBatches} with async reads (every backend, `webgpu` too). */
-async function predictBatchesAsync(
+async function predictBatches(
   operation: string,
   model: tf.LayersModel,
   count: number,
@@ -152,7 +126,7 @@ async function predictBatchesAsync(
 
 /**
  * The model's classes and ten probabilities for 28×28 inputs (784 values in
- * [0, 1] each, as `toMnistInput` makes them from a picture).
+ * [0, 1] each, as `toMnistInput` makes them from a picture), on every backend.
  *
  * @throws {UsageError} when an input does not hold 784 values.
  * @example
@@ -160,45 +134,19 @@ async function predictBatchesAsync(
  * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, predictInputs } from "./mod.ts";
  * await initBackend();
- * const { classes, probabilities } = predictInputs(buildModel(), [new Float32Array(784)]);
+ * const { classes, probabilities } = await predictInputs(buildModel(), [
+ *   new Float32Array(784),
+ * ]);
  * assertEquals(classes.length, 1);
  * assertEquals(probabilities[0].length, 10);
  * ```
  */
-export function predictInputs(
-  model: tf.LayersModel,
-  inputs: Float32Array[],
-  options: { batchSize?: number } = {},
-): Prediction {
-  return predictBatches(
-    "predictInputs",
-    model,
-    ...inputSource(inputs, options),
-  );
-}
-
-/**
- * {@linkcode predictInputs} with async reads: it runs on every backend,
- * `webgpu` included.
- *
- * @throws {UsageError} when an input does not hold 784 values.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { buildModel, initBackend, predictInputsAsync } from "./mod.ts";
- * await initBackend();
- * const { probabilities } = await predictInputsAsync(buildModel(), [
- *   new Float32Array(784),
- * ]);
- * assertEquals(probabilities[0].length, 10);
- * ```
- */
-export function predictInputsAsync(
+export async function predictInputs(
   model: tf.LayersModel,
   inputs: Float32Array[],
   options: { batchSize?: number } = {},
 ): Promise<Prediction> {
-  return predictBatchesAsync(
+  return await predictBatches(
     "predictInputs",
     model,
     ...inputSource(inputs, options),
@@ -233,7 +181,7 @@ function inputSource(
   ];
 }
 
-function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
+function splitSource(split: Split, options: PredictOptions): BatchSource {
   const start = options.start ?? 0;
   const count = options.count ?? 10;
   checkRange(split, start, count);
@@ -249,50 +197,39 @@ function splitSource(split: MnistSplit, options: PredictOptions): BatchSource {
 }
 
 /**
- * Like {@linkcode predictClasses}, with the ten probabilities of each sample.
- *
- * @throws {UsageError} when the range is outside the set.
- */
-export function predictProbabilities(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  options: NamedPredictOptions = {},
-): Prediction {
-  return predictBatches(
-    options.operation ?? "predictProbabilities",
-    model,
-    ...splitSource(split, options),
-  );
-}
-
-/**
- * {@linkcode predictProbabilities} with async reads: it runs on every
- * backend, `webgpu` included.
+ * Like {@linkcode predictClasses}, with the ten probabilities of each sample,
+ * on every backend.
  *
  * @throws {UsageError} when the range is outside the set.
  * @example
- * ```ts ignore
- * // Needs the MNIST files and a saved model.
- * import { initBackend, loadMnist, loadModel, predictProbabilitiesAsync } from "./mod.ts";
- * await initBackend("webgpu");
- * const mnist = await loadMnist();
- * const { classes } = await predictProbabilitiesAsync(await loadModel(), mnist.train);
- * console.log(classes.join(" ")); // 5 0 4 1 9 2 1 3 1 4
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, predictProbabilities } from "./mod.ts";
+ * await initBackend();
+ * const split = {
+ *   images: new Uint8Array(2 * 784),
+ *   labels: new Uint8Array(2),
+ *   count: 2,
+ *   rows: 28,
+ *   cols: 28,
+ * } as const;
+ * const { probabilities } = await predictProbabilities(buildModel(), split, { count: 2 });
+ * assertEquals(probabilities.map((p) => p.length), [10, 10]);
  * ```
  */
-export function predictProbabilitiesAsync(
+export async function predictProbabilities(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: NamedPredictOptions = {},
 ): Promise<Prediction> {
-  return predictBatchesAsync(
+  return await predictBatches(
     options.operation ?? "predictProbabilities",
     model,
     ...splitSource(split, options),
   );
 }
 
-function checkRange(split: MnistSplit, start: number, count: number): void {
+function checkRange(split: Split, start: number, count: number): void {
   if (
     !Number.isInteger(start) || !Number.isInteger(count) || start < 0 ||
     count < 1 || start + count > split.count
@@ -307,121 +244,61 @@ function checkRange(split: MnistSplit, start: number, count: number): void {
 
 /**
  * Returns the predicted class (argmax of the softmax) of each sample of
- * `split` in `[start, start + count)`.
- *
- * @example
- * ```ts ignore
- * // ignored: needs a trained model in models/mnist_cnn (deno task train)
- * import { assertEquals } from "@std/assert";
- * import { initBackend, loadMnist, loadModel, predictClasses } from "./mod.ts";
- * await initBackend();
- * const mnist = await loadMnist();
- * const model = await loadModel();
- * assertEquals(predictClasses(model, mnist.train).join(" "), "5 0 4 1 9 2 1 3 1 4");
- * ```
- */
-export function predictClasses(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  options: PredictOptions = {},
-): number[] {
-  const start = options.start ?? 0;
-  const count = options.count ?? 10;
-  checkRange(split, start, count);
-  const stop = stopPredicting("predictClasses", count);
-  try {
-    const { classes } = forwardRange(model, split, {
-      start,
-      count,
-      batchSize: options.batchSize,
-      mode: "classes",
-    }, stop.beforeBatch);
-    return Array.from(classes);
-  } finally {
-    stop.close();
-  }
-}
-
-/**
- * {@linkcode predictClasses} with async reads: it runs on every backend,
- * `webgpu` included.
+ * `split` in `[start, start + count)`, on every backend. On `wasm` with
+ * `threads` of 2 or more (or a `pool`), the samples are split over that many
+ * threads: this one and worker threads started for the call, or those of
+ * `pool`, which saves their start-up when predicting often.
  *
  * @throws {UsageError} when the range is outside the set.
- * @example
- * ```ts ignore
- * // Needs the MNIST files and a saved model.
- * import { initBackend, loadMnist, loadModel, predictClassesAsync } from "./mod.ts";
- * await initBackend("webgpu");
- * const mnist = await loadMnist();
- * console.log((await predictClassesAsync(await loadModel(), mnist.train)).join(" "));
- * ```
- */
-export async function predictClassesAsync(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  options: PredictOptions = {},
-): Promise<number[]> {
-  const start = options.start ?? 0;
-  const count = options.count ?? 10;
-  checkRange(split, start, count);
-  const stop = stopPredicting("predictClasses", count);
-  try {
-    const { classes } = await forwardRangeAsync(model, split, {
-      start,
-      count,
-      batchSize: options.batchSize,
-      mode: "classes",
-    }, stop.beforeBatch);
-    return Array.from(classes);
-  } finally {
-    stop.close();
-  }
-}
-
-/**
- * {@linkcode predictClasses} on every core: the samples are split over
- * `threads` threads (this one and worker threads started for the call, or
- * those of `options.pool`, which saves their start-up when predicting
- * often).
- *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, loadMnist, predictClasses } from "./mod.ts";
- * import { predictClassesParallel } from "./predict.ts";
  * await initBackend();
  * const mnist = await loadMnist();
  * const model = buildModel({ seed: 1 });
- * const all = await predictClassesParallel(model, mnist.test, { count: 500, threads: 2 });
- * assertEquals(all, predictClasses(model, mnist.test, { count: 500 }));
+ * const two = await predictClasses(model, mnist.test, { count: 500, threads: 2 });
+ * assertEquals(two, await predictClasses(model, mnist.test, { count: 500 }));
  * ```
  */
-export async function predictClassesParallel(
+export async function predictClasses(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: PredictOptions & { threads?: number; pool?: WorkerPool } = {},
 ): Promise<number[]> {
   const start = options.start ?? 0, count = options.count ?? 10;
   checkRange(split, start, count);
-  const threads = options.pool?.threads ?? options.threads ?? defaultThreads();
+  const threads = options.pool?.threads ?? options.threads ?? 1;
+  checkWholeNumber("threads", threads, { min: 1, max: 256 });
+  const range = {
+    start,
+    count,
+    batchSize: options.batchSize,
+    mode: "classes",
+  } as const;
   // The threads are the wasm engine's; another backend predicts on its own.
-  if (tf.getBackend() !== "wasm") {
-    return predictClassesAsync(model, split, options);
+  if (tf.getBackend() !== "wasm" || threads <= 1) {
+    const stop = stopPredicting("predictClasses", count);
+    try {
+      const { classes } = await forwardRangeAsync(
+        model,
+        split,
+        range,
+        stop.beforeBatch,
+      );
+      return Array.from(classes);
+    } finally {
+      stop.close();
+    }
   }
-  if (threads <= 1) return predictClasses(model, split, options);
   const pool = options.pool ?? await WorkerPool.create(model, { threads });
   // Only a pool of its own is stopped at an interrupt: a caller's pool would
   // be left with busy workers.
   const stop = options.pool
     ? undefined
-    : stopPredicting("predictClassesParallel", count);
+    : stopPredicting("predictClasses", count);
   try {
-    const { classes } = await pool.forward(split, {
-      start,
-      count,
-      batchSize: options.batchSize,
-      mode: "classes",
-    }, stop?.beforeBatch);
+    const { classes } = await pool.forward(split, range, stop?.beforeBatch);
     return Array.from(classes);
   } finally {
     if (!options.pool) pool.dispose();

@@ -6,16 +6,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Dataset, Mnist, MnistSplit } from "./data.ts";
-import { forwardRange, forwardRangeAsync } from "./engine/forward.ts";
-import { defaultThreads, WorkerPool } from "./engine/pool.ts";
+import type { Dataset, Split } from "./data.ts";
+import { forwardRangeAsync } from "./engine/forward.ts";
+import { WorkerPool } from "./engine/pool.ts";
 import type { StepRunner } from "./engine/gradients.ts";
 import { parallelRunner } from "./engine/parallel.ts";
 import {
   defaultSink,
   ProgressBar,
   type ProgressSink,
-} from "./engine/progress.ts";
+} from "./jupyter/progress.ts";
 import { deriveKey, permutation, randomSeed } from "./engine/random.ts";
 import {
   checkWholeNumber,
@@ -26,7 +26,7 @@ import {
 } from "./errors.ts";
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
-import { numClassesOf, setClassNames } from "./saving.ts";
+import { numClassesOf, setClassNames, setPreprocessing } from "./model_info.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -138,35 +138,61 @@ function checkCount(
 
 /**
  * Evaluates `model` on `split` (Keras's `model.evaluate`): mean categorical
- * cross-entropy and accuracy, in batches of 128, on this thread.
+ * cross-entropy and accuracy, in batches of 128, on every backend. On `wasm`
+ * with `threads` of 2 or more the samples are split over that many threads
+ * (this one and worker threads started for the call); default 1.
  *
+ * @throws {Interrupted} at an interrupt (Jupyter's Stop), before a batch; the
+ * model is unchanged.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
  * await initBackend();
  * const mnist = await loadMnist();
- * const { loss, acc } = evaluate(buildModel({ seed: 1 }), mnist.test, { count: 500 });
+ * const model = buildModel({ seed: 1 });
+ * const { loss, acc } = await evaluate(model, mnist.test, { count: 500 });
  * assertEquals(loss > 2 && loss < 2.6, true); // about ln 10 untrained
  * assertEquals(acc < 0.3, true); // about chance
+ * const two = await evaluate(model, mnist.test, { count: 500, threads: 2 });
+ * assertEquals(two.acc, acc);
  * ```
  */
-export function evaluate(
+export async function evaluate(
   model: tf.LayersModel,
-  split: MnistSplit,
-  options: { batchSize?: number; count?: number } = {},
-): Evaluation {
+  split: Split,
+  options: { batchSize?: number; count?: number; threads?: number } = {},
+): Promise<Evaluation> {
   const count = options.count ?? split.count;
   checkCount("sample count", count, split.count);
+  const threads = options.threads ?? 1;
+  checkCount("threads", threads, 256);
+  const range = {
+    start: 0,
+    count,
+    batchSize: options.batchSize,
+    mode: "evaluate",
+  } as const;
   const watch = watchInterrupts();
   try {
-    const { loss, correct } = forwardRange(model, split, {
-      start: 0,
-      count,
-      batchSize: options.batchSize,
-      mode: "evaluate",
-    }, stopEvaluating(watch, count));
-    return { loss: loss / count, acc: correct / count };
+    const stop = stopEvaluating(watch, count);
+    // The threads are the wasm engine's; another backend evaluates on its own.
+    if (tf.getBackend() !== "wasm" || threads <= 1) {
+      const { loss, correct } = await forwardRangeAsync(
+        model,
+        split,
+        range,
+        stop,
+      );
+      return { loss: loss / count, acc: correct / count };
+    }
+    const pool = await WorkerPool.create(model, { threads });
+    try {
+      const { loss, correct } = await pool.forward(split, range, stop);
+      return { loss: loss / count, acc: correct / count };
+    } finally {
+      pool.dispose();
+    }
   } finally {
     watch.close();
   }
@@ -182,79 +208,6 @@ function stopEvaluating(watch: InterruptWatch, count: number) {
       );
     }
   };
-}
-
-/**
- * {@linkcode evaluate} with async reads: it runs on every backend, `webgpu`
- * included.
- *
- * @example
- * ```ts ignore
- * // Needs the MNIST files.
- * import { buildModel, evaluateAsync, initBackend, loadMnist } from "./mod.ts";
- * await initBackend("webgpu");
- * const { acc } = await evaluateAsync(buildModel(), (await loadMnist()).test);
- * console.log(acc); // about 0.1 untrained
- * ```
- */
-export async function evaluateAsync(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  options: { batchSize?: number; count?: number } = {},
-): Promise<Evaluation> {
-  const count = options.count ?? split.count;
-  checkCount("sample count", count, split.count);
-  const { loss, correct } = await forwardRangeAsync(model, split, {
-    start: 0,
-    count,
-    batchSize: options.batchSize,
-    mode: "evaluate",
-  });
-  return { loss: loss / count, acc: correct / count };
-}
-
-/**
- * {@linkcode evaluate} on every core: the samples are split over `threads`
- * threads (this one and worker threads started for the call).
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
- * import { evaluateParallel } from "./training.ts";
- * await initBackend();
- * const mnist = await loadMnist();
- * const model = buildModel({ seed: 1 });
- * const options = { count: 500, threads: 2 };
- * assertEquals((await evaluateParallel(model, mnist.test, options)).acc, evaluate(model, mnist.test, options).acc);
- * ```
- */
-export async function evaluateParallel(
-  model: tf.LayersModel,
-  split: MnistSplit,
-  options: { batchSize?: number; count?: number; threads?: number } = {},
-): Promise<Evaluation> {
-  const threads = options.threads ?? defaultThreads();
-  checkCount("threads", threads, 256);
-  // The threads are the wasm engine's; another backend evaluates on its own.
-  if (tf.getBackend() !== "wasm") return evaluateAsync(model, split, options);
-  if (threads <= 1) return evaluate(model, split, options);
-  const count = options.count ?? split.count;
-  checkCount("sample count", count, split.count);
-  const watch = watchInterrupts();
-  const pool = await WorkerPool.create(model, { threads });
-  try {
-    const { loss, correct } = await pool.forward(split, {
-      start: 0,
-      count,
-      batchSize: options.batchSize,
-      mode: "evaluate",
-    }, stopEvaluating(watch, count));
-    return { loss: loss / count, acc: correct / count };
-  } finally {
-    pool.dispose();
-    watch.close();
-  }
 }
 
 /**
@@ -287,7 +240,7 @@ export async function evaluateParallel(
  */
 export async function train(
   model: tf.LayersModel,
-  data: Mnist | Dataset,
+  data: Dataset,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const classes = data.train.numClasses ?? 10;
@@ -299,13 +252,8 @@ export async function train(
     );
   }
   // The model keeps its data set's class names, and saveModel saves them.
-  if ("classNames" in data) setClassNames(model, data.classNames);
-  if ("preprocessing" in data && data.preprocessing) {
-    model.setUserDefinedMetadata({
-      ...model.getUserDefinedMetadata(),
-      preprocessing: data.preprocessing,
-    });
-  }
+  if (data.classNames) setClassNames(model, data.classNames);
+  if (data.preprocessing) setPreprocessing(model, data.preprocessing);
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
   const initialStep = options.initialStep ?? 0;
@@ -406,12 +354,12 @@ export async function train(
 /** Evaluates on every thread of `runner`, calling `beforeBatch` on this one. */
 async function validate(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   runner: StepRunner,
   beforeBatch: () => void,
 ): Promise<Evaluation> {
   if (runner.evaluate) return await runner.evaluate(split, beforeBatch);
-  const { loss, correct } = forwardRange(model, split, {
+  const { loss, correct } = await forwardRangeAsync(model, split, {
     start: 0,
     count: split.count,
     mode: "evaluate",

@@ -12,9 +12,9 @@ import {
   listImages,
   loadModel,
   pictureToInput,
-  predictInputsAsync,
+  predictInputs,
   type Prediction,
-  predictProbabilitiesAsync,
+  predictProbabilities,
   preprocessingOf,
   readImage,
 } from "../lib/mod.ts";
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       const bytes = pictureToInput(await readImage(file), preprocessing, file);
       inputs.push(Float32Array.from(bytes, (v) => v / 255));
     }
-    const prediction = await predictInputsAsync(model, inputs);
+    const prediction = await predictInputs(model, inputs);
     if (flags.json) {
       return console.log(JSON.stringify({
         images: files,
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
   const mnist = await openDataset(run?.dataset ?? "mnist", {
     preprocessing: preprocessingOf(model),
   });
-  const prediction = await predictProbabilitiesAsync(model, mnist.train, {
+  const prediction = await predictProbabilities(model, mnist.train, {
     start: flags.start,
     count: flags.count,
   });

@@ -19,7 +19,8 @@ import {
 } from "../lib/mod.ts";
 import { UsageError } from "../lib/errors.ts";
 import { openDataset } from "../lib/datasets/mod.ts";
-import { numClassesOf, readMetadata } from "../lib/saving.ts";
+import { numClassesOf } from "../lib/model_info.ts";
+import { readMetadata } from "../lib/saving.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
       }`,
     );
   }
-  const results = classify(model, test);
+  const results = await classify(model, test);
   const path = join(dir, "report.html");
   await writeReport(
     path,

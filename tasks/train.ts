@@ -8,10 +8,11 @@
 // The tutorial's steps only (not lib/mod.ts, whose charts and image codecs
 // this task does not use): a smaller, faster start.
 import { gpuAdapterName, initBackend } from "../lib/backend.ts";
+import { MnistCnnError } from "../lib/errors.ts";
 import { formatSummary } from "../lib/model.ts";
 import { openRun, trainRun } from "../lib/checkpoint/mod.ts";
 import { loadModel } from "../lib/saving.ts";
-import { predictClassesAsync } from "../lib/predict.ts";
+import { predictClasses } from "../lib/predict.ts";
 import { type AugmentOptions, DEFAULT_AUGMENT } from "../lib/engine/augment.ts";
 import {
   BACKEND_FLAG,
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   const backend = backendName(flags.backend);
   await initBackend(backend);
   if (backend === "webgpu") console.log(`WebGPU adapter: ${gpuAdapterName()}`);
-  const run = await openRun(dir, {
+  const run = await inFlags(openRun(dir, {
     epochs: flags.epochs,
     batchSize: flags["batch-size"],
     limit: flags.limit,
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
     resume: flags.resume,
     dataset: flags.dataset,
     preprocessing: flags.preprocessing,
-  });
+  }));
   const { model, state } = run;
   if (run.resumed) {
     console.log(
@@ -152,10 +153,9 @@ async function main(): Promise<void> {
   console.log(formatSummary(model));
 
   // A checkpoint after each epoch; Ctrl-C stops between two steps (exit 130).
-  const result = await trainRun(run, run.data, {
-    threads: flags.threads,
-    ctrlC: true,
-  });
+  const result = await inFlags(
+    trainRun(run, { threads: flags.threads, ctrlC: true }),
+  );
   console.log(`Test loss: ${result.test.loss.toFixed(4)}`);
   console.log(`Test accuracy: ${result.test.acc.toFixed(4)}`);
   console.log(`Saved trained model at ${dir}`);
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   console.log(`Epoch time: ${seconds.join(", ")} s`);
 
   const reloaded = await loadModel(dir);
-  const predicted = await predictClassesAsync(reloaded, mnist.train, {
+  const predicted = await predictClasses(reloaded, mnist.train, {
     count: Math.min(10, mnist.train.count),
   });
   console.log(
@@ -197,6 +197,26 @@ export function datasetHint(
     "light paper); --preprocessing mnist (white strokes on black, cropped " +
     "and centred, as MNIST's) usually reads them far better than the grey " +
     "resize";
+}
+
+/**
+ * `openRun`'s and `trainRun`'s errors name their options in backticks
+ * (`` `seed` ``, `` `resume` ``); here they name the flags (`--seed`).
+ */
+async function inFlags<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (e instanceof MnistCnnError) {
+      e.message = e.message.replace(
+        /`([a-z][A-Za-z]*)`/g,
+        (_, option: string) =>
+          `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      );
+      e.stack = `${e.name}: ${e.message}`;
+    }
+    throw e;
+  }
 }
 
 /**

@@ -11,11 +11,11 @@ import * as tf from "@tensorflow/tfjs";
 import {
   type BackendName,
   buildModel,
+  type Dataset,
   GpuError,
   initBackend,
   loadModel,
-  type Mnist,
-  predictProbabilitiesAsync,
+  predictProbabilities,
   saveModel,
   train,
   UsageError,
@@ -78,10 +78,10 @@ const quantile = (sorted: Float64Array, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /** MNIST with the test set cut to 64 images, so validation stays quick. */
-function smallMnist(): Mnist {
+function smallMnist(): Dataset {
   const n = 64;
   return {
-    train: mnist.train,
+    ...mnist,
     test: {
       ...mnist.test,
       images: mnist.test.images.subarray(0, n * 784),
@@ -229,7 +229,7 @@ Deno.test({
 
 /** Probabilities of the first PREDICTED test digits on the active backend. */
 async function probabilities(model: tf.LayersModel) {
-  return await predictProbabilitiesAsync(model, mnist.test, {
+  return await predictProbabilities(model, mnist.test, {
     count: PREDICTED,
   });
 }

@@ -21,7 +21,6 @@ import {
   type Dataset,
   initBackend,
   loadModel,
-  type MnistSplit,
   reportHtml,
   saveModel,
   setClassNames,
@@ -29,6 +28,7 @@ import {
   showConfusionMatrix,
   showDigits,
   showMistakes,
+  type Split,
   train,
   UsageError,
 } from "../lib/mod.ts";
@@ -39,7 +39,7 @@ const mnist = await realMnist();
 const NAMES = ["nought", "one", "two"];
 
 /** The first `n` samples of `split` labelled 0, 1 or 2, as a 3-class split. */
-function threeClasses(split: MnistSplit, n: number): MnistSplit {
+function threeClasses(split: Split, n: number): Split {
   const ids: number[] = [];
   for (let i = 0; i < split.count && ids.length < n; i++) {
     if (split.labels[i] < 3) ids.push(i);
@@ -88,7 +88,7 @@ Deno.test("train records the data set's class names; save and load keep them; ev
     const back = await loadModel(join(dir, "m"));
     assertEquals(classNamesOf(back), NAMES);
 
-    const results = classify(back, data.test);
+    const results = await classify(back, data.test);
     assertEquals(results.classNames, NAMES);
     const matrix = String(showConfusionMatrix(results)["text/plain"]);
     assertEquals(matrix.split("\n").length, 4, matrix); // header + 3 classes
@@ -141,7 +141,7 @@ Deno.test("a model saved without class names reads as MNIST's digits, and its ch
     assertEquals(json.userDefinedMetadata, undefined);
     const back = await loadModel(join(dir, "old"));
     assertEquals(classNamesOf(back), [..."0123456789"]);
-    const results = classify(back, { ...mnist.test, count: 50 });
+    const results = await classify(back, { ...mnist.test, count: 50 });
     const matrix = String(showConfusionMatrix(results)["text/plain"]);
     assertStringIncludes(matrix.split("\n")[0], "0    1    2");
   } finally {

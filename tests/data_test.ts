@@ -13,9 +13,9 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import {
+  type Dataset,
   imagesToTensor,
   loadMnist,
-  type Mnist,
   MNIST_DIGESTS,
   parseIdx,
   readIdxPair,
@@ -34,7 +34,7 @@ const TMP = await Deno.makeTempDir({ prefix: "data_test_" });
 addEventListener("unload", () => Deno.removeSync(TMP, { recursive: true }));
 
 /** Loads MNIST once, into a fresh cache, for every test that needs it. */
-let loaded: Promise<Mnist> | undefined;
+let loaded: Promise<Dataset> | undefined;
 const mnist = () => loaded ??= loadMnist({ cacheDir: join(TMP, "cache") });
 
 async function sha256(path: string): Promise<string> {

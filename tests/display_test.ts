@@ -14,12 +14,12 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
-  encodePng,
   showDigits,
   showMetrics,
   showSummary,
   showTable,
 } from "../lib/display.ts";
+import { encodePng } from "../lib/image/encode.ts";
 import { UsageError } from "../lib/errors.ts";
 import { isJupyterKernel, type MimeBundle } from "../lib/jupyter/mod.ts";
 import { buildModel } from "../lib/model.ts";

@@ -7,18 +7,18 @@ import { assert, assertEquals } from "@std/assert";
 import type * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
+  type Dataset,
   initBackend,
   loadMnist,
-  type Mnist,
   type ProgressSink,
   saveModel,
   train,
 } from "../lib/mod.ts";
 
-let mnist: Promise<Mnist> | undefined;
+let mnist: Promise<Dataset> | undefined;
 
 /** Initialises the wasm backend and loads real MNIST once per test file. */
-export async function realMnist(): Promise<Mnist> {
+export async function realMnist(): Promise<Dataset> {
   await initBackend();
   mnist ??= loadMnist();
   return await mnist;

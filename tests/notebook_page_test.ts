@@ -376,7 +376,7 @@ Deno.test({
             const nb = (globalThis as any).Jupyter.notebook;
             const cell = nb.insert_cell_at_bottom("code");
             cell.set_text(
-              '(await predictClassesAsync(model, mnist.train, { count: 10 })).join(" ")',
+              '(await predictClasses(model, mnist.train, { count: 10 })).join(" ")',
             );
             cell.execute();
           });

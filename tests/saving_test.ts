@@ -70,8 +70,8 @@ Deno.test("save → reload: standard files, identical weights, predictions and o
       await optimizerWeights(model),
     );
     assertEquals(
-      predictClasses(reloaded, mnist.test, { count: 200 }),
-      predictClasses(model, mnist.test, { count: 200 }),
+      await predictClasses(reloaded, mnist.test, { count: 200 }),
+      await predictClasses(model, mnist.test, { count: 200 }),
     );
     assertEquals(await readMetadata(path), {
       classNames: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],

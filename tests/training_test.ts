@@ -33,9 +33,9 @@ Deno.test("gatherBatch: [0,1] floats shaped [n,28,28,1] and one-hot labels", () 
 Deno.test("train: 4,096 real samples on wasm reach test accuracy far above chance", async () => {
   assertEquals(tf.getBackend(), "wasm");
   const model = buildModel({ seed: 1 });
-  const before = evaluate(model, mnist.test, { count: 2000 });
+  const before = await evaluate(model, mnist.test, { count: 2000 });
   const result = await train(model, mnist, { ...quiet, limit: 4096, seed: 1 });
-  const after = evaluate(model, mnist.test, { count: 2000 });
+  const after = await evaluate(model, mnist.test, { count: 2000 });
   console.log(
     `test acc before ${before.acc}, after ${after.acc} (loss ${after.loss})`,
   );

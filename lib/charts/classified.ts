@@ -6,13 +6,9 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "../data.ts";
-import {
-  type Prediction,
-  predictProbabilities,
-  predictProbabilitiesAsync,
-} from "../predict.ts";
-import { classNamesOf } from "../saving.ts";
+import type { Split } from "../data.ts";
+import { type Prediction, predictProbabilities } from "../predict.ts";
+import { classNamesOf } from "../model_info.ts";
 import { defaultClassNames } from "../data.ts";
 
 /** Every sample's label, predicted class and the probability given to it. */
@@ -54,41 +50,16 @@ export function classNamesIn(results: Classified): string[] {
  *   rows: 28,
  *   cols: 28,
  * } as const;
- * const results = classify(buildModel({ seed: 1 }), split);
+ * const results = await classify(buildModel({ seed: 1 }), split);
  * assertEquals(results.labels, [3, 7]);
  * assertEquals(results.classes.length, 2);
  * ```
  */
-export function classify(model: tf.LayersModel, split: MnistSplit): Classified {
-  return classified(
-    model,
-    split,
-    predictProbabilities(model, split, {
-      start: 0,
-      count: split.count,
-      operation: "classify",
-    }),
-  );
-}
-
-/**
- * {@linkcode classify} with async reads: it runs on every backend, `webgpu`
- * included.
- *
- * @example
- * ```ts ignore
- * // Needs the MNIST files and a saved model.
- * import { classifyAsync } from "./classified.ts";
- * import { initBackend, loadMnist, loadModel } from "../mod.ts";
- * await initBackend("webgpu");
- * const results = await classifyAsync(await loadModel(), (await loadMnist()).test);
- * ```
- */
-export async function classifyAsync(
+export async function classify(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
 ): Promise<Classified> {
-  const prediction = await predictProbabilitiesAsync(model, split, {
+  const prediction = await predictProbabilities(model, split, {
     start: 0,
     count: split.count,
     operation: "classify",
@@ -98,7 +69,7 @@ export async function classifyAsync(
 
 function classified(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   { classes, probabilities }: Prediction,
 ): Classified {
   return {

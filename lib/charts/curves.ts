@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { History } from "./history.ts";
+import type { History } from "../checkpoint/history.ts";
 import { Plot, renderSvg } from "./plot.ts";
 
 /** Options of {@linkcode trainingChart}. */

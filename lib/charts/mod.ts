@@ -1,6 +1,6 @@
 /**
- * Pictures, not numbers: the training history (`history.csv` as Keras's
- * CSVLogger writes it), training curves (live in notebooks), the confusion
+ * Pictures, not numbers: training curves (live in notebooks; the history
+ * they draw is the checkpoint's, `lib/checkpoint/history.ts`), the confusion
  * matrix, per-class precision/recall/F1, the most confident mistakes, and a
  * self-contained `report.html` — charts drawn by Observable Plot as SVG.
  *
@@ -21,6 +21,5 @@
 export * from "./classified.ts";
 export * from "./curves.ts";
 export * from "./heatmap.ts";
-export * from "./history.ts";
 export * from "./report.ts";
 export * from "./show.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "../data.ts";
+import type { Split } from "../data.ts";
 import { digitInputs } from "../inside/network.ts";
 import {
   explainDigits,
@@ -26,7 +26,7 @@ import {
 } from "./classified.ts";
 import { trainingChart } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
-import type { History } from "./history.ts";
+import type { History } from "../checkpoint/history.ts";
 import { mistakesHtml } from "./show.ts";
 
 /** What {@linkcode reportHtml} shows. */
@@ -38,7 +38,7 @@ export interface ReportInput {
   /** The model's predictions on the test split. */
   results: Classified;
   /** The test split, for the mistakes' images. */
-  split: MnistSplit;
+  split: Split;
   /** The data set's name, said with the accuracy (e.g. `fashion_mnist`). */
   datasetName?: string;
   /**

@@ -12,8 +12,9 @@ import {
   isJupyterKernel,
   type MimeBundle,
 } from "../jupyter/mod.ts";
-import { IMAGE_PIXELS, IMAGE_SIDE, type MnistSplit } from "../data.ts";
-import { encodePng, showTable, upscale } from "../display.ts";
+import { IMAGE_PIXELS, IMAGE_SIDE, type Split } from "../data.ts";
+import { showTable } from "../display.ts";
+import { encodePng, upscale } from "../image/encode.ts";
 import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 import {
@@ -25,7 +26,7 @@ import {
 } from "./classified.ts";
 import { trainingChart } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
-import type { History } from "./history.ts";
+import type { History } from "../checkpoint/history.ts";
 
 /**
  * A chart's MIME bundle: the SVG itself (`image/svg+xml`), the same SVG as
@@ -155,7 +156,7 @@ export function showClassMetrics(results: Classified): MimeBundle {
  * image with its true label, the prediction and its probability.
  */
 export function mistakesHtml(
-  split: MnistSplit,
+  split: Split,
   results: Classified,
   count = 12,
 ): string {
@@ -193,7 +194,7 @@ export function mistakesHtml(
 
 /** Shows the test images the model gets wrong with the highest confidence. */
 export function showMistakes(
-  split: MnistSplit,
+  split: Split,
   results: Classified,
   count = 12,
 ): MimeBundle {

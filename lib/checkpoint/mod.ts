@@ -1,15 +1,16 @@
 /**
  * Checkpointed training runs, as Keras's `BackupAndRestore` and
  * `ModelCheckpoint` callbacks keep them: after each epoch the model (with
- * its optimizer state), the run's settings and its history are saved
- * atomically in one directory, and a later run resumes there. Ctrl-C or
- * Jupyter's Stop ends the run with a {@linkcode TrainingInterrupted} that says
- * what is kept on disk. `deno task train` is built on it.
+ * its optimizer state), the run's settings and its history (`history.ts`)
+ * are saved atomically in one directory, and a later run resumes there.
+ * Ctrl-C or Jupyter's Stop ends the run with a {@linkcode TrainingInterrupted}
+ * that says what is kept on disk. `deno task train` is built on it. Errors
+ * name the options in backticks (`` `seed` ``); the task names its flags.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { Dataset, Mnist } from "../data.ts";
+import type { Dataset } from "../data.ts";
 import { openDataset, type Preprocessing } from "../datasets/mod.ts";
 import { TrainingError, TrainingInterrupted, UsageError } from "../errors.ts";
 import { buildModel } from "../model.ts";
@@ -17,7 +18,9 @@ import { loadModel, readMetadata, saveModel } from "../saving.ts";
 import { train, type TrainResult } from "../training.ts";
 import { randomSeed } from "../engine/random.ts";
 import { augmentFactors, type AugmentOptions } from "../engine/augment.ts";
-import { type History, readHistory, saveHistory } from "../charts/history.ts";
+import { type History, readHistory, saveHistory } from "./history.ts";
+
+export * from "./history.ts";
 
 /** A run's settings and progress, kept in the checkpoint's `model.json`. */
 export interface RunState {
@@ -98,7 +101,7 @@ export interface Run {
  * import { openRun, trainRun } from "./mod.ts";
  * await initBackend();
  * const run = await openRun("models/example", { limit: 256, seed: 1 });
- * await trainRun(run, run.data);
+ * await trainRun(run);
  * const again = await openRun("models/example", { resume: true, epochs: 2 });
  * assertEquals(again.state.epochsDone, 1);
  * ```
@@ -112,7 +115,7 @@ export async function openRun(
     const preprocessing = options.preprocessing ?? "grey";
     if (preprocessing !== "grey" && preprocessing !== "mnist") {
       throw new UsageError(
-        `--preprocessing must be grey or mnist, got '${preprocessing}'`,
+        `\`preprocessing\` must be grey or mnist, got '${preprocessing}'`,
       );
     }
     const factors = augmentFactors(options.augment);
@@ -138,11 +141,11 @@ export async function openRun(
   }
   const saved = (await readMetadata(dir))?.run as RunState | undefined;
   if (!saved) {
-    throw new UsageError(`--resume: ${dir} holds no checkpoint of a run`);
+    throw new UsageError(`\`resume\`: ${dir} holds no checkpoint of a run`);
   }
   if (options.seed !== undefined && options.seed !== saved.seed) {
     throw new UsageError(
-      `--resume: the checkpoint was trained with --seed ${saved.seed}`,
+      `\`resume\`: the checkpoint was trained with \`seed\` ${saved.seed}`,
     );
   }
   // A checkpoint from before data sets were recorded trained on MNIST.
@@ -153,7 +156,7 @@ export async function openRun(
   };
   if (state.epochsDone >= state.epochs) {
     throw new UsageError(
-      `--resume: the checkpoint already finished ${state.epochsDone} epoch(s); ask for more with --epochs`,
+      `\`resume\`: the checkpoint already finished ${state.epochsDone} epoch(s); ask for more with \`epochs\``,
     );
   }
   const data = await openRunDataset(state);
@@ -168,7 +171,7 @@ function openRunDataset(state: RunState): Promise<Dataset> {
 }
 
 /**
- * Trains `run` to its last epoch, saving the model, the run's state and
+ * Trains `run` on its data set to its last epoch, saving the model, the run's state and
  * `history.csv`/`steps.csv` in `run.dir` after each epoch (atomically: an
  * interrupt or crash leaves the previous checkpoint whole).
  *
@@ -184,16 +187,15 @@ function openRunDataset(state: RunState): Promise<Dataset> {
  * import { openRun, trainRun } from "./mod.ts";
  * await initBackend();
  * const run = await openRun("models/example", { limit: 1024, seed: 1 });
- * const { test } = await trainRun(run, run.data);
+ * const { test } = await trainRun(run);
  * assertGreater(test.acc, 0.5);
  * ```
  */
 export async function trainRun(
   run: Run,
-  data: Mnist | Dataset,
   options: { threads?: number; ctrlC?: boolean } = {},
 ): Promise<TrainResult> {
-  const { dir, model } = run;
+  const { dir, model, data } = run;
   const done = run.state.epochsDone;
   const previous = run.resumed
     ? await readHistory(dir)
@@ -226,7 +228,7 @@ export async function trainRun(
   } catch (e) {
     if (!(e instanceof TrainingError)) throw e;
     const kept = run.state.epochsDone > 0
-      ? `the checkpoint of epoch ${run.state.epochsDone} at ${dir} is intact (continue with --resume)`
+      ? `the checkpoint of epoch ${run.state.epochsDone} at ${dir} is intact (continue with \`resume\`)`
       : `nothing was saved; any previous model at ${dir} is unchanged`;
     if (e instanceof TrainingInterrupted) {
       throw new TrainingInterrupted(

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Dataset, type MnistSplit, shareSplit } from "../data.ts";
+import { type Dataset, shareSplit, type Split } from "../data.ts";
 import { permutation } from "../engine/random.ts";
 import { DatasetError, ImageError, UsageError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";
@@ -395,7 +395,7 @@ function splitFiles(
       );
       labels[i] = decoded.labels[id];
     });
-    const split: MnistSplit = {
+    const split: Split = {
       images,
       labels,
       count: ids.length,

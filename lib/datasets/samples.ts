@@ -9,7 +9,7 @@
  */
 import { encode as encodeJpeg } from "jpeg-js";
 import { join } from "node:path";
-import { encodePng } from "../display.ts";
+import { encodePng } from "../image/encode.ts";
 import { deriveKey, fillUniform } from "../engine/random.ts";
 import { UsageError } from "../errors.ts";
 import { writeFileAtomic } from "../files.ts";

@@ -1,12 +1,12 @@
 /**
  * The forward pass over a range of a data set, in batches: summed loss and
  * hits (evaluation) or the predicted classes. One loop serves `evaluate`,
- * `predictClasses` and the threads of {@linkcode WorkerPool}.
+ * `predictClasses` and the threads of the worker pool.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { gatherBatch, type MnistSplit } from "../data.ts";
+import { gatherBatch, type Split } from "../data.ts";
 
 /**
  * Samples per forward pass by default. Small enough that the WASM heap, which
@@ -48,7 +48,7 @@ interface ForwardBatch {
 
 function* forwardBatches(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): Generator<ForwardBatch> {
@@ -107,7 +107,11 @@ function addBatch(
  * Runs `model` on samples `start .. start+count` of `split`, in batches.
  * `beforeBatch(done)` runs before each batch with the samples done so far;
  * it may throw to stop the pass (an interrupt). Reads each batch's result
- * synchronously: on the `webgpu` backend use {@linkcode forwardRangeAsync}.
+ * synchronously, which is why it stays beside {@linkcode forwardRangeAsync}:
+ * it serves the worker pool (each worker's share, and the calling thread's),
+ * which runs on `wasm` only, where a read is a copy from the WASM heap and a
+ * worker answers its message in one synchronous turn. Everything else (and
+ * every backend) uses {@linkcode forwardRangeAsync}.
  *
  * @example
  * ```ts
@@ -132,7 +136,7 @@ function addBatch(
  */
 export function forwardRange(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): ForwardResult {
@@ -151,7 +155,7 @@ export function forwardRange(
  */
 export async function forwardRangeAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ForwardOptions,
   beforeBatch?: (done: number) => void,
 ): Promise<ForwardResult> {

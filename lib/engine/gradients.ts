@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { gatherBatch, type MnistSplit } from "../data.ts";
+import { gatherBatch, type Split } from "../data.ts";
 import { setDropoutKeys } from "./dropout.ts";
 import { forwardRangeAsync } from "./forward.ts";
 import { augmentImages, type AugmentOptions } from "./augment.ts";
@@ -46,7 +46,7 @@ interface PassTensors {
 
 function gradientPass(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   ids: ArrayLike<number>,
   keys: StepKeys,
 ): PassTensors {
@@ -106,7 +106,7 @@ function readPass(
  */
 export function computeGradients(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   ids: ArrayLike<number>,
   keys: StepKeys,
 ): BatchGradients {
@@ -121,7 +121,7 @@ export function computeGradients(
  */
 export async function computeGradientsAsync(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   ids: ArrayLike<number>,
   keys: StepKeys,
 ): Promise<BatchGradients> {
@@ -184,7 +184,7 @@ export interface StepRunner {
    * batch of this thread (it may throw to stop).
    */
   evaluate?(
-    split: MnistSplit,
+    split: Split,
     beforeBatch?: (done: number) => void,
   ): Promise<{ loss: number; acc: number }>;
   /**
@@ -214,7 +214,7 @@ export function applyGradients(
  */
 export function localRunner(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
 ): StepRunner {
   return {
     async step(ids, keys) {

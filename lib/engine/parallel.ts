@@ -14,7 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type MnistSplit, shareSplit } from "../data.ts";
+import { shareSplit, type Split } from "../data.ts";
 import { flatOrder, flatSizes, writeFlat } from "./flat_weights.ts";
 import {
   applyGradients,
@@ -96,7 +96,7 @@ export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
  */
 export async function parallelRunner(
   model: tf.LayersModel,
-  split: MnistSplit,
+  split: Split,
   options: ParallelOptions = {},
 ): Promise<StepRunner> {
   const threads = options.threads ?? defaultThreads();

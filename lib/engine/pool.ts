@@ -11,7 +11,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { type MnistSplit, shareSplit } from "../data.ts";
+import { shareSplit, type Split } from "../data.ts";
 import { BackendError, checkWholeNumber } from "../errors.ts";
 import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
 import {
@@ -25,7 +25,7 @@ import type { StepKeys } from "./gradients.ts";
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
   /** Training data, shared. */
-  train: MnistSplit;
+  train: Split;
   /** `threads` rows of the flat trainable gradients, one per thread. */
   grads: SharedArrayBuffer;
   /** The flat update's rule and state, updated in slices by every thread;
@@ -58,7 +58,7 @@ export type PoolRequest =
     from: number;
     to: number;
   }
-  | ({ type: "forward"; split: MnistSplit; version: number } & ForwardOptions);
+  | ({ type: "forward"; split: Split; version: number } & ForwardOptions);
 
 /** A pool worker's answer. */
 export type PoolReply =
@@ -151,7 +151,7 @@ class PoolWorker {
  * const { correct } = await pool.forward(mnist.test, { start: 0, count: 500, mode: "evaluate" });
  * pool.dispose();
  * // The same count as one thread gets.
- * assertEquals(correct / 500, evaluate(model, mnist.test, { count: 500 }).acc);
+ * assertEquals(correct / 500, (await evaluate(model, mnist.test, { count: 500 })).acc);
  * ```
  */
 export class WorkerPool {
@@ -246,7 +246,7 @@ export class WorkerPool {
    * workers may still be busy).
    */
   async forward(
-    split: MnistSplit,
+    split: Split,
     options: ForwardOptions,
     beforeBatch?: (done: number) => void,
   ): Promise<ForwardResult> {

@@ -11,7 +11,7 @@
  * await initBackend();
  * const model = await loadModel();
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
- * assertEquals(predictInputs(model, [toMnistInput(picture)]).classes, [7]);
+ * assertEquals((await predictInputs(model, [toMnistInput(picture)])).classes, [7]);
  * ```
  *
  * @module
@@ -20,3 +20,5 @@ export * from "./decode.ts";
 export * from "./preprocess.ts";
 export * from "./files.ts";
 export * from "./resize.ts";
+export * from "./encode.ts";
+export * from "./palette.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MnistSplit } from "../data.ts";
+import type { Split } from "../data.ts";
 import { UsageError } from "../errors.ts";
 import { chainLayers } from "../engine/chain.ts";
 
@@ -153,7 +153,7 @@ export function sliceInputs(
  * ```
  */
 export function digitInputs(
-  split: MnistSplit,
+  split: Split,
   indices: number[],
 ): Float32Array[] {
   return indices.map((index) => {

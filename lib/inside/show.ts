@@ -6,66 +6,15 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { encode } from "fast-png";
 import { UsageError } from "../errors.ts";
-import { base64 } from "../html.ts";
+import { encodePng, pngDataUrl, upscale } from "../image/encode.ts";
+import { colourAt, DIVERGING, HEAT, type Palette } from "../image/palette.ts";
 import { displayable, type MimeBundle } from "../jupyter/mod.ts";
 import { featureMap, type LayerActivation } from "./activations.ts";
 import type { ConvFilters } from "./filters.ts";
 import { gradCam } from "./grad_cam.ts";
 import { occlusion } from "./occlusion.ts";
 import { saliency } from "./saliency.ts";
-
-/** A colour scale: control points from 0 to 1, as `[r, g, b]` bytes. */
-export type Palette = readonly (readonly [number, number, number])[];
-
-/** "Inferno" (matplotlib's, sampled at nine points): black → purple → orange → yellow; perceptually even, readable in grey. */
-export const HEAT: Palette = [
-  [0, 0, 4],
-  [31, 12, 72],
-  [85, 15, 109],
-  [136, 34, 106],
-  [186, 54, 85],
-  [227, 89, 51],
-  [249, 140, 10],
-  [249, 201, 50],
-  [252, 255, 164],
-];
-
-/** Blue → white → red, for signed values (kernels): white is 0. */
-export const DIVERGING: Palette = [
-  [33, 102, 172],
-  [146, 197, 222],
-  [247, 247, 247],
-  [244, 165, 130],
-  [178, 24, 43],
-];
-
-/**
- * The colour of `t` (clamped to [0, 1]) on `palette`, interpolated linearly.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { colourAt, HEAT } from "./show.ts";
- * assertEquals(colourAt(HEAT, 0), [0, 0, 4]);
- * assertEquals(colourAt(HEAT, 1), [252, 255, 164]);
- * ```
- */
-export function colourAt(
-  palette: Palette,
-  t: number,
-): [number, number, number] {
-  const v = Math.min(Math.max(Number.isFinite(t) ? t : 0, 0), 1) *
-    (palette.length - 1);
-  const i = Math.min(Math.floor(v), palette.length - 2), f = v - i;
-  const [a, b] = [palette[i], palette[i + 1]];
-  return [0, 1, 2].map((c) => Math.round(a[c] + f * (b[c] - a[c]))) as [
-    number,
-    number,
-    number,
-  ];
-}
 
 /** How a map's values become colours. */
 export interface MapScale {
@@ -91,25 +40,6 @@ export interface MapScale {
 export function quantileAbs(map: Float32Array, q: number): number {
   const sorted = Float32Array.from(map, Math.abs).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-/** RGB bytes `w × h` enlarged `scale` times, as a PNG data URL. */
-function rgbDataUrl(
-  rgb: Uint8Array,
-  w: number,
-  h: number,
-  scale: number,
-): string {
-  const W = w * scale, H = h * scale;
-  const big = new Uint8Array(W * H * 3);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const from = (Math.floor(y / scale) * w + Math.floor(x / scale)) * 3;
-      big.set(rgb.subarray(from, from + 3), (y * W + x) * 3);
-    }
-  }
-  const png = encode({ width: W, height: H, data: big, channels: 3, depth: 8 });
-  return `data:image/png;base64,${base64(png)}`;
 }
 
 /**
@@ -164,7 +94,15 @@ export function mapPng(
       rgb.set(c, p * 3);
     }
   }
-  return rgbDataUrl(rgb, width, height, options.scale ?? 3);
+  const scale = options.scale ?? 3;
+  return pngDataUrl(
+    encodePng(
+      upscale(rgb, width, height, scale, 3),
+      width * scale,
+      height * scale,
+      3,
+    ),
+  );
 }
 
 const img = (src: string, size: number, alt: string) =>

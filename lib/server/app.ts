@@ -157,7 +157,7 @@ export function createHandler(
             throw error;
           }
         }
-        const { classes, probabilities } = predictInputs(options.model, [
+        const { classes, probabilities } = await predictInputs(options.model, [
           input,
         ]);
         return json(200, {

@@ -8,7 +8,8 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { explain } from "../inside/explain.ts";
-import { HEAT, quantileAbs } from "../inside/show.ts";
+import { HEAT } from "../image/palette.ts";
+import { quantileAbs } from "../inside/show.ts";
 
 /** The JSON `POST /api/explain` answers. */
 export interface ExplanationJson {

@@ -15,7 +15,7 @@ import { loadMnist } from "../../lib/data.ts";
 import { buildModel } from "../../lib/model.ts";
 import { parallelRunner } from "../../lib/engine/parallel.ts";
 import { DEFAULT_AUGMENT } from "../../lib/engine/augment.ts";
-import { readHistory } from "../../lib/charts/history.ts";
+import { readHistory } from "../../lib/checkpoint/history.ts";
 import { permutation } from "../../lib/engine/random.ts";
 import { UsageError } from "../../lib/errors.ts";
 import { parseFlags, runTask, usage } from "../flags.ts";

@@ -25,9 +25,9 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   buildModel,
+  type Dataset,
   initBackend,
   loadMnist,
-  type Mnist,
   predictClasses,
 } from "../../lib/mod.ts";
 import { gatherBatch } from "../../lib/data.ts";
@@ -144,7 +144,7 @@ interface TrainFigure {
 }
 
 async function timeTraining(
-  mnist: Mnist,
+  mnist: Dataset,
   threads: number,
   batches: number,
   batchSize: number,
@@ -333,7 +333,7 @@ async function torchAnchor(
  * what the training runner does around them (the gradients copied out of
  * the heap, the flat Keras Adadelta update, the new weights loaded), timed.
  */
-async function profileSteps(mnist: Mnist, batchSize: number, steps: number) {
+async function profileSteps(mnist: Dataset, batchSize: number, steps: number) {
   const model = buildModel({ seed: 1 });
   const keys = { seed: 1, epoch: 0 };
   const batch = (s: number) =>
@@ -532,7 +532,7 @@ async function main(): Promise<void> {
     }
     return seconds.sort((a, b) => a - b)[1];
   };
-  predictClasses(model, mnist.test, { count: 1000 }); // warm-up
+  await predictClasses(model, mnist.test, { count: 1000 }); // warm-up
   const inference = [
     figureImages(
       1,

@@ -33,17 +33,14 @@ import {
   worstMistakes,
   writeReport,
 } from "../../lib/mod.ts";
-import {
-  confusionChart,
-  historyCsv,
-  trainingChart,
-} from "../../lib/charts/mod.ts";
+import { confusionChart, trainingChart } from "../../lib/charts/mod.ts";
+import { historyCsv } from "../../lib/checkpoint/history.ts";
 import { launchBrowser, skipBrowser } from "../browser.ts";
 import { realMnist, silent, trainedModel } from "../helpers.ts";
 
 const mnist = await realMnist();
 const { model } = await trainedModel();
-const results = classify(model, mnist.test);
+const results = await classify(model, mnist.test);
 
 /** A short real run with its history, as the train task records it. */
 async function shortRun(): Promise<History> {
@@ -86,7 +83,7 @@ Deno.test("history.csv is Keras's CSVLogger format and reads back", async () => 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("the confusion matrix adds up to 10,000 and agrees with evaluate()", () => {
+Deno.test("the confusion matrix adds up to 10,000 and agrees with evaluate()", async () => {
   const matrix = confusionMatrix(results);
   assertEquals(matrix.flat().reduce((a, b) => a + b, 0), 10_000);
   matrix.forEach((row, digit) =>
@@ -97,7 +94,11 @@ Deno.test("the confusion matrix adds up to 10,000 and agrees with evaluate()", (
     )
   );
   const diagonal = matrix.reduce((a, row, i) => a + row[i], 0);
-  assertAlmostEquals(diagonal / 10_000, evaluate(model, mnist.test).acc, 1e-9);
+  assertAlmostEquals(
+    diagonal / 10_000,
+    (await evaluate(model, mnist.test)).acc,
+    1e-9,
+  );
   const metrics = classMetrics(matrix);
   assertEquals(
     metrics.map((m) => m.support).reduce((a, b) => a + b, 0),

@@ -15,7 +15,7 @@ import {
 import { encode as encodeJpeg } from "jpeg-js";
 import { join } from "node:path";
 import { DatasetError, UsageError } from "../../lib/mod.ts";
-import { encodePng } from "../../lib/display.ts";
+import { encodePng } from "../../lib/image/encode.ts";
 import { resizeGreyBytes } from "../../lib/image/resize.ts";
 import {
   imageDatasetFromDirectory,

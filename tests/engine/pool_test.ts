@@ -14,8 +14,6 @@ import {
   UsageError,
 } from "../../lib/mod.ts";
 import { shareSplit } from "../../lib/data.ts";
-import { predictClassesParallel } from "../../lib/predict.ts";
-import { evaluateParallel } from "../../lib/training.ts";
 import {
   flatSizes,
   readFlat,
@@ -112,35 +110,36 @@ Deno.test("WorkerPool: two and three threads classify and evaluate as one thread
   }
 });
 
-Deno.test("predictClassesParallel and evaluateParallel agree with the one-thread functions", async () => {
+Deno.test("predictClasses and evaluate on two threads or a pool agree with one thread", async () => {
   const { model } = await trainedModel();
   assertEquals(
-    await predictClassesParallel(model, mnist.test, { count: 500, threads: 2 }),
-    predictClasses(model, mnist.test, { count: 500 }),
+    await predictClasses(model, mnist.test, { count: 500, threads: 2 }),
+    await predictClasses(model, mnist.test, { count: 500 }),
   );
   const pool = await WorkerPool.create(model, { threads: 2 });
   try {
     assertEquals(
-      await predictClassesParallel(model, mnist.train, { count: 10, pool }),
-      predictClasses(model, mnist.train),
+      await predictClasses(model, mnist.train, { count: 10, pool }),
+      await predictClasses(model, mnist.train),
     );
   } finally {
     pool.dispose();
   }
-  const a = await evaluateParallel(model, mnist.test, {
+  const a = await evaluate(model, mnist.test, {
     count: 2000,
     threads: 2,
   });
-  const b = evaluate(model, mnist.test, { count: 2000 });
+  const b = await evaluate(model, mnist.test, { count: 2000 });
   assertEquals(a.acc, b.acc);
   assert(Math.abs(a.loss - b.loss) < 1e-5, `${a.loss} vs ${b.loss}`);
   await assertRejects(
-    () => predictClassesParallel(model, mnist.test, { start: 9999, count: 2 }),
+    () =>
+      predictClasses(model, mnist.test, { start: 9999, count: 2, threads: 2 }),
     UsageError,
     "the set has 10000",
   );
   await assertRejects(
-    () => evaluateParallel(model, mnist.test, { threads: 0 }),
+    () => evaluate(model, mnist.test, { threads: 0 }),
     UsageError,
   );
 });

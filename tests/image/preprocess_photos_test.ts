@@ -75,8 +75,8 @@ Deno.test({
     }
     const score = (classes: number[]) =>
       classes.filter((c, i) => c === labels[i]).length;
-    const original = score(predictInputs(m, originals).classes);
-    const predicted = predictInputs(m, inputs).classes;
+    const original = score((await predictInputs(m, originals)).classes);
+    const predicted = (await predictInputs(m, inputs)).classes;
     const photo = score(predicted);
     const missed = files.filter((_, i) => predicted[i] !== labels[i]);
     console.log(

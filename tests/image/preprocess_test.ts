@@ -123,8 +123,8 @@ Deno.test({
     const m = await model();
     const right = (classes: number[]) =>
       classes.filter((c, i) => c === labels[files[i]]).length / files.length;
-    const accuracy = right(predictInputs(m, inputs).classes);
-    const naiveAccuracy = right(predictInputs(m, naive).classes);
+    const accuracy = right((await predictInputs(m, inputs)).classes);
+    const naiveAccuracy = right((await predictInputs(m, naive)).classes);
     console.log(
       `${files.length} pictures: ${(100 * accuracy).toFixed(0)}% right with ` +
         `MNIST-style preprocessing, ${
@@ -159,7 +159,7 @@ Deno.test("pen-stroke digits at any size, position and pen are read right", asyn
       labels.push(digit);
     }
   }
-  const { classes } = predictInputs(m, inputs);
+  const { classes } = await predictInputs(m, inputs);
   const right = classes.filter((c, i) => c === labels[i]).length;
   assertGreater(right, 0.85 * labels.length, `read ${classes.join(" ")}`);
 });
@@ -337,7 +337,7 @@ Deno.test({
       }
       await Deno.remove(set.dir, { recursive: true });
     }
-    const { classes } = predictInputs(await model(), inputs);
+    const { classes } = await predictInputs(await model(), inputs);
     const right = classes.filter((c, i) => c === labels[i]).length;
     const misses = classes.flatMap((c, i) =>
       c === labels[i] ? [] : [`${labels[i]}→${c}`]

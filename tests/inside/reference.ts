@@ -6,7 +6,7 @@
  * the tests, trained in a few seconds.
  */
 import type * as tf from "@tensorflow/tfjs";
-import { buildModel, type Mnist, train } from "../../lib/mod.ts";
+import { buildModel, type Dataset, train } from "../../lib/mod.ts";
 import { realMnist, silent } from "../helpers.ts";
 
 /** The model's weights as float64 arrays. */
@@ -222,7 +222,7 @@ export const SMALL_LIMIT = 4096;
  */
 export async function smallModel(
   options: { labels?: "random"; epochs?: number; seed?: number } = {},
-): Promise<{ model: tf.LayersModel; mnist: Mnist; trainAcc: number }> {
+): Promise<{ model: tf.LayersModel; mnist: Dataset; trainAcc: number }> {
   const mnist = await realMnist();
   let data = mnist;
   if (options.labels === "random") {

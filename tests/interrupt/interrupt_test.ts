@@ -126,7 +126,7 @@ const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
         "the next cell sees model and mnist and predicts",
         async () => {
           const run = await kernel.ok(
-            `[model.countParams(), mnist.train.count, predictClasses(model, mnist.train, { count: 10 }).join(" ")]`,
+            `[model.countParams(), mnist.train.count, (await predictClasses(model, mnist.train, { count: 10 })).join(" ")]`,
           );
           const value = resultOf(run);
           assertMatch(value, /1199882, 60000, "\d( \d){9}"/);
@@ -149,7 +149,7 @@ const diff = Math.max(...model.getWeights().map((w, i) => {
   return a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
 }));
 console.log(\`max |Δw| \${diff}; test accuracy \${resumed.test.acc.toFixed(4)}\`);
-console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`,
+console.log((await predictClasses(model, mnist.train, { count: 10 })).join(" "));`,
             900,
           );
           const out = stdoutOf(run);
@@ -172,7 +172,7 @@ console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`,
           assertStopped(run, "TrainingInterrupted");
           // A later operation is not stopped by the interrupts before it.
           const next = await kernel.ok(
-            `predictClasses(model, mnist.train, { count: 10 }).length`,
+            `(await predictClasses(model, mnist.train, { count: 10 })).length`,
           );
           assertEquals(resultOf(next), "10");
         },
@@ -180,7 +180,7 @@ console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`,
 
       await t.step("classify stops between batches", async () => {
         const run = await kernel.execute(
-          `console.log("classifying"); classify(model, mnist.train).classes.length`,
+          `console.log("classifying"); (await classify(model, mnist.train)).classes.length`,
           { interrupt: [{ when: "classifying" }] },
         );
         const error = assertStopped(run, "Interrupted");
@@ -192,7 +192,7 @@ console.log(predictClasses(model, mnist.train, { count: 10 }).join(" "));`,
 
       await t.step("evaluate stops between batches", async () => {
         const run = await kernel.execute(
-          `console.log("evaluating"); evaluate(model, mnist.train)`,
+          `console.log("evaluating"); await evaluate(model, mnist.train)`,
           { interrupt: [{ when: "evaluating" }] },
         );
         const error = assertStopped(run, "Interrupted");

@@ -77,7 +77,7 @@ Deno.test({
       ]
     ) {
       const model = await loadModel(join(dir, name));
-      const { probabilities } = predictInputs(model, inputs);
+      const { probabilities } = await predictInputs(model, inputs);
       let worst = 0;
       probabilities.forEach((row, i) =>
         row.forEach((p, j) =>
@@ -94,13 +94,14 @@ Deno.test("the trained model round-trips through .h5 and .keras bit-exactly", as
   const { model } = await trainedModel();
   const mnist = await realMnist();
   const tmp = await Deno.makeTempDir();
-  const before = predictProbabilities(model, mnist.test, { count: 100 });
+  const before = await predictProbabilities(model, mnist.test, { count: 100 });
   for (const name of ["model.h5", "model.keras"]) {
     await saveKeras(model, join(tmp, name));
     const back = await loadModel(join(tmp, name));
     assertEquals(weightsOf(back), weightsOf(model), `${name}: weights`);
     assertEquals(
-      predictProbabilities(back, mnist.test, { count: 100 }).probabilities,
+      (await predictProbabilities(back, mnist.test, { count: 100 }))
+        .probabilities,
       before.probabilities,
       `${name}: predictions`,
     );

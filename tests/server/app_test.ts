@@ -26,7 +26,7 @@ import {
 } from "../../lib/server/app.ts";
 import { SUPPORTED_FORMATS } from "../../lib/image/decode.ts";
 import { runLoad } from "../../tasks/bench/load.ts";
-import { HEAT } from "../../lib/inside/show.ts";
+import { HEAT } from "../../lib/image/palette.ts";
 import { DIGIT_STROKES, renderStrokes } from "../image/strokes.ts";
 import { trainedModel } from "../helpers.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { displayLive, isJupyterKernel } from "../jupyter/mod.ts";
+import { displayLive, isJupyterKernel } from "./mod.ts";
 
 /** Where progress lines go. */
 export interface ProgressSink {

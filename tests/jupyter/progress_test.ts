@@ -4,7 +4,7 @@ import {
   logSink,
   ProgressBar,
   type ProgressSink,
-} from "../../lib/engine/progress.ts";
+} from "../../lib/jupyter/progress.ts";
 
 function recorder(
   intervalMs: number,
