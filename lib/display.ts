@@ -78,7 +78,8 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * @throws {UsageError} when the range, the labels or the predictions do not
  * cover the images asked for.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/display_test.ts, "showDigits embeds one upscaled PNG per digit, matching the input pixels"
  * import { assertEquals } from "@std/assert";
  * import { loadMnist, showDigits } from "./mod.ts";
  * const { train } = await loadMnist();

@@ -251,7 +251,8 @@ function checkRange(split: Split, start: number, count: number): void {
  *
  * @throws {UsageError} when the range is outside the set.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/engine/pool_test.ts, "predictClasses and evaluate on two threads or a pool agree with one thread"
  * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, loadMnist, predictClasses } from "./mod.ts";
  * await initBackend();

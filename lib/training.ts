@@ -145,7 +145,8 @@ function checkCount(
  * @throws {Interrupted} at an interrupt (Jupyter's Stop), before a batch; the
  * model is unchanged.
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/engine/pool_test.ts, "predictClasses and evaluate on two threads or a pool agree with one thread"
  * import { assertEquals } from "@std/assert";
  * import { buildModel, evaluate, initBackend, loadMnist } from "./mod.ts";
  * await initBackend();
@@ -227,7 +228,8 @@ function stopEvaluating(watch: InterruptWatch, count: number) {
  * the run.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: trains on real MNIST; covered by tests/training_test.ts, "train: 4,096 real samples on wasm reach test accuracy far above chance"
  * import { assert } from "@std/assert";
  * import { buildModel, initBackend, loadMnist, train } from "./mod.ts";
  * await initBackend();

@@ -27,13 +27,13 @@ import {
 } from "../tasks/flags.ts";
 import * as train from "../tasks/train.ts";
 import * as predict from "../tasks/predict.ts";
-import * as bench from "../tasks/bench.ts";
+import * as bench from "../tasks/bench/main.ts";
 import * as serve from "../tasks/serve.ts";
 import * as report from "../tasks/report.ts";
 import * as notebooks from "../tasks/notebooks.ts";
-import * as benchServe from "../tasks/bench_serve.ts";
-import * as benchInside from "../tasks/bench_inside.ts";
-import * as benchAugment from "../tasks/bench_augment.ts";
+import * as benchServe from "../tasks/bench/serve.ts";
+import * as benchInside from "../tasks/bench/inside.ts";
+import * as benchAugment from "../tasks/bench/augment.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Every model directory of this file starts with this, under models/. */

@@ -80,7 +80,8 @@ export function slowPathWarning(optimizer: tf.Optimizer): string | undefined {
  * are the wasm engine's.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/training_test.ts, "train: two and three threads (data-parallel workers, each updating a slice) give one thread's weights up to float summation order"
  * import { assertEquals } from "@std/assert";
  * import { buildModel, initBackend, loadMnist } from "../mod.ts";
  * import { parallelRunner } from "./parallel.ts";

@@ -140,7 +140,8 @@ class PoolWorker {
  * takes the first share of every job on `model` itself.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // ignored in CI: loads real MNIST; covered by tests/engine/pool_test.ts, "WorkerPool: two and three threads classify and evaluate as one thread does"
  * import { assertEquals } from "@std/assert";
  * import { buildModel, evaluate, initBackend, loadMnist } from "../mod.ts";
  * import { WorkerPool } from "./pool.ts";

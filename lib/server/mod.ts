@@ -1,10 +1,9 @@
 /**
  * The drawing page's web server: the request handler
- * ({@linkcode createHandler}) and a bounded loopback load test
- * ({@linkcode runLoad}).
+ * ({@linkcode createHandler}). Its load test lives with the benchmarks
+ * (`tasks/bench/load.ts`).
  *
  * @module
  */
 export * from "./app.ts";
-export * from "./load.ts";
 export * from "./explain.ts";

@@ -12,7 +12,7 @@ import {
   describeMachine,
   machineInfo,
   parseCpuinfo,
-} from "../../lib/bench/machine.ts";
+} from "../../tasks/bench/machine.ts";
 import { relaxedSimdSupported } from "../../lib/kernels/simd/simd.ts";
 
 Deno.test("machineInfo: this machine's CPU as /proc/cpuinfo says", async () => {

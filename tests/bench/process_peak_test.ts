@@ -6,9 +6,10 @@
  * Run: `deno test --allow-read --allow-write --allow-run tests/bench/process_peak_test.ts`
  */
 import { assert, assertEquals } from "@std/assert";
-import { runWithPeak } from "../../lib/bench/process_peak.ts";
+import { runWithPeak } from "../../tasks/bench/process_peak.ts";
 
-const MODULE = new URL("../../lib/bench/process_peak.ts", import.meta.url).href;
+const MODULE =
+  new URL("../../tasks/bench/process_peak.ts", import.meta.url).href;
 const PYTHON = "/usr/bin/python3";
 const MiB = 2 ** 20;
 

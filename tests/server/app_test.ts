@@ -19,13 +19,13 @@ import {
   type ExplanationJson,
   explanationJson,
   MAX_BODY_BYTES,
-  runLoad,
 } from "../../lib/server/mod.ts";
 import {
   IMAGE_ERROR_STATUS,
   PREDICT_CONTENT_TYPES,
 } from "../../lib/server/app.ts";
 import { SUPPORTED_FORMATS } from "../../lib/image/decode.ts";
+import { runLoad } from "../../tasks/bench/load.ts";
 import { HEAT } from "../../lib/image/palette.ts";
 import { DIGIT_STROKES, renderStrokes } from "../image/strokes.ts";
 import { trainedModel } from "../helpers.ts";

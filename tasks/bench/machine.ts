@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { relaxedSimdSupported } from "../kernels/simd/simd.ts";
+import { relaxedSimdSupported } from "../../lib/kernels/simd/simd.ts";
 
 /** What {@linkcode machineInfo} reports. */
 export interface MachineInfo {

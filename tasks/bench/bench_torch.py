@@ -3,7 +3,7 @@ optimizer and data, trained and run by PyTorch on this CPU (its native
 kernels, OpenBLAS/oneDNN, use the CPU's widest vectors), so that each of the
 bench's figures is also a ratio to PyTorch measured in the same run.
 
-Usage: python3 tasks/bench_torch.py DATA_DIR THREADS BATCHES WARMUP
+Usage: python3 tasks/bench/bench_torch.py DATA_DIR THREADS BATCHES WARMUP
 Prints one line of JSON: threads, training samples/s and its projected epoch,
 prediction images/s on the 10,000 test images, the versions.
 """

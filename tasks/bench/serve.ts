@@ -5,15 +5,16 @@
  *
  * @module
  */
-import { initBackend, loadModel } from "../lib/mod.ts";
-import { createHandler, runLoad } from "../lib/server/mod.ts";
+import { initBackend, loadModel } from "../../lib/mod.ts";
+import { createHandler } from "../../lib/server/mod.ts";
+import { runLoad } from "./load.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
   runTask,
   usage,
-} from "./flags.ts";
+} from "../flags.ts";
 
 /**
  * The flags of `deno task bench-serve`, as `parseFlags` reads them.
@@ -21,8 +22,8 @@ import {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseFlags } from "./flags.ts";
- * import { SPEC } from "./bench_serve.ts";
+ * import { parseFlags } from "../flags.ts";
+ * import { SPEC } from "./serve.ts";
  * assertEquals(parseFlags(["--help"], SPEC), "help");
  * ```
  */
@@ -49,7 +50,7 @@ export const SPEC = {
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * import { USAGE } from "./bench_serve.ts";
+ * import { USAGE } from "./serve.ts";
  * assert(USAGE.startsWith("Usage: deno task bench-serve [flags]"));
  * ```
  */
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     createHandler({ model }),
   );
   const body = await Deno.readFile(
-    new URL("../notebooks/sample_digits/digit_7.png", import.meta.url),
+    new URL("../../notebooks/sample_digits/digit_7.png", import.meta.url),
   );
   const result = await runLoad({
     url: `http://127.0.0.1:${server.addr.port}/api/predict`,

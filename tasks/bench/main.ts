@@ -29,24 +29,31 @@ import {
   initBackend,
   loadMnist,
   predictClasses,
-} from "../lib/mod.ts";
-import { gatherBatch } from "../lib/data.ts";
-import { parallelRunner } from "../lib/engine/parallel.ts";
-import { defaultThreads, WorkerPool } from "../lib/engine/pool.ts";
+} from "../../lib/mod.ts";
+import { gatherBatch } from "../../lib/data.ts";
+import { parallelRunner } from "../../lib/engine/parallel.ts";
+import { defaultThreads, WorkerPool } from "../../lib/engine/pool.ts";
 import {
   applyGradients,
   computeGradients,
   copyOut,
-} from "../lib/engine/gradients.ts";
-import { flatSizes, readFlat, writeFlat } from "../lib/engine/flat_weights.ts";
-import { adadeltaUpdate, type KerasAdadelta } from "../lib/engine/optimizer.ts";
-import { runWithPeak } from "../lib/bench/process_peak.ts";
-import { describeMachine, machineInfo } from "../lib/bench/machine.ts";
-import { gemmTuning } from "../lib/kernels/tuning.ts";
+} from "../../lib/engine/gradients.ts";
+import {
+  flatSizes,
+  readFlat,
+  writeFlat,
+} from "../../lib/engine/flat_weights.ts";
+import {
+  adadeltaUpdate,
+  type KerasAdadelta,
+} from "../../lib/engine/optimizer.ts";
+import { runWithPeak } from "./process_peak.ts";
+import { describeMachine, machineInfo } from "./machine.ts";
+import { gemmTuning } from "../../lib/kernels/tuning.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { measurePeak, type Peak } from "./bench/fma_peak.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
-import { formatAnchors, onnxRuntimeAnchors } from "./bench_onnx.ts";
+import { measurePeak, type Peak } from "./fma_peak.ts";
+import { parseFlags, runTask, usage } from "../flags.ts";
+import { formatAnchors, onnxRuntimeAnchors } from "./onnx.ts";
 
 /**
  * The flags of `deno task bench`, as `parseFlags` reads them.
@@ -54,8 +61,8 @@ import { formatAnchors, onnxRuntimeAnchors } from "./bench_onnx.ts";
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseFlags } from "./flags.ts";
- * import { SPEC } from "./bench.ts";
+ * import { parseFlags } from "../flags.ts";
+ * import { SPEC } from "./main.ts";
  * assertEquals(parseFlags(["--help"], SPEC), "help");
  * ```
  */
@@ -117,7 +124,7 @@ export const SPEC = {
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * import { USAGE } from "./bench.ts";
+ * import { USAGE } from "./main.ts";
  * assert(USAGE.startsWith("Usage: deno task bench [flags]"));
  * ```
  */
@@ -210,7 +217,7 @@ interface TrainRun {
   firstTen: string;
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 /**
  * Runs `deno task train` as a child (its own model directory) and measures
@@ -618,7 +625,7 @@ async function main(): Promise<void> {
     const t = torch[0];
     console.log(
       `PyTorch anchor: torch ${t.torch}, the same model, batch and Adadelta ` +
-        `(tasks/bench_torch.py); ATen ${t.capability}, oneDNN ${t.onednn} ` +
+        `(tasks/bench/bench_torch.py); ATen ${t.capability}, oneDNN ${t.onednn} ` +
         `on ${t.onednnIsa}, BLAS ${t.blas}`,
     );
     if (/\/blas\/libblas/.test(t.blas)) {
@@ -729,7 +736,7 @@ async function main(): Promise<void> {
       } s)`,
     );
   }
-  // ONNX Runtime anchors (tasks/bench_onnx.ts, docs/onnx.md).
+  // ONNX Runtime anchors (tasks/bench/onnx.ts, docs/onnx.md).
   const threadsRun = { threads: inference.map((f) => f.threads) };
   const onnxAnchors = await onnxRuntimeAnchors(model, threadsRun);
   formatAnchors(onnxAnchors, inference).forEach((l) => console.log(l));

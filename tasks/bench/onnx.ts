@@ -15,8 +15,8 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
-import { loadMnist } from "../lib/data.ts";
-import { onnxBytes } from "../lib/onnx/mod.ts";
+import { loadMnist } from "../../lib/data.ts";
+import { onnxBytes } from "../../lib/onnx/mod.ts";
 
 /** The ONNX runtimes measured. */
 export type OnnxRuntimeName = "onnxruntime-web" | "onnxruntime-node";
@@ -97,8 +97,8 @@ async function measure(
  * @example
  * ```ts ignore
  * // ignored: predicts 10,000 images four times over (about a minute)
- * import { buildModel } from "../lib/mod.ts";
- * import { onnxRuntimeAnchors } from "./bench_onnx.ts";
+ * import { buildModel } from "../../lib/mod.ts";
+ * import { onnxRuntimeAnchors } from "./onnx.ts";
  * const { anchors } = await onnxRuntimeAnchors(buildModel({ seed: 1 }), { threads: [1, 2] });
  * if (anchors.length === 0) throw new Error("no ONNX Runtime ran");
  * ```
@@ -169,7 +169,7 @@ export async function onnxRuntimeAnchors(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { formatAnchors } from "./bench_onnx.ts";
+ * import { formatAnchors } from "./onnx.ts";
  * const lines = formatAnchors(
  *   { anchors: [{ runtime: "onnxruntime-web", threads: 1, seconds: 10, imagesPerSecond: 1000 }], skipped: [] },
  *   [{ threads: 1, imagesPerSecond: 2000 }],

@@ -5,20 +5,20 @@
  * MNIST 12 epochs without and with `--augment` (and with half its factors),
  * Fashion-MNIST 12 epochs (its first epoch is the 1-epoch figure), and
  * PyTorch's figure for the same model on Fashion-MNIST
- * (`tasks/augment_torch.py`). A run whose model directory holds a checkpoint
+ * (`tasks/bench/augment_torch.py`). A run whose model directory holds a checkpoint
  * is resumed, so an interrupted table continues.
  *
  * @module
  */
-import { initBackend } from "../lib/backend.ts";
-import { loadMnist } from "../lib/data.ts";
-import { buildModel } from "../lib/model.ts";
-import { parallelRunner } from "../lib/engine/parallel.ts";
-import { DEFAULT_AUGMENT } from "../lib/engine/augment.ts";
-import { readHistory } from "../lib/checkpoint/history.ts";
-import { permutation } from "../lib/engine/random.ts";
-import { UsageError } from "../lib/errors.ts";
-import { parseFlags, runTask, usage } from "./flags.ts";
+import { initBackend } from "../../lib/backend.ts";
+import { loadMnist } from "../../lib/data.ts";
+import { buildModel } from "../../lib/model.ts";
+import { parallelRunner } from "../../lib/engine/parallel.ts";
+import { DEFAULT_AUGMENT } from "../../lib/engine/augment.ts";
+import { readHistory } from "../../lib/checkpoint/history.ts";
+import { permutation } from "../../lib/engine/random.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { parseFlags, runTask, usage } from "../flags.ts";
 
 /** Each run of the table and what it adds to `deno task train`. */
 const RUNS: Record<string, string[]> = {
@@ -43,8 +43,8 @@ const ROWS = Object.keys(RUNS);
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseFlags } from "./flags.ts";
- * import { SPEC } from "./bench_augment.ts";
+ * import { parseFlags } from "../flags.ts";
+ * import { SPEC } from "./augment.ts";
  * assertEquals(parseFlags(["--help"], SPEC), "help");
  * ```
  */
@@ -69,7 +69,7 @@ export const SPEC = {
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * import { USAGE } from "./bench_augment.ts";
+ * import { USAGE } from "./augment.ts";
  * assert(USAGE.startsWith("Usage: deno task bench-augment [flags]"));
  * ```
  */
@@ -136,7 +136,12 @@ async function main(): Promise<void> {
   for (const row of rows) {
     if (row === "torch_fashion_mnist") {
       const out = await new Deno.Command("/usr/bin/python3", {
-        args: ["tasks/augment_torch.py", FASHION_DIR, String(epochs), "1"],
+        args: [
+          "tasks/bench/augment_torch.py",
+          FASHION_DIR,
+          String(epochs),
+          "1",
+        ],
         stdout: "piped",
         stderr: "inherit",
       }).output();

@@ -20,14 +20,14 @@ import {
   loadModel,
   occlusion,
   saliency,
-} from "../lib/mod.ts";
+} from "../../lib/mod.ts";
 import {
   MODEL_DIR_FLAG,
   modelDir,
   parseFlags,
   runTask,
   usage,
-} from "./flags.ts";
+} from "../flags.ts";
 
 /**
  * The flags of `deno task bench-inside`, as `parseFlags` reads them.
@@ -35,8 +35,8 @@ import {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseFlags } from "./flags.ts";
- * import { SPEC } from "./bench_inside.ts";
+ * import { parseFlags } from "../flags.ts";
+ * import { SPEC } from "./inside.ts";
  * assertEquals(parseFlags(["--help"], SPEC), "help");
  * ```
  */
@@ -56,7 +56,7 @@ export const SPEC = {
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * import { USAGE } from "./bench_inside.ts";
+ * import { USAGE } from "./inside.ts";
  * assert(USAGE.startsWith("Usage: deno task bench-inside [flags]"));
  * ```
  */
