@@ -4,7 +4,7 @@
  *
  * Every `show*` function returns a MIME bundle (`text/html` with a
  * `text/plain` fallback) made {@linkcode displayable}: a notebook cell that
- * ends with `showMetrics(…)` renders it as the cell's one result. Elsewhere
+ * ends with `metricsBundle(…)` renders it as the cell's one result. Elsewhere
  * (scripts, `deno test`) the bundle is a plain object, so the helpers are
  * tested headlessly.
  *
@@ -16,7 +16,7 @@ import { checkWholeNumber, UsageError } from "./errors.ts";
 import { base64, escapeHtml } from "./html.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE } from "./data.ts";
 import { formatSummary, summaryRows } from "./model.ts";
-import { displayable, type MimeBundle } from "./jupyter/mod.ts";
+import { display, displayable, type MimeBundle } from "./jupyter/mod.ts";
 import type { RgbaImage } from "./image/decode.ts";
 
 /**
@@ -81,19 +81,19 @@ export function upscale(
 // Digits
 
 /**
- * Options of {@linkcode showDigits}.
+ * Options of {@linkcode digitsBundle}.
  *
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showDigits, type ShowDigitsOptions } from "./display.ts";
+ * import { digitsBundle, type ShowDigitsOptions } from "./display.ts";
  * const options: ShowDigitsOptions = {
  *   images: new Uint8Array(2 * 784),
  *   labels: [7, 2],
  *   predictions: [7, 1],
  *   count: 2,
  * };
- * const bundle = showDigits(options); // the second digit is outlined in red
+ * const bundle = digitsBundle(options); // the second digit is outlined in red
  * assertStringIncludes(bundle["text/html"]!, "data:image/png;base64,");
  * ```
  */
@@ -122,7 +122,7 @@ export interface ShowDigitsOptions {
 
 /** Checks that `value` is a whole number in `[min, max]`; names it otherwise. */
 function checkInt(name: string, value: number, min: number, max: number): void {
-  checkWholeNumber(`showDigits: ${name}`, value, { min, max });
+  checkWholeNumber(`digitsBundle: ${name}`, value, { min, max });
 }
 
 /**
@@ -138,17 +138,17 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { loadMnist, showDigits } from "./mod.ts";
+ * import { loadMnist, digitsBundle } from "./mod.ts";
  * const { train } = await loadMnist();
- * const bundle = showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * const bundle = digitsBundle({ images: train.images, labels: train.labels, count: 10 });
  * assertEquals(bundle["text/html"]!.split("<img").length - 1, 10);
  * ```
  */
-export function showDigits(options: ShowDigitsOptions): MimeBundle {
+export function digitsBundle(options: ShowDigitsOptions): MimeBundle {
   const { images, labels, predictions } = options;
   if (images.length === 0 || images.length % IMAGE_PIXELS !== 0) {
     throw new UsageError(
-      `showDigits: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
+      `digitsBundle: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
     );
   }
   const available = images.length / IMAGE_PIXELS;
@@ -160,14 +160,14 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
   checkInt("scale", scale, 1, 16);
   if (labels && labels.length < start + count) {
     throw new UsageError(
-      `showDigits: labels has ${labels.length} entries, images ${start}..${
+      `digitsBundle: labels has ${labels.length} entries, images ${start}..${
         start + count - 1
       } need ${start + count} (labels are parallel to images)`,
     );
   }
   if (predictions && predictions.length < count) {
     throw new UsageError(
-      `showDigits: predictions has ${predictions.length} entries, need ${count} (one per image shown, from image ${start})`,
+      `digitsBundle: predictions has ${predictions.length} entries, need ${count} (one per image shown, from image ${start})`,
     );
   }
 
@@ -353,13 +353,13 @@ function tableHtml(table: Table): string {
 }
 
 /**
- * Options of {@linkcode showTable} and {@linkcode showMetrics}.
+ * Options of {@linkcode tableBundle} and {@linkcode metricsBundle}.
  *
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showMetrics } from "./display.ts";
- * const bundle = showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * import { metricsBundle } from "./display.ts";
+ * const bundle = metricsBundle({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
  * assertStringIncludes(bundle["text/plain"], "After 1 epoch");
  * ```
  */
@@ -378,14 +378,14 @@ export interface ShowTableOptions {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showTable } from "./display.ts";
- * const bundle = showTable([
+ * import { tableBundle } from "./display.ts";
+ * const bundle = tableBundle([
  *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
  * ], { title: "history" });
  * assertStringIncludes(bundle["text/plain"], "0.9184");
  * ```
  */
-export function showTable(
+export function tableBundle(
   rows: Record<string, unknown>[],
   options: ShowTableOptions = {},
 ): MimeBundle {
@@ -405,13 +405,13 @@ export function showTable(
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * import { buildModel, initBackend, summaryBundle } from "./mod.ts";
  * await initBackend();
- * const bundle = showSummary(buildModel({ seed: 42 }));
+ * const bundle = summaryBundle(buildModel({ seed: 42 }));
  * assertStringIncludes(bundle["text/plain"], "Total params: 1,199,882");
  * ```
  */
-export function showSummary(model: tf.LayersModel): MimeBundle {
+export function summaryBundle(model: tf.LayersModel): MimeBundle {
   const rows = summaryRows(model);
   const total = rows.reduce((n, r) => n + r.params, 0);
   const trainable = model.trainableWeights.reduce(
@@ -448,12 +448,12 @@ export function showSummary(model: tf.LayersModel): MimeBundle {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showMetrics } from "./display.ts";
- * const bundle = showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * import { metricsBundle } from "./display.ts";
+ * const bundle = metricsBundle({ "test loss": 0.0298, "test accuracy": 0.9905 });
  * assertStringIncludes(bundle["text/plain"], "0.9905");
  * ```
  */
-export function showMetrics(
+export function metricsBundle(
   metrics: Record<string, number>,
   options: ShowTableOptions = {},
 ): MimeBundle {
@@ -474,7 +474,7 @@ export function showMetrics(
 // ---------------------------------------------------------------------------
 // Your own pictures
 
-/** One picture and what the model made of it, for {@linkcode showPictures}. */
+/** One picture and what the model made of it, for {@linkcode picturesBundle}. */
 export interface PictureResult {
   /** The picture's name (a file name). */
   name: string;
@@ -486,7 +486,7 @@ export interface PictureResult {
   probabilities: number[];
 }
 
-/** Options of {@linkcode showPictures}. */
+/** Options of {@linkcode picturesBundle}. */
 export interface ShowPicturesOptions {
   /** The name of each class (`classNamesOf(model)`); default the digits. */
   classNames?: readonly string[];
@@ -528,17 +528,17 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { buildModel, initBackend, predictInputs, readImage, showPictures, toMnistInput } from "./mod.ts";
+ * import { buildModel, initBackend, predictInputs, readImage, picturesBundle, toMnistInput } from "./mod.ts";
  * await initBackend();
  * const model = buildModel({ seed: 1 }); // untrained: any answer
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
  * const input = toMnistInput(picture);
  * const [probabilities] = predictInputs(model, [input]).probabilities;
- * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
+ * const bundle = picturesBundle([{ name: "digit_7.png", picture, input, probabilities }]);
  * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```
  */
-export function showPictures(
+export function picturesBundle(
   results: PictureResult[],
   options: ShowPicturesOptions = {},
 ): MimeBundle {
@@ -586,4 +586,93 @@ export function showPictures(
       cards.join("")
     }</div>`,
   });
+}
+
+// ---------------------------------------------------------------------------
+// Showing in a notebook
+
+/**
+ * Shows {@linkcode digitsBundle} in the running notebook cell; resolves once
+ * the kernel has published it there (nothing happens outside a kernel).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showDigits } from "./display.ts";
+ * // In a notebook cell: `await showDigits({ images, labels });`
+ * assertEquals(await showDigits({ images: new Uint8Array(784) }), undefined);
+ * ```
+ */
+export function showDigits(options: ShowDigitsOptions): Promise<void> {
+  return display(digitsBundle(options));
+}
+
+/**
+ * Shows {@linkcode tableBundle} in the running notebook cell; resolves once
+ * the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showTable } from "./display.ts";
+ * assertEquals(await showTable([{ epoch: 1, loss: 0.25 }]), undefined);
+ * ```
+ */
+export function showTable(
+  rows: Record<string, unknown>[],
+  options: ShowTableOptions = {},
+): Promise<void> {
+  return display(tableBundle(rows, options));
+}
+
+/**
+ * Shows {@linkcode summaryBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * await initBackend();
+ * assertEquals(await showSummary(buildModel({ seed: 42 })), undefined);
+ * ```
+ */
+export function showSummary(model: tf.LayersModel): Promise<void> {
+  return display(summaryBundle(model));
+}
+
+/**
+ * Shows {@linkcode metricsBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showMetrics } from "./display.ts";
+ * assertEquals(await showMetrics({ "test accuracy": 0.99 }), undefined);
+ * ```
+ */
+export function showMetrics(
+  metrics: Record<string, number>,
+  options: ShowTableOptions = {},
+): Promise<void> {
+  return display(metricsBundle(metrics, options));
+}
+
+/**
+ * Shows {@linkcode picturesBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showPictures } from "./display.ts";
+ * assertEquals(await showPictures([]), undefined);
+ * ```
+ */
+export function showPictures(
+  results: PictureResult[],
+  options: ShowPicturesOptions = {},
+): Promise<void> {
+  return display(picturesBundle(results, options));
 }

@@ -120,7 +120,10 @@ export {
 
 // Showing each step in a notebook.
 export {
+  digitsBundle,
+  metricsBundle,
   type PictureResult,
+  picturesBundle,
   showDigits,
   type ShowDigitsOptions,
   showMetrics,
@@ -128,19 +131,24 @@ export {
   showSummary,
   showTable,
   type ShowTableOptions,
+  summaryBundle,
+  tableBundle,
 } from "./display.ts";
-export type { MimeBundle } from "./jupyter/mod.ts";
+export { display, type MimeBundle, published } from "./jupyter/mod.ts";
 export {
   type Classified,
   classify,
   classifyAsync,
   type ClassMetrics,
   classMetrics,
+  classMetricsBundle,
   confusionMatrix,
+  confusionMatrixBundle,
   type History,
   type LiveChart,
   liveTrainingChart,
   type Mistake,
+  mistakesBundle,
   readHistory,
   reportHtml,
   type ReportInput,
@@ -149,6 +157,7 @@ export {
   showConfusionMatrix,
   showMistakes,
   showTrainingChart,
+  trainingChartBundle,
   worstMistakes,
   writeReport,
 } from "./charts/mod.ts";
@@ -187,6 +196,9 @@ export {
   digitInputs,
   explain,
   type Explanation,
+  explanationsBundle,
+  featureMapsBundle,
+  filtersBundle,
   gradCam,
   type GradCamResult,
   occlusion,

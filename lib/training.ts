@@ -88,6 +88,11 @@ export interface StepLog {
   step: number;
   /** Training samples seen in the epoch so far. */
   samples: number;
+  /**
+   * Training samples in a whole epoch (`limit`, or the whole training set),
+   * so a chart can place the step along the epoch while it runs.
+   */
+  samplesPerEpoch?: number;
   /** Mean loss over the batch. */
   loss: number;
   /** Accuracy on the batch. */
@@ -472,6 +477,7 @@ async function runEpoch(
       epoch,
       step: steps,
       samples: seen,
+      samplesPerEpoch: options.n,
       loss: step.loss / ids.length,
       acc: step.correct / ids.length,
     });

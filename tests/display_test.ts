@@ -15,10 +15,10 @@ import {
 } from "@std/assert";
 import {
   encodePng,
-  showDigits,
-  showMetrics,
-  showSummary,
-  showTable,
+  digitsBundle,
+  metricsBundle,
+  summaryBundle,
+  tableBundle,
 } from "../lib/display.ts";
 import { UsageError } from "../lib/errors.ts";
 import { isJupyterKernel, type MimeBundle } from "../lib/jupyter/mod.ts";
@@ -175,9 +175,9 @@ Deno.test("not inside a Jupyter kernel under deno test", () => {
   assertEquals(isJupyterKernel(), false);
 });
 
-Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixels", async () => {
+Deno.test("digitsBundle embeds one upscaled PNG per digit, matching the input pixels", async () => {
   const images = syntheticImages(4);
-  const bundle = showDigits({ images, start: 1, count: 3 });
+  const bundle = digitsBundle({ images, start: 1, count: 3 });
   const pngs = embeddedPngs(bundle["text/html"]!);
   assertEquals(pngs.length, 3);
   for (const [k, png] of pngs.entries()) {
@@ -199,8 +199,8 @@ Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixe
   assertStringIncludes(bundle["text/plain"], "digits 1..3");
 });
 
-Deno.test("showDigits honours scale", async () => {
-  const bundle = showDigits({
+Deno.test("digitsBundle honours scale", async () => {
+  const bundle = digitsBundle({
     images: syntheticImages(1),
     count: 1,
     scale: 2,
@@ -210,11 +210,11 @@ Deno.test("showDigits honours scale", async () => {
   assertEquals([decoded.width, decoded.height], [56, 56]);
 });
 
-Deno.test("showDigits captions labels and predictions and highlights mismatches", () => {
+Deno.test("digitsBundle captions labels and predictions and highlights mismatches", () => {
   const images = syntheticImages(12);
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
   // Predictions for images 2..5 (relative to start); image 3 is wrong.
-  const bundle = showDigits({
+  const bundle = digitsBundle({
     images,
     labels,
     predictions: [4, 7, 9, 2],
@@ -254,50 +254,50 @@ Deno.test("showDigits captions labels and predictions and highlights mismatches"
   assertStringIncludes(text, "3/4 predicted correctly");
 });
 
-Deno.test("showDigits without predictions shows labels only; default count is 10", () => {
+Deno.test("digitsBundle without predictions shows labels only; default count is 10", () => {
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
-  const bundle = showDigits({ images: syntheticImages(12), labels });
+  const bundle = digitsBundle({ images: syntheticImages(12), labels });
   assertEquals(embeddedPngs(bundle["text/html"]!).length, 10);
   assertStringIncludes(bundle["text/plain"], "label:     5 0 4 1 9 2 1 3 1 4");
   assertNotMatch(bundle["text/html"]!, /predicted|mismatch/);
 });
 
-Deno.test("showDigits rejects ranges, labels and predictions that do not fit", () => {
+Deno.test("digitsBundle rejects ranges, labels and predictions that do not fit", () => {
   const images = syntheticImages(3);
   assertThrows(
-    () => showDigits({ images, start: 3 }),
+    () => digitsBundle({ images, start: 3 }),
     UsageError,
     "start",
   );
   assertThrows(
-    () => showDigits({ images, start: 1, count: 3 }),
+    () => digitsBundle({ images, start: 1, count: 3 }),
     UsageError,
     "count",
   );
   assertThrows(
-    () => showDigits({ images, count: 0 }),
+    () => digitsBundle({ images, count: 0 }),
     UsageError,
     "count",
   );
   assertThrows(
-    () => showDigits({ images, start: 1, count: 2, labels: [1, 2] }),
+    () => digitsBundle({ images, start: 1, count: 2, labels: [1, 2] }),
     UsageError,
     "labels has 2 entries",
   );
   assertThrows(
-    () => showDigits({ images, count: 3, predictions: [1] }),
+    () => digitsBundle({ images, count: 3, predictions: [1] }),
     UsageError,
     "predictions has 1 entries",
   );
   assertThrows(
-    () => showDigits({ images: new Uint8Array(100) }),
+    () => digitsBundle({ images: new Uint8Array(100) }),
     UsageError,
     "multiple of 784",
   );
 });
 
-Deno.test("showTable renders every value in HTML and aligned text", () => {
-  const bundle = showTable([
+Deno.test("tableBundle renders every value in HTML and aligned text", () => {
+  const bundle = tableBundle([
     { epoch: 1, loss: 0.26543, acc: 0.9184, note: "<warm-up>" },
     { epoch: 2, loss: 0.0875, acc: 0.97312, samples: 60000 },
   ], { title: "history" });
@@ -332,13 +332,13 @@ Deno.test("showTable renders every value in HTML and aligned text", () => {
   );
 });
 
-Deno.test("showTable of no rows is an empty table, not an error", () => {
-  const bundle = showTable([]);
+Deno.test("tableBundle of no rows is an empty table, not an error", () => {
+  const bundle = tableBundle([]);
   assertStringIncludes(bundle["text/html"]!, "<table");
 });
 
-Deno.test("showMetrics shows each metric with 4 decimals", () => {
-  const bundle = showMetrics({
+Deno.test("metricsBundle shows each metric with 4 decimals", () => {
+  const bundle = metricsBundle({
     "test loss": 0.029812,
     "test accuracy": 0.99051,
   }, {
@@ -352,10 +352,10 @@ Deno.test("showMetrics shows each metric with 4 decimals", () => {
   }
 });
 
-Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", () => {
+Deno.test("summaryBundle tabulates the tutorial model with 1,199,882 params", () => {
   const model = buildModel({ seed: 42 });
   try {
-    const bundle = showSummary(model);
+    const bundle = summaryBundle(model);
     const html = bundle["text/html"]!;
     for (
       const text of [
@@ -382,7 +382,7 @@ Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", () =
 });
 
 Deno.test("a returned bundle has only MIME keys and renders as a cell's result", () => {
-  const bundle: MimeBundle = showMetrics({ acc: 0.5 });
+  const bundle: MimeBundle = metricsBundle({ acc: 0.5 });
   assertEquals(Object.keys(bundle).sort(), ["text/html", "text/plain"]);
   const format = (bundle as unknown as Record<symbol, () => MimeBundle>)[
     Symbol.for("Jupyter.display")

@@ -1,19 +1,21 @@
 /**
- * Charts in notebooks: each function returns a displayable value (the cell's
- * result), as SVG where it is a chart, so a saved notebook shows it in
- * JupyterLab, VS Code, `nbconvert --to html` and on GitHub alike. The live
+ * Charts in notebooks: each `…Bundle` function returns a MIME bundle, as SVG
+ * where it is a chart, so a saved notebook shows it in JupyterLab, VS Code,
+ * `nbconvert --to html` and on GitHub alike; its `show…` twin shows it in the
+ * running cell and resolves once the kernel has published it there. The live
  * training chart updates one output in place while `train()` runs.
  *
  * @module
  */
 import {
+  display,
   displayable,
   displayLive,
   isJupyterKernel,
   type MimeBundle,
 } from "../jupyter/mod.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE, type MnistSplit } from "../data.ts";
-import { encodePng, showTable, upscale } from "../display.ts";
+import { encodePng, tableBundle, upscale } from "../display.ts";
 import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 import {
@@ -23,7 +25,7 @@ import {
   confusionMatrix,
   worstMistakes,
 } from "./classified.ts";
-import { trainingChart } from "./curves.ts";
+import { trainingChart, type TrainingChartOptions } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
 import type { History } from "./history.ts";
 
@@ -43,10 +45,13 @@ function chartBundle(svg: string, text: string): MimeBundle {
 }
 
 /** Shows a run's training curves (loss and accuracy). */
-export function showTrainingChart(history: History): MimeBundle {
+export function trainingChartBundle(
+  history: History,
+  options: TrainingChartOptions = {},
+): MimeBundle {
   const last = history.epochs.at(-1);
   return displayable(chartBundle(
-    trainingChart(history),
+    trainingChart(history, options),
     last
       ? `epoch ${last.epoch + 1}: loss ${last.loss.toFixed(4)}, acc ${
         last.acc.toFixed(4)
@@ -119,7 +124,7 @@ export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
 }
 
 /** Shows the confusion matrix of `results` as a heat map with counts. */
-export function showConfusionMatrix(results: Classified): MimeBundle {
+export function confusionMatrixBundle(results: Classified): MimeBundle {
   const matrix = confusionMatrix(results);
   const names = classNamesIn(results);
   const head = Math.max(9, ...names.map((n) => n.length));
@@ -136,9 +141,9 @@ export function showConfusionMatrix(results: Classified): MimeBundle {
 }
 
 /** Shows precision, recall, F1 and support per class as a table. */
-export function showClassMetrics(results: Classified): MimeBundle {
+export function classMetricsBundle(results: Classified): MimeBundle {
   const names = classNamesIn(results);
-  return showTable(
+  return tableBundle(
     classMetrics(confusionMatrix(results)).map((m) => ({
       class: names[m.digit],
       precision: m.precision,
@@ -192,7 +197,7 @@ export function mistakesHtml(
 }
 
 /** Shows the test images the model gets wrong with the highest confidence. */
-export function showMistakes(
+export function mistakesBundle(
   split: MnistSplit,
   results: Classified,
   count = 12,
@@ -207,4 +212,72 @@ export function showMistakes(
       })`
     ).join("\n"),
   });
+}
+
+/**
+ * Shows {@linkcode trainingChartBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showTrainingChart } from "./show.ts";
+ * assertEquals(await showTrainingChart({ epochs: [], steps: [] }), undefined);
+ * ```
+ */
+export function showTrainingChart(
+  history: History,
+  options: TrainingChartOptions = {},
+): Promise<void> {
+  return display(trainingChartBundle(history, options));
+}
+
+/**
+ * Shows {@linkcode confusionMatrixBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showConfusionMatrix } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertEquals(await showConfusionMatrix(results), undefined);
+ * ```
+ */
+export function showConfusionMatrix(results: Classified): Promise<void> {
+  return display(confusionMatrixBundle(results));
+}
+
+/**
+ * Shows {@linkcode classMetricsBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showClassMetrics } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertEquals(await showClassMetrics(results), undefined);
+ * ```
+ */
+export function showClassMetrics(results: Classified): Promise<void> {
+  return display(classMetricsBundle(results));
+}
+
+/**
+ * Shows {@linkcode mistakesBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts ignore
+ * // needs a model's results on MNIST's test set
+ * await showMistakes(mnist.test, results);
+ * ```
+ */
+export function showMistakes(
+  split: MnistSplit,
+  results: Classified,
+  count = 12,
+): Promise<void> {
+  return display(mistakesBundle(split, results, count));
 }

@@ -9,7 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
 import { UsageError } from "../errors.ts";
 import { base64 } from "../html.ts";
-import { displayable, type MimeBundle } from "../jupyter/mod.ts";
+import { display, displayable, type MimeBundle } from "../jupyter/mod.ts";
 import { featureMap, type LayerActivation } from "./activations.ts";
 import type { ConvFilters } from "./filters.ts";
 import { gradCam } from "./grad_cam.ts";
@@ -259,7 +259,7 @@ export function explainedHtml(
   return `<table style="border-collapse:collapse;text-align:center">${head}${rows}</table>${bars}`;
 }
 
-/** Options of {@linkcode showExplanations}. */
+/** Options of {@linkcode explanationsBundle}. */
 export interface ShowExplanationsOptions {
   /** Captions, one per input (default "#i"). */
   captions?: string[];
@@ -279,10 +279,10 @@ export interface ShowExplanationsOptions {
  * @example
  * ```ts ignore
  * // needs a trained model and MNIST
- * const shown = showExplanations(model, digitInputs(mnist.train, [0, 1, 2]));
+ * const shown = explanationsBundle(model, digitInputs(mnist.train, [0, 1, 2]));
  * ```
  */
-export function showExplanations(
+export function explanationsBundle(
   model: tf.LayersModel,
   inputs: Float32Array[],
   options: ShowExplanationsOptions = {},
@@ -294,7 +294,7 @@ export function showExplanations(
   });
 }
 
-/** The colour bars under {@linkcode showExplanations}' table. */
+/** The colour bars under {@linkcode explanationsBundle}' table. */
 export const EXPLANATION_BARS: Record<string, string> = {
   "saliency, SmoothGrad": "0..99th percentile of |gradient|",
   "Grad-CAM": "0..its largest value",
@@ -368,11 +368,11 @@ function peak(map: Float32Array): string {
  * import { assertStringIncludes } from "@std/assert";
  * import { buildModel } from "../model.ts";
  * import { convFilters } from "./filters.ts";
- * import { showFilters } from "./show.ts";
- * assertStringIncludes(showFilters(convFilters(buildModel({ seed: 1 })))["text/plain"], "32 kernels");
+ * import { filtersBundle } from "./show.ts";
+ * assertStringIncludes(filtersBundle(convFilters(buildModel({ seed: 1 })))["text/plain"], "32 kernels");
  * ```
  */
-export function showFilters(
+export function filtersBundle(
   filters: ConvFilters,
   options: { rows?: number; scale?: number } = {},
 ): MimeBundle {
@@ -418,12 +418,12 @@ export function showFilters(
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showFeatureMaps } from "./show.ts";
+ * import { featureMapsBundle } from "./show.ts";
  * const layer = { name: "conv2d", className: "Conv2D", shape: [1, 2, 2, 3], data: new Float32Array(12) };
- * assertStringIncludes(showFeatureMaps(layer)["text/plain"], "3 maps");
+ * assertStringIncludes(featureMapsBundle(layer)["text/plain"], "3 maps");
  * ```
  */
-export function showFeatureMaps(
+export function featureMapsBundle(
   layer: LayerActivation,
   options: { sample?: number; count?: number; scale?: number } = {},
 ): MimeBundle {
@@ -448,4 +448,61 @@ export function showFeatureMaps(
       count < k ? ` (the first ${count} shown)` : ""
     }`,
   });
+}
+
+/**
+ * Shows {@linkcode explanationsBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts ignore
+ * // needs a trained model and MNIST
+ * await showExplanations(model, digitInputs(mnist.train, [0, 1, 2]));
+ * ```
+ */
+export function showExplanations(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: ShowExplanationsOptions = {},
+): Promise<void> {
+  return display(explanationsBundle(model, inputs, options));
+}
+
+/**
+ * Shows {@linkcode filtersBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
+ * import { convFilters } from "./filters.ts";
+ * import { showFilters } from "./show.ts";
+ * assertEquals(await showFilters(convFilters(buildModel({ seed: 1 }))), undefined);
+ * ```
+ */
+export function showFilters(
+  filters: ConvFilters,
+  options: { rows?: number; scale?: number } = {},
+): Promise<void> {
+  return display(filtersBundle(filters, options));
+}
+
+/**
+ * Shows {@linkcode featureMapsBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showFeatureMaps } from "./show.ts";
+ * const layer = { name: "conv2d", className: "Conv2D", shape: [1, 2, 2, 3], data: new Float32Array(12) };
+ * assertEquals(await showFeatureMaps(layer), undefined);
+ * ```
+ */
+export function showFeatureMaps(
+  layer: LayerActivation,
+  options: { sample?: number; count?: number; scale?: number } = {},
+): Promise<void> {
+  return display(featureMapsBundle(layer, options));
 }
