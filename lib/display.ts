@@ -562,7 +562,9 @@ export function picturesBundle(
       `<span>${p.toFixed(2)}</span></div>`
     ).join("");
     const img = (png: Uint8Array, style: string) =>
-      `<img src="data:image/png;base64,${base64(png)}" style="${style}">`;
+      `<img src="data:image/png;base64,${
+        base64(png)
+      }" style="margin:0;${style}">`;
     return `<figure style="margin:0;display:flex;gap:10px;align-items:center">` +
       `<div style="width:116px;text-align:center">${
         img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")

@@ -40,7 +40,11 @@ export interface MimeBundle {
 
 import { published } from "./published.ts";
 
-export { MARKER_PREFIX, published, type PublishedOptions } from "./published.ts";
+export {
+  MARKER_PREFIX,
+  published,
+  type PublishedOptions,
+} from "./published.ts";
 
 /** The part of `Deno.jupyter` this module uses. */
 interface JupyterApi {

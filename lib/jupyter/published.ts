@@ -135,22 +135,28 @@ function kernelApi(): Broadcaster | undefined {
 export const MARKER_PREFIX = "mnist-cnn-published-";
 
 /**
- * Resolves once the kernel has published every output this cell made so far,
- * under this cell: `true` then; `false` outside a kernel, or when it cannot
- * tell (no connection file, or nothing came back within `timeoutMs`).
- * Never throws.
+ * Resolves once the kernel has published every output this cell made so far
+ * (`console.log` lines included), under this cell. Resolves at once outside
+ * a kernel, and after `timeoutMs` when it cannot tell (no connection file,
+ * nothing came back); never throws. Its value is `undefined`, so a cell that
+ * ends with `await published();` shows no result of its own.
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { published } from "./published.ts";
  * // Under `deno test` there is no kernel: nothing to wait for.
- * assertEquals(await published(), false);
+ * assertEquals(await published(), undefined);
  * ```
  */
 export async function published(
   options: PublishedOptions = {},
-): Promise<boolean> {
+): Promise<void> {
+  await drained(options);
+}
+
+/** {@linkcode published}: true when a marker came back. */
+async function drained(options: PublishedOptions): Promise<boolean> {
   const api = kernelApi();
   if (!api) return false;
   address ??= findAddress();
