@@ -14,8 +14,8 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
-  encodePng,
   digitsBundle,
+  encodePng,
   metricsBundle,
   summaryBundle,
   tableBundle,
