@@ -171,7 +171,8 @@ async function drained(options: PublishedOptions): Promise<boolean> {
   const token = `${MARKER_PREFIX}${crypto.randomUUID()}`;
   const needle = new TextEncoder().encode(token);
   const deadline = performance.now() + (options.timeoutMs ?? 120_000);
-  let seen = false, closed = false;
+  const started = performance.now();
+  let seen = false, closed = false, heard = false;
   try {
     conn.setNoDelay(true);
     // Greeting, READY and the subscription (a message whose first byte is 1,
@@ -181,7 +182,9 @@ async function drained(options: PublishedOptions): Promise<boolean> {
     hello.set(greeting());
     hello.set(ready(), 64);
     hello.set(subscribe, 64 + ready().length);
-    await conn.write(hello);
+    for (let at = 0; at < hello.length;) {
+      at += await conn.write(hello.subarray(at));
+    }
     // Read everything the kernel sends, looking for a marker.
     let wake = () => {};
     const reading = (async () => {
@@ -190,6 +193,7 @@ async function drained(options: PublishedOptions): Promise<boolean> {
       while (!seen) {
         const n = await conn.read(chunk);
         if (n === null) break;
+        heard = true;
         const window = new Uint8Array(tail.length + n);
         window.set(tail);
         window.set(chunk.subarray(0, n), tail.length);
@@ -208,6 +212,8 @@ async function drained(options: PublishedOptions): Promise<boolean> {
     // proves the same.
     let wait = 50, count = 0;
     while (!seen && !closed && performance.now() < deadline) {
+      // Not even the kernel's greeting: not a Deno kernel's IOPub.
+      if (!heard && performance.now() - started > 10_000) break;
       api.broadcast("update_display_data", {
         data: { "text/plain": "" },
         metadata: {},
