@@ -192,7 +192,10 @@ export async function waitUntil<T>(
 }
 
 /** Opens a notebook's page in a new tab and waits for its kernel. */
-export async function openNotebook(browser: Browser, url: string): Promise<Page> {
+export async function openNotebook(
+  browser: Browser,
+  url: string,
+): Promise<Page> {
   const page = await browser.newPage();
   page.setDefaultNavigationTimeout(120_000);
   await page.setViewport({ width: 1000, height: 900 });
