@@ -44,7 +44,18 @@ function chartBundle(svg: string, text: string): MimeBundle {
   };
 }
 
-/** Shows a run's training curves (loss and accuracy). */
+/**
+ * A run's training curves (loss and accuracy) as a chart's MIME bundle (SVG,
+ * the SVG as an `<img>`, and the last epoch's numbers as text).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { trainingChartBundle } from "./show.ts";
+ * const steps = [{ epoch: 0, step: 1, samples: 128, samplesPerEpoch: 60000, loss: 2.3, acc: 0.1 }];
+ * assert(trainingChartBundle({ epochs: [], steps })["image/svg+xml"]!.startsWith("<svg"));
+ * ```
+ */
 export function trainingChartBundle(
   history: History,
   options: TrainingChartOptions = {},
@@ -123,7 +134,18 @@ export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
   };
 }
 
-/** Shows the confusion matrix of `results` as a heat map with counts. */
+/**
+ * The confusion matrix of `results` as a heat map with counts (SVG) and as
+ * aligned text.
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { confusionMatrixBundle } from "./show.ts";
+ * const results = { labels: [0, 1, 1], classes: [0, 1, 0], confidence: [1, 1, 1] };
+ * assertStringIncludes(confusionMatrixBundle(results)["text/plain"], "true\\pred");
+ * ```
+ */
 export function confusionMatrixBundle(results: Classified): MimeBundle {
   const matrix = confusionMatrix(results);
   const names = classNamesIn(results);
@@ -140,7 +162,17 @@ export function confusionMatrixBundle(results: Classified): MimeBundle {
   return displayable(chartBundle(confusionChart(matrix, names), text));
 }
 
-/** Shows precision, recall, F1 and support per class as a table. */
+/**
+ * Precision, recall, F1 and support per class as a table's MIME bundle.
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { classMetricsBundle } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertStringIncludes(classMetricsBundle(results)["text/plain"], "precision");
+ * ```
+ */
 export function classMetricsBundle(results: Classified): MimeBundle {
   const names = classNamesIn(results);
   return tableBundle(
@@ -196,7 +228,19 @@ export function mistakesHtml(
   }</div>`;
 }
 
-/** Shows the test images the model gets wrong with the highest confidence. */
+/**
+ * The test images the model gets wrong with the highest confidence, as HTML
+ * pictures and as text.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mistakesBundle } from "./show.ts";
+ * const split = { images: new Uint8Array(2 * 784), labels: new Uint8Array([3, 5]), count: 2, rows: 28 as const, cols: 28 as const };
+ * const results = { labels: [3, 5], classes: [3, 6], confidence: [0.9, 0.8] };
+ * assertEquals(mistakesBundle(split, results)["text/plain"], "#1: 5 read as 6 (p=0.800)");
+ * ```
+ */
 export function mistakesBundle(
   split: MnistSplit,
   results: Classified,
