@@ -126,6 +126,30 @@ function checkInt(name: string, value: number, min: number, max: number): void {
 }
 
 /**
+ * Cells (`<td>…</td>`) laid out `perRow` to a row of a table: a layout that
+ * survives a page's CSS (classic Notebook's `.rendered_html img {display:
+ * block}` stacks images that a flex box or inline flow would put side by side)
+ * and HTML sanitizers that drop `style` (an untrusted notebook, GitHub).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { gridTable } from "./display.ts";
+ * const html = gridTable(["<td>1</td>", "<td>2</td>", "<td>3</td>"], 2);
+ * assertEquals(html.match(/<tr>/g)?.length, 2);
+ * ```
+ */
+export function gridTable(cells: string[], perRow: number): string {
+  const rows: string[] = [];
+  for (let i = 0; i < cells.length; i += perRow) {
+    rows.push(`<tr>${cells.slice(i, i + perRow).join("")}</tr>`);
+  }
+  return `<table style="border-collapse:separate;border-spacing:6px;margin:0">${
+    rows.join("")
+  }</table>`;
+}
+
+/**
  * Shows MNIST digits as inline PNG images in a row, each captioned with its
  * index, its true label and its predicted class when given; a wrong
  * prediction is outlined and captioned in red. The `text/plain` fallback
@@ -204,17 +228,19 @@ export function digitsBundle(options: ShowDigitsOptions): MimeBundle {
       ? "#2e7d32"
       : "#bbb";
     figures.push(
-      `<figure style="margin:0;padding:4px;text-align:center;border:2px solid ${colour};border-radius:4px"` +
+      `<td style="padding:4px;text-align:center;vertical-align:top;border:2px solid ${colour};border-radius:4px"` +
         (mismatch ? ' class="mismatch" title="wrong prediction"' : "") +
         `><img src="data:image/png;base64,${
           base64(png)
         }" width="${size}" height="${size}"` +
         ` alt="${
           escapeHtml(caption.join(", "))
-        }" style="image-rendering:pixelated;display:block"/>` +
-        `<figcaption style="font:12px monospace;line-height:1.3${
+        }" style="image-rendering:pixelated;display:block;margin:0 auto"/>` +
+        `<div style="font:12px monospace;line-height:1.3;text-align:center${
           mismatch ? ";color:#d32f2f;font-weight:bold" : ""
-        }">${caption.map(escapeHtml).join("<br/>")}</figcaption></figure>`,
+        }">${caption.map(escapeHtml).join("<br/>")}${
+          mismatch ? " ✗" : ""
+        }</div></td>`,
     );
     const marked = (predicted ?? "") + (mismatch ? "*" : "");
     const width = Math.max(String(i).length, label?.length ?? 0, marked.length);
@@ -235,10 +261,7 @@ export function digitsBundle(options: ShowDigitsOptions): MimeBundle {
   if (labels) lines.push(`label:     ${text.label.join(" ")}`);
   if (predictions) lines.push(`predicted: ${text.predicted.join(" ")}`);
   if (summary) lines.push(summary + (wrong ? " (* = wrong)" : ""));
-  const html = `<div class="mnist-digits">` +
-    `<div style="display:flex;flex-wrap:wrap;gap:6px">${
-      figures.join("")
-    }</div>` +
+  const html = `<div class="mnist-digits">` + gridTable(figures, 10) +
     (summary
       ? `<p style="font:12px monospace">${escapeHtml(summary)}</p>`
       : "") +
@@ -553,40 +576,47 @@ export function picturesBundle(
     for (let i = 0; i < IMAGE_PIXELS; i++) {
       seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
     }
-    const bars = probabilities.map((p, digit) =>
-      `<div style="display:flex;align-items:center;gap:4px;font:11px monospace">` +
-      `<span style="min-width:1em">${escapeHtml(named(digit))}</span>` +
-      `<span style="display:inline-block;height:9px;width:${
-        Math.max(1, Math.round(100 * p))
-      }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>` +
-      `<span>${p.toFixed(2)}</span></div>`
-    ).join("");
+    const cell = (html: string) =>
+      `<td style="padding:0 2px;text-align:left;font:11px monospace">${html}</td>`;
+    const bars = `<table style="border-collapse:collapse;margin:0">${
+      probabilities.map((p, digit) =>
+        `<tr>` + cell(escapeHtml(named(digit))) +
+        cell(
+          `<span style="display:inline-block;height:9px;width:${
+            Math.max(1, Math.round(100 * p))
+          }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>`,
+        ) + cell(p.toFixed(2)) + `</tr>`
+      ).join("")
+    }</table>`;
     const img = (png: Uint8Array, style: string) =>
       `<img src="data:image/png;base64,${
         base64(png)
       }" style="margin:0;${style}">`;
-    return `<figure style="margin:0;display:flex;gap:10px;align-items:center">` +
-      `<div style="width:116px;text-align:center">${
+    return `<tr>` +
+      `<td style="width:116px;text-align:center;vertical-align:middle">${
         img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")
-      }</div>` +
-      img(
-        encodePng(
-          upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
-          IMAGE_SIDE * 3,
-          IMAGE_SIDE * 3,
-        ),
-        "image-rendering:pixelated",
-      ) +
-      `<div>${bars}</div>` +
-      `<figcaption style="font:bold 14px sans-serif">${escapeHtml(name)}<br>→ ${
-        escapeHtml(named(best))
-      }</figcaption></figure>`;
+      }</td>` +
+      `<td style="vertical-align:middle">${
+        img(
+          encodePng(
+            upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
+            IMAGE_SIDE * 3,
+            IMAGE_SIDE * 3,
+          ),
+          "image-rendering:pixelated",
+        )
+      }</td>` +
+      `<td style="vertical-align:middle;text-align:left">${bars}</td>` +
+      `<td style="vertical-align:middle;text-align:left;font:bold 14px sans-serif">${
+        escapeHtml(name)
+      }<br>→ ${escapeHtml(named(best))}</td></tr>`;
   });
   return displayable({
     "text/plain": text.join("\n"),
-    "text/html": `<div style="display:flex;flex-direction:column;gap:8px">${
-      cards.join("")
-    }</div>`,
+    "text/html":
+      `<table style="border-collapse:separate;border-spacing:8px;margin:0">${
+        cards.join("")
+      }</table>`,
   });
 }
 

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   assert,
   assertEquals,
+  assertGreater,
   assertMatch,
   assertNotMatch,
   assertStringIncludes,
@@ -17,9 +18,12 @@ import {
   digitsBundle,
   encodePng,
   metricsBundle,
+  picturesBundle,
   summaryBundle,
   tableBundle,
 } from "../lib/display.ts";
+import { mistakesBundle } from "../lib/charts/show.ts";
+import { colourBar } from "../lib/inside/show.ts";
 import { UsageError } from "../lib/errors.ts";
 import { isJupyterKernel, type MimeBundle } from "../lib/jupyter/mod.ts";
 import { buildModel } from "../lib/model.ts";
@@ -392,4 +396,46 @@ Deno.test("a returned bundle has only MIME keys and renders as a cell's result",
     { ...bundle },
     "the kernel renders the bundle itself",
   );
+});
+
+Deno.test("galleries are tables: every picture in a cell of its own, no flex box a page's CSS or a sanitizer can undo", () => {
+  // Classic Notebook's `.rendered_html img {display: block}`, and untrusted
+  // notebooks and GitHub dropping `style`, turned flex rows of pictures into
+  // one tall column; a table keeps its rows and columns either way.
+  const images = syntheticImages(12);
+  const split = {
+    images,
+    labels: new Uint8Array(12).map((_, i) => i % 10),
+    count: 12,
+    rows: 28 as const,
+    cols: 28 as const,
+  };
+  const results = {
+    labels: [...split.labels],
+    classes: [...split.labels].map((l, i) => (i < 8 ? (l + 1) % 10 : l)),
+    confidence: new Array(12).fill(0.9),
+  };
+  const picture = { width: 2, height: 2, data: new Uint8Array(16).fill(255) };
+  const htmls = {
+    digits: digitsBundle({ images, labels: split.labels, count: 12 }),
+    mistakes: mistakesBundle(split, results, 8),
+    pictures: picturesBundle([{
+      name: "a.png",
+      picture,
+      input: new Float32Array(784),
+      probabilities: new Array(10).fill(0.1),
+    }]),
+    "colour bar": { "text/html": colourBar("weight", "-1", "1") },
+  };
+  for (const [name, bundle] of Object.entries(htmls)) {
+    const html = bundle["text/html"]!;
+    assertNotMatch(html, /display:\s*(inline-)?flex|<figure/, name);
+    const imgs = html.match(/<img/g)?.length ?? 0;
+    const inCells = html.match(/<td[^>]*>(<div[^>]*>)?<img/g)?.length ?? 0;
+    assertEquals(inCells, imgs, `${name}: every picture in a table cell`);
+    assertGreater(imgs, 0, name);
+  }
+  // Ten digits to a row: twelve digits are two rows.
+  assertEquals(htmls.digits["text/html"]!.match(/<tr>/g)?.length, 2);
+  assertEquals(htmls.mistakes["text/html"]!.match(/<tr>/g)?.length, 2);
 });

@@ -15,7 +15,7 @@ import {
   type MimeBundle,
 } from "../jupyter/mod.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE, type MnistSplit } from "../data.ts";
-import { encodePng, tableBundle, upscale } from "../display.ts";
+import { encodePng, gridTable, tableBundle, upscale } from "../display.ts";
 import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
 import {
@@ -211,21 +211,19 @@ export function mistakesHtml(
       3 * IMAGE_SIDE,
       3 * IMAGE_SIDE,
     );
-    return `<figure style="margin:0;text-align:center;font:12px sans-serif">` +
+    return `<td style="text-align:center;vertical-align:top;font:12px sans-serif">` +
       `<img src="data:image/png;base64,${
         base64(png)
       }" width="84" height="84" ` +
-      `style="image-rendering:pixelated;border:2px solid #e03131">` +
-      `<figcaption>#${m.index}: <b>${
+      `style="image-rendering:pixelated;border:2px solid #e03131;display:block;margin:0 auto">` +
+      `<div>#${m.index}: <b>${
         escapeHtml(names[m.label])
       }</b> read as <b style="color:#e03131">${
         escapeHtml(names[m.predicted])
       }</b>` +
-      `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;
+      `<br>p = ${m.probability.toFixed(3)}</div></td>`;
   });
-  return `<div style="display:flex;flex-wrap:wrap;gap:10px">${
-    figures.join("")
-  }</div>`;
+  return gridTable(figures, 6);
 }
 
 /**

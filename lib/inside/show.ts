@@ -275,12 +275,16 @@ export function colourBar(
   palette: Palette = HEAT,
 ): string {
   const strip = new Float32Array(64).map((_, i) => i / 63);
-  return `<div style="display:flex;align-items:center;gap:6px;font:12px sans-serif;margin:4px 0">` +
-    `<span>${label}:</span><span>${low}</span>` +
-    `<img src="${
-      mapPng(strip, 64, 1, { min: 0, max: 1, palette, scale: 2 })
-    }" width="128" height="12" alt="colour scale from ${low} to ${high}" style="image-rendering:pixelated;margin:0">` +
-    `<span>${high}</span></div>`;
+  // A table: no page's CSS or HTML sanitizer rearranges it.
+  const cell = (html: string) =>
+    `<td style="padding:0 3px;vertical-align:middle;text-align:left">${html}</td>`;
+  return `<table style="border-collapse:collapse;font:12px sans-serif;margin:4px 0"><tr>` +
+    cell(`${label}:`) + cell(low) +
+    cell(
+      `<img src="${
+        mapPng(strip, 64, 1, { min: 0, max: 1, palette, scale: 2 })
+      }" width="128" height="12" alt="colour scale from ${low} to ${high}" style="image-rendering:pixelated;margin:0">`,
+    ) + cell(high) + `</tr></table>`;
 }
 
 /** One digit to show with its maps. */
