@@ -27,6 +27,7 @@ import {
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
 import { numClassesOf, setClassNames } from "./saving.ts";
+import { published } from "./jupyter/published.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -403,6 +404,9 @@ export async function train(
     else if (!released) runner.dispose();
     watch.close();
   }
+  // In a notebook: the progress bar's and the live chart's last updates go
+  // out under this cell before train() returns (a no-op elsewhere).
+  await published();
   return { seed, history, test };
 }
 
