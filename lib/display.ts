@@ -4,7 +4,7 @@
  *
  * Every `show*` function returns a MIME bundle (`text/html` with a
  * `text/plain` fallback) made {@linkcode displayable}: a notebook cell that
- * ends with `showMetrics(…)` renders it as the cell's one result. Elsewhere
+ * ends with `metricsBundle(…)` renders it as the cell's one result. Elsewhere
  * (scripts, `deno test`) the bundle is a plain object, so the helpers are
  * tested headlessly.
  *
@@ -15,7 +15,7 @@ import { checkWholeNumber, UsageError } from "./errors.ts";
 import { base64, escapeHtml } from "./html.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE } from "./data.ts";
 import { formatSummary, summaryRows } from "./model.ts";
-import { displayable, type MimeBundle } from "./jupyter/mod.ts";
+import { display, displayable, type MimeBundle } from "./jupyter/mod.ts";
 import type { RgbaImage } from "./image/decode.ts";
 import { encodePng, upscale } from "./image/encode.ts";
 
@@ -23,19 +23,19 @@ import { encodePng, upscale } from "./image/encode.ts";
 // Digits
 
 /**
- * Options of {@linkcode showDigits}.
+ * Options of {@linkcode digitsBundle}.
  *
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showDigits, type ShowDigitsOptions } from "./display.ts";
+ * import { digitsBundle, type ShowDigitsOptions } from "./display.ts";
  * const options: ShowDigitsOptions = {
  *   images: new Uint8Array(2 * 784),
  *   labels: [7, 2],
  *   predictions: [7, 1],
  *   count: 2,
  * };
- * const bundle = showDigits(options); // the second digit is outlined in red
+ * const bundle = digitsBundle(options); // the second digit is outlined in red
  * assertStringIncludes(bundle["text/html"]!, "data:image/png;base64,");
  * ```
  */
@@ -64,7 +64,31 @@ export interface ShowDigitsOptions {
 
 /** Checks that `value` is a whole number in `[min, max]`; names it otherwise. */
 function checkInt(name: string, value: number, min: number, max: number): void {
-  checkWholeNumber(`showDigits: ${name}`, value, { min, max });
+  checkWholeNumber(`digitsBundle: ${name}`, value, { min, max });
+}
+
+/**
+ * Cells (`<td>…</td>`) laid out `perRow` to a row of a table: a layout that
+ * survives a page's CSS (classic Notebook's `.rendered_html img {display:
+ * block}` stacks images that a flex box or inline flow would put side by side)
+ * and HTML sanitizers that drop `style` (an untrusted notebook, GitHub).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { gridTable } from "./display.ts";
+ * const html = gridTable(["<td>1</td>", "<td>2</td>", "<td>3</td>"], 2);
+ * assertEquals(html.match(/<tr>/g)?.length, 2);
+ * ```
+ */
+export function gridTable(cells: string[], perRow: number): string {
+  const rows: string[] = [];
+  for (let i = 0; i < cells.length; i += perRow) {
+    rows.push(`<tr>${cells.slice(i, i + perRow).join("")}</tr>`);
+  }
+  return `<table style="border-collapse:separate;border-spacing:6px;margin:0">${
+    rows.join("")
+  }</table>`;
 }
 
 /**
@@ -81,17 +105,17 @@ function checkInt(name: string, value: number, min: number, max: number): void {
  * ```ts ignore
  * // ignored in CI: loads real MNIST; covered by tests/display_test.ts, "showDigits embeds one upscaled PNG per digit, matching the input pixels"
  * import { assertEquals } from "@std/assert";
- * import { loadMnist, showDigits } from "./mod.ts";
+ * import { loadMnist, digitsBundle } from "./mod.ts";
  * const { train } = await loadMnist();
- * const bundle = showDigits({ images: train.images, labels: train.labels, count: 10 });
+ * const bundle = digitsBundle({ images: train.images, labels: train.labels, count: 10 });
  * assertEquals(bundle["text/html"]!.split("<img").length - 1, 10);
  * ```
  */
-export function showDigits(options: ShowDigitsOptions): MimeBundle {
+export function digitsBundle(options: ShowDigitsOptions): MimeBundle {
   const { images, labels, predictions } = options;
   if (images.length === 0 || images.length % IMAGE_PIXELS !== 0) {
     throw new UsageError(
-      `showDigits: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
+      `digitsBundle: images must hold whole 28x28 images (a multiple of ${IMAGE_PIXELS} bytes), got ${images.length} bytes`,
     );
   }
   const available = images.length / IMAGE_PIXELS;
@@ -103,14 +127,14 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
   checkInt("scale", scale, 1, 16);
   if (labels && labels.length < start + count) {
     throw new UsageError(
-      `showDigits: labels has ${labels.length} entries, images ${start}..${
+      `digitsBundle: labels has ${labels.length} entries, images ${start}..${
         start + count - 1
       } need ${start + count} (labels are parallel to images)`,
     );
   }
   if (predictions && predictions.length < count) {
     throw new UsageError(
-      `showDigits: predictions has ${predictions.length} entries, need ${count} (one per image shown, from image ${start})`,
+      `digitsBundle: predictions has ${predictions.length} entries, need ${count} (one per image shown, from image ${start})`,
     );
   }
 
@@ -147,17 +171,19 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
       ? "#2e7d32"
       : "#bbb";
     figures.push(
-      `<figure style="margin:0;padding:4px;text-align:center;border:2px solid ${colour};border-radius:4px"` +
+      `<td style="padding:4px;text-align:center;vertical-align:top;border:2px solid ${colour};border-radius:4px"` +
         (mismatch ? ' class="mismatch" title="wrong prediction"' : "") +
         `><img src="data:image/png;base64,${
           base64(png)
         }" width="${size}" height="${size}"` +
         ` alt="${
           escapeHtml(caption.join(", "))
-        }" style="image-rendering:pixelated;display:block"/>` +
-        `<figcaption style="font:12px monospace;line-height:1.3${
+        }" style="image-rendering:pixelated;display:block;margin:0 auto"/>` +
+        `<div style="font:12px monospace;line-height:1.3;text-align:center${
           mismatch ? ";color:#d32f2f;font-weight:bold" : ""
-        }">${caption.map(escapeHtml).join("<br/>")}</figcaption></figure>`,
+        }">${caption.map(escapeHtml).join("<br/>")}${
+          mismatch ? " ✗" : ""
+        }</div></td>`,
     );
     const marked = (predicted ?? "") + (mismatch ? "*" : "");
     const width = Math.max(String(i).length, label?.length ?? 0, marked.length);
@@ -178,10 +204,7 @@ export function showDigits(options: ShowDigitsOptions): MimeBundle {
   if (labels) lines.push(`label:     ${text.label.join(" ")}`);
   if (predictions) lines.push(`predicted: ${text.predicted.join(" ")}`);
   if (summary) lines.push(summary + (wrong ? " (* = wrong)" : ""));
-  const html = `<div class="mnist-digits">` +
-    `<div style="display:flex;flex-wrap:wrap;gap:6px">${
-      figures.join("")
-    }</div>` +
+  const html = `<div class="mnist-digits">` + gridTable(figures, 10) +
     (summary
       ? `<p style="font:12px monospace">${escapeHtml(summary)}</p>`
       : "") +
@@ -296,13 +319,13 @@ function tableHtml(table: Table): string {
 }
 
 /**
- * Options of {@linkcode showTable} and {@linkcode showMetrics}.
+ * Options of {@linkcode tableBundle} and {@linkcode metricsBundle}.
  *
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showMetrics } from "./display.ts";
- * const bundle = showMetrics({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
+ * import { metricsBundle } from "./display.ts";
+ * const bundle = metricsBundle({ "test accuracy": 0.99 }, { title: "After 1 epoch" });
  * assertStringIncludes(bundle["text/plain"], "After 1 epoch");
  * ```
  */
@@ -321,14 +344,14 @@ export interface ShowTableOptions {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showTable } from "./display.ts";
- * const bundle = showTable([
+ * import { tableBundle } from "./display.ts";
+ * const bundle = tableBundle([
  *   { epoch: 1, loss: 0.2654, acc: 0.9184 },
  * ], { title: "history" });
  * assertStringIncludes(bundle["text/plain"], "0.9184");
  * ```
  */
-export function showTable(
+export function tableBundle(
   rows: Record<string, unknown>[],
   options: ShowTableOptions = {},
 ): MimeBundle {
@@ -348,13 +371,13 @@ export function showTable(
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * import { buildModel, initBackend, summaryBundle } from "./mod.ts";
  * await initBackend();
- * const bundle = showSummary(buildModel({ seed: 42 }));
+ * const bundle = summaryBundle(buildModel({ seed: 42 }));
  * assertStringIncludes(bundle["text/plain"], "Total params: 1,199,882");
  * ```
  */
-export function showSummary(model: tf.LayersModel): MimeBundle {
+export function summaryBundle(model: tf.LayersModel): MimeBundle {
   const rows = summaryRows(model);
   const total = rows.reduce((n, r) => n + r.params, 0);
   const trainable = model.trainableWeights.reduce(
@@ -391,12 +414,12 @@ export function showSummary(model: tf.LayersModel): MimeBundle {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showMetrics } from "./display.ts";
- * const bundle = showMetrics({ "test loss": 0.0298, "test accuracy": 0.9905 });
+ * import { metricsBundle } from "./display.ts";
+ * const bundle = metricsBundle({ "test loss": 0.0298, "test accuracy": 0.9905 });
  * assertStringIncludes(bundle["text/plain"], "0.9905");
  * ```
  */
-export function showMetrics(
+export function metricsBundle(
   metrics: Record<string, number>,
   options: ShowTableOptions = {},
 ): MimeBundle {
@@ -417,7 +440,7 @@ export function showMetrics(
 // ---------------------------------------------------------------------------
 // Your own pictures
 
-/** One picture and what the model made of it, for {@linkcode showPictures}. */
+/** One picture and what the model made of it, for {@linkcode picturesBundle}. */
 export interface PictureResult {
   /** The picture's name (a file name). */
   name: string;
@@ -429,7 +452,7 @@ export interface PictureResult {
   probabilities: number[];
 }
 
-/** Options of {@linkcode showPictures}. */
+/** Options of {@linkcode picturesBundle}. */
 export interface ShowPicturesOptions {
   /** The name of each class (`classNamesOf(model)`); default the digits. */
   classNames?: readonly string[];
@@ -471,17 +494,17 @@ function thumbnailPng(picture: RgbaImage): Uint8Array {
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { buildModel, initBackend, predictInputs, readImage, showPictures, toMnistInput } from "./mod.ts";
+ * import { buildModel, initBackend, predictInputs, readImage, picturesBundle, toMnistInput } from "./mod.ts";
  * await initBackend();
  * const model = buildModel({ seed: 1 }); // untrained: any answer
  * const picture = await readImage("notebooks/sample_digits/digit_7.png");
  * const input = toMnistInput(picture);
  * const [probabilities] = (await predictInputs(model, [input])).probabilities;
- * const bundle = showPictures([{ name: "digit_7.png", picture, input, probabilities }]);
+ * const bundle = picturesBundle([{ name: "digit_7.png", picture, input, probabilities }]);
  * assertStringIncludes(bundle["text/plain"], "digit_7.png");
  * ```
  */
-export function showPictures(
+export function picturesBundle(
   results: PictureResult[],
   options: ShowPicturesOptions = {},
 ): MimeBundle {
@@ -496,37 +519,135 @@ export function showPictures(
     for (let i = 0; i < IMAGE_PIXELS; i++) {
       seen[i] = Math.round(255 * Math.min(1, Math.max(0, input[i])));
     }
-    const bars = probabilities.map((p, digit) =>
-      `<div style="display:flex;align-items:center;gap:4px;font:11px monospace">` +
-      `<span style="min-width:1em">${escapeHtml(named(digit))}</span>` +
-      `<span style="display:inline-block;height:9px;width:${
-        Math.max(1, Math.round(100 * p))
-      }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>` +
-      `<span>${p.toFixed(2)}</span></div>`
-    ).join("");
+    const cell = (html: string) =>
+      `<td style="padding:0 2px;text-align:left;font:11px monospace">${html}</td>`;
+    const bars = `<table style="border-collapse:collapse;margin:0">${
+      probabilities.map((p, digit) =>
+        `<tr>` + cell(escapeHtml(named(digit))) +
+        cell(
+          `<span style="display:inline-block;height:9px;width:${
+            Math.max(1, Math.round(100 * p))
+          }px;background:${digit === best ? "#d9480f" : "#868e96"}"></span>`,
+        ) + cell(p.toFixed(2)) + `</tr>`
+      ).join("")
+    }</table>`;
     const img = (png: Uint8Array, style: string) =>
-      `<img src="data:image/png;base64,${base64(png)}" style="${style}">`;
-    return `<figure style="margin:0;display:flex;gap:10px;align-items:center">` +
-      `<div style="width:116px;text-align:center">${
+      `<img src="data:image/png;base64,${
+        base64(png)
+      }" style="margin:0;${style}">`;
+    return `<tr>` +
+      `<td style="width:116px;text-align:center;vertical-align:middle">${
         img(thumbnailPng(picture), "max-width:112px;border:1px solid #ccc")
-      }</div>` +
-      img(
-        encodePng(
-          upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
-          IMAGE_SIDE * 3,
-          IMAGE_SIDE * 3,
-        ),
-        "image-rendering:pixelated",
-      ) +
-      `<div>${bars}</div>` +
-      `<figcaption style="font:bold 14px sans-serif">${escapeHtml(name)}<br>→ ${
-        escapeHtml(named(best))
-      }</figcaption></figure>`;
+      }</td>` +
+      `<td style="vertical-align:middle">${
+        img(
+          encodePng(
+            upscale(seen, IMAGE_SIDE, IMAGE_SIDE, 3),
+            IMAGE_SIDE * 3,
+            IMAGE_SIDE * 3,
+          ),
+          "image-rendering:pixelated",
+        )
+      }</td>` +
+      `<td style="vertical-align:middle;text-align:left">${bars}</td>` +
+      `<td style="vertical-align:middle;text-align:left;font:bold 14px sans-serif">${
+        escapeHtml(name)
+      }<br>→ ${escapeHtml(named(best))}</td></tr>`;
   });
   return displayable({
     "text/plain": text.join("\n"),
-    "text/html": `<div style="display:flex;flex-direction:column;gap:8px">${
-      cards.join("")
-    }</div>`,
+    "text/html":
+      `<table style="border-collapse:separate;border-spacing:8px;margin:0">${
+        cards.join("")
+      }</table>`,
   });
+}
+
+// ---------------------------------------------------------------------------
+// Showing in a notebook
+
+/**
+ * Shows {@linkcode digitsBundle} in the running notebook cell; resolves once
+ * the kernel has published it there (nothing happens outside a kernel).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showDigits } from "./display.ts";
+ * // In a notebook cell: `await showDigits({ images, labels });`
+ * assertEquals(await showDigits({ images: new Uint8Array(784) }), undefined);
+ * ```
+ */
+export function showDigits(options: ShowDigitsOptions): Promise<void> {
+  return display(digitsBundle(options));
+}
+
+/**
+ * Shows {@linkcode tableBundle} in the running notebook cell; resolves once
+ * the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showTable } from "./display.ts";
+ * assertEquals(await showTable([{ epoch: 1, loss: 0.25 }]), undefined);
+ * ```
+ */
+export function showTable(
+  rows: Record<string, unknown>[],
+  options: ShowTableOptions = {},
+): Promise<void> {
+  return display(tableBundle(rows, options));
+}
+
+/**
+ * Shows {@linkcode summaryBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend, showSummary } from "./mod.ts";
+ * await initBackend();
+ * assertEquals(await showSummary(buildModel({ seed: 42 })), undefined);
+ * ```
+ */
+export function showSummary(model: tf.LayersModel): Promise<void> {
+  return display(summaryBundle(model));
+}
+
+/**
+ * Shows {@linkcode metricsBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showMetrics } from "./display.ts";
+ * assertEquals(await showMetrics({ "test accuracy": 0.99 }), undefined);
+ * ```
+ */
+export function showMetrics(
+  metrics: Record<string, number>,
+  options: ShowTableOptions = {},
+): Promise<void> {
+  return display(metricsBundle(metrics, options));
+}
+
+/**
+ * Shows {@linkcode picturesBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showPictures } from "./display.ts";
+ * assertEquals(await showPictures([]), undefined);
+ * ```
+ */
+export function showPictures(
+  results: PictureResult[],
+  options: ShowPicturesOptions = {},
+): Promise<void> {
+  return display(picturesBundle(results, options));
 }

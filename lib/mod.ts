@@ -119,7 +119,10 @@ export {
 
 // Showing each step in a notebook.
 export {
+  digitsBundle,
+  metricsBundle,
   type PictureResult,
+  picturesBundle,
   showDigits,
   type ShowDigitsOptions,
   showMetrics,
@@ -127,23 +130,29 @@ export {
   showSummary,
   showTable,
   type ShowTableOptions,
+  summaryBundle,
+  tableBundle,
 } from "./display.ts";
-export type { MimeBundle } from "./jupyter/mod.ts";
+export { display, type MimeBundle, published } from "./jupyter/mod.ts";
 export {
   type Classified,
   classify,
   type ClassMetrics,
   classMetrics,
+  classMetricsBundle,
   confusionMatrix,
+  confusionMatrixBundle,
   type LiveChart,
   liveTrainingChart,
   type Mistake,
+  mistakesBundle,
   reportHtml,
   type ReportInput,
   showClassMetrics,
   showConfusionMatrix,
   showMistakes,
   showTrainingChart,
+  trainingChartBundle,
   worstMistakes,
   writeReport,
 } from "./charts/mod.ts";
@@ -189,6 +198,9 @@ export {
   digitInputs,
   explain,
   type Explanation,
+  explanationsBundle,
+  featureMapsBundle,
+  filtersBundle,
   gradCam,
   type GradCamResult,
   occlusion,

@@ -43,6 +43,12 @@ export interface BuildModelOptions {
    * on a slower one, with a one-line warning when training starts.
    */
   optimizer?: tf.Optimizer | OptimizerName;
+  /**
+   * Keep the tutorial's two Dropout layers (default true); `false` sets
+   * their rates to 0, the same layers and parameters without dropout, to
+   * compare.
+   */
+  dropout?: boolean;
 }
 
 /**
@@ -62,10 +68,15 @@ export interface BuildModelOptions {
  * assertEquals(model.countParams(), 1199882);
  * assertEquals(model.optimizer.getClassName(), "Adadelta");
  * assertEquals(buildModel({ optimizer: "adam" }).optimizer.getClassName(), "Adam");
+ * const rates = (m: typeof model) =>
+ *   m.layers.filter((l) => l.getClassName() === "Dropout").map((l) => l.getConfig().rate);
+ * assertEquals(rates(model), [0.25, 0.5]);
+ * assertEquals(rates(buildModel({ dropout: false })), [0, 0]);
  * ```
  */
 export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
   const numClasses = options.numClasses ?? NUM_CLASSES;
+  const dropout = options.dropout ?? true;
   if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 256) {
     throw new UsageError(
       `numClasses must be a whole number from 2 to 256, got ${numClasses}`,
@@ -96,7 +107,7 @@ export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
         kernelInitializer: init(1),
       }),
       tf.layers.maxPooling2d({ name: "max_pooling2d", poolSize: 2 }),
-      tf.layers.dropout({ name: "dropout", rate: 0.25 }),
+      tf.layers.dropout({ name: "dropout", rate: dropout ? 0.25 : 0 }),
       tf.layers.flatten({ name: "flatten" }),
       tf.layers.dense({
         name: "dense",
@@ -104,7 +115,7 @@ export function buildModel(options: BuildModelOptions = {}): tf.Sequential {
         activation: "relu",
         kernelInitializer: init(2),
       }),
-      tf.layers.dropout({ name: "dropout_1", rate: 0.5 }),
+      tf.layers.dropout({ name: "dropout_1", rate: dropout ? 0.5 : 0 }),
       tf.layers.dense({
         name: "dense_1",
         units: numClasses,

@@ -27,6 +27,7 @@ import {
 import { type InterruptWatch, watchInterrupts } from "./interrupt/mod.ts";
 import { augmentFactors, type AugmentOptions } from "./engine/augment.ts";
 import { numClassesOf, setClassNames, setPreprocessing } from "./model_info.ts";
+import { published } from "./jupyter/published.ts";
 
 /** Options of {@linkcode train}, named as Keras's `fit` names them. */
 export interface TrainOptions {
@@ -88,6 +89,11 @@ export interface StepLog {
   step: number;
   /** Training samples seen in the epoch so far. */
   samples: number;
+  /**
+   * Training samples in a whole epoch (`limit`, or the whole training set),
+   * so a chart can place the step along the epoch while it runs.
+   */
+  samplesPerEpoch?: number;
   /** Mean loss over the batch. */
   loss: number;
   /** Accuracy on the batch. */
@@ -350,6 +356,9 @@ export async function train(
     else if (!released) runner.dispose();
     watch.close();
   }
+  // In a notebook: the progress bar's and the live chart's last updates go
+  // out under this cell before train() returns (a no-op elsewhere).
+  await published();
   return { seed, history, test };
 }
 
@@ -424,6 +433,7 @@ async function runEpoch(
       epoch,
       step: steps,
       samples: seen,
+      samplesPerEpoch: options.n,
       loss: step.loss / ids.length,
       acc: step.correct / ids.length,
     });

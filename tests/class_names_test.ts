@@ -17,17 +17,17 @@ import { join } from "node:path";
 import {
   buildModel,
   classify,
+  classMetricsBundle,
   classNamesOf,
+  confusionMatrixBundle,
   type Dataset,
+  digitsBundle,
   initBackend,
   loadModel,
+  mistakesBundle,
   reportHtml,
   saveModel,
   setClassNames,
-  showClassMetrics,
-  showConfusionMatrix,
-  showDigits,
-  showMistakes,
   type Split,
   train,
   UsageError,
@@ -90,18 +90,18 @@ Deno.test("train records the data set's class names; save and load keep them; ev
 
     const results = await classify(back, data.test);
     assertEquals(results.classNames, NAMES);
-    const matrix = String(showConfusionMatrix(results)["text/plain"]);
+    const matrix = String(confusionMatrixBundle(results)["text/plain"]);
     assertEquals(matrix.split("\n").length, 4, matrix); // header + 3 classes
     assertStringIncludes(matrix, "nought");
-    const svg = String(showConfusionMatrix(results)["image/svg+xml"]);
+    const svg = String(confusionMatrixBundle(results)["image/svg+xml"]);
     for (const name of NAMES) assertStringIncludes(svg, `>${name}<`);
-    const table = String(showClassMetrics(results)["text/plain"]);
+    const table = String(classMetricsBundle(results)["text/plain"]);
     assertEquals(
       table.split("\n").filter((l) => /^(nought|one|two)\s/.test(l)).length,
       3,
       table,
     );
-    const mistakes = String(showMistakes(data.test, results)["text/plain"]);
+    const mistakes = String(mistakesBundle(data.test, results)["text/plain"]);
     for (const line of mistakes.split("\n").filter(Boolean)) {
       assert(
         /^#\d+: (nought|one|two) read as (nought|one|two) /.test(line),
@@ -116,7 +116,7 @@ Deno.test("train records the data set's class names; save and load keep them; ev
     });
     for (const name of NAMES) assertStringIncludes(html, `<td>${name}</td>`);
     const gallery = String(
-      showDigits({
+      digitsBundle({
         images: data.test.images,
         labels: data.test.labels,
         classNames: NAMES,
@@ -142,7 +142,7 @@ Deno.test("a model saved without class names reads as MNIST's digits, and its ch
     const back = await loadModel(join(dir, "old"));
     assertEquals(classNamesOf(back), [..."0123456789"]);
     const results = await classify(back, { ...mnist.test, count: 50 });
-    const matrix = String(showConfusionMatrix(results)["text/plain"]);
+    const matrix = String(confusionMatrixBundle(results)["text/plain"]);
     assertStringIncludes(matrix.split("\n")[0], "0    1    2");
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -522,7 +522,7 @@ Deno.test("--resume: continues a checkpoint; refuses another seed or a finished 
     assertEquals(history.slice(1).map((l) => l.split(",")[0]), ["0", "1"]);
     const steps = (await Deno.readTextFile(join(abs, "steps.csv")))
       .split("\r\n").filter((l) => l);
-    assertEquals(steps[0], "epoch,step,samples,loss,acc");
+    assertEquals(steps[0], "epoch,step,samples,loss,acc,samples_per_epoch");
     assertEquals(
       steps.slice(1).map((l) => l.split(",").slice(0, 3).join(",")),
       [

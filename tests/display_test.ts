@@ -8,18 +8,22 @@ import * as tf from "@tensorflow/tfjs";
 import {
   assert,
   assertEquals,
+  assertGreater,
   assertMatch,
   assertNotMatch,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import {
-  showDigits,
-  showMetrics,
-  showSummary,
-  showTable,
+  digitsBundle,
+  metricsBundle,
+  picturesBundle,
+  summaryBundle,
+  tableBundle,
 } from "../lib/display.ts";
 import { encodePng } from "../lib/image/encode.ts";
+import { mistakesBundle } from "../lib/charts/show.ts";
+import { colourBar } from "../lib/inside/show.ts";
 import { UsageError } from "../lib/errors.ts";
 import { isJupyterKernel, type MimeBundle } from "../lib/jupyter/mod.ts";
 import { buildModel } from "../lib/model.ts";
@@ -175,9 +179,9 @@ Deno.test("not inside a Jupyter kernel under deno test", () => {
   assertEquals(isJupyterKernel(), false);
 });
 
-Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixels", async () => {
+Deno.test("digitsBundle embeds one upscaled PNG per digit, matching the input pixels", async () => {
   const images = syntheticImages(4);
-  const bundle = showDigits({ images, start: 1, count: 3 });
+  const bundle = digitsBundle({ images, start: 1, count: 3 });
   const pngs = embeddedPngs(bundle["text/html"]!);
   assertEquals(pngs.length, 3);
   for (const [k, png] of pngs.entries()) {
@@ -199,8 +203,8 @@ Deno.test("showDigits embeds one upscaled PNG per digit, matching the input pixe
   assertStringIncludes(bundle["text/plain"], "digits 1..3");
 });
 
-Deno.test("showDigits honours scale", async () => {
-  const bundle = showDigits({
+Deno.test("digitsBundle honours scale", async () => {
+  const bundle = digitsBundle({
     images: syntheticImages(1),
     count: 1,
     scale: 2,
@@ -210,11 +214,11 @@ Deno.test("showDigits honours scale", async () => {
   assertEquals([decoded.width, decoded.height], [56, 56]);
 });
 
-Deno.test("showDigits captions labels and predictions and highlights mismatches", () => {
+Deno.test("digitsBundle captions labels and predictions and highlights mismatches", () => {
   const images = syntheticImages(12);
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
   // Predictions for images 2..5 (relative to start); image 3 is wrong.
-  const bundle = showDigits({
+  const bundle = digitsBundle({
     images,
     labels,
     predictions: [4, 7, 9, 2],
@@ -254,50 +258,50 @@ Deno.test("showDigits captions labels and predictions and highlights mismatches"
   assertStringIncludes(text, "3/4 predicted correctly");
 });
 
-Deno.test("showDigits without predictions shows labels only; default count is 10", () => {
+Deno.test("digitsBundle without predictions shows labels only; default count is 10", () => {
   const labels = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5];
-  const bundle = showDigits({ images: syntheticImages(12), labels });
+  const bundle = digitsBundle({ images: syntheticImages(12), labels });
   assertEquals(embeddedPngs(bundle["text/html"]!).length, 10);
   assertStringIncludes(bundle["text/plain"], "label:     5 0 4 1 9 2 1 3 1 4");
   assertNotMatch(bundle["text/html"]!, /predicted|mismatch/);
 });
 
-Deno.test("showDigits rejects ranges, labels and predictions that do not fit", () => {
+Deno.test("digitsBundle rejects ranges, labels and predictions that do not fit", () => {
   const images = syntheticImages(3);
   assertThrows(
-    () => showDigits({ images, start: 3 }),
+    () => digitsBundle({ images, start: 3 }),
     UsageError,
     "start",
   );
   assertThrows(
-    () => showDigits({ images, start: 1, count: 3 }),
+    () => digitsBundle({ images, start: 1, count: 3 }),
     UsageError,
     "count",
   );
   assertThrows(
-    () => showDigits({ images, count: 0 }),
+    () => digitsBundle({ images, count: 0 }),
     UsageError,
     "count",
   );
   assertThrows(
-    () => showDigits({ images, start: 1, count: 2, labels: [1, 2] }),
+    () => digitsBundle({ images, start: 1, count: 2, labels: [1, 2] }),
     UsageError,
     "labels has 2 entries",
   );
   assertThrows(
-    () => showDigits({ images, count: 3, predictions: [1] }),
+    () => digitsBundle({ images, count: 3, predictions: [1] }),
     UsageError,
     "predictions has 1 entries",
   );
   assertThrows(
-    () => showDigits({ images: new Uint8Array(100) }),
+    () => digitsBundle({ images: new Uint8Array(100) }),
     UsageError,
     "multiple of 784",
   );
 });
 
-Deno.test("showTable renders every value in HTML and aligned text", () => {
-  const bundle = showTable([
+Deno.test("tableBundle renders every value in HTML and aligned text", () => {
+  const bundle = tableBundle([
     { epoch: 1, loss: 0.26543, acc: 0.9184, note: "<warm-up>" },
     { epoch: 2, loss: 0.0875, acc: 0.97312, samples: 60000 },
   ], { title: "history" });
@@ -332,13 +336,13 @@ Deno.test("showTable renders every value in HTML and aligned text", () => {
   );
 });
 
-Deno.test("showTable of no rows is an empty table, not an error", () => {
-  const bundle = showTable([]);
+Deno.test("tableBundle of no rows is an empty table, not an error", () => {
+  const bundle = tableBundle([]);
   assertStringIncludes(bundle["text/html"]!, "<table");
 });
 
-Deno.test("showMetrics shows each metric with 4 decimals", () => {
-  const bundle = showMetrics({
+Deno.test("metricsBundle shows each metric with 4 decimals", () => {
+  const bundle = metricsBundle({
     "test loss": 0.029812,
     "test accuracy": 0.99051,
   }, {
@@ -352,10 +356,10 @@ Deno.test("showMetrics shows each metric with 4 decimals", () => {
   }
 });
 
-Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", () => {
+Deno.test("summaryBundle tabulates the tutorial model with 1,199,882 params", () => {
   const model = buildModel({ seed: 42 });
   try {
-    const bundle = showSummary(model);
+    const bundle = summaryBundle(model);
     const html = bundle["text/html"]!;
     for (
       const text of [
@@ -382,7 +386,7 @@ Deno.test("showSummary tabulates the tutorial model with 1,199,882 params", () =
 });
 
 Deno.test("a returned bundle has only MIME keys and renders as a cell's result", () => {
-  const bundle: MimeBundle = showMetrics({ acc: 0.5 });
+  const bundle: MimeBundle = metricsBundle({ acc: 0.5 });
   assertEquals(Object.keys(bundle).sort(), ["text/html", "text/plain"]);
   const format = (bundle as unknown as Record<symbol, () => MimeBundle>)[
     Symbol.for("Jupyter.display")
@@ -392,4 +396,46 @@ Deno.test("a returned bundle has only MIME keys and renders as a cell's result",
     { ...bundle },
     "the kernel renders the bundle itself",
   );
+});
+
+Deno.test("galleries are tables: every picture in a cell of its own, no flex box a page's CSS or a sanitizer can undo", () => {
+  // Classic Notebook's `.rendered_html img {display: block}`, and untrusted
+  // notebooks and GitHub dropping `style`, turned flex rows of pictures into
+  // one tall column; a table keeps its rows and columns either way.
+  const images = syntheticImages(12);
+  const split = {
+    images,
+    labels: new Uint8Array(12).map((_, i) => i % 10),
+    count: 12,
+    rows: 28 as const,
+    cols: 28 as const,
+  };
+  const results = {
+    labels: [...split.labels],
+    classes: [...split.labels].map((l, i) => (i < 8 ? (l + 1) % 10 : l)),
+    confidence: new Array(12).fill(0.9),
+  };
+  const picture = { width: 2, height: 2, data: new Uint8Array(16).fill(255) };
+  const htmls = {
+    digits: digitsBundle({ images, labels: split.labels, count: 12 }),
+    mistakes: mistakesBundle(split, results, 8),
+    pictures: picturesBundle([{
+      name: "a.png",
+      picture,
+      input: new Float32Array(784),
+      probabilities: new Array(10).fill(0.1),
+    }]),
+    "colour bar": { "text/html": colourBar("weight", "-1", "1") },
+  };
+  for (const [name, bundle] of Object.entries(htmls)) {
+    const html = bundle["text/html"]!;
+    assertNotMatch(html, /display:\s*(inline-)?flex|<figure/, name);
+    const imgs = html.match(/<img/g)?.length ?? 0;
+    const inCells = html.match(/<td[^>]*>(<div[^>]*>)?<img/g)?.length ?? 0;
+    assertEquals(inCells, imgs, `${name}: every picture in a table cell`);
+    assertGreater(imgs, 0, name);
+  }
+  // Ten digits to a row: twelve digits are two rows.
+  assertEquals(htmls.digits["text/html"]!.match(/<tr>/g)?.length, 2);
+  assertEquals(htmls.mistakes["text/html"]!.match(/<tr>/g)?.length, 2);
 });

@@ -24,6 +24,7 @@ import {
   missingNotebookServer,
   startNotebookServer,
 } from "./jupyter/notebook_server.ts";
+import { misplaced, type SeenOutput } from "./jupyter/outputs.ts";
 
 // The page functions below run in Chromium; Deno's types have no DOM.
 // deno-lint-ignore no-explicit-any
@@ -139,12 +140,39 @@ function readPage(page: Page): Promise<PageState> {
   });
 }
 
+/** Each code cell's source and the outputs the page holds under it. */
+export function pageOutputs(
+  page: Page,
+): Promise<{ source: string; outputs: SeenOutput[] }[]> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const nb = (globalThis as any).Jupyter.notebook;
+    const text = (v: unknown) =>
+      Array.isArray(v) ? v.join("") : String(v ?? "");
+    // deno-lint-ignore no-explicit-any
+    return nb.get_cells().filter((c: any) => c.cell_type === "code").map((
+      // deno-lint-ignore no-explicit-any
+      c: any,
+    ) => ({
+      source: c.get_text(),
+      // deno-lint-ignore no-explicit-any
+      outputs: c.output_area.outputs.map((o: any) => ({
+        type: o.output_type,
+        displayId: o.transient?.display_id ?? null,
+        text: o.output_type === "stream"
+          ? text(o.text)
+          : text(o.data?.["text/plain"] ?? o.evalue),
+      })),
+    }));
+  });
+}
+
 /**
  * Polls `fn` in the page until it returns something truthy, and returns it.
  * Each poll is one short call: a long `waitForFunction` would run into
  * puppeteer's protocol timeout on a loaded machine.
  */
-async function waitUntil<T>(
+export async function waitUntil<T>(
   page: Page,
   fn: () => T | false | null | undefined,
   timeoutMs: number,
@@ -164,7 +192,10 @@ async function waitUntil<T>(
 }
 
 /** Opens a notebook's page in a new tab and waits for its kernel. */
-async function openNotebook(browser: Browser, url: string): Promise<Page> {
+export async function openNotebook(
+  browser: Browser,
+  url: string,
+): Promise<Page> {
   const page = await browser.newPage();
   page.setDefaultNavigationTimeout(120_000);
   await page.setViewport({ width: 1000, height: 900 });
@@ -293,6 +324,7 @@ Deno.test({
           await runAll(page);
           const state = await readPage(page);
           assertNoErrors(state, "mnist_cnn.ipynb");
+          assertEquals(misplaced(await pageOutputs(page)), [], "outputs");
           assertVisible(state, "mnist_cnn.ipynb");
           const train = byId(state, "train");
           assertEquals(train.charts.length, 1, "one live training chart");
@@ -397,6 +429,68 @@ Deno.test({
           assert(after.connected, "the kernel is still connected");
           assertMatch(after.text, /"\d( \d){9}"/);
           console.log(`the next cell predicted: ${after.text.trim()}`);
+        },
+      );
+
+      await t.step(
+        "conv1's kernels and feature maps render as grids, at their own size",
+        async () => {
+          await page.evaluate(() => {
+            // deno-lint-ignore no-explicit-any
+            const nb = (globalThis as any).Jupyter.notebook;
+            const cell = nb.insert_cell_at_bottom("code");
+            cell.set_text(`import {
+  activations, convFilters, digitInputs, showFeatureMaps, showFilters,
+} from "../lib/mod.ts";
+await showFilters(convFilters(model));
+await showFeatureMaps(activations(model, digitInputs(mnist.train, [0]))[0]);`);
+            nb.select(nb.ncells() - 1);
+            cell.execute();
+          });
+          const pictures = await waitUntil(
+            page,
+            () => {
+              // deno-lint-ignore no-explicit-any
+              const nb = (globalThis as any).Jupyter.notebook;
+              const el = nb.get_cells().slice(-1)[0].element[0] as HTMLElement;
+              const imgs = [
+                ...el.querySelectorAll(
+                  '.output_area img[src^="data:image/png"]',
+                ),
+              ] as Element[];
+              if (
+                imgs.length < 4 || imgs.some((i) => !i.complete)
+              ) return false;
+              return imgs.map((i) => {
+                const r = i.getBoundingClientRect();
+                return {
+                  width: r.width,
+                  height: r.height,
+                  naturalWidth: i.naturalWidth as number,
+                  naturalHeight: i.naturalHeight as number,
+                };
+              });
+            },
+            300_000,
+            "the kernels and the feature maps",
+          );
+          // A grid, its colour bar; a grid, its colour bar: one picture each.
+          assertEquals(pictures.length, 4, JSON.stringify(pictures));
+          const [kernels, , maps] = pictures;
+          for (const grid of [kernels, maps]) {
+            assertEquals(
+              [Math.round(grid.width), Math.round(grid.height)],
+              [grid.naturalWidth, grid.naturalHeight],
+              "drawn at its own size, not stretched",
+            );
+          }
+          // 32 kernels of 36 px in two rows of 16; 32 maps of 52 px, 8 a row.
+          assertEquals([kernels.naturalWidth, kernels.naturalHeight], [
+            636,
+            76,
+          ]);
+          assertEquals([maps.naturalWidth, maps.naturalHeight], [437, 217]);
+          await screenshot(page, "last", "jupyter_grids.png");
         },
       );
 

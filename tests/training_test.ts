@@ -10,6 +10,7 @@ import {
   evaluate,
   loadModel,
   saveModel,
+  type StepLog,
   train,
   TrainingError,
   TrainingInterrupted,
@@ -160,16 +161,25 @@ Deno.test("train: stopped at a step and continued with initialStep, the weights 
   await train(whole, mnist, options);
   const model = buildModel({ seed: 7 });
   const controller = new AbortController();
+  const logs: StepLog[] = [];
   const err = await assertRejects(
     () =>
       train(model, mnist, {
         ...options,
         signal: controller.signal,
-        onStep: (log) => log.step === 2 && controller.abort(),
+        onStep: (log) => {
+          logs.push(log);
+          if (log.step === 2) controller.abort();
+        },
       }),
     TrainingInterrupted,
   );
   assertEquals([err.step, err.steps], [2, 4]);
+  // Each step says how many samples the whole epoch has (a chart places it).
+  assertEquals(logs.map((l) => [l.samples, l.samplesPerEpoch]), [
+    [128, 512],
+    [256, 512],
+  ]);
   await train(model, mnist, { ...options, ...err.resume });
   assertEquals(maxWeightDiff(weightsOf(model), weightsOf(whole)), 0);
   await assertRejects(

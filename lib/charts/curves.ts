@@ -9,7 +9,11 @@ import { Plot, renderSvg } from "./plot.ts";
 
 /** Options of {@linkcode trainingChart}. */
 export interface TrainingChartOptions {
-  /** Training samples per epoch, to place steps along the epoch axis. */
+  /**
+   * Training samples per epoch, to place steps along the epoch axis; by
+   * default the last step's `samplesPerEpoch` (what `train` reports), else
+   * the most samples any step has seen (right for whole epochs only).
+   */
   samplesPerEpoch?: number;
   /** Smoothing of the per-step curves, as TensorBoard's (default 0.9). */
   smoothing?: number;
@@ -51,6 +55,7 @@ export function trainingChart(
 ): string {
   const weight = options.smoothing ?? 0.9;
   const perEpoch = options.samplesPerEpoch ??
+    history.steps.at(-1)?.samplesPerEpoch ??
     Math.max(1, ...history.steps.map((s) => s.samples));
   const at = history.steps.map((s) => s.epoch + s.samples / perEpoch);
   const panel = (metric: "loss" | "acc", label: string) => {

@@ -7,13 +7,13 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { classMetrics, confusionMatrix, showConfusionMatrix } from "./mod.ts";
+ * import { classMetrics, confusionMatrix, confusionMatrixBundle } from "./mod.ts";
  * // Three test images: two 1s (one read as 7) and a 7.
  * const results = { labels: [1, 1, 7], classes: [1, 7, 7], confidence: [1, 1, 1] };
  * const metrics = classMetrics(confusionMatrix(results));
  * assertEquals(metrics[1].recall, 0.5);
  * assertEquals(metrics[7].precision, 0.5);
- * assertEquals(Object.keys(showConfusionMatrix(results)).sort(), ["image/svg+xml", "text/html", "text/plain"]);
+ * assertEquals(Object.keys(confusionMatrixBundle(results)).sort(), ["image/svg+xml", "text/html", "text/plain"]);
  * ```
  *
  * @module

@@ -1,19 +1,21 @@
 /**
- * Charts in notebooks: each function returns a displayable value (the cell's
- * result), as SVG where it is a chart, so a saved notebook shows it in
- * JupyterLab, VS Code, `nbconvert --to html` and on GitHub alike. The live
+ * Charts in notebooks: each `…Bundle` function returns a MIME bundle, as SVG
+ * where it is a chart, so a saved notebook shows it in JupyterLab, VS Code,
+ * `nbconvert --to html` and on GitHub alike; its `show…` twin shows it in the
+ * running cell and resolves once the kernel has published it there. The live
  * training chart updates one output in place while `train()` runs.
  *
  * @module
  */
 import {
+  display,
   displayable,
   displayLive,
   isJupyterKernel,
   type MimeBundle,
 } from "../jupyter/mod.ts";
 import { IMAGE_PIXELS, IMAGE_SIDE, type Split } from "../data.ts";
-import { showTable } from "../display.ts";
+import { gridTable, tableBundle } from "../display.ts";
 import { encodePng, upscale } from "../image/encode.ts";
 import { base64, escapeHtml } from "../html.ts";
 import type { EpochLog, StepLog } from "../training.ts";
@@ -24,7 +26,7 @@ import {
   confusionMatrix,
   worstMistakes,
 } from "./classified.ts";
-import { trainingChart } from "./curves.ts";
+import { trainingChart, type TrainingChartOptions } from "./curves.ts";
 import { confusionChart } from "./heatmap.ts";
 import type { History } from "../checkpoint/history.ts";
 
@@ -43,11 +45,25 @@ function chartBundle(svg: string, text: string): MimeBundle {
   };
 }
 
-/** Shows a run's training curves (loss and accuracy). */
-export function showTrainingChart(history: History): MimeBundle {
+/**
+ * A run's training curves (loss and accuracy) as a chart's MIME bundle (SVG,
+ * the SVG as an `<img>`, and the last epoch's numbers as text).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { trainingChartBundle } from "./show.ts";
+ * const steps = [{ epoch: 0, step: 1, samples: 128, samplesPerEpoch: 60000, loss: 2.3, acc: 0.1 }];
+ * assert(trainingChartBundle({ epochs: [], steps })["image/svg+xml"]!.startsWith("<svg"));
+ * ```
+ */
+export function trainingChartBundle(
+  history: History,
+  options: TrainingChartOptions = {},
+): MimeBundle {
   const last = history.epochs.at(-1);
   return displayable(chartBundle(
-    trainingChart(history),
+    trainingChart(history, options),
     last
       ? `epoch ${last.epoch + 1}: loss ${last.loss.toFixed(4)}, acc ${
         last.acc.toFixed(4)
@@ -119,8 +135,19 @@ export function liveTrainingChart(options: LiveChartOptions = {}): LiveChart {
   };
 }
 
-/** Shows the confusion matrix of `results` as a heat map with counts. */
-export function showConfusionMatrix(results: Classified): MimeBundle {
+/**
+ * The confusion matrix of `results` as a heat map with counts (SVG) and as
+ * aligned text.
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { confusionMatrixBundle } from "./show.ts";
+ * const results = { labels: [0, 1, 1], classes: [0, 1, 0], confidence: [1, 1, 1] };
+ * assertStringIncludes(confusionMatrixBundle(results)["text/plain"], "true\\pred");
+ * ```
+ */
+export function confusionMatrixBundle(results: Classified): MimeBundle {
   const matrix = confusionMatrix(results);
   const names = classNamesIn(results);
   const head = Math.max(9, ...names.map((n) => n.length));
@@ -136,10 +163,20 @@ export function showConfusionMatrix(results: Classified): MimeBundle {
   return displayable(chartBundle(confusionChart(matrix, names), text));
 }
 
-/** Shows precision, recall, F1 and support per class as a table. */
-export function showClassMetrics(results: Classified): MimeBundle {
+/**
+ * Precision, recall, F1 and support per class as a table's MIME bundle.
+ *
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { classMetricsBundle } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertStringIncludes(classMetricsBundle(results)["text/plain"], "precision");
+ * ```
+ */
+export function classMetricsBundle(results: Classified): MimeBundle {
   const names = classNamesIn(results);
-  return showTable(
+  return tableBundle(
     classMetrics(confusionMatrix(results)).map((m) => ({
       class: names[m.digit],
       precision: m.precision,
@@ -175,25 +212,35 @@ export function mistakesHtml(
       3 * IMAGE_SIDE,
       3 * IMAGE_SIDE,
     );
-    return `<figure style="margin:0;text-align:center;font:12px sans-serif">` +
+    return `<td style="text-align:center;vertical-align:top;font:12px sans-serif">` +
       `<img src="data:image/png;base64,${
         base64(png)
       }" width="84" height="84" ` +
-      `style="image-rendering:pixelated;border:2px solid #e03131">` +
-      `<figcaption>#${m.index}: <b>${
+      `style="image-rendering:pixelated;border:2px solid #e03131;display:block;margin:0 auto">` +
+      `<div>#${m.index}: <b>${
         escapeHtml(names[m.label])
       }</b> read as <b style="color:#e03131">${
         escapeHtml(names[m.predicted])
       }</b>` +
-      `<br>p = ${m.probability.toFixed(3)}</figcaption></figure>`;
+      `<br>p = ${m.probability.toFixed(3)}</div></td>`;
   });
-  return `<div style="display:flex;flex-wrap:wrap;gap:10px">${
-    figures.join("")
-  }</div>`;
+  return gridTable(figures, 6);
 }
 
-/** Shows the test images the model gets wrong with the highest confidence. */
-export function showMistakes(
+/**
+ * The test images the model gets wrong with the highest confidence, as HTML
+ * pictures and as text.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mistakesBundle } from "./show.ts";
+ * const split = { images: new Uint8Array(2 * 784), labels: new Uint8Array([3, 5]), count: 2, rows: 28 as const, cols: 28 as const };
+ * const results = { labels: [3, 5], classes: [3, 6], confidence: [0.9, 0.8] };
+ * assertEquals(mistakesBundle(split, results)["text/plain"], "#1: 5 read as 6 (p=0.800)");
+ * ```
+ */
+export function mistakesBundle(
   split: Split,
   results: Classified,
   count = 12,
@@ -208,4 +255,72 @@ export function showMistakes(
       })`
     ).join("\n"),
   });
+}
+
+/**
+ * Shows {@linkcode trainingChartBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showTrainingChart } from "./show.ts";
+ * assertEquals(await showTrainingChart({ epochs: [], steps: [] }), undefined);
+ * ```
+ */
+export function showTrainingChart(
+  history: History,
+  options: TrainingChartOptions = {},
+): Promise<void> {
+  return display(trainingChartBundle(history, options));
+}
+
+/**
+ * Shows {@linkcode confusionMatrixBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showConfusionMatrix } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertEquals(await showConfusionMatrix(results), undefined);
+ * ```
+ */
+export function showConfusionMatrix(results: Classified): Promise<void> {
+  return display(confusionMatrixBundle(results));
+}
+
+/**
+ * Shows {@linkcode classMetricsBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showClassMetrics } from "./show.ts";
+ * const results = { labels: [0, 1], classes: [0, 1], confidence: [1, 1] };
+ * assertEquals(await showClassMetrics(results), undefined);
+ * ```
+ */
+export function showClassMetrics(results: Classified): Promise<void> {
+  return display(classMetricsBundle(results));
+}
+
+/**
+ * Shows {@linkcode mistakesBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts ignore
+ * // needs a model's results on MNIST's test set
+ * await showMistakes(mnist.test, results);
+ * ```
+ */
+export function showMistakes(
+  split: Split,
+  results: Classified,
+  count = 12,
+): Promise<void> {
+  return display(mistakesBundle(split, results, count));
 }

@@ -27,6 +27,8 @@ export const STEPS_CSV = "steps.csv";
 /** Keras's CSVLogger: `epoch` then the metric names sorted, CRLF lines. */
 const EPOCH_KEYS = ["acc", "loss", "val_acc", "val_loss"] as const;
 const STEP_KEYS = ["epoch", "step", "samples", "loss", "acc"] as const;
+/** The last column of `steps.csv`: the samples of the step's whole epoch. */
+const PER_EPOCH = "samples_per_epoch";
 
 /**
  * `history.csv` as Keras 2's `CSVLogger` writes it: a header `epoch` plus the
@@ -51,10 +53,25 @@ export function historyCsv(epochs: History["epochs"]): string {
   return rows.map((r) => `${r}\r\n`).join("");
 }
 
-/** `steps.csv`: `epoch,step,samples,loss,acc`, one row per gradient step. */
+/**
+ * `steps.csv`: `epoch,step,samples,loss,acc,samples_per_epoch`, one row per
+ * gradient step (the last column empty where a step does not say).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { stepsCsv } from "./history.ts";
+ * const step = { epoch: 0, step: 1, samples: 128, samplesPerEpoch: 60000, loss: 2.3, acc: 0.1 };
+ * assertEquals(stepsCsv([step]).split("\r\n")[1], "0,1,128,2.3,0.1,60000");
+ * ```
+ */
 export function stepsCsv(steps: StepLog[]): string {
-  const rows = [STEP_KEYS.join(",")];
-  for (const s of steps) rows.push(STEP_KEYS.map((k) => s[k]).join(","));
+  const rows = [[...STEP_KEYS, PER_EPOCH].join(",")];
+  for (const s of steps) {
+    rows.push(
+      [...STEP_KEYS.map((k) => s[k]), s.samplesPerEpoch ?? ""].join(","),
+    );
+  }
   return rows.map((r) => `${r}\r\n`).join("");
 }
 
@@ -92,7 +109,12 @@ export async function readHistory(dir: string): Promise<History> {
   };
   return {
     epochs: (await read(HISTORY_CSV)) as unknown as History["epochs"],
-    steps: (await read(STEPS_CSV)) as unknown as StepLog[],
+    steps: (await read(STEPS_CSV)).map((row) => {
+      const { [PER_EPOCH]: perEpoch, ...step } = row;
+      return (perEpoch > 0
+        ? { ...step, samplesPerEpoch: perEpoch }
+        : step) as unknown as StepLog;
+    }),
   };
 }
 

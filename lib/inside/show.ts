@@ -9,7 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { UsageError } from "../errors.ts";
 import { encodePng, pngDataUrl, upscale } from "../image/encode.ts";
 import { colourAt, DIVERGING, HEAT, type Palette } from "../image/palette.ts";
-import { displayable, type MimeBundle } from "../jupyter/mod.ts";
+import { display, displayable, type MimeBundle } from "../jupyter/mod.ts";
 import { featureMap, type LayerActivation } from "./activations.ts";
 import type { ConvFilters } from "./filters.ts";
 import { gradCam } from "./grad_cam.ts";
@@ -42,26 +42,25 @@ export function quantileAbs(map: Float32Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-/**
- * A map as a PNG data URL: each value coloured on the scale; with `under`
- * (the 28×28 input, 0..1) the colours are laid over the digit, which shows
- * through in grey where the map is low.
- *
- * @throws {UsageError} when the sizes disagree.
- * @example
- * ```ts
- * import { assert } from "@std/assert";
- * import { mapPng } from "./show.ts";
- * const url = mapPng(new Float32Array(784).fill(1), 28, 28, { scale: 2 });
- * assert(url.startsWith("data:image/png;base64,"));
- * ```
- */
-export function mapPng(
+/** RGB bytes `w × h` enlarged `scale` times, as a PNG data URL. */
+function rgbDataUrl(
+  rgb: Uint8Array,
+  w: number,
+  h: number,
+  scale: number,
+): string {
+  return pngDataUrl(
+    encodePng(upscale(rgb, w, h, scale, 3), w * scale, h * scale, 3),
+  );
+}
+
+/** A map's colours, `width × height` RGB bytes, before enlarging. */
+function mapRgb(
   map: Float32Array,
   width: number,
   height: number,
-  options: MapScale & { under?: Float32Array; scale?: number } = {},
-): string {
+  options: MapScale & { under?: Float32Array } = {},
+): Uint8Array {
   if (map.length !== width * height) {
     throw new UsageError(
       `a ${width}x${height} map needs ${
@@ -94,19 +93,107 @@ export function mapPng(
       rgb.set(c, p * 3);
     }
   }
-  const scale = options.scale ?? 3;
-  return pngDataUrl(
-    encodePng(
-      upscale(rgb, width, height, scale, 3),
-      width * scale,
-      height * scale,
-      3,
-    ),
+  return rgb;
+}
+
+/**
+ * A map as a PNG data URL: each value coloured on the scale; with `under`
+ * (the 28×28 input, 0..1) the colours are laid over the digit, which shows
+ * through in grey where the map is low.
+ *
+ * @throws {UsageError} when the sizes disagree.
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { mapPng } from "./show.ts";
+ * const url = mapPng(new Float32Array(784).fill(1), 28, 28, { scale: 2 });
+ * assert(url.startsWith("data:image/png;base64,"));
+ * ```
+ */
+export function mapPng(
+  map: Float32Array,
+  width: number,
+  height: number,
+  options: MapScale & { under?: Float32Array; scale?: number } = {},
+): string {
+  return rgbDataUrl(
+    mapRgb(map, width, height, options),
+    width,
+    height,
+    options.scale ?? 3,
   );
 }
 
+/** Options of {@linkcode gridPng}. */
+export interface GridOptions {
+  /** Tiles per row. */
+  columns: number;
+  /** Enlargement of each tile (default 1). */
+  scale?: number;
+  /** Pixels between tiles (default 2). */
+  gap?: number;
+  /** The colour between tiles (default white). */
+  background?: readonly [number, number, number];
+}
+
+/**
+ * Tiles of the same size (`width × height` RGB bytes each) laid out row by
+ * row as ONE PNG, enlarged `scale` times with `gap` pixels between them; so
+ * no page's CSS can rearrange the grid (classic Notebook's `.rendered_html
+ * img {display: block}` stacks separate images). Returns the PNG's data URL
+ * and its size.
+ *
+ * @throws {UsageError} when a tile's size disagrees or there are no tiles.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { gridPng } from "./show.ts";
+ * const tile = new Uint8Array(2 * 2 * 3); // 2×2, black
+ * const grid = gridPng([tile, tile, tile], 2, 2, { columns: 2, scale: 3, gap: 1 });
+ * assertEquals([grid.width, grid.height], [2 * 6 + 1, 2 * 6 + 1]);
+ * ```
+ */
+export function gridPng(
+  tiles: Uint8Array[],
+  width: number,
+  height: number,
+  options: GridOptions,
+): { url: string; width: number; height: number } {
+  if (tiles.length === 0) throw new UsageError("a grid needs tiles");
+  for (const t of tiles) {
+    if (t.length !== width * height * 3) {
+      throw new UsageError(
+        `a ${width}x${height} RGB tile needs ${
+          width * height * 3
+        } bytes, got ${t.length}`,
+      );
+    }
+  }
+  const scale = options.scale ?? 1, gap = options.gap ?? 2;
+  const columns = Math.min(options.columns, tiles.length);
+  const rows = Math.ceil(tiles.length / columns);
+  const tw = width * scale, th = height * scale;
+  const W = columns * tw + (columns - 1) * gap;
+  const H = rows * th + (rows - 1) * gap;
+  const out = new Uint8Array(W * H * 3);
+  const bg = options.background ?? [255, 255, 255];
+  for (let p = 0; p < W * H; p++) out.set(bg, p * 3);
+  tiles.forEach((tile, i) => {
+    const x0 = (i % columns) * (tw + gap),
+      y0 = Math.floor(i / columns) * (th + gap);
+    for (let y = 0; y < th; y++) {
+      for (let x = 0; x < tw; x++) {
+        const from = (Math.floor(y / scale) * width + Math.floor(x / scale)) *
+          3;
+        out.set(tile.subarray(from, from + 3), ((y0 + y) * W + x0 + x) * 3);
+      }
+    }
+  });
+  return { url: pngDataUrl(encodePng(out, W, H, 3)), width: W, height: H };
+}
+
 const img = (src: string, size: number, alt: string) =>
-  `<img src="${src}" width="${size}" height="${size}" alt="${alt}" style="image-rendering:pixelated">`;
+  `<img src="${src}" width="${size}" height="${size}" alt="${alt}" style="image-rendering:pixelated;margin:0">`;
 
 /**
  * A horizontal colour bar with its ends labelled, as HTML (a PNG strip).
@@ -125,12 +212,16 @@ export function colourBar(
   palette: Palette = HEAT,
 ): string {
   const strip = new Float32Array(64).map((_, i) => i / 63);
-  return `<div style="display:flex;align-items:center;gap:6px;font:12px sans-serif;margin:4px 0">` +
-    `<span>${label}:</span><span>${low}</span>` +
-    `<img src="${
-      mapPng(strip, 64, 1, { min: 0, max: 1, palette, scale: 2 })
-    }" width="128" height="12" alt="colour scale from ${low} to ${high}" style="image-rendering:pixelated">` +
-    `<span>${high}</span></div>`;
+  // A table: no page's CSS or HTML sanitizer rearranges it.
+  const cell = (html: string) =>
+    `<td style="padding:0 3px;vertical-align:middle;text-align:left">${html}</td>`;
+  return `<table style="border-collapse:collapse;font:12px sans-serif;margin:4px 0"><tr>` +
+    cell(`${label}:`) + cell(low) +
+    cell(
+      `<img src="${
+        mapPng(strip, 64, 1, { min: 0, max: 1, palette, scale: 2 })
+      }" width="128" height="12" alt="colour scale from ${low} to ${high}" style="image-rendering:pixelated;margin:0">`,
+    ) + cell(high) + `</tr></table>`;
 }
 
 /** One digit to show with its maps. */
@@ -197,7 +288,7 @@ export function explainedHtml(
   return `<table style="border-collapse:collapse;text-align:center">${head}${rows}</table>${bars}`;
 }
 
-/** Options of {@linkcode showExplanations}. */
+/** Options of {@linkcode explanationsBundle}. */
 export interface ShowExplanationsOptions {
   /** Captions, one per input (default "#i"). */
   captions?: string[];
@@ -217,10 +308,10 @@ export interface ShowExplanationsOptions {
  * @example
  * ```ts ignore
  * // needs a trained model and MNIST
- * const shown = showExplanations(model, digitInputs(mnist.train, [0, 1, 2]));
+ * const shown = explanationsBundle(model, digitInputs(mnist.train, [0, 1, 2]));
  * ```
  */
-export function showExplanations(
+export function explanationsBundle(
   model: tf.LayersModel,
   inputs: Float32Array[],
   options: ShowExplanationsOptions = {},
@@ -232,7 +323,7 @@ export function showExplanations(
   });
 }
 
-/** The colour bars under {@linkcode showExplanations}' table. */
+/** The colour bars under {@linkcode explanationsBundle}' table. */
 export const EXPLANATION_BARS: Record<string, string> = {
   "saliency, SmoothGrad": "0..99th percentile of |gradient|",
   "Grad-CAM": "0..its largest value",
@@ -297,71 +388,87 @@ function peak(map: Float32Array): string {
 }
 
 /**
- * A conv layer's kernels as tiles on the blue-white-red scale (white 0, the
- * same scale for all): conv1's 32 3×3 kernels in a row; for a layer with
- * several input channels, one row per output channel (the first `rows`).
+ * A conv layer's kernels as ONE picture of tiles on the blue-white-red scale
+ * (white 0, the same scale for all): conv1's 32 3×3 kernels in rows of 16;
+ * for a layer with several input channels, one row per output channel (the
+ * first `rows`), one column per input channel.
  *
  * @example
  * ```ts
- * import { assertStringIncludes } from "@std/assert";
+ * import { assertEquals, assertStringIncludes } from "@std/assert";
  * import { buildModel } from "../model.ts";
  * import { convFilters } from "./filters.ts";
- * import { showFilters } from "./show.ts";
- * assertStringIncludes(showFilters(convFilters(buildModel({ seed: 1 })))["text/plain"], "32 kernels");
+ * import { filtersBundle } from "./show.ts";
+ * const bundle = filtersBundle(convFilters(buildModel({ seed: 1 })));
+ * assertStringIncludes(bundle["text/plain"], "32 kernels");
+ * // One picture for the grid, one for the colour bar.
+ * assertEquals(bundle["text/html"]!.split("<img").length - 1, 2);
  * ```
  */
-export function showFilters(
+export function filtersBundle(
   filters: ConvFilters,
   options: { rows?: number; scale?: number } = {},
 ): MimeBundle {
-  const scale = options.scale ?? 12;
+  const single = filters.inChannels === 1;
+  const scale = options.scale ?? (single ? 12 : 6);
   let max = 0;
   for (const out of filters.kernels) {
     for (const k of out) for (const v of k) max = Math.max(max, Math.abs(v));
   }
-  const tile = (k: Float32Array, alt: string) =>
-    img(
-      mapPng(k, filters.width, filters.height, {
-        min: -max,
-        max,
-        palette: DIVERGING,
-        scale,
-      }),
-      filters.width * scale,
-      alt,
-    );
-  const rows = filters.inChannels === 1
-    ? [filters.kernels.map((o, i) => tile(o[0], `kernel ${i}`)).join(" ")]
-    : filters.kernels.slice(0, options.rows ?? 4).map((o, out) =>
-      `<div>out ${out}: ${
-        o.map((k, i) => tile(k, `out ${out} in ${i}`)).join(" ")
-      }</div>`
-    );
+  const colours = (k: Float32Array) =>
+    mapRgb(k, filters.width, filters.height, {
+      min: -max,
+      max,
+      palette: DIVERGING,
+    });
+  const shown = single
+    ? filters.kernels
+    : filters.kernels.slice(0, options.rows ?? 4);
+  const tiles = single
+    ? shown.map((o) => colours(o[0]))
+    : shown.flatMap((o) => o.map(colours));
+  const grid = gridPng(tiles, filters.width, filters.height, {
+    columns: single ? 16 : filters.inChannels,
+    scale,
+    gap: Math.max(2, scale / 3),
+  });
+  const layout = single
+    ? `${tiles.length} kernels, ${Math.min(16, tiles.length)} a row`
+    : `rows: output channels 0..${
+      shown.length - 1
+    }; columns: input channels 0..${filters.inChannels - 1}`;
   const text = `${filters.layer}: ${
     filters.kernels.length * filters.inChannels
   } kernels of ${filters.height}x${filters.width} (${filters.kernels.length} out, ${filters.inChannels} in)`;
   return displayable({
-    "text/html": `<div style="line-height:0.6">${rows.join("")}</div>${
-      colourBar("weight", (-max).toFixed(2), max.toFixed(2), DIVERGING)
-    }`,
-    "text/plain": text,
+    "text/html": gridImg(grid, `${filters.layer}'s kernels: ${layout}`) +
+      colourBar("weight", (-max).toFixed(2), max.toFixed(2), DIVERGING),
+    "text/plain": single ? text : `${text}; shown: ${layout}`,
   });
 }
 
+/** A grid picture as an `<img>` at its own size, pixels kept sharp. */
+function gridImg(
+  grid: { url: string; width: number; height: number },
+  alt: string,
+): string {
+  return `<img src="${grid.url}" width="${grid.width}" height="${grid.height}" alt="${alt}" title="${alt}" style="image-rendering:pixelated;max-width:none;margin:0">`;
+}
+
 /**
- * A 2-D layer's feature maps for one sample as tiles (the first `count`),
- * each on its own scale from 0 to its largest value.
+ * A 2-D layer's feature maps for one sample as ONE picture of tiles (the
+ * first `count`, 8 a row), each on its own scale from 0 to its largest value.
  *
  * @throws {UsageError} when the layer's output is not 2-D maps.
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { showFeatureMaps } from "./show.ts";
+ * import { featureMapsBundle } from "./show.ts";
  * const layer = { name: "conv2d", className: "Conv2D", shape: [1, 2, 2, 3], data: new Float32Array(12) };
- * assertStringIncludes(showFeatureMaps(layer)["text/plain"], "3 maps");
+ * assertStringIncludes(featureMapsBundle(layer)["text/plain"], "3 maps");
  * ```
  */
-export function showFeatureMaps(
+export function featureMapsBundle(
   layer: LayerActivation,
   options: { sample?: number; count?: number; scale?: number } = {},
 ): MimeBundle {
@@ -373,17 +480,75 @@ export function showFeatureMaps(
   const [, h, w, k] = layer.shape;
   const count = Math.min(options.count ?? k, k);
   const scale = options.scale ?? 2;
-  const tiles: string[] = [];
+  const tiles: Uint8Array[] = [];
   for (let c = 0; c < count; c++) {
-    const map = featureMap(layer, options.sample ?? 0, c);
-    tiles.push(img(mapPng(map, w, h, { scale }), w * scale, `map ${c}`));
+    tiles.push(mapRgb(featureMap(layer, options.sample ?? 0, c), w, h));
   }
+  const grid = gridPng(tiles, w, h, { columns: 8, scale, gap: 3 });
   return displayable({
-    "text/html": `<div style="display:flex;flex-wrap:wrap;gap:3px">${
-      tiles.join("")
-    }</div>${colourBar("activation", "0", "each map's largest")}`,
+    "text/html": gridImg(
+      grid,
+      `${layer.name}'s first ${count} feature maps, 8 a row`,
+    ) + colourBar("activation", "0", "each map's largest"),
     "text/plain": `${layer.name}: ${k} maps of ${h}x${w}${
       count < k ? ` (the first ${count} shown)` : ""
     }`,
   });
+}
+
+/**
+ * Shows {@linkcode explanationsBundle} in the running notebook cell;
+ * resolves once the kernel has published it there.
+ *
+ * @example
+ * ```ts ignore
+ * // needs a trained model and MNIST
+ * await showExplanations(model, digitInputs(mnist.train, [0, 1, 2]));
+ * ```
+ */
+export function showExplanations(
+  model: tf.LayersModel,
+  inputs: Float32Array[],
+  options: ShowExplanationsOptions = {},
+): Promise<void> {
+  return display(explanationsBundle(model, inputs, options));
+}
+
+/**
+ * Shows {@linkcode filtersBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
+ * import { convFilters } from "./filters.ts";
+ * import { showFilters } from "./show.ts";
+ * assertEquals(await showFilters(convFilters(buildModel({ seed: 1 }))), undefined);
+ * ```
+ */
+export function showFilters(
+  filters: ConvFilters,
+  options: { rows?: number; scale?: number } = {},
+): Promise<void> {
+  return display(filtersBundle(filters, options));
+}
+
+/**
+ * Shows {@linkcode featureMapsBundle} in the running notebook cell; resolves
+ * once the kernel has published it there.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { showFeatureMaps } from "./show.ts";
+ * const layer = { name: "conv2d", className: "Conv2D", shape: [1, 2, 2, 3], data: new Float32Array(12) };
+ * assertEquals(await showFeatureMaps(layer), undefined);
+ * ```
+ */
+export function showFeatureMaps(
+  layer: LayerActivation,
+  options: { sample?: number; count?: number; scale?: number } = {},
+): Promise<void> {
+  return display(featureMapsBundle(layer, options));
 }

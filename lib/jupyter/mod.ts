@@ -4,12 +4,15 @@
  * that update in place. Everything here is a no-op outside a kernel, so
  * library code can call it from scripts and tests.
  *
- * Deno's kernel renders a cell's last value through its
- * `Symbol.for("Jupyter.display")` method as the cell's `execute_result`,
- * which the kernel sends before it reports the cell finished; that is how
- * every `show*` function of this project shows its output. Only outputs that
- * change while a cell runs (the progress bar, live charts) are sent with
- * `Deno.jupyter.display` and a `display_id`.
+ Every `show*` function of this project shows its output with
+ * {@linkcode display}, which resolves once the kernel has published it under
+ * the cell that made it ({@linkcode published}): Deno 2.9.6's kernel can
+ * otherwise send a cell's last outputs after the cell ended, under the next
+ * cell when the front end has already sent it (Run All; denoland/deno#24737).
+ * A cell's own last value (`execute_result`) has no such guarantee, so the
+ * notebooks end their cells with `await show…(…)`, whose value is
+ * `undefined`. Outputs that change while a cell runs (the progress bar, live
+ * charts) are sent with {@linkcode displayLive} and a `display_id`.
  *
  * @module
  */
@@ -34,6 +37,14 @@ export interface MimeBundle {
   /** Other representations, e.g. `image/png` (base64). */
   [mimeType: string]: string | undefined;
 }
+
+import { published } from "./published.ts";
+
+export {
+  MARKER_PREFIX,
+  published,
+  type PublishedOptions,
+} from "./published.ts";
 
 /** The part of `Deno.jupyter` this module uses. */
 interface JupyterApi {
@@ -129,4 +140,25 @@ export async function displayLive(
     display_id: options.id,
     update: options.update,
   });
+}
+
+/**
+ * Shows `bundle` as an output of the running cell (`display_data`) and
+ * resolves once the kernel has published it, and every output the cell made
+ * before it, under this cell ({@linkcode published}). Does nothing outside a
+ * kernel.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { display } from "./mod.ts";
+ * // In a notebook: `await display(...)` as a cell's last line shows it there.
+ * assertEquals(await display({ "text/plain": "7" }), undefined);
+ * ```
+ */
+export async function display(bundle: MimeBundle): Promise<void> {
+  const api = jupyterApi();
+  if (!api) return;
+  await api.display({ ...bundle }, { raw: true });
+  await published();
 }

@@ -19,17 +19,17 @@ import {
   buildModel,
   classify,
   classMetrics,
+  classMetricsBundle,
   confusionMatrix,
+  confusionMatrixBundle,
   evaluate,
   type History,
+  mistakesBundle,
   readHistory,
   reportHtml,
   saveHistory,
-  showClassMetrics,
-  showConfusionMatrix,
-  showMistakes,
-  showTrainingChart,
   train,
+  trainingChartBundle,
   worstMistakes,
   writeReport,
 } from "../../lib/mod.ts";
@@ -120,7 +120,7 @@ Deno.test("the mistakes shown are really wrong, most confident first", () => {
   for (let i = 1; i < mistakes.length; i++) {
     assert(mistakes[i - 1].probability >= mistakes[i].probability);
   }
-  const shown = showMistakes(mnist.test, results, 12);
+  const shown = mistakesBundle(mnist.test, results, 12);
   assertEquals(shown["text/html"]!.split("<img ").length - 1, 12);
   assertEquals(shown["text/plain"].split("\n").length, 12);
 });
@@ -132,9 +132,9 @@ Deno.test("the charts are SVG with their marks; the notebook values render as ch
   assertGreater(curves.split("<circle").length, 2, "test-set points");
   const heat = confusionChart(confusionMatrix(results));
   assertEquals(heat.split("<rect").length - 1 >= 100, true, "100 cells");
-  assert(showTrainingChart(history)["image/svg+xml"]!.startsWith("<svg"));
-  assert(showConfusionMatrix(results)["image/svg+xml"]!.startsWith("<svg"));
-  assertMatch(showClassMetrics(results)["text/plain"], /precision/);
+  assert(trainingChartBundle(history)["image/svg+xml"]!.startsWith("<svg"));
+  assert(confusionMatrixBundle(results)["image/svg+xml"]!.startsWith("<svg"));
+  assertMatch(classMetricsBundle(results)["text/plain"], /precision/);
 });
 
 Deno.test({

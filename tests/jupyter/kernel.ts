@@ -43,6 +43,30 @@ export interface CellRun {
   interrupts: number[];
 }
 
+/** One IOPub message of a Run All, as {@linkcode KernelSession.runAll} reports it. */
+export interface RunAllMessage {
+  /** The index of the cell whose request it names as parent (-1: none). */
+  cell: number;
+  /** `stream`, `display_data`, `update_display_data`, `execute_result`, `error`… */
+  msg_type: string;
+  /** The MIME types of a display or result. */
+  mime: string[];
+  /** Its text: stream text, `text/plain`, or the error's message. */
+  text: string;
+  /** The display id of a live output. */
+  display_id: string | null;
+  /** Published after that cell's `idle`. */
+  late: boolean;
+}
+
+/** What a Run All did. */
+export interface RunAll {
+  /** Every message but the statuses, in order of arrival. */
+  messages: RunAllMessage[];
+  /** Each cell's `execute_reply` status (`ok`, `error`), null when none came. */
+  replies: (string | null)[];
+}
+
 /** When to interrupt: at a message whose text matches, or after seconds. */
 export type InterruptAt = { when: string } | { after_s: number };
 
@@ -130,6 +154,15 @@ export class KernelSession {
       timeout_s: options.timeoutS ?? 600,
     });
     return await this.#read() as unknown as CellRun;
+  }
+
+  /**
+   * Sends every cell's execute request at once, as Cell → Run All does, and
+   * reports every message by the cell it names as its parent.
+   */
+  async runAll(cells: string[], timeoutS = 600): Promise<RunAll> {
+    await this.#send({ op: "run_all", cells, timeout_s: timeoutS });
+    return await this.#read() as unknown as RunAll;
   }
 
   /** Runs `code` and fails unless it ends without an error; returns its run. */

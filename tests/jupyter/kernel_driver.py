@@ -11,6 +11,14 @@ line on stdout:
   execute_reply content, "alive": bool, "interrupts": [seconds sent]}. After
   the cell's idle, a kernel_info_request serves as a barrier and the
   cell's messages published late (denoland/deno#24737) are kept too.
+- {"op": "run_all", "cells": [code, ...], "timeout_s": S}
+  sends every cell's execute_request at once, as Cell → Run All does, and
+  reads IOPub until each has ended and a kernel_info_request's idle has come
+  after the last. Answers {"messages": [...], "replies": [status, ...]}: every
+  message that is not a status, in order of arrival, each {"cell": the index
+  of the request it names as parent (-1: none of them), "msg_type",
+  "mime": the MIME types, "text": its text (stream text, text/plain, error),
+  "display_id", "late": after that cell's idle}.
 - {"op": "alive"}: {"alive": bool}
 - {"op": "interrupt", "wait_s": S}: interrupts the idle kernel, waits, and
   answers {"alive": bool}
@@ -108,6 +116,53 @@ def execute(km, kc, cmd):
             "alive": km.is_alive(), "interrupts": sent}
 
 
+def run_all(kc, cmd):
+    ids = [kc.execute(code) for code in cmd["cells"]]
+    index = {msg_id: i for i, msg_id in enumerate(ids)}
+    idle = set()
+    messages = []
+    deadline = time.monotonic() + cmd.get("timeout_s", 600)
+    barrier = None
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.5)
+        except queue.Empty:
+            continue
+        parent = msg["parent_header"].get("msg_id")
+        if msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] != "idle":
+                continue
+            if parent == barrier:
+                break
+            if parent in index:
+                idle.add(parent)
+                if len(idle) == len(ids) and barrier is None:
+                    barrier = kc.kernel_info()
+            continue
+        content = msg["content"]
+        data = content.get("data") or {}
+        messages.append({
+            "cell": index.get(parent, -1),
+            "msg_type": msg["msg_type"],
+            "mime": sorted(data),
+            "text": content.get("text") or data.get("text/plain")
+            or content.get("evalue") or "",
+            "display_id": (content.get("transient") or {}).get("display_id"),
+            "late": parent in idle,
+        })
+    wanted = set(ids) | ({barrier} if barrier else set())
+    replies = {}
+    end = time.monotonic() + 30
+    while wanted - set(replies) and time.monotonic() < end:
+        try:
+            msg = kc.get_shell_msg(timeout=0.5)
+        except queue.Empty:
+            continue
+        replies[msg["parent_header"].get("msg_id")] = msg["content"].get("status")
+    replies = [replies.get(msg_id) for msg_id in ids]
+    return {"messages": messages, "replies": replies}
+
+
 def main():
     km, kc = start_new_kernel(kernel_name="deno", cwd=sys.argv[1],
                               startup_timeout=120)
@@ -117,6 +172,8 @@ def main():
             cmd = json.loads(line)
             if cmd["op"] == "execute":
                 out = execute(km, kc, cmd)
+            elif cmd["op"] == "run_all":
+                out = run_all(kc, cmd)
             elif cmd["op"] == "alive":
                 out = {"alive": km.is_alive()}
             elif cmd["op"] == "pid":

@@ -5,7 +5,11 @@
  * multi-line `console.log` arrives; an async cell's result is its final
  * value; several displays from one cell all arrive, in order; the live
  * training chart and the progress bar are each one `display_data` followed
- * by `update_display_data` for the same `display_id`.
+ * by `update_display_data` for the same `display_id`. And Cell → Run All of
+ * `mnist_cnn.ipynb` (every execute request sent at once, `MNIST_LIMIT=256`)
+ * in three fresh kernels puts every output under the cell that made it
+ * (denoland/deno#24737: Deno's kernel stamps an output with the request
+ * current when it sends it, not when the cell made it).
  *
  * Needs Jupyter (`jupyter-client`) and the Deno kernelspec; under CI=true
  * their absence fails the test.
@@ -13,13 +17,51 @@
  * Run: deno test --allow-read --allow-write --allow-env --allow-run tests/jupyter/protocol_test.ts
  */
 import { assert, assertEquals, assertGreater } from "@std/assert";
-import { KernelSession, messageText, stdoutOf } from "./kernel.ts";
+import { join } from "node:path";
+import { NOTEBOOKS, readNotebook } from "../../tasks/notebook_runner/mod.ts";
+import { MARKER_PREFIX } from "../../lib/jupyter/mod.ts";
+import { KernelSession, messageText, type RunAll, stdoutOf } from "./kernel.ts";
+import { misplaced } from "./outputs.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const missing = await KernelSession.missing();
 if (missing) {
   console.warn(
     `protocol_test: ${missing}; ${CI ? "failing (CI=true)" : "ignoring"}`,
+  );
+}
+
+/** mnist_cnn.ipynb's code cells, run with a small limit into a scratch model directory. */
+async function mnistCells(modelDir: string): Promise<string[]> {
+  const nb = await readNotebook(join(NOTEBOOKS, "mnist_cnn.ipynb"));
+  return nb.cells.filter((c) => c.cell_type === "code").map((c) =>
+    [c.source].flat().join("")
+      .replace(/^const limit = .*$/m, "const limit = 256;")
+      .replaceAll("../models/mnist_cnn", modelDir)
+  );
+}
+
+/**
+ * Checks that every output of a Run All names the cell that made it as its
+ * parent ({@linkcode misplaced}), that every cell ran, and that nothing came
+ * after its cell's idle or named no cell.
+ */
+function assertEachUnderItsCell(cells: string[], run: RunAll): void {
+  assertEquals(run.replies, cells.map(() => "ok"), "every cell ran");
+  const late = run.messages.filter((m) => m.late);
+  assertEquals(late.map((m) => `${m.cell}: ${m.msg_type}`), [], "late");
+  const orphans = run.messages.filter((m) => m.cell < 0);
+  assertEquals(orphans.length, 0, "messages of no cell");
+  assertEquals(
+    misplaced(cells.map((source, i) => ({
+      source,
+      outputs: run.messages.filter((m) => m.cell === i).map((m) => ({
+        type: m.msg_type,
+        displayId: m.display_id,
+        text: m.text,
+      })),
+    }))),
+    [],
   );
 }
 
@@ -30,8 +72,19 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     if (missing) throw new Error(`cannot start a Deno kernel: ${missing}`);
+    const modelDir = await Deno.makeTempDir({ prefix: "protocol_model_" });
     const kernel = await KernelSession.start();
     try {
+      // A fresh kernel: Cell → Run All of mnist_cnn.ipynb first (the other
+      // fresh-kernel runs are in the test below).
+      await t.step(
+        "Run All of mnist_cnn.ipynb: every output under its own cell",
+        async () => {
+          const cells = await mnistCells(modelDir);
+          assertEachUnderItsCell(cells, await kernel.runAll(cells));
+        },
+      );
+
       await kernel.ok(`import {
   buildModel, initBackend, liveTrainingChart, loadMnist, showMetrics, train,
 } from "../lib/mod.ts";
@@ -68,10 +121,13 @@ answer * 7`,
             `await displayLive({ "text/plain": "first" }, { id: "p-1" });
 console.log("between");
 await displayLive({ "text/plain": "second" }, { id: "p-2" });
-showMetrics({ third: 3 })`,
+await showMetrics({ third: 3 });`,
           );
           const shown = run.messages
-            .filter((m) => m.msg_type !== "execute_input")
+            .filter((m) =>
+              m.msg_type !== "execute_input" &&
+              !m.content.transient?.display_id?.startsWith(MARKER_PREFIX)
+            )
             .map((m) =>
               `${m.msg_type}: ${messageText(m).trim().split("\n")[0]}`
             );
@@ -79,7 +135,7 @@ showMetrics({ third: 3 })`,
             "display_data: first",
             "stream: between",
             "display_data: second",
-            "execute_result: metric  value",
+            "display_data: metric  value",
           ]);
         },
       );
@@ -124,6 +180,32 @@ await train(buildModel({ seed: 1 }), mnist, {
       );
     } finally {
       await kernel.close();
+      await Deno.remove(modelDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Run All of mnist_cnn.ipynb in two more fresh kernels: every output under its own cell",
+  ignore: missing !== undefined && !CI,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    if (missing) throw new Error(`cannot start a Deno kernel: ${missing}`);
+    const modelDir = await Deno.makeTempDir({ prefix: "protocol_model_" });
+    try {
+      const cells = await mnistCells(modelDir);
+      for (let run = 0; run < 2; run++) {
+        const kernel = await KernelSession.start();
+        try {
+          assertEachUnderItsCell(cells, await kernel.runAll(cells));
+        } finally {
+          await kernel.close();
+        }
+      }
+    } finally {
+      await Deno.remove(modelDir, { recursive: true });
     }
   },
 });
