@@ -454,7 +454,8 @@ function kernelFlops(
     if (name === "Conv2DBackpropInput") {
       return 2 * size(a) * b[0] * b[1] * b[2]; // a is dy, b the filter
     }
-    const out = outputs[0];
+    // The convolution's own output: the largest (a fused pool's is smaller).
+    const out = outputs.reduce((x, y) => size(y) > size(x) ? y : x, null);
     return out ? 2 * size(out) * b[0] * b[1] * b[2] : 0;
   }
   return 0;
