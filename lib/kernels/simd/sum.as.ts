@@ -3,6 +3,8 @@
 // It shares the binary, its builds and the backend's memory with the
 // Winograd kernels.
 
+import { addToF64 } from "./simd.as.ts";
+
 /**
  * acc[c] += Σ_r x[r][c] for x [rows, cols] row-major, cols a multiple of 4,
  * with float64 accumulators at `acc` (cols doubles, 8-byte aligned): each
@@ -20,16 +22,7 @@ export function columnSums(x: usize, acc: usize, rows: i32, cols: i32): void {
         f32x4.add(v128.load(o), v128.load(o + row)),
         f32x4.add(v128.load(o + 2 * row), v128.load(o + 3 * row)),
       );
-      const a = acc + (<usize> c << 3);
-      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(s)));
-      v128.store(
-        a,
-        f64x2.add(
-          v128.load(a, 16),
-          f64x2.promote_low_f32x4(i32x4.shuffle(s, s, 2, 3, 0, 1)),
-        ),
-        16,
-      );
+      addToF64(acc + (<usize> c << 3), s);
     }
   }
   for (; r < rows; r++) {
