@@ -386,7 +386,9 @@ Deno.test("Ctrl-C during training: exit code 130, the previous model untouched",
     const epoch = /^Epoch time: ([\d.]+) s$/m.exec(first.stdout);
     if (!bar || !epoch) throw new Error(`no epoch line: ${describe(first)}`);
     const seconds = Number(epoch[1]);
-    assertEquals(Number(bar[1]), Math.round(seconds), describe(first));
+    // Whole seconds on the bar, tenths on the epoch line: both round the
+    // same time (0.47 s shows as 0s and 0.5 s).
+    assert(Math.abs(Number(bar[1]) - seconds) <= 0.55, describe(first));
     // Two steps of 128; the epoch time is rounded to 0.1 s.
     assert(
       Math.abs(2 * Number(bar[2]) - 1000 * seconds) <= 52,
