@@ -50,6 +50,7 @@ import {
 import { runWithPeak } from "./process_peak.ts";
 import { describeMachine, machineInfo } from "./machine.ts";
 import { gemmTuning } from "../../lib/kernels/tuning.ts";
+import { winogradProfitable } from "../../lib/kernels/winograd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./fma_peak.ts";
 import { parseFlags, runTask, usage } from "../flags.ts";
@@ -477,7 +478,8 @@ function predictionFlops(model: tf.LayersModel): number {
       const [kh, kw] = config.kernelSize as number[];
       const cin = (layer.input as tf.SymbolicTensor).shape[3] as number;
       const [, oh, ow, cout] = out;
-      flops += kh === 3 && kw === 3 && cin >= 16 && cout >= 16
+      // Winograd where the kernels route it (the same rule as conv2d.ts).
+      flops += kh === 3 && kw === 3 && winogradProfitable([kh, kw, cin, cout])
         ? 36 * Math.ceil(oh / 4) * Math.ceil(ow / 4) * 2 * cin * cout
         : 2 * oh * ow * cout * kh * kw * cin;
     } else if (layer.getClassName() === "Dense") {
