@@ -167,16 +167,6 @@ export function packedMatMul(stock: WasmKernelFunc): MatMulFunc {
       }));
 }
 
-let stockBatchMatMulFunc: WasmKernelFunc | undefined;
-
-/**
- * The stock wasm `BatchMatMul` kernel function that
- * {@linkcode makeBatchMatMul} wrapped, once it has.
- */
-export function stockBatchMatMul(): WasmKernelFunc | undefined {
-  return stockBatchMatMulFunc;
-}
-
 /**
  * Wraps the stock wasm `BatchMatMul` kernel function as a 2-D non-transposed
  * product: a right operand's first product streams it in place
@@ -272,7 +262,6 @@ const SMALL_PRODUCT = 16384;
 export function makeBatchMatMul(
   stock: WasmKernelFunc,
 ): (args: KernelArgs) => tf.TensorInfo {
-  stockBatchMatMulFunc = stock;
   const matMul = stockMatMul(stock);
   return (args) => batchMatMul(args, stock, matMul);
 }
