@@ -33,7 +33,10 @@ const ROOT = new URL("..", import.meta.url);
 if (!Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) {
   const runtimeDir = await Deno.makeTempDir({ prefix: "xdg_runtime_" });
   Deno.env.set("XDG_RUNTIME_DIR", runtimeDir);
-  globalThis.addEventListener("unload", () => Deno.removeSync(runtimeDir));
+  globalThis.addEventListener(
+    "unload",
+    () => Deno.removeSync(runtimeDir, { recursive: true }),
+  );
 }
 
 /** Whether a WebGPU adapter is found (asked directly: no device is made). */

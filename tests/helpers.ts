@@ -1,15 +1,18 @@
 /**
  * Shared fixtures of the tests: real MNIST (cached once), a trained model
- * (trained once per test process), a silent sink, seeded values, a tolerance
- * check.
+ * (trained once per change of lib/ and kept in `data/test_cache/`), a silent
+ * sink, seeded values, a tolerance check.
  */
 import { assert, assertEquals } from "@std/assert";
 import type * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   buildModel,
   type Dataset,
   initBackend,
   loadMnist,
+  loadModel,
   type ProgressSink,
   saveModel,
   train,
@@ -88,27 +91,115 @@ export interface TrainedModel {
 
 let trained: Promise<TrainedModel> | undefined;
 
+/** Where {@linkcode trainedModel} keeps its model between test files. */
+const CACHE = fileURLToPath(new URL("../data/test_cache/", import.meta.url));
+/** What the cached model was trained with. */
+const TRAINING = { seed: 2, limit: 16_384 };
+
 /**
- * The tutorial's model trained once per test process (seed 2, one epoch on
- * the first 16,384 training images: about 0.96 test accuracy in about 20 s),
- * saved to a temporary directory. Tests that need a model that really
- * recognises digits share it instead of training their own.
+ * A key for everything the trained model depends on: every file under lib/
+ * (sources and kernel binaries), deno.lock, the Deno version and
+ * {@linkcode TRAINING}. Any change to them trains a new model.
+ */
+async function trainingKey(): Promise<string> {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const files: string[] = [join(root, "deno.lock")];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else if (entry.isFile) files.push(path);
+    }
+  };
+  await walk(join(root, "lib"));
+  files.sort();
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [
+    encoder.encode(JSON.stringify({ deno: Deno.version.deno, ...TRAINING })),
+  ];
+  for (const file of files) {
+    parts.push(encoder.encode(`\0${file.slice(root.length)}\0`));
+    parts.push(await Deno.readFile(file));
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) all.set(part, (at += part.length) - part.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/**
+ * Trains the tutorial's model into `cached` (with `test_acc.json` beside its
+ * files), written under another name and renamed into place, so that a test
+ * file running beside this one sees either no model or a whole one.
+ */
+async function trainInto(cached: string): Promise<void> {
+  const data = await realMnist();
+  const model = buildModel({ seed: TRAINING.seed });
+  const { history } = await train(model, data, {
+    ...TRAINING,
+    sink: silent,
+    verbose: false,
+  });
+  await Deno.mkdir(CACHE, { recursive: true });
+  const staging = await Deno.makeTempDir({ dir: CACHE, prefix: "staging_" });
+  await saveModel(model, join(staging, "model"));
+  await Deno.writeTextFile(
+    join(staging, "test_acc.json"),
+    JSON.stringify(history[0].val_acc),
+  );
+  model.dispose();
+  try {
+    await Deno.rename(staging, cached);
+  } catch {
+    // Another test file trained the same model first: keep theirs.
+    await Deno.remove(staging, { recursive: true });
+  }
+  // Models of older sources are never read again.
+  for await (const entry of Deno.readDir(CACHE)) {
+    const path = join(CACHE, entry.name);
+    if (path !== cached && entry.name.startsWith("trained_")) {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * The tutorial's model trained on the first 16,384 training images (seed 2,
+ * one epoch: about 0.96 test accuracy), loaded from a copy of its saved
+ * directory. Tests that need a model that really recognises digits share it
+ * instead of training their own.
+ *
+ * It is trained once per change of lib/ and kept under `data/test_cache/`
+ * (keyed by a hash of lib/, deno.lock and the Deno version), so the test
+ * files of a run share one training instead of one each. Each test process
+ * gets its own copy of the saved files, free to write beside.
  */
 export function trainedModel(): Promise<TrainedModel> {
   trained ??= (async () => {
-    const data = await realMnist();
-    const model = buildModel({ seed: 2 });
-    const { history } = await train(model, data, {
-      seed: 2,
-      limit: 16_384,
-      sink: silent,
-      verbose: false,
-    });
-    const dir = await saveModel(
-      model,
-      `${await Deno.makeTempDir({ prefix: "mnist_cnn_trained_" })}/model`,
+    await initBackend();
+    const cached = join(CACHE, `trained_${await trainingKey()}`);
+    try {
+      await Deno.stat(join(cached, "test_acc.json"));
+    } catch {
+      await trainInto(cached);
+    }
+    const dir = join(
+      await Deno.makeTempDir({ prefix: "mnist_cnn_trained_" }),
+      "model",
     );
-    return { model, dir, testAcc: history[0].val_acc };
+    await Deno.mkdir(dir);
+    for await (const entry of Deno.readDir(join(cached, "model"))) {
+      await Deno.copyFile(
+        join(cached, "model", entry.name),
+        join(dir, entry.name),
+      );
+    }
+    const testAcc = JSON.parse(
+      await Deno.readTextFile(join(cached, "test_acc.json")),
+    );
+    return { model: await loadModel(dir), dir, testAcc };
   })();
   return trained;
 }
