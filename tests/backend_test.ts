@@ -11,7 +11,6 @@ import * as tf from "@tensorflow/tfjs";
 import {
   type BackendName,
   buildModel,
-  type Dataset,
   GpuError,
   initBackend,
   loadModel,
@@ -20,7 +19,7 @@ import {
   train,
   UsageError,
 } from "../lib/mod.ts";
-import { realMnist, silent, trainedModel } from "./helpers.ts";
+import { realMnist, silent, smallTest, trainedModel } from "./helpers.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const ROOT = new URL("..", import.meta.url);
@@ -80,25 +79,11 @@ function sortedDiffs(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
 const quantile = (sorted: Float64Array, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-/** MNIST with the test set cut to 64 images, so validation stays quick. */
-function smallMnist(): Dataset {
-  const n = 64;
-  return {
-    ...mnist,
-    test: {
-      ...mnist.test,
-      images: mnist.test.images.subarray(0, n * 784),
-      labels: mnist.test.labels.subarray(0, n),
-      count: n,
-    },
-  };
-}
-
 /** Trains the seeded model STEPS steps on `backend` through `train()`. */
 async function trainSteps(backend: BackendName) {
   await initBackend(backend);
   const model = buildModel({ seed: 5 });
-  const { history } = await train(model, smallMnist(), {
+  const { history } = await train(model, smallTest(mnist), {
     seed: 5,
     limit: STEPS * BATCH,
     batchSize: BATCH,

@@ -14,13 +14,13 @@ import {
   train,
 } from "../lib/mod.ts";
 import { readMetadata } from "../lib/saving.ts";
-import { realMnist, silent, weightsOf } from "./helpers.ts";
+import { realMnist, silent, smallTest, weightsOf } from "./helpers.ts";
 
 const mnist = await realMnist();
 
 async function trainedModel(seed = 1): Promise<tf.LayersModel> {
   const model = buildModel({ seed });
-  await train(model, mnist, {
+  await train(model, smallTest(mnist), {
     limit: 256,
     seed,
     sink: silent,

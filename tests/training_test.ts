@@ -18,9 +18,17 @@ import {
 } from "../lib/mod.ts";
 import { gatherBatch } from "../lib/data.ts";
 import { localRunner, type StepRunner } from "../lib/engine/gradients.ts";
-import { maxWeightDiff, realMnist, silent, weightsOf } from "./helpers.ts";
+import {
+  maxWeightDiff,
+  realMnist,
+  silent,
+  smallTest,
+  weightsOf,
+} from "./helpers.ts";
 
 const mnist = await realMnist();
+/** The test split cut short: these runs never read train()'s test figures. */
+const quick = smallTest(mnist);
 const quiet = { sink: silent, verbose: false, validation: false } as const;
 
 Deno.test("gatherBatch: [0,1] floats shaped [n,28,28,1] and one-hot labels", () => {
@@ -35,7 +43,7 @@ Deno.test("train: 4,096 real samples on wasm reach test accuracy far above chanc
   assertEquals(tf.getBackend(), "wasm");
   const model = buildModel({ seed: 1 });
   const before = await evaluate(model, mnist.test, { count: 2000 });
-  const result = await train(model, mnist, { ...quiet, limit: 4096, seed: 1 });
+  const result = await train(model, quick, { ...quiet, limit: 4096, seed: 1 });
   const after = await evaluate(model, mnist.test, { count: 2000 });
   console.log(
     `test acc before ${before.acc}, after ${after.acc} (loss ${after.loss})`,
@@ -49,7 +57,7 @@ Deno.test("train: 4,096 real samples on wasm reach test accuracy far above chanc
 Deno.test("train: the same seed gives the same weights; another seed others", async () => {
   const run = async (seed: number) => {
     const model = buildModel({ seed });
-    await train(model, mnist, { ...quiet, limit: 384, seed });
+    await train(model, quick, { ...quiet, limit: 384, seed });
     return weightsOf(model);
   };
   const a = await run(11);
@@ -60,14 +68,14 @@ Deno.test("train: the same seed gives the same weights; another seed others", as
 Deno.test("train: resuming at initialEpoch from a checkpoint gives the uninterrupted run's weights", async () => {
   const options = { ...quiet, limit: 256, batchSize: 64, seed: 3 };
   const straight = buildModel({ seed: 3 });
-  await train(straight, mnist, { ...options, epochs: 2 });
+  await train(straight, quick, { ...options, epochs: 2 });
 
   const first = buildModel({ seed: 3 });
-  await train(first, mnist, { ...options, epochs: 1 });
+  await train(first, quick, { ...options, epochs: 1 });
   const dir = await Deno.makeTempDir();
   await saveModel(first, `${dir}/m`);
   const resumed = await loadModel(`${dir}/m`);
-  await train(resumed, mnist, { ...options, epochs: 2, initialEpoch: 1 });
+  await train(resumed, quick, { ...options, epochs: 2, initialEpoch: 1 });
   assertEquals(weightsOf(resumed), weightsOf(straight));
   await Deno.remove(dir, { recursive: true });
 });
@@ -87,7 +95,7 @@ Deno.test("train: a non-finite loss stops training at once; the weights of the l
   let before: number[][] = [];
   const err = await assertRejects(
     () =>
-      train(model, mnist, {
+      train(model, quick, {
         ...quiet,
         limit: 1024,
         seed: 1,
@@ -138,7 +146,7 @@ Deno.test("train: an aborted signal stops between steps with a TrainingInterrupt
   controller.abort();
   const err = await assertRejects(
     () =>
-      train(buildModel(), mnist, {
+      train(buildModel(), quick, {
         ...quiet,
         limit: 256,
         seed: 5,
@@ -158,13 +166,13 @@ Deno.test("train: an aborted signal stops between steps with a TrainingInterrupt
 Deno.test("train: stopped at a step and continued with initialStep, the weights of an uninterrupted run", async () => {
   const options = { ...quiet, limit: 512, seed: 7, threads: 1 };
   const whole = buildModel({ seed: 7 });
-  await train(whole, mnist, options);
+  await train(whole, quick, options);
   const model = buildModel({ seed: 7 });
   const controller = new AbortController();
   const logs: StepLog[] = [];
   const err = await assertRejects(
     () =>
-      train(model, mnist, {
+      train(model, quick, {
         ...options,
         signal: controller.signal,
         onStep: (log) => {
@@ -180,10 +188,10 @@ Deno.test("train: stopped at a step and continued with initialStep, the weights 
     [128, 512],
     [256, 512],
   ]);
-  await train(model, mnist, { ...options, ...err.resume });
+  await train(model, quick, { ...options, ...err.resume });
   assertEquals(maxWeightDiff(weightsOf(model), weightsOf(whole)), 0);
   await assertRejects(
-    () => train(model, mnist, { ...options, initialStep: 5 }),
+    () => train(model, quick, { ...options, initialStep: 5 }),
     UsageError,
     "initial step",
   );
@@ -197,7 +205,7 @@ Deno.test("train: bad options are usage errors before any work", async () => {
     }]
   ) {
     await assertRejects(
-      () => train(model, mnist, { ...quiet, ...bad }),
+      () => train(model, quick, { ...quiet, ...bad }),
       UsageError,
     );
   }
@@ -205,10 +213,10 @@ Deno.test("train: bad options are usage errors before any work", async () => {
 
 Deno.test("train: one thread's flat Keras Adadelta gives the tfjs optimizer's weights (localRunner)", async () => {
   const flat = buildModel({ seed: 22 });
-  await train(flat, mnist, { ...quiet, limit: 256, seed: 22, threads: 1 });
+  await train(flat, quick, { ...quiet, limit: 256, seed: 22, threads: 1 });
   const ops = buildModel({ seed: 22 });
   const runner = localRunner(ops, mnist.train);
-  await train(ops, mnist, { ...quiet, limit: 256, seed: 22, runner });
+  await train(ops, quick, { ...quiet, limit: 256, seed: 22, runner });
   const maxDiff = maxWeightDiff(weightsOf(ops), weightsOf(flat));
   assert(maxDiff < 1e-4, `max |Δw| = ${maxDiff}`);
   // The optimizer state came back into model.optimizer: same iterations.
@@ -218,7 +226,7 @@ Deno.test("train: one thread's flat Keras Adadelta gives the tfjs optimizer's we
 Deno.test("train: two and three threads (data-parallel workers, each updating a slice) give one thread's weights up to float summation order", async () => {
   const run = async (threads: number) => {
     const model = buildModel({ seed: 21 });
-    await train(model, mnist, { ...quiet, limit: 256, seed: 21, threads });
+    await train(model, quick, { ...quiet, limit: 256, seed: 21, threads });
     return weightsOf(model);
   };
   const one = await run(1);

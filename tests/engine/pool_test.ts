@@ -25,6 +25,7 @@ import {
   maxWeightDiff,
   realMnist,
   silent,
+  smallTest,
   trainedModel,
   weightsOf,
 } from "../helpers.ts";
@@ -147,7 +148,7 @@ Deno.test("predictClasses and evaluate on two threads or a pool agree with one t
 Deno.test("train: two threads with an optimizer the flat update does not support (RMSProp) give one thread's weights", async () => {
   const run = async (threads: number) => {
     const model = buildModel({ seed: 5, optimizer: tf.train.rmsprop(0.001) });
-    await train(model, mnist, {
+    await train(model, smallTest(mnist), {
       sink: silent,
       verbose: false,
       validation: false,

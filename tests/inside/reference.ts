@@ -7,7 +7,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { buildModel, type Dataset, train } from "../../lib/mod.ts";
-import { realMnist, silent } from "../helpers.ts";
+import { realMnist, silent, smallTest } from "../helpers.ts";
 
 /** The model's weights as float64 arrays. */
 export interface RefWeights {
@@ -236,7 +236,7 @@ export async function smallModel(
     data = { ...mnist, train: { ...mnist.train, labels } };
   }
   const model = buildModel({ seed: options.seed ?? 2 });
-  const { history } = await train(model, data, {
+  const { history } = await train(model, smallTest(data), {
     seed: options.seed ?? 2,
     limit: SMALL_LIMIT,
     epochs: options.epochs ?? 1,
