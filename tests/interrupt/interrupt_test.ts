@@ -21,7 +21,9 @@ import {
 } from "@std/assert";
 import {
   type CellRun,
+  KERNEL_TEST_IMAGES,
   KernelSession,
+  LOAD_MNIST,
   messageText,
   stdoutOf,
 } from "../jupyter/kernel.ts";
@@ -83,7 +85,7 @@ Deno.test({
   buildModel, classify, evaluate, initBackend, loadMnist, predictClasses, train,
 } from "../lib/mod.ts";
 await initBackend();
-const mnist = await loadMnist();
+${LOAD_MNIST}
 const model = buildModel({ seed: 2 });
 const options = { epochs: 1, limit: ${LIMIT}, seed: 2, threads: 2 };`);
       const pid = await kernel.pid();
@@ -207,7 +209,7 @@ console.log((await predictClasses(model, mnist.train, { count: 10 })).join(" "))
         async () => {
           assert(await kernel.interruptIdle(), "the kernel died");
           const run = await kernel.ok(`mnist.test.count`);
-          assertEquals(resultOf(run), "10000");
+          assertEquals(resultOf(run), String(KERNEL_TEST_IMAGES));
         },
       );
     } finally {

@@ -11,6 +11,25 @@ import { missingJupyter, NOTEBOOKS } from "../../tasks/notebook_runner/mod.ts";
 const DRIVER = fileURLToPath(new URL("./kernel_driver.py", import.meta.url));
 const PYTHON = Deno.env.get("JUPYTER_PYTHON") ?? "/usr/bin/python3";
 
+/** Test images the kernel tests evaluate: {@linkcode LOAD_MNIST} cuts the test split to them. */
+export const KERNEL_TEST_IMAGES = 512;
+
+/**
+ * Kernel code that loads MNIST as `mnist` with its test split cut to its
+ * first {@linkcode KERNEL_TEST_IMAGES} images: the kernel tests check
+ * messages, outputs and interrupts, not accuracy, and each pass over 10,000
+ * test images (validation, a confusion matrix) takes seconds.
+ */
+export const LOAD_MNIST = `const mnist = await loadMnist().then((d) => ({
+  ...d,
+  test: {
+    ...d.test,
+    count: ${KERNEL_TEST_IMAGES},
+    images: d.test.images.subarray(0, ${KERNEL_TEST_IMAGES} * 784),
+    labels: d.test.labels.subarray(0, ${KERNEL_TEST_IMAGES}),
+  },
+}));`;
+
 /** One IOPub message of a cell. */
 export interface Message {
   /** `stream`, `display_data`, `update_display_data`, `execute_result`, `error`… */

@@ -20,7 +20,13 @@ import { assert, assertEquals, assertGreater } from "@std/assert";
 import { join } from "node:path";
 import { NOTEBOOKS, readNotebook } from "../../tasks/notebook_runner/mod.ts";
 import { MARKER_PREFIX } from "../../lib/jupyter/mod.ts";
-import { KernelSession, messageText, type RunAll, stdoutOf } from "./kernel.ts";
+import {
+  KernelSession,
+  LOAD_MNIST,
+  messageText,
+  type RunAll,
+  stdoutOf,
+} from "./kernel.ts";
 import { misplaced } from "./outputs.ts";
 
 const CI = Deno.env.get("CI") === "true";
@@ -31,12 +37,26 @@ if (missing) {
   );
 }
 
-/** mnist_cnn.ipynb's code cells, run with a small limit into a scratch model directory. */
+/**
+ * mnist_cnn.ipynb's code cells, run with a small limit and test set
+ * ({@linkcode LOAD_MNIST}) into a scratch model directory.
+ */
 async function mnistCells(modelDir: string): Promise<string[]> {
   const nb = await readNotebook(join(NOTEBOOKS, "mnist_cnn.ipynb"));
-  return nb.cells.filter((c) => c.cell_type === "code").map((c) =>
-    [c.source].flat().join("")
-      .replace(/^const limit = .*$/m, "const limit = 256;")
+  const code = nb.cells.filter((c) => c.cell_type === "code")
+    .map((c) => [c.source].flat().join(""));
+  const edits: [RegExp | string, string][] = [
+    [/^const limit = .*$/m, "const limit = 256;"],
+    ["const mnist = await loadMnist();", LOAD_MNIST],
+  ];
+  for (const [from] of edits) {
+    const found = code.some((c) =>
+      typeof from === "string" ? c.includes(from) : from.test(c)
+    );
+    assert(found, `no ${from} in the notebook`);
+  }
+  return code.map((c) =>
+    edits.reduce((text, [from, to]) => text.replace(from, to), c)
       .replaceAll("../models/mnist_cnn", modelDir)
   );
 }
@@ -143,7 +163,7 @@ await showMetrics({ third: 3 });`,
       await t.step(
         "the live chart and the progress bar: one display each, updated by display_id",
         async () => {
-          const run = await kernel.ok(`const mnist = await loadMnist();
+          const run = await kernel.ok(`${LOAD_MNIST}
 await train(buildModel({ seed: 1 }), mnist, {
   limit: 1024, seed: 1, threads: 1, ...liveTrainingChart({ intervalMs: 0 }),
 });`);
