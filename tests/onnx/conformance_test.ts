@@ -7,7 +7,7 @@
  * NCHW turned NHWC as the converter says, and the output compared as ONNX's
  * backend runner compares (`rtol` 1e-3, `atol` 1e-7). Passed and failed are
  * reported per op; a test the importer refuses must be one of
- * {@linkcode LEFT_OUT}, listed by reason in docs/onnx.md.
+ * {@linkcode LEFT_OUT}, each with its reason (counted by reason in docs/onnx.md).
  *
  * Run: deno test --allow-read --allow-env tests/onnx/conformance_test.ts
  */
@@ -26,7 +26,7 @@ import { tensorValues } from "../../lib/onnx/proto.ts";
 const DATA = "/usr/share/libonnx-testdata/data/node";
 const CI = Deno.env.get("CI") === "true";
 
-/** Node tests the importer refuses, with the reason (docs/onnx.md lists them). */
+/** Node tests the importer refuses, with the reason (docs/onnx.md counts them). */
 export const LEFT_OUT: Record<string, string> = {
   test_averagepool_1d_default: "1-D pooling (rank 3): only 2-D pictures",
   test_averagepool_2d_ceil:
