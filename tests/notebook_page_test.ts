@@ -6,7 +6,10 @@
  * and gallery visible with a size, the live training chart one output
  * updated in place, the prediction line; and the toolbar's Stop (■) during
  * training ends the cell with `TrainingInterrupted` while the kernel stays
- * connected with its variables.
+ * connected with its variables. This is where `mnist_cnn.ipynb`,
+ * `predict.ipynb` and `your_digits.ipynb` run in a test run: their outputs,
+ * as the page holds them in nbformat, are checked here too
+ * (`tests/jupyter/notebook_checks.ts`).
  *
  * `MNIST_LIMIT` keeps the training small. Set NOTEBOOK_PAGE_SCREENSHOTS=DIR
  * to save screenshots of the rendered notebooks there (docs/images/ holds
@@ -19,12 +22,17 @@ import { assert, assertEquals, assertGreater, assertMatch } from "@std/assert";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { launchBrowser, missingChromium } from "./browser.ts";
-import { missingJupyter } from "../tasks/notebook_runner/mod.ts";
+import { missingJupyter, type Notebook } from "../tasks/notebook_runner/mod.ts";
 import {
   missingNotebookServer,
   startNotebookServer,
 } from "./jupyter/notebook_server.ts";
 import { misplaced, type SeenOutput } from "./jupyter/outputs.ts";
+import {
+  checkMnistCnn,
+  checkPredict,
+  checkYourDigits,
+} from "./jupyter/notebook_checks.ts";
 
 // The page functions below run in Chromium; Deno's types have no DOM.
 // deno-lint-ignore no-explicit-any
@@ -165,6 +173,14 @@ export function pageOutputs(
       })),
     }));
   });
+}
+
+/** The notebook as the page holds it: nbformat JSON, outputs included. */
+function notebookJson(page: Page): Promise<Notebook> {
+  return page.evaluate(() =>
+    // deno-lint-ignore no-explicit-any
+    (globalThis as any).Jupyter.notebook.toJSON()
+  );
 }
 
 /**
@@ -343,8 +359,16 @@ Deno.test({
               `cell ${id} shows nothing`,
             );
           }
+          const barId = Object.keys(state.updates).find((id) =>
+            id.startsWith("mnist-cnn-progress-")
+          );
+          assert(barId, "the progress bar was updated in place");
           assertMatch(train.text, /test accuracy\s+0\.\d+/);
-          trained = digitLine(byId(state, "predict").text) ?? "";
+          trained = checkMnistCnn(await notebookJson(page), {
+            limit: LIMIT,
+            modelDir,
+          });
+          assertEquals(digitLine(byId(state, "predict").text), trained);
           const right = "5 0 4 1 9 2 1 3 1 4".split(" ");
           const hits = trained.split(" ").filter((d, i) =>
             d === right[i]
@@ -503,9 +527,12 @@ await showFeatureMaps(activations(model, digitInputs(mnist.train, [0]))[0]);`);
           assertVisible(state, name);
           const predict = byId(state, "predict");
           assertGreater(predict.pictures.length, 9, "the pictures");
+          const nb = await notebookJson(page);
           if (name === "predict.ipynb") {
+            checkPredict(nb, { trained, modelDir });
             assertEquals(digitLine(predict.text), trained);
           } else {
+            checkYourDigits(nb);
             await screenshot(page, "predict", "jupyter_your_digits.png");
           }
         });
