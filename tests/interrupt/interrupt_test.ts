@@ -180,9 +180,16 @@ console.log((await predictClasses(model, mnist.train, { count: 10 })).join(" "))
         },
       );
 
+      // The operation is called before the line that triggers the Stop is
+      // printed: it watches for interrupts from its call (synchronously,
+      // before its first await), so the Stop lands during it however loaded
+      // the machine is. Printed before the call, a Stop could arrive between
+      // the two and count as one before the operation.
       await t.step("classify stops between batches", async () => {
         const run = await kernel.execute(
-          `console.log("classifying"); (await classify(model, mnist.train)).classes.length`,
+          `const classifying = classify(model, mnist.train);
+console.log("classifying");
+(await classifying).classes.length`,
           { interrupt: [{ when: "classifying" }] },
         );
         const error = assertStopped(run, "Interrupted");
@@ -194,7 +201,9 @@ console.log((await predictClasses(model, mnist.train, { count: 10 })).join(" "))
 
       await t.step("evaluate stops between batches", async () => {
         const run = await kernel.execute(
-          `console.log("evaluating"); await evaluate(model, mnist.train)`,
+          `const evaluating = evaluate(model, mnist.train);
+console.log("evaluating");
+await evaluating`,
           { interrupt: [{ when: "evaluating" }] },
         );
         const error = assertStopped(run, "Interrupted");

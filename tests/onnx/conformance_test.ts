@@ -11,7 +11,7 @@
  *
  * Run: deno test --allow-read --allow-env tests/onnx/conformance_test.ts
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend, ModelFileError } from "../../lib/mod.ts";
@@ -262,9 +262,10 @@ Deno.test({
     const doc = await Deno.readTextFile(
       new URL("../../docs/onnx.md", import.meta.url),
     );
-    for (const name of Object.keys(LEFT_OUT)) {
-      assert(doc.includes(`\`${name}\``), `docs/onnx.md lists ${name}`);
-    }
+    // The docs count what passed and what was left out, as this run found.
+    const passed = [...byOp.values()].reduce((n, r) => n + r.passed.length, 0);
+    const counts = `(${passed}; ${Object.keys(LEFT_OUT).length} left out)`;
+    assertStringIncludes(doc.replace(/\s+/g, " "), counts, "docs/onnx.md");
     // Every supported op but the arithmetic ones and Pad (whose three node
     // tests pad with 1.2 or in int32; tests/onnx/onnx_test.ts checks zero
     // padding against onnxruntime-web) has node tests that pass.
