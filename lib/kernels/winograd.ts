@@ -68,6 +68,12 @@ export interface WinogradOptions {
   /** ReLU on every output (after the bias), as the output is stored. */
   relu?: boolean;
   /**
+   * A 2x2, stride-2, valid max pool of the result (after bias and ReLU), in
+   * the output transform: only the pooled `[N, ⌊OH/2⌋, ⌊OW/2⌋, Cout]` is
+   * stored, bit for bit the `MaxPool` of the unpooled output.
+   */
+  pool?: boolean;
+  /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
    * throws where
@@ -97,6 +103,7 @@ export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
 interface TileKernels {
   input: SimdKernels["inputTransform2"];
   output: SimdKernels["outputTransform2"];
+  outputPool: SimdKernels["outputTransform2"];
   dy: SimdKernels["dyTransform2"];
 }
 
@@ -105,11 +112,13 @@ function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
     ? {
       input: t.inputTransform2,
       output: t.outputTransform2,
+      outputPool: t.outputTransformPool2,
       dy: t.dyTransform2,
     }
     : {
       input: t.inputTransform4,
       output: t.outputTransform4,
+      outputPool: t.outputTransformPool4,
       dy: t.dyTransform4,
     };
 }
@@ -223,9 +232,10 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
  * float32) with `filter` [3, 3, Cin, Cout], zero-padded by `pads`, by
  * Winograd F(m×m,3×3) (`options.tile`, default {@link DEFAULT_TILE}
  * `.conv`): returns a fresh [N, H + top + bottom - 2, W + left + right -
- * 2, Cout] tensor the caller owns. Same result as the `Conv2D` kernel with
- * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
- * (error figures in docs/kernels.md).
+ * 2, Cout] tensor the caller owns (with `options.pool`, both sides halved,
+ * rounded down). Same result as the `Conv2D` kernel with `strides: 1,
+ * dilations: 1` and explicit padding, to float32 rounding (error figures in
+ * docs/kernels.md).
  *
  * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
  * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
@@ -274,7 +284,12 @@ export function winogradConv3x3(
   const t = tileKernels(all, tile.m);
   const { rows } = gemmTuning(backend, options.fma).chosen;
 
-  const y = backend.makeOutput([n, oh, ow, cout], "float32");
+  const pool = options.pool === true;
+  const y = backend.makeOutput(
+    pool ? [n, oh >> 1, ow >> 1, cout] : [n, oh, ow, cout],
+    "float32",
+  );
+  const output = pool ? t.outputPool : t.output;
   let u: tf.TensorInfo | undefined;
   const bufs: tf.TensorInfo[] = [];
   let table: tf.TensorInfo | undefined;
@@ -331,7 +346,7 @@ export function winogradConv3x3(
         planes,
         rows,
       );
-      t.output(
+      output(
         tableAddr + 4 * planes,
         yAddr,
         oh,

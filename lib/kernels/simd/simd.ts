@@ -80,6 +80,12 @@ export interface SimdKernels {
   inputTransform4: InputTransform;
   outputTransform2: OutputTransform;
   outputTransform4: OutputTransform;
+  /**
+   * The output transforms followed by a 2x2, stride-2 max pool: `y` is the
+   * pooled [N, OH/2, OW/2, C] (rounded down), OH and OW the convolution's.
+   */
+  outputTransformPool2: OutputTransform;
+  outputTransformPool4: OutputTransform;
   dyTransform2: DyTransform;
   dyTransform4: DyTransform;
   gradProducts(

@@ -83,6 +83,8 @@ for (const file of Object.values(BINARY_FILES)) {
         "maxPoolReluGrad2x2",
         "outputTransform2",
         "outputTransform4",
+        "outputTransformPool2",
+        "outputTransformPool4",
         "planeProducts",
         "reluGrad",
       ],
