@@ -38,6 +38,7 @@ import { type SimdKernels, simdKernels } from "./simd/simd.ts";
 import { gemmTuning } from "./tuning.ts";
 import { TILES, type WinogradTile } from "./simd/tiles.ts";
 import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
+import { PackedCache } from "./packed_cache.ts";
 
 /** Explicit padding of the two spatial axes (all ≥ 0). */
 export interface Pads {
@@ -168,8 +169,8 @@ export function winogradProfitable(filterShape: readonly number[]): boolean {
 /**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
  * filter slice g = filter[:, :, ci, co], in float64, written as the SIMD
- * product's packed right operands: one fresh tensor of a² planes, each
- * ⌈Cout/8⌉ panels of [Cin, 8] (zero past Cout).
+ * product's packed right operands: a² planes, each ⌈Cout/8⌉ panels of
+ * [Cin, 8] (zero past Cout), at byte address `address`.
  */
 function filterTransform(
   backend: BackendWasm,
@@ -177,16 +178,16 @@ function filterTransform(
   tile: WinogradTile,
   cin: number,
   cout: number,
-): tf.TensorInfo {
+  address: number,
+): void {
   const G = tile.g;
   const a = G.length;
   const plane = cin * cout; // stride between filter taps
   const padded = cin * Math.ceil(cout / 8) * 8; // between packed planes
-  const packed = backend.makeOutput([a * a * padded], "float32");
-  backend.typedArrayFromHeap(packed).fill(0); // lanes past Cout stay zero
   const heap = heapF32(backend);
+  const u = address >>> 2;
+  heap.fill(0, u, u + a * a * padded); // lanes past Cout stay zero
   const g = heapIndex(backend, filter);
-  const u = heapIndex(backend, packed);
   const w = new Float64Array(9);
   const gw = new Float64Array(3 * a); // G·g: a×3
   for (let ci = 0; ci < cin; ci++) {
@@ -210,8 +211,20 @@ function filterTransform(
       }
     }
   }
-  return packed;
 }
+
+/** Bytes of a filter's transform as {@link filterTransform} packs it. */
+function transformBytes(tile: WinogradTile, cin: number, cout: number) {
+  return 4 * tile.g.length ** 2 * cin * Math.ceil(cout / 8) * 8;
+}
+
+/**
+ * Transformed filters kept for the next call with the same filter data (a
+ * model's weights at inference: the same tensor every batch), keyed by
+ * data id, shape and tile; a filter that changed is new data, transformed
+ * afresh (see `packed_cache.ts`).
+ */
+const transformedFilters = new PackedCache(32 << 20);
 
 /** Tiles over an OH×OW output for tile side m: [rows, columns]. */
 function tileGrid(oh: number, ow: number, m: number): [number, number] {
@@ -290,12 +303,17 @@ export function winogradConv3x3(
     "float32",
   );
   const output = pool ? t.outputPool : t.output;
-  let u: tf.TensorInfo | undefined;
   const bufs: tf.TensorInfo[] = [];
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
-    u = filterTransform(backend, filter, tile, cin, cout);
+    const uAddr = transformedFilters.get(
+      backend,
+      filter.dataId,
+      `F${tile.m} ${filter.shape}`,
+      transformBytes(tile, cin, cout),
+      (at) => filterTransform(backend, filter, tile, cin, cout, at),
+    );
     for (let k = 0; k < planes; k++) {
       bufs.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
     }
@@ -314,7 +332,6 @@ export function winogradConv3x3(
     const zeroAddr = heapIndex(backend, zero) << 2;
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
-    const uAddr = heapIndex(backend, u) << 2;
     const biasAddr = options.bias === undefined
       ? zeroAddr
       : heapIndex(backend, options.bias) << 2;
@@ -365,7 +382,7 @@ export function winogradConv3x3(
     disposeAll(backend, y);
     throw error;
   } finally {
-    disposeAll(backend, u, ...bufs, table, zero);
+    disposeAll(backend, ...bufs, table, zero);
   }
 }
 
