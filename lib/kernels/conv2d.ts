@@ -12,7 +12,7 @@ import {
   canUseWinograd,
   type Pads,
   winogradConv3x3,
-  winogradProfitable,
+  winogradForwardProfitable,
 } from "./winograd.ts";
 import { simdAvailable } from "./simd/simd.ts";
 import {
@@ -49,7 +49,7 @@ export function useWinograd(
     attrs.dilations ?? 1,
     pads,
     attrs.dataFormat ?? "NHWC",
-  ) && winogradProfitable(filter.shape) && simdAvailable(backend);
+  ) && winogradForwardProfitable(filter.shape) && simdAvailable(backend);
 }
 
 /**

@@ -110,6 +110,7 @@ interface TileKernels {
   input: SimdKernels["inputTransform2"];
   output: SimdKernels["outputTransform2"];
   outputPool: SimdKernels["outputTransform2"];
+  outputOuter: SimdKernels["outputTransformOuter2"];
   dy: SimdKernels["dyTransform2"];
 }
 
@@ -119,12 +120,14 @@ function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
       input: t.inputTransform2,
       output: t.outputTransform2,
       outputPool: t.outputTransformPool2,
+      outputOuter: t.outputTransformOuter2,
       dy: t.dyTransform2,
     }
     : {
       input: t.inputTransform4,
       output: t.outputTransform4,
       outputPool: t.outputTransformPool4,
+      outputOuter: t.outputTransformOuter4,
       dy: t.dyTransform4,
     };
 }
@@ -165,17 +168,36 @@ export function canUseWinograd(
  * Whether Winograd is expected to beat XNNPACK's direct `Conv2D` for a
  * [3, 3, Cin, Cout] filter: both channel counts at least 16. Measured on
  * x[128,28,28,Cin], one thread: Cin/Cout 1/32 0.45x, 3/32 0.67x, 8/16 0.86x,
- * 16/16 1.16x, 16/32 1.36x, 32/32 1.56x, 32/64 1.75x, 64/64 1.9x.
+ * 16/16 1.16x, 16/32 1.36x, 32/32 1.56x, 32/64 1.75x, 64/64 1.9x. The filter
+ * gradient routes by this rule; forward convolutions by
+ * {@link winogradForwardProfitable}.
  */
 export function winogradProfitable(filterShape: readonly number[]): boolean {
   return filterShape[2] >= 16 && filterShape[3] >= 16;
 }
 
 /**
+ * Whether a forward convolution ({@link winogradConv3x3}: `Conv2D`,
+ * `FusedConv2D`, the input gradient) with a [3, 3, Cin, Cout] filter runs
+ * as Winograd: {@link winogradProfitable}, or one input channel and at
+ * least 8 output channels, whose products the output transform forms as
+ * it loads them (no product pass, no M planes). Against XNNPACK on
+ * x[128,28,28,1], one thread, F(4×4): Cout 8 1.3x, 16 1.4x, 32 1.5x.
+ */
+export function winogradForwardProfitable(
+  filterShape: readonly number[],
+): boolean {
+  return winogradProfitable(filterShape) ||
+    (filterShape[2] === 1 && filterShape[3] >= 8);
+}
+
+/**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
  * filter slice g = filter[:, :, ci, co], in float64, written as the SIMD
  * product's packed right operands: a² planes, each ⌈Cout/8⌉ panels of
- * [Cin, 8] (zero past Cout), at byte address `address`.
+ * [Cin, 8] (zero past Cout), at byte address `address`; with `outer` (one
+ * input channel, for the output transform that forms the products itself)
+ * as [⌈Cout/4⌉][a²][4] instead.
  */
 function filterTransform(
   backend: BackendWasm,
@@ -184,6 +206,7 @@ function filterTransform(
   cin: number,
   cout: number,
   address: number,
+  outer = false,
 ): void {
   const G = tile.g;
   const a = G.length;
@@ -191,7 +214,8 @@ function filterTransform(
   const padded = cin * Math.ceil(cout / 8) * 8; // between packed planes
   const heap = heapF32(backend);
   const u = address >>> 2;
-  heap.fill(0, u, u + a * a * padded); // lanes past Cout stay zero
+  // Lanes past Cout stay zero.
+  heap.fill(0, u, u + transformBytes(tile, cin, cout, outer) / 4);
   const g = heapIndex(backend, filter);
   const w = new Float64Array(9);
   const gw = new Float64Array(3 * a); // G·g: a×3
@@ -205,12 +229,15 @@ function filterTransform(
             G[i][2] * w[6 + c];
         }
       }
-      // Panel co >> 3, row ci, lane co & 7.
-      const at = u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
+      // Panel co >> 3, row ci, lane co & 7; or group co >> 2, lane co & 3.
+      const at = outer
+        ? u + (co >> 2) * a * a * 4 + (co & 3)
+        : u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
+      const step = outer ? 4 : padded; // between k and k + 1
       for (let i = 0; i < a; i++) {
         const r0 = gw[3 * i], r1 = gw[3 * i + 1], r2 = gw[3 * i + 2];
         for (let j = 0; j < a; j++) {
-          heap[at + (a * i + j) * padded] = r0 * G[j][0] + r1 * G[j][1] +
+          heap[at + (a * i + j) * step] = r0 * G[j][0] + r1 * G[j][1] +
             r2 * G[j][2];
         }
       }
@@ -233,8 +260,14 @@ function align(bytes: number, to: number): number {
 }
 
 /** Bytes of a filter's transform as {@link filterTransform} packs it. */
-function transformBytes(tile: WinogradTile, cin: number, cout: number) {
-  return 4 * tile.g.length ** 2 * cin * Math.ceil(cout / 8) * 8;
+function transformBytes(
+  tile: WinogradTile,
+  cin: number,
+  cout: number,
+  outer = false,
+): number {
+  return 4 * tile.g.length ** 2 *
+    (outer ? Math.ceil(cout / 4) * 4 : cin * Math.ceil(cout / 8) * 8);
 }
 
 /**
@@ -322,6 +355,9 @@ export function winogradConv3x3(
     "float32",
   );
   const output = pool ? t.outputPool : t.output;
+  // One input channel (a first layer): the products are one multiply per
+  // value, formed by the output transform as it loads them (no M planes).
+  const outer = cin === 1 && !pool;
   let planeBuf: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
@@ -329,15 +365,15 @@ export function winogradConv3x3(
     const uAddr = transformedFilters.get(
       backend,
       filter.dataId,
-      `F${tile.m} ${filter.shape}`,
-      transformBytes(tile, cin, cout),
-      (at) => filterTransform(backend, filter, tile, cin, cout, at),
+      `F${tile.m}${outer ? " outer" : ""} ${filter.shape}`,
+      transformBytes(tile, cin, cout, outer),
+      (at) => filterTransform(backend, filter, tile, cin, cout, at, outer),
     );
     // V[k] ([chunk, cin]) then M[k] ([chunk, cout]) in one buffer, planes
     // `skew` bytes more than their size apart.
     const skew = options.planeSkew ?? PLANE_SKEW;
     const vStride = align(chunk * cin * 4 + skew, 16);
-    const mStride = align(chunk * cout * 4 + skew, 16);
+    const mStride = outer ? 0 : align(chunk * cout * 4 + skew, 16);
     planeBuf = backend.makeOutput(
       [(planes * (vStride + mStride) + 64) / 4],
       "float32",
@@ -377,6 +413,23 @@ export function winogradConv3x3(
         t0,
         count,
       );
+      if (outer) {
+        t.outputOuter(
+          tableAddr,
+          uAddr,
+          yAddr,
+          oh,
+          ow,
+          cout,
+          th,
+          tw,
+          t0,
+          count,
+          biasAddr,
+          relu,
+        );
+        continue;
+      }
       all.planeProducts(
         tableAddr,
         uAddr,

@@ -359,7 +359,11 @@ ${indent(body(SCALAR, "c++;"), 3).join("\n")}
  * window is relu(max(y) + b) exactly (rounding is monotone), so only the
  * pooled value is finished and stored.
  */
-function outputTransform(tile: WinogradTile, pool = false): string {
+function outputTransform(
+  tile: WinogradTile,
+  kind: "plain" | "pool" | "outer" = "plain",
+): string {
+  const pool = kind === "pool", outer = kind === "outer";
   const { m, at } = tile;
   const a = m + 2, planes = a * a;
   const mm = grid("a", a, a);
@@ -396,14 +400,26 @@ function outputTransform(tile: WinogradTile, pool = false): string {
         ),
       ];
     };
+    // With `outer` (one input channel), M[k] = V[k]·U[k] is formed here:
+    // V[k] one float per tile, U [C/4][k][4] from `u`.
+    const group = `(<usize> c >> 2) * ${16 * planes}`;
+    const load = (name: string, k: number) =>
+      !outer
+        ? `const ${name} = ${ops.load(`P${k} + o + cb`)};`
+        : simd
+        ? `const ${name} = f32x4.mul(v128.load32_splat(P${k} + o), v128.load(ug, ${
+          16 * k
+        }));`
+        : `const ${name} = load<f32>(P${k} + o) * load<f32>(ug, ${16 * k});`;
     return [
       `const cb = <usize> c << 2;`,
       simd
         ? `const bv = v128.load(bias + cb);`
         : `const bs = load<f32>(bias + cb);`,
-      ...mm.flat().map((name, k) =>
-        `const ${name} = ${ops.load(`P${k} + o + cb`)};`
-      ),
+      ...(!outer ? [] : simd ? [`const ug = u + ${group};`] : [
+        `const ug = u + ${group} + ((<usize> c & 3) << 2);`,
+      ]),
+      ...mm.flat().map(load),
       ...sandwich(at, mm, "y", ops, pool ? poolStore : store),
       step,
     ];
@@ -412,8 +428,21 @@ function outputTransform(tile: WinogradTile, pool = false): string {
   // (pooled row and column `${r}${c}` of the tile's m/2 × m/2).
   const side = pool ? m / 2 : m;
   const stored = Array.from({ length: side }, (_, k) => k);
-  const name = pool ? `outputTransformPool${m}` : `outputTransform${m}`;
-  const doc = pool
+  const name = pool
+    ? `outputTransformPool${m}`
+    : outer
+    ? `outputTransformOuter${m}`
+    : `outputTransform${m}`;
+  const doc = outer
+    ? `
+/**
+ * F(${m}x${m},3x3) output transform of a convolution with one input
+ * channel, its products included: as {@link outputTransform${m}} with
+ * M[k][t][c] = V[k][t]·U[k][c], where V[k] (plane k of ${planes}, [count]
+ * floats, at load<usize>(vTable + 4k)) is the input transform and U the
+ * filter transform laid out as [⌈C/4⌉][${planes}][4] floats at \`u\`.
+ */`
+    : pool
     ? `
 /**
  * F(${m}x${m},3x3) output transform then a 2x2, stride-2 max pool:
@@ -432,7 +461,7 @@ function outputTransform(tile: WinogradTile, pool = false): string {
  */`;
   return withConstants(`${doc}
 export function ${name}(
-  mTable: usize,
+  ${outer ? "vTable: usize,\n  u: usize," : "mTable: usize,"}
   y: usize,
   OH: i32,
   OW: i32,
@@ -448,7 +477,7 @@ export function ${name}(
   const rowBytes = <usize> ${pool ? "(OW >> 1)" : "OW"} * pixBytes;
   const actFloorS: f32 = relu ? 0 : -Infinity;
   const actFloor = f32x4.splat(actFloorS);
-${indent(planeTable("P", "mTable", planes), 1).join("\n")}
+${indent(planeTable("P", outer ? "vTable" : "mTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS
   const C4 = C & ~3;
@@ -483,7 +512,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * pixBytes;
+    const o = <usize> i * ${outer ? "4" : "pixBytes"};
     let c = 0;
     while (c < C4) {
 ${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
@@ -605,7 +634,8 @@ import { madd } from "./simd.as.ts";
     parts.push(
       inputTransform(tile),
       outputTransform(tile),
-      outputTransform(tile, true),
+      outputTransform(tile, "pool"),
+      outputTransform(tile, "outer"),
       dyTransform(tile),
     );
   }

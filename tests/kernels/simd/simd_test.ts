@@ -84,6 +84,8 @@ for (const file of Object.values(BINARY_FILES)) {
         "maxPoolReluGrad2x2",
         "outputTransform2",
         "outputTransform4",
+        "outputTransformOuter2",
+        "outputTransformOuter4",
         "outputTransformPool2",
         "outputTransformPool4",
         "packB",
