@@ -1,7 +1,7 @@
 /**
  * Operands packed from tensors that stay the same from call to call (a
- * model's weights at inference), kept for the next call: the dense layer's
- * weights packed for the SIMD product, Winograd's transformed filters.
+ * model's weights at inference), kept for the next call: Winograd's
+ * transformed filters (`winograd.ts`).
  *
  * An entry is keyed by the tensor's data id (the object itself, never a
  * number that could come back) and a string naming the layout (shape,

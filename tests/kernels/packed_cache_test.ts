@@ -1,8 +1,8 @@
 /**
- * The caches of packed operands (`lib/kernels/packed_cache.ts`): the dense
- * product's packed weights and Winograd's transformed filters are reused
- * for the same weight data and never for changed weights, a reshape, or
- * another tensor; results are the same bits as packing afresh.
+ * The cache of packed operands (`lib/kernels/packed_cache.ts`): Winograd's
+ * transformed filters are reused for the same weight data and never for
+ * changed weights or another tensor; results are the same bits as
+ * transforming afresh.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
@@ -11,9 +11,16 @@ import { initBackend } from "../../lib/backend.ts";
 import { buildModel } from "../../lib/model.ts";
 import { predictBatch } from "../../lib/engine/forward.ts";
 import { PackedCache } from "../../lib/kernels/packed_cache.ts";
+import { winogradConv3x3 } from "../../lib/kernels/winograd.ts";
 import { values } from "../helpers.ts";
 
 await initBackend();
+
+const info = (t: tf.Tensor): tf.TensorInfo => ({
+  dataId: t.dataId,
+  shape: t.shape,
+  dtype: t.dtype,
+});
 
 /** A copy of `t` under a new data id (so every cache misses). */
 const fresh = (t: tf.Tensor) => tf.tensor(t.dataSync(), t.shape, "float32");
@@ -39,38 +46,34 @@ Deno.test("PackedCache: hits by data id and layout, evicts the oldest", () => {
   tf.dispose([a, b, c]);
 });
 
-Deno.test("dense product: cached weights give the same bits, changed weights new ones", () => {
-  const [m, k, n] = [70, 300, 24];
-  const x = tf.tensor2d(values(m * k, 1), [m, k]);
-  const bias = tf.tensor1d(values(n, 2));
-  const w = tf.tensor2d(values(k * n, 3), [k, n]);
-  const dense = (weights: tf.Tensor) =>
-    tf.tidy(() =>
-      tf.fused.matMul({
-        a: x,
-        b: weights as tf.Tensor2D,
-        bias,
-        activation: "relu",
-      }).dataSync()
-    );
-  const first = dense(w);
-  assertEquals(dense(w), first); // from the cache
-  const copy = fresh(w);
-  assertEquals(dense(copy), first); // packed afresh: the same bits
-  // The same data read as another shape is another layout.
-  const flat = dense(w.reshape([k, n]));
-  assertEquals(flat, first);
+Deno.test("winograd: a kept filter transform gives the same bits, a changed filter new ones", () => {
+  const backend = tf.backend() as BackendWasm;
+  const x = tf.tensor4d(values(2 * 10 * 10 * 16, 1), [2, 10, 10, 16]);
+  const f = tf.tensor4d(values(9 * 16 * 24, 2), [3, 3, 16, 24]);
+  const P0 = { top: 0, bottom: 0, left: 0, right: 0 };
+  const conv = (filter: tf.Tensor) => {
+    const before = backend.numDataIds();
+    const out = winogradConv3x3(backend, info(x), info(filter), P0);
+    assertEquals(backend.numDataIds(), before + 1, "nothing else kept");
+    const data = new Float32Array(backend.typedArrayFromHeap(out));
+    backend.disposeData(out.dataId);
+    return data;
+  };
+  const first = conv(f);
+  assertEquals(conv(f), first); // the kept transform
+  const copy = fresh(f);
+  assertEquals(conv(copy), first); // transformed afresh: the same bits
   // New weights (as training assigns them): new data, new results.
-  const next = tf.tensor2d(values(k * n, 4), [k, n]);
-  const changed = dense(next);
+  const next = tf.tensor4d(values(9 * 16 * 24, 3), [3, 3, 16, 24]);
+  const changed = conv(next);
   assertNotEquals(changed, first);
-  assertEquals(changed, dense(fresh(next)));
+  assertEquals(changed, conv(fresh(next)));
   // A variable assigned new values reads its new data.
-  const v = tf.variable(w);
-  assertEquals(dense(v), first);
+  const v = tf.variable(f);
+  assertEquals(conv(v), first);
   v.assign(next);
-  assertEquals(dense(v), changed);
-  tf.dispose([x, bias, w, copy, next, v]);
+  assertEquals(conv(v), changed);
+  tf.dispose([x, f, copy, next, v]);
 });
 
 Deno.test("predictBatch after the weights change: the new model's outputs", () => {

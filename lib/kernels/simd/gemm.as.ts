@@ -417,65 +417,6 @@ export function gemm(
 }
 
 /**
- * Packs all of B for {@link gemmPacked}: block by block of `kc` rows, the
- * block of rows [k0, k0 + kb) at `dst + k0·N·4` as {@link gemm} packs it
- * into its scratch (K·N floats in all; B as for {@link gemm}).
- */
-export function packB(
-  b: usize,
-  dst: usize,
-  K: i32,
-  N: i32,
-  transB: i32,
-  kc: i32,
-): void {
-  for (let k0 = 0; k0 < K; k0 += kc) {
-    packPanels(
-      b,
-      dst + ((<usize> k0 * <usize> N) << 2),
-      K,
-      N,
-      k0,
-      min(kc, K - k0),
-      transB != 0,
-    );
-  }
-}
-
-/**
- * C = op(A)·B with B packed by {@link packB} (same `kc`): the same
- * products, in the same order, as {@link gemm}, without packing B.
- */
-export function gemmPacked(
-  a: usize,
-  packed: usize,
-  c: usize,
-  M: i32,
-  K: i32,
-  N: i32,
-  transA: i32,
-  kc: i32,
-  rows: i32,
-): void {
-  const aRow: usize = transA ? 4 : <usize> K << 2;
-  const aStep: usize = transA ? <usize> M << 2 : 4;
-  for (let k0 = 0; k0 < K; k0 += kc) {
-    block(
-      a + <usize> k0 * aStep,
-      aRow,
-      aStep,
-      packed + ((<usize> k0 * <usize> N) << 2),
-      c,
-      M,
-      N,
-      min(kc, K - k0),
-      k0 == 0,
-      rows,
-    );
-  }
-}
-
-/**
  * Winograd's per-plane products, B already packed: for each plane k < planes,
  * C_k [M, N] = A_k [M, K] · B_k, where A_k and C_k are at the addresses in
  * the i32 tables `aTable` and `cTable` and B_k is packed (⌈N/8⌉ panels of

@@ -167,33 +167,6 @@ export interface SimdKernels {
     rows: number,
   ): void;
   /**
-   * Packs all of B ([K, N], or [N, K] with `transB`) for `gemmPacked`, `kc`
-   * rows per block, into K·N floats at `dst` (`gemm.as.ts`).
-   */
-  packB(
-    b: number,
-    dst: number,
-    K: number,
-    N: number,
-    transB: number,
-    kc: number,
-  ): void;
-  /**
-   * `gemm` with B packed already by `packB` (the same `kc`): the same
-   * products in the same order, so the same bits.
-   */
-  gemmPacked(
-    a: number,
-    packed: number,
-    c: number,
-    M: number,
-    K: number,
-    N: number,
-    transA: number,
-    kc: number,
-    rows: number,
-  ): void;
-  /**
    * Winograd's products: for each of `planes` planes, C_k [M, N] = A_k
    * [M, K] · B_k, A_k and C_k at the addresses in the i32 tables, B_k
    * packed in panels of 8 columns at `b + k·K·N·4` (`gemm.as.ts`).
