@@ -10,7 +10,9 @@
  * gradients) replace the stock scalar loop and transpose with plain JS over
  * the wasm heap. `Identity` shares its input's data instead of copying it
  * (the engine clones every tensor a gradient keeps). ReLU's gradient runs as
- * one kernel (`relu_grad.ts`, for wasm and cpu) instead of three.
+ * one kernel (`relu_grad.ts`, for wasm and cpu) instead of three. At
+ * inference, `MnistCnnConv2DReluPool` runs a convolution with its ReLU and
+ * the 2x2 max pool after it, the pool in Winograd's output transform.
  *
  * @example
  * ```ts
