@@ -229,6 +229,13 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
  * The kernel name of a `Conv2D` layer's convolution, bias and ReLU followed
  * by a 2×2, stride-2, valid max pool, at inference (this project's own;
  * tfjs has none): {@linkcode registerConv2DReluPool}.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CONV_RELU_POOL } from "./conv2d.ts";
+ * assertEquals(CONV_RELU_POOL, "MnistCnnConv2DReluPool");
+ * ```
  */
 export const CONV_RELU_POOL = "MnistCnnConv2DReluPool";
 

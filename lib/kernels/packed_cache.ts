@@ -51,7 +51,29 @@ interface Allocator {
   _free(address: number): void;
 }
 
-/** A least-recently-used cache of packed operands, per backend. */
+/**
+ * A least-recently-used cache of packed operands, per backend.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { PackedCache } from "./packed_cache.ts";
+ * await initBackend();
+ * const backend = tf.backend() as BackendWasm;
+ * const cache = new PackedCache(1 << 20, 1);
+ * const [a, b] = [tf.ones([4]), tf.ones([4])];
+ * const fill = () => {};
+ * cache.get(backend, a.dataId, "4", 16, fill);
+ * cache.get(backend, b.dataId, "4", 16, fill); // evicts a's (one entry)
+ * let packed = false;
+ * cache.get(backend, a.dataId, "4", 16, () => (packed = true));
+ * assertEquals(packed, true);
+ * cache.clear(backend);
+ * ```
+ */
 export class PackedCache {
   #entries = new WeakMap<BackendWasm, Entry[]>();
 

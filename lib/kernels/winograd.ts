@@ -183,6 +183,14 @@ export function winogradProfitable(filterShape: readonly number[]): boolean {
  * least 8 output channels, whose products the output transform forms as
  * it loads them (no product pass, no M planes). Against XNNPACK on
  * x[128,28,28,1], one thread, F(4×4): Cout 8 1.3x, 16 1.4x, 32 1.5x.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { winogradForwardProfitable, winogradProfitable } from "./winograd.ts";
+ * assert(winogradForwardProfitable([3, 3, 1, 32])); // conv1
+ * assert(!winogradProfitable([3, 3, 1, 32])); // its filter gradient: direct
+ * ```
  */
 export function winogradForwardProfitable(
   filterShape: readonly number[],
@@ -252,6 +260,13 @@ function filterTransform(
  * sets. 17 cache lines: the pooled output transform of conv2's 4608 tiles
  * 2.96 ms against 4.32 with planes 64 KB apart and 3.28 with the 48 bytes
  * that separate the allocator's consecutive blocks (docs/kernels.md).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PLANE_SKEW } from "./winograd.ts";
+ * assertEquals(PLANE_SKEW % 64, 0); // whole cache lines
+ * ```
  */
 export const PLANE_SKEW = 17 * 64;
 
