@@ -7,6 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { gatherBatch, type Split } from "../data.ts";
+import { CONV_RELU_POOL } from "../kernels/conv2d.ts";
+import { chainLayers } from "./chain.ts";
 
 /**
  * Samples per forward pass by default. Small enough that the WASM heap, which
@@ -46,6 +48,111 @@ interface ForwardBatch {
   out: tf.Tensor;
 }
 
+/**
+ * A chain's layers as the inference pass runs them: each `Conv2D` layer
+ * (stride 1, bias, ReLU, NHWC) followed by a 2×2, stride-2, valid max pool
+ * runs with it as one kernel ({@linkcode CONV_RELU_POOL}, `pad` set); every
+ * other layer alone.
+ */
+type InferencePlan = { layer: tf.layers.Layer; pad?: "valid" | "same" }[];
+
+const inferencePlans = new WeakMap<tf.LayersModel, InferencePlan | null>();
+
+function convReluPad(layer: tf.layers.Layer): "valid" | "same" | undefined {
+  if (layer.getClassName() !== "Conv2D") return undefined;
+  const c = layer.getConfig() as Record<string, unknown>;
+  const ones = (v: unknown) =>
+    v === undefined || [v].flat().every((n) => n === 1);
+  const ok = ones(c.strides) && ones(c.dilationRate) &&
+    (c.dataFormat ?? "channelsLast") === "channelsLast" &&
+    c.activation === "relu" && c.useBias === true &&
+    layer.weights.length === 2 &&
+    layer.weights.every((w) => w.dtype === "float32");
+  return ok && (c.padding === "valid" || c.padding === "same")
+    ? c.padding
+    : undefined;
+}
+
+function isPool2x2(layer: tf.layers.Layer): boolean {
+  if (layer.getClassName() !== "MaxPooling2D") return false;
+  const c = layer.getConfig() as Record<string, unknown>;
+  const twos = (v: unknown) =>
+    v !== undefined && [v].flat().length > 0 &&
+    [v].flat().every((n) => n === 2);
+  return twos(c.poolSize) && twos(c.strides) && c.padding === "valid" &&
+    (c.dataFormat ?? "channelsLast") === "channelsLast";
+}
+
+function inferencePlan(model: tf.LayersModel): InferencePlan | null {
+  let plan = inferencePlans.get(model);
+  if (plan === undefined) {
+    const found = chainLayers(model);
+    plan = "problem" in found ? null : [];
+    const layers = "problem" in found ? [] : found.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const pad = convReluPad(layers[i]);
+      if (
+        pad !== undefined && i + 1 < layers.length && isPool2x2(layers[i + 1])
+      ) {
+        plan!.push({ layer: layers[i], pad });
+        i++; // the pool runs in the same kernel
+      } else {
+        plan!.push({ layer: layers[i] });
+      }
+    }
+    if (plan !== null && plan.every((s) => s.pad === undefined)) plan = null;
+    inferencePlans.set(model, plan);
+  }
+  return plan;
+}
+
+/**
+ * `model.predict(xs)` for one batch, with each `Conv2D` layer that a 2×2
+ * max pool follows run with the pool as one kernel on the wasm backend
+ * ({@linkcode CONV_RELU_POOL}: conv2's output is never stored). The same
+ * numbers as `model.predict`, bit for bit; another backend, or a model that
+ * is not a chain of layers with such a pair, runs `model.predict` itself.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { buildModel } from "../model.ts";
+ * import { predictBatch } from "./forward.ts";
+ * await initBackend();
+ * const model = buildModel({ seed: 1 });
+ * const xs = tf.randomUniform([3, 28, 28, 1], 0, 1, "float32", 1);
+ * const ours = predictBatch(model, xs);
+ * const theirs = model.predict(xs) as tf.Tensor;
+ * assertEquals(ours.dataSync(), theirs.dataSync());
+ * tf.dispose([xs, ours, theirs]);
+ * ```
+ */
+export function predictBatch(model: tf.LayersModel, xs: tf.Tensor): tf.Tensor {
+  const plan = tf.getBackend() === "wasm" &&
+      tf.getKernel(CONV_RELU_POOL, "wasm") !== undefined
+    ? inferencePlan(model)
+    : null;
+  if (plan === null) {
+    return model.predict(xs, { batchSize: xs.shape[0] }) as tf.Tensor;
+  }
+  return tf.tidy(() => {
+    let x = xs;
+    for (const { layer, pad } of plan) {
+      if (pad === undefined) {
+        x = layer.apply(x, { training: false }) as tf.Tensor;
+        continue;
+      }
+      const [filter, bias] = layer.weights.map((w) => w.read());
+      x = tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias }, {
+        pad,
+      }) as tf.Tensor;
+    }
+    return x;
+  });
+}
+
 function* forwardBatches(
   model: tf.LayersModel,
   split: Split,
@@ -64,9 +171,10 @@ function* forwardBatches(
     );
     const out = tf.tidy(() => {
       // Models read from Keras files may take the picture as [28, 28] or [784].
-      const probs = model.predict(xs.reshape([n, ...inputShape]), {
-        batchSize: n,
-      }) as tf.Tensor2D;
+      const probs = predictBatch(
+        model,
+        xs.reshape([n, ...inputShape]),
+      ) as tf.Tensor2D;
       return mode === "classes" ? probs.argMax(-1) : tf.stack([
         tf.sum(tf.metrics.categoricalCrossentropy(ys, probs)),
         tf.sum(tf.metrics.categoricalAccuracy(ys, probs)),

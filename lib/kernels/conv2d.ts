@@ -12,7 +12,7 @@ import {
   canUseWinograd,
   type Pads,
   winogradConv3x3,
-  winogradProfitable,
+  winogradForwardProfitable,
 } from "./winograd.ts";
 import { simdAvailable } from "./simd/simd.ts";
 import {
@@ -21,6 +21,7 @@ import {
   heapF32,
   heapIndex,
   type KernelArgs,
+  WASM,
   wasmKernel,
   type WasmKernelFunc,
 } from "./wasm_util.ts";
@@ -48,7 +49,7 @@ export function useWinograd(
     attrs.dilations ?? 1,
     pads,
     attrs.dataFormat ?? "NHWC",
-  ) && winogradProfitable(filter.shape) && simdAvailable(backend);
+  ) && winogradForwardProfitable(filter.shape) && simdAvailable(backend);
 }
 
 /**
@@ -222,4 +223,100 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
     }
     return toDeclaredShape(backend, y, info);
   };
+}
+
+/**
+ * The kernel name of a `Conv2D` layer's convolution, bias and ReLU followed
+ * by a 2×2, stride-2, valid max pool, at inference (this project's own;
+ * tfjs has none): {@linkcode registerConv2DReluPool}.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CONV_RELU_POOL } from "./conv2d.ts";
+ * assertEquals(CONV_RELU_POOL, "MnistCnnConv2DReluPool");
+ * ```
+ */
+export const CONV_RELU_POOL = "MnistCnnConv2DReluPool";
+
+/**
+ * Inputs `x` [N, H, W, Cin], `filter` [FH, FW, Cin, Cout], `bias` [Cout];
+ * attribute `pad` ("valid" or "same", stride 1, NHWC): the pooled
+ * activation [N, ⌊OH/2⌋, ⌊OW/2⌋, Cout]. Where the convolution runs as
+ * Winograd, the pool runs in its output transform (conv2's 18.9 MB output
+ * per 128 images is never stored); otherwise `FusedConv2D` then `MaxPool`.
+ * Either way the same bits as the two kernels.
+ */
+function conv2DReluPool(args: KernelArgs): tf.TensorInfo {
+  const { x, filter, bias } = args.inputs as Record<string, tf.TensorInfo>;
+  const { pad } = args.attrs as unknown as { pad: "valid" | "same" };
+  const backend = args.backend;
+  const conv: KernelArgs = {
+    inputs: { x, filter, bias },
+    backend,
+    attrs: {
+      strides: [1, 1],
+      pad,
+      dataFormat: "NHWC",
+      dilations: [1, 1],
+      activation: "relu",
+    } as unknown as tf.NamedAttrMap,
+  };
+  const { pads, attrs, info } = padsOf(conv);
+  const [, h, w] = x.shape;
+  if (
+    x.dtype === "float32" && filter.dtype === "float32" &&
+    bias.dtype === "float32" &&
+    tf.util.arraysEqual(bias.shape, [info.outChannels]) &&
+    info.outHeight >= 2 && info.outWidth >= 2 &&
+    h + pads.top + pads.bottom - 2 === info.outHeight &&
+    w + pads.left + pads.right - 2 === info.outWidth &&
+    useWinograd(backend, x, filter, pads, attrs)
+  ) {
+    return winogradConv3x3(backend, x, filter, pads, {
+      bias,
+      relu: true,
+      pool: true,
+    });
+  }
+  const y = wasmKernel("FusedConv2D")(conv);
+  try {
+    return wasmKernel("MaxPool")({
+      inputs: { x: y },
+      backend,
+      attrs: { filterSize: [2, 2], strides: [2, 2], pad: "valid" },
+    });
+  } finally {
+    disposeAll(backend, y);
+  }
+}
+
+/**
+ * Registers {@link CONV_RELU_POOL} for the wasm backend (once; no
+ * gradient: inference only, see `lib/engine/forward.ts`).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts"; // registers it
+ * import { CONV_RELU_POOL } from "./conv2d.ts";
+ * await initBackend();
+ * const x = tf.ones([1, 6, 6, 16]);
+ * const filter = tf.ones([3, 3, 16, 16]);
+ * const bias = tf.fill([16], -100);
+ * const z = tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias }, {
+ *   pad: "valid",
+ * }) as tf.Tensor;
+ * assertEquals(z.shape, [1, 2, 2, 16]);
+ * assertEquals(z.dataSync()[0], 44); // 9·16 - 100, the ReLU and pool of 44s
+ * ```
+ */
+export function registerConv2DReluPool(): void {
+  if (tf.getKernel(CONV_RELU_POOL, WASM) !== undefined) return;
+  tf.registerKernel({
+    kernelName: CONV_RELU_POOL,
+    backendName: WASM,
+    kernelFunc: conv2DReluPool as unknown as tf.KernelFunc,
+  });
 }

@@ -10,7 +10,9 @@
  * gradients) replace the stock scalar loop and transpose with plain JS over
  * the wasm heap. `Identity` shares its input's data instead of copying it
  * (the engine clones every tensor a gradient keeps). ReLU's gradient runs as
- * one kernel (`relu_grad.ts`, for wasm and cpu) instead of three.
+ * one kernel (`relu_grad.ts`, for wasm and cpu) instead of three. At
+ * inference, `MnistCnnConv2DReluPool` runs a convolution with its ReLU and
+ * the 2x2 max pool after it, the pool in Winograd's output transform.
  *
  * @example
  * ```ts
@@ -34,7 +36,11 @@ import {
 } from "./batch_mat_mul.ts";
 import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
-import { makeConv2D, makeFusedConv2D } from "./conv2d.ts";
+import {
+  makeConv2D,
+  makeFusedConv2D,
+  registerConv2DReluPool,
+} from "./conv2d.ts";
 import { makeIdentity } from "./identity.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { registerReluGrad } from "./relu_grad.ts";
@@ -51,7 +57,13 @@ export {
 } from "./batch_mat_mul.ts";
 export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
-export { makeConv2D, makeFusedConv2D, useWinograd } from "./conv2d.ts";
+export {
+  CONV_RELU_POOL,
+  makeConv2D,
+  makeFusedConv2D,
+  registerConv2DReluPool,
+  useWinograd,
+} from "./conv2d.ts";
 export { makeIdentity } from "./identity.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 export { registerReluGrad, RELU_GRAD } from "./relu_grad.ts";
@@ -121,6 +133,7 @@ export function registerTrainingKernels(): void {
   wrapStock("_FusedMatMul", makeFusedMatMul);
   registerReluGrad();
   registerPoolReluGrad();
+  registerConv2DReluPool();
 }
 
 /** The stock wasm kernels that {@linkcode registerTrainingKernels} wrapped. */

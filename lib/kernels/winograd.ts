@@ -38,6 +38,7 @@ import { type SimdKernels, simdKernels } from "./simd/simd.ts";
 import { gemmTuning } from "./tuning.ts";
 import { TILES, type WinogradTile } from "./simd/tiles.ts";
 import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
+import { PackedCache } from "./packed_cache.ts";
 
 /** Explicit padding of the two spatial axes (all ≥ 0). */
 export interface Pads {
@@ -68,6 +69,17 @@ export interface WinogradOptions {
   /** ReLU on every output (after the bias), as the output is stored. */
   relu?: boolean;
   /**
+   * Bytes between consecutive transform planes beyond their size (default
+   * {@link PLANE_SKEW}).
+   */
+  planeSkew?: number;
+  /**
+   * A 2x2, stride-2, valid max pool of the result (after bias and ReLU), in
+   * the output transform: only the pooled `[N, ⌊OH/2⌋, ⌊OW/2⌋, Cout]` is
+   * stored, bit for bit the `MaxPool` of the unpooled output.
+   */
+  pool?: boolean;
+  /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
    * throws where
@@ -97,6 +109,8 @@ export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
 interface TileKernels {
   input: SimdKernels["inputTransform2"];
   output: SimdKernels["outputTransform2"];
+  outputPool: SimdKernels["outputTransform2"];
+  outputOuter: SimdKernels["outputTransformOuter2"];
   dy: SimdKernels["dyTransform2"];
 }
 
@@ -105,11 +119,15 @@ function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
     ? {
       input: t.inputTransform2,
       output: t.outputTransform2,
+      outputPool: t.outputTransformPool2,
+      outputOuter: t.outputTransformOuter2,
       dy: t.dyTransform2,
     }
     : {
       input: t.inputTransform4,
       output: t.outputTransform4,
+      outputPool: t.outputTransformPool4,
+      outputOuter: t.outputTransformOuter4,
       dy: t.dyTransform4,
     };
 }
@@ -150,17 +168,44 @@ export function canUseWinograd(
  * Whether Winograd is expected to beat XNNPACK's direct `Conv2D` for a
  * [3, 3, Cin, Cout] filter: both channel counts at least 16. Measured on
  * x[128,28,28,Cin], one thread: Cin/Cout 1/32 0.45x, 3/32 0.67x, 8/16 0.86x,
- * 16/16 1.16x, 16/32 1.36x, 32/32 1.56x, 32/64 1.75x, 64/64 1.9x.
+ * 16/16 1.16x, 16/32 1.36x, 32/32 1.56x, 32/64 1.75x, 64/64 1.9x. The filter
+ * gradient routes by this rule; forward convolutions by
+ * {@link winogradForwardProfitable}.
  */
 export function winogradProfitable(filterShape: readonly number[]): boolean {
   return filterShape[2] >= 16 && filterShape[3] >= 16;
 }
 
 /**
+ * Whether a forward convolution ({@link winogradConv3x3}: `Conv2D`,
+ * `FusedConv2D`, the input gradient) with a [3, 3, Cin, Cout] filter runs
+ * as Winograd: {@link winogradProfitable}, or one input channel and at
+ * least 8 output channels, whose products the output transform forms as
+ * it loads them (no product pass, no M planes). Against XNNPACK on
+ * x[128,28,28,1], one thread, F(4×4): Cout 8 1.3x, 16 1.4x, 32 1.5x.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { winogradForwardProfitable, winogradProfitable } from "./winograd.ts";
+ * assert(winogradForwardProfitable([3, 3, 1, 32])); // conv1
+ * assert(!winogradProfitable([3, 3, 1, 32])); // its filter gradient: direct
+ * ```
+ */
+export function winogradForwardProfitable(
+  filterShape: readonly number[],
+): boolean {
+  return winogradProfitable(filterShape) ||
+    (filterShape[2] === 1 && filterShape[3] >= 8);
+}
+
+/**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
  * filter slice g = filter[:, :, ci, co], in float64, written as the SIMD
- * product's packed right operands: one fresh tensor of a² planes, each
- * ⌈Cout/8⌉ panels of [Cin, 8] (zero past Cout).
+ * product's packed right operands: a² planes, each ⌈Cout/8⌉ panels of
+ * [Cin, 8] (zero past Cout), at byte address `address`; with `outer` (one
+ * input channel, for the output transform that forms the products itself)
+ * as [⌈Cout/4⌉][a²][4] instead.
  */
 function filterTransform(
   backend: BackendWasm,
@@ -168,16 +213,18 @@ function filterTransform(
   tile: WinogradTile,
   cin: number,
   cout: number,
-): tf.TensorInfo {
+  address: number,
+  outer = false,
+): void {
   const G = tile.g;
   const a = G.length;
   const plane = cin * cout; // stride between filter taps
   const padded = cin * Math.ceil(cout / 8) * 8; // between packed planes
-  const packed = backend.makeOutput([a * a * padded], "float32");
-  backend.typedArrayFromHeap(packed).fill(0); // lanes past Cout stay zero
   const heap = heapF32(backend);
+  const u = address >>> 2;
+  // Lanes past Cout stay zero.
+  heap.fill(0, u, u + transformBytes(tile, cin, cout, outer) / 4);
   const g = heapIndex(backend, filter);
-  const u = heapIndex(backend, packed);
   const w = new Float64Array(9);
   const gw = new Float64Array(3 * a); // G·g: a×3
   for (let ci = 0; ci < cin; ci++) {
@@ -190,19 +237,61 @@ function filterTransform(
             G[i][2] * w[6 + c];
         }
       }
-      // Panel co >> 3, row ci, lane co & 7.
-      const at = u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
+      // Panel co >> 3, row ci, lane co & 7; or group co >> 2, lane co & 3.
+      const at = outer
+        ? u + (co >> 2) * a * a * 4 + (co & 3)
+        : u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
+      const step = outer ? 4 : padded; // between k and k + 1
       for (let i = 0; i < a; i++) {
         const r0 = gw[3 * i], r1 = gw[3 * i + 1], r2 = gw[3 * i + 2];
         for (let j = 0; j < a; j++) {
-          heap[at + (a * i + j) * padded] = r0 * G[j][0] + r1 * G[j][1] +
+          heap[at + (a * i + j) * step] = r0 * G[j][0] + r1 * G[j][1] +
             r2 * G[j][2];
         }
       }
     }
   }
-  return packed;
 }
+
+/**
+ * Bytes between consecutive V (and M) planes of {@link winogradConv3x3}
+ * beyond a plane's size. The transforms touch all a² planes at one tile
+ * (36 streams for F(4×4)); planes a multiple of 4 KB apart would share L1
+ * sets. 17 cache lines: the pooled output transform of conv2's 4608 tiles
+ * 2.96 ms against 4.32 with planes 64 KB apart and 3.28 with the 48 bytes
+ * that separate the allocator's consecutive blocks (docs/kernels.md).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PLANE_SKEW } from "./winograd.ts";
+ * assertEquals(PLANE_SKEW % 64, 0); // whole cache lines
+ * ```
+ */
+export const PLANE_SKEW = 17 * 64;
+
+function align(bytes: number, to: number): number {
+  return Math.ceil(bytes / to) * to;
+}
+
+/** Bytes of a filter's transform as {@link filterTransform} packs it. */
+function transformBytes(
+  tile: WinogradTile,
+  cin: number,
+  cout: number,
+  outer = false,
+): number {
+  return 4 * tile.g.length ** 2 *
+    (outer ? Math.ceil(cout / 4) * 4 : cin * Math.ceil(cout / 8) * 8);
+}
+
+/**
+ * Transformed filters kept for the next call with the same filter data (a
+ * model's weights at inference: the same tensor every batch), keyed by
+ * data id, shape and tile; a filter that changed is new data, transformed
+ * afresh (see `packed_cache.ts`).
+ */
+const transformedFilters = new PackedCache(32 << 20);
 
 /** Tiles over an OH×OW output for tile side m: [rows, columns]. */
 function tileGrid(oh: number, ow: number, m: number): [number, number] {
@@ -223,9 +312,10 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
  * float32) with `filter` [3, 3, Cin, Cout], zero-padded by `pads`, by
  * Winograd F(m×m,3×3) (`options.tile`, default {@link DEFAULT_TILE}
  * `.conv`): returns a fresh [N, H + top + bottom - 2, W + left + right -
- * 2, Cout] tensor the caller owns. Same result as the `Conv2D` kernel with
- * `strides: 1, dilations: 1` and explicit padding, to float32 rounding
- * (error figures in docs/kernels.md).
+ * 2, Cout] tensor the caller owns (with `options.pool`, both sides halved,
+ * rounded down). Same result as the `Conv2D` kernel with `strides: 1,
+ * dilations: 1` and explicit padding, to float32 rounding (error figures in
+ * docs/kernels.md).
  *
  * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
  * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
@@ -274,32 +364,49 @@ export function winogradConv3x3(
   const t = tileKernels(all, tile.m);
   const { rows } = gemmTuning(backend, options.fma).chosen;
 
-  const y = backend.makeOutput([n, oh, ow, cout], "float32");
-  let u: tf.TensorInfo | undefined;
-  const bufs: tf.TensorInfo[] = [];
+  const pool = options.pool === true;
+  const y = backend.makeOutput(
+    pool ? [n, oh >> 1, ow >> 1, cout] : [n, oh, ow, cout],
+    "float32",
+  );
+  const output = pool ? t.outputPool : t.output;
+  // One input channel (a first layer): the products are one multiply per
+  // value, formed by the output transform as it loads them (no M planes).
+  const outer = cin === 1 && !pool;
+  let planeBuf: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
-    u = filterTransform(backend, filter, tile, cin, cout);
-    for (let k = 0; k < planes; k++) {
-      bufs.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
-    }
-    for (let k = 0; k < planes; k++) {
-      bufs.push(backend.makeOutput([chunk, cout], "float32")); // M[k]
-    }
+    const uAddr = transformedFilters.get(
+      backend,
+      filter.dataId,
+      `F${tile.m}${outer ? " outer" : ""} ${filter.shape}`,
+      transformBytes(tile, cin, cout, outer),
+      (at) => filterTransform(backend, filter, tile, cin, cout, at, outer),
+    );
+    // V[k] ([chunk, cin]) then M[k] ([chunk, cout]) in one buffer, planes
+    // `skew` bytes more than their size apart.
+    const skew = options.planeSkew ?? PLANE_SKEW;
+    const vStride = align(chunk * cin * 4 + skew, 16);
+    const mStride = outer ? 0 : align(chunk * cout * 4 + skew, 16);
+    planeBuf = backend.makeOutput(
+      [(planes * (vStride + mStride) + 64) / 4],
+      "float32",
+    );
+    const base = align(heapIndex(backend, planeBuf) << 2, 64);
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
     zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < 2 * planes; k++) {
-      tableView[k] = heapIndex(backend, bufs[k]) << 2;
+    for (let k = 0; k < planes; k++) {
+      tableView[k] = base + k * vStride;
+      tableView[planes + k] = base + planes * vStride + k * mStride;
     }
     const tableAddr = heapIndex(backend, table) << 2;
     const zeroAddr = heapIndex(backend, zero) << 2;
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
-    const uAddr = heapIndex(backend, u) << 2;
     const biasAddr = options.bias === undefined
       ? zeroAddr
       : heapIndex(backend, options.bias) << 2;
@@ -321,6 +428,23 @@ export function winogradConv3x3(
         t0,
         count,
       );
+      if (outer) {
+        t.outputOuter(
+          tableAddr,
+          uAddr,
+          yAddr,
+          oh,
+          ow,
+          cout,
+          th,
+          tw,
+          t0,
+          count,
+          biasAddr,
+          relu,
+        );
+        continue;
+      }
       all.planeProducts(
         tableAddr,
         uAddr,
@@ -331,7 +455,7 @@ export function winogradConv3x3(
         planes,
         rows,
       );
-      t.output(
+      output(
         tableAddr + 4 * planes,
         yAddr,
         oh,
@@ -350,7 +474,7 @@ export function winogradConv3x3(
     disposeAll(backend, y);
     throw error;
   } finally {
-    disposeAll(backend, u, ...bufs, table, zero);
+    disposeAll(backend, planeBuf, table, zero);
   }
 }
 

@@ -18,6 +18,7 @@ import {
   type Pads,
   winogradBackpropFilter3x3,
   winogradConv3x3,
+  winogradForwardProfitable,
   type WinogradOptions,
   winogradProfitable,
 } from "../../lib/kernels/winograd.ts";
@@ -497,6 +498,15 @@ Deno.test("winograd: canUseWinograd, simdAvailable", () => {
   );
   assert(
     !winogradProfitable([3, 3, 1, 32]) && !winogradProfitable([3, 3, 32, 8]),
+  );
+  // Forward: one input channel too, its products in the output transform.
+  assert(
+    winogradForwardProfitable([3, 3, 1, 32]) &&
+      winogradForwardProfitable([3, 3, 32, 64]),
+  );
+  assert(
+    !winogradForwardProfitable([3, 3, 1, 4]) &&
+      !winogradForwardProfitable([3, 3, 3, 32]),
   );
   assert(canUseWinograd([128, 26, 26, 32], [3, 3, 32, 64], 1, 1, P0));
   assert(canUseWinograd([1, 1, 1, 3], [3, 3, 3, 5], [1, 1], [1, 1], P1));

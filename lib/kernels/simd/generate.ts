@@ -353,7 +353,17 @@ ${indent(body(SCALAR, "c++;"), 3).join("\n")}
 `);
 }
 
-function outputTransform(tile: WinogradTile): string {
+/**
+ * The output transform; with `pool` (m even), the 2×2 stride-2 max pool of
+ * the result as well, each window inside one tile: max(relu(y + b)) over a
+ * window is relu(max(y) + b) exactly (rounding is monotone), so only the
+ * pooled value is finished and stored.
+ */
+function outputTransform(
+  tile: WinogradTile,
+  kind: "plain" | "pool" | "outer" = "plain",
+): string {
+  const pool = kind === "pool", outer = kind === "outer";
   const { m, at } = tile;
   const a = m + 2, planes = a * a;
   const mm = grid("a", a, a);
@@ -366,34 +376,92 @@ function outputTransform(tile: WinogradTile): string {
       simd
         ? `f32x4.max(f32x4.add(${v}, bv), actFloor)`
         : `max<f32>(${v} + bs, actFloorS)`;
+    const guarded = (ok: string, line: string) =>
+      ok === "" ? line : `if (${ok}) ${line}`;
     const store = (r: number, c: number, v: string) => {
       const ok = [r > 0 ? `r${r}ok` : "", c > 0 ? `c${c}ok` : ""]
         .filter((s) => s !== "").join(" && ");
-      const line = ops.store(`q${r}${c} + cb`, finish(v));
-      return [ok === "" ? line : `if (${ok}) ${line}`];
+      return [guarded(ok, ops.store(`q${r}${c} + cb`, finish(v)))];
     };
+    // A window's last value (odd row and column) stores the window's max.
+    const max = (p: string, q: string) =>
+      simd ? `f32x4.max(${p}, ${q})` : `max<f32>(${p}, ${q})`;
+    const poolStore = (r: number, c: number, v: string) => {
+      if (r % 2 === 0 || c % 2 === 0) return [];
+      const [pr, pc] = [(r - 1) / 2, (c - 1) / 2];
+      const window = max(
+        max(`y${r - 1}${c - 1}`, `y${r - 1}${c}`),
+        max(`y${r}${c - 1}`, v),
+      );
+      return [
+        guarded(
+          `r${r}ok && c${c}ok`,
+          ops.store(`q${pr}${pc} + cb`, finish(window)),
+        ),
+      ];
+    };
+    // With `outer` (one input channel), M[k] = V[k]·U[k] is formed here:
+    // V[k] one float per tile, U [C/4][k][4] from `u`.
+    const group = `(<usize> c >> 2) * ${16 * planes}`;
+    const load = (name: string, k: number) =>
+      !outer
+        ? `const ${name} = ${ops.load(`P${k} + o + cb`)};`
+        : simd
+        ? `const ${name} = f32x4.mul(v128.load32_splat(P${k} + o), v128.load(ug, ${
+          16 * k
+        }));`
+        : `const ${name} = load<f32>(P${k} + o) * load<f32>(ug, ${16 * k});`;
     return [
       `const cb = <usize> c << 2;`,
       simd
         ? `const bv = v128.load(bias + cb);`
         : `const bs = load<f32>(bias + cb);`,
-      ...mm.flat().map((name, k) =>
-        `const ${name} = ${ops.load(`P${k} + o + cb`)};`
-      ),
-      ...sandwich(at, mm, "y", ops, store),
+      ...(!outer ? [] : simd ? [`const ug = u + ${group};`] : [
+        `const ug = u + ${group} + ((<usize> c & 3) << 2);`,
+      ]),
+      ...mm.flat().map(load),
+      ...sandwich(at, mm, "y", ops, pool ? poolStore : store),
       step,
     ];
   };
-  return withConstants(`
+  // Stored points: every output, or with `pool` every window's top left
+  // (pooled row and column `${r}${c}` of the tile's m/2 × m/2).
+  const side = pool ? m / 2 : m;
+  const stored = Array.from({ length: side }, (_, k) => k);
+  const name = pool
+    ? `outputTransformPool${m}`
+    : outer
+    ? `outputTransformOuter${m}`
+    : `outputTransform${m}`;
+  const doc = outer
+    ? `
+/**
+ * F(${m}x${m},3x3) output transform of a convolution with one input
+ * channel, its products included: as {@link outputTransform${m}} with
+ * M[k][t][c] = V[k][t]·U[k][c], where V[k] (plane k of ${planes}, [count]
+ * floats, at load<usize>(vTable + 4k)) is the input transform and U the
+ * filter transform laid out as [⌈C/4⌉][${planes}][4] floats at \`u\`.
+ */`
+    : pool
+    ? `
+/**
+ * F(${m}x${m},3x3) output transform then a 2x2, stride-2 max pool:
+ * z[n, ${m / 2}ty+i, ${m / 2}tx+j, c] = max over the window at row ${m}ty+2i,
+ * column ${m}tx+2j of what {@link outputTransform${m}} would store there
+ * (bias, then ReLU where \`relu\` is 1); z is [N, OH/2, OW/2, C] (rounded
+ * down: windows past OH x OW are skipped).
+ */`
+    : `
 /**
  * F(${m}x${m},3x3) output transform: y[n, ${m}ty+i, ${m}tx+j, c] =
  * (Aᵀ·M·A)[i][j] for tiles t0 .. t0+count-1, where M[k] = M[k][t - t0][c]
  * (plane k of ${planes}, each [count, C], at load<usize>(mTable + 4k)),
  * plus bias[c] (C floats: zeros for none), then ReLU where \`relu\` is 1;
  * outputs outside OH x OW are skipped.
- */
-export function outputTransform${m}(
-  mTable: usize,
+ */`;
+  return withConstants(`${doc}
+export function ${name}(
+  ${outer ? "vTable: usize,\n  u: usize," : "mTable: usize,"}
   y: usize,
   OH: i32,
   OW: i32,
@@ -406,10 +474,10 @@ export function outputTransform${m}(
   relu: i32,
 ): void {
   const pixBytes = <usize> C << 2;
-  const rowBytes = <usize> OW * pixBytes;
+  const rowBytes = <usize> ${pool ? "(OW >> 1)" : "OW"} * pixBytes;
   const actFloorS: f32 = relu ? 0 : -Infinity;
   const actFloor = f32x4.splat(actFloorS);
-${indent(planeTable("P", "mTable", planes), 1).join("\n")}
+${indent(planeTable("P", outer ? "vTable" : "mTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS
   const C4 = C & ~3;
@@ -418,18 +486,24 @@ ${indent(tileCoords("t0 + i"), 2).join("\n")}
     const oy = ${m} * ty, ox = ${m} * tx;
 ${
     indent(
-      range.slice(1).flatMap((k) => [
-        `const r${k}ok = oy + ${k} < OH;`,
-        `const c${k}ok = ox + ${k} < OW;`,
-      ]),
+      range.slice(1).flatMap((k) =>
+        pool && k % 2 === 0 ? [] : [
+          `const r${k}ok = oy + ${k} < OH;`,
+          `const c${k}ok = ox + ${k} < OW;`,
+        ]
+      ),
       2,
     ).join("\n")
   }
-    const q00 = y + (<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes;
+    const q00 = y + ${
+    pool
+      ? `(<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) + <usize> (ox >> 1)) * pixBytes`
+      : `(<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes`
+  };
 ${
     indent(
-      range.flatMap((r) =>
-        range.flatMap((c) =>
+      stored.flatMap((r) =>
+        stored.flatMap((c) =>
           r === 0 && c === 0
             ? []
             : [`const q${r}${c} = q00 + ${r} * rowBytes + ${c} * pixBytes;`]
@@ -438,7 +512,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * pixBytes;
+    const o = <usize> i * ${outer ? "4" : "pixBytes"};
     let c = 0;
     while (c < C4) {
 ${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
@@ -557,7 +631,13 @@ import { madd } from "./simd.as.ts";
   ];
   for (const m of GENERATED_TILES) {
     const tile = TILES[m];
-    parts.push(inputTransform(tile), outputTransform(tile), dyTransform(tile));
+    parts.push(
+      inputTransform(tile),
+      outputTransform(tile),
+      outputTransform(tile, "pool"),
+      outputTransform(tile, "outer"),
+      dyTransform(tile),
+    );
   }
   return parts.join("");
 }

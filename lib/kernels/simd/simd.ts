@@ -56,6 +56,22 @@ export type OutputTransform = (
   relu: number,
 ) => void;
 
+/** Arguments of the generated output transforms with the products folded in. */
+export type OuterOutputTransform = (
+  vTable: number,
+  u: number,
+  y: number,
+  OH: number,
+  OW: number,
+  C: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+  bias: number,
+  relu: number,
+) => void;
+
 /** Arguments of the generated dy transforms (filter gradient). */
 export type DyTransform = (
   dy: number,
@@ -80,6 +96,20 @@ export interface SimdKernels {
   inputTransform4: InputTransform;
   outputTransform2: OutputTransform;
   outputTransform4: OutputTransform;
+  /**
+   * The output transforms followed by a 2x2, stride-2 max pool: `y` is the
+   * pooled [N, OH/2, OW/2, C] (rounded down), OH and OW the convolution's.
+   */
+  outputTransformPool2: OutputTransform;
+  outputTransformPool4: OutputTransform;
+  /**
+   * The output transforms of a convolution with one input channel, forming
+   * the products as they load: `vTable` holds the input transform's plane
+   * addresses ([count] floats each), `u` the filter transform as
+   * [⌈C/4⌉][planes][4] floats.
+   */
+  outputTransformOuter2: OuterOutputTransform;
+  outputTransformOuter4: OuterOutputTransform;
   dyTransform2: DyTransform;
   dyTransform4: DyTransform;
   gradProducts(

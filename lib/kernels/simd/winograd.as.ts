@@ -404,6 +404,290 @@ export function outputTransform2(
 }
 
 /**
+ * F(2x2,3x3) output transform then a 2x2, stride-2 max pool:
+ * z[n, 1ty+i, 1tx+j, c] = max over the window at row 2ty+2i,
+ * column 2tx+2j of what {@link outputTransform2} would store there
+ * (bias, then ReLU where `relu` is 1); z is [N, OH/2, OW/2, C] (rounded
+ * down: windows past OH x OW are skipped).
+ */
+export function outputTransformPool2(
+  mTable: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(mTable, 0);
+  const P1 = load<usize>(mTable, 4);
+  const P2 = load<usize>(mTable, 8);
+  const P3 = load<usize>(mTable, 12);
+  const P4 = load<usize>(mTable, 16);
+  const P5 = load<usize>(mTable, 20);
+  const P6 = load<usize>(mTable, 24);
+  const P7 = load<usize>(mTable, 28);
+  const P8 = load<usize>(mTable, 32);
+  const P9 = load<usize>(mTable, 36);
+  const P10 = load<usize>(mTable, 40);
+  const P11 = load<usize>(mTable, 44);
+  const P12 = load<usize>(mTable, 48);
+  const P13 = load<usize>(mTable, 52);
+  const P14 = load<usize>(mTable, 56);
+  const P15 = load<usize>(mTable, 60);
+  const tilesPerImage = TH * TW;
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 2 * ty, ox = 2 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const q00 = y +
+      (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) +
+          <usize> (ox >> 1)) * pixBytes;
+
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const a00 = v128.load(P0 + o + cb);
+      const a01 = v128.load(P1 + o + cb);
+      const a02 = v128.load(P2 + o + cb);
+      const a03 = v128.load(P3 + o + cb);
+      const a10 = v128.load(P4 + o + cb);
+      const a11 = v128.load(P5 + o + cb);
+      const a12 = v128.load(P6 + o + cb);
+      const a13 = v128.load(P7 + o + cb);
+      const a20 = v128.load(P8 + o + cb);
+      const a21 = v128.load(P9 + o + cb);
+      const a22 = v128.load(P10 + o + cb);
+      const a23 = v128.load(P11 + o + cb);
+      const a30 = v128.load(P12 + o + cb);
+      const a31 = v128.load(P13 + o + cb);
+      const a32 = v128.load(P14 + o + cb);
+      const a33 = v128.load(P15 + o + cb);
+      const yt00 = f32x4.add(f32x4.add(a00, a10), a20);
+      const yt10 = f32x4.sub(f32x4.sub(a10, a20), a30);
+      const yt01 = f32x4.add(f32x4.add(a01, a11), a21);
+      const yt11 = f32x4.sub(f32x4.sub(a11, a21), a31);
+      const yt02 = f32x4.add(f32x4.add(a02, a12), a22);
+      const yt12 = f32x4.sub(f32x4.sub(a12, a22), a32);
+      const yt03 = f32x4.add(f32x4.add(a03, a13), a23);
+      const yt13 = f32x4.sub(f32x4.sub(a13, a23), a33);
+      const y00 = f32x4.add(f32x4.add(yt00, yt01), yt02);
+      const y01 = f32x4.sub(f32x4.sub(yt01, yt02), yt03);
+      const y10 = f32x4.add(f32x4.add(yt10, yt11), yt12);
+      const y11 = f32x4.sub(f32x4.sub(yt11, yt12), yt13);
+      if (r1ok && c1ok) {
+        v128.store(
+          q00 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
+            actFloor,
+          ),
+        );
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const a00 = load<f32>(P0 + o + cb);
+      const a01 = load<f32>(P1 + o + cb);
+      const a02 = load<f32>(P2 + o + cb);
+      const a03 = load<f32>(P3 + o + cb);
+      const a10 = load<f32>(P4 + o + cb);
+      const a11 = load<f32>(P5 + o + cb);
+      const a12 = load<f32>(P6 + o + cb);
+      const a13 = load<f32>(P7 + o + cb);
+      const a20 = load<f32>(P8 + o + cb);
+      const a21 = load<f32>(P9 + o + cb);
+      const a22 = load<f32>(P10 + o + cb);
+      const a23 = load<f32>(P11 + o + cb);
+      const a30 = load<f32>(P12 + o + cb);
+      const a31 = load<f32>(P13 + o + cb);
+      const a32 = load<f32>(P14 + o + cb);
+      const a33 = load<f32>(P15 + o + cb);
+      const yt00 = (a00 + a10) + a20;
+      const yt10 = (a10 - a20) - a30;
+      const yt01 = (a01 + a11) + a21;
+      const yt11 = (a11 - a21) - a31;
+      const yt02 = (a02 + a12) + a22;
+      const yt12 = (a12 - a22) - a32;
+      const yt03 = (a03 + a13) + a23;
+      const yt13 = (a13 - a23) - a33;
+      const y00 = (yt00 + yt01) + yt02;
+      const y01 = (yt01 - yt02) - yt03;
+      const y10 = (yt10 + yt11) + yt12;
+      const y11 = (yt11 - yt12) - yt13;
+      if (r1ok && c1ok) {
+        store<f32>(
+          q00 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      c++;
+    }
+  }
+}
+
+/**
+ * F(2x2,3x3) output transform of a convolution with one input
+ * channel, its products included: as {@link outputTransform2} with
+ * M[k][t][c] = V[k][t]·U[k][c], where V[k] (plane k of 16, [count]
+ * floats, at load<usize>(vTable + 4k)) is the input transform and U the
+ * filter transform laid out as [⌈C/4⌉][16][4] floats at `u`.
+ */
+export function outputTransformOuter2(
+  vTable: usize,
+  u: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(vTable, 0);
+  const P1 = load<usize>(vTable, 4);
+  const P2 = load<usize>(vTable, 8);
+  const P3 = load<usize>(vTable, 12);
+  const P4 = load<usize>(vTable, 16);
+  const P5 = load<usize>(vTable, 20);
+  const P6 = load<usize>(vTable, 24);
+  const P7 = load<usize>(vTable, 28);
+  const P8 = load<usize>(vTable, 32);
+  const P9 = load<usize>(vTable, 36);
+  const P10 = load<usize>(vTable, 40);
+  const P11 = load<usize>(vTable, 44);
+  const P12 = load<usize>(vTable, 48);
+  const P13 = load<usize>(vTable, 52);
+  const P14 = load<usize>(vTable, 56);
+  const P15 = load<usize>(vTable, 60);
+  const tilesPerImage = TH * TW;
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 2 * ty, ox = 2 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const q00 = y +
+      (<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const o = <usize> i * 4;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const ug = u + (<usize> c >> 2) * 256;
+      const a00 = f32x4.mul(v128.load32_splat(P0 + o), v128.load(ug, 0));
+      const a01 = f32x4.mul(v128.load32_splat(P1 + o), v128.load(ug, 16));
+      const a02 = f32x4.mul(v128.load32_splat(P2 + o), v128.load(ug, 32));
+      const a03 = f32x4.mul(v128.load32_splat(P3 + o), v128.load(ug, 48));
+      const a10 = f32x4.mul(v128.load32_splat(P4 + o), v128.load(ug, 64));
+      const a11 = f32x4.mul(v128.load32_splat(P5 + o), v128.load(ug, 80));
+      const a12 = f32x4.mul(v128.load32_splat(P6 + o), v128.load(ug, 96));
+      const a13 = f32x4.mul(v128.load32_splat(P7 + o), v128.load(ug, 112));
+      const a20 = f32x4.mul(v128.load32_splat(P8 + o), v128.load(ug, 128));
+      const a21 = f32x4.mul(v128.load32_splat(P9 + o), v128.load(ug, 144));
+      const a22 = f32x4.mul(v128.load32_splat(P10 + o), v128.load(ug, 160));
+      const a23 = f32x4.mul(v128.load32_splat(P11 + o), v128.load(ug, 176));
+      const a30 = f32x4.mul(v128.load32_splat(P12 + o), v128.load(ug, 192));
+      const a31 = f32x4.mul(v128.load32_splat(P13 + o), v128.load(ug, 208));
+      const a32 = f32x4.mul(v128.load32_splat(P14 + o), v128.load(ug, 224));
+      const a33 = f32x4.mul(v128.load32_splat(P15 + o), v128.load(ug, 240));
+      const yt00 = f32x4.add(f32x4.add(a00, a10), a20);
+      const yt10 = f32x4.sub(f32x4.sub(a10, a20), a30);
+      const yt01 = f32x4.add(f32x4.add(a01, a11), a21);
+      const yt11 = f32x4.sub(f32x4.sub(a11, a21), a31);
+      const yt02 = f32x4.add(f32x4.add(a02, a12), a22);
+      const yt12 = f32x4.sub(f32x4.sub(a12, a22), a32);
+      const yt03 = f32x4.add(f32x4.add(a03, a13), a23);
+      const yt13 = f32x4.sub(f32x4.sub(a13, a23), a33);
+      const y00 = f32x4.add(f32x4.add(yt00, yt01), yt02);
+      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      const y01 = f32x4.sub(f32x4.sub(yt01, yt02), yt03);
+      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      const y10 = f32x4.add(f32x4.add(yt10, yt11), yt12);
+      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      const y11 = f32x4.sub(f32x4.sub(yt11, yt12), yt13);
+      if (r1ok && c1ok) {
+        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const ug = u + (<usize> c >> 2) * 256 + ((<usize> c & 3) << 2);
+      const a00 = load<f32>(P0 + o) * load<f32>(ug, 0);
+      const a01 = load<f32>(P1 + o) * load<f32>(ug, 16);
+      const a02 = load<f32>(P2 + o) * load<f32>(ug, 32);
+      const a03 = load<f32>(P3 + o) * load<f32>(ug, 48);
+      const a10 = load<f32>(P4 + o) * load<f32>(ug, 64);
+      const a11 = load<f32>(P5 + o) * load<f32>(ug, 80);
+      const a12 = load<f32>(P6 + o) * load<f32>(ug, 96);
+      const a13 = load<f32>(P7 + o) * load<f32>(ug, 112);
+      const a20 = load<f32>(P8 + o) * load<f32>(ug, 128);
+      const a21 = load<f32>(P9 + o) * load<f32>(ug, 144);
+      const a22 = load<f32>(P10 + o) * load<f32>(ug, 160);
+      const a23 = load<f32>(P11 + o) * load<f32>(ug, 176);
+      const a30 = load<f32>(P12 + o) * load<f32>(ug, 192);
+      const a31 = load<f32>(P13 + o) * load<f32>(ug, 208);
+      const a32 = load<f32>(P14 + o) * load<f32>(ug, 224);
+      const a33 = load<f32>(P15 + o) * load<f32>(ug, 240);
+      const yt00 = (a00 + a10) + a20;
+      const yt10 = (a10 - a20) - a30;
+      const yt01 = (a01 + a11) + a21;
+      const yt11 = (a11 - a21) - a31;
+      const yt02 = (a02 + a12) + a22;
+      const yt12 = (a12 - a22) - a32;
+      const yt03 = (a03 + a13) + a23;
+      const yt13 = (a13 - a23) - a33;
+      const y00 = (yt00 + yt01) + yt02;
+      store<f32>(q00 + cb, max<f32>(y00 + bs, actFloorS));
+      const y01 = (yt01 - yt02) - yt03;
+      if (c1ok) store<f32>(q01 + cb, max<f32>(y01 + bs, actFloorS));
+      const y10 = (yt10 + yt11) + yt12;
+      if (r1ok) store<f32>(q10 + cb, max<f32>(y10 + bs, actFloorS));
+      const y11 = (yt11 - yt12) - yt13;
+      if (r1ok && c1ok) store<f32>(q11 + cb, max<f32>(y11 + bs, actFloorS));
+      c++;
+    }
+  }
+}
+
+/**
  * F(2x2,3x3), for the weight gradient: D[k][t - t0][c] = (A·e·Aᵀ)[k]
  * for tiles t0 .. t0+count-1, where e is the 2x2 patch of channel c of
  * dy ([N, OH, OW, C]) at rows 2ty .. +1 and columns 2tx ..
@@ -1519,6 +1803,790 @@ export function outputTransform4(
       const a53 = load<f32>(P33 + o + cb);
       const a54 = load<f32>(P34 + o + cb);
       const a55 = load<f32>(P35 + o + cb);
+      const yt00 = (((a00 + a10) + a20) + a30) + a40;
+      const yt10 = ((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0);
+      const yt20 = ((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0);
+      const yt30 = (((a10 - a20) + a30 * <f32> (8.0)) + a40 * <f32> (-8.0)) +
+        a50;
+      const yt01 = (((a01 + a11) + a21) + a31) + a41;
+      const yt11 = ((a11 - a21) + a31 * <f32> (2.0)) + a41 * <f32> (-2.0);
+      const yt21 = ((a11 + a21) + a31 * <f32> (4.0)) + a41 * <f32> (4.0);
+      const yt31 = (((a11 - a21) + a31 * <f32> (8.0)) + a41 * <f32> (-8.0)) +
+        a51;
+      const yt02 = (((a02 + a12) + a22) + a32) + a42;
+      const yt12 = ((a12 - a22) + a32 * <f32> (2.0)) + a42 * <f32> (-2.0);
+      const yt22 = ((a12 + a22) + a32 * <f32> (4.0)) + a42 * <f32> (4.0);
+      const yt32 = (((a12 - a22) + a32 * <f32> (8.0)) + a42 * <f32> (-8.0)) +
+        a52;
+      const yt03 = (((a03 + a13) + a23) + a33) + a43;
+      const yt13 = ((a13 - a23) + a33 * <f32> (2.0)) + a43 * <f32> (-2.0);
+      const yt23 = ((a13 + a23) + a33 * <f32> (4.0)) + a43 * <f32> (4.0);
+      const yt33 = (((a13 - a23) + a33 * <f32> (8.0)) + a43 * <f32> (-8.0)) +
+        a53;
+      const yt04 = (((a04 + a14) + a24) + a34) + a44;
+      const yt14 = ((a14 - a24) + a34 * <f32> (2.0)) + a44 * <f32> (-2.0);
+      const yt24 = ((a14 + a24) + a34 * <f32> (4.0)) + a44 * <f32> (4.0);
+      const yt34 = (((a14 - a24) + a34 * <f32> (8.0)) + a44 * <f32> (-8.0)) +
+        a54;
+      const yt05 = (((a05 + a15) + a25) + a35) + a45;
+      const yt15 = ((a15 - a25) + a35 * <f32> (2.0)) + a45 * <f32> (-2.0);
+      const yt25 = ((a15 + a25) + a35 * <f32> (4.0)) + a45 * <f32> (4.0);
+      const yt35 = (((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
+        a55;
+      const y00 = (((yt00 + yt01) + yt02) + yt03) + yt04;
+      store<f32>(q00 + cb, max<f32>(y00 + bs, actFloorS));
+      const y01 = ((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0);
+      if (c1ok) store<f32>(q01 + cb, max<f32>(y01 + bs, actFloorS));
+      const y02 = ((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0);
+      if (c2ok) store<f32>(q02 + cb, max<f32>(y02 + bs, actFloorS));
+      const y03 = (((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
+        yt05;
+      if (c3ok) store<f32>(q03 + cb, max<f32>(y03 + bs, actFloorS));
+      const y10 = (((yt10 + yt11) + yt12) + yt13) + yt14;
+      if (r1ok) store<f32>(q10 + cb, max<f32>(y10 + bs, actFloorS));
+      const y11 = ((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0);
+      if (r1ok && c1ok) store<f32>(q11 + cb, max<f32>(y11 + bs, actFloorS));
+      const y12 = ((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0);
+      if (r1ok && c2ok) store<f32>(q12 + cb, max<f32>(y12 + bs, actFloorS));
+      const y13 = (((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
+        yt15;
+      if (r1ok && c3ok) store<f32>(q13 + cb, max<f32>(y13 + bs, actFloorS));
+      const y20 = (((yt20 + yt21) + yt22) + yt23) + yt24;
+      if (r2ok) store<f32>(q20 + cb, max<f32>(y20 + bs, actFloorS));
+      const y21 = ((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0);
+      if (r2ok && c1ok) store<f32>(q21 + cb, max<f32>(y21 + bs, actFloorS));
+      const y22 = ((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0);
+      if (r2ok && c2ok) store<f32>(q22 + cb, max<f32>(y22 + bs, actFloorS));
+      const y23 = (((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
+        yt25;
+      if (r2ok && c3ok) store<f32>(q23 + cb, max<f32>(y23 + bs, actFloorS));
+      const y30 = (((yt30 + yt31) + yt32) + yt33) + yt34;
+      if (r3ok) store<f32>(q30 + cb, max<f32>(y30 + bs, actFloorS));
+      const y31 = ((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0);
+      if (r3ok && c1ok) store<f32>(q31 + cb, max<f32>(y31 + bs, actFloorS));
+      const y32 = ((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0);
+      if (r3ok && c2ok) store<f32>(q32 + cb, max<f32>(y32 + bs, actFloorS));
+      const y33 = (((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
+        yt35;
+      if (r3ok && c3ok) store<f32>(q33 + cb, max<f32>(y33 + bs, actFloorS));
+      c++;
+    }
+  }
+}
+
+/**
+ * F(4x4,3x3) output transform then a 2x2, stride-2 max pool:
+ * z[n, 2ty+i, 2tx+j, c] = max over the window at row 4ty+2i,
+ * column 4tx+2j of what {@link outputTransform4} would store there
+ * (bias, then ReLU where `relu` is 1); z is [N, OH/2, OW/2, C] (rounded
+ * down: windows past OH x OW are skipped).
+ */
+export function outputTransformPool4(
+  mTable: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(mTable, 0);
+  const P1 = load<usize>(mTable, 4);
+  const P2 = load<usize>(mTable, 8);
+  const P3 = load<usize>(mTable, 12);
+  const P4 = load<usize>(mTable, 16);
+  const P5 = load<usize>(mTable, 20);
+  const P6 = load<usize>(mTable, 24);
+  const P7 = load<usize>(mTable, 28);
+  const P8 = load<usize>(mTable, 32);
+  const P9 = load<usize>(mTable, 36);
+  const P10 = load<usize>(mTable, 40);
+  const P11 = load<usize>(mTable, 44);
+  const P12 = load<usize>(mTable, 48);
+  const P13 = load<usize>(mTable, 52);
+  const P14 = load<usize>(mTable, 56);
+  const P15 = load<usize>(mTable, 60);
+  const P16 = load<usize>(mTable, 64);
+  const P17 = load<usize>(mTable, 68);
+  const P18 = load<usize>(mTable, 72);
+  const P19 = load<usize>(mTable, 76);
+  const P20 = load<usize>(mTable, 80);
+  const P21 = load<usize>(mTable, 84);
+  const P22 = load<usize>(mTable, 88);
+  const P23 = load<usize>(mTable, 92);
+  const P24 = load<usize>(mTable, 96);
+  const P25 = load<usize>(mTable, 100);
+  const P26 = load<usize>(mTable, 104);
+  const P27 = load<usize>(mTable, 108);
+  const P28 = load<usize>(mTable, 112);
+  const P29 = load<usize>(mTable, 116);
+  const P30 = load<usize>(mTable, 120);
+  const P31 = load<usize>(mTable, 124);
+  const P32 = load<usize>(mTable, 128);
+  const P33 = load<usize>(mTable, 132);
+  const P34 = load<usize>(mTable, 136);
+  const P35 = load<usize>(mTable, 140);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 4 * ty, ox = 4 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const q00 = y +
+      (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) +
+          <usize> (ox >> 1)) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const a00 = v128.load(P0 + o + cb);
+      const a01 = v128.load(P1 + o + cb);
+      const a02 = v128.load(P2 + o + cb);
+      const a03 = v128.load(P3 + o + cb);
+      const a04 = v128.load(P4 + o + cb);
+      const a05 = v128.load(P5 + o + cb);
+      const a10 = v128.load(P6 + o + cb);
+      const a11 = v128.load(P7 + o + cb);
+      const a12 = v128.load(P8 + o + cb);
+      const a13 = v128.load(P9 + o + cb);
+      const a14 = v128.load(P10 + o + cb);
+      const a15 = v128.load(P11 + o + cb);
+      const a20 = v128.load(P12 + o + cb);
+      const a21 = v128.load(P13 + o + cb);
+      const a22 = v128.load(P14 + o + cb);
+      const a23 = v128.load(P15 + o + cb);
+      const a24 = v128.load(P16 + o + cb);
+      const a25 = v128.load(P17 + o + cb);
+      const a30 = v128.load(P18 + o + cb);
+      const a31 = v128.load(P19 + o + cb);
+      const a32 = v128.load(P20 + o + cb);
+      const a33 = v128.load(P21 + o + cb);
+      const a34 = v128.load(P22 + o + cb);
+      const a35 = v128.load(P23 + o + cb);
+      const a40 = v128.load(P24 + o + cb);
+      const a41 = v128.load(P25 + o + cb);
+      const a42 = v128.load(P26 + o + cb);
+      const a43 = v128.load(P27 + o + cb);
+      const a44 = v128.load(P28 + o + cb);
+      const a45 = v128.load(P29 + o + cb);
+      const a50 = v128.load(P30 + o + cb);
+      const a51 = v128.load(P31 + o + cb);
+      const a52 = v128.load(P32 + o + cb);
+      const a53 = v128.load(P33 + o + cb);
+      const a54 = v128.load(P34 + o + cb);
+      const a55 = v128.load(P35 + o + cb);
+      const yt00 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30),
+        a40,
+      );
+      const yt10 = madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)));
+      const yt20 = madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)));
+      const yt30 = f32x4.add(
+        madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20))),
+        a50,
+      );
+      const yt01 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31),
+        a41,
+      );
+      const yt11 = madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)));
+      const yt21 = madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)));
+      const yt31 = f32x4.add(
+        madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21))),
+        a51,
+      );
+      const yt02 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32),
+        a42,
+      );
+      const yt12 = madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)));
+      const yt22 = madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)));
+      const yt32 = f32x4.add(
+        madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22))),
+        a52,
+      );
+      const yt03 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33),
+        a43,
+      );
+      const yt13 = madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)));
+      const yt23 = madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)));
+      const yt33 = f32x4.add(
+        madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23))),
+        a53,
+      );
+      const yt04 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34),
+        a44,
+      );
+      const yt14 = madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)));
+      const yt24 = madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)));
+      const yt34 = f32x4.add(
+        madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24))),
+        a54,
+      );
+      const yt05 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35),
+        a45,
+      );
+      const yt15 = madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)));
+      const yt25 = madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)));
+      const yt35 = f32x4.add(
+        madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25))),
+        a55,
+      );
+      const y00 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
+        yt04,
+      );
+      const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
+      const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
+      const y03 = f32x4.add(
+        madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
+        yt05,
+      );
+      const y10 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
+        yt14,
+      );
+      const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
+      if (r1ok && c1ok) {
+        v128.store(
+          q00 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
+      const y13 = f32x4.add(
+        madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
+        yt15,
+      );
+      if (r1ok && c3ok) {
+        v128.store(
+          q01 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y20 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
+        yt24,
+      );
+      const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
+      const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
+      const y23 = f32x4.add(
+        madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
+        yt25,
+      );
+      const y30 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
+        yt34,
+      );
+      const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
+      if (r3ok && c1ok) {
+        v128.store(
+          q10 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
+      const y33 = f32x4.add(
+        madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
+        yt35,
+      );
+      if (r3ok && c3ok) {
+        v128.store(
+          q11 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
+            actFloor,
+          ),
+        );
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const a00 = load<f32>(P0 + o + cb);
+      const a01 = load<f32>(P1 + o + cb);
+      const a02 = load<f32>(P2 + o + cb);
+      const a03 = load<f32>(P3 + o + cb);
+      const a04 = load<f32>(P4 + o + cb);
+      const a05 = load<f32>(P5 + o + cb);
+      const a10 = load<f32>(P6 + o + cb);
+      const a11 = load<f32>(P7 + o + cb);
+      const a12 = load<f32>(P8 + o + cb);
+      const a13 = load<f32>(P9 + o + cb);
+      const a14 = load<f32>(P10 + o + cb);
+      const a15 = load<f32>(P11 + o + cb);
+      const a20 = load<f32>(P12 + o + cb);
+      const a21 = load<f32>(P13 + o + cb);
+      const a22 = load<f32>(P14 + o + cb);
+      const a23 = load<f32>(P15 + o + cb);
+      const a24 = load<f32>(P16 + o + cb);
+      const a25 = load<f32>(P17 + o + cb);
+      const a30 = load<f32>(P18 + o + cb);
+      const a31 = load<f32>(P19 + o + cb);
+      const a32 = load<f32>(P20 + o + cb);
+      const a33 = load<f32>(P21 + o + cb);
+      const a34 = load<f32>(P22 + o + cb);
+      const a35 = load<f32>(P23 + o + cb);
+      const a40 = load<f32>(P24 + o + cb);
+      const a41 = load<f32>(P25 + o + cb);
+      const a42 = load<f32>(P26 + o + cb);
+      const a43 = load<f32>(P27 + o + cb);
+      const a44 = load<f32>(P28 + o + cb);
+      const a45 = load<f32>(P29 + o + cb);
+      const a50 = load<f32>(P30 + o + cb);
+      const a51 = load<f32>(P31 + o + cb);
+      const a52 = load<f32>(P32 + o + cb);
+      const a53 = load<f32>(P33 + o + cb);
+      const a54 = load<f32>(P34 + o + cb);
+      const a55 = load<f32>(P35 + o + cb);
+      const yt00 = (((a00 + a10) + a20) + a30) + a40;
+      const yt10 = ((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0);
+      const yt20 = ((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0);
+      const yt30 = (((a10 - a20) + a30 * <f32> (8.0)) + a40 * <f32> (-8.0)) +
+        a50;
+      const yt01 = (((a01 + a11) + a21) + a31) + a41;
+      const yt11 = ((a11 - a21) + a31 * <f32> (2.0)) + a41 * <f32> (-2.0);
+      const yt21 = ((a11 + a21) + a31 * <f32> (4.0)) + a41 * <f32> (4.0);
+      const yt31 = (((a11 - a21) + a31 * <f32> (8.0)) + a41 * <f32> (-8.0)) +
+        a51;
+      const yt02 = (((a02 + a12) + a22) + a32) + a42;
+      const yt12 = ((a12 - a22) + a32 * <f32> (2.0)) + a42 * <f32> (-2.0);
+      const yt22 = ((a12 + a22) + a32 * <f32> (4.0)) + a42 * <f32> (4.0);
+      const yt32 = (((a12 - a22) + a32 * <f32> (8.0)) + a42 * <f32> (-8.0)) +
+        a52;
+      const yt03 = (((a03 + a13) + a23) + a33) + a43;
+      const yt13 = ((a13 - a23) + a33 * <f32> (2.0)) + a43 * <f32> (-2.0);
+      const yt23 = ((a13 + a23) + a33 * <f32> (4.0)) + a43 * <f32> (4.0);
+      const yt33 = (((a13 - a23) + a33 * <f32> (8.0)) + a43 * <f32> (-8.0)) +
+        a53;
+      const yt04 = (((a04 + a14) + a24) + a34) + a44;
+      const yt14 = ((a14 - a24) + a34 * <f32> (2.0)) + a44 * <f32> (-2.0);
+      const yt24 = ((a14 + a24) + a34 * <f32> (4.0)) + a44 * <f32> (4.0);
+      const yt34 = (((a14 - a24) + a34 * <f32> (8.0)) + a44 * <f32> (-8.0)) +
+        a54;
+      const yt05 = (((a05 + a15) + a25) + a35) + a45;
+      const yt15 = ((a15 - a25) + a35 * <f32> (2.0)) + a45 * <f32> (-2.0);
+      const yt25 = ((a15 + a25) + a35 * <f32> (4.0)) + a45 * <f32> (4.0);
+      const yt35 = (((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
+        a55;
+      const y00 = (((yt00 + yt01) + yt02) + yt03) + yt04;
+      const y01 = ((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0);
+      const y02 = ((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0);
+      const y03 = (((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
+        yt05;
+      const y10 = (((yt10 + yt11) + yt12) + yt13) + yt14;
+      const y11 = ((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0);
+      if (r1ok && c1ok) {
+        store<f32>(
+          q00 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y12 = ((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0);
+      const y13 = (((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
+        yt15;
+      if (r1ok && c3ok) {
+        store<f32>(
+          q01 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y02, y03), max<f32>(y12, y13)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y20 = (((yt20 + yt21) + yt22) + yt23) + yt24;
+      const y21 = ((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0);
+      const y22 = ((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0);
+      const y23 = (((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
+        yt25;
+      const y30 = (((yt30 + yt31) + yt32) + yt33) + yt34;
+      const y31 = ((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0);
+      if (r3ok && c1ok) {
+        store<f32>(
+          q10 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y20, y21), max<f32>(y30, y31)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y32 = ((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0);
+      const y33 = (((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
+        yt35;
+      if (r3ok && c3ok) {
+        store<f32>(
+          q11 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y22, y23), max<f32>(y32, y33)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      c++;
+    }
+  }
+}
+
+/**
+ * F(4x4,3x3) output transform of a convolution with one input
+ * channel, its products included: as {@link outputTransform4} with
+ * M[k][t][c] = V[k][t]·U[k][c], where V[k] (plane k of 36, [count]
+ * floats, at load<usize>(vTable + 4k)) is the input transform and U the
+ * filter transform laid out as [⌈C/4⌉][36][4] floats at `u`.
+ */
+export function outputTransformOuter4(
+  vTable: usize,
+  u: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(vTable, 0);
+  const P1 = load<usize>(vTable, 4);
+  const P2 = load<usize>(vTable, 8);
+  const P3 = load<usize>(vTable, 12);
+  const P4 = load<usize>(vTable, 16);
+  const P5 = load<usize>(vTable, 20);
+  const P6 = load<usize>(vTable, 24);
+  const P7 = load<usize>(vTable, 28);
+  const P8 = load<usize>(vTable, 32);
+  const P9 = load<usize>(vTable, 36);
+  const P10 = load<usize>(vTable, 40);
+  const P11 = load<usize>(vTable, 44);
+  const P12 = load<usize>(vTable, 48);
+  const P13 = load<usize>(vTable, 52);
+  const P14 = load<usize>(vTable, 56);
+  const P15 = load<usize>(vTable, 60);
+  const P16 = load<usize>(vTable, 64);
+  const P17 = load<usize>(vTable, 68);
+  const P18 = load<usize>(vTable, 72);
+  const P19 = load<usize>(vTable, 76);
+  const P20 = load<usize>(vTable, 80);
+  const P21 = load<usize>(vTable, 84);
+  const P22 = load<usize>(vTable, 88);
+  const P23 = load<usize>(vTable, 92);
+  const P24 = load<usize>(vTable, 96);
+  const P25 = load<usize>(vTable, 100);
+  const P26 = load<usize>(vTable, 104);
+  const P27 = load<usize>(vTable, 108);
+  const P28 = load<usize>(vTable, 112);
+  const P29 = load<usize>(vTable, 116);
+  const P30 = load<usize>(vTable, 120);
+  const P31 = load<usize>(vTable, 124);
+  const P32 = load<usize>(vTable, 128);
+  const P33 = load<usize>(vTable, 132);
+  const P34 = load<usize>(vTable, 136);
+  const P35 = load<usize>(vTable, 140);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 4 * ty, ox = 4 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r2ok = oy + 2 < OH;
+    const c2ok = ox + 2 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const q00 = y +
+      (<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q02 = q00 + 0 * rowBytes + 2 * pixBytes;
+    const q03 = q00 + 0 * rowBytes + 3 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const q12 = q00 + 1 * rowBytes + 2 * pixBytes;
+    const q13 = q00 + 1 * rowBytes + 3 * pixBytes;
+    const q20 = q00 + 2 * rowBytes + 0 * pixBytes;
+    const q21 = q00 + 2 * rowBytes + 1 * pixBytes;
+    const q22 = q00 + 2 * rowBytes + 2 * pixBytes;
+    const q23 = q00 + 2 * rowBytes + 3 * pixBytes;
+    const q30 = q00 + 3 * rowBytes + 0 * pixBytes;
+    const q31 = q00 + 3 * rowBytes + 1 * pixBytes;
+    const q32 = q00 + 3 * rowBytes + 2 * pixBytes;
+    const q33 = q00 + 3 * rowBytes + 3 * pixBytes;
+    const o = <usize> i * 4;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const ug = u + (<usize> c >> 2) * 576;
+      const a00 = f32x4.mul(v128.load32_splat(P0 + o), v128.load(ug, 0));
+      const a01 = f32x4.mul(v128.load32_splat(P1 + o), v128.load(ug, 16));
+      const a02 = f32x4.mul(v128.load32_splat(P2 + o), v128.load(ug, 32));
+      const a03 = f32x4.mul(v128.load32_splat(P3 + o), v128.load(ug, 48));
+      const a04 = f32x4.mul(v128.load32_splat(P4 + o), v128.load(ug, 64));
+      const a05 = f32x4.mul(v128.load32_splat(P5 + o), v128.load(ug, 80));
+      const a10 = f32x4.mul(v128.load32_splat(P6 + o), v128.load(ug, 96));
+      const a11 = f32x4.mul(v128.load32_splat(P7 + o), v128.load(ug, 112));
+      const a12 = f32x4.mul(v128.load32_splat(P8 + o), v128.load(ug, 128));
+      const a13 = f32x4.mul(v128.load32_splat(P9 + o), v128.load(ug, 144));
+      const a14 = f32x4.mul(v128.load32_splat(P10 + o), v128.load(ug, 160));
+      const a15 = f32x4.mul(v128.load32_splat(P11 + o), v128.load(ug, 176));
+      const a20 = f32x4.mul(v128.load32_splat(P12 + o), v128.load(ug, 192));
+      const a21 = f32x4.mul(v128.load32_splat(P13 + o), v128.load(ug, 208));
+      const a22 = f32x4.mul(v128.load32_splat(P14 + o), v128.load(ug, 224));
+      const a23 = f32x4.mul(v128.load32_splat(P15 + o), v128.load(ug, 240));
+      const a24 = f32x4.mul(v128.load32_splat(P16 + o), v128.load(ug, 256));
+      const a25 = f32x4.mul(v128.load32_splat(P17 + o), v128.load(ug, 272));
+      const a30 = f32x4.mul(v128.load32_splat(P18 + o), v128.load(ug, 288));
+      const a31 = f32x4.mul(v128.load32_splat(P19 + o), v128.load(ug, 304));
+      const a32 = f32x4.mul(v128.load32_splat(P20 + o), v128.load(ug, 320));
+      const a33 = f32x4.mul(v128.load32_splat(P21 + o), v128.load(ug, 336));
+      const a34 = f32x4.mul(v128.load32_splat(P22 + o), v128.load(ug, 352));
+      const a35 = f32x4.mul(v128.load32_splat(P23 + o), v128.load(ug, 368));
+      const a40 = f32x4.mul(v128.load32_splat(P24 + o), v128.load(ug, 384));
+      const a41 = f32x4.mul(v128.load32_splat(P25 + o), v128.load(ug, 400));
+      const a42 = f32x4.mul(v128.load32_splat(P26 + o), v128.load(ug, 416));
+      const a43 = f32x4.mul(v128.load32_splat(P27 + o), v128.load(ug, 432));
+      const a44 = f32x4.mul(v128.load32_splat(P28 + o), v128.load(ug, 448));
+      const a45 = f32x4.mul(v128.load32_splat(P29 + o), v128.load(ug, 464));
+      const a50 = f32x4.mul(v128.load32_splat(P30 + o), v128.load(ug, 480));
+      const a51 = f32x4.mul(v128.load32_splat(P31 + o), v128.load(ug, 496));
+      const a52 = f32x4.mul(v128.load32_splat(P32 + o), v128.load(ug, 512));
+      const a53 = f32x4.mul(v128.load32_splat(P33 + o), v128.load(ug, 528));
+      const a54 = f32x4.mul(v128.load32_splat(P34 + o), v128.load(ug, 544));
+      const a55 = f32x4.mul(v128.load32_splat(P35 + o), v128.load(ug, 560));
+      const yt00 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30),
+        a40,
+      );
+      const yt10 = madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)));
+      const yt20 = madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)));
+      const yt30 = f32x4.add(
+        madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20))),
+        a50,
+      );
+      const yt01 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31),
+        a41,
+      );
+      const yt11 = madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)));
+      const yt21 = madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)));
+      const yt31 = f32x4.add(
+        madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21))),
+        a51,
+      );
+      const yt02 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32),
+        a42,
+      );
+      const yt12 = madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)));
+      const yt22 = madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)));
+      const yt32 = f32x4.add(
+        madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22))),
+        a52,
+      );
+      const yt03 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33),
+        a43,
+      );
+      const yt13 = madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)));
+      const yt23 = madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)));
+      const yt33 = f32x4.add(
+        madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23))),
+        a53,
+      );
+      const yt04 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34),
+        a44,
+      );
+      const yt14 = madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)));
+      const yt24 = madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)));
+      const yt34 = f32x4.add(
+        madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24))),
+        a54,
+      );
+      const yt05 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35),
+        a45,
+      );
+      const yt15 = madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)));
+      const yt25 = madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)));
+      const yt35 = f32x4.add(
+        madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25))),
+        a55,
+      );
+      const y00 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
+        yt04,
+      );
+      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
+      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
+      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
+      const y03 = f32x4.add(
+        madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
+        yt05,
+      );
+      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
+      const y10 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
+        yt14,
+      );
+      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
+      if (r1ok && c1ok) {
+        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+      }
+      const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
+      if (r1ok && c2ok) {
+        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+      }
+      const y13 = f32x4.add(
+        madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
+        yt15,
+      );
+      if (r1ok && c3ok) {
+        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+      }
+      const y20 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
+        yt24,
+      );
+      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
+      const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
+      if (r2ok && c1ok) {
+        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+      }
+      const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
+      if (r2ok && c2ok) {
+        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+      }
+      const y23 = f32x4.add(
+        madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
+        yt25,
+      );
+      if (r2ok && c3ok) {
+        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+      }
+      const y30 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
+        yt34,
+      );
+      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
+      const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
+      if (r3ok && c1ok) {
+        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+      }
+      const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
+      if (r3ok && c2ok) {
+        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+      }
+      const y33 = f32x4.add(
+        madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
+        yt35,
+      );
+      if (r3ok && c3ok) {
+        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const ug = u + (<usize> c >> 2) * 576 + ((<usize> c & 3) << 2);
+      const a00 = load<f32>(P0 + o) * load<f32>(ug, 0);
+      const a01 = load<f32>(P1 + o) * load<f32>(ug, 16);
+      const a02 = load<f32>(P2 + o) * load<f32>(ug, 32);
+      const a03 = load<f32>(P3 + o) * load<f32>(ug, 48);
+      const a04 = load<f32>(P4 + o) * load<f32>(ug, 64);
+      const a05 = load<f32>(P5 + o) * load<f32>(ug, 80);
+      const a10 = load<f32>(P6 + o) * load<f32>(ug, 96);
+      const a11 = load<f32>(P7 + o) * load<f32>(ug, 112);
+      const a12 = load<f32>(P8 + o) * load<f32>(ug, 128);
+      const a13 = load<f32>(P9 + o) * load<f32>(ug, 144);
+      const a14 = load<f32>(P10 + o) * load<f32>(ug, 160);
+      const a15 = load<f32>(P11 + o) * load<f32>(ug, 176);
+      const a20 = load<f32>(P12 + o) * load<f32>(ug, 192);
+      const a21 = load<f32>(P13 + o) * load<f32>(ug, 208);
+      const a22 = load<f32>(P14 + o) * load<f32>(ug, 224);
+      const a23 = load<f32>(P15 + o) * load<f32>(ug, 240);
+      const a24 = load<f32>(P16 + o) * load<f32>(ug, 256);
+      const a25 = load<f32>(P17 + o) * load<f32>(ug, 272);
+      const a30 = load<f32>(P18 + o) * load<f32>(ug, 288);
+      const a31 = load<f32>(P19 + o) * load<f32>(ug, 304);
+      const a32 = load<f32>(P20 + o) * load<f32>(ug, 320);
+      const a33 = load<f32>(P21 + o) * load<f32>(ug, 336);
+      const a34 = load<f32>(P22 + o) * load<f32>(ug, 352);
+      const a35 = load<f32>(P23 + o) * load<f32>(ug, 368);
+      const a40 = load<f32>(P24 + o) * load<f32>(ug, 384);
+      const a41 = load<f32>(P25 + o) * load<f32>(ug, 400);
+      const a42 = load<f32>(P26 + o) * load<f32>(ug, 416);
+      const a43 = load<f32>(P27 + o) * load<f32>(ug, 432);
+      const a44 = load<f32>(P28 + o) * load<f32>(ug, 448);
+      const a45 = load<f32>(P29 + o) * load<f32>(ug, 464);
+      const a50 = load<f32>(P30 + o) * load<f32>(ug, 480);
+      const a51 = load<f32>(P31 + o) * load<f32>(ug, 496);
+      const a52 = load<f32>(P32 + o) * load<f32>(ug, 512);
+      const a53 = load<f32>(P33 + o) * load<f32>(ug, 528);
+      const a54 = load<f32>(P34 + o) * load<f32>(ug, 544);
+      const a55 = load<f32>(P35 + o) * load<f32>(ug, 560);
       const yt00 = (((a00 + a10) + a20) + a30) + a40;
       const yt10 = ((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0);
       const yt20 = ((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0);
