@@ -50,7 +50,7 @@ import {
 import { runWithPeak } from "./process_peak.ts";
 import { describeMachine, machineInfo } from "./machine.ts";
 import { gemmTuning } from "../../lib/kernels/tuning.ts";
-import { winogradProfitable } from "../../lib/kernels/winograd.ts";
+import { winogradForwardProfitable } from "../../lib/kernels/winograd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./fma_peak.ts";
 import { parseFlags, runTask, usage } from "../flags.ts";
@@ -464,10 +464,10 @@ function kernelFlops(
 
 /**
  * The FLOPs one image's prediction executes on this backend: 3×3
- * convolutions with at least 16 channels in and out run as Winograd
- * F(4×4,3×3) (36 products of Cin·Cout per 4×4 output tile), other
- * convolutions directly, dense layers as products; pooling, bias and
- * activations are not counted.
+ * convolutions the kernels route to Winograd F(4×4,3×3)
+ * (`winogradForwardProfitable`: 36 products of Cin·Cout per 4×4 output
+ * tile), other convolutions directly, dense layers as products; pooling,
+ * bias and activations are not counted.
  */
 function predictionFlops(model: tf.LayersModel): number {
   let flops = 0;
@@ -478,8 +478,9 @@ function predictionFlops(model: tf.LayersModel): number {
       const [kh, kw] = config.kernelSize as number[];
       const cin = (layer.input as tf.SymbolicTensor).shape[3] as number;
       const [, oh, ow, cout] = out;
-      // Winograd where the kernels route it (the same rule as conv2d.ts).
-      flops += kh === 3 && kw === 3 && winogradProfitable([kh, kw, cin, cout])
+      // Winograd where the kernels route a forward pass (conv2d.ts's rule).
+      flops += kh === 3 && kw === 3 &&
+          winogradForwardProfitable([kh, kw, cin, cout])
         ? 36 * Math.ceil(oh / 4) * Math.ceil(ow / 4) * 2 * cin * cout
         : 2 * oh * ow * cout * kh * kw * cin;
     } else if (layer.getClassName() === "Dense") {
