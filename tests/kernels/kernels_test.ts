@@ -529,28 +529,6 @@ Deno.test("a right operand streamed on its first product and packed from its sec
   tf.dispose([a, b, first, second, third, bt, fourth]);
 });
 
-Deno.test("tf.matMul on wasm broadcasts batches like cpu", async () => {
-  const a = values(2 * 3 * 4, 7), b = values(4 * 5, 8);
-  const expected = await (async () => {
-    await tf.setBackend("cpu");
-    try {
-      return tf.tidy(() =>
-        tf.matMul(tf.tensor(a, [2, 3, 4]), tf.tensor(b, [4, 5])).dataSync()
-      ) as Float32Array;
-    } finally {
-      await tf.setBackend("wasm");
-    }
-  })();
-  const actual = tf.tidy(() =>
-    tf.matMul(tf.tensor(a, [2, 3, 4]), tf.tensor(b, [4, 5])).dataSync()
-  ) as Float32Array;
-  assertClose(
-    { shape: [2, 3, 5], data: actual },
-    { shape: [2, 3, 5], data: expected },
-    "matMul [2,3,4]x[4,5]",
-  );
-});
-
 interface PoolCase {
   x: Shape4;
   filterSize: number | [number, number];
@@ -688,27 +666,6 @@ Deno.test("MaxPoolGrad matches the cpu backend exactly, ties included", async ()
       assertSame(actual, expected, what);
     }
   }
-});
-
-Deno.test("tf.maxPool gradients on wasm match cpu", async () => {
-  const shape: Shape4 = [3, 12, 10, 8];
-  const data = values(tf.util.sizeFromShape(shape), 7);
-  async function grad(backend: "cpu" | "wasm") {
-    await tf.setBackend(backend);
-    try {
-      return tf.tidy(() => {
-        const x = tf.relu(tf.tensor4d(data, shape));
-        const g = tf.grad((xx: tf.Tensor) =>
-          tf.maxPool(xx as tf.Tensor4D, 2, 2, "valid").square().sum()
-        )(x);
-        return { shape: g.shape, data: g.dataSync() as Float32Array };
-      });
-    } finally {
-      await tf.setBackend("wasm");
-    }
-  }
-  const expected = await grad("cpu");
-  assertClose(await grad("wasm"), expected, "maxPool gradient");
 });
 
 const SUM_CASES: [number[], number | number[], boolean][] = [
