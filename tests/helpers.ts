@@ -48,6 +48,13 @@ export function smallTest(data: Dataset, count = 64): Dataset {
 /** A progress sink that shows nothing. */
 export const silent: ProgressSink = { intervalMs: Infinity, write() {} };
 
+/** `train()` options that print nothing and skip validation after each epoch. */
+export const quiet = {
+  sink: silent,
+  verbose: false,
+  validation: false,
+} as const;
+
 /** Every weight of a model as plain arrays, for exact comparisons. */
 export function weightsOf(
   model: {

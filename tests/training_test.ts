@@ -20,8 +20,8 @@ import { gatherBatch } from "../lib/data.ts";
 import { localRunner, type StepRunner } from "../lib/engine/gradients.ts";
 import {
   maxWeightDiff,
+  quiet,
   realMnist,
-  silent,
   smallTest,
   weightsOf,
 } from "./helpers.ts";
@@ -29,7 +29,6 @@ import {
 const mnist = await realMnist();
 /** The test split cut short: these runs never read train()'s test figures. */
 const quick = smallTest(mnist);
-const quiet = { sink: silent, verbose: false, validation: false } as const;
 
 Deno.test("gatherBatch: [0,1] floats shaped [n,28,28,1] and one-hot labels", () => {
   const { xs, ys } = gatherBatch(mnist.train, [0, 1, 2]);

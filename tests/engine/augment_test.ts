@@ -22,8 +22,8 @@ import {
 } from "../../lib/engine/augment.ts";
 import {
   maxWeightDiff,
+  quiet,
   realMnist,
-  silent,
   smallTest,
   weightsOf,
 } from "../helpers.ts";
@@ -31,7 +31,6 @@ import {
 const mnist = await realMnist();
 /** The test split cut short: these runs never read train()'s test figures. */
 const quick = smallTest(mnist);
-const quiet = { sink: silent, verbose: false, validation: false } as const;
 const CI = Deno.env.get("CI") === "true";
 
 /**

@@ -11,8 +11,8 @@ import { localRunner } from "../../lib/engine/gradients.ts";
 import { parallelRunner } from "../../lib/engine/parallel.ts";
 import {
   maxWeightDiff,
+  quiet,
   realMnist,
-  silent,
   smallTest,
   weightsOf,
 } from "../helpers.ts";
@@ -20,7 +20,6 @@ import {
 const mnist = await realMnist();
 /** The test split cut short: these runs never read train()'s test figures. */
 const quick = smallTest(mnist);
-const quiet = { sink: silent, verbose: false, validation: false } as const;
 
 /** Runs `fn` with `console.warn` recorded; returns what was warned. */
 async function warnings(fn: () => Promise<unknown>): Promise<string[]> {

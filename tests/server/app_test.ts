@@ -403,8 +403,17 @@ Deno.test("deno task serve answers, then stops cleanly on Ctrl-C", async () => {
   }
   const status = await child.status;
   await child.stderr.cancel();
-  assertEquals(status.code, 0, out);
+  // The server's own shutdown ran, and nothing listens on its port any more.
   assertStringIncludes(out, "stopped");
+  const refused = await fetch(`http://127.0.0.1:${port}/`).then(
+    (r) => r.body?.cancel().then(() => false),
+    () => true,
+  );
+  assert(refused, "the port still answers");
+  // `deno task` forwards the SIGINT to the server's `deno run`, which exits
+  // 0; the task itself exits 0 or, depending on when the signal reached it,
+  // 130 (Deno 2.9.6's task runner reporting the interrupt, seen under load).
+  assert([0, 130].includes(status.code), `exit code ${status.code}:\n${out}`);
 });
 
 Deno.test("POST /api/explain answers the prediction and the maps, and refuses what /api/predict refuses", async () => {
