@@ -308,6 +308,11 @@ export async function train(
           ? (seen, values) => bar.update(seen, values)
           : undefined,
         onBatch: options.onStep,
+      }).catch((error) => {
+        // Stopped: the bar shows the step it stopped at, not the last one
+        // its throttle let through.
+        if (verbose) bar.flush();
+        throw error;
       });
       const log: EpochLog = {
         epoch,

@@ -169,10 +169,14 @@ Deno.test("train: stopped at a step and continued with initialStep, the weights 
   const model = buildModel({ seed: 7 });
   const controller = new AbortController();
   const logs: StepLog[] = [];
+  // The bar, throttled to its first line, ends on the step it stopped at.
+  const lines: string[] = [];
   const err = await assertRejects(
     () =>
       train(model, quick, {
         ...options,
+        verbose: true,
+        sink: { intervalMs: Infinity, write: (line) => lines.push(line) },
         signal: controller.signal,
         onStep: (log) => {
           logs.push(log);
@@ -182,6 +186,7 @@ Deno.test("train: stopped at a step and continued with initialStep, the weights 
     TrainingInterrupted,
   );
   assertEquals([err.step, err.steps], [2, 4]);
+  assertEquals(lines.map((l) => l.split(" [")[0]), ["128/512", "256/512"]);
   // Each step says how many samples the whole epoch has (a chart places it).
   assertEquals(logs.map((l) => [l.samples, l.samplesPerEpoch]), [
     [128, 512],

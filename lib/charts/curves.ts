@@ -34,6 +34,36 @@ function smooth(values: number[], weight: number): number[] {
 }
 
 /**
+ * The loss axis for `values`: a log scale, except over less than a factor of
+ * 1.5 (one step, a training stopped early, a flat stretch), where it is a
+ * linear one widened to that factor around their middle, with its ticks
+ * evenly spaced. A log scale over so little has one tick with a six-digit
+ * label, or ticks d3 leaves unlabelled; drawn over so little, the two scales
+ * look alike.
+ */
+function lossAxis(values: number[]): Record<string, unknown> {
+  const positive = values.filter((v) => v > 0 && Number.isFinite(v));
+  const lo = Math.min(...positive), hi = Math.max(...positive);
+  if (positive.length === 0 || hi / lo >= 1.5) {
+    return {
+      type: "log",
+      tickFormat: "~g",
+      label: "loss (cross-entropy, log scale)",
+    };
+  }
+  const middle = Math.sqrt(lo * hi), half = Math.sqrt(1.5);
+  const domain = [middle / half, middle * half];
+  const span = domain[1] - domain[0];
+  const power = 10 ** Math.floor(Math.log10(span / 4));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => span / s <= 5)!;
+  const ticks: number[] = [];
+  for (let k = Math.ceil(domain[0] / step); k * step <= domain[1]; k++) {
+    ticks.push(Number((k * step).toPrecision(6)));
+  }
+  return { type: "linear", domain, ticks, label: "loss (cross-entropy)" };
+}
+
+/**
  * The training curves of `history` as standalone SVG: loss on the left,
  * accuracy on the right, along epochs; the per-step values smoothed, the
  * test-set values as points at the end of each epoch.
@@ -89,7 +119,7 @@ export function trainingChart(
         grid: true,
         ...(metric === "acc"
           ? { domain: [Math.min(0.9, ...smoothed), 1] }
-          : { type: "log", tickFormat: "~g" }),
+          : lossAxis([...raw, ...test.map((t) => t.y)])),
       },
       color: {
         domain: ["training (smoothed)", "test set"],
@@ -103,6 +133,13 @@ export function trainingChart(
           strokeWidth: 0.8,
         }),
         Plot.line(train, { x: "x", y: "y", stroke: "series", strokeWidth: 2 }),
+        // One step is no line yet: its point (a training stopped early).
+        Plot.dot(train.length === 1 ? train : [], {
+          x: "x",
+          y: "y",
+          fill: "series",
+          r: 3,
+        }),
         Plot.dot(test, { x: "x", y: "y", fill: "series", r: 4 }),
         Plot.text(test, {
           x: "x",

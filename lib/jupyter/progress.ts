@@ -112,6 +112,7 @@ export class ProgressBar {
   #now: () => number;
   #start: number;
   #last = -Infinity;
+  #latest?: { seen: number; values: Record<string, number>; shown: boolean };
 
   /** Starts the clock of a bar over `options.total` samples. */
   constructor(options: ProgressBarOptions) {
@@ -135,7 +136,22 @@ export class ProgressBar {
   /** Reports `seen` samples done with running metric values; throttled. */
   update(seen: number, values: Record<string, number>): void {
     const now = this.#now();
+    this.#latest = { seen, values, shown: false };
     if (now - this.#last < this.#sink.intervalMs) return;
+    this.#write(now);
+  }
+
+  /**
+   * Writes the last {@linkcode update} if throttling held it back: where a
+   * stopped epoch ended, rather than where the bar last showed it.
+   */
+  flush(): void {
+    if (this.#latest && !this.#latest.shown) this.#write(this.#now());
+  }
+
+  #write(now: number): void {
+    const { seen, values } = this.#latest!;
+    this.#latest!.shown = true;
     this.#last = now;
     const elapsed = (now - this.#start) / 1000;
     const eta = seen > 0 ? (elapsed * (this.#total - seen)) / seen : 0;

@@ -2,7 +2,7 @@
  * The training chart places each step along the epoch by the samples the
  * whole epoch has (what `train` reports in each step's `samplesPerEpoch`):
  * after step 25 of 469 the curves end near 25/469 of the first epoch, not at
- * its end.
+ * its end. A training stopped after one step still gets a labelled axis.
  *
  * Run: deno test --allow-read tests/charts/curves_test.ts
  */
@@ -42,4 +42,36 @@ Deno.test("after step 25 of 469 the curves end near 25/469 of the epoch", () => 
     0.01,
   );
   assert(live.last - live.first < 0.1 * (whole.last - whole.first));
+});
+
+/** The loss panel's tick labels and axis label (the chart's first panel). */
+function lossAxis(svg: string) {
+  const panel = svg.slice(0, svg.indexOf("↑ accuracy"));
+  const labels = panel.match(/y-axis tick label"[^]*?<\/g>/)?.[0] ?? "";
+  return {
+    ticks: [...labels.matchAll(/>([^<]+)<\/text>/g)].map((m) => m[1]),
+    label: panel.match(/↑ (loss[^<]*)</)?.[1],
+  };
+}
+
+Deno.test("a training stopped after one step: its point, and a loss axis with labelled ticks", () => {
+  const svg = trainingChart({ epochs: [], steps: STEPS.slice(0, 1) });
+  const { ticks, label } = lossAxis(svg);
+  // Plot's own log axis over one value: one tick labelled "2.3" to six digits
+  // at most, or none; here a few evenly spaced, around the step's loss.
+  assert(ticks.length >= 3, `ticks ${ticks}`);
+  const values = ticks.map(Number);
+  assert(values.every((v) => v > 0 && String(v).length <= 4), `${ticks}`);
+  assert(values[0] < 2.3 && values.at(-1)! > 2.3, `${ticks}`);
+  assert(label === "loss (cross-entropy)", label);
+  // Its point is drawn (one point makes no line).
+  assert(/<circle[^>]*fill="#1c7ed6"/.test(svg), "no point of the step");
+  // Over a whole epoch's fall the axis is the log scale.
+  const whole = lossAxis(
+    trainingChart({
+      epochs: [],
+      steps: STEPS.map((s, i) => ({ ...s, loss: 2.3 * 0.9 ** i })),
+    }),
+  );
+  assert(whole.label === "loss (cross-entropy, log scale)", whole.label);
 });
