@@ -181,12 +181,15 @@ async function trainInto(cached: string): Promise<void> {
     // Another test file trained the same model first: keep theirs.
     await Deno.remove(staging, { recursive: true });
   }
-  // Models of older sources are never read again.
+  // Models of older sources are never read again, nor are the staging
+  // directories of runs killed while training (an hour old).
   for await (const entry of Deno.readDir(CACHE)) {
     const path = join(CACHE, entry.name);
-    if (path !== cached && entry.name.startsWith("trained_")) {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    }
+    const stale = entry.name.startsWith("trained_")
+      ? path !== cached
+      : entry.name.startsWith("staging_") &&
+        Date.now() - ((await Deno.stat(path)).mtime?.getTime() ?? 0) > 3.6e6;
+    if (stale) await Deno.remove(path, { recursive: true }).catch(() => {});
   }
 }
 
