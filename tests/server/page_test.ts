@@ -51,6 +51,27 @@ async function readPrediction(page: Page): Promise<string> {
   return await page.$eval("#prediction", (e) => e.textContent ?? "");
 }
 
+/**
+ * Serves the drawing page with the tests' trained model on a free loopback
+ * port and runs `fn` with a new Chromium page; closes both afterwards.
+ */
+async function withPage(
+  fn: (page: Page, server: Deno.HttpServer<Deno.NetAddr>) => Promise<void>,
+): Promise<void> {
+  const { model } = await trainedModel();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    createHandler({ model }),
+  );
+  const browser = await launchBrowser();
+  try {
+    await fn(await browser.newPage(), server);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+}
+
 Deno.test({
   name:
     "the drawing page reads digits drawn with the mouse and an uploaded picture",
@@ -58,14 +79,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { model } = await trainedModel();
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      createHandler({ model }),
-    );
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
+    await withPage(async (page, server) => {
       await page.setViewport({ width: 760, height: 620 });
       const missing: string[] = [];
       page.on("response", (r) => {
@@ -113,10 +127,7 @@ Deno.test({
       })()`) as number;
       assert(light > 0.3, `${light} of the pad is light after the upload`);
       assertEquals(missing, [], "requests answered 404 (favicon included)");
-    } finally {
-      await browser.close();
-      await server.shutdown();
-    }
+    });
   },
 });
 
@@ -147,14 +158,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { model } = await trainedModel();
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      createHandler({ model }),
-    );
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
+    await withPage(async (page, server) => {
       await page.setViewport({ width: 760, height: 1000 });
       let last: Record<string, unknown> | undefined;
       page.on("response", async (response) => {
@@ -237,10 +241,7 @@ Deno.test({
         );
       }
       console.log(`hot pixels within 2 px of ink: ${figures.join("; ")}`);
-    } finally {
-      await browser.close();
-      await server.shutdown();
-    }
+    });
   },
 });
 
@@ -251,14 +252,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { model } = await trainedModel();
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      createHandler({ model }),
-    );
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
+    await withPage(async (page, server) => {
       await page.setViewport({ width: 400, height: 1400 });
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
       await drawDigit(page, 3);
@@ -285,9 +279,6 @@ Deno.test({
       // The layers as the notebooks name them.
       assert(layout.title.startsWith("conv1's 32 feature maps"), layout.title);
       assertEquals(layout.cam, "conv2");
-    } finally {
-      await browser.close();
-      await server.shutdown();
-    }
+    });
   },
 });
