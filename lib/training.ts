@@ -48,7 +48,11 @@ export interface TrainOptions {
   limit?: number;
   /** Seed of the data order and dropout; random when omitted. */
   seed?: number;
-  /** Evaluate on the test set after each epoch; default true. */
+  /**
+   * Evaluate on the test set after each epoch; default true. With `false`,
+   * `train()` still evaluates once, after the last epoch, for its result's
+   * `test`.
+   */
   validation?: boolean;
   /** Where the progress bar goes; {@linkcode defaultSink} when omitted. */
   sink?: ProgressSink;
