@@ -16,19 +16,13 @@ export const KERNEL_TEST_IMAGES = 512;
 
 /**
  * Kernel code that loads MNIST as `mnist` with its test split cut to its
- * first {@linkcode KERNEL_TEST_IMAGES} images: the kernel tests check
- * messages, outputs and interrupts, not accuracy, and each pass over 10,000
- * test images (validation, a confusion matrix) takes seconds.
+ * first {@linkcode KERNEL_TEST_IMAGES} images (`smallTest`, tests/helpers.ts):
+ * the kernel tests check messages, outputs and interrupts, not accuracy, and
+ * each pass over 10,000 test images (validation, a confusion matrix) takes
+ * seconds. The kernel runs in `notebooks/`.
  */
-export const LOAD_MNIST = `const mnist = await loadMnist().then((d) => ({
-  ...d,
-  test: {
-    ...d.test,
-    count: ${KERNEL_TEST_IMAGES},
-    images: d.test.images.subarray(0, ${KERNEL_TEST_IMAGES} * 784),
-    labels: d.test.labels.subarray(0, ${KERNEL_TEST_IMAGES}),
-  },
-}));`;
+export const LOAD_MNIST = `import { smallTest } from "../tests/helpers.ts";
+const mnist = smallTest(await loadMnist(), ${KERNEL_TEST_IMAGES});`;
 
 /** One IOPub message of a cell. */
 export interface Message {
