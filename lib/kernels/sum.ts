@@ -1,8 +1,10 @@
 /**
  * `Sum` over leading axes for the wasm backend: the bias gradients of the
- * conv layers (`dy` [N,H,W,C] summed to [C]). The stock kernel transposes the
- * reduced axes to the end first; summing rows in place over the wasm heap
- * reads the data once, sequentially.
+ * conv layers (`dy` [N,H,W,C] summed to [C]), and sums of every element (the
+ * training step's finiteness check of the gradients). The stock kernel
+ * transposes the reduced axes to the end first, and sums scalars; summing
+ * rows in place over the wasm heap reads the data once, sequentially, four
+ * floats at a time.
  *
  * @module
  */
@@ -18,8 +20,9 @@ import { simdAvailable, simdKernels } from "./simd/simd.ts";
 
 /**
  * Makes the `Sum` kernel function; `stock` (the wasm backend's own kernel)
- * runs every reduction that is not over a non-empty prefix of the axes of a
- * float32 tensor.
+ * runs every reduction of a float32 tensor that is not over a non-empty
+ * prefix of its axes, or over all of them with a size that is a multiple of
+ * 4, and every reduction of another dtype.
  */
 export function makeSum(stock: WasmKernelFunc): WasmKernelFunc {
   return function sum(args: KernelArgs): tf.TensorInfo {
@@ -30,11 +33,19 @@ export function makeSum(stock: WasmKernelFunc): WasmKernelFunc {
     const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const prefix = axes.length > 0 && axes.length < rank &&
       axes.every((a, i) => a === i);
-    if (x.dtype !== "float32" || !prefix) return stock(args);
-    const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
-    const cols = tf.util.sizeFromShape(x.shape.slice(axes.length));
+    const size = tf.util.sizeFromShape(x.shape);
+    // Every axis: columns of 4 (or 128) floats, whose sums are then added.
+    const all = rank > 0 && axes.length === rank && size % 4 === 0 &&
+      simdAvailable(backend);
+    if (x.dtype !== "float32" || !(prefix || all)) return stock(args);
+    const cols = all
+      ? (size % 128 === 0 ? 128 : 4)
+      : tf.util.sizeFromShape(x.shape.slice(axes.length));
+    const rows = size / cols;
     const outShape = keepDims
-      ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
+      ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+      : all
+      ? []
       : x.shape.slice(axes.length);
     const out = backend.makeOutput(outShape, "float32");
     if (cols % 4 === 0 && simdAvailable(backend)) {
@@ -51,7 +62,8 @@ export function makeSum(stock: WasmKernelFunc): WasmKernelFunc {
         );
         const heap = heapF32(backend);
         const sums = new Float64Array(heap.buffer, accIndex * 4, cols);
-        heap.set(sums, heapIndex(backend, out));
+        if (all) heap[heapIndex(backend, out)] = sums.reduce((a, b) => a + b);
+        else heap.set(sums, heapIndex(backend, out));
         return out;
       } finally {
         disposeAll(backend, acc);

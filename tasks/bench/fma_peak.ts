@@ -33,6 +33,14 @@ export interface Peak {
 
 const CHAINS = 12;
 
+/**
+ * Where the loop's multiply-add operands come from: locals loaded from
+ * memory before the loop (the peak), `v128.const`s written in the loop
+ * (docs/v8_constant_splat.md), or one operand loaded from memory in the loop
+ * at every multiply-add (docs/v8_bounds_checks.md).
+ */
+export type Operands = "locals" | "constants" | "loads";
+
 /** LEB128 of an unsigned integer. */
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -45,6 +53,19 @@ function uleb(n: number): number[] {
   return out;
 }
 
+/** LEB128 of a signed integer. */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) {
+      return [...out, byte];
+    }
+    out.push(byte | 0x80);
+  }
+}
+
 /**
  * `peak(p: i32, iters: i32) -> f32`: loads x, y and 12 accumulators from
  * memory at p, runs `iters` rounds of acc_i = x·y + acc_i, returns a lane of
@@ -52,7 +73,7 @@ function uleb(n: number): number[] {
  */
 function peakModule(
   fused: boolean,
-  constants = false,
+  operands: Operands = "locals",
 ): Uint8Array<ArrayBuffer> {
   const SIMD = 0xfd;
   const get = (i: number) => [0x20, i], set = (i: number) => [0x21, i];
@@ -75,11 +96,15 @@ function peakModule(
     v: number,
   ) => [SIMD, 0x0c, ...[0, 1, 2, 3].flatMap(() => f32(v))];
   for (let c = 0; c < CHAINS; c++) {
-    // x·y + acc with x, y from memory, or (the V8 reproduction) as constants
-    // written in the loop: v128.const 0.999999, v128.const 0.000001.
+    // x·y + acc with x, y loaded from memory before the loop; or (the V8
+    // reproductions) as constants written in the loop, v128.const 0.999999
+    // and v128.const 0.000001; or with x loaded from memory at this
+    // multiply-add (a bounds-checked load in each).
     body.push(
-      ...(constants
+      ...(operands === "constants"
         ? [...splat(0.999999), ...splat(0.000001)]
+        : operands === "loads"
+        ? [...get(0), ...load(32 + 16 * c), ...get(3)]
         : [...get(2), ...get(3)]),
     );
     if (fused) {
@@ -88,6 +113,19 @@ function peakModule(
       body.push(SIMD, 0xe6, 0x01, ...get(4 + c), SIMD, 0xe4, 0x01); // mul, add
     }
     body.push(...set(4 + c));
+  }
+  if (operands === "loads") {
+    // p = (p + 16) & 0x3ff0: the loads walk 1 KB, as a kernel's pointers walk
+    body.push(
+      ...get(0),
+      0x41,
+      16,
+      0x6a,
+      0x41,
+      ...sleb(0x3ff0),
+      0x71,
+      ...set(0),
+    );
   }
   body.push(
     ...get(1),
@@ -132,19 +170,20 @@ function peakModule(
 /**
  * Measures the per-thread multiply-add peak of this runtime here: rounds of
  * a few milliseconds each for about `milliseconds` in all (default 60),
- * keeping the best. Fused where the runtime validates relaxed SIMD. With
- * `constants`, the operands are `v128.const`s written inside the loop
- * instead: the V8 reproduction of docs/v8_constant_splat.md.
+ * keeping the best. Fused where the runtime validates relaxed SIMD. Other
+ * `operands` than the default `"locals"` time the V8 reproductions of
+ * docs/v8_constant_splat.md and docs/v8_bounds_checks.md.
  */
 export function measurePeak(
-  { milliseconds = 60, constants = false } = {},
+  { milliseconds = 60, operands = "locals" as Operands } = {},
 ): Peak {
-  const fusedBytes = peakModule(true, constants);
+  const fusedBytes = peakModule(true, operands);
   const fused = WebAssembly.validate(fusedBytes);
   const memory = new WebAssembly.Memory({ initial: 1 });
-  new Float32Array(memory.buffer).fill(0.5, 0, 8).fill(0, 8, 64);
+  new Float32Array(memory.buffer).fill(0.5, 0, 8).fill(0, 8, 64)
+    .fill(0.5, 64, 8192);
   const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(fused ? fusedBytes : peakModule(false, constants)),
+    new WebAssembly.Module(fused ? fusedBytes : peakModule(false, operands)),
     { env: { memory } },
   );
   const peak = instance.exports.peak as (p: number, iters: number) => number;
@@ -169,12 +208,20 @@ export function measurePeak(
 }
 
 if (import.meta.main) {
-  // `deno run tasks/bench/fma_peak.ts [--constants]`
-  const constants = Deno.args.includes("--constants");
-  const p = measurePeak({ milliseconds: 500, constants });
+  // `deno run tasks/bench/fma_peak.ts [--constants | --loads]`
+  const operands: Operands = Deno.args.includes("--constants")
+    ? "constants"
+    : Deno.args.includes("--loads")
+    ? "loads"
+    : "locals";
+  const p = measurePeak({ milliseconds: 500, operands });
+  const from = {
+    locals: "from memory before the loop",
+    constants: "constants in the loop",
+    loads: "one loaded in the loop at each multiply-add",
+  }[operands];
   console.log(
     `${p.gflops.toFixed(1)} GFLOP/s per thread (${p.op}, ${p.chains} chains, ` +
-      `operands ${constants ? "constants in the loop" : "from memory"}; ` +
-      `Deno ${Deno.version.deno}, V8 ${Deno.version.v8})`,
+      `operands ${from}; Deno ${Deno.version.deno}, V8 ${Deno.version.v8})`,
   );
 }

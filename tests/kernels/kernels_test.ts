@@ -678,10 +678,13 @@ const SUM_CASES: [number[], number | number[], boolean][] = [
   [[2, 3, 4], [-3, -2], false], // negative axes
   [[1, 9], [0], false],
   [[4, 6], [1], false], // not a prefix: the stock kernel
-  [[4, 6], [0, 1], false], // all axes: the stock kernel
+  [[9216, 128], [0, 1], false], // all axes: the dense kernel's finiteness check
+  [[4, 6], [0, 1], true], // all axes in columns of 4, kept
+  [[3, 3, 1, 32], [0, 1, 2, 3], false],
+  [[3, 5], [0, 1], false], // all axes, 15 floats: the stock kernel
 ];
 
-Deno.test("Sum over leading axes matches the cpu backend", async () => {
+Deno.test("Sum over leading axes, and over all of them, matches the cpu backend", async () => {
   for (const [i, [shape, axis, keepDims]] of SUM_CASES.entries()) {
     await compareKernel(
       "Sum",
@@ -691,6 +694,14 @@ Deno.test("Sum over leading axes matches the cpu backend", async () => {
         JSON.stringify(axis)
       } keepDims ${keepDims}`,
     );
+  }
+  // A non-finite element makes the whole sum so, as the check relies on.
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const data = values(64 * 128, 3);
+    data[4321] = bad;
+    const sum = tf.sum(tf.tensor(data, [64, 128]));
+    assert(!Number.isFinite((await sum.data())[0]), `sum with ${bad}`);
+    sum.dispose();
   }
 });
 

@@ -109,9 +109,107 @@ function rows6(
     let ap = ap0;
     let bp = pb + <usize> p * panelBytes;
     const end = bp + panelBytes;
+    const end4 = bp + (<usize> (kc & ~3) << 5);
+    let b0: v128, b1: v128, x: v128;
+    if (aRow == 4) {
+      // A's six rows side by side (transA): four k a round, each load at an
+      // immediate offset from one of two pointers. Deno leaves V8's WASM
+      // bounds checks explicit (docs/v8_bounds_checks.md), so each round
+      // saves three loop tests and pointer steps for twelve multiply-adds.
+      // Rows at a stride (aStep 4) keep one k a round: unrolled there, V8
+      // hoists the loads and spills accumulators (slower, docs/kernels.md).
+      while (bp < end4) {
+        b0 = v128.load(bp, 0);
+        b1 = v128.load(bp, 16);
+        x = v128.load32_splat(ap, 0);
+        c00 = madd(x, b0, c00);
+        c01 = madd(x, b1, c01);
+        x = v128.load32_splat(ap, 4);
+        c10 = madd(x, b0, c10);
+        c11 = madd(x, b1, c11);
+        x = v128.load32_splat(ap, 8);
+        c20 = madd(x, b0, c20);
+        c21 = madd(x, b1, c21);
+        x = v128.load32_splat(ap, 12);
+        c30 = madd(x, b0, c30);
+        c31 = madd(x, b1, c31);
+        x = v128.load32_splat(ap, 16);
+        c40 = madd(x, b0, c40);
+        c41 = madd(x, b1, c41);
+        x = v128.load32_splat(ap, 20);
+        c50 = madd(x, b0, c50);
+        c51 = madd(x, b1, c51);
+        ap += aStep;
+        b0 = v128.load(bp, 32);
+        b1 = v128.load(bp, 48);
+        x = v128.load32_splat(ap, 0);
+        c00 = madd(x, b0, c00);
+        c01 = madd(x, b1, c01);
+        x = v128.load32_splat(ap, 4);
+        c10 = madd(x, b0, c10);
+        c11 = madd(x, b1, c11);
+        x = v128.load32_splat(ap, 8);
+        c20 = madd(x, b0, c20);
+        c21 = madd(x, b1, c21);
+        x = v128.load32_splat(ap, 12);
+        c30 = madd(x, b0, c30);
+        c31 = madd(x, b1, c31);
+        x = v128.load32_splat(ap, 16);
+        c40 = madd(x, b0, c40);
+        c41 = madd(x, b1, c41);
+        x = v128.load32_splat(ap, 20);
+        c50 = madd(x, b0, c50);
+        c51 = madd(x, b1, c51);
+        ap += aStep;
+        b0 = v128.load(bp, 64);
+        b1 = v128.load(bp, 80);
+        x = v128.load32_splat(ap, 0);
+        c00 = madd(x, b0, c00);
+        c01 = madd(x, b1, c01);
+        x = v128.load32_splat(ap, 4);
+        c10 = madd(x, b0, c10);
+        c11 = madd(x, b1, c11);
+        x = v128.load32_splat(ap, 8);
+        c20 = madd(x, b0, c20);
+        c21 = madd(x, b1, c21);
+        x = v128.load32_splat(ap, 12);
+        c30 = madd(x, b0, c30);
+        c31 = madd(x, b1, c31);
+        x = v128.load32_splat(ap, 16);
+        c40 = madd(x, b0, c40);
+        c41 = madd(x, b1, c41);
+        x = v128.load32_splat(ap, 20);
+        c50 = madd(x, b0, c50);
+        c51 = madd(x, b1, c51);
+        ap += aStep;
+        b0 = v128.load(bp, 96);
+        b1 = v128.load(bp, 112);
+        x = v128.load32_splat(ap, 0);
+        c00 = madd(x, b0, c00);
+        c01 = madd(x, b1, c01);
+        x = v128.load32_splat(ap, 4);
+        c10 = madd(x, b0, c10);
+        c11 = madd(x, b1, c11);
+        x = v128.load32_splat(ap, 8);
+        c20 = madd(x, b0, c20);
+        c21 = madd(x, b1, c21);
+        x = v128.load32_splat(ap, 12);
+        c30 = madd(x, b0, c30);
+        c31 = madd(x, b1, c31);
+        x = v128.load32_splat(ap, 16);
+        c40 = madd(x, b0, c40);
+        c41 = madd(x, b1, c41);
+        x = v128.load32_splat(ap, 20);
+        c50 = madd(x, b0, c50);
+        c51 = madd(x, b1, c51);
+        ap += aStep;
+        bp += 128;
+      }
+    }
     while (bp < end) {
-      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-      let x = v128.load32_splat(ap);
+      b0 = v128.load(bp);
+      b1 = v128.load(bp, 16);
+      x = v128.load32_splat(ap);
       c00 = madd(x, b0, c00);
       c01 = madd(x, b1, c01);
       x = v128.load32_splat(ap + aRow);

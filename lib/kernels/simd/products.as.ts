@@ -124,7 +124,9 @@ function gradDot(
 /**
  * One register block of the weight gradient: 6 output channels (rows of
  * G, `vRow` bytes apart from g) × 8 input channels, 12 accumulators; the 6
- * dy values of a tile are splat from one pointer at fixed offsets.
+ * dy values of a tile are splat from one pointer at fixed offsets. Four
+ * tiles a round, as `gemm.as.ts`'s transposed rows: fewer loop tests and
+ * pointer steps per bounds-checked load (docs/v8_bounds_checks.md).
  */
 function grad6x8(
   v: usize,
@@ -142,9 +144,102 @@ function grad6x8(
   let s50 = f32x4.splat(0), s51 = f32x4.splat(0);
   let vp = v;
   let dp = d;
-  for (let i = 0; i < count; i++) {
-    const a0 = v128.load(vp), a1 = v128.load(vp, 16);
-    let b = v128.load32_splat(dp);
+  let a0: v128, a1: v128, b: v128;
+  let i = 0;
+  for (; i + 4 <= count; i += 4) {
+    a0 = v128.load(vp);
+    a1 = v128.load(vp, 16);
+    b = v128.load32_splat(dp, 0);
+    s00 = madd(a0, b, s00);
+    s01 = madd(a1, b, s01);
+    b = v128.load32_splat(dp, 4);
+    s10 = madd(a0, b, s10);
+    s11 = madd(a1, b, s11);
+    b = v128.load32_splat(dp, 8);
+    s20 = madd(a0, b, s20);
+    s21 = madd(a1, b, s21);
+    b = v128.load32_splat(dp, 12);
+    s30 = madd(a0, b, s30);
+    s31 = madd(a1, b, s31);
+    b = v128.load32_splat(dp, 16);
+    s40 = madd(a0, b, s40);
+    s41 = madd(a1, b, s41);
+    b = v128.load32_splat(dp, 20);
+    s50 = madd(a0, b, s50);
+    s51 = madd(a1, b, s51);
+    vp += vRow;
+    dp += dRow;
+    a0 = v128.load(vp);
+    a1 = v128.load(vp, 16);
+    b = v128.load32_splat(dp, 0);
+    s00 = madd(a0, b, s00);
+    s01 = madd(a1, b, s01);
+    b = v128.load32_splat(dp, 4);
+    s10 = madd(a0, b, s10);
+    s11 = madd(a1, b, s11);
+    b = v128.load32_splat(dp, 8);
+    s20 = madd(a0, b, s20);
+    s21 = madd(a1, b, s21);
+    b = v128.load32_splat(dp, 12);
+    s30 = madd(a0, b, s30);
+    s31 = madd(a1, b, s31);
+    b = v128.load32_splat(dp, 16);
+    s40 = madd(a0, b, s40);
+    s41 = madd(a1, b, s41);
+    b = v128.load32_splat(dp, 20);
+    s50 = madd(a0, b, s50);
+    s51 = madd(a1, b, s51);
+    vp += vRow;
+    dp += dRow;
+    a0 = v128.load(vp);
+    a1 = v128.load(vp, 16);
+    b = v128.load32_splat(dp, 0);
+    s00 = madd(a0, b, s00);
+    s01 = madd(a1, b, s01);
+    b = v128.load32_splat(dp, 4);
+    s10 = madd(a0, b, s10);
+    s11 = madd(a1, b, s11);
+    b = v128.load32_splat(dp, 8);
+    s20 = madd(a0, b, s20);
+    s21 = madd(a1, b, s21);
+    b = v128.load32_splat(dp, 12);
+    s30 = madd(a0, b, s30);
+    s31 = madd(a1, b, s31);
+    b = v128.load32_splat(dp, 16);
+    s40 = madd(a0, b, s40);
+    s41 = madd(a1, b, s41);
+    b = v128.load32_splat(dp, 20);
+    s50 = madd(a0, b, s50);
+    s51 = madd(a1, b, s51);
+    vp += vRow;
+    dp += dRow;
+    a0 = v128.load(vp);
+    a1 = v128.load(vp, 16);
+    b = v128.load32_splat(dp, 0);
+    s00 = madd(a0, b, s00);
+    s01 = madd(a1, b, s01);
+    b = v128.load32_splat(dp, 4);
+    s10 = madd(a0, b, s10);
+    s11 = madd(a1, b, s11);
+    b = v128.load32_splat(dp, 8);
+    s20 = madd(a0, b, s20);
+    s21 = madd(a1, b, s21);
+    b = v128.load32_splat(dp, 12);
+    s30 = madd(a0, b, s30);
+    s31 = madd(a1, b, s31);
+    b = v128.load32_splat(dp, 16);
+    s40 = madd(a0, b, s40);
+    s41 = madd(a1, b, s41);
+    b = v128.load32_splat(dp, 20);
+    s50 = madd(a0, b, s50);
+    s51 = madd(a1, b, s51);
+    vp += vRow;
+    dp += dRow;
+  }
+  for (; i < count; i++) {
+    a0 = v128.load(vp);
+    a1 = v128.load(vp, 16);
+    b = v128.load32_splat(dp, 0);
     s00 = madd(a0, b, s00);
     s01 = madd(a1, b, s01);
     b = v128.load32_splat(dp, 4);
