@@ -10,7 +10,9 @@
  * `dy` with that sub-filter, and the phases are scattered back into `dx`.
  * This does no work on inserted zeros, unlike upsampling `dy`. Negative
  * padding (large explicit pads, or unused trailing input rows) is applied by
- * cropping `dy`.
+ * cropping `dy`. A stride-1 3x3 filter with at least 16 channels each way
+ * runs as the adjoint of Winograd's forward pass instead
+ * (`winogradBackpropInput3x3`), on `dy`'s own tiles.
  *
  * @module
  */
@@ -27,6 +29,12 @@ import {
   type KernelArgs,
   transpose,
 } from "./wasm_util.ts";
+import { simdAvailable } from "./simd/simd.ts";
+import {
+  canUseWinograd,
+  winogradBackpropInput3x3,
+  winogradProfitable,
+} from "./winograd.ts";
 
 /** Padding of each side of a 2-D correlation; negative values crop. */
 interface Pads {
@@ -96,8 +104,15 @@ export function conv2DBackpropInput(
       !empty && covered.length === 1 && phases.length === 1 &&
       info.strideHeight === 1 && info.strideWidth === 1
     ) {
-      // Stride 1: the single phase is dx itself.
-      dxNhwc = phaseGradient(backend, dyNhwc!, filter, info, covered[0]);
+      // Stride 1: the single phase is dx itself; a 3x3 filter with enough
+      // channels runs as Winograd's adjoint, on dy's own tiles.
+      const { top, bottom, left, right } = info.padInfo;
+      const pads = { top, bottom, left, right };
+      dxNhwc = info.filterHeight === 3 && info.filterWidth === 3 &&
+          winogradProfitable(filter.shape) && simdAvailable(backend) &&
+          canUseWinograd(nhwc, filter.shape, 1, 1, pads)
+        ? winogradBackpropInput3x3(backend, dyNhwc!, filter, nhwc, pads)
+        : phaseGradient(backend, dyNhwc!, filter, info, covered[0]);
     }
     if (dxNhwc === undefined) {
       dxNhwc = backend.makeOutput(nhwc, "float32");

@@ -3,10 +3,11 @@
  * NHWC float32 convolution with arbitrary explicit (non-negative) padding,
  * as F(4x4,3x3) (4x fewer multiply-adds than direct convolution; the
  * default) or F(2x2,3x3) (2.25x fewer, smaller rounding error). It serves
- * the forward `Conv2D` of 3x3 stride-1 layers and the stride-1 input
- * gradient (`Conv2DBackpropInput`: a 3x3 conv of `dy` padded by 2 - pad with
- * the flipped, channel-swapped filter); {@link winogradBackpropFilter3x3}
- * computes the filter gradient (`Conv2DBackpropFilter`) the same way.
+ * the forward `Conv2D` of 3x3 stride-1 layers; {@link
+ * winogradBackpropInput3x3} computes the input gradient
+ * (`Conv2DBackpropInput`) as its adjoint, and {@link
+ * winogradBackpropFilter3x3} the filter gradient (`Conv2DBackpropFilter`)
+ * the same way.
  *
  * Steps (a = m + 2 for F(m×m,3×3)): the filter transform U = G·g·Gᵀ (plain
  * JS in float64, a² planes [Cin, Cout]); the input transform V = Bᵀ·d·B over
@@ -112,6 +113,7 @@ interface TileKernels {
   outputPool: SimdKernels["outputTransform2"];
   outputOuter: SimdKernels["outputTransformOuter2"];
   dy: SimdKernels["dyTransform2"];
+  inputGrad: SimdKernels["inputGradTransform2"];
 }
 
 function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
@@ -122,6 +124,7 @@ function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
       outputPool: t.outputTransformPool2,
       outputOuter: t.outputTransformOuter2,
       dy: t.dyTransform2,
+      inputGrad: t.inputGradTransform2,
     }
     : {
       input: t.inputTransform4,
@@ -129,6 +132,7 @@ function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
       outputPool: t.outputTransformPool4,
       outputOuter: t.outputTransformOuter4,
       dy: t.dyTransform4,
+      inputGrad: t.inputGradTransform4,
     };
 }
 
@@ -200,12 +204,19 @@ export function winogradForwardProfitable(
 }
 
 /**
+ * How {@link filterTransform} lays U out: `"products"`, the SIMD product's
+ * packed right operands, a² planes of ⌈Cout/8⌉ panels of [Cin, 8] (zero
+ * past Cout); `"outer"` (one input channel, for the output transform that
+ * forms the products itself), [⌈Cout/4⌉][a²][4]; `"transposed"` (the input
+ * gradient's products D[k]·U[k]ᵀ), a² planes of ⌈Cin/8⌉ panels of [Cout,
+ * 8] (zero past Cin).
+ */
+type FilterLayout = "products" | "outer" | "transposed";
+
+/**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
- * filter slice g = filter[:, :, ci, co], in float64, written as the SIMD
- * product's packed right operands: a² planes, each ⌈Cout/8⌉ panels of
- * [Cin, 8] (zero past Cout), at byte address `address`; with `outer` (one
- * input channel, for the output transform that forms the products itself)
- * as [⌈Cout/4⌉][a²][4] instead.
+ * filter slice g = filter[:, :, ci, co], in float64, written at byte
+ * address `address` as `layout` says.
  */
 function filterTransform(
   backend: BackendWasm,
@@ -214,16 +225,20 @@ function filterTransform(
   cin: number,
   cout: number,
   address: number,
-  outer = false,
+  layout: FilterLayout = "products",
 ): void {
   const G = tile.g;
   const a = G.length;
   const plane = cin * cout; // stride between filter taps
-  const padded = cin * Math.ceil(cout / 8) * 8; // between packed planes
+  const outer = layout === "outer", transposed = layout === "transposed";
+  // Between packed planes.
+  const padded = transposed
+    ? cout * Math.ceil(cin / 8) * 8
+    : cin * Math.ceil(cout / 8) * 8;
   const heap = heapF32(backend);
   const u = address >>> 2;
-  // Lanes past Cout stay zero.
-  heap.fill(0, u, u + transformBytes(tile, cin, cout, outer) / 4);
+  // Lanes past Cout (Cin when transposed) stay zero.
+  heap.fill(0, u, u + transformBytes(tile, cin, cout, layout) / 4);
   const g = heapIndex(backend, filter);
   const w = new Float64Array(9);
   const gw = new Float64Array(3 * a); // G·g: a×3
@@ -237,9 +252,12 @@ function filterTransform(
             G[i][2] * w[6 + c];
         }
       }
-      // Panel co >> 3, row ci, lane co & 7; or group co >> 2, lane co & 3.
+      // Panel co >> 3, row ci, lane co & 7; or group co >> 2, lane co & 3;
+      // or transposed, panel ci >> 3, row co, lane ci & 7.
       const at = outer
         ? u + (co >> 2) * a * a * 4 + (co & 3)
+        : transposed
+        ? u + (ci >> 3) * cout * 8 + co * 8 + (ci & 7)
         : u + (co >> 3) * cin * 8 + ci * 8 + (co & 7);
       const step = outer ? 4 : padded; // between k and k + 1
       for (let i = 0; i < a; i++) {
@@ -279,10 +297,14 @@ function transformBytes(
   tile: WinogradTile,
   cin: number,
   cout: number,
-  outer = false,
+  layout: FilterLayout = "products",
 ): number {
   return 4 * tile.g.length ** 2 *
-    (outer ? Math.ceil(cout / 4) * 4 : cin * Math.ceil(cout / 8) * 8);
+    (layout === "outer"
+      ? Math.ceil(cout / 4) * 4
+      : layout === "transposed"
+      ? cout * Math.ceil(cin / 8) * 8
+      : cin * Math.ceil(cout / 8) * 8);
 }
 
 /**
@@ -381,8 +403,17 @@ export function winogradConv3x3(
       backend,
       filter.dataId,
       `F${tile.m}${outer ? " outer" : ""} ${filter.shape}`,
-      transformBytes(tile, cin, cout, outer),
-      (at) => filterTransform(backend, filter, tile, cin, cout, at, outer),
+      transformBytes(tile, cin, cout, outer ? "outer" : "products"),
+      (at) =>
+        filterTransform(
+          backend,
+          filter,
+          tile,
+          cin,
+          cout,
+          at,
+          outer ? "outer" : "products",
+        ),
     );
     // V[k] ([chunk, cin]) then M[k] ([chunk, cout]) in one buffer, planes
     // `skew` bytes more than their size apart.
@@ -475,6 +506,140 @@ export function winogradConv3x3(
     throw error;
   } finally {
     disposeAll(backend, planeBuf, table, zero);
+  }
+}
+
+/**
+ * The input gradient (`Conv2DBackpropInput`) of a stride-1, dilation-1 3x3
+ * convolution by the adjoint of Winograd F(m×m,3×3) (`options.tile`,
+ * default {@link DEFAULT_TILE}`.conv`): `dy` [N, OH, OW, Cout] and `filter`
+ * [3, 3, Cin, Cout] give a fresh [N, H, W, Cin] tensor the caller owns, where
+ * the forward convolution had input [N, H, W, Cin] padded by `pads` (OH = H
+ * + top + bottom - 2, OW likewise).
+ *
+ * The forward pass computes each output tile as Aᵀ·[U ⊙ (Bᵀ·d·B)]·A; its
+ * adjoint takes each m×m tile of `dy` to D[k] = A·e·Aᵀ (as the filter
+ * gradient does), forms the a² products P[k] = D[k]·U[k]ᵀ ([tiles, Cin])
+ * and adds B·P·Bᵀ into the input patch the tile read. The tiles are those
+ * of the forward output, so `dy` is never padded: conv2's 24×24 `dy` has
+ * 36 tiles an image, where the convolution of `dy` padded by 2 with the
+ * flipped filter has 49.
+ *
+ * @throws {RangeError} when {@link canUseWinograd} rejects the forward
+ * shapes or `dy` does not fit them.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
+ * false.
+ */
+export function winogradBackpropInput3x3(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  inShape: readonly number[],
+  pads: Pads,
+  options: WinogradOptions = {},
+): tf.TensorInfo {
+  const [n, h, w, cin] = inShape;
+  const cout = filter.shape[3];
+  const oh = h + pads.top + pads.bottom - 2;
+  const ow = w + pads.left + pads.right - 2;
+  if (
+    !canUseWinograd(inShape, filter.shape, 1, 1, pads) ||
+    dy.shape.length !== 4 || dy.shape[0] !== n || dy.shape[1] !== oh ||
+    dy.shape[2] !== ow || dy.shape[3] !== cout
+  ) {
+    throw new RangeError(
+      `winogradBackpropInput3x3: unsupported dy ${dy.shape}, filter ` +
+        `${filter.shape}, input ${inShape}, pads ${JSON.stringify(pads)}`,
+    );
+  }
+  if (dy.dtype !== "float32" || filter.dtype !== "float32") {
+    throw new TypeError("winogradBackpropInput3x3 supports float32 only");
+  }
+  const tile = tileOf(options, DEFAULT_TILE.conv);
+  const planes = (tile.m + 2) ** 2;
+  const [th, tw] = tileGrid(oh, ow, tile.m);
+  const tiles = n * th * tw;
+  const chunk = Math.max(
+    1,
+    Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
+  );
+  const all = simdKernels(backend, options.fma);
+  const t = tileKernels(all, tile.m);
+  const { rows } = gemmTuning(backend, options.fma).chosen;
+  const dx = backend.makeOutput([n, h, w, cin], "float32");
+  let planeBuf: tf.TensorInfo | undefined;
+  let table: tf.TensorInfo | undefined;
+  let scratch: tf.TensorInfo | undefined;
+  try {
+    backend.typedArrayFromHeap(dx).fill(0);
+    const uAddr = transformedFilters.get(
+      backend,
+      filter.dataId,
+      `F${tile.m} transposed ${filter.shape}`,
+      transformBytes(tile, cin, cout, "transposed"),
+      (at) =>
+        filterTransform(backend, filter, tile, cin, cout, at, "transposed"),
+    );
+    // D[k] ([chunk, cout]) then P[k] ([chunk, cin]), planes skewed as in
+    // winogradConv3x3.
+    const skew = options.planeSkew ?? PLANE_SKEW;
+    const dStride = align(chunk * cout * 4 + skew, 16);
+    const pStride = align(chunk * cin * 4 + skew, 16);
+    planeBuf = backend.makeOutput(
+      [(planes * (dStride + pStride) + 64) / 4],
+      "float32",
+    );
+    const base = align(heapIndex(backend, planeBuf) << 2, 64);
+    table = backend.makeOutput([2 * planes], "int32");
+    const tableView = backend.typedArrayFromHeap(table) as Int32Array;
+    for (let k = 0; k < planes; k++) {
+      tableView[k] = base + k * dStride;
+      tableView[planes + k] = base + planes * dStride + k * pStride;
+    }
+    // Zeros past dy's edge for the dy transform, then a sink for the points
+    // of dx's patches past its edge.
+    const width = Math.max(4, cin, cout);
+    scratch = backend.makeOutput([2 * width], "float32");
+    backend.typedArrayFromHeap(scratch).fill(0);
+    const zeroAddr = heapIndex(backend, scratch) << 2;
+    const sinkAddr = zeroAddr + 4 * width;
+    const tableAddr = heapIndex(backend, table) << 2;
+    const dyAddr = heapIndex(backend, dy) << 2;
+    const dxAddr = heapIndex(backend, dx) << 2;
+    for (let t0 = 0; t0 < tiles; t0 += chunk) {
+      const count = Math.min(chunk, tiles - t0);
+      t.dy(dyAddr, tableAddr, zeroAddr, oh, ow, cout, th, tw, t0, count);
+      all.planeProducts(
+        tableAddr,
+        uAddr,
+        tableAddr + 4 * planes,
+        count,
+        cout,
+        cin,
+        planes,
+        rows,
+      );
+      t.inputGrad(
+        tableAddr + 4 * planes,
+        dxAddr,
+        sinkAddr,
+        h,
+        w,
+        cin,
+        pads.top,
+        pads.left,
+        th,
+        tw,
+        t0,
+        count,
+      );
+    }
+    return dx;
+  } catch (error) {
+    disposeAll(backend, dx);
+    throw error;
+  } finally {
+    disposeAll(backend, planeBuf, table, scratch);
   }
 }
 

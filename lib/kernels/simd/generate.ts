@@ -100,7 +100,8 @@ const SIMD: Ops = {
 
 /**
  * {@link SIMD} with the constants hoisted ({@link withConstants}): used by
- * the output transforms, 13% faster so on an Intel Xeon; the input and dy
+ * the output transforms, 13% faster so on an Intel Xeon (the input
+ * gradient's, 3%); the input and dy
  * transforms, bound by their 2·a² loads and stores per channel group, ran
  * 5-9% slower with them hoisted (the extra registers spill), so they keep
  * their splats (docs/kernels.md).
@@ -610,6 +611,102 @@ ${indent(body(SCALAR, "c++;"), 3).join("\n")}
 `);
 }
 
+/**
+ * The input gradient's output transform, the adjoint of {@link
+ * inputTransform}: each tile's a×a patch of dx gets B·P·Bᵀ added (patches
+ * overlap by 2 rows and columns, so every point is read, added to and
+ * stored); points outside H×W go to a sink.
+ */
+function inputGradTransform(tile: WinogradTile): string {
+  const { m, bt } = tile;
+  const a = m + 2, planes = a * a;
+  const B = transpose(bt);
+  const g = grid("g", a, a);
+  const body = (ops: Ops, step: string) => [
+    `const cb = <usize> c << 2;`,
+    ...g.flat().map((name, k) =>
+      `const ${name} = ${ops.load(`P${k} + o + cb`)};`
+    ),
+    ...sandwich(B, g, "z", ops, (i, j, v) => [
+      ops.store(`p${i}${j} + cb`, ops.add(ops.load(`p${i}${j} + cb`), v)),
+    ]),
+    step,
+  ];
+  const range = Array.from({ length: a }, (_, k) => k);
+  return withConstants(`
+/**
+ * F(${m}x${m},3x3) input-gradient transform, the adjoint of {@link
+ * inputTransform${m}}: dx[n, ${m}·ty - padT + i, ${m}·tx - padL + j, c] +=
+ * (B·P·Bᵀ)[i][j] for i, j < ${a} and tiles t0 .. t0+count-1, where P[k] =
+ * P[k][t - t0][c] (plane k of ${planes}, each [count, C], at
+ * load<usize>(pTable + 4k)). Points outside H x W are added to \`sink\` (C
+ * floats, at least 4, overwritten). dx holds the sums so far: zeros before
+ * the first chunk.
+ */
+export function inputGradTransform${m}(
+  pTable: usize,
+  dx: usize,
+  sink: usize,
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+${indent(planeTable("P", "pTable", planes), 1).join("\n")}
+  const tilesPerImage = TH * TW;
+  CONSTANTS
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+${indent(tileCoords("t0 + i"), 2).join("\n")}
+    const y0 = ${m} * ty - padT;
+    const x0 = ${m} * tx - padL;
+    const img = dx + <usize> (n * H) * rowBytes;
+${
+    indent(
+      range.flatMap((k) => [
+        `const r${k}ok = <u32> (y0 + ${k}) < <u32> H;`,
+        `const c${k}ok = <u32> (x0 + ${k}) < <u32> W;`,
+      ]),
+      2,
+    ).join("\n")
+  }
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+${
+    indent(
+      range.slice(1).map((k) => `const b${k} = b${k - 1} + rowBytes;`),
+      2,
+    ).join("\n")
+  }
+${
+    indent(
+      range.flatMap((r) =>
+        range.map((c) =>
+          `const p${r}${c} = r${r}ok && c${c}ok ? b${r} + ${c} * pixBytes : sink;`
+        )
+      ),
+      2,
+    ).join("\n")
+  }
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
+    }
+    while (c < C) {
+${indent(body(SCALAR, "c++;"), 3).join("\n")}
+    }
+  }
+}
+`);
+}
+
 /** The whole generated source, unformatted. */
 export function source(): string {
   const parts = [
@@ -637,6 +734,7 @@ import { madd } from "./simd.as.ts";
       outputTransform(tile, "pool"),
       outputTransform(tile, "outer"),
       dyTransform(tile),
+      inputGradTransform(tile),
     );
   }
   return parts.join("");

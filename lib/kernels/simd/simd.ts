@@ -112,6 +112,13 @@ export interface SimdKernels {
   outputTransformOuter4: OuterOutputTransform;
   dyTransform2: DyTransform;
   dyTransform4: DyTransform;
+  /**
+   * The input gradient's output transforms, adjoint to the input
+   * transforms: (pTable, dx, sink, H, W, C, padT, padL, TH, TW, t0,
+   * count), adding each tile's patch into dx.
+   */
+  inputGradTransform2: InputTransform;
+  inputGradTransform4: InputTransform;
   gradProducts(
     vTable: number,
     dTable: number,

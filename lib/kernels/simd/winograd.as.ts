@@ -870,6 +870,227 @@ export function dyTransform2(
 }
 
 /**
+ * F(2x2,3x3) input-gradient transform, the adjoint of {@link
+ * inputTransform2}: dx[n, 2·ty - padT + i, 2·tx - padL + j, c] +=
+ * (B·P·Bᵀ)[i][j] for i, j < 4 and tiles t0 .. t0+count-1, where P[k] =
+ * P[k][t - t0][c] (plane k of 16, each [count, C], at
+ * load<usize>(pTable + 4k)). Points outside H x W are added to `sink` (C
+ * floats, at least 4, overwritten). dx holds the sums so far: zeros before
+ * the first chunk.
+ */
+export function inputGradTransform2(
+  pTable: usize,
+  dx: usize,
+  sink: usize,
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+  const P0 = load<usize>(pTable, 0);
+  const P1 = load<usize>(pTable, 4);
+  const P2 = load<usize>(pTable, 8);
+  const P3 = load<usize>(pTable, 12);
+  const P4 = load<usize>(pTable, 16);
+  const P5 = load<usize>(pTable, 20);
+  const P6 = load<usize>(pTable, 24);
+  const P7 = load<usize>(pTable, 28);
+  const P8 = load<usize>(pTable, 32);
+  const P9 = load<usize>(pTable, 36);
+  const P10 = load<usize>(pTable, 40);
+  const P11 = load<usize>(pTable, 44);
+  const P12 = load<usize>(pTable, 48);
+  const P13 = load<usize>(pTable, 52);
+  const P14 = load<usize>(pTable, 56);
+  const P15 = load<usize>(pTable, 60);
+  const tilesPerImage = TH * TW;
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const y0 = 2 * ty - padT;
+    const x0 = 2 * tx - padL;
+    const img = dx + <usize> (n * H) * rowBytes;
+    const r0ok = <u32> (y0 + 0) < <u32> H;
+    const c0ok = <u32> (x0 + 0) < <u32> W;
+    const r1ok = <u32> (y0 + 1) < <u32> H;
+    const c1ok = <u32> (x0 + 1) < <u32> W;
+    const r2ok = <u32> (y0 + 2) < <u32> H;
+    const c2ok = <u32> (x0 + 2) < <u32> W;
+    const r3ok = <u32> (y0 + 3) < <u32> H;
+    const c3ok = <u32> (x0 + 3) < <u32> W;
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+    const b1 = b0 + rowBytes;
+    const b2 = b1 + rowBytes;
+    const b3 = b2 + rowBytes;
+    const p00 = r0ok && c0ok ? b0 + 0 * pixBytes : sink;
+    const p01 = r0ok && c1ok ? b0 + 1 * pixBytes : sink;
+    const p02 = r0ok && c2ok ? b0 + 2 * pixBytes : sink;
+    const p03 = r0ok && c3ok ? b0 + 3 * pixBytes : sink;
+    const p10 = r1ok && c0ok ? b1 + 0 * pixBytes : sink;
+    const p11 = r1ok && c1ok ? b1 + 1 * pixBytes : sink;
+    const p12 = r1ok && c2ok ? b1 + 2 * pixBytes : sink;
+    const p13 = r1ok && c3ok ? b1 + 3 * pixBytes : sink;
+    const p20 = r2ok && c0ok ? b2 + 0 * pixBytes : sink;
+    const p21 = r2ok && c1ok ? b2 + 1 * pixBytes : sink;
+    const p22 = r2ok && c2ok ? b2 + 2 * pixBytes : sink;
+    const p23 = r2ok && c3ok ? b2 + 3 * pixBytes : sink;
+    const p30 = r3ok && c0ok ? b3 + 0 * pixBytes : sink;
+    const p31 = r3ok && c1ok ? b3 + 1 * pixBytes : sink;
+    const p32 = r3ok && c2ok ? b3 + 2 * pixBytes : sink;
+    const p33 = r3ok && c3ok ? b3 + 3 * pixBytes : sink;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const g00 = v128.load(P0 + o + cb);
+      const g01 = v128.load(P1 + o + cb);
+      const g02 = v128.load(P2 + o + cb);
+      const g03 = v128.load(P3 + o + cb);
+      const g10 = v128.load(P4 + o + cb);
+      const g11 = v128.load(P5 + o + cb);
+      const g12 = v128.load(P6 + o + cb);
+      const g13 = v128.load(P7 + o + cb);
+      const g20 = v128.load(P8 + o + cb);
+      const g21 = v128.load(P9 + o + cb);
+      const g22 = v128.load(P10 + o + cb);
+      const g23 = v128.load(P11 + o + cb);
+      const g30 = v128.load(P12 + o + cb);
+      const g31 = v128.load(P13 + o + cb);
+      const g32 = v128.load(P14 + o + cb);
+      const g33 = v128.load(P15 + o + cb);
+      const zt00 = g00;
+      const zt10 = f32x4.add(f32x4.sub(g10, g20), g30);
+      const zt20 = f32x4.add(f32x4.sub(g10, g00), g20);
+      const zt30 = f32x4.neg(g30);
+      const zt01 = g01;
+      const zt11 = f32x4.add(f32x4.sub(g11, g21), g31);
+      const zt21 = f32x4.add(f32x4.sub(g11, g01), g21);
+      const zt31 = f32x4.neg(g31);
+      const zt02 = g02;
+      const zt12 = f32x4.add(f32x4.sub(g12, g22), g32);
+      const zt22 = f32x4.add(f32x4.sub(g12, g02), g22);
+      const zt32 = f32x4.neg(g32);
+      const zt03 = g03;
+      const zt13 = f32x4.add(f32x4.sub(g13, g23), g33);
+      const zt23 = f32x4.add(f32x4.sub(g13, g03), g23);
+      const zt33 = f32x4.neg(g33);
+      const z00 = zt00;
+      v128.store(p00 + cb, f32x4.add(v128.load(p00 + cb), z00));
+      const z01 = f32x4.add(f32x4.sub(zt01, zt02), zt03);
+      v128.store(p01 + cb, f32x4.add(v128.load(p01 + cb), z01));
+      const z02 = f32x4.add(f32x4.sub(zt01, zt00), zt02);
+      v128.store(p02 + cb, f32x4.add(v128.load(p02 + cb), z02));
+      const z03 = f32x4.neg(zt03);
+      v128.store(p03 + cb, f32x4.add(v128.load(p03 + cb), z03));
+      const z10 = zt10;
+      v128.store(p10 + cb, f32x4.add(v128.load(p10 + cb), z10));
+      const z11 = f32x4.add(f32x4.sub(zt11, zt12), zt13);
+      v128.store(p11 + cb, f32x4.add(v128.load(p11 + cb), z11));
+      const z12 = f32x4.add(f32x4.sub(zt11, zt10), zt12);
+      v128.store(p12 + cb, f32x4.add(v128.load(p12 + cb), z12));
+      const z13 = f32x4.neg(zt13);
+      v128.store(p13 + cb, f32x4.add(v128.load(p13 + cb), z13));
+      const z20 = zt20;
+      v128.store(p20 + cb, f32x4.add(v128.load(p20 + cb), z20));
+      const z21 = f32x4.add(f32x4.sub(zt21, zt22), zt23);
+      v128.store(p21 + cb, f32x4.add(v128.load(p21 + cb), z21));
+      const z22 = f32x4.add(f32x4.sub(zt21, zt20), zt22);
+      v128.store(p22 + cb, f32x4.add(v128.load(p22 + cb), z22));
+      const z23 = f32x4.neg(zt23);
+      v128.store(p23 + cb, f32x4.add(v128.load(p23 + cb), z23));
+      const z30 = zt30;
+      v128.store(p30 + cb, f32x4.add(v128.load(p30 + cb), z30));
+      const z31 = f32x4.add(f32x4.sub(zt31, zt32), zt33);
+      v128.store(p31 + cb, f32x4.add(v128.load(p31 + cb), z31));
+      const z32 = f32x4.add(f32x4.sub(zt31, zt30), zt32);
+      v128.store(p32 + cb, f32x4.add(v128.load(p32 + cb), z32));
+      const z33 = f32x4.neg(zt33);
+      v128.store(p33 + cb, f32x4.add(v128.load(p33 + cb), z33));
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const g00 = load<f32>(P0 + o + cb);
+      const g01 = load<f32>(P1 + o + cb);
+      const g02 = load<f32>(P2 + o + cb);
+      const g03 = load<f32>(P3 + o + cb);
+      const g10 = load<f32>(P4 + o + cb);
+      const g11 = load<f32>(P5 + o + cb);
+      const g12 = load<f32>(P6 + o + cb);
+      const g13 = load<f32>(P7 + o + cb);
+      const g20 = load<f32>(P8 + o + cb);
+      const g21 = load<f32>(P9 + o + cb);
+      const g22 = load<f32>(P10 + o + cb);
+      const g23 = load<f32>(P11 + o + cb);
+      const g30 = load<f32>(P12 + o + cb);
+      const g31 = load<f32>(P13 + o + cb);
+      const g32 = load<f32>(P14 + o + cb);
+      const g33 = load<f32>(P15 + o + cb);
+      const zt00 = g00;
+      const zt10 = (g10 - g20) + g30;
+      const zt20 = (g10 - g00) + g20;
+      const zt30 = -g30;
+      const zt01 = g01;
+      const zt11 = (g11 - g21) + g31;
+      const zt21 = (g11 - g01) + g21;
+      const zt31 = -g31;
+      const zt02 = g02;
+      const zt12 = (g12 - g22) + g32;
+      const zt22 = (g12 - g02) + g22;
+      const zt32 = -g32;
+      const zt03 = g03;
+      const zt13 = (g13 - g23) + g33;
+      const zt23 = (g13 - g03) + g23;
+      const zt33 = -g33;
+      const z00 = zt00;
+      store<f32>(p00 + cb, load<f32>(p00 + cb) + z00);
+      const z01 = (zt01 - zt02) + zt03;
+      store<f32>(p01 + cb, load<f32>(p01 + cb) + z01);
+      const z02 = (zt01 - zt00) + zt02;
+      store<f32>(p02 + cb, load<f32>(p02 + cb) + z02);
+      const z03 = -zt03;
+      store<f32>(p03 + cb, load<f32>(p03 + cb) + z03);
+      const z10 = zt10;
+      store<f32>(p10 + cb, load<f32>(p10 + cb) + z10);
+      const z11 = (zt11 - zt12) + zt13;
+      store<f32>(p11 + cb, load<f32>(p11 + cb) + z11);
+      const z12 = (zt11 - zt10) + zt12;
+      store<f32>(p12 + cb, load<f32>(p12 + cb) + z12);
+      const z13 = -zt13;
+      store<f32>(p13 + cb, load<f32>(p13 + cb) + z13);
+      const z20 = zt20;
+      store<f32>(p20 + cb, load<f32>(p20 + cb) + z20);
+      const z21 = (zt21 - zt22) + zt23;
+      store<f32>(p21 + cb, load<f32>(p21 + cb) + z21);
+      const z22 = (zt21 - zt20) + zt22;
+      store<f32>(p22 + cb, load<f32>(p22 + cb) + z22);
+      const z23 = -zt23;
+      store<f32>(p23 + cb, load<f32>(p23 + cb) + z23);
+      const z30 = zt30;
+      store<f32>(p30 + cb, load<f32>(p30 + cb) + z30);
+      const z31 = (zt31 - zt32) + zt33;
+      store<f32>(p31 + cb, load<f32>(p31 + cb) + z31);
+      const z32 = (zt31 - zt30) + zt32;
+      store<f32>(p32 + cb, load<f32>(p32 + cb) + z32);
+      const z33 = -zt33;
+      store<f32>(p33 + cb, load<f32>(p33 + cb) + z33);
+      c++;
+    }
+  }
+}
+
+/**
  * F(4x4,3x3) input transform: V[k][t - t0][c] = (Bᵀ·d·B)[k] for tiles
  * t0 .. t0+count-1, where d is the 6x6 patch of channel c at rows
  * 4·ty - padT .. +5 and columns 4·tx - padL .. +5 (zero
@@ -3103,6 +3324,668 @@ export function dyTransform4(
       store<f32>(P34 + q, D54);
       const D55 = Dt53;
       store<f32>(P35 + q, D55);
+      c++;
+    }
+  }
+}
+
+/**
+ * F(4x4,3x3) input-gradient transform, the adjoint of {@link
+ * inputTransform4}: dx[n, 4·ty - padT + i, 4·tx - padL + j, c] +=
+ * (B·P·Bᵀ)[i][j] for i, j < 6 and tiles t0 .. t0+count-1, where P[k] =
+ * P[k][t - t0][c] (plane k of 36, each [count, C], at
+ * load<usize>(pTable + 4k)). Points outside H x W are added to `sink` (C
+ * floats, at least 4, overwritten). dx holds the sums so far: zeros before
+ * the first chunk.
+ */
+export function inputGradTransform4(
+  pTable: usize,
+  dx: usize,
+  sink: usize,
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+  const P0 = load<usize>(pTable, 0);
+  const P1 = load<usize>(pTable, 4);
+  const P2 = load<usize>(pTable, 8);
+  const P3 = load<usize>(pTable, 12);
+  const P4 = load<usize>(pTable, 16);
+  const P5 = load<usize>(pTable, 20);
+  const P6 = load<usize>(pTable, 24);
+  const P7 = load<usize>(pTable, 28);
+  const P8 = load<usize>(pTable, 32);
+  const P9 = load<usize>(pTable, 36);
+  const P10 = load<usize>(pTable, 40);
+  const P11 = load<usize>(pTable, 44);
+  const P12 = load<usize>(pTable, 48);
+  const P13 = load<usize>(pTable, 52);
+  const P14 = load<usize>(pTable, 56);
+  const P15 = load<usize>(pTable, 60);
+  const P16 = load<usize>(pTable, 64);
+  const P17 = load<usize>(pTable, 68);
+  const P18 = load<usize>(pTable, 72);
+  const P19 = load<usize>(pTable, 76);
+  const P20 = load<usize>(pTable, 80);
+  const P21 = load<usize>(pTable, 84);
+  const P22 = load<usize>(pTable, 88);
+  const P23 = load<usize>(pTable, 92);
+  const P24 = load<usize>(pTable, 96);
+  const P25 = load<usize>(pTable, 100);
+  const P26 = load<usize>(pTable, 104);
+  const P27 = load<usize>(pTable, 108);
+  const P28 = load<usize>(pTable, 112);
+  const P29 = load<usize>(pTable, 116);
+  const P30 = load<usize>(pTable, 120);
+  const P31 = load<usize>(pTable, 124);
+  const P32 = load<usize>(pTable, 128);
+  const P33 = load<usize>(pTable, 132);
+  const P34 = load<usize>(pTable, 136);
+  const P35 = load<usize>(pTable, 140);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km5 = f32x4.splat(<f32> -5.0 + opaque);
+  const km4 = f32x4.splat(<f32> -4.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const y0 = 4 * ty - padT;
+    const x0 = 4 * tx - padL;
+    const img = dx + <usize> (n * H) * rowBytes;
+    const r0ok = <u32> (y0 + 0) < <u32> H;
+    const c0ok = <u32> (x0 + 0) < <u32> W;
+    const r1ok = <u32> (y0 + 1) < <u32> H;
+    const c1ok = <u32> (x0 + 1) < <u32> W;
+    const r2ok = <u32> (y0 + 2) < <u32> H;
+    const c2ok = <u32> (x0 + 2) < <u32> W;
+    const r3ok = <u32> (y0 + 3) < <u32> H;
+    const c3ok = <u32> (x0 + 3) < <u32> W;
+    const r4ok = <u32> (y0 + 4) < <u32> H;
+    const c4ok = <u32> (x0 + 4) < <u32> W;
+    const r5ok = <u32> (y0 + 5) < <u32> H;
+    const c5ok = <u32> (x0 + 5) < <u32> W;
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+    const b1 = b0 + rowBytes;
+    const b2 = b1 + rowBytes;
+    const b3 = b2 + rowBytes;
+    const b4 = b3 + rowBytes;
+    const b5 = b4 + rowBytes;
+    const p00 = r0ok && c0ok ? b0 + 0 * pixBytes : sink;
+    const p01 = r0ok && c1ok ? b0 + 1 * pixBytes : sink;
+    const p02 = r0ok && c2ok ? b0 + 2 * pixBytes : sink;
+    const p03 = r0ok && c3ok ? b0 + 3 * pixBytes : sink;
+    const p04 = r0ok && c4ok ? b0 + 4 * pixBytes : sink;
+    const p05 = r0ok && c5ok ? b0 + 5 * pixBytes : sink;
+    const p10 = r1ok && c0ok ? b1 + 0 * pixBytes : sink;
+    const p11 = r1ok && c1ok ? b1 + 1 * pixBytes : sink;
+    const p12 = r1ok && c2ok ? b1 + 2 * pixBytes : sink;
+    const p13 = r1ok && c3ok ? b1 + 3 * pixBytes : sink;
+    const p14 = r1ok && c4ok ? b1 + 4 * pixBytes : sink;
+    const p15 = r1ok && c5ok ? b1 + 5 * pixBytes : sink;
+    const p20 = r2ok && c0ok ? b2 + 0 * pixBytes : sink;
+    const p21 = r2ok && c1ok ? b2 + 1 * pixBytes : sink;
+    const p22 = r2ok && c2ok ? b2 + 2 * pixBytes : sink;
+    const p23 = r2ok && c3ok ? b2 + 3 * pixBytes : sink;
+    const p24 = r2ok && c4ok ? b2 + 4 * pixBytes : sink;
+    const p25 = r2ok && c5ok ? b2 + 5 * pixBytes : sink;
+    const p30 = r3ok && c0ok ? b3 + 0 * pixBytes : sink;
+    const p31 = r3ok && c1ok ? b3 + 1 * pixBytes : sink;
+    const p32 = r3ok && c2ok ? b3 + 2 * pixBytes : sink;
+    const p33 = r3ok && c3ok ? b3 + 3 * pixBytes : sink;
+    const p34 = r3ok && c4ok ? b3 + 4 * pixBytes : sink;
+    const p35 = r3ok && c5ok ? b3 + 5 * pixBytes : sink;
+    const p40 = r4ok && c0ok ? b4 + 0 * pixBytes : sink;
+    const p41 = r4ok && c1ok ? b4 + 1 * pixBytes : sink;
+    const p42 = r4ok && c2ok ? b4 + 2 * pixBytes : sink;
+    const p43 = r4ok && c3ok ? b4 + 3 * pixBytes : sink;
+    const p44 = r4ok && c4ok ? b4 + 4 * pixBytes : sink;
+    const p45 = r4ok && c5ok ? b4 + 5 * pixBytes : sink;
+    const p50 = r5ok && c0ok ? b5 + 0 * pixBytes : sink;
+    const p51 = r5ok && c1ok ? b5 + 1 * pixBytes : sink;
+    const p52 = r5ok && c2ok ? b5 + 2 * pixBytes : sink;
+    const p53 = r5ok && c3ok ? b5 + 3 * pixBytes : sink;
+    const p54 = r5ok && c4ok ? b5 + 4 * pixBytes : sink;
+    const p55 = r5ok && c5ok ? b5 + 5 * pixBytes : sink;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const g00 = v128.load(P0 + o + cb);
+      const g01 = v128.load(P1 + o + cb);
+      const g02 = v128.load(P2 + o + cb);
+      const g03 = v128.load(P3 + o + cb);
+      const g04 = v128.load(P4 + o + cb);
+      const g05 = v128.load(P5 + o + cb);
+      const g10 = v128.load(P6 + o + cb);
+      const g11 = v128.load(P7 + o + cb);
+      const g12 = v128.load(P8 + o + cb);
+      const g13 = v128.load(P9 + o + cb);
+      const g14 = v128.load(P10 + o + cb);
+      const g15 = v128.load(P11 + o + cb);
+      const g20 = v128.load(P12 + o + cb);
+      const g21 = v128.load(P13 + o + cb);
+      const g22 = v128.load(P14 + o + cb);
+      const g23 = v128.load(P15 + o + cb);
+      const g24 = v128.load(P16 + o + cb);
+      const g25 = v128.load(P17 + o + cb);
+      const g30 = v128.load(P18 + o + cb);
+      const g31 = v128.load(P19 + o + cb);
+      const g32 = v128.load(P20 + o + cb);
+      const g33 = v128.load(P21 + o + cb);
+      const g34 = v128.load(P22 + o + cb);
+      const g35 = v128.load(P23 + o + cb);
+      const g40 = v128.load(P24 + o + cb);
+      const g41 = v128.load(P25 + o + cb);
+      const g42 = v128.load(P26 + o + cb);
+      const g43 = v128.load(P27 + o + cb);
+      const g44 = v128.load(P28 + o + cb);
+      const g45 = v128.load(P29 + o + cb);
+      const g50 = v128.load(P30 + o + cb);
+      const g51 = v128.load(P31 + o + cb);
+      const g52 = v128.load(P32 + o + cb);
+      const g53 = v128.load(P33 + o + cb);
+      const g54 = v128.load(P34 + o + cb);
+      const g55 = v128.load(P35 + o + cb);
+      const zt00 = f32x4.mul(g00, k4);
+      const zt10 = madd(
+        g50,
+        k4,
+        madd(g40, k2, madd(g30, km2, madd(g20, k4, f32x4.mul(g10, km4)))),
+      );
+      const zt20 = f32x4.sub(
+        f32x4.sub(madd(g20, km4, madd(g10, km4, f32x4.mul(g00, km5))), g30),
+        g40,
+      );
+      const zt30 = madd(
+        g50,
+        km5,
+        madd(g40, km2, madd(g30, k2, f32x4.sub(g10, g20))),
+      );
+      const zt40 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g00, g10), g20), g30),
+        g40,
+      );
+      const zt50 = g50;
+      const zt01 = f32x4.mul(g01, k4);
+      const zt11 = madd(
+        g51,
+        k4,
+        madd(g41, k2, madd(g31, km2, madd(g21, k4, f32x4.mul(g11, km4)))),
+      );
+      const zt21 = f32x4.sub(
+        f32x4.sub(madd(g21, km4, madd(g11, km4, f32x4.mul(g01, km5))), g31),
+        g41,
+      );
+      const zt31 = madd(
+        g51,
+        km5,
+        madd(g41, km2, madd(g31, k2, f32x4.sub(g11, g21))),
+      );
+      const zt41 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g01, g11), g21), g31),
+        g41,
+      );
+      const zt51 = g51;
+      const zt02 = f32x4.mul(g02, k4);
+      const zt12 = madd(
+        g52,
+        k4,
+        madd(g42, k2, madd(g32, km2, madd(g22, k4, f32x4.mul(g12, km4)))),
+      );
+      const zt22 = f32x4.sub(
+        f32x4.sub(madd(g22, km4, madd(g12, km4, f32x4.mul(g02, km5))), g32),
+        g42,
+      );
+      const zt32 = madd(
+        g52,
+        km5,
+        madd(g42, km2, madd(g32, k2, f32x4.sub(g12, g22))),
+      );
+      const zt42 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g02, g12), g22), g32),
+        g42,
+      );
+      const zt52 = g52;
+      const zt03 = f32x4.mul(g03, k4);
+      const zt13 = madd(
+        g53,
+        k4,
+        madd(g43, k2, madd(g33, km2, madd(g23, k4, f32x4.mul(g13, km4)))),
+      );
+      const zt23 = f32x4.sub(
+        f32x4.sub(madd(g23, km4, madd(g13, km4, f32x4.mul(g03, km5))), g33),
+        g43,
+      );
+      const zt33 = madd(
+        g53,
+        km5,
+        madd(g43, km2, madd(g33, k2, f32x4.sub(g13, g23))),
+      );
+      const zt43 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g03, g13), g23), g33),
+        g43,
+      );
+      const zt53 = g53;
+      const zt04 = f32x4.mul(g04, k4);
+      const zt14 = madd(
+        g54,
+        k4,
+        madd(g44, k2, madd(g34, km2, madd(g24, k4, f32x4.mul(g14, km4)))),
+      );
+      const zt24 = f32x4.sub(
+        f32x4.sub(madd(g24, km4, madd(g14, km4, f32x4.mul(g04, km5))), g34),
+        g44,
+      );
+      const zt34 = madd(
+        g54,
+        km5,
+        madd(g44, km2, madd(g34, k2, f32x4.sub(g14, g24))),
+      );
+      const zt44 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g04, g14), g24), g34),
+        g44,
+      );
+      const zt54 = g54;
+      const zt05 = f32x4.mul(g05, k4);
+      const zt15 = madd(
+        g55,
+        k4,
+        madd(g45, k2, madd(g35, km2, madd(g25, k4, f32x4.mul(g15, km4)))),
+      );
+      const zt25 = f32x4.sub(
+        f32x4.sub(madd(g25, km4, madd(g15, km4, f32x4.mul(g05, km5))), g35),
+        g45,
+      );
+      const zt35 = madd(
+        g55,
+        km5,
+        madd(g45, km2, madd(g35, k2, f32x4.sub(g15, g25))),
+      );
+      const zt45 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(g05, g15), g25), g35),
+        g45,
+      );
+      const zt55 = g55;
+      const z00 = f32x4.mul(zt00, k4);
+      v128.store(p00 + cb, f32x4.add(v128.load(p00 + cb), z00));
+      const z01 = madd(
+        zt05,
+        k4,
+        madd(zt04, k2, madd(zt03, km2, madd(zt02, k4, f32x4.mul(zt01, km4)))),
+      );
+      v128.store(p01 + cb, f32x4.add(v128.load(p01 + cb), z01));
+      const z02 = f32x4.sub(
+        f32x4.sub(madd(zt02, km4, madd(zt01, km4, f32x4.mul(zt00, km5))), zt03),
+        zt04,
+      );
+      v128.store(p02 + cb, f32x4.add(v128.load(p02 + cb), z02));
+      const z03 = madd(
+        zt05,
+        km5,
+        madd(zt04, km2, madd(zt03, k2, f32x4.sub(zt01, zt02))),
+      );
+      v128.store(p03 + cb, f32x4.add(v128.load(p03 + cb), z03));
+      const z04 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt00, zt01), zt02), zt03),
+        zt04,
+      );
+      v128.store(p04 + cb, f32x4.add(v128.load(p04 + cb), z04));
+      const z05 = zt05;
+      v128.store(p05 + cb, f32x4.add(v128.load(p05 + cb), z05));
+      const z10 = f32x4.mul(zt10, k4);
+      v128.store(p10 + cb, f32x4.add(v128.load(p10 + cb), z10));
+      const z11 = madd(
+        zt15,
+        k4,
+        madd(zt14, k2, madd(zt13, km2, madd(zt12, k4, f32x4.mul(zt11, km4)))),
+      );
+      v128.store(p11 + cb, f32x4.add(v128.load(p11 + cb), z11));
+      const z12 = f32x4.sub(
+        f32x4.sub(madd(zt12, km4, madd(zt11, km4, f32x4.mul(zt10, km5))), zt13),
+        zt14,
+      );
+      v128.store(p12 + cb, f32x4.add(v128.load(p12 + cb), z12));
+      const z13 = madd(
+        zt15,
+        km5,
+        madd(zt14, km2, madd(zt13, k2, f32x4.sub(zt11, zt12))),
+      );
+      v128.store(p13 + cb, f32x4.add(v128.load(p13 + cb), z13));
+      const z14 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt10, zt11), zt12), zt13),
+        zt14,
+      );
+      v128.store(p14 + cb, f32x4.add(v128.load(p14 + cb), z14));
+      const z15 = zt15;
+      v128.store(p15 + cb, f32x4.add(v128.load(p15 + cb), z15));
+      const z20 = f32x4.mul(zt20, k4);
+      v128.store(p20 + cb, f32x4.add(v128.load(p20 + cb), z20));
+      const z21 = madd(
+        zt25,
+        k4,
+        madd(zt24, k2, madd(zt23, km2, madd(zt22, k4, f32x4.mul(zt21, km4)))),
+      );
+      v128.store(p21 + cb, f32x4.add(v128.load(p21 + cb), z21));
+      const z22 = f32x4.sub(
+        f32x4.sub(madd(zt22, km4, madd(zt21, km4, f32x4.mul(zt20, km5))), zt23),
+        zt24,
+      );
+      v128.store(p22 + cb, f32x4.add(v128.load(p22 + cb), z22));
+      const z23 = madd(
+        zt25,
+        km5,
+        madd(zt24, km2, madd(zt23, k2, f32x4.sub(zt21, zt22))),
+      );
+      v128.store(p23 + cb, f32x4.add(v128.load(p23 + cb), z23));
+      const z24 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt20, zt21), zt22), zt23),
+        zt24,
+      );
+      v128.store(p24 + cb, f32x4.add(v128.load(p24 + cb), z24));
+      const z25 = zt25;
+      v128.store(p25 + cb, f32x4.add(v128.load(p25 + cb), z25));
+      const z30 = f32x4.mul(zt30, k4);
+      v128.store(p30 + cb, f32x4.add(v128.load(p30 + cb), z30));
+      const z31 = madd(
+        zt35,
+        k4,
+        madd(zt34, k2, madd(zt33, km2, madd(zt32, k4, f32x4.mul(zt31, km4)))),
+      );
+      v128.store(p31 + cb, f32x4.add(v128.load(p31 + cb), z31));
+      const z32 = f32x4.sub(
+        f32x4.sub(madd(zt32, km4, madd(zt31, km4, f32x4.mul(zt30, km5))), zt33),
+        zt34,
+      );
+      v128.store(p32 + cb, f32x4.add(v128.load(p32 + cb), z32));
+      const z33 = madd(
+        zt35,
+        km5,
+        madd(zt34, km2, madd(zt33, k2, f32x4.sub(zt31, zt32))),
+      );
+      v128.store(p33 + cb, f32x4.add(v128.load(p33 + cb), z33));
+      const z34 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt30, zt31), zt32), zt33),
+        zt34,
+      );
+      v128.store(p34 + cb, f32x4.add(v128.load(p34 + cb), z34));
+      const z35 = zt35;
+      v128.store(p35 + cb, f32x4.add(v128.load(p35 + cb), z35));
+      const z40 = f32x4.mul(zt40, k4);
+      v128.store(p40 + cb, f32x4.add(v128.load(p40 + cb), z40));
+      const z41 = madd(
+        zt45,
+        k4,
+        madd(zt44, k2, madd(zt43, km2, madd(zt42, k4, f32x4.mul(zt41, km4)))),
+      );
+      v128.store(p41 + cb, f32x4.add(v128.load(p41 + cb), z41));
+      const z42 = f32x4.sub(
+        f32x4.sub(madd(zt42, km4, madd(zt41, km4, f32x4.mul(zt40, km5))), zt43),
+        zt44,
+      );
+      v128.store(p42 + cb, f32x4.add(v128.load(p42 + cb), z42));
+      const z43 = madd(
+        zt45,
+        km5,
+        madd(zt44, km2, madd(zt43, k2, f32x4.sub(zt41, zt42))),
+      );
+      v128.store(p43 + cb, f32x4.add(v128.load(p43 + cb), z43));
+      const z44 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt40, zt41), zt42), zt43),
+        zt44,
+      );
+      v128.store(p44 + cb, f32x4.add(v128.load(p44 + cb), z44));
+      const z45 = zt45;
+      v128.store(p45 + cb, f32x4.add(v128.load(p45 + cb), z45));
+      const z50 = f32x4.mul(zt50, k4);
+      v128.store(p50 + cb, f32x4.add(v128.load(p50 + cb), z50));
+      const z51 = madd(
+        zt55,
+        k4,
+        madd(zt54, k2, madd(zt53, km2, madd(zt52, k4, f32x4.mul(zt51, km4)))),
+      );
+      v128.store(p51 + cb, f32x4.add(v128.load(p51 + cb), z51));
+      const z52 = f32x4.sub(
+        f32x4.sub(madd(zt52, km4, madd(zt51, km4, f32x4.mul(zt50, km5))), zt53),
+        zt54,
+      );
+      v128.store(p52 + cb, f32x4.add(v128.load(p52 + cb), z52));
+      const z53 = madd(
+        zt55,
+        km5,
+        madd(zt54, km2, madd(zt53, k2, f32x4.sub(zt51, zt52))),
+      );
+      v128.store(p53 + cb, f32x4.add(v128.load(p53 + cb), z53));
+      const z54 = f32x4.add(
+        f32x4.add(f32x4.add(f32x4.add(zt50, zt51), zt52), zt53),
+        zt54,
+      );
+      v128.store(p54 + cb, f32x4.add(v128.load(p54 + cb), z54));
+      const z55 = zt55;
+      v128.store(p55 + cb, f32x4.add(v128.load(p55 + cb), z55));
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const g00 = load<f32>(P0 + o + cb);
+      const g01 = load<f32>(P1 + o + cb);
+      const g02 = load<f32>(P2 + o + cb);
+      const g03 = load<f32>(P3 + o + cb);
+      const g04 = load<f32>(P4 + o + cb);
+      const g05 = load<f32>(P5 + o + cb);
+      const g10 = load<f32>(P6 + o + cb);
+      const g11 = load<f32>(P7 + o + cb);
+      const g12 = load<f32>(P8 + o + cb);
+      const g13 = load<f32>(P9 + o + cb);
+      const g14 = load<f32>(P10 + o + cb);
+      const g15 = load<f32>(P11 + o + cb);
+      const g20 = load<f32>(P12 + o + cb);
+      const g21 = load<f32>(P13 + o + cb);
+      const g22 = load<f32>(P14 + o + cb);
+      const g23 = load<f32>(P15 + o + cb);
+      const g24 = load<f32>(P16 + o + cb);
+      const g25 = load<f32>(P17 + o + cb);
+      const g30 = load<f32>(P18 + o + cb);
+      const g31 = load<f32>(P19 + o + cb);
+      const g32 = load<f32>(P20 + o + cb);
+      const g33 = load<f32>(P21 + o + cb);
+      const g34 = load<f32>(P22 + o + cb);
+      const g35 = load<f32>(P23 + o + cb);
+      const g40 = load<f32>(P24 + o + cb);
+      const g41 = load<f32>(P25 + o + cb);
+      const g42 = load<f32>(P26 + o + cb);
+      const g43 = load<f32>(P27 + o + cb);
+      const g44 = load<f32>(P28 + o + cb);
+      const g45 = load<f32>(P29 + o + cb);
+      const g50 = load<f32>(P30 + o + cb);
+      const g51 = load<f32>(P31 + o + cb);
+      const g52 = load<f32>(P32 + o + cb);
+      const g53 = load<f32>(P33 + o + cb);
+      const g54 = load<f32>(P34 + o + cb);
+      const g55 = load<f32>(P35 + o + cb);
+      const zt00 = g00 * <f32> (4.0);
+      const zt10 =
+        ((((g10 * <f32> (-4.0)) + g20 * <f32> (4.0)) + g30 * <f32> (-2.0)) +
+          g40 * <f32> (2.0)) + g50 * <f32> (4.0);
+      const zt20 =
+        ((((g00 * <f32> (-5.0)) + g10 * <f32> (-4.0)) + g20 * <f32> (-4.0)) -
+          g30) - g40;
+      const zt30 = (((g10 - g20) + g30 * <f32> (2.0)) + g40 * <f32> (-2.0)) +
+        g50 * <f32> (-5.0);
+      const zt40 = (((g00 + g10) + g20) + g30) + g40;
+      const zt50 = g50;
+      const zt01 = g01 * <f32> (4.0);
+      const zt11 =
+        ((((g11 * <f32> (-4.0)) + g21 * <f32> (4.0)) + g31 * <f32> (-2.0)) +
+          g41 * <f32> (2.0)) + g51 * <f32> (4.0);
+      const zt21 =
+        ((((g01 * <f32> (-5.0)) + g11 * <f32> (-4.0)) + g21 * <f32> (-4.0)) -
+          g31) - g41;
+      const zt31 = (((g11 - g21) + g31 * <f32> (2.0)) + g41 * <f32> (-2.0)) +
+        g51 * <f32> (-5.0);
+      const zt41 = (((g01 + g11) + g21) + g31) + g41;
+      const zt51 = g51;
+      const zt02 = g02 * <f32> (4.0);
+      const zt12 =
+        ((((g12 * <f32> (-4.0)) + g22 * <f32> (4.0)) + g32 * <f32> (-2.0)) +
+          g42 * <f32> (2.0)) + g52 * <f32> (4.0);
+      const zt22 =
+        ((((g02 * <f32> (-5.0)) + g12 * <f32> (-4.0)) + g22 * <f32> (-4.0)) -
+          g32) - g42;
+      const zt32 = (((g12 - g22) + g32 * <f32> (2.0)) + g42 * <f32> (-2.0)) +
+        g52 * <f32> (-5.0);
+      const zt42 = (((g02 + g12) + g22) + g32) + g42;
+      const zt52 = g52;
+      const zt03 = g03 * <f32> (4.0);
+      const zt13 =
+        ((((g13 * <f32> (-4.0)) + g23 * <f32> (4.0)) + g33 * <f32> (-2.0)) +
+          g43 * <f32> (2.0)) + g53 * <f32> (4.0);
+      const zt23 =
+        ((((g03 * <f32> (-5.0)) + g13 * <f32> (-4.0)) + g23 * <f32> (-4.0)) -
+          g33) - g43;
+      const zt33 = (((g13 - g23) + g33 * <f32> (2.0)) + g43 * <f32> (-2.0)) +
+        g53 * <f32> (-5.0);
+      const zt43 = (((g03 + g13) + g23) + g33) + g43;
+      const zt53 = g53;
+      const zt04 = g04 * <f32> (4.0);
+      const zt14 =
+        ((((g14 * <f32> (-4.0)) + g24 * <f32> (4.0)) + g34 * <f32> (-2.0)) +
+          g44 * <f32> (2.0)) + g54 * <f32> (4.0);
+      const zt24 =
+        ((((g04 * <f32> (-5.0)) + g14 * <f32> (-4.0)) + g24 * <f32> (-4.0)) -
+          g34) - g44;
+      const zt34 = (((g14 - g24) + g34 * <f32> (2.0)) + g44 * <f32> (-2.0)) +
+        g54 * <f32> (-5.0);
+      const zt44 = (((g04 + g14) + g24) + g34) + g44;
+      const zt54 = g54;
+      const zt05 = g05 * <f32> (4.0);
+      const zt15 =
+        ((((g15 * <f32> (-4.0)) + g25 * <f32> (4.0)) + g35 * <f32> (-2.0)) +
+          g45 * <f32> (2.0)) + g55 * <f32> (4.0);
+      const zt25 =
+        ((((g05 * <f32> (-5.0)) + g15 * <f32> (-4.0)) + g25 * <f32> (-4.0)) -
+          g35) - g45;
+      const zt35 = (((g15 - g25) + g35 * <f32> (2.0)) + g45 * <f32> (-2.0)) +
+        g55 * <f32> (-5.0);
+      const zt45 = (((g05 + g15) + g25) + g35) + g45;
+      const zt55 = g55;
+      const z00 = zt00 * <f32> (4.0);
+      store<f32>(p00 + cb, load<f32>(p00 + cb) + z00);
+      const z01 =
+        ((((zt01 * <f32> (-4.0)) + zt02 * <f32> (4.0)) + zt03 * <f32> (-2.0)) +
+          zt04 * <f32> (2.0)) + zt05 * <f32> (4.0);
+      store<f32>(p01 + cb, load<f32>(p01 + cb) + z01);
+      const z02 =
+        ((((zt00 * <f32> (-5.0)) + zt01 * <f32> (-4.0)) + zt02 * <f32> (-4.0)) -
+          zt03) - zt04;
+      store<f32>(p02 + cb, load<f32>(p02 + cb) + z02);
+      const z03 = (((zt01 - zt02) + zt03 * <f32> (2.0)) + zt04 * <f32> (-2.0)) +
+        zt05 * <f32> (-5.0);
+      store<f32>(p03 + cb, load<f32>(p03 + cb) + z03);
+      const z04 = (((zt00 + zt01) + zt02) + zt03) + zt04;
+      store<f32>(p04 + cb, load<f32>(p04 + cb) + z04);
+      const z05 = zt05;
+      store<f32>(p05 + cb, load<f32>(p05 + cb) + z05);
+      const z10 = zt10 * <f32> (4.0);
+      store<f32>(p10 + cb, load<f32>(p10 + cb) + z10);
+      const z11 =
+        ((((zt11 * <f32> (-4.0)) + zt12 * <f32> (4.0)) + zt13 * <f32> (-2.0)) +
+          zt14 * <f32> (2.0)) + zt15 * <f32> (4.0);
+      store<f32>(p11 + cb, load<f32>(p11 + cb) + z11);
+      const z12 =
+        ((((zt10 * <f32> (-5.0)) + zt11 * <f32> (-4.0)) + zt12 * <f32> (-4.0)) -
+          zt13) - zt14;
+      store<f32>(p12 + cb, load<f32>(p12 + cb) + z12);
+      const z13 = (((zt11 - zt12) + zt13 * <f32> (2.0)) + zt14 * <f32> (-2.0)) +
+        zt15 * <f32> (-5.0);
+      store<f32>(p13 + cb, load<f32>(p13 + cb) + z13);
+      const z14 = (((zt10 + zt11) + zt12) + zt13) + zt14;
+      store<f32>(p14 + cb, load<f32>(p14 + cb) + z14);
+      const z15 = zt15;
+      store<f32>(p15 + cb, load<f32>(p15 + cb) + z15);
+      const z20 = zt20 * <f32> (4.0);
+      store<f32>(p20 + cb, load<f32>(p20 + cb) + z20);
+      const z21 =
+        ((((zt21 * <f32> (-4.0)) + zt22 * <f32> (4.0)) + zt23 * <f32> (-2.0)) +
+          zt24 * <f32> (2.0)) + zt25 * <f32> (4.0);
+      store<f32>(p21 + cb, load<f32>(p21 + cb) + z21);
+      const z22 =
+        ((((zt20 * <f32> (-5.0)) + zt21 * <f32> (-4.0)) + zt22 * <f32> (-4.0)) -
+          zt23) - zt24;
+      store<f32>(p22 + cb, load<f32>(p22 + cb) + z22);
+      const z23 = (((zt21 - zt22) + zt23 * <f32> (2.0)) + zt24 * <f32> (-2.0)) +
+        zt25 * <f32> (-5.0);
+      store<f32>(p23 + cb, load<f32>(p23 + cb) + z23);
+      const z24 = (((zt20 + zt21) + zt22) + zt23) + zt24;
+      store<f32>(p24 + cb, load<f32>(p24 + cb) + z24);
+      const z25 = zt25;
+      store<f32>(p25 + cb, load<f32>(p25 + cb) + z25);
+      const z30 = zt30 * <f32> (4.0);
+      store<f32>(p30 + cb, load<f32>(p30 + cb) + z30);
+      const z31 =
+        ((((zt31 * <f32> (-4.0)) + zt32 * <f32> (4.0)) + zt33 * <f32> (-2.0)) +
+          zt34 * <f32> (2.0)) + zt35 * <f32> (4.0);
+      store<f32>(p31 + cb, load<f32>(p31 + cb) + z31);
+      const z32 =
+        ((((zt30 * <f32> (-5.0)) + zt31 * <f32> (-4.0)) + zt32 * <f32> (-4.0)) -
+          zt33) - zt34;
+      store<f32>(p32 + cb, load<f32>(p32 + cb) + z32);
+      const z33 = (((zt31 - zt32) + zt33 * <f32> (2.0)) + zt34 * <f32> (-2.0)) +
+        zt35 * <f32> (-5.0);
+      store<f32>(p33 + cb, load<f32>(p33 + cb) + z33);
+      const z34 = (((zt30 + zt31) + zt32) + zt33) + zt34;
+      store<f32>(p34 + cb, load<f32>(p34 + cb) + z34);
+      const z35 = zt35;
+      store<f32>(p35 + cb, load<f32>(p35 + cb) + z35);
+      const z40 = zt40 * <f32> (4.0);
+      store<f32>(p40 + cb, load<f32>(p40 + cb) + z40);
+      const z41 =
+        ((((zt41 * <f32> (-4.0)) + zt42 * <f32> (4.0)) + zt43 * <f32> (-2.0)) +
+          zt44 * <f32> (2.0)) + zt45 * <f32> (4.0);
+      store<f32>(p41 + cb, load<f32>(p41 + cb) + z41);
+      const z42 =
+        ((((zt40 * <f32> (-5.0)) + zt41 * <f32> (-4.0)) + zt42 * <f32> (-4.0)) -
+          zt43) - zt44;
+      store<f32>(p42 + cb, load<f32>(p42 + cb) + z42);
+      const z43 = (((zt41 - zt42) + zt43 * <f32> (2.0)) + zt44 * <f32> (-2.0)) +
+        zt45 * <f32> (-5.0);
+      store<f32>(p43 + cb, load<f32>(p43 + cb) + z43);
+      const z44 = (((zt40 + zt41) + zt42) + zt43) + zt44;
+      store<f32>(p44 + cb, load<f32>(p44 + cb) + z44);
+      const z45 = zt45;
+      store<f32>(p45 + cb, load<f32>(p45 + cb) + z45);
+      const z50 = zt50 * <f32> (4.0);
+      store<f32>(p50 + cb, load<f32>(p50 + cb) + z50);
+      const z51 =
+        ((((zt51 * <f32> (-4.0)) + zt52 * <f32> (4.0)) + zt53 * <f32> (-2.0)) +
+          zt54 * <f32> (2.0)) + zt55 * <f32> (4.0);
+      store<f32>(p51 + cb, load<f32>(p51 + cb) + z51);
+      const z52 =
+        ((((zt50 * <f32> (-5.0)) + zt51 * <f32> (-4.0)) + zt52 * <f32> (-4.0)) -
+          zt53) - zt54;
+      store<f32>(p52 + cb, load<f32>(p52 + cb) + z52);
+      const z53 = (((zt51 - zt52) + zt53 * <f32> (2.0)) + zt54 * <f32> (-2.0)) +
+        zt55 * <f32> (-5.0);
+      store<f32>(p53 + cb, load<f32>(p53 + cb) + z53);
+      const z54 = (((zt50 + zt51) + zt52) + zt53) + zt54;
+      store<f32>(p54 + cb, load<f32>(p54 + cb) + z54);
+      const z55 = zt55;
+      store<f32>(p55 + cb, load<f32>(p55 + cb) + z55);
       c++;
     }
   }

@@ -77,6 +77,8 @@ for (const file of Object.values(BINARY_FILES)) {
         "dyTransform4",
         "gemm",
         "gradProducts",
+        "inputGradTransform2",
+        "inputGradTransform4",
         "inputTransform2",
         "inputTransform4",
         "maxPoolGrad2x2",
