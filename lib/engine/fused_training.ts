@@ -8,12 +8,21 @@
  * The op here keeps only its input, filter and output, computes its forward
  * pass with the backend's `FusedConv2D` kernel (on wasm, the Winograd
  * convolution with bias and ReLU in place), and has a gradient of its own
- * that computes only what the tape asks for.
+ * that computes only what the tape asks for: where the tape asks for both the
+ * input's and the filter's, of a 3x3 convolution the Winograd kernels run,
+ * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { RELU_GRAD } from "../kernels/relu_grad.ts";
+import { simdAvailable } from "../kernels/simd/simd.ts";
+import {
+  canUseWinograd,
+  winogradBackprop3x3,
+  winogradProfitable,
+} from "../kernels/winograd.ts";
 import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
 import { chainLayers } from "./chain.ts";
 
@@ -27,6 +36,13 @@ export const CONV_BIAS_RELU = "MnistCnnConv2DBiasRelu";
  * the bias's in one pass ({@link POOL_RELU_GRAD}).
  */
 export const CONV_BIAS_RELU_POOL = "MnistCnnConv2DBiasReluPool";
+
+/**
+ * Both gradients of the op's 3x3 convolution, of its input and of its
+ * filter, in one kernel (`winogradBackprop3x3`): inputs `x`, `dy`, `filter`,
+ * attribute `pad`; outputs `[dx, dFilter]`.
+ */
+export const CONV_BACKPROP = "MnistCnnConv2DBackprop";
 
 /** The attributes of {@linkcode CONV_BIAS_RELU}: a stride-1 NHWC convolution. */
 interface ConvAttrs {
@@ -59,6 +75,23 @@ function register(): boolean {
           activation: "relu",
         } as unknown as tf.NamedAttrMap,
       }),
+  });
+  tf.registerKernel({
+    kernelName: CONV_BACKPROP,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, dy, filter } = inputs as Record<string, tf.TensorInfo>;
+      const p = (attrs as unknown as ConvAttrs).pad === "same" ? 1 : 0;
+      const pads = { top: p, bottom: p, left: p, right: p };
+      const both = winogradBackprop3x3(
+        backend as BackendWasm,
+        x,
+        dy,
+        filter,
+        pads,
+      );
+      return [both.dx, both.filter];
+    },
   });
   const maxPool = tf.getKernel("MaxPool", "wasm");
   if (maxPool !== undefined && tf.getKernel(POOL_RELU_GRAD, "wasm")) {
@@ -119,9 +152,17 @@ function register(): boolean {
 }
 
 /**
- * The convolution's input, filter and bias gradients from `dz`, the
- * gradient at its output before the ReLU; `db` the bias's where computed
- * already.
+ * Tensors {@link convGradients} computed for an input whose closure the
+ * tape has not called yet, disposed at the next call if it never does.
+ */
+let unclaimed: tf.Tensor[] = [];
+
+/**
+ * The gradient closures of the op's convolution, bias and ReLU: `dz` is the
+ * gradient at the convolution's output, `db` the bias's when already summed.
+ * The tape calls the closure of each input it needs, `x` first: where the
+ * convolution is one {@link CONV_BACKPROP} runs, the `x` closure computes
+ * both gradients and the filter's waits for its closure.
  */
 function convGradients(
   x: tf.Tensor,
@@ -131,17 +172,44 @@ function convGradients(
   pad: "valid" | "same",
 ): Record<string, () => tf.Tensor> {
   const engine = tf.engine();
+  tf.dispose(unclaimed);
+  unclaimed = [];
+  const p = pad === "same" ? 1 : 0;
+  const pads = { top: p, bottom: p, left: p, right: p };
+  const fusable = filter.shape[0] === 3 && filter.shape[1] === 3 &&
+    winogradProfitable(filter.shape) &&
+    simdAvailable(tf.backend() as BackendWasm) &&
+    canUseWinograd(x.shape, filter.shape, 1, 1, pads);
+  let stash: tf.Tensor | undefined;
   return {
-    x: () =>
-      engine.runKernel("Conv2DBackpropInput", { dy: dz, filter }, {
-        ...convAttrs(pad),
-        inputShape: x.shape,
-      }) as tf.Tensor,
-    filter: () =>
-      engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
+    x: () => {
+      if (!fusable) {
+        return engine.runKernel("Conv2DBackpropInput", { dy: dz, filter }, {
+          ...convAttrs(pad),
+          inputShape: x.shape,
+        }) as tf.Tensor;
+      }
+      const [dx, df] = engine.runKernel(
+        CONV_BACKPROP,
+        { x, dy: dz, filter },
+        { pad },
+      ) as tf.Tensor[];
+      stash = tf.keep(df);
+      unclaimed.push(df);
+      return dx;
+    },
+    filter: () => {
+      if (stash !== undefined) {
+        const df = stash;
+        stash = undefined;
+        unclaimed = unclaimed.filter((t) => t !== df);
+        return df;
+      }
+      return engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
         ...convAttrs(pad),
         filterShape: filter.shape,
-      }) as tf.Tensor,
+      }) as tf.Tensor;
+    },
     bias: () => db ?? tf.sum(dz, [0, 1, 2]),
   };
 }

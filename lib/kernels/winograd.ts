@@ -538,109 +538,19 @@ export function winogradBackpropInput3x3(
   pads: Pads,
   options: WinogradOptions = {},
 ): tf.TensorInfo {
-  const [n, h, w, cin] = inShape;
-  const cout = filter.shape[3];
-  const oh = h + pads.top + pads.bottom - 2;
-  const ow = w + pads.left + pads.right - 2;
-  if (
-    !canUseWinograd(inShape, filter.shape, 1, 1, pads) ||
-    dy.shape.length !== 4 || dy.shape[0] !== n || dy.shape[1] !== oh ||
-    dy.shape[2] !== ow || dy.shape[3] !== cout
-  ) {
+  if (filter.shape.length !== 4 || filter.shape[3] !== dy.shape[3]) {
     throw new RangeError(
-      `winogradBackpropInput3x3: unsupported dy ${dy.shape}, filter ` +
-        `${filter.shape}, input ${inShape}, pads ${JSON.stringify(pads)}`,
+      `winogradBackpropInput3x3: filter ${filter.shape} does not fit dy ` +
+        `${dy.shape}`,
     );
   }
-  if (dy.dtype !== "float32" || filter.dtype !== "float32") {
-    throw new TypeError("winogradBackpropInput3x3 supports float32 only");
-  }
-  const tile = tileOf(options, DEFAULT_TILE.conv);
-  const planes = (tile.m + 2) ** 2;
-  const [th, tw] = tileGrid(oh, ow, tile.m);
-  const tiles = n * th * tw;
-  const chunk = Math.max(
-    1,
-    Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
-  );
-  const all = simdKernels(backend, options.fma);
-  const t = tileKernels(all, tile.m);
-  const { rows } = gemmTuning(backend, options.fma).chosen;
-  const dx = backend.makeOutput([n, h, w, cin], "float32");
-  let planeBuf: tf.TensorInfo | undefined;
-  let table: tf.TensorInfo | undefined;
-  let scratch: tf.TensorInfo | undefined;
-  try {
-    backend.typedArrayFromHeap(dx).fill(0);
-    const uAddr = transformedFilters.get(
-      backend,
-      filter.dataId,
-      `F${tile.m} transposed ${filter.shape}`,
-      transformBytes(tile, cin, cout, "transposed"),
-      (at) =>
-        filterTransform(backend, filter, tile, cin, cout, at, "transposed"),
-    );
-    // D[k] ([chunk, cout]) then P[k] ([chunk, cin]), planes skewed as in
-    // winogradConv3x3.
-    const skew = options.planeSkew ?? PLANE_SKEW;
-    const dStride = align(chunk * cout * 4 + skew, 16);
-    const pStride = align(chunk * cin * 4 + skew, 16);
-    planeBuf = backend.makeOutput(
-      [(planes * (dStride + pStride) + 64) / 4],
-      "float32",
-    );
-    const base = align(heapIndex(backend, planeBuf) << 2, 64);
-    table = backend.makeOutput([2 * planes], "int32");
-    const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < planes; k++) {
-      tableView[k] = base + k * dStride;
-      tableView[planes + k] = base + planes * dStride + k * pStride;
-    }
-    // Zeros past dy's edge for the dy transform, then a sink for the points
-    // of dx's patches past its edge.
-    const width = Math.max(4, cin, cout);
-    scratch = backend.makeOutput([2 * width], "float32");
-    backend.typedArrayFromHeap(scratch).fill(0);
-    const zeroAddr = heapIndex(backend, scratch) << 2;
-    const sinkAddr = zeroAddr + 4 * width;
-    const tableAddr = heapIndex(backend, table) << 2;
-    const dyAddr = heapIndex(backend, dy) << 2;
-    const dxAddr = heapIndex(backend, dx) << 2;
-    for (let t0 = 0; t0 < tiles; t0 += chunk) {
-      const count = Math.min(chunk, tiles - t0);
-      t.dy(dyAddr, tableAddr, zeroAddr, oh, ow, cout, th, tw, t0, count);
-      all.planeProducts(
-        tableAddr,
-        uAddr,
-        tableAddr + 4 * planes,
-        count,
-        cout,
-        cin,
-        planes,
-        rows,
-      );
-      t.inputGrad(
-        tableAddr + 4 * planes,
-        dxAddr,
-        sinkAddr,
-        h,
-        w,
-        cin,
-        pads.top,
-        pads.left,
-        th,
-        tw,
-        t0,
-        count,
-      );
-    }
-    return dx;
-  } catch (error) {
-    disposeAll(backend, dx);
-    throw error;
-  } finally {
-    disposeAll(backend, planeBuf, table, scratch);
-  }
+  checkBackward("winogradBackpropInput3x3", inShape, dy, pads, filter);
+  const { dx } = backward(backend, dy, inShape, pads, options, {
+    filter,
+    chunk: DEFAULT_CHUNK_TILES,
+    tile: DEFAULT_TILE.conv,
+  });
+  return dx!;
 }
 
 /**
@@ -681,113 +591,264 @@ export function winogradBackpropFilter3x3(
   pads: Pads,
   options: WinogradOptions = {},
 ): tf.TensorInfo {
+  checkBackward("winogradBackpropFilter3x3", x.shape, dy, pads, x);
+  const { dw } = backward(backend, dy, x.shape, pads, options, {
+    x,
+    chunk: DEFAULT_GRAD_CHUNK_TILES,
+    tile: DEFAULT_TILE.filterGrad,
+  });
+  return dw!;
+}
+
+/**
+ * Both gradients of a stride-1, dilation-1 3x3 convolution in one pass over
+ * `dy`'s tiles: its input gradient as {@link winogradBackpropInput3x3} and
+ * its filter gradient as {@link winogradBackpropFilter3x3}, which transform
+ * the same `dy` tiles (D = A·e·Aᵀ): transformed once here, each chunk's D
+ * feeds both products while it is in cache. `x` [N, H, W, Cin], `dy` [N,
+ * OH, OW, Cout], `filter` [3, 3, Cin, Cout]; returns fresh tensors the
+ * caller owns.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * import { assert } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { winogradBackprop3x3 } from "./winograd.ts";
+ * await initBackend();
+ * const backend = tf.backend() as BackendWasm;
+ * const x = tf.randomNormal([2, 6, 6, 16]) as tf.Tensor4D;
+ * const dy = tf.randomNormal([2, 4, 4, 16]) as tf.Tensor4D;
+ * const f = tf.randomNormal([3, 3, 16, 16]) as tf.Tensor4D;
+ * const pads = { top: 0, bottom: 0, left: 0, right: 0 };
+ * const got = winogradBackprop3x3(backend, x, dy, f, pads);
+ * // Against tfjs's own gradients of the convolution, on the same backend.
+ * const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+ *   tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "valid"), dy))
+ * )([x, f]);
+ * for (const [want, info] of [[dx, got.dx], [dw, got.filter]] as const) {
+ *   const have = tf.engine().makeTensorFromTensorInfo(info);
+ *   const err = tf.max(tf.abs(tf.sub(want, have))).dataSync()[0];
+ *   assert(err < 1e-4 * tf.max(tf.abs(want)).dataSync()[0]);
+ * }
+ * ```
+ *
+ * @throws {RangeError} when {@link canUseWinograd} rejects the shapes or
+ * `dy` or `filter` does not fit them.
+ * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
+ * false.
+ */
+export function winogradBackprop3x3(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
+  options: WinogradOptions = {},
+): { dx: tf.TensorInfo; filter: tf.TensorInfo } {
+  const fits = filter.shape.length === 4 && filter.shape[2] === x.shape[3] &&
+    filter.shape[3] === dy.shape[3];
+  if (!fits) {
+    throw new RangeError(
+      `winogradBackprop3x3: filter ${filter.shape} does not fit x ${x.shape} ` +
+        `and dy ${dy.shape}`,
+    );
+  }
+  checkBackward("winogradBackprop3x3", x.shape, dy, pads, x, filter);
+  const { dx, dw } = backward(backend, dy, x.shape, pads, options, {
+    x,
+    filter,
+    chunk: DEFAULT_GRAD_CHUNK_TILES,
+    tile: DEFAULT_TILE.filterGrad,
+  });
+  return { dx: dx!, filter: dw! };
+}
+
+/**
+ * Throws unless `dy` is the output of a stride-1 3x3 convolution of an
+ * input of shape `inShape` padded by `pads`, and the given tensors are
+ * float32.
+ */
+function checkBackward(
+  name: string,
+  inShape: readonly number[],
+  dy: tf.TensorInfo,
+  pads: Pads,
+  ...inputs: tf.TensorInfo[]
+): void {
   const cout = dy.shape[3];
-  const filterShape = [3, 3, x.shape[3], cout];
+  const filterShape = [3, 3, inShape[3], cout];
+  const oh = inShape[1] + pads.top + pads.bottom - 2;
+  const ow = inShape[2] + pads.left + pads.right - 2;
   if (
     dy.shape.length !== 4 ||
-    !canUseWinograd(x.shape, filterShape, 1, 1, pads)
+    !canUseWinograd(inShape, filterShape, 1, 1, pads) ||
+    dy.shape[0] !== inShape[0] || dy.shape[1] !== oh || dy.shape[2] !== ow
   ) {
     throw new RangeError(
-      `winogradBackpropFilter3x3: unsupported x ${x.shape}, dy ${dy.shape}, ` +
-        `pads ${JSON.stringify(pads)}`,
+      `${name}: dy ${dy.shape} does not fit input ${inShape} with pads ` +
+        JSON.stringify(pads),
     );
   }
-  if (x.dtype !== "float32" || dy.dtype !== "float32") {
-    throw new TypeError("winogradBackpropFilter3x3 supports float32 only");
+  if ([dy, ...inputs].some((t) => t.dtype !== "float32")) {
+    throw new TypeError(`${name} supports float32 only`);
   }
-  const [n, h, w, cin] = x.shape;
-  const oh = h + pads.top + pads.bottom - 2;
-  const ow = w + pads.left + pads.right - 2;
-  if (dy.shape[0] !== n || dy.shape[1] !== oh || dy.shape[2] !== ow) {
-    throw new RangeError(
-      `winogradBackpropFilter3x3: dy ${dy.shape} does not fit x ${x.shape} ` +
-        `with pads ${JSON.stringify(pads)}`,
-    );
-  }
-  const tile = tileOf(options, DEFAULT_TILE.filterGrad);
+}
+
+/** What one {@link backward} pass computes, and how. */
+interface BackwardPlan {
+  /** The forward input: its filter gradient is computed when given. */
+  x?: tf.TensorInfo;
+  /** The filter: the input gradient is computed when given. */
+  filter?: tf.TensorInfo;
+  /** Default tiles per chunk, per tile side. */
+  chunk: Readonly<Record<2 | 4, number>>;
+  /** Default tile side. */
+  tile: 2 | 4;
+}
+
+/**
+ * The chunked pass of the two gradients over `dy`'s tiles (arguments
+ * checked by the callers): per chunk, D = A·e·Aᵀ of the `dy` tiles; with
+ * `plan.x`, V = Bᵀ·d·B of its tiles and Gw[k] += D[k]ᵀ·V[k]; with
+ * `plan.filter`, P[k] = D[k]·U[k]ᵀ and B·P·Bᵀ added into dx.
+ */
+function backward(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  inShape: readonly number[],
+  pads: Pads,
+  options: WinogradOptions,
+  plan: BackwardPlan,
+): { dx?: tf.TensorInfo; dw?: tf.TensorInfo } {
+  const [n, h, w, cin] = inShape;
+  const [, oh, ow, cout] = dy.shape;
+  const { x, filter } = plan;
+  const tile = tileOf(options, plan.tile);
   const planes = (tile.m + 2) ** 2;
   const [th, tw] = tileGrid(oh, ow, tile.m);
   const tiles = n * th * tw;
   const chunk = Math.max(
     1,
-    Math.min(tiles, options.chunkTiles ?? DEFAULT_GRAD_CHUNK_TILES[tile.m]),
+    Math.min(tiles, options.chunkTiles ?? plan.chunk[tile.m]),
   );
   const all = simdKernels(backend, options.fma);
   const t = tileKernels(all, tile.m);
-
-  const out = backend.makeOutput(filterShape, "float32");
-  const bufs: tf.TensorInfo[] = [];
+  const { rows } = gemmTuning(backend, options.fma).chosen;
+  const dx = filter && backend.makeOutput([n, h, w, cin], "float32");
+  const dw = x && backend.makeOutput([3, 3, cin, cout], "float32");
+  let planeBuf: tf.TensorInfo | undefined;
   let acc: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
-  let zero: tf.TensorInfo | undefined;
+  let scratch: tf.TensorInfo | undefined;
   try {
-    for (let k = 0; k < planes; k++) {
-      bufs.push(backend.makeOutput([chunk, cin], "float32")); // V[k]
-    }
-    for (let k = 0; k < planes; k++) {
-      bufs.push(backend.makeOutput([chunk, cout], "float32")); // D[k]
-    }
-    acc = backend.makeOutput([planes, cout, cin], "float32"); // Gw[k]ᵀ
-    backend.typedArrayFromHeap(acc).fill(0);
-    // [0, planes): V plane addresses; [planes, 2·planes): D plane addresses.
-    table = backend.makeOutput([2 * planes], "int32");
-    zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
-    backend.typedArrayFromHeap(zero).fill(0);
+    const uAddr = filter && transformedFilters.get(
+      backend,
+      filter.dataId,
+      `F${tile.m} transposed ${filter.shape}`,
+      transformBytes(tile, cin, cout, "transposed"),
+      (at) =>
+        filterTransform(backend, filter, tile, cin, cout, at, "transposed"),
+    );
+    // Planes D[k] ([chunk, cout]), then V[k] ([chunk, cin]) for the filter
+    // gradient and P[k] ([chunk, cin]) for the input gradient, skewed as in
+    // winogradConv3x3; the table holds D's, V's, P's addresses.
+    const skew = options.planeSkew ?? PLANE_SKEW;
+    const dStride = align(chunk * cout * 4 + skew, 16);
+    const cStride = align(chunk * cin * 4 + skew, 16);
+    const sets = 1 + (x ? 1 : 0) + (filter ? 1 : 0);
+    planeBuf = backend.makeOutput(
+      [(planes * (dStride + (sets - 1) * cStride) + 64) / 4],
+      "float32",
+    );
+    const base = align(heapIndex(backend, planeBuf) << 2, 64);
+    table = backend.makeOutput([3 * planes], "int32");
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
-    for (let k = 0; k < 2 * planes; k++) {
-      tableView[k] = heapIndex(backend, bufs[k]) << 2;
+    for (let k = 0; k < planes; k++) {
+      tableView[k] = base + k * dStride;
+      for (let set = 1; set < sets; set++) {
+        tableView[set * planes + k] = base + planes * dStride +
+          (set - 1) * planes * cStride + k * cStride;
+      }
     }
-    const tableAddr = heapIndex(backend, table) << 2;
-    const zeroAddr = heapIndex(backend, zero) << 2;
-    const xAddr = heapIndex(backend, x) << 2;
+    // Zeros past the inputs' edges, then a sink for dx's points past its.
+    const width = Math.max(4, cin, cout);
+    scratch = backend.makeOutput([2 * width], "float32");
+    backend.typedArrayFromHeap(scratch).fill(0);
+    const zeroAddr = heapIndex(backend, scratch) << 2;
+    const sinkAddr = zeroAddr + 4 * width;
+    const dTable = heapIndex(backend, table) << 2;
+    const vTable = dTable + 4 * planes;
+    const pTable = dTable + 4 * planes * (sets - 1);
+    if (dw) {
+      acc = backend.makeOutput([planes, cout, cin], "float32"); // Gw[k]ᵀ
+      backend.typedArrayFromHeap(acc).fill(0);
+    }
+    if (dx) backend.typedArrayFromHeap(dx).fill(0);
     const dyAddr = heapIndex(backend, dy) << 2;
-    const accAddr = heapIndex(backend, acc) << 2;
-
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
-      t.input(
-        xAddr,
-        tableAddr,
-        zeroAddr,
-        h,
-        w,
-        cin,
-        pads.top,
-        pads.left,
-        th,
-        tw,
-        t0,
-        count,
-      );
-      t.dy(
-        dyAddr,
-        tableAddr + 4 * planes,
-        zeroAddr,
-        oh,
-        ow,
-        cout,
-        th,
-        tw,
-        t0,
-        count,
-      );
-      all.gradProducts(
-        tableAddr,
-        tableAddr + 4 * planes,
-        accAddr,
-        cin,
-        cout,
-        count,
-        planes,
-      );
+      t.dy(dyAddr, dTable, zeroAddr, oh, ow, cout, th, tw, t0, count);
+      if (x) {
+        t.input(
+          heapIndex(backend, x) << 2,
+          vTable,
+          zeroAddr,
+          h,
+          w,
+          cin,
+          pads.top,
+          pads.left,
+          th,
+          tw,
+          t0,
+          count,
+        );
+        all.gradProducts(
+          vTable,
+          dTable,
+          heapIndex(backend, acc!) << 2,
+          cin,
+          cout,
+          count,
+          planes,
+        );
+      }
+      if (filter) {
+        all.planeProducts(
+          dTable,
+          uAddr!,
+          pTable,
+          count,
+          cout,
+          cin,
+          planes,
+          rows,
+        );
+        t.inputGrad(
+          pTable,
+          heapIndex(backend, dx!) << 2,
+          sinkAddr,
+          h,
+          w,
+          cin,
+          pads.top,
+          pads.left,
+          th,
+          tw,
+          t0,
+          count,
+        );
+      }
     }
-    filterGradTransform(backend, acc, out, tile, cin, cout);
-    return out;
+    if (dw) filterGradTransform(backend, acc!, dw, tile, cin, cout);
+    return { dx, dw };
   } catch (error) {
-    disposeAll(backend, out);
+    disposeAll(backend, dx, dw);
     throw error;
   } finally {
-    disposeAll(backend, ...bufs, acc, table, zero);
+    disposeAll(backend, planeBuf, acc, table, scratch);
   }
 }
 

@@ -455,6 +455,11 @@ function kernelFlops(
     if (name === "Conv2DBackpropInput") {
       return 2 * size(a) * b[0] * b[1] * b[2]; // a is dy, b the filter
     }
+    if (name === "MnistCnnConv2DBackprop") {
+      // Both gradients from dy (b): each 2·|dy|·kh·kw·Cin.
+      const f = inputs[2]; // the filter
+      return f ? 4 * size(b) * f[0] * f[1] * f[2] : 0;
+    }
     // The convolution's own output: the largest (a fused pool's is smaller).
     const out = outputs.reduce((x, y) => size(y) > size(x) ? y : x, null);
     return out ? 2 * size(out) * b[0] * b[1] * b[2] : 0;

@@ -159,3 +159,23 @@ Deno.test("applyTraining: a branching model and convolutions it cannot fuse get 
   chain.dispose();
   branching.dispose();
 });
+
+Deno.test("applyTraining: with a convolution's filter frozen, the gradient pass that computes both of its gradients leaves no tensor behind", async () => {
+  const mnist = await realMnist();
+  const model = buildModel({ seed: 5 });
+  // conv2d_1 (32 → 64 channels): its input's gradient is needed (conv2d
+  // below trains), its filter's is not, but the one pass computes both.
+  model.layers[1].trainable = false;
+  const ids = Array.from({ length: 4 }, (_, i) => 7 * i);
+  const { xs, ys } = gatherBatch(mnist.train, ids);
+  setDropoutKeys(model, { seed: 5, epoch: 0, ids });
+  const counts: number[] = [];
+  for (let step = 0; step < 3; step++) {
+    const { grads } = await gradients(model, xs, ys, applyTraining);
+    assertEquals(grads.length, model.trainableWeights.length);
+    counts.push(tf.memory().numTensors);
+  }
+  assertEquals(counts[2], counts[1], `tensors after each pass: ${counts}`);
+  tf.dispose([xs, ys]);
+  model.dispose();
+});

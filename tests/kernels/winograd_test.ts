@@ -16,6 +16,7 @@ import { initBackend } from "../../lib/backend.ts";
 import {
   canUseWinograd,
   type Pads,
+  winogradBackprop3x3,
   winogradBackpropFilter3x3,
   winogradBackpropInput3x3,
   winogradConv3x3,
@@ -410,6 +411,66 @@ Deno.test("winograd input gradient (the forward pass's adjoint): shapes, channel
         8,
         3,
       ], P0)
+    );
+  });
+});
+
+Deno.test("winograd: both gradients in one pass match the cpu backend's", async () => {
+  const backend = tf.backend() as BackendWasm;
+  const cases: [number[], number, Pads, number?][] = [
+    [[2, 26, 26, 32], 64, P0], // the MNIST CNN's conv2
+    [[2, 26, 26, 32], 64, P0, 7],
+    [[3, 7, 9, 17], 33, { top: 1, bottom: 0, left: 2, right: 1 }, 5],
+    [[2, 5, 5, 16], 16, P1],
+    [[1, 3, 3, 3], 5, P2, 1],
+  ];
+  for (const [xShape, cout, pads, chunkTiles] of cases) {
+    const [oh, ow] = outSize(xShape, pads);
+    const dyShape = [xShape[0], oh, ow, cout], fShape = [3, 3, xShape[3], cout];
+    const x = values(tf.util.sizeFromShape(xShape), 21);
+    const dy = values(tf.util.sizeFromShape(dyShape), 22);
+    const f = values(tf.util.sizeFromShape(fShape), 23);
+    const wantDx = await referenceInputGrad(
+      dy,
+      dyShape,
+      f,
+      fShape,
+      xShape,
+      pads,
+    );
+    const wantDw = await referenceGrad(x, xShape, dy, dyShape, pads);
+    for (const variant of VARIANTS) {
+      const name = `${variantName(variant)} both x ${xShape} cout ${cout} ` +
+        `pads ${JSON.stringify(pads)} chunk ${chunkTiles ?? "default"}`;
+      const [xt, dyt, ft] = [[x, xShape], [dy, dyShape], [f, fShape]].map((
+        [v, s],
+      ) => tf.tensor(v as Float32Array, s as number[], "float32"));
+      const before = backend.numDataIds();
+      const got = winogradBackprop3x3(backend, xt, dyt, ft, pads, {
+        ...variant,
+        chunkTiles,
+      });
+      assertEquals(backend.numDataIds(), before + 2, `${name}: freed`);
+      const read = (info: tf.TensorInfo) => {
+        const data = new Float32Array(backend.typedArrayFromHeap(info));
+        backend.disposeData(info.dataId);
+        return { shape: info.shape, data };
+      };
+      assertClose(read(got.dx), wantDx, `${name}: dx`);
+      assertClose(read(got.filter), wantDw, `${name}: filter`);
+      tf.dispose([xt, dyt, ft]);
+    }
+  }
+  tf.tidy(() => {
+    const x = tf.zeros([1, 8, 8, 3]);
+    assertThrows(() =>
+      winogradBackprop3x3(
+        backend,
+        x,
+        tf.zeros([1, 6, 6, 4]),
+        tf.zeros([3, 3, 2, 4]),
+        P0,
+      )
     );
   });
 });
