@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { flatAdadelta, type FlatMemory } from "./flat_memory.ts";
 import {
   type AdadeltaHyper,
   adadeltaUpdate,
@@ -85,7 +86,11 @@ export function stateArrays(rule: FlatRule): number {
  * One update of the elements `from .. to` of flat weights by `rule`, from
  * the weighted sum `Σ_t scales[t]·grads[t][i]` of per-thread gradients.
  * `state` holds {@linkcode stateArrays} arrays; `step` is the optimizer's
- * iteration count including this step (Adam's bias correction).
+ * iteration count including this step (Adam's bias correction). With
+ * `shared` (the arrays are the views of `shared.flat` that `flatViews`
+ * gives), Adadelta runs as its SIMD kernel in float32 (`flatAdadelta`, with
+ * `shared.thread`'s tables); otherwise a loop in float64, rounded as
+ * stored.
  *
  * @example
  * ```ts
@@ -106,7 +111,13 @@ export function flatUpdate(
   step: number,
   from: number,
   to: number,
+  shared?: { flat: FlatMemory; thread: number },
 ): void {
+  if (rule.kind === "adadelta" && shared !== undefined) {
+    // The arrays are views of `shared.flat`: its SIMD kernel, in place.
+    flatAdadelta(shared.flat, shared.thread, scales, rule.hyper, from, to);
+    return;
+  }
   if (rule.kind === "adadelta") {
     const [accumGrad, accumVar] = state;
     adadeltaUpdate(

@@ -31,6 +31,7 @@ import {
   importFlatState,
   stateArrays,
 } from "./flat_update.ts";
+import { flatViews, makeFlatMemory } from "./flat_memory.ts";
 import {
   defaultThreads,
   shares,
@@ -110,29 +111,21 @@ export async function parallelRunner(
   // One thread with a supported optimizer takes the same path as several (a
   // pool without workers): the flat update is twice as fast as tfjs ops.
   if (threads <= 1 && !rule) return localRunner(model, split);
-  const n = flatSizes(model).trainable;
+  const { trainable: n, total } = flatSizes(model);
   const trainable = flatOrder(model).slice(0, model.trainableWeights.length);
-  const memory: TrainingMemory = {
-    train: shareSplit(split),
-    grads: new SharedArrayBuffer(threads * n * 4),
-  };
-  let state: Float32Array[] = [];
+  const flat = makeFlatMemory({
+    total,
+    trainable: n,
+    threads,
+    states: rule ? stateArrays(rule) : 0,
+  });
+  const { grads, state } = flatViews(flat);
+  const memory: TrainingMemory = { train: shareSplit(split), flat };
   if (rule) {
     const current = exportFlatState(optimizer, rule, trainable);
-    state = Array.from({ length: stateArrays(rule) }, (_, k) => {
-      const shared = new Float32Array(new SharedArrayBuffer(n * 4));
-      shared.set(current[k]);
-      return shared;
-    });
-    memory.update = {
-      rule,
-      state: state.map((s) => s.buffer as SharedArrayBuffer),
-    };
+    state.forEach((s, k) => s.set(current[k]));
+    memory.update = { rule };
   }
-  const grads = Array.from(
-    { length: threads },
-    (_, t) => new Float32Array(memory.grads, t * n * 4, n),
-  );
   const pool = await WorkerPool.create(model, { threads, training: memory });
   // Weight slices of the update, one per thread, on 16-byte boundaries.
   const slices = shares(n / 4, threads).map(([a, b]) =>
@@ -179,7 +172,10 @@ export async function parallelRunner(
           pool.request<"update">(k, { type: "update", scales, step, from, to })
         );
         const [from, to] = slices[0];
-        flatUpdate(rule, pool.weights, grads, scales, state, step, from, to);
+        flatUpdate(rule, pool.weights, grads, scales, state, step, from, to, {
+          flat,
+          thread: 0,
+        });
         await Promise.all(updates);
         pool.updated();
         unsynced++;

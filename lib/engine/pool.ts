@@ -20,29 +20,30 @@ import {
   type ForwardResult,
 } from "./forward.ts";
 import type { FlatRule } from "./flat_update.ts";
+import { type FlatMemory, flatViews } from "./flat_memory.ts";
 import type { StepKeys } from "./gradients.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
   /** Training data, shared. */
   train: Split;
-  /** `threads` rows of the flat trainable gradients, one per thread. */
-  grads: SharedArrayBuffer;
-  /** The flat update's rule and state, updated in slices by every thread;
-   * absent when the flat update does not support the model's optimizer (this
+  /**
+   * The flat weights, one row of flat trainable gradients per thread and the
+   * flat update's state, in one shared memory (`flat_memory.ts`).
+   */
+  flat: FlatMemory;
+  /** The flat update's rule, its slices updated by every thread; absent
+   * when the flat update does not support the model's optimizer (this
    * thread then applies it). */
-  update?: {
-    rule: FlatRule;
-    state: SharedArrayBuffer[];
-  };
+  update?: { rule: FlatRule };
 }
-
 /** A message to a pool worker. */
 export type PoolRequest =
   | {
     type: "init";
     modelJson: string;
-    weights: SharedArrayBuffer;
+    /** The flat weights: a view of shared memory. */
+    weights: Float32Array;
     thread: number;
     training?: TrainingMemory;
   }
@@ -165,12 +166,16 @@ export class WorkerPool {
   readonly #workers: PoolWorker[];
   #version = 0;
 
-  private constructor(model: tf.LayersModel, threads: number) {
+  private constructor(
+    model: tf.LayersModel,
+    threads: number,
+    training?: TrainingMemory,
+  ) {
     this.model = model;
     this.threads = threads;
-    this.weights = new Float32Array(
-      new SharedArrayBuffer(flatSizes(model).total * 4),
-    );
+    this.weights = training
+      ? flatViews(training.flat).weights
+      : new Float32Array(new SharedArrayBuffer(flatSizes(model).total * 4));
     this.#workers = Array.from({ length: threads - 1 }, () => new PoolWorker());
   }
 
@@ -186,14 +191,14 @@ export class WorkerPool {
   ): Promise<WorkerPool> {
     const threads = options.threads ?? defaultThreads();
     checkWholeNumber("threads", threads, { min: 1, max: 256 });
-    const pool = new WorkerPool(model, threads);
+    const pool = new WorkerPool(model, threads, options.training);
     const modelJson = JSON.stringify(model.toJSON(null, false));
     try {
       await Promise.all(pool.#workers.map((w, k) =>
         w.request<"ready">({
           type: "init",
           modelJson,
-          weights: pool.weights.buffer as SharedArrayBuffer,
+          weights: pool.weights,
           thread: k + 1,
           training: options.training,
         })

@@ -8,7 +8,8 @@
 /// <reference lib="deno.worker" />
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { flatSizes, readFlat } from "./flat_weights.ts";
+import { readFlat } from "./flat_weights.ts";
+import { flatViews } from "./flat_memory.ts";
 import { forwardRange } from "./forward.ts";
 import { computeGradients, copyOut } from "./gradients.ts";
 import { flatUpdate } from "./flat_update.ts";
@@ -34,20 +35,10 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
     case "init": {
       await initBackend();
       model = await tf.models.modelFromJSON(JSON.parse(message.modelJson));
-      weights = new Float32Array(message.weights);
+      weights = message.weights;
       thread = message.thread;
       training = message.training;
-      if (training) {
-        const n = flatSizes(model).trainable;
-        const memory = training.grads;
-        grads = Array.from(
-          { length: memory.byteLength / (4 * n) },
-          (_, t) => new Float32Array(memory, t * n * 4, n),
-        );
-        state = (training.update?.state ?? []).map((buffer) =>
-          new Float32Array(buffer)
-        );
-      }
+      if (training) ({ grads, state } = flatViews(training.flat));
       return { type: "ready" };
     }
     case "step": {
@@ -72,6 +63,7 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
         message.step,
         message.from,
         message.to,
+        { flat: training!.flat, thread },
       );
       return { type: "update" };
     }

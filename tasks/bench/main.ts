@@ -43,10 +43,9 @@ import {
   readFlat,
   writeFlat,
 } from "../../lib/engine/flat_weights.ts";
-import {
-  adadeltaUpdate,
-  type KerasAdadelta,
-} from "../../lib/engine/optimizer.ts";
+import type { KerasAdadelta } from "../../lib/engine/optimizer.ts";
+import { flatRule, flatUpdate } from "../../lib/engine/flat_update.ts";
+import { flatViews, makeFlatMemory } from "../../lib/engine/flat_memory.ts";
 import { runWithPeak } from "./process_peak.ts";
 import { describeMachine, machineInfo } from "./machine.ts";
 import { gemmTuning } from "../../lib/kernels/tuning.ts";
@@ -347,15 +346,23 @@ async function profileSteps(mnist: Dataset, batchSize: number, steps: number) {
     applyGradients(model, grads);
     tf.dispose(grads);
   }
+  // The runner's shared flat memory (one thread), for its SIMD update.
   const n = flatSizes(model).trainable;
-  const flatWeights = new Float32Array(n);
-  const flatGrads = new Float32Array(n);
-  writeFlat(model, flatWeights);
+  const flat = makeFlatMemory({
+    total: n,
+    trainable: n,
+    threads: 1,
+    states: 2,
+  });
+  const views = flatViews(flat);
+  writeFlat(model, views.weights);
   const optimizer = model.optimizer as KerasAdadelta;
   const state = optimizer.exportState(
     model.trainableWeights.map((w) => w.read() as tf.Variable),
   );
-  const hyper = optimizer.hyper;
+  views.state[0].set(state.accumGrad);
+  views.state[1].set(state.accumVar);
+  const rule = flatRule(optimizer)!;
   const rows = new Map<
     string,
     { kernel: string; shape: string; calls: number; ms: number; flops: number }
@@ -395,7 +402,7 @@ async function profileSteps(mnist: Dataset, batchSize: number, steps: number) {
     // What the runner does with them: out of the heap, the flat Keras
     // Adadelta update, the new weights into the model.
     t = performance.now();
-    copyOut(grads, flatGrads);
+    copyOut(grads, views.grads[0]);
     tf.dispose(grads);
     add(
       "(gradients out of the heap)",
@@ -403,14 +410,17 @@ async function profileSteps(mnist: Dataset, batchSize: number, steps: number) {
       performance.now() - t,
     );
     t = performance.now();
-    adadeltaUpdate(flatWeights, [flatGrads], [1], state, hyper, 0, n);
+    flatUpdate(rule, views.weights, views.grads, [1], views.state, s, 0, n, {
+      flat,
+      thread: 0,
+    });
     add(
       "(optimizer: Keras Adadelta, flat)",
       "1,199,882 params",
       performance.now() - t,
     );
     t = performance.now();
-    readFlat(model, flatWeights);
+    readFlat(model, views.weights);
     add(
       "(new weights into the model)",
       "1,199,882 floats",

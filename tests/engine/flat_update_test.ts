@@ -14,6 +14,7 @@ import {
   importFlatState,
 } from "../../lib/engine/flat_update.ts";
 import { KerasAdadelta } from "../../lib/engine/optimizer.ts";
+import { flatViews, makeFlatMemory } from "../../lib/engine/flat_memory.ts";
 import { values } from "../helpers.ts";
 
 await initBackend();
@@ -108,6 +109,62 @@ for (const [name, make] of OPTIMIZERS) {
     other.dispose();
   });
 }
+
+Deno.test("flatUpdate (Keras's Adadelta) on shared flat memory runs the SIMD kernel in float32 and equals the tfjs optimizer's", () => {
+  const vars = SHAPES.map((shape, i) =>
+    tf.variable(tf.tensor(values(tf.util.sizeFromShape(shape), i), shape))
+  );
+  const optimizer = new KerasAdadelta(1.0, 0.95, 1e-7);
+  const rule = flatRule(optimizer)!;
+  const flat = makeFlatMemory({
+    total: TOTAL,
+    trainable: TOTAL,
+    threads: 3,
+    states: 2,
+  });
+  const views = flatViews(flat);
+  views.weights.set(flatOf(vars));
+  exportFlatState(optimizer, rule, vars).forEach((s, k) =>
+    views.state[k].set(s)
+  );
+  const loop = {
+    w: views.weights.slice(),
+    state: views.state.map((s) => s.slice()),
+  };
+  for (let step = 1; step <= 5; step++) {
+    const scales = [50 / 128, 50 / 128, 28 / 128];
+    views.grads.forEach((row, t) => row.set(values(TOTAL, 100 * step + t)));
+    const sum = new Float32Array(TOTAL);
+    views.grads.forEach((row, t) =>
+      row.forEach((g, i) => sum[i] += g * scales[t])
+    );
+    tfjsStep(optimizer, vars, sum);
+    // Each thread its slice (on 16-byte boundaries, the last one not), with
+    // its own kernel tables.
+    [[0, 8], [8, 300], [300, TOTAL]].forEach(([from, to], thread) => {
+      flatUpdate(
+        rule,
+        views.weights,
+        views.grads,
+        scales,
+        views.state,
+        step,
+        from,
+        to,
+        { flat, thread },
+      );
+      flatUpdate(rule, loop.w, views.grads, scales, loop.state, step, from, to);
+    });
+  }
+  const d = maxDiff(views.weights, flatOf(vars));
+  assert(d < 1e-5, `max relative |Δw| against tfjs = ${d}`);
+  const loopDiff = maxDiff(views.weights, loop.w);
+  assert(loopDiff < 1e-6, `against the float64 loop: ${loopDiff}`);
+  // The kernel rounds in float32: not bit for bit the float64 loop.
+  assert(loopDiff > 0, "the kernel ran");
+  tf.dispose(vars);
+  optimizer.dispose();
+});
 
 Deno.test("flatRule: only the optimizers whose rule the flat update runs", () => {
   assertEquals(flatRule(new KerasAdadelta(1, 0.95, 1e-7))?.kind, "adadelta");

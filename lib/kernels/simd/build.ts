@@ -8,7 +8,8 @@
  * multiply-add where the CPU has one), loaded only where the runtime
  * validates relaxed SIMD.
  *
- * Run: `deno run -A lib/kernels/simd/build.ts` (writes both), or with
+ * Run: `deno run -A lib/kernels/simd/build.ts` (writes all three, with
+ * the flat update's `update.wasm`), or with
  * `--out DIR` to write them elsewhere (the equality test does that). The
  * compiler runs with `--no-config --no-lock`, so the project's deno.json and
  * deno.lock are left alone; it comes from Deno's global npm cache.
@@ -67,6 +68,36 @@ export const SOURCES = [
   fromFileUrl(new URL("./sum.as.ts", import.meta.url)),
 ] as const;
 
+/**
+ * The flat optimizer update (`update.as.ts`), built apart: it imports a
+ * shared memory of its own (the flat weights, gradients and optimizer state
+ * of data-parallel training) rather than the backend's heap.
+ */
+export const UPDATE_SOURCES = [
+  fromFileUrl(new URL("./update.as.ts", import.meta.url)),
+] as const;
+
+/** Its compiler flags: a shared memory imported (at most 4 GiB), -O3. */
+export const UPDATE_FLAGS = [
+  "-O3",
+  "--noAssert",
+  "--runtime",
+  "stub",
+  "--importMemory",
+  "--sharedMemory",
+  "--initialMemory",
+  "1",
+  "--maximumMemory",
+  "65536",
+  "--enable",
+  "simd,threads",
+] as const;
+
+/** Path of its committed binary. */
+export const UPDATE_BINARY = fromFileUrl(
+  new URL("./update.wasm", import.meta.url),
+);
+
 /** Paths of the committed binaries. */
 export const BINARIES: Readonly<Record<Flavour, string>> = {
   simd: fromFileUrl(new URL(`./${BINARY_FILES.simd}`, import.meta.url)),
@@ -75,14 +106,18 @@ export const BINARIES: Readonly<Record<Flavour, string>> = {
 
 /**
  * Compiles {@link SOURCES} as `flavour` into `out` (default the committed
- * binary).
+ * binary), or with `"update"` {@link UPDATE_SOURCES} into {@link
+ * UPDATE_BINARY}.
  *
  * @throws {Error} when the compiler cannot be run or fails.
  */
 export async function build(
-  flavour: Flavour,
-  out: string = BINARIES[flavour],
+  flavour: Flavour | "update",
+  out: string = flavour === "update" ? UPDATE_BINARY : BINARIES[flavour],
 ): Promise<void> {
+  const args = flavour === "update"
+    ? [...UPDATE_SOURCES, ...UPDATE_FLAGS]
+    : [...SOURCES, ...ASC_FLAGS, "--enable", FEATURES[flavour]];
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -90,10 +125,7 @@ export async function build(
       "--no-lock",
       "-A",
       `npm:assemblyscript@${ASC_VERSION}/asc`,
-      ...SOURCES,
-      ...ASC_FLAGS,
-      "--enable",
-      FEATURES[flavour],
+      ...args,
       "-o",
       out,
     ],
@@ -109,10 +141,9 @@ export async function build(
 
 if (import.meta.main) {
   const i = Deno.args.indexOf("--out");
-  for (const flavour of ["simd", "fma"] as const) {
-    const out = i >= 0
-      ? `${Deno.args[i + 1]}/${BINARIES[flavour].split("/").pop()}`
-      : BINARIES[flavour];
+  for (const flavour of ["simd", "fma", "update"] as const) {
+    const path = flavour === "update" ? UPDATE_BINARY : BINARIES[flavour];
+    const out = i >= 0 ? `${Deno.args[i + 1]}/${path.split("/").pop()}` : path;
     await build(flavour, out);
     console.log(`wrote ${out}`);
   }
