@@ -73,8 +73,6 @@ function packPanels(
  * The 4×4 block at `s` (rows `row` bytes apart) transposed into four rows
  * of a panel (32 bytes apart) at `o`.
  */
-// @ts-ignore: decorator
-@inline
 function transpose4(s: usize, row: usize, o: usize): void {
   const r0 = v128.load(s), r1 = v128.load(s + row);
   const r2 = v128.load(s + 2 * row), r3 = v128.load(s + 3 * row);
