@@ -41,7 +41,7 @@ import {
   makeFusedConv2D,
   registerConv2DReluPool,
 } from "./conv2d.ts";
-import { makeIdentity } from "./identity.ts";
+import { makeCast, makeIdentity } from "./identity.ts";
 import { makeMaxPoolGrad } from "./max_pool_grad.ts";
 import { registerReluGrad } from "./relu_grad.ts";
 import { registerPoolReluGrad } from "./pool_relu_grad.ts";
@@ -64,7 +64,7 @@ export {
   registerConv2DReluPool,
   useWinograd,
 } from "./conv2d.ts";
-export { makeIdentity } from "./identity.ts";
+export { makeCast, makeIdentity } from "./identity.ts";
 export { makeMaxPoolGrad } from "./max_pool_grad.ts";
 export { registerReluGrad, RELU_GRAD } from "./relu_grad.ts";
 export {
@@ -77,6 +77,7 @@ export { makeSum } from "./sum.ts";
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
 export const TRAINING_KERNELS = [
   "BatchMatMul",
+  "Cast",
   "Conv2D",
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
@@ -127,6 +128,7 @@ export function registerTrainingKernels(): void {
   });
   wrapStock("Conv2D", makeConv2D);
   wrapStock("FusedConv2D", makeFusedConv2D);
+  wrapStock("Cast", makeCast);
   wrapStock("Identity", makeIdentity);
   wrapStock("MaxPoolGrad", makeMaxPoolGrad);
   wrapStock("Sum", makeSum);

@@ -743,6 +743,42 @@ Deno.test("Identity shares the data, outlives its input, and frees it once", asy
   await tf.setBackend("wasm");
 });
 
+Deno.test("Cast of float32 or int32 to its own dtype shares the data; to bool it is x ≠ 0; others match the cpu backend", async () => {
+  await tf.setBackend("wasm");
+  const before = tf.memory().numBytes;
+  for (const dtype of ["float32", "int32"] as const) {
+    const x = tf.tensor([1.5, 0, -3, 4], [2, 2], dtype);
+    const y = tf.cast(x, dtype);
+    assert(y.dataId === x.dataId, `${dtype}: shared`);
+    x.dispose();
+    assertEquals(
+      Array.from(await y.data()),
+      dtype === "int32" ? [1, 0, -3, 4] : [1.5, 0, -3, 4],
+    );
+    y.dispose();
+  }
+  const cases: [number[], tf.DataType, tf.DataType][] = [
+    [[1.5, 0, -3.7, 4], "float32", "int32"],
+    [[1.5, 0, -3.7, 256], "float32", "bool"], // the stock kernel: 1 0 253 0
+    [[7, 0, -1, 512], "int32", "bool"],
+    [[2, 0, -3, 4], "int32", "float32"],
+    [[1.5, 0, -3, 4], "bool", "bool"], // stored bytes 1, 0, 253, 4: made 0/1
+  ];
+  for (const [values, from, to] of cases) {
+    const x = tf.tensor(values, [4], from);
+    const y = tf.cast(x, to);
+    x.dispose();
+    await tf.setBackend("cpu");
+    const expected = tf.tidy(() =>
+      Array.from(tf.cast(tf.tensor(values, [4], from), to).dataSync())
+    );
+    await tf.setBackend("wasm");
+    assertEquals(Array.from(await y.data()), expected, `${from} → ${to}`);
+    y.dispose();
+  }
+  assertEquals(tf.memory().numBytes, before, "every byte freed");
+});
+
 Deno.test("the kernels free all their intermediates", () => {
   const backend = tf.backend();
   const x = tf.tensor(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
