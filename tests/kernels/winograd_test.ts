@@ -205,6 +205,41 @@ async function referenceGrad(
   }
 }
 
+/**
+ * Runs `run` (one kernel call on fresh float32 tensors of `inputs`) in every
+ * variant and checks that it frees its intermediates, leaves other tensors
+ * alone and matches `expected`.
+ */
+function checkVariants(
+  what: string,
+  inputs: [Float32Array, number[]][],
+  expected: { shape: number[]; data: Float32Array },
+  run: (tensors: tf.Tensor[], variant: WinogradOptions) => tf.TensorInfo,
+): void {
+  const backend = tf.backend() as BackendWasm;
+  for (const variant of VARIANTS) {
+    const name = `${variantName(variant)} ${what}`;
+    const tensors = inputs.map(([data, shape]) =>
+      tf.tensor(data, shape, "float32")
+    );
+    const sentinel = tf.fill([4096], 7.5);
+    const before = backend.numDataIds();
+    const out = run(tensors, variant);
+    assertEquals(backend.numDataIds(), before + 1, `${name}: freed`);
+    assert(
+      (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
+      `${name}: other tensors untouched`,
+    );
+    const actual = {
+      shape: out.shape,
+      data: new Float32Array(backend.typedArrayFromHeap(out)),
+    };
+    backend.disposeData(out.dataId);
+    tf.dispose([...tensors, sentinel]);
+    assertClose(actual, expected, name);
+  }
+}
+
 async function checkGrad(
   xShape: number[],
   cout: number,
@@ -225,29 +260,13 @@ async function checkGrad(
   const dy = values(tf.util.sizeFromShape(dyShape), cout * 5 + 1);
   const expected = await referenceGrad(x, xShape, dy, dyShape, pads);
   const backend = tf.backend() as BackendWasm;
-  for (const variant of VARIANTS) {
-    const name = `${variantName(variant)} ${what}`;
-    const xt = tf.tensor(x, xShape, "float32");
-    const dyt = tf.tensor(dy, dyShape, "float32");
-    const sentinel = tf.fill([4096], 7.5);
-    const before = backend.numDataIds();
-    const out = winogradBackpropFilter3x3(backend, xt, dyt, pads, {
-      ...variant,
-      chunkTiles,
-    });
-    assertEquals(backend.numDataIds(), before + 1, `${name}: freed`);
-    assert(
-      (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
-      `${name}: other tensors untouched`,
-    );
-    const actual = {
-      shape: out.shape,
-      data: new Float32Array(backend.typedArrayFromHeap(out)),
-    };
-    backend.disposeData(out.dataId);
-    tf.dispose([xt, dyt, sentinel]);
-    assertClose(actual, expected, name);
-  }
+  checkVariants(
+    what,
+    [[x, xShape], [dy, dyShape]],
+    expected,
+    ([xt, dyt], v) =>
+      winogradBackpropFilter3x3(backend, xt, dyt, pads, { ...v, chunkTiles }),
+  );
 }
 
 Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
@@ -339,29 +358,16 @@ async function checkInputGrad(
     pads,
   );
   const backend = tf.backend() as BackendWasm;
-  for (const variant of VARIANTS) {
-    const name = `${variantName(variant)} ${what}`;
-    const dyt = tf.tensor(dy, dyShape, "float32");
-    const ft = tf.tensor(f, fShape, "float32");
-    const sentinel = tf.fill([4096], 7.5);
-    const before = backend.numDataIds();
-    const out = winogradBackpropInput3x3(backend, dyt, ft, xShape, pads, {
-      ...variant,
-      chunkTiles,
-    });
-    assertEquals(backend.numDataIds(), before + 1, `${name}: freed`);
-    assert(
-      (sentinel.dataSync() as Float32Array).every((v) => v === 7.5),
-      `${name}: other tensors untouched`,
-    );
-    const actual = {
-      shape: out.shape,
-      data: new Float32Array(backend.typedArrayFromHeap(out)),
-    };
-    backend.disposeData(out.dataId);
-    tf.dispose([dyt, ft, sentinel]);
-    assertClose(actual, expected, name);
-  }
+  checkVariants(
+    what,
+    [[dy, dyShape], [f, fShape]],
+    expected,
+    ([dyt, ft], v) =>
+      winogradBackpropInput3x3(backend, dyt, ft, xShape, pads, {
+        ...v,
+        chunkTiles,
+      }),
+  );
 }
 
 Deno.test("winograd input gradient (the forward pass's adjoint): shapes, channel counts, pads, chunks", async () => {

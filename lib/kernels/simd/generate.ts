@@ -264,6 +264,64 @@ function indent(lines: string[], depth: number): string[] {
   return lines.map((l) => "  ".repeat(depth) + l);
 }
 
+/**
+ * The loop over a chunk's tiles of a transform that reads each tile's a×a
+ * input patch (or adds into it): tile coordinates, the pointers p{r}{c} of
+ * the patch's points in `image` ([N, H, W, C]), or `outside` for points past
+ * its edge, then `body` for each group of four channels (`vector` ops) and
+ * each channel of the tail (scalar ops). Closes the function.
+ */
+function patchLoop(
+  m: number,
+  image: string,
+  outside: string,
+  vector: Ops,
+  body: (ops: Ops, step: string) => string[],
+): string {
+  const range = Array.from({ length: m + 2 }, (_, k) => k);
+  return `  for (let i = 0; i < count; i++) {
+${indent(tileCoords("t0 + i"), 2).join("\n")}
+    const y0 = ${m} * ty - padT;
+    const x0 = ${m} * tx - padL;
+    const img = ${image} + <usize> (n * H) * rowBytes;
+${
+    indent(
+      range.flatMap((k) => [
+        `const r${k}ok = <u32> (y0 + ${k}) < <u32> H;`,
+        `const c${k}ok = <u32> (x0 + ${k}) < <u32> W;`,
+      ]),
+      2,
+    ).join("\n")
+  }
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+${
+    indent(
+      range.slice(1).map((k) => `const b${k} = b${k - 1} + rowBytes;`),
+      2,
+    ).join("\n")
+  }
+${
+    indent(
+      range.flatMap((r) =>
+        range.map((c) =>
+          `const p${r}${c} = r${r}ok && c${c}ok ? b${r} + ${c} * pixBytes : ${outside};`
+        )
+      ),
+      2,
+    ).join("\n")
+  }
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+${indent(body(vector, "c += 4;"), 3).join("\n")}
+    }
+    while (c < C) {
+${indent(body(SCALAR, "c++;"), 3).join("\n")}
+    }
+  }
+}`;
+}
+
 function inputTransform(tile: WinogradTile): string {
   const { m, bt } = tile;
   const a = m + 2, planes = a * a;
@@ -281,7 +339,6 @@ function inputTransform(tile: WinogradTile): string {
       step,
     ];
   };
-  const range = Array.from({ length: a }, (_, k) => k);
   return withConstants(`
 /**
  * F(${m}x${m},3x3) input transform: V[k][t - t0][c] = (Bᵀ·d·B)[k] for tiles
@@ -310,47 +367,7 @@ ${indent(planeTable("P", "vTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS
   const C4 = C & ~3;
-  for (let i = 0; i < count; i++) {
-${indent(tileCoords("t0 + i"), 2).join("\n")}
-    const y0 = ${m} * ty - padT;
-    const x0 = ${m} * tx - padL;
-    const img = x + <usize> (n * H) * rowBytes;
-${
-    indent(
-      range.flatMap((k) => [
-        `const r${k}ok = <u32> (y0 + ${k}) < <u32> H;`,
-        `const c${k}ok = <u32> (x0 + ${k}) < <u32> W;`,
-      ]),
-      2,
-    ).join("\n")
-  }
-    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
-${
-    indent(
-      range.slice(1).map((k) => `const b${k} = b${k - 1} + rowBytes;`),
-      2,
-    ).join("\n")
-  }
-${
-    indent(
-      range.flatMap((r) =>
-        range.map((c) =>
-          `const p${r}${c} = r${r}ok && c${c}ok ? b${r} + ${c} * pixBytes : zero;`
-        )
-      ),
-      2,
-    ).join("\n")
-  }
-    const o = <usize> i * pixBytes;
-    let c = 0;
-    while (c < C4) {
-${indent(body(SIMD, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}
+${patchLoop(m, "x", "zero", SIMD, body)}
 `);
 }
 
@@ -632,7 +649,6 @@ function inputGradTransform(tile: WinogradTile): string {
     ]),
     step,
   ];
-  const range = Array.from({ length: a }, (_, k) => k);
   return withConstants(`
 /**
  * F(${m}x${m},3x3) input-gradient transform, the adjoint of {@link
@@ -663,47 +679,7 @@ ${indent(planeTable("P", "pTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS
   const C4 = C & ~3;
-  for (let i = 0; i < count; i++) {
-${indent(tileCoords("t0 + i"), 2).join("\n")}
-    const y0 = ${m} * ty - padT;
-    const x0 = ${m} * tx - padL;
-    const img = dx + <usize> (n * H) * rowBytes;
-${
-    indent(
-      range.flatMap((k) => [
-        `const r${k}ok = <u32> (y0 + ${k}) < <u32> H;`,
-        `const c${k}ok = <u32> (x0 + ${k}) < <u32> W;`,
-      ]),
-      2,
-    ).join("\n")
-  }
-    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
-${
-    indent(
-      range.slice(1).map((k) => `const b${k} = b${k - 1} + rowBytes;`),
-      2,
-    ).join("\n")
-  }
-${
-    indent(
-      range.flatMap((r) =>
-        range.map((c) =>
-          `const p${r}${c} = r${r}ok && c${c}ok ? b${r} + ${c} * pixBytes : sink;`
-        )
-      ),
-      2,
-    ).join("\n")
-  }
-    const o = <usize> i * pixBytes;
-    let c = 0;
-    while (c < C4) {
-${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}
+${patchLoop(m, "dx", "sink", SIMD_HOISTED, body)}
 `);
 }
 
