@@ -269,7 +269,11 @@ async function checkGrad(
   );
 }
 
-Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
+/**
+ * The gradient checks' small cases: [x shape, output channels, pads] over
+ * sides, channel counts and paddings, every output at least 1×1.
+ */
+function gradientSweep(): [number[], number, Pads][] {
   const pads: Pads[] = [
     P0,
     P1,
@@ -277,15 +281,22 @@ Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", asyn
     { top: 0, bottom: 1, left: 1, right: 0 },
     { top: 2, bottom: 0, left: 0, right: 1 },
   ];
+  const cases: [number[], number, Pads][] = [];
   for (const [h, w] of [[5, 5], [7, 9], [3, 3], [4, 6], [1, 2]]) {
     for (const [cin, cout] of [[1, 1], [3, 5], [16, 16], [17, 33]]) {
       for (const pad of pads) {
-        if (h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3) {
-          continue;
+        if (h + pad.top + pad.bottom >= 3 && w + pad.left + pad.right >= 3) {
+          cases.push([[2, h, w, cin], cout, pad]);
         }
-        await checkGrad([2, h, w, cin], cout, pad);
       }
     }
+  }
+  return cases;
+}
+
+Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", async () => {
+  for (const [xShape, cout, pad] of gradientSweep()) {
+    await checkGrad(xShape, cout, pad);
   }
   await checkGrad([3, 7, 9, 6], 7, { top: 1, bottom: 0, left: 2, right: 1 }, 5);
   await checkGrad([2, 9, 8, 19], 18, P1, 1);
@@ -371,22 +382,8 @@ async function checkInputGrad(
 }
 
 Deno.test("winograd input gradient (the forward pass's adjoint): shapes, channel counts, pads, chunks", async () => {
-  const pads: Pads[] = [
-    P0,
-    P1,
-    P2,
-    { top: 0, bottom: 1, left: 1, right: 0 },
-    { top: 2, bottom: 0, left: 0, right: 1 },
-  ];
-  for (const [h, w] of [[5, 5], [7, 9], [3, 3], [4, 6], [1, 2]]) {
-    for (const [cin, cout] of [[1, 1], [3, 5], [16, 16], [17, 33]]) {
-      for (const pad of pads) {
-        if (h + pad.top + pad.bottom < 3 || w + pad.left + pad.right < 3) {
-          continue;
-        }
-        await checkInputGrad([2, h, w, cin], cout, pad);
-      }
-    }
+  for (const [xShape, cout, pad] of gradientSweep()) {
+    await checkInputGrad(xShape, cout, pad);
   }
   await checkInputGrad([3, 7, 9, 6], 7, {
     top: 1,
