@@ -787,12 +787,15 @@ function backward(
     }
     if (dx) backend.typedArrayFromHeap(dx).fill(0);
     const dyAddr = heapIndex(backend, dy) << 2;
+    const addr = (t: tf.TensorInfo | undefined) =>
+      t === undefined ? 0 : heapIndex(backend, t) << 2;
+    const [xAddr, accAddr, dxAddr] = [x, acc, dx].map(addr);
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
       t.dy(dyAddr, dTable, zeroAddr, oh, ow, cout, th, tw, t0, count);
       if (x) {
         t.input(
-          heapIndex(backend, x) << 2,
+          xAddr,
           vTable,
           zeroAddr,
           h,
@@ -808,7 +811,7 @@ function backward(
         all.gradProducts(
           vTable,
           dTable,
-          heapIndex(backend, acc!) << 2,
+          accAddr,
           cin,
           cout,
           count,
@@ -828,7 +831,7 @@ function backward(
         );
         t.inputGrad(
           pTable,
-          heapIndex(backend, dx!) << 2,
+          dxAddr,
           sinkAddr,
           h,
           w,

@@ -609,6 +609,31 @@ Deno.test("winograd: rounding error vs float64 justifies the 1e-4 tolerance", as
   const backend = tf.backend() as BackendWasm;
   const rows: string[] = [];
   let worst = 0;
+  /** One row: the cpu backend's error and each variant's, on fresh tensors. */
+  const measure = (
+    name: string,
+    exact: Float64Array,
+    cpu: Float32Array,
+    inputs: [Float32Array, number[]][],
+    run: (tensors: tf.Tensor[], variant: WinogradOptions) => tf.TensorInfo,
+  ) => {
+    const errors = [`cpu ${relError(cpu, exact).toExponential(1)}`];
+    for (const variant of VARIANTS) {
+      const tensors = inputs.map(([v, shape]) =>
+        tf.tensor(v, shape, "float32")
+      );
+      const out = run(tensors, variant);
+      const e = relError(
+        new Float32Array(backend.typedArrayFromHeap(out)),
+        exact,
+      );
+      backend.disposeData(out.dataId);
+      tf.dispose(tensors);
+      worst = Math.max(worst, e);
+      errors.push(`${variantName(variant)} ${e.toExponential(1)}`);
+    }
+    rows.push(`${name}: ${errors.join(", ")}`);
+  };
   const cases = [
     { name: "forward", xShape: [2, 26, 26, 32], cout: 64, pads: P0 },
   ];
@@ -635,21 +660,10 @@ Deno.test("winograd: rounding error vs float64 justifies the 1e-4 tolerance", as
     const dy = values(tf.util.sizeFromShape(dyShape), 14);
     const exact = grad64(x, xShape, dy, cout, P0);
     const cpu = await referenceGrad(x, xShape, dy, dyShape, P0);
-    const errors = [`cpu ${relError(cpu.data, exact).toExponential(1)}`];
-    for (const variant of VARIANTS) {
-      const xt = tf.tensor(x, xShape, "float32");
-      const dyt = tf.tensor(dy, dyShape, "float32");
-      const out = winogradBackpropFilter3x3(backend, xt, dyt, P0, variant);
-      const e = relError(
-        new Float32Array(backend.typedArrayFromHeap(out)),
-        exact,
-      );
-      backend.disposeData(out.dataId);
-      tf.dispose([xt, dyt]);
-      worst = Math.max(worst, e);
-      errors.push(`${variantName(variant)} ${e.toExponential(1)}`);
-    }
-    rows.push(`filter grad: ${errors.join(", ")}`);
+    measure("filter grad", exact, cpu.data, [[x, xShape], [dy, dyShape]], (
+      [xt, dyt],
+      variant,
+    ) => winogradBackpropFilter3x3(backend, xt, dyt, P0, variant));
   }
   {
     const xShape = [2, 26, 26, 32], cout = 64;
@@ -659,28 +673,10 @@ Deno.test("winograd: rounding error vs float64 justifies the 1e-4 tolerance", as
     const f = values(tf.util.sizeFromShape(fShape), 16);
     const exact = inputGrad64(dy, xShape, f, cout, P0);
     const cpu = await referenceInputGrad(dy, dyShape, f, fShape, xShape, P0);
-    const errors = [`cpu ${relError(cpu.data, exact).toExponential(1)}`];
-    for (const variant of VARIANTS) {
-      const dyt = tf.tensor(dy, dyShape, "float32");
-      const ft = tf.tensor(f, fShape, "float32");
-      const out = winogradBackpropInput3x3(
-        backend,
-        dyt,
-        ft,
-        xShape,
-        P0,
-        variant,
-      );
-      const e = relError(
-        new Float32Array(backend.typedArrayFromHeap(out)),
-        exact,
-      );
-      backend.disposeData(out.dataId);
-      tf.dispose([dyt, ft]);
-      worst = Math.max(worst, e);
-      errors.push(`${variantName(variant)} ${e.toExponential(1)}`);
-    }
-    rows.push(`input grad: ${errors.join(", ")}`);
+    measure("input grad", exact, cpu.data, [[dy, dyShape], [f, fShape]], (
+      [dyt, ft],
+      variant,
+    ) => winogradBackpropInput3x3(backend, dyt, ft, xShape, P0, variant));
   }
   console.log(`max |error| / scale vs float64:\n  ${rows.join("\n  ")}`);
   assert(
