@@ -130,7 +130,10 @@ export function streamedMatMul(
   const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : a.shape;
   const n = transposeB ? b.shape[0] : b.shape[1];
   const { chosen } = gemmTuning(backend);
-  const scratch = backend.makeOutput([Math.min(k, chosen.kc) * n], "float32");
+  const scratch = backend.makeOutput(
+    [Math.min(k, chosen.kc) * (n + 8)],
+    "float32",
+  );
   try {
     const out = backend.makeOutput([m, n], "float32");
     simdKernels(backend).gemm(

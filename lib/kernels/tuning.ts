@@ -124,7 +124,7 @@ function measure(backend: BackendWasm, fma: boolean): number[] {
   const a = backend.makeOutput([M, K], "float32");
   const b = backend.makeOutput([K, N], "float32");
   const c = backend.makeOutput([M, N], "float32");
-  const scratch = backend.makeOutput([512 * N], "float32");
+  const scratch = backend.makeOutput([512 * (N + 8)], "float32");
   try {
     const heap = heapF32(backend);
     const ia = heapIndex(backend, a), ib = heapIndex(backend, b);

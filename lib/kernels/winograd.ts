@@ -427,7 +427,10 @@ export function winogradConv3x3(
     const base = align(heapIndex(backend, planeBuf) << 2, 64);
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
-    zero = backend.makeOutput([Math.max(4, cin, cout)], "float32");
+    // Zeros past the input's edges, then six rows of V packed for the
+    // products.
+    const width = Math.max(4, cin, cout);
+    zero = backend.makeOutput([width + 8 * cin], "float32");
     backend.typedArrayFromHeap(zero).fill(0);
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
     for (let k = 0; k < planes; k++) {
@@ -485,6 +488,7 @@ export function winogradConv3x3(
         cout,
         planes,
         rows,
+        zeroAddr + 4 * width,
       );
       output(
         tableAddr + 4 * planes,
@@ -772,9 +776,10 @@ function backward(
           (set - 1) * planes * cStride + k * cStride;
       }
     }
-    // Zeros past the inputs' edges, then a sink for dx's points past its.
+    // Zeros past the inputs' edges, a sink for dx's points past its, then
+    // six rows of D packed for the input gradient's products.
     const width = Math.max(4, cin, cout);
-    scratch = backend.makeOutput([2 * width], "float32");
+    scratch = backend.makeOutput([2 * width + 8 * cout], "float32");
     backend.typedArrayFromHeap(scratch).fill(0);
     const zeroAddr = heapIndex(backend, scratch) << 2;
     const sinkAddr = zeroAddr + 4 * width;
@@ -828,6 +833,7 @@ function backward(
           cin,
           planes,
           rows,
+          sinkAddr + 4 * width,
         );
         t.inputGrad(
           pTable,

@@ -41,6 +41,8 @@ export const ASC_FLAGS = [
   "stub",
   "--importMemory",
   "--noExportMemory",
+  "--initialMemory",
+  "1",
 ] as const;
 
 /** The `--enable` features of each build. */

@@ -87,14 +87,66 @@ function transpose4(s: usize, row: usize, o: usize): void {
 }
 
 /**
- * C rows [m0, m0 + 6) (+)= A's rows × the packed block: 12 accumulators, for
- * each of the N/8 panels. `ap` points at A[m0][k0]; the rows are `aRow`
- * bytes apart and consecutive k `aStep` bytes apart.
+ * Packs A's six rows [m0, m0 + 6) × kc (`ap` at A[m0][k0]; rows `aRow`
+ * bytes apart, consecutive k `aStep` bytes apart) into `dst` as kc groups of
+ * 8 floats: rows 0–5, then two unused lanes. {@link rows6} then reads a k's
+ * six values with two loads instead of six (docs/v8_bounds_checks.md).
  */
-function rows6(
-  ap0: usize,
+function packRows6(
+  ap: usize,
   aRow: usize,
   aStep: usize,
+  kc: i32,
+  dst: usize,
+): void {
+  if (aRow == 4) {
+    // Side by side (transA): each k's six values are contiguous.
+    for (let k = 0; k < kc; k++) {
+      v128.store(dst, v128.load(ap));
+      v128.store(dst, v128.load64_zero(ap, 16), 16);
+      ap += aStep;
+      dst += 32;
+    }
+    return;
+  }
+  let k = 0;
+  if (aStep == 4) {
+    // Rows at a stride, k contiguous: 4×4 register transposes for rows
+    // 0–3, pairs interleaved for rows 4–5.
+    for (; k + 4 <= kc; k += 4) {
+      const s = ap + (<usize> k << 2);
+      const d = dst + (<usize> k << 5);
+      transpose4(s, aRow, d);
+      const r4 = v128.load(s + 4 * aRow), r5 = v128.load(s + 5 * aRow);
+      const lo = i32x4.shuffle(r4, r5, 0, 4, 1, 5);
+      const hi = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+      v128.store64_lane(d, lo, 0, 16);
+      v128.store64_lane(d, lo, 1, 48);
+      v128.store64_lane(d, hi, 0, 80);
+      v128.store64_lane(d, hi, 1, 112);
+    }
+  }
+  for (; k < kc; k++) {
+    const s = ap + <usize> k * aStep;
+    const d = dst + (<usize> k << 5);
+    for (let r = 0; r < 6; r++) {
+      store<f32>(d + (<usize> r << 2), load<f32>(s + <usize> r * aRow));
+    }
+  }
+}
+
+/**
+ * C rows [m0, m0 + 6) (+)= the packed rows `pa` ({@link packRows6}) × the
+ * packed block: 12 accumulators, for each of the N/8 panels. Each k loads
+ * its six A values as two vectors and spreads them by shuffles: four
+ * bounds-checked loads for twelve multiply-adds where splatting each A
+ * value took eight. Two k a round, every load at an immediate offset from
+ * one of two pointers; at four, the optimizer nests each accumulator's
+ * chain through all four k, so that every k's operands are live at once
+ * and V8 spills accumulators (docs/kernels.md).
+ */
+function rows6(
+  pa: usize,
   pb: usize,
   cp0: usize,
   cRow: usize,
@@ -134,128 +186,83 @@ function rows6(
       c50 = v128.load(cp + 5 * cRow);
       c51 = v128.load(cp + 5 * cRow, 16);
     }
-    let ap = ap0;
+    let ap = pa;
     let bp = pb + <usize> p * panelBytes;
     const end = bp + panelBytes;
-    const end4 = bp + (<usize> (kc & ~3) << 5);
-    let b0: v128, b1: v128, x: v128;
-    if (aRow == 4) {
-      // A's six rows side by side (transA): four k a round, each load at an
-      // immediate offset from one of two pointers. Deno leaves V8's WASM
-      // bounds checks explicit (docs/v8_bounds_checks.md), so each round
-      // saves three loop tests and pointer steps for twelve multiply-adds.
-      // Rows at a stride (aStep 4) keep one k a round: unrolled there, V8
-      // hoists the loads and spills accumulators (slower, docs/kernels.md).
-      while (bp < end4) {
-        b0 = v128.load(bp, 0);
-        b1 = v128.load(bp, 16);
-        x = v128.load32_splat(ap, 0);
-        c00 = madd(x, b0, c00);
-        c01 = madd(x, b1, c01);
-        x = v128.load32_splat(ap, 4);
-        c10 = madd(x, b0, c10);
-        c11 = madd(x, b1, c11);
-        x = v128.load32_splat(ap, 8);
-        c20 = madd(x, b0, c20);
-        c21 = madd(x, b1, c21);
-        x = v128.load32_splat(ap, 12);
-        c30 = madd(x, b0, c30);
-        c31 = madd(x, b1, c31);
-        x = v128.load32_splat(ap, 16);
-        c40 = madd(x, b0, c40);
-        c41 = madd(x, b1, c41);
-        x = v128.load32_splat(ap, 20);
-        c50 = madd(x, b0, c50);
-        c51 = madd(x, b1, c51);
-        ap += aStep;
-        b0 = v128.load(bp, 32);
-        b1 = v128.load(bp, 48);
-        x = v128.load32_splat(ap, 0);
-        c00 = madd(x, b0, c00);
-        c01 = madd(x, b1, c01);
-        x = v128.load32_splat(ap, 4);
-        c10 = madd(x, b0, c10);
-        c11 = madd(x, b1, c11);
-        x = v128.load32_splat(ap, 8);
-        c20 = madd(x, b0, c20);
-        c21 = madd(x, b1, c21);
-        x = v128.load32_splat(ap, 12);
-        c30 = madd(x, b0, c30);
-        c31 = madd(x, b1, c31);
-        x = v128.load32_splat(ap, 16);
-        c40 = madd(x, b0, c40);
-        c41 = madd(x, b1, c41);
-        x = v128.load32_splat(ap, 20);
-        c50 = madd(x, b0, c50);
-        c51 = madd(x, b1, c51);
-        ap += aStep;
-        b0 = v128.load(bp, 64);
-        b1 = v128.load(bp, 80);
-        x = v128.load32_splat(ap, 0);
-        c00 = madd(x, b0, c00);
-        c01 = madd(x, b1, c01);
-        x = v128.load32_splat(ap, 4);
-        c10 = madd(x, b0, c10);
-        c11 = madd(x, b1, c11);
-        x = v128.load32_splat(ap, 8);
-        c20 = madd(x, b0, c20);
-        c21 = madd(x, b1, c21);
-        x = v128.load32_splat(ap, 12);
-        c30 = madd(x, b0, c30);
-        c31 = madd(x, b1, c31);
-        x = v128.load32_splat(ap, 16);
-        c40 = madd(x, b0, c40);
-        c41 = madd(x, b1, c41);
-        x = v128.load32_splat(ap, 20);
-        c50 = madd(x, b0, c50);
-        c51 = madd(x, b1, c51);
-        ap += aStep;
-        b0 = v128.load(bp, 96);
-        b1 = v128.load(bp, 112);
-        x = v128.load32_splat(ap, 0);
-        c00 = madd(x, b0, c00);
-        c01 = madd(x, b1, c01);
-        x = v128.load32_splat(ap, 4);
-        c10 = madd(x, b0, c10);
-        c11 = madd(x, b1, c11);
-        x = v128.load32_splat(ap, 8);
-        c20 = madd(x, b0, c20);
-        c21 = madd(x, b1, c21);
-        x = v128.load32_splat(ap, 12);
-        c30 = madd(x, b0, c30);
-        c31 = madd(x, b1, c31);
-        x = v128.load32_splat(ap, 16);
-        c40 = madd(x, b0, c40);
-        c41 = madd(x, b1, c41);
-        x = v128.load32_splat(ap, 20);
-        c50 = madd(x, b0, c50);
-        c51 = madd(x, b1, c51);
-        ap += aStep;
-        bp += 128;
-      }
-    }
-    while (bp < end) {
-      b0 = v128.load(bp);
+    const end4 = bp + (<usize> (kc & ~1) << 5);
+    let a: v128, b0: v128, b1: v128, x: v128;
+    while (bp < end4) {
+      b0 = v128.load(bp, 0);
       b1 = v128.load(bp, 16);
-      x = v128.load32_splat(ap);
+      a = v128.load(ap, 0);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
       c00 = madd(x, b0, c00);
       c01 = madd(x, b1, c01);
-      x = v128.load32_splat(ap + aRow);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
       c10 = madd(x, b0, c10);
       c11 = madd(x, b1, c11);
-      x = v128.load32_splat(ap + 2 * aRow);
+      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
       c20 = madd(x, b0, c20);
       c21 = madd(x, b1, c21);
-      x = v128.load32_splat(ap + 3 * aRow);
+      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
       c30 = madd(x, b0, c30);
       c31 = madd(x, b1, c31);
-      x = v128.load32_splat(ap + 4 * aRow);
+      a = v128.load(ap, 16);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
       c40 = madd(x, b0, c40);
       c41 = madd(x, b1, c41);
-      x = v128.load32_splat(ap + 5 * aRow);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
       c50 = madd(x, b0, c50);
       c51 = madd(x, b1, c51);
-      ap += aStep;
+      b0 = v128.load(bp, 32);
+      b1 = v128.load(bp, 48);
+      a = v128.load(ap, 32);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      a = v128.load(ap, 48);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      c40 = madd(x, b0, c40);
+      c41 = madd(x, b1, c41);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
+      c50 = madd(x, b0, c50);
+      c51 = madd(x, b1, c51);
+      ap += 64;
+      bp += 64;
+    }
+    while (bp < end) {
+      b0 = v128.load(bp, 0);
+      b1 = v128.load(bp, 16);
+      a = v128.load(ap, 0);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      a = v128.load(ap, 16);
+      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      c40 = madd(x, b0, c40);
+      c41 = madd(x, b1, c41);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
+      c50 = madd(x, b0, c50);
+      c51 = madd(x, b1, c51);
+      ap += 32;
       bp += 32;
     }
     v128.store(cp, c00);
@@ -374,7 +381,8 @@ function rows1(
  * C rows [0, M) (+)= A · the packed block `pb` (kc rows × N columns), with
  * register blocks of `rows` (6 or 4) rows, then single rows. `a` points at
  * A[0][k0]; A's rows are `aRow` bytes apart and consecutive k `aStep` bytes
- * apart; C is [M, N] row-major; `first` starts C from zero.
+ * apart; C is [M, N] row-major; `first` starts C from zero; `pa` holds
+ * 8·kc floats (six rows of A packed).
  */
 function block(
   a: usize,
@@ -387,6 +395,7 @@ function block(
   kc: i32,
   first: bool,
   rows: i32,
+  pa: usize,
 ): void {
   const cRow = <usize> N << 2;
   const panels = N >> 3;
@@ -401,17 +410,8 @@ function block(
     let m = 0;
     if (rows == 6) {
       for (; m + 6 <= M; m += 6) {
-        rows6(
-          a + <usize> m * aRow,
-          aRow,
-          aStep,
-          pg,
-          cg + <usize> m * cRow,
-          cRow,
-          np,
-          kc,
-          first,
-        );
+        packRows6(a + <usize> m * aRow, aRow, aStep, kc, pa);
+        rows6(pa, pg, cg + <usize> m * cRow, cRow, np, kc, first);
       }
     }
     for (; m + 4 <= M; m += 4) {
@@ -506,8 +506,9 @@ function partial(
 /**
  * C = op(A)·op(B): C [M, N] row-major, N a multiple of 8; A [M, K]
  * row-major, or with `transA` [K, M]; B [K, N], or with `transB` [N, K].
- * `scratch` holds min(K, kc)·N floats (one packed block of B); `rows` (6 or
- * 4) picks the register block, `kc` the rows of B per block.
+ * `scratch` holds min(K, kc)·(N + 8) floats (one packed block of B, then
+ * six rows of A packed); `rows` (6 or 4) picks the register block, `kc` the
+ * rows of B per block.
  */
 export function gemm(
   a: usize,
@@ -524,6 +525,7 @@ export function gemm(
 ): void {
   const aRow: usize = transA ? 4 : <usize> K << 2;
   const aStep: usize = transA ? <usize> M << 2 : 4;
+  const pa = scratch + ((<usize> min(K, kc) * <usize> N) << 2);
   for (let k0 = 0; k0 < K; k0 += kc) {
     const kb = min(kc, K - k0);
     packPanels(b, scratch, K, N, k0, kb, transB != 0);
@@ -538,6 +540,7 @@ export function gemm(
       kb,
       k0 == 0,
       rows,
+      pa,
     );
   }
 }
@@ -547,7 +550,7 @@ export function gemm(
  * C_k [M, N] = A_k [M, K] · B_k, where A_k and C_k are at the addresses in
  * the i32 tables `aTable` and `cTable` and B_k is packed (⌈N/8⌉ panels of
  * K×8 floats, zero past N) at `b + k·K·⌈N/8⌉·32`; `rows` as for
- * {@link gemm}.
+ * {@link gemm}; `scratch` holds 8·K floats.
  */
 export function planeProducts(
   aTable: usize,
@@ -558,6 +561,7 @@ export function planeProducts(
   N: i32,
   planes: i32,
   rows: i32,
+  scratch: usize,
 ): void {
   const plane = (<usize> K * <usize> ((N + 7) >> 3)) << 5;
   for (let k = 0; k < planes; k++) {
@@ -574,6 +578,7 @@ export function planeProducts(
       K,
       true,
       rows,
+      scratch,
     );
   }
 }

@@ -157,7 +157,7 @@ export interface SimdKernels {
   ): void;
   /**
    * C = op(A)·op(B), row-major, N a multiple of 8, B packed `kc` rows at a
-   * time into `scratch` (min(K, kc)·N floats), register blocks of `rows` (6
+   * time into `scratch` (min(K, kc)·(N + 8) floats), register blocks of `rows` (6
    * or 4) rows (`gemm.as.ts`; `transA`/`transB` 0 or 1).
    */
   gemm(
@@ -176,7 +176,8 @@ export interface SimdKernels {
   /**
    * Winograd's products: for each of `planes` planes, C_k [M, N] = A_k
    * [M, K] · B_k, A_k and C_k at the addresses in the i32 tables, B_k
-   * packed in panels of 8 columns at `b + k·K·N·4` (`gemm.as.ts`).
+   * packed in panels of 8 columns at `b + k·K·N·4` (`gemm.as.ts`);
+   * `scratch` holds 8·K floats.
    */
   planeProducts(
     aTable: number,
@@ -187,6 +188,7 @@ export interface SimdKernels {
     N: number,
     planes: number,
     rows: number,
+    scratch: number,
   ): void;
   /**
    * acc[c] += Σ_r x[r][c], x [rows, cols] (cols a multiple of 4), float64
