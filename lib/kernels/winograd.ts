@@ -37,7 +37,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { type SimdKernels, simdKernels } from "./simd/simd.ts";
 import { gemmTuning } from "./tuning.ts";
-import { TILES, type WinogradTile } from "./simd/tiles.ts";
+import { OUTER_TILES, TILES, type WinogradTile } from "./simd/tiles.ts";
 import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
 import { PackedCache } from "./packed_cache.ts";
 
@@ -58,10 +58,11 @@ export interface WinogradOptions {
   /** Tiles per chunk (V and M of one chunk should fit in cache). */
   chunkTiles?: number;
   /**
-   * Output tile side: 2 for F(2x2,3x3), 4 for F(4x4,3x3) (fewer products,
-   * larger rounding error). Default: {@link DEFAULT_TILE} for the kernel.
+   * Output tile side: 2 for F(2x2,3x3), 4 for F(4x4,3x3), 6 for F(6x6,3x3)
+   * (each fewer products, larger rounding error). Default: {@link
+   * DEFAULT_TILE} for the kernel.
    */
-  tile?: 2 | 4;
+  tile?: 2 | 4 | 6;
   /**
    * A bias added to every output (`[Cout]` float32), as the output
    * transform stores it: no second pass over the output.
@@ -93,17 +94,23 @@ export interface WinogradOptions {
  * Default output tile side per kernel, chosen by measured speed and error
  * (docs/kernels.md): `conv` for {@link winogradConv3x3} (the forward pass
  * and, through the `Conv2D` kernel, the input gradient), `filterGrad` for
- * {@link winogradBackpropFilter3x3}.
+ * {@link winogradBackpropFilter3x3} and {@link winogradBackprop3x3},
+ * `firstLayer` for a forward pass with one input channel (F(6×6) has no
+ * transform for it).
  */
-export const DEFAULT_TILE: Readonly<Record<"conv" | "filterGrad", 2 | 4>> = {
-  conv: 4,
-  filterGrad: 4,
+export const DEFAULT_TILE: Readonly<
+  Record<"conv" | "filterGrad" | "firstLayer", 2 | 4 | 6>
+> = {
+  conv: 6,
+  filterGrad: 6,
+  firstLayer: 4,
 };
 
 /** Default tiles per chunk of {@link winogradConv3x3}, per tile side. */
-export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
+export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4 | 6, number>> = {
   2: 512,
   4: 256,
+  6: 128,
 };
 
 /** One tile size's three transforms. */
@@ -111,29 +118,23 @@ interface TileKernels {
   input: SimdKernels["inputTransform2"];
   output: SimdKernels["outputTransform2"];
   outputPool: SimdKernels["outputTransform2"];
-  outputOuter: SimdKernels["outputTransformOuter2"];
+  outputOuter?: SimdKernels["outputTransformOuter2"];
   dy: SimdKernels["dyTransform2"];
   inputGrad: SimdKernels["inputGradTransform2"];
 }
 
-function tileKernels(t: SimdKernels, m: 2 | 4): TileKernels {
-  return m === 2
-    ? {
-      input: t.inputTransform2,
-      output: t.outputTransform2,
-      outputPool: t.outputTransformPool2,
-      outputOuter: t.outputTransformOuter2,
-      dy: t.dyTransform2,
-      inputGrad: t.inputGradTransform2,
-    }
-    : {
-      input: t.inputTransform4,
-      output: t.outputTransform4,
-      outputPool: t.outputTransformPool4,
-      outputOuter: t.outputTransformOuter4,
-      dy: t.dyTransform4,
-      inputGrad: t.inputGradTransform4,
-    };
+function tileKernels(t: SimdKernels, m: 2 | 4 | 6): TileKernels {
+  const k = m === 2 ? "2" : m === 4 ? "4" : "6";
+  return {
+    input: t[`inputTransform${k}`],
+    output: t[`outputTransform${k}`],
+    outputPool: t[`outputTransformPool${k}`],
+    outputOuter: m === 6
+      ? undefined
+      : t[`outputTransformOuter${k as "2" | "4"}`],
+    dy: t[`dyTransform${k}`],
+    inputGrad: t[`inputGradTransform${k}`],
+  };
 }
 
 /**
@@ -320,11 +321,11 @@ function tileGrid(oh: number, ow: number, m: number): [number, number] {
   return [Math.ceil(oh / m), Math.ceil(ow / m)];
 }
 
-function tileOf(options: WinogradOptions, fallback: 2 | 4): WinogradTile {
+function tileOf(options: WinogradOptions, fallback: 2 | 4 | 6): WinogradTile {
   const m = options.tile ?? fallback;
   const tile = TILES[m];
   if (tile === undefined) {
-    throw new RangeError(`winograd: tile must be 2 or 4, got ${m}`);
+    throw new RangeError(`winograd: tile must be 2, 4 or 6, got ${m}`);
   }
   return tile;
 }
@@ -370,9 +371,23 @@ export function winogradConv3x3(
         `${filter.shape[3]} output channels`,
     );
   }
-  const tile = tileOf(options, DEFAULT_TILE.conv);
-  const planes = (tile.m + 2) ** 2;
   const [n, h, w, cin] = x.shape;
+  // One input channel (a first layer): the products are one multiply per
+  // value, formed by the output transform as it loads them (no M planes).
+  const outer = cin === 1 && options.pool !== true;
+  // A first layer's pass keeps one tile size with and without the pool, so
+  // that the fused pooled kernel equals the two kernels bit for bit.
+  const tile = tileOf(
+    options,
+    cin === 1 ? DEFAULT_TILE.firstLayer : DEFAULT_TILE.conv,
+  );
+  if (outer && !OUTER_TILES.includes(tile.m)) {
+    throw new RangeError(
+      `winogradConv3x3: F(${tile.m}x${tile.m}) has no one-input-channel ` +
+        `transform (tiles ${OUTER_TILES.join(", ")} do)`,
+    );
+  }
+  const planes = (tile.m + 2) ** 2;
   const cout = filter.shape[3];
   const oh = h + pads.top + pads.bottom - 2;
   const ow = w + pads.left + pads.right - 2;
@@ -392,9 +407,6 @@ export function winogradConv3x3(
     "float32",
   );
   const output = pool ? t.outputPool : t.output;
-  // One input channel (a first layer): the products are one multiply per
-  // value, formed by the output transform as it loads them (no M planes).
-  const outer = cin === 1 && !pool;
   let planeBuf: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
@@ -463,7 +475,7 @@ export function winogradConv3x3(
         count,
       );
       if (outer) {
-        t.outputOuter(
+        t.outputOuter!(
           tableAddr,
           uAddr,
           yAddr,
@@ -561,9 +573,10 @@ export function winogradBackpropInput3x3(
  * Default tiles per chunk of {@link winogradBackpropFilter3x3}, per tile
  * side.
  */
-export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4, number>> = {
+export const DEFAULT_GRAD_CHUNK_TILES: Readonly<Record<2 | 4 | 6, number>> = {
   2: 128,
   4: 64,
+  6: 48,
 };
 
 /**
@@ -707,9 +720,9 @@ interface BackwardPlan {
   /** The filter: the input gradient is computed when given. */
   filter?: tf.TensorInfo;
   /** Default tiles per chunk, per tile side. */
-  chunk: Readonly<Record<2 | 4, number>>;
+  chunk: Readonly<Record<2 | 4 | 6, number>>;
   /** Default tile side. */
-  tile: 2 | 4;
+  tile: 2 | 4 | 6;
 }
 
 /**

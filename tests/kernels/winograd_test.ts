@@ -28,7 +28,13 @@ import {
   relaxedSimdSupported,
   simdAvailable,
 } from "../../lib/kernels/simd/simd.ts";
-import { F2, F4, type WinogradTile } from "../../lib/kernels/simd/tiles.ts";
+import {
+  F2,
+  F4,
+  F6,
+  OUTER_TILES,
+  type WinogradTile,
+} from "../../lib/kernels/simd/tiles.ts";
 import { assertClose, values } from "../helpers.ts";
 
 await initBackend();
@@ -58,14 +64,19 @@ async function reference(
 }
 
 /**
- * Every variant: both tile sizes, each in the SIMD128 build and, where the
+ * Every variant: each tile size, each in the SIMD128 build and, where the
  * runtime has relaxed SIMD, the fused multiply-add build.
  */
 const VARIANTS: WinogradOptions[] = [
   { tile: 2, fma: false },
   { tile: 4, fma: false },
+  { tile: 6, fma: false },
   ...(relaxedSimdSupported()
-    ? [{ tile: 2, fma: true }, { tile: 4, fma: true }] as const
+    ? [
+      { tile: 2, fma: true },
+      { tile: 4, fma: true },
+      { tile: 6, fma: true },
+    ] as const
     : []),
 ];
 
@@ -124,10 +135,23 @@ async function check(
   const f = values(tf.util.sizeFromShape(fShape), cout * 7 + 3);
   const expected = await reference(x, xShape, f, fShape, pads);
   for (const variant of VARIANTS) {
-    const actual = winograd(x, xShape, f, fShape, pads, {
-      ...variant,
-      chunkTiles,
-    });
+    const options = { ...variant, chunkTiles };
+    if (xShape[3] === 1 && !OUTER_TILES.includes(variant.tile!)) {
+      // A first layer's transform exists for F(2x2) and F(4x4) only: a
+      // clear error, before anything is allocated.
+      const [xt, ft] = [tf.tensor(x, xShape), tf.tensor(f, fShape)];
+      const backend = tf.backend() as BackendWasm;
+      const before = backend.numDataIds();
+      assertThrows(
+        () => winogradConv3x3(backend, xt, ft, pads, options),
+        RangeError,
+        "no one-input-channel transform",
+      );
+      assertEquals(backend.numDataIds(), before);
+      tf.dispose([xt, ft]);
+      continue;
+    }
+    const actual = winograd(x, xShape, f, fShape, pads, options);
     assertClose(actual, expected, `${variantName(variant)} ${what}`);
   }
 }
@@ -696,7 +720,7 @@ function tile1d(t: WinogradTile, d: number[], g: number[]): number[] {
 }
 
 Deno.test("winograd: the tile matrices compute 1-D correlation exactly", () => {
-  for (const t of [F2, F4]) {
+  for (const t of [F2, F4, F6]) {
     for (let trial = 0; trial < 20; trial++) {
       const d = Array.from(values(t.m + 2, 100 + trial));
       const g = Array.from(values(3, 200 + trial));

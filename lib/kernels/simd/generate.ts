@@ -24,7 +24,7 @@
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { writeFileAtomic } from "../../files.ts";
-import { TILES, type WinogradTile } from "./tiles.ts";
+import { OUTER_TILES, TILES, type WinogradTile } from "./tiles.ts";
 
 /** Path of the generated AssemblyScript source. */
 export const GENERATED = fromFileUrl(
@@ -32,7 +32,7 @@ export const GENERATED = fromFileUrl(
 );
 
 /** The tile sizes whose transforms are generated. */
-export const GENERATED_TILES: readonly (2 | 4)[] = [2, 4];
+export const GENERATED_TILES: readonly (2 | 4 | 6)[] = [2, 4, 6];
 
 /** How one kind of value (f32x4 vector or f32 scalar) is written. */
 interface Ops {
@@ -708,7 +708,7 @@ import { madd } from "./simd.as.ts";
       inputTransform(tile),
       outputTransform(tile),
       outputTransform(tile, "pool"),
-      outputTransform(tile, "outer"),
+      OUTER_TILES.includes(m) ? outputTransform(tile, "outer") : "",
       dyTransform(tile),
       inputGradTransform(tile),
     );

@@ -94,14 +94,17 @@ export type DyTransform = (
 export interface SimdKernels {
   inputTransform2: InputTransform;
   inputTransform4: InputTransform;
+  inputTransform6: InputTransform;
   outputTransform2: OutputTransform;
   outputTransform4: OutputTransform;
+  outputTransform6: OutputTransform;
   /**
    * The output transforms followed by a 2x2, stride-2 max pool: `y` is the
    * pooled [N, OH/2, OW/2, C] (rounded down), OH and OW the convolution's.
    */
   outputTransformPool2: OutputTransform;
   outputTransformPool4: OutputTransform;
+  outputTransformPool6: OutputTransform;
   /**
    * The output transforms of a convolution with one input channel, forming
    * the products as they load: `vTable` holds the input transform's plane
@@ -112,6 +115,7 @@ export interface SimdKernels {
   outputTransformOuter4: OuterOutputTransform;
   dyTransform2: DyTransform;
   dyTransform4: DyTransform;
+  dyTransform6: DyTransform;
   /**
    * The input gradient's output transforms, adjoint to the input
    * transforms: (pTable, dx, sink, H, W, C, padT, padL, TH, TW, t0,
@@ -119,6 +123,7 @@ export interface SimdKernels {
    */
   inputGradTransform2: InputTransform;
   inputGradTransform4: InputTransform;
+  inputGradTransform6: InputTransform;
   gradProducts(
     vTable: number,
     dTable: number,

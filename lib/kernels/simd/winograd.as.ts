@@ -3990,3 +3990,6991 @@ export function inputGradTransform4(
     }
   }
 }
+
+/**
+ * F(6x6,3x3) input transform: V[k][t - t0][c] = (Bᵀ·d·B)[k] for tiles
+ * t0 .. t0+count-1, where d is the 8x8 patch of channel c at rows
+ * 6·ty - padT .. +7 and columns 6·tx - padL .. +7 (zero
+ * outside). Plane k (64 of them, each [count, C]) at
+ * load<usize>(vTable + 4k). `zero` must point at C (at least 4) zeros.
+ */
+export function inputTransform6(
+  x: usize,
+  vTable: usize,
+  zero: usize,
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+  const P0 = load<usize>(vTable, 0);
+  const P1 = load<usize>(vTable, 4);
+  const P2 = load<usize>(vTable, 8);
+  const P3 = load<usize>(vTable, 12);
+  const P4 = load<usize>(vTable, 16);
+  const P5 = load<usize>(vTable, 20);
+  const P6 = load<usize>(vTable, 24);
+  const P7 = load<usize>(vTable, 28);
+  const P8 = load<usize>(vTable, 32);
+  const P9 = load<usize>(vTable, 36);
+  const P10 = load<usize>(vTable, 40);
+  const P11 = load<usize>(vTable, 44);
+  const P12 = load<usize>(vTable, 48);
+  const P13 = load<usize>(vTable, 52);
+  const P14 = load<usize>(vTable, 56);
+  const P15 = load<usize>(vTable, 60);
+  const P16 = load<usize>(vTable, 64);
+  const P17 = load<usize>(vTable, 68);
+  const P18 = load<usize>(vTable, 72);
+  const P19 = load<usize>(vTable, 76);
+  const P20 = load<usize>(vTable, 80);
+  const P21 = load<usize>(vTable, 84);
+  const P22 = load<usize>(vTable, 88);
+  const P23 = load<usize>(vTable, 92);
+  const P24 = load<usize>(vTable, 96);
+  const P25 = load<usize>(vTable, 100);
+  const P26 = load<usize>(vTable, 104);
+  const P27 = load<usize>(vTable, 108);
+  const P28 = load<usize>(vTable, 112);
+  const P29 = load<usize>(vTable, 116);
+  const P30 = load<usize>(vTable, 120);
+  const P31 = load<usize>(vTable, 124);
+  const P32 = load<usize>(vTable, 128);
+  const P33 = load<usize>(vTable, 132);
+  const P34 = load<usize>(vTable, 136);
+  const P35 = load<usize>(vTable, 140);
+  const P36 = load<usize>(vTable, 144);
+  const P37 = load<usize>(vTable, 148);
+  const P38 = load<usize>(vTable, 152);
+  const P39 = load<usize>(vTable, 156);
+  const P40 = load<usize>(vTable, 160);
+  const P41 = load<usize>(vTable, 164);
+  const P42 = load<usize>(vTable, 168);
+  const P43 = load<usize>(vTable, 172);
+  const P44 = load<usize>(vTable, 176);
+  const P45 = load<usize>(vTable, 180);
+  const P46 = load<usize>(vTable, 184);
+  const P47 = load<usize>(vTable, 188);
+  const P48 = load<usize>(vTable, 192);
+  const P49 = load<usize>(vTable, 196);
+  const P50 = load<usize>(vTable, 200);
+  const P51 = load<usize>(vTable, 204);
+  const P52 = load<usize>(vTable, 208);
+  const P53 = load<usize>(vTable, 212);
+  const P54 = load<usize>(vTable, 216);
+  const P55 = load<usize>(vTable, 220);
+  const P56 = load<usize>(vTable, 224);
+  const P57 = load<usize>(vTable, 228);
+  const P58 = load<usize>(vTable, 232);
+  const P59 = load<usize>(vTable, 236);
+  const P60 = load<usize>(vTable, 240);
+  const P61 = load<usize>(vTable, 244);
+  const P62 = load<usize>(vTable, 248);
+  const P63 = load<usize>(vTable, 252);
+  const tilesPerImage = TH * TW;
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const y0 = 6 * ty - padT;
+    const x0 = 6 * tx - padL;
+    const img = x + <usize> (n * H) * rowBytes;
+    const r0ok = <u32> (y0 + 0) < <u32> H;
+    const c0ok = <u32> (x0 + 0) < <u32> W;
+    const r1ok = <u32> (y0 + 1) < <u32> H;
+    const c1ok = <u32> (x0 + 1) < <u32> W;
+    const r2ok = <u32> (y0 + 2) < <u32> H;
+    const c2ok = <u32> (x0 + 2) < <u32> W;
+    const r3ok = <u32> (y0 + 3) < <u32> H;
+    const c3ok = <u32> (x0 + 3) < <u32> W;
+    const r4ok = <u32> (y0 + 4) < <u32> H;
+    const c4ok = <u32> (x0 + 4) < <u32> W;
+    const r5ok = <u32> (y0 + 5) < <u32> H;
+    const c5ok = <u32> (x0 + 5) < <u32> W;
+    const r6ok = <u32> (y0 + 6) < <u32> H;
+    const c6ok = <u32> (x0 + 6) < <u32> W;
+    const r7ok = <u32> (y0 + 7) < <u32> H;
+    const c7ok = <u32> (x0 + 7) < <u32> W;
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+    const b1 = b0 + rowBytes;
+    const b2 = b1 + rowBytes;
+    const b3 = b2 + rowBytes;
+    const b4 = b3 + rowBytes;
+    const b5 = b4 + rowBytes;
+    const b6 = b5 + rowBytes;
+    const b7 = b6 + rowBytes;
+    const p00 = r0ok && c0ok ? b0 + 0 * pixBytes : zero;
+    const p01 = r0ok && c1ok ? b0 + 1 * pixBytes : zero;
+    const p02 = r0ok && c2ok ? b0 + 2 * pixBytes : zero;
+    const p03 = r0ok && c3ok ? b0 + 3 * pixBytes : zero;
+    const p04 = r0ok && c4ok ? b0 + 4 * pixBytes : zero;
+    const p05 = r0ok && c5ok ? b0 + 5 * pixBytes : zero;
+    const p06 = r0ok && c6ok ? b0 + 6 * pixBytes : zero;
+    const p07 = r0ok && c7ok ? b0 + 7 * pixBytes : zero;
+    const p10 = r1ok && c0ok ? b1 + 0 * pixBytes : zero;
+    const p11 = r1ok && c1ok ? b1 + 1 * pixBytes : zero;
+    const p12 = r1ok && c2ok ? b1 + 2 * pixBytes : zero;
+    const p13 = r1ok && c3ok ? b1 + 3 * pixBytes : zero;
+    const p14 = r1ok && c4ok ? b1 + 4 * pixBytes : zero;
+    const p15 = r1ok && c5ok ? b1 + 5 * pixBytes : zero;
+    const p16 = r1ok && c6ok ? b1 + 6 * pixBytes : zero;
+    const p17 = r1ok && c7ok ? b1 + 7 * pixBytes : zero;
+    const p20 = r2ok && c0ok ? b2 + 0 * pixBytes : zero;
+    const p21 = r2ok && c1ok ? b2 + 1 * pixBytes : zero;
+    const p22 = r2ok && c2ok ? b2 + 2 * pixBytes : zero;
+    const p23 = r2ok && c3ok ? b2 + 3 * pixBytes : zero;
+    const p24 = r2ok && c4ok ? b2 + 4 * pixBytes : zero;
+    const p25 = r2ok && c5ok ? b2 + 5 * pixBytes : zero;
+    const p26 = r2ok && c6ok ? b2 + 6 * pixBytes : zero;
+    const p27 = r2ok && c7ok ? b2 + 7 * pixBytes : zero;
+    const p30 = r3ok && c0ok ? b3 + 0 * pixBytes : zero;
+    const p31 = r3ok && c1ok ? b3 + 1 * pixBytes : zero;
+    const p32 = r3ok && c2ok ? b3 + 2 * pixBytes : zero;
+    const p33 = r3ok && c3ok ? b3 + 3 * pixBytes : zero;
+    const p34 = r3ok && c4ok ? b3 + 4 * pixBytes : zero;
+    const p35 = r3ok && c5ok ? b3 + 5 * pixBytes : zero;
+    const p36 = r3ok && c6ok ? b3 + 6 * pixBytes : zero;
+    const p37 = r3ok && c7ok ? b3 + 7 * pixBytes : zero;
+    const p40 = r4ok && c0ok ? b4 + 0 * pixBytes : zero;
+    const p41 = r4ok && c1ok ? b4 + 1 * pixBytes : zero;
+    const p42 = r4ok && c2ok ? b4 + 2 * pixBytes : zero;
+    const p43 = r4ok && c3ok ? b4 + 3 * pixBytes : zero;
+    const p44 = r4ok && c4ok ? b4 + 4 * pixBytes : zero;
+    const p45 = r4ok && c5ok ? b4 + 5 * pixBytes : zero;
+    const p46 = r4ok && c6ok ? b4 + 6 * pixBytes : zero;
+    const p47 = r4ok && c7ok ? b4 + 7 * pixBytes : zero;
+    const p50 = r5ok && c0ok ? b5 + 0 * pixBytes : zero;
+    const p51 = r5ok && c1ok ? b5 + 1 * pixBytes : zero;
+    const p52 = r5ok && c2ok ? b5 + 2 * pixBytes : zero;
+    const p53 = r5ok && c3ok ? b5 + 3 * pixBytes : zero;
+    const p54 = r5ok && c4ok ? b5 + 4 * pixBytes : zero;
+    const p55 = r5ok && c5ok ? b5 + 5 * pixBytes : zero;
+    const p56 = r5ok && c6ok ? b5 + 6 * pixBytes : zero;
+    const p57 = r5ok && c7ok ? b5 + 7 * pixBytes : zero;
+    const p60 = r6ok && c0ok ? b6 + 0 * pixBytes : zero;
+    const p61 = r6ok && c1ok ? b6 + 1 * pixBytes : zero;
+    const p62 = r6ok && c2ok ? b6 + 2 * pixBytes : zero;
+    const p63 = r6ok && c3ok ? b6 + 3 * pixBytes : zero;
+    const p64 = r6ok && c4ok ? b6 + 4 * pixBytes : zero;
+    const p65 = r6ok && c5ok ? b6 + 5 * pixBytes : zero;
+    const p66 = r6ok && c6ok ? b6 + 6 * pixBytes : zero;
+    const p67 = r6ok && c7ok ? b6 + 7 * pixBytes : zero;
+    const p70 = r7ok && c0ok ? b7 + 0 * pixBytes : zero;
+    const p71 = r7ok && c1ok ? b7 + 1 * pixBytes : zero;
+    const p72 = r7ok && c2ok ? b7 + 2 * pixBytes : zero;
+    const p73 = r7ok && c3ok ? b7 + 3 * pixBytes : zero;
+    const p74 = r7ok && c4ok ? b7 + 4 * pixBytes : zero;
+    const p75 = r7ok && c5ok ? b7 + 5 * pixBytes : zero;
+    const p76 = r7ok && c6ok ? b7 + 6 * pixBytes : zero;
+    const p77 = r7ok && c7ok ? b7 + 7 * pixBytes : zero;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const d00 = v128.load(p00 + cb);
+      const d01 = v128.load(p01 + cb);
+      const d02 = v128.load(p02 + cb);
+      const d03 = v128.load(p03 + cb);
+      const d04 = v128.load(p04 + cb);
+      const d05 = v128.load(p05 + cb);
+      const d06 = v128.load(p06 + cb);
+      const d07 = v128.load(p07 + cb);
+      const d10 = v128.load(p10 + cb);
+      const d11 = v128.load(p11 + cb);
+      const d12 = v128.load(p12 + cb);
+      const d13 = v128.load(p13 + cb);
+      const d14 = v128.load(p14 + cb);
+      const d15 = v128.load(p15 + cb);
+      const d16 = v128.load(p16 + cb);
+      const d17 = v128.load(p17 + cb);
+      const d20 = v128.load(p20 + cb);
+      const d21 = v128.load(p21 + cb);
+      const d22 = v128.load(p22 + cb);
+      const d23 = v128.load(p23 + cb);
+      const d24 = v128.load(p24 + cb);
+      const d25 = v128.load(p25 + cb);
+      const d26 = v128.load(p26 + cb);
+      const d27 = v128.load(p27 + cb);
+      const d30 = v128.load(p30 + cb);
+      const d31 = v128.load(p31 + cb);
+      const d32 = v128.load(p32 + cb);
+      const d33 = v128.load(p33 + cb);
+      const d34 = v128.load(p34 + cb);
+      const d35 = v128.load(p35 + cb);
+      const d36 = v128.load(p36 + cb);
+      const d37 = v128.load(p37 + cb);
+      const d40 = v128.load(p40 + cb);
+      const d41 = v128.load(p41 + cb);
+      const d42 = v128.load(p42 + cb);
+      const d43 = v128.load(p43 + cb);
+      const d44 = v128.load(p44 + cb);
+      const d45 = v128.load(p45 + cb);
+      const d46 = v128.load(p46 + cb);
+      const d47 = v128.load(p47 + cb);
+      const d50 = v128.load(p50 + cb);
+      const d51 = v128.load(p51 + cb);
+      const d52 = v128.load(p52 + cb);
+      const d53 = v128.load(p53 + cb);
+      const d54 = v128.load(p54 + cb);
+      const d55 = v128.load(p55 + cb);
+      const d56 = v128.load(p56 + cb);
+      const d57 = v128.load(p57 + cb);
+      const d60 = v128.load(p60 + cb);
+      const d61 = v128.load(p61 + cb);
+      const d62 = v128.load(p62 + cb);
+      const d63 = v128.load(p63 + cb);
+      const d64 = v128.load(p64 + cb);
+      const d65 = v128.load(p65 + cb);
+      const d66 = v128.load(p66 + cb);
+      const d67 = v128.load(p67 + cb);
+      const d70 = v128.load(p70 + cb);
+      const d71 = v128.load(p71 + cb);
+      const d72 = v128.load(p72 + cb);
+      const d73 = v128.load(p73 + cb);
+      const d74 = v128.load(p74 + cb);
+      const d75 = v128.load(p75 + cb);
+      const d76 = v128.load(p76 + cb);
+      const d77 = v128.load(p77 + cb);
+      const q = o + cb;
+      const vt00 = f32x4.sub(
+        madd(d40, f32x4.splat(5.25), madd(d20, f32x4.splat(-5.25), d00)),
+        d60,
+      );
+      const vt10e = f32x4.add(madd(d40, f32x4.splat(-4.25), d20), d60);
+      const vt10o = f32x4.add(madd(d30, f32x4.splat(-4.25), d10), d50);
+      const vt10 = f32x4.add(vt10e, vt10o);
+      const vt20 = f32x4.sub(vt10e, vt10o);
+      const vt30e = madd(
+        d40,
+        f32x4.splat(-1.25),
+        madd(d20, f32x4.splat(0.25), d60),
+      );
+      const vt30o = madd(
+        d50,
+        f32x4.splat(2.0),
+        madd(d30, f32x4.splat(-2.5), f32x4.mul(d10, f32x4.splat(0.5))),
+      );
+      const vt30 = f32x4.add(vt30e, vt30o);
+      const vt40 = f32x4.sub(vt30e, vt30o);
+      const vt50e = madd(
+        d40,
+        f32x4.splat(-5.0),
+        madd(d20, f32x4.splat(4.0), d60),
+      );
+      const vt50o = madd(
+        d50,
+        f32x4.splat(0.5),
+        madd(d30, f32x4.splat(-2.5), f32x4.mul(d10, f32x4.splat(2.0))),
+      );
+      const vt50 = f32x4.add(vt50e, vt50o);
+      const vt60 = f32x4.sub(vt50e, vt50o);
+      const vt70 = madd(
+        d50,
+        f32x4.splat(-5.25),
+        madd(d30, f32x4.splat(5.25), f32x4.sub(d70, d10)),
+      );
+      const vt01 = f32x4.sub(
+        madd(d41, f32x4.splat(5.25), madd(d21, f32x4.splat(-5.25), d01)),
+        d61,
+      );
+      const vt11e = f32x4.add(madd(d41, f32x4.splat(-4.25), d21), d61);
+      const vt11o = f32x4.add(madd(d31, f32x4.splat(-4.25), d11), d51);
+      const vt11 = f32x4.add(vt11e, vt11o);
+      const vt21 = f32x4.sub(vt11e, vt11o);
+      const vt31e = madd(
+        d41,
+        f32x4.splat(-1.25),
+        madd(d21, f32x4.splat(0.25), d61),
+      );
+      const vt31o = madd(
+        d51,
+        f32x4.splat(2.0),
+        madd(d31, f32x4.splat(-2.5), f32x4.mul(d11, f32x4.splat(0.5))),
+      );
+      const vt31 = f32x4.add(vt31e, vt31o);
+      const vt41 = f32x4.sub(vt31e, vt31o);
+      const vt51e = madd(
+        d41,
+        f32x4.splat(-5.0),
+        madd(d21, f32x4.splat(4.0), d61),
+      );
+      const vt51o = madd(
+        d51,
+        f32x4.splat(0.5),
+        madd(d31, f32x4.splat(-2.5), f32x4.mul(d11, f32x4.splat(2.0))),
+      );
+      const vt51 = f32x4.add(vt51e, vt51o);
+      const vt61 = f32x4.sub(vt51e, vt51o);
+      const vt71 = madd(
+        d51,
+        f32x4.splat(-5.25),
+        madd(d31, f32x4.splat(5.25), f32x4.sub(d71, d11)),
+      );
+      const vt02 = f32x4.sub(
+        madd(d42, f32x4.splat(5.25), madd(d22, f32x4.splat(-5.25), d02)),
+        d62,
+      );
+      const vt12e = f32x4.add(madd(d42, f32x4.splat(-4.25), d22), d62);
+      const vt12o = f32x4.add(madd(d32, f32x4.splat(-4.25), d12), d52);
+      const vt12 = f32x4.add(vt12e, vt12o);
+      const vt22 = f32x4.sub(vt12e, vt12o);
+      const vt32e = madd(
+        d42,
+        f32x4.splat(-1.25),
+        madd(d22, f32x4.splat(0.25), d62),
+      );
+      const vt32o = madd(
+        d52,
+        f32x4.splat(2.0),
+        madd(d32, f32x4.splat(-2.5), f32x4.mul(d12, f32x4.splat(0.5))),
+      );
+      const vt32 = f32x4.add(vt32e, vt32o);
+      const vt42 = f32x4.sub(vt32e, vt32o);
+      const vt52e = madd(
+        d42,
+        f32x4.splat(-5.0),
+        madd(d22, f32x4.splat(4.0), d62),
+      );
+      const vt52o = madd(
+        d52,
+        f32x4.splat(0.5),
+        madd(d32, f32x4.splat(-2.5), f32x4.mul(d12, f32x4.splat(2.0))),
+      );
+      const vt52 = f32x4.add(vt52e, vt52o);
+      const vt62 = f32x4.sub(vt52e, vt52o);
+      const vt72 = madd(
+        d52,
+        f32x4.splat(-5.25),
+        madd(d32, f32x4.splat(5.25), f32x4.sub(d72, d12)),
+      );
+      const vt03 = f32x4.sub(
+        madd(d43, f32x4.splat(5.25), madd(d23, f32x4.splat(-5.25), d03)),
+        d63,
+      );
+      const vt13e = f32x4.add(madd(d43, f32x4.splat(-4.25), d23), d63);
+      const vt13o = f32x4.add(madd(d33, f32x4.splat(-4.25), d13), d53);
+      const vt13 = f32x4.add(vt13e, vt13o);
+      const vt23 = f32x4.sub(vt13e, vt13o);
+      const vt33e = madd(
+        d43,
+        f32x4.splat(-1.25),
+        madd(d23, f32x4.splat(0.25), d63),
+      );
+      const vt33o = madd(
+        d53,
+        f32x4.splat(2.0),
+        madd(d33, f32x4.splat(-2.5), f32x4.mul(d13, f32x4.splat(0.5))),
+      );
+      const vt33 = f32x4.add(vt33e, vt33o);
+      const vt43 = f32x4.sub(vt33e, vt33o);
+      const vt53e = madd(
+        d43,
+        f32x4.splat(-5.0),
+        madd(d23, f32x4.splat(4.0), d63),
+      );
+      const vt53o = madd(
+        d53,
+        f32x4.splat(0.5),
+        madd(d33, f32x4.splat(-2.5), f32x4.mul(d13, f32x4.splat(2.0))),
+      );
+      const vt53 = f32x4.add(vt53e, vt53o);
+      const vt63 = f32x4.sub(vt53e, vt53o);
+      const vt73 = madd(
+        d53,
+        f32x4.splat(-5.25),
+        madd(d33, f32x4.splat(5.25), f32x4.sub(d73, d13)),
+      );
+      const vt04 = f32x4.sub(
+        madd(d44, f32x4.splat(5.25), madd(d24, f32x4.splat(-5.25), d04)),
+        d64,
+      );
+      const vt14e = f32x4.add(madd(d44, f32x4.splat(-4.25), d24), d64);
+      const vt14o = f32x4.add(madd(d34, f32x4.splat(-4.25), d14), d54);
+      const vt14 = f32x4.add(vt14e, vt14o);
+      const vt24 = f32x4.sub(vt14e, vt14o);
+      const vt34e = madd(
+        d44,
+        f32x4.splat(-1.25),
+        madd(d24, f32x4.splat(0.25), d64),
+      );
+      const vt34o = madd(
+        d54,
+        f32x4.splat(2.0),
+        madd(d34, f32x4.splat(-2.5), f32x4.mul(d14, f32x4.splat(0.5))),
+      );
+      const vt34 = f32x4.add(vt34e, vt34o);
+      const vt44 = f32x4.sub(vt34e, vt34o);
+      const vt54e = madd(
+        d44,
+        f32x4.splat(-5.0),
+        madd(d24, f32x4.splat(4.0), d64),
+      );
+      const vt54o = madd(
+        d54,
+        f32x4.splat(0.5),
+        madd(d34, f32x4.splat(-2.5), f32x4.mul(d14, f32x4.splat(2.0))),
+      );
+      const vt54 = f32x4.add(vt54e, vt54o);
+      const vt64 = f32x4.sub(vt54e, vt54o);
+      const vt74 = madd(
+        d54,
+        f32x4.splat(-5.25),
+        madd(d34, f32x4.splat(5.25), f32x4.sub(d74, d14)),
+      );
+      const vt05 = f32x4.sub(
+        madd(d45, f32x4.splat(5.25), madd(d25, f32x4.splat(-5.25), d05)),
+        d65,
+      );
+      const vt15e = f32x4.add(madd(d45, f32x4.splat(-4.25), d25), d65);
+      const vt15o = f32x4.add(madd(d35, f32x4.splat(-4.25), d15), d55);
+      const vt15 = f32x4.add(vt15e, vt15o);
+      const vt25 = f32x4.sub(vt15e, vt15o);
+      const vt35e = madd(
+        d45,
+        f32x4.splat(-1.25),
+        madd(d25, f32x4.splat(0.25), d65),
+      );
+      const vt35o = madd(
+        d55,
+        f32x4.splat(2.0),
+        madd(d35, f32x4.splat(-2.5), f32x4.mul(d15, f32x4.splat(0.5))),
+      );
+      const vt35 = f32x4.add(vt35e, vt35o);
+      const vt45 = f32x4.sub(vt35e, vt35o);
+      const vt55e = madd(
+        d45,
+        f32x4.splat(-5.0),
+        madd(d25, f32x4.splat(4.0), d65),
+      );
+      const vt55o = madd(
+        d55,
+        f32x4.splat(0.5),
+        madd(d35, f32x4.splat(-2.5), f32x4.mul(d15, f32x4.splat(2.0))),
+      );
+      const vt55 = f32x4.add(vt55e, vt55o);
+      const vt65 = f32x4.sub(vt55e, vt55o);
+      const vt75 = madd(
+        d55,
+        f32x4.splat(-5.25),
+        madd(d35, f32x4.splat(5.25), f32x4.sub(d75, d15)),
+      );
+      const vt06 = f32x4.sub(
+        madd(d46, f32x4.splat(5.25), madd(d26, f32x4.splat(-5.25), d06)),
+        d66,
+      );
+      const vt16e = f32x4.add(madd(d46, f32x4.splat(-4.25), d26), d66);
+      const vt16o = f32x4.add(madd(d36, f32x4.splat(-4.25), d16), d56);
+      const vt16 = f32x4.add(vt16e, vt16o);
+      const vt26 = f32x4.sub(vt16e, vt16o);
+      const vt36e = madd(
+        d46,
+        f32x4.splat(-1.25),
+        madd(d26, f32x4.splat(0.25), d66),
+      );
+      const vt36o = madd(
+        d56,
+        f32x4.splat(2.0),
+        madd(d36, f32x4.splat(-2.5), f32x4.mul(d16, f32x4.splat(0.5))),
+      );
+      const vt36 = f32x4.add(vt36e, vt36o);
+      const vt46 = f32x4.sub(vt36e, vt36o);
+      const vt56e = madd(
+        d46,
+        f32x4.splat(-5.0),
+        madd(d26, f32x4.splat(4.0), d66),
+      );
+      const vt56o = madd(
+        d56,
+        f32x4.splat(0.5),
+        madd(d36, f32x4.splat(-2.5), f32x4.mul(d16, f32x4.splat(2.0))),
+      );
+      const vt56 = f32x4.add(vt56e, vt56o);
+      const vt66 = f32x4.sub(vt56e, vt56o);
+      const vt76 = madd(
+        d56,
+        f32x4.splat(-5.25),
+        madd(d36, f32x4.splat(5.25), f32x4.sub(d76, d16)),
+      );
+      const vt07 = f32x4.sub(
+        madd(d47, f32x4.splat(5.25), madd(d27, f32x4.splat(-5.25), d07)),
+        d67,
+      );
+      const vt17e = f32x4.add(madd(d47, f32x4.splat(-4.25), d27), d67);
+      const vt17o = f32x4.add(madd(d37, f32x4.splat(-4.25), d17), d57);
+      const vt17 = f32x4.add(vt17e, vt17o);
+      const vt27 = f32x4.sub(vt17e, vt17o);
+      const vt37e = madd(
+        d47,
+        f32x4.splat(-1.25),
+        madd(d27, f32x4.splat(0.25), d67),
+      );
+      const vt37o = madd(
+        d57,
+        f32x4.splat(2.0),
+        madd(d37, f32x4.splat(-2.5), f32x4.mul(d17, f32x4.splat(0.5))),
+      );
+      const vt37 = f32x4.add(vt37e, vt37o);
+      const vt47 = f32x4.sub(vt37e, vt37o);
+      const vt57e = madd(
+        d47,
+        f32x4.splat(-5.0),
+        madd(d27, f32x4.splat(4.0), d67),
+      );
+      const vt57o = madd(
+        d57,
+        f32x4.splat(0.5),
+        madd(d37, f32x4.splat(-2.5), f32x4.mul(d17, f32x4.splat(2.0))),
+      );
+      const vt57 = f32x4.add(vt57e, vt57o);
+      const vt67 = f32x4.sub(vt57e, vt57o);
+      const vt77 = madd(
+        d57,
+        f32x4.splat(-5.25),
+        madd(d37, f32x4.splat(5.25), f32x4.sub(d77, d17)),
+      );
+      const v00 = f32x4.sub(
+        madd(vt04, f32x4.splat(5.25), madd(vt02, f32x4.splat(-5.25), vt00)),
+        vt06,
+      );
+      v128.store(P0 + q, v00);
+      const v01e = f32x4.add(madd(vt04, f32x4.splat(-4.25), vt02), vt06);
+      const v01o = f32x4.add(madd(vt03, f32x4.splat(-4.25), vt01), vt05);
+      const v01 = f32x4.add(v01e, v01o);
+      v128.store(P1 + q, v01);
+      const v02 = f32x4.sub(v01e, v01o);
+      v128.store(P2 + q, v02);
+      const v03e = madd(
+        vt04,
+        f32x4.splat(-1.25),
+        madd(vt02, f32x4.splat(0.25), vt06),
+      );
+      const v03o = madd(
+        vt05,
+        f32x4.splat(2.0),
+        madd(vt03, f32x4.splat(-2.5), f32x4.mul(vt01, f32x4.splat(0.5))),
+      );
+      const v03 = f32x4.add(v03e, v03o);
+      v128.store(P3 + q, v03);
+      const v04 = f32x4.sub(v03e, v03o);
+      v128.store(P4 + q, v04);
+      const v05e = madd(
+        vt04,
+        f32x4.splat(-5.0),
+        madd(vt02, f32x4.splat(4.0), vt06),
+      );
+      const v05o = madd(
+        vt05,
+        f32x4.splat(0.5),
+        madd(vt03, f32x4.splat(-2.5), f32x4.mul(vt01, f32x4.splat(2.0))),
+      );
+      const v05 = f32x4.add(v05e, v05o);
+      v128.store(P5 + q, v05);
+      const v06 = f32x4.sub(v05e, v05o);
+      v128.store(P6 + q, v06);
+      const v07 = madd(
+        vt05,
+        f32x4.splat(-5.25),
+        madd(vt03, f32x4.splat(5.25), f32x4.sub(vt07, vt01)),
+      );
+      v128.store(P7 + q, v07);
+      const v10 = f32x4.sub(
+        madd(vt14, f32x4.splat(5.25), madd(vt12, f32x4.splat(-5.25), vt10)),
+        vt16,
+      );
+      v128.store(P8 + q, v10);
+      const v11e = f32x4.add(madd(vt14, f32x4.splat(-4.25), vt12), vt16);
+      const v11o = f32x4.add(madd(vt13, f32x4.splat(-4.25), vt11), vt15);
+      const v11 = f32x4.add(v11e, v11o);
+      v128.store(P9 + q, v11);
+      const v12 = f32x4.sub(v11e, v11o);
+      v128.store(P10 + q, v12);
+      const v13e = madd(
+        vt14,
+        f32x4.splat(-1.25),
+        madd(vt12, f32x4.splat(0.25), vt16),
+      );
+      const v13o = madd(
+        vt15,
+        f32x4.splat(2.0),
+        madd(vt13, f32x4.splat(-2.5), f32x4.mul(vt11, f32x4.splat(0.5))),
+      );
+      const v13 = f32x4.add(v13e, v13o);
+      v128.store(P11 + q, v13);
+      const v14 = f32x4.sub(v13e, v13o);
+      v128.store(P12 + q, v14);
+      const v15e = madd(
+        vt14,
+        f32x4.splat(-5.0),
+        madd(vt12, f32x4.splat(4.0), vt16),
+      );
+      const v15o = madd(
+        vt15,
+        f32x4.splat(0.5),
+        madd(vt13, f32x4.splat(-2.5), f32x4.mul(vt11, f32x4.splat(2.0))),
+      );
+      const v15 = f32x4.add(v15e, v15o);
+      v128.store(P13 + q, v15);
+      const v16 = f32x4.sub(v15e, v15o);
+      v128.store(P14 + q, v16);
+      const v17 = madd(
+        vt15,
+        f32x4.splat(-5.25),
+        madd(vt13, f32x4.splat(5.25), f32x4.sub(vt17, vt11)),
+      );
+      v128.store(P15 + q, v17);
+      const v20 = f32x4.sub(
+        madd(vt24, f32x4.splat(5.25), madd(vt22, f32x4.splat(-5.25), vt20)),
+        vt26,
+      );
+      v128.store(P16 + q, v20);
+      const v21e = f32x4.add(madd(vt24, f32x4.splat(-4.25), vt22), vt26);
+      const v21o = f32x4.add(madd(vt23, f32x4.splat(-4.25), vt21), vt25);
+      const v21 = f32x4.add(v21e, v21o);
+      v128.store(P17 + q, v21);
+      const v22 = f32x4.sub(v21e, v21o);
+      v128.store(P18 + q, v22);
+      const v23e = madd(
+        vt24,
+        f32x4.splat(-1.25),
+        madd(vt22, f32x4.splat(0.25), vt26),
+      );
+      const v23o = madd(
+        vt25,
+        f32x4.splat(2.0),
+        madd(vt23, f32x4.splat(-2.5), f32x4.mul(vt21, f32x4.splat(0.5))),
+      );
+      const v23 = f32x4.add(v23e, v23o);
+      v128.store(P19 + q, v23);
+      const v24 = f32x4.sub(v23e, v23o);
+      v128.store(P20 + q, v24);
+      const v25e = madd(
+        vt24,
+        f32x4.splat(-5.0),
+        madd(vt22, f32x4.splat(4.0), vt26),
+      );
+      const v25o = madd(
+        vt25,
+        f32x4.splat(0.5),
+        madd(vt23, f32x4.splat(-2.5), f32x4.mul(vt21, f32x4.splat(2.0))),
+      );
+      const v25 = f32x4.add(v25e, v25o);
+      v128.store(P21 + q, v25);
+      const v26 = f32x4.sub(v25e, v25o);
+      v128.store(P22 + q, v26);
+      const v27 = madd(
+        vt25,
+        f32x4.splat(-5.25),
+        madd(vt23, f32x4.splat(5.25), f32x4.sub(vt27, vt21)),
+      );
+      v128.store(P23 + q, v27);
+      const v30 = f32x4.sub(
+        madd(vt34, f32x4.splat(5.25), madd(vt32, f32x4.splat(-5.25), vt30)),
+        vt36,
+      );
+      v128.store(P24 + q, v30);
+      const v31e = f32x4.add(madd(vt34, f32x4.splat(-4.25), vt32), vt36);
+      const v31o = f32x4.add(madd(vt33, f32x4.splat(-4.25), vt31), vt35);
+      const v31 = f32x4.add(v31e, v31o);
+      v128.store(P25 + q, v31);
+      const v32 = f32x4.sub(v31e, v31o);
+      v128.store(P26 + q, v32);
+      const v33e = madd(
+        vt34,
+        f32x4.splat(-1.25),
+        madd(vt32, f32x4.splat(0.25), vt36),
+      );
+      const v33o = madd(
+        vt35,
+        f32x4.splat(2.0),
+        madd(vt33, f32x4.splat(-2.5), f32x4.mul(vt31, f32x4.splat(0.5))),
+      );
+      const v33 = f32x4.add(v33e, v33o);
+      v128.store(P27 + q, v33);
+      const v34 = f32x4.sub(v33e, v33o);
+      v128.store(P28 + q, v34);
+      const v35e = madd(
+        vt34,
+        f32x4.splat(-5.0),
+        madd(vt32, f32x4.splat(4.0), vt36),
+      );
+      const v35o = madd(
+        vt35,
+        f32x4.splat(0.5),
+        madd(vt33, f32x4.splat(-2.5), f32x4.mul(vt31, f32x4.splat(2.0))),
+      );
+      const v35 = f32x4.add(v35e, v35o);
+      v128.store(P29 + q, v35);
+      const v36 = f32x4.sub(v35e, v35o);
+      v128.store(P30 + q, v36);
+      const v37 = madd(
+        vt35,
+        f32x4.splat(-5.25),
+        madd(vt33, f32x4.splat(5.25), f32x4.sub(vt37, vt31)),
+      );
+      v128.store(P31 + q, v37);
+      const v40 = f32x4.sub(
+        madd(vt44, f32x4.splat(5.25), madd(vt42, f32x4.splat(-5.25), vt40)),
+        vt46,
+      );
+      v128.store(P32 + q, v40);
+      const v41e = f32x4.add(madd(vt44, f32x4.splat(-4.25), vt42), vt46);
+      const v41o = f32x4.add(madd(vt43, f32x4.splat(-4.25), vt41), vt45);
+      const v41 = f32x4.add(v41e, v41o);
+      v128.store(P33 + q, v41);
+      const v42 = f32x4.sub(v41e, v41o);
+      v128.store(P34 + q, v42);
+      const v43e = madd(
+        vt44,
+        f32x4.splat(-1.25),
+        madd(vt42, f32x4.splat(0.25), vt46),
+      );
+      const v43o = madd(
+        vt45,
+        f32x4.splat(2.0),
+        madd(vt43, f32x4.splat(-2.5), f32x4.mul(vt41, f32x4.splat(0.5))),
+      );
+      const v43 = f32x4.add(v43e, v43o);
+      v128.store(P35 + q, v43);
+      const v44 = f32x4.sub(v43e, v43o);
+      v128.store(P36 + q, v44);
+      const v45e = madd(
+        vt44,
+        f32x4.splat(-5.0),
+        madd(vt42, f32x4.splat(4.0), vt46),
+      );
+      const v45o = madd(
+        vt45,
+        f32x4.splat(0.5),
+        madd(vt43, f32x4.splat(-2.5), f32x4.mul(vt41, f32x4.splat(2.0))),
+      );
+      const v45 = f32x4.add(v45e, v45o);
+      v128.store(P37 + q, v45);
+      const v46 = f32x4.sub(v45e, v45o);
+      v128.store(P38 + q, v46);
+      const v47 = madd(
+        vt45,
+        f32x4.splat(-5.25),
+        madd(vt43, f32x4.splat(5.25), f32x4.sub(vt47, vt41)),
+      );
+      v128.store(P39 + q, v47);
+      const v50 = f32x4.sub(
+        madd(vt54, f32x4.splat(5.25), madd(vt52, f32x4.splat(-5.25), vt50)),
+        vt56,
+      );
+      v128.store(P40 + q, v50);
+      const v51e = f32x4.add(madd(vt54, f32x4.splat(-4.25), vt52), vt56);
+      const v51o = f32x4.add(madd(vt53, f32x4.splat(-4.25), vt51), vt55);
+      const v51 = f32x4.add(v51e, v51o);
+      v128.store(P41 + q, v51);
+      const v52 = f32x4.sub(v51e, v51o);
+      v128.store(P42 + q, v52);
+      const v53e = madd(
+        vt54,
+        f32x4.splat(-1.25),
+        madd(vt52, f32x4.splat(0.25), vt56),
+      );
+      const v53o = madd(
+        vt55,
+        f32x4.splat(2.0),
+        madd(vt53, f32x4.splat(-2.5), f32x4.mul(vt51, f32x4.splat(0.5))),
+      );
+      const v53 = f32x4.add(v53e, v53o);
+      v128.store(P43 + q, v53);
+      const v54 = f32x4.sub(v53e, v53o);
+      v128.store(P44 + q, v54);
+      const v55e = madd(
+        vt54,
+        f32x4.splat(-5.0),
+        madd(vt52, f32x4.splat(4.0), vt56),
+      );
+      const v55o = madd(
+        vt55,
+        f32x4.splat(0.5),
+        madd(vt53, f32x4.splat(-2.5), f32x4.mul(vt51, f32x4.splat(2.0))),
+      );
+      const v55 = f32x4.add(v55e, v55o);
+      v128.store(P45 + q, v55);
+      const v56 = f32x4.sub(v55e, v55o);
+      v128.store(P46 + q, v56);
+      const v57 = madd(
+        vt55,
+        f32x4.splat(-5.25),
+        madd(vt53, f32x4.splat(5.25), f32x4.sub(vt57, vt51)),
+      );
+      v128.store(P47 + q, v57);
+      const v60 = f32x4.sub(
+        madd(vt64, f32x4.splat(5.25), madd(vt62, f32x4.splat(-5.25), vt60)),
+        vt66,
+      );
+      v128.store(P48 + q, v60);
+      const v61e = f32x4.add(madd(vt64, f32x4.splat(-4.25), vt62), vt66);
+      const v61o = f32x4.add(madd(vt63, f32x4.splat(-4.25), vt61), vt65);
+      const v61 = f32x4.add(v61e, v61o);
+      v128.store(P49 + q, v61);
+      const v62 = f32x4.sub(v61e, v61o);
+      v128.store(P50 + q, v62);
+      const v63e = madd(
+        vt64,
+        f32x4.splat(-1.25),
+        madd(vt62, f32x4.splat(0.25), vt66),
+      );
+      const v63o = madd(
+        vt65,
+        f32x4.splat(2.0),
+        madd(vt63, f32x4.splat(-2.5), f32x4.mul(vt61, f32x4.splat(0.5))),
+      );
+      const v63 = f32x4.add(v63e, v63o);
+      v128.store(P51 + q, v63);
+      const v64 = f32x4.sub(v63e, v63o);
+      v128.store(P52 + q, v64);
+      const v65e = madd(
+        vt64,
+        f32x4.splat(-5.0),
+        madd(vt62, f32x4.splat(4.0), vt66),
+      );
+      const v65o = madd(
+        vt65,
+        f32x4.splat(0.5),
+        madd(vt63, f32x4.splat(-2.5), f32x4.mul(vt61, f32x4.splat(2.0))),
+      );
+      const v65 = f32x4.add(v65e, v65o);
+      v128.store(P53 + q, v65);
+      const v66 = f32x4.sub(v65e, v65o);
+      v128.store(P54 + q, v66);
+      const v67 = madd(
+        vt65,
+        f32x4.splat(-5.25),
+        madd(vt63, f32x4.splat(5.25), f32x4.sub(vt67, vt61)),
+      );
+      v128.store(P55 + q, v67);
+      const v70 = f32x4.sub(
+        madd(vt74, f32x4.splat(5.25), madd(vt72, f32x4.splat(-5.25), vt70)),
+        vt76,
+      );
+      v128.store(P56 + q, v70);
+      const v71e = f32x4.add(madd(vt74, f32x4.splat(-4.25), vt72), vt76);
+      const v71o = f32x4.add(madd(vt73, f32x4.splat(-4.25), vt71), vt75);
+      const v71 = f32x4.add(v71e, v71o);
+      v128.store(P57 + q, v71);
+      const v72 = f32x4.sub(v71e, v71o);
+      v128.store(P58 + q, v72);
+      const v73e = madd(
+        vt74,
+        f32x4.splat(-1.25),
+        madd(vt72, f32x4.splat(0.25), vt76),
+      );
+      const v73o = madd(
+        vt75,
+        f32x4.splat(2.0),
+        madd(vt73, f32x4.splat(-2.5), f32x4.mul(vt71, f32x4.splat(0.5))),
+      );
+      const v73 = f32x4.add(v73e, v73o);
+      v128.store(P59 + q, v73);
+      const v74 = f32x4.sub(v73e, v73o);
+      v128.store(P60 + q, v74);
+      const v75e = madd(
+        vt74,
+        f32x4.splat(-5.0),
+        madd(vt72, f32x4.splat(4.0), vt76),
+      );
+      const v75o = madd(
+        vt75,
+        f32x4.splat(0.5),
+        madd(vt73, f32x4.splat(-2.5), f32x4.mul(vt71, f32x4.splat(2.0))),
+      );
+      const v75 = f32x4.add(v75e, v75o);
+      v128.store(P61 + q, v75);
+      const v76 = f32x4.sub(v75e, v75o);
+      v128.store(P62 + q, v76);
+      const v77 = madd(
+        vt75,
+        f32x4.splat(-5.25),
+        madd(vt73, f32x4.splat(5.25), f32x4.sub(vt77, vt71)),
+      );
+      v128.store(P63 + q, v77);
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const d00 = load<f32>(p00 + cb);
+      const d01 = load<f32>(p01 + cb);
+      const d02 = load<f32>(p02 + cb);
+      const d03 = load<f32>(p03 + cb);
+      const d04 = load<f32>(p04 + cb);
+      const d05 = load<f32>(p05 + cb);
+      const d06 = load<f32>(p06 + cb);
+      const d07 = load<f32>(p07 + cb);
+      const d10 = load<f32>(p10 + cb);
+      const d11 = load<f32>(p11 + cb);
+      const d12 = load<f32>(p12 + cb);
+      const d13 = load<f32>(p13 + cb);
+      const d14 = load<f32>(p14 + cb);
+      const d15 = load<f32>(p15 + cb);
+      const d16 = load<f32>(p16 + cb);
+      const d17 = load<f32>(p17 + cb);
+      const d20 = load<f32>(p20 + cb);
+      const d21 = load<f32>(p21 + cb);
+      const d22 = load<f32>(p22 + cb);
+      const d23 = load<f32>(p23 + cb);
+      const d24 = load<f32>(p24 + cb);
+      const d25 = load<f32>(p25 + cb);
+      const d26 = load<f32>(p26 + cb);
+      const d27 = load<f32>(p27 + cb);
+      const d30 = load<f32>(p30 + cb);
+      const d31 = load<f32>(p31 + cb);
+      const d32 = load<f32>(p32 + cb);
+      const d33 = load<f32>(p33 + cb);
+      const d34 = load<f32>(p34 + cb);
+      const d35 = load<f32>(p35 + cb);
+      const d36 = load<f32>(p36 + cb);
+      const d37 = load<f32>(p37 + cb);
+      const d40 = load<f32>(p40 + cb);
+      const d41 = load<f32>(p41 + cb);
+      const d42 = load<f32>(p42 + cb);
+      const d43 = load<f32>(p43 + cb);
+      const d44 = load<f32>(p44 + cb);
+      const d45 = load<f32>(p45 + cb);
+      const d46 = load<f32>(p46 + cb);
+      const d47 = load<f32>(p47 + cb);
+      const d50 = load<f32>(p50 + cb);
+      const d51 = load<f32>(p51 + cb);
+      const d52 = load<f32>(p52 + cb);
+      const d53 = load<f32>(p53 + cb);
+      const d54 = load<f32>(p54 + cb);
+      const d55 = load<f32>(p55 + cb);
+      const d56 = load<f32>(p56 + cb);
+      const d57 = load<f32>(p57 + cb);
+      const d60 = load<f32>(p60 + cb);
+      const d61 = load<f32>(p61 + cb);
+      const d62 = load<f32>(p62 + cb);
+      const d63 = load<f32>(p63 + cb);
+      const d64 = load<f32>(p64 + cb);
+      const d65 = load<f32>(p65 + cb);
+      const d66 = load<f32>(p66 + cb);
+      const d67 = load<f32>(p67 + cb);
+      const d70 = load<f32>(p70 + cb);
+      const d71 = load<f32>(p71 + cb);
+      const d72 = load<f32>(p72 + cb);
+      const d73 = load<f32>(p73 + cb);
+      const d74 = load<f32>(p74 + cb);
+      const d75 = load<f32>(p75 + cb);
+      const d76 = load<f32>(p76 + cb);
+      const d77 = load<f32>(p77 + cb);
+      const q = o + cb;
+      const vt00 = ((d00 + d20 * <f32> (-5.25)) + d40 * <f32> (5.25)) - d60;
+      const vt10e = (d20 + d40 * <f32> (-4.25)) + d60;
+      const vt10o = (d10 + d30 * <f32> (-4.25)) + d50;
+      const vt10 = vt10e + vt10o;
+      const vt20 = vt10e - vt10o;
+      const vt30e = (d60 + d20 * <f32> (0.25)) + d40 * <f32> (-1.25);
+      const vt30o = ((d10 * <f32> (0.5)) + d30 * <f32> (-2.5)) +
+        d50 * <f32> (2.0);
+      const vt30 = vt30e + vt30o;
+      const vt40 = vt30e - vt30o;
+      const vt50e = (d60 + d20 * <f32> (4.0)) + d40 * <f32> (-5.0);
+      const vt50o = ((d10 * <f32> (2.0)) + d30 * <f32> (-2.5)) +
+        d50 * <f32> (0.5);
+      const vt50 = vt50e + vt50o;
+      const vt60 = vt50e - vt50o;
+      const vt70 = ((d70 - d10) + d30 * <f32> (5.25)) + d50 * <f32> (-5.25);
+      const vt01 = ((d01 + d21 * <f32> (-5.25)) + d41 * <f32> (5.25)) - d61;
+      const vt11e = (d21 + d41 * <f32> (-4.25)) + d61;
+      const vt11o = (d11 + d31 * <f32> (-4.25)) + d51;
+      const vt11 = vt11e + vt11o;
+      const vt21 = vt11e - vt11o;
+      const vt31e = (d61 + d21 * <f32> (0.25)) + d41 * <f32> (-1.25);
+      const vt31o = ((d11 * <f32> (0.5)) + d31 * <f32> (-2.5)) +
+        d51 * <f32> (2.0);
+      const vt31 = vt31e + vt31o;
+      const vt41 = vt31e - vt31o;
+      const vt51e = (d61 + d21 * <f32> (4.0)) + d41 * <f32> (-5.0);
+      const vt51o = ((d11 * <f32> (2.0)) + d31 * <f32> (-2.5)) +
+        d51 * <f32> (0.5);
+      const vt51 = vt51e + vt51o;
+      const vt61 = vt51e - vt51o;
+      const vt71 = ((d71 - d11) + d31 * <f32> (5.25)) + d51 * <f32> (-5.25);
+      const vt02 = ((d02 + d22 * <f32> (-5.25)) + d42 * <f32> (5.25)) - d62;
+      const vt12e = (d22 + d42 * <f32> (-4.25)) + d62;
+      const vt12o = (d12 + d32 * <f32> (-4.25)) + d52;
+      const vt12 = vt12e + vt12o;
+      const vt22 = vt12e - vt12o;
+      const vt32e = (d62 + d22 * <f32> (0.25)) + d42 * <f32> (-1.25);
+      const vt32o = ((d12 * <f32> (0.5)) + d32 * <f32> (-2.5)) +
+        d52 * <f32> (2.0);
+      const vt32 = vt32e + vt32o;
+      const vt42 = vt32e - vt32o;
+      const vt52e = (d62 + d22 * <f32> (4.0)) + d42 * <f32> (-5.0);
+      const vt52o = ((d12 * <f32> (2.0)) + d32 * <f32> (-2.5)) +
+        d52 * <f32> (0.5);
+      const vt52 = vt52e + vt52o;
+      const vt62 = vt52e - vt52o;
+      const vt72 = ((d72 - d12) + d32 * <f32> (5.25)) + d52 * <f32> (-5.25);
+      const vt03 = ((d03 + d23 * <f32> (-5.25)) + d43 * <f32> (5.25)) - d63;
+      const vt13e = (d23 + d43 * <f32> (-4.25)) + d63;
+      const vt13o = (d13 + d33 * <f32> (-4.25)) + d53;
+      const vt13 = vt13e + vt13o;
+      const vt23 = vt13e - vt13o;
+      const vt33e = (d63 + d23 * <f32> (0.25)) + d43 * <f32> (-1.25);
+      const vt33o = ((d13 * <f32> (0.5)) + d33 * <f32> (-2.5)) +
+        d53 * <f32> (2.0);
+      const vt33 = vt33e + vt33o;
+      const vt43 = vt33e - vt33o;
+      const vt53e = (d63 + d23 * <f32> (4.0)) + d43 * <f32> (-5.0);
+      const vt53o = ((d13 * <f32> (2.0)) + d33 * <f32> (-2.5)) +
+        d53 * <f32> (0.5);
+      const vt53 = vt53e + vt53o;
+      const vt63 = vt53e - vt53o;
+      const vt73 = ((d73 - d13) + d33 * <f32> (5.25)) + d53 * <f32> (-5.25);
+      const vt04 = ((d04 + d24 * <f32> (-5.25)) + d44 * <f32> (5.25)) - d64;
+      const vt14e = (d24 + d44 * <f32> (-4.25)) + d64;
+      const vt14o = (d14 + d34 * <f32> (-4.25)) + d54;
+      const vt14 = vt14e + vt14o;
+      const vt24 = vt14e - vt14o;
+      const vt34e = (d64 + d24 * <f32> (0.25)) + d44 * <f32> (-1.25);
+      const vt34o = ((d14 * <f32> (0.5)) + d34 * <f32> (-2.5)) +
+        d54 * <f32> (2.0);
+      const vt34 = vt34e + vt34o;
+      const vt44 = vt34e - vt34o;
+      const vt54e = (d64 + d24 * <f32> (4.0)) + d44 * <f32> (-5.0);
+      const vt54o = ((d14 * <f32> (2.0)) + d34 * <f32> (-2.5)) +
+        d54 * <f32> (0.5);
+      const vt54 = vt54e + vt54o;
+      const vt64 = vt54e - vt54o;
+      const vt74 = ((d74 - d14) + d34 * <f32> (5.25)) + d54 * <f32> (-5.25);
+      const vt05 = ((d05 + d25 * <f32> (-5.25)) + d45 * <f32> (5.25)) - d65;
+      const vt15e = (d25 + d45 * <f32> (-4.25)) + d65;
+      const vt15o = (d15 + d35 * <f32> (-4.25)) + d55;
+      const vt15 = vt15e + vt15o;
+      const vt25 = vt15e - vt15o;
+      const vt35e = (d65 + d25 * <f32> (0.25)) + d45 * <f32> (-1.25);
+      const vt35o = ((d15 * <f32> (0.5)) + d35 * <f32> (-2.5)) +
+        d55 * <f32> (2.0);
+      const vt35 = vt35e + vt35o;
+      const vt45 = vt35e - vt35o;
+      const vt55e = (d65 + d25 * <f32> (4.0)) + d45 * <f32> (-5.0);
+      const vt55o = ((d15 * <f32> (2.0)) + d35 * <f32> (-2.5)) +
+        d55 * <f32> (0.5);
+      const vt55 = vt55e + vt55o;
+      const vt65 = vt55e - vt55o;
+      const vt75 = ((d75 - d15) + d35 * <f32> (5.25)) + d55 * <f32> (-5.25);
+      const vt06 = ((d06 + d26 * <f32> (-5.25)) + d46 * <f32> (5.25)) - d66;
+      const vt16e = (d26 + d46 * <f32> (-4.25)) + d66;
+      const vt16o = (d16 + d36 * <f32> (-4.25)) + d56;
+      const vt16 = vt16e + vt16o;
+      const vt26 = vt16e - vt16o;
+      const vt36e = (d66 + d26 * <f32> (0.25)) + d46 * <f32> (-1.25);
+      const vt36o = ((d16 * <f32> (0.5)) + d36 * <f32> (-2.5)) +
+        d56 * <f32> (2.0);
+      const vt36 = vt36e + vt36o;
+      const vt46 = vt36e - vt36o;
+      const vt56e = (d66 + d26 * <f32> (4.0)) + d46 * <f32> (-5.0);
+      const vt56o = ((d16 * <f32> (2.0)) + d36 * <f32> (-2.5)) +
+        d56 * <f32> (0.5);
+      const vt56 = vt56e + vt56o;
+      const vt66 = vt56e - vt56o;
+      const vt76 = ((d76 - d16) + d36 * <f32> (5.25)) + d56 * <f32> (-5.25);
+      const vt07 = ((d07 + d27 * <f32> (-5.25)) + d47 * <f32> (5.25)) - d67;
+      const vt17e = (d27 + d47 * <f32> (-4.25)) + d67;
+      const vt17o = (d17 + d37 * <f32> (-4.25)) + d57;
+      const vt17 = vt17e + vt17o;
+      const vt27 = vt17e - vt17o;
+      const vt37e = (d67 + d27 * <f32> (0.25)) + d47 * <f32> (-1.25);
+      const vt37o = ((d17 * <f32> (0.5)) + d37 * <f32> (-2.5)) +
+        d57 * <f32> (2.0);
+      const vt37 = vt37e + vt37o;
+      const vt47 = vt37e - vt37o;
+      const vt57e = (d67 + d27 * <f32> (4.0)) + d47 * <f32> (-5.0);
+      const vt57o = ((d17 * <f32> (2.0)) + d37 * <f32> (-2.5)) +
+        d57 * <f32> (0.5);
+      const vt57 = vt57e + vt57o;
+      const vt67 = vt57e - vt57o;
+      const vt77 = ((d77 - d17) + d37 * <f32> (5.25)) + d57 * <f32> (-5.25);
+      const v00 = ((vt00 + vt02 * <f32> (-5.25)) + vt04 * <f32> (5.25)) - vt06;
+      store<f32>(P0 + q, v00);
+      const v01e = (vt02 + vt04 * <f32> (-4.25)) + vt06;
+      const v01o = (vt01 + vt03 * <f32> (-4.25)) + vt05;
+      const v01 = v01e + v01o;
+      store<f32>(P1 + q, v01);
+      const v02 = v01e - v01o;
+      store<f32>(P2 + q, v02);
+      const v03e = (vt06 + vt02 * <f32> (0.25)) + vt04 * <f32> (-1.25);
+      const v03o = ((vt01 * <f32> (0.5)) + vt03 * <f32> (-2.5)) +
+        vt05 * <f32> (2.0);
+      const v03 = v03e + v03o;
+      store<f32>(P3 + q, v03);
+      const v04 = v03e - v03o;
+      store<f32>(P4 + q, v04);
+      const v05e = (vt06 + vt02 * <f32> (4.0)) + vt04 * <f32> (-5.0);
+      const v05o = ((vt01 * <f32> (2.0)) + vt03 * <f32> (-2.5)) +
+        vt05 * <f32> (0.5);
+      const v05 = v05e + v05o;
+      store<f32>(P5 + q, v05);
+      const v06 = v05e - v05o;
+      store<f32>(P6 + q, v06);
+      const v07 = ((vt07 - vt01) + vt03 * <f32> (5.25)) + vt05 * <f32> (-5.25);
+      store<f32>(P7 + q, v07);
+      const v10 = ((vt10 + vt12 * <f32> (-5.25)) + vt14 * <f32> (5.25)) - vt16;
+      store<f32>(P8 + q, v10);
+      const v11e = (vt12 + vt14 * <f32> (-4.25)) + vt16;
+      const v11o = (vt11 + vt13 * <f32> (-4.25)) + vt15;
+      const v11 = v11e + v11o;
+      store<f32>(P9 + q, v11);
+      const v12 = v11e - v11o;
+      store<f32>(P10 + q, v12);
+      const v13e = (vt16 + vt12 * <f32> (0.25)) + vt14 * <f32> (-1.25);
+      const v13o = ((vt11 * <f32> (0.5)) + vt13 * <f32> (-2.5)) +
+        vt15 * <f32> (2.0);
+      const v13 = v13e + v13o;
+      store<f32>(P11 + q, v13);
+      const v14 = v13e - v13o;
+      store<f32>(P12 + q, v14);
+      const v15e = (vt16 + vt12 * <f32> (4.0)) + vt14 * <f32> (-5.0);
+      const v15o = ((vt11 * <f32> (2.0)) + vt13 * <f32> (-2.5)) +
+        vt15 * <f32> (0.5);
+      const v15 = v15e + v15o;
+      store<f32>(P13 + q, v15);
+      const v16 = v15e - v15o;
+      store<f32>(P14 + q, v16);
+      const v17 = ((vt17 - vt11) + vt13 * <f32> (5.25)) + vt15 * <f32> (-5.25);
+      store<f32>(P15 + q, v17);
+      const v20 = ((vt20 + vt22 * <f32> (-5.25)) + vt24 * <f32> (5.25)) - vt26;
+      store<f32>(P16 + q, v20);
+      const v21e = (vt22 + vt24 * <f32> (-4.25)) + vt26;
+      const v21o = (vt21 + vt23 * <f32> (-4.25)) + vt25;
+      const v21 = v21e + v21o;
+      store<f32>(P17 + q, v21);
+      const v22 = v21e - v21o;
+      store<f32>(P18 + q, v22);
+      const v23e = (vt26 + vt22 * <f32> (0.25)) + vt24 * <f32> (-1.25);
+      const v23o = ((vt21 * <f32> (0.5)) + vt23 * <f32> (-2.5)) +
+        vt25 * <f32> (2.0);
+      const v23 = v23e + v23o;
+      store<f32>(P19 + q, v23);
+      const v24 = v23e - v23o;
+      store<f32>(P20 + q, v24);
+      const v25e = (vt26 + vt22 * <f32> (4.0)) + vt24 * <f32> (-5.0);
+      const v25o = ((vt21 * <f32> (2.0)) + vt23 * <f32> (-2.5)) +
+        vt25 * <f32> (0.5);
+      const v25 = v25e + v25o;
+      store<f32>(P21 + q, v25);
+      const v26 = v25e - v25o;
+      store<f32>(P22 + q, v26);
+      const v27 = ((vt27 - vt21) + vt23 * <f32> (5.25)) + vt25 * <f32> (-5.25);
+      store<f32>(P23 + q, v27);
+      const v30 = ((vt30 + vt32 * <f32> (-5.25)) + vt34 * <f32> (5.25)) - vt36;
+      store<f32>(P24 + q, v30);
+      const v31e = (vt32 + vt34 * <f32> (-4.25)) + vt36;
+      const v31o = (vt31 + vt33 * <f32> (-4.25)) + vt35;
+      const v31 = v31e + v31o;
+      store<f32>(P25 + q, v31);
+      const v32 = v31e - v31o;
+      store<f32>(P26 + q, v32);
+      const v33e = (vt36 + vt32 * <f32> (0.25)) + vt34 * <f32> (-1.25);
+      const v33o = ((vt31 * <f32> (0.5)) + vt33 * <f32> (-2.5)) +
+        vt35 * <f32> (2.0);
+      const v33 = v33e + v33o;
+      store<f32>(P27 + q, v33);
+      const v34 = v33e - v33o;
+      store<f32>(P28 + q, v34);
+      const v35e = (vt36 + vt32 * <f32> (4.0)) + vt34 * <f32> (-5.0);
+      const v35o = ((vt31 * <f32> (2.0)) + vt33 * <f32> (-2.5)) +
+        vt35 * <f32> (0.5);
+      const v35 = v35e + v35o;
+      store<f32>(P29 + q, v35);
+      const v36 = v35e - v35o;
+      store<f32>(P30 + q, v36);
+      const v37 = ((vt37 - vt31) + vt33 * <f32> (5.25)) + vt35 * <f32> (-5.25);
+      store<f32>(P31 + q, v37);
+      const v40 = ((vt40 + vt42 * <f32> (-5.25)) + vt44 * <f32> (5.25)) - vt46;
+      store<f32>(P32 + q, v40);
+      const v41e = (vt42 + vt44 * <f32> (-4.25)) + vt46;
+      const v41o = (vt41 + vt43 * <f32> (-4.25)) + vt45;
+      const v41 = v41e + v41o;
+      store<f32>(P33 + q, v41);
+      const v42 = v41e - v41o;
+      store<f32>(P34 + q, v42);
+      const v43e = (vt46 + vt42 * <f32> (0.25)) + vt44 * <f32> (-1.25);
+      const v43o = ((vt41 * <f32> (0.5)) + vt43 * <f32> (-2.5)) +
+        vt45 * <f32> (2.0);
+      const v43 = v43e + v43o;
+      store<f32>(P35 + q, v43);
+      const v44 = v43e - v43o;
+      store<f32>(P36 + q, v44);
+      const v45e = (vt46 + vt42 * <f32> (4.0)) + vt44 * <f32> (-5.0);
+      const v45o = ((vt41 * <f32> (2.0)) + vt43 * <f32> (-2.5)) +
+        vt45 * <f32> (0.5);
+      const v45 = v45e + v45o;
+      store<f32>(P37 + q, v45);
+      const v46 = v45e - v45o;
+      store<f32>(P38 + q, v46);
+      const v47 = ((vt47 - vt41) + vt43 * <f32> (5.25)) + vt45 * <f32> (-5.25);
+      store<f32>(P39 + q, v47);
+      const v50 = ((vt50 + vt52 * <f32> (-5.25)) + vt54 * <f32> (5.25)) - vt56;
+      store<f32>(P40 + q, v50);
+      const v51e = (vt52 + vt54 * <f32> (-4.25)) + vt56;
+      const v51o = (vt51 + vt53 * <f32> (-4.25)) + vt55;
+      const v51 = v51e + v51o;
+      store<f32>(P41 + q, v51);
+      const v52 = v51e - v51o;
+      store<f32>(P42 + q, v52);
+      const v53e = (vt56 + vt52 * <f32> (0.25)) + vt54 * <f32> (-1.25);
+      const v53o = ((vt51 * <f32> (0.5)) + vt53 * <f32> (-2.5)) +
+        vt55 * <f32> (2.0);
+      const v53 = v53e + v53o;
+      store<f32>(P43 + q, v53);
+      const v54 = v53e - v53o;
+      store<f32>(P44 + q, v54);
+      const v55e = (vt56 + vt52 * <f32> (4.0)) + vt54 * <f32> (-5.0);
+      const v55o = ((vt51 * <f32> (2.0)) + vt53 * <f32> (-2.5)) +
+        vt55 * <f32> (0.5);
+      const v55 = v55e + v55o;
+      store<f32>(P45 + q, v55);
+      const v56 = v55e - v55o;
+      store<f32>(P46 + q, v56);
+      const v57 = ((vt57 - vt51) + vt53 * <f32> (5.25)) + vt55 * <f32> (-5.25);
+      store<f32>(P47 + q, v57);
+      const v60 = ((vt60 + vt62 * <f32> (-5.25)) + vt64 * <f32> (5.25)) - vt66;
+      store<f32>(P48 + q, v60);
+      const v61e = (vt62 + vt64 * <f32> (-4.25)) + vt66;
+      const v61o = (vt61 + vt63 * <f32> (-4.25)) + vt65;
+      const v61 = v61e + v61o;
+      store<f32>(P49 + q, v61);
+      const v62 = v61e - v61o;
+      store<f32>(P50 + q, v62);
+      const v63e = (vt66 + vt62 * <f32> (0.25)) + vt64 * <f32> (-1.25);
+      const v63o = ((vt61 * <f32> (0.5)) + vt63 * <f32> (-2.5)) +
+        vt65 * <f32> (2.0);
+      const v63 = v63e + v63o;
+      store<f32>(P51 + q, v63);
+      const v64 = v63e - v63o;
+      store<f32>(P52 + q, v64);
+      const v65e = (vt66 + vt62 * <f32> (4.0)) + vt64 * <f32> (-5.0);
+      const v65o = ((vt61 * <f32> (2.0)) + vt63 * <f32> (-2.5)) +
+        vt65 * <f32> (0.5);
+      const v65 = v65e + v65o;
+      store<f32>(P53 + q, v65);
+      const v66 = v65e - v65o;
+      store<f32>(P54 + q, v66);
+      const v67 = ((vt67 - vt61) + vt63 * <f32> (5.25)) + vt65 * <f32> (-5.25);
+      store<f32>(P55 + q, v67);
+      const v70 = ((vt70 + vt72 * <f32> (-5.25)) + vt74 * <f32> (5.25)) - vt76;
+      store<f32>(P56 + q, v70);
+      const v71e = (vt72 + vt74 * <f32> (-4.25)) + vt76;
+      const v71o = (vt71 + vt73 * <f32> (-4.25)) + vt75;
+      const v71 = v71e + v71o;
+      store<f32>(P57 + q, v71);
+      const v72 = v71e - v71o;
+      store<f32>(P58 + q, v72);
+      const v73e = (vt76 + vt72 * <f32> (0.25)) + vt74 * <f32> (-1.25);
+      const v73o = ((vt71 * <f32> (0.5)) + vt73 * <f32> (-2.5)) +
+        vt75 * <f32> (2.0);
+      const v73 = v73e + v73o;
+      store<f32>(P59 + q, v73);
+      const v74 = v73e - v73o;
+      store<f32>(P60 + q, v74);
+      const v75e = (vt76 + vt72 * <f32> (4.0)) + vt74 * <f32> (-5.0);
+      const v75o = ((vt71 * <f32> (2.0)) + vt73 * <f32> (-2.5)) +
+        vt75 * <f32> (0.5);
+      const v75 = v75e + v75o;
+      store<f32>(P61 + q, v75);
+      const v76 = v75e - v75o;
+      store<f32>(P62 + q, v76);
+      const v77 = ((vt77 - vt71) + vt73 * <f32> (5.25)) + vt75 * <f32> (-5.25);
+      store<f32>(P63 + q, v77);
+      c++;
+    }
+  }
+}
+
+/**
+ * F(6x6,3x3) output transform: y[n, 6ty+i, 6tx+j, c] =
+ * (Aᵀ·M·A)[i][j] for tiles t0 .. t0+count-1, where M[k] = M[k][t - t0][c]
+ * (plane k of 64, each [count, C], at load<usize>(mTable + 4k)),
+ * plus bias[c] (C floats: zeros for none), then ReLU where `relu` is 1;
+ * outputs outside OH x OW are skipped.
+ */
+export function outputTransform6(
+  mTable: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> OW * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(mTable, 0);
+  const P1 = load<usize>(mTable, 4);
+  const P2 = load<usize>(mTable, 8);
+  const P3 = load<usize>(mTable, 12);
+  const P4 = load<usize>(mTable, 16);
+  const P5 = load<usize>(mTable, 20);
+  const P6 = load<usize>(mTable, 24);
+  const P7 = load<usize>(mTable, 28);
+  const P8 = load<usize>(mTable, 32);
+  const P9 = load<usize>(mTable, 36);
+  const P10 = load<usize>(mTable, 40);
+  const P11 = load<usize>(mTable, 44);
+  const P12 = load<usize>(mTable, 48);
+  const P13 = load<usize>(mTable, 52);
+  const P14 = load<usize>(mTable, 56);
+  const P15 = load<usize>(mTable, 60);
+  const P16 = load<usize>(mTable, 64);
+  const P17 = load<usize>(mTable, 68);
+  const P18 = load<usize>(mTable, 72);
+  const P19 = load<usize>(mTable, 76);
+  const P20 = load<usize>(mTable, 80);
+  const P21 = load<usize>(mTable, 84);
+  const P22 = load<usize>(mTable, 88);
+  const P23 = load<usize>(mTable, 92);
+  const P24 = load<usize>(mTable, 96);
+  const P25 = load<usize>(mTable, 100);
+  const P26 = load<usize>(mTable, 104);
+  const P27 = load<usize>(mTable, 108);
+  const P28 = load<usize>(mTable, 112);
+  const P29 = load<usize>(mTable, 116);
+  const P30 = load<usize>(mTable, 120);
+  const P31 = load<usize>(mTable, 124);
+  const P32 = load<usize>(mTable, 128);
+  const P33 = load<usize>(mTable, 132);
+  const P34 = load<usize>(mTable, 136);
+  const P35 = load<usize>(mTable, 140);
+  const P36 = load<usize>(mTable, 144);
+  const P37 = load<usize>(mTable, 148);
+  const P38 = load<usize>(mTable, 152);
+  const P39 = load<usize>(mTable, 156);
+  const P40 = load<usize>(mTable, 160);
+  const P41 = load<usize>(mTable, 164);
+  const P42 = load<usize>(mTable, 168);
+  const P43 = load<usize>(mTable, 172);
+  const P44 = load<usize>(mTable, 176);
+  const P45 = load<usize>(mTable, 180);
+  const P46 = load<usize>(mTable, 184);
+  const P47 = load<usize>(mTable, 188);
+  const P48 = load<usize>(mTable, 192);
+  const P49 = load<usize>(mTable, 196);
+  const P50 = load<usize>(mTable, 200);
+  const P51 = load<usize>(mTable, 204);
+  const P52 = load<usize>(mTable, 208);
+  const P53 = load<usize>(mTable, 212);
+  const P54 = load<usize>(mTable, 216);
+  const P55 = load<usize>(mTable, 220);
+  const P56 = load<usize>(mTable, 224);
+  const P57 = load<usize>(mTable, 228);
+  const P58 = load<usize>(mTable, 232);
+  const P59 = load<usize>(mTable, 236);
+  const P60 = load<usize>(mTable, 240);
+  const P61 = load<usize>(mTable, 244);
+  const P62 = load<usize>(mTable, 248);
+  const P63 = load<usize>(mTable, 252);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km32 = f32x4.splat(<f32> -32.0 + opaque);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const km0_5 = f32x4.splat(<f32> -0.5 + opaque);
+  const km0_125 = f32x4.splat(<f32> -0.125 + opaque);
+  const km0_03125 = f32x4.splat(<f32> -0.03125 + opaque);
+  const k0_03125 = f32x4.splat(<f32> 0.03125 + opaque);
+  const k0_0625 = f32x4.splat(<f32> 0.0625 + opaque);
+  const k0_125 = f32x4.splat(<f32> 0.125 + opaque);
+  const k0_25 = f32x4.splat(<f32> 0.25 + opaque);
+  const k0_5 = f32x4.splat(<f32> 0.5 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
+  const k16 = f32x4.splat(<f32> 16.0 + opaque);
+  const k32 = f32x4.splat(<f32> 32.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 6 * ty, ox = 6 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r2ok = oy + 2 < OH;
+    const c2ok = ox + 2 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const r4ok = oy + 4 < OH;
+    const c4ok = ox + 4 < OW;
+    const r5ok = oy + 5 < OH;
+    const c5ok = ox + 5 < OW;
+    const q00 = y +
+      (<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q02 = q00 + 0 * rowBytes + 2 * pixBytes;
+    const q03 = q00 + 0 * rowBytes + 3 * pixBytes;
+    const q04 = q00 + 0 * rowBytes + 4 * pixBytes;
+    const q05 = q00 + 0 * rowBytes + 5 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const q12 = q00 + 1 * rowBytes + 2 * pixBytes;
+    const q13 = q00 + 1 * rowBytes + 3 * pixBytes;
+    const q14 = q00 + 1 * rowBytes + 4 * pixBytes;
+    const q15 = q00 + 1 * rowBytes + 5 * pixBytes;
+    const q20 = q00 + 2 * rowBytes + 0 * pixBytes;
+    const q21 = q00 + 2 * rowBytes + 1 * pixBytes;
+    const q22 = q00 + 2 * rowBytes + 2 * pixBytes;
+    const q23 = q00 + 2 * rowBytes + 3 * pixBytes;
+    const q24 = q00 + 2 * rowBytes + 4 * pixBytes;
+    const q25 = q00 + 2 * rowBytes + 5 * pixBytes;
+    const q30 = q00 + 3 * rowBytes + 0 * pixBytes;
+    const q31 = q00 + 3 * rowBytes + 1 * pixBytes;
+    const q32 = q00 + 3 * rowBytes + 2 * pixBytes;
+    const q33 = q00 + 3 * rowBytes + 3 * pixBytes;
+    const q34 = q00 + 3 * rowBytes + 4 * pixBytes;
+    const q35 = q00 + 3 * rowBytes + 5 * pixBytes;
+    const q40 = q00 + 4 * rowBytes + 0 * pixBytes;
+    const q41 = q00 + 4 * rowBytes + 1 * pixBytes;
+    const q42 = q00 + 4 * rowBytes + 2 * pixBytes;
+    const q43 = q00 + 4 * rowBytes + 3 * pixBytes;
+    const q44 = q00 + 4 * rowBytes + 4 * pixBytes;
+    const q45 = q00 + 4 * rowBytes + 5 * pixBytes;
+    const q50 = q00 + 5 * rowBytes + 0 * pixBytes;
+    const q51 = q00 + 5 * rowBytes + 1 * pixBytes;
+    const q52 = q00 + 5 * rowBytes + 2 * pixBytes;
+    const q53 = q00 + 5 * rowBytes + 3 * pixBytes;
+    const q54 = q00 + 5 * rowBytes + 4 * pixBytes;
+    const q55 = q00 + 5 * rowBytes + 5 * pixBytes;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const a00 = v128.load(P0 + o + cb);
+      const a01 = v128.load(P1 + o + cb);
+      const a02 = v128.load(P2 + o + cb);
+      const a03 = v128.load(P3 + o + cb);
+      const a04 = v128.load(P4 + o + cb);
+      const a05 = v128.load(P5 + o + cb);
+      const a06 = v128.load(P6 + o + cb);
+      const a07 = v128.load(P7 + o + cb);
+      const a10 = v128.load(P8 + o + cb);
+      const a11 = v128.load(P9 + o + cb);
+      const a12 = v128.load(P10 + o + cb);
+      const a13 = v128.load(P11 + o + cb);
+      const a14 = v128.load(P12 + o + cb);
+      const a15 = v128.load(P13 + o + cb);
+      const a16 = v128.load(P14 + o + cb);
+      const a17 = v128.load(P15 + o + cb);
+      const a20 = v128.load(P16 + o + cb);
+      const a21 = v128.load(P17 + o + cb);
+      const a22 = v128.load(P18 + o + cb);
+      const a23 = v128.load(P19 + o + cb);
+      const a24 = v128.load(P20 + o + cb);
+      const a25 = v128.load(P21 + o + cb);
+      const a26 = v128.load(P22 + o + cb);
+      const a27 = v128.load(P23 + o + cb);
+      const a30 = v128.load(P24 + o + cb);
+      const a31 = v128.load(P25 + o + cb);
+      const a32 = v128.load(P26 + o + cb);
+      const a33 = v128.load(P27 + o + cb);
+      const a34 = v128.load(P28 + o + cb);
+      const a35 = v128.load(P29 + o + cb);
+      const a36 = v128.load(P30 + o + cb);
+      const a37 = v128.load(P31 + o + cb);
+      const a40 = v128.load(P32 + o + cb);
+      const a41 = v128.load(P33 + o + cb);
+      const a42 = v128.load(P34 + o + cb);
+      const a43 = v128.load(P35 + o + cb);
+      const a44 = v128.load(P36 + o + cb);
+      const a45 = v128.load(P37 + o + cb);
+      const a46 = v128.load(P38 + o + cb);
+      const a47 = v128.load(P39 + o + cb);
+      const a50 = v128.load(P40 + o + cb);
+      const a51 = v128.load(P41 + o + cb);
+      const a52 = v128.load(P42 + o + cb);
+      const a53 = v128.load(P43 + o + cb);
+      const a54 = v128.load(P44 + o + cb);
+      const a55 = v128.load(P45 + o + cb);
+      const a56 = v128.load(P46 + o + cb);
+      const a57 = v128.load(P47 + o + cb);
+      const a60 = v128.load(P48 + o + cb);
+      const a61 = v128.load(P49 + o + cb);
+      const a62 = v128.load(P50 + o + cb);
+      const a63 = v128.load(P51 + o + cb);
+      const a64 = v128.load(P52 + o + cb);
+      const a65 = v128.load(P53 + o + cb);
+      const a66 = v128.load(P54 + o + cb);
+      const a67 = v128.load(P55 + o + cb);
+      const a70 = v128.load(P56 + o + cb);
+      const a71 = v128.load(P57 + o + cb);
+      const a72 = v128.load(P58 + o + cb);
+      const a73 = v128.load(P59 + o + cb);
+      const a74 = v128.load(P60 + o + cb);
+      const a75 = v128.load(P61 + o + cb);
+      const a76 = v128.load(P62 + o + cb);
+      const a77 = v128.load(P63 + o + cb);
+      const yt00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30), a40),
+          a50,
+        ),
+        a60,
+      );
+      const yt10 = madd(
+        a60,
+        km0_5,
+        madd(a50, k0_5, madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)))),
+      );
+      const yt20 = madd(
+        a60,
+        k0_25,
+        madd(a50, k0_25, madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)))),
+      );
+      const yt30 = madd(
+        a60,
+        km0_125,
+        madd(a50, k0_125, madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20)))),
+      );
+      const yt40 = madd(
+        a60,
+        k0_0625,
+        madd(a50, k0_0625, madd(a40, k16, madd(a30, k16, f32x4.add(a10, a20)))),
+      );
+      const yt50 = f32x4.add(
+        madd(
+          a60,
+          km0_03125,
+          madd(
+            a50,
+            k0_03125,
+            madd(a40, km32, madd(a30, k32, f32x4.sub(a10, a20))),
+          ),
+        ),
+        a70,
+      );
+      const yt01 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31), a41),
+          a51,
+        ),
+        a61,
+      );
+      const yt11 = madd(
+        a61,
+        km0_5,
+        madd(a51, k0_5, madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)))),
+      );
+      const yt21 = madd(
+        a61,
+        k0_25,
+        madd(a51, k0_25, madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)))),
+      );
+      const yt31 = madd(
+        a61,
+        km0_125,
+        madd(a51, k0_125, madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21)))),
+      );
+      const yt41 = madd(
+        a61,
+        k0_0625,
+        madd(a51, k0_0625, madd(a41, k16, madd(a31, k16, f32x4.add(a11, a21)))),
+      );
+      const yt51 = f32x4.add(
+        madd(
+          a61,
+          km0_03125,
+          madd(
+            a51,
+            k0_03125,
+            madd(a41, km32, madd(a31, k32, f32x4.sub(a11, a21))),
+          ),
+        ),
+        a71,
+      );
+      const yt02 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32), a42),
+          a52,
+        ),
+        a62,
+      );
+      const yt12 = madd(
+        a62,
+        km0_5,
+        madd(a52, k0_5, madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)))),
+      );
+      const yt22 = madd(
+        a62,
+        k0_25,
+        madd(a52, k0_25, madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)))),
+      );
+      const yt32 = madd(
+        a62,
+        km0_125,
+        madd(a52, k0_125, madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22)))),
+      );
+      const yt42 = madd(
+        a62,
+        k0_0625,
+        madd(a52, k0_0625, madd(a42, k16, madd(a32, k16, f32x4.add(a12, a22)))),
+      );
+      const yt52 = f32x4.add(
+        madd(
+          a62,
+          km0_03125,
+          madd(
+            a52,
+            k0_03125,
+            madd(a42, km32, madd(a32, k32, f32x4.sub(a12, a22))),
+          ),
+        ),
+        a72,
+      );
+      const yt03 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33), a43),
+          a53,
+        ),
+        a63,
+      );
+      const yt13 = madd(
+        a63,
+        km0_5,
+        madd(a53, k0_5, madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)))),
+      );
+      const yt23 = madd(
+        a63,
+        k0_25,
+        madd(a53, k0_25, madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)))),
+      );
+      const yt33 = madd(
+        a63,
+        km0_125,
+        madd(a53, k0_125, madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23)))),
+      );
+      const yt43 = madd(
+        a63,
+        k0_0625,
+        madd(a53, k0_0625, madd(a43, k16, madd(a33, k16, f32x4.add(a13, a23)))),
+      );
+      const yt53 = f32x4.add(
+        madd(
+          a63,
+          km0_03125,
+          madd(
+            a53,
+            k0_03125,
+            madd(a43, km32, madd(a33, k32, f32x4.sub(a13, a23))),
+          ),
+        ),
+        a73,
+      );
+      const yt04 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34), a44),
+          a54,
+        ),
+        a64,
+      );
+      const yt14 = madd(
+        a64,
+        km0_5,
+        madd(a54, k0_5, madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)))),
+      );
+      const yt24 = madd(
+        a64,
+        k0_25,
+        madd(a54, k0_25, madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)))),
+      );
+      const yt34 = madd(
+        a64,
+        km0_125,
+        madd(a54, k0_125, madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24)))),
+      );
+      const yt44 = madd(
+        a64,
+        k0_0625,
+        madd(a54, k0_0625, madd(a44, k16, madd(a34, k16, f32x4.add(a14, a24)))),
+      );
+      const yt54 = f32x4.add(
+        madd(
+          a64,
+          km0_03125,
+          madd(
+            a54,
+            k0_03125,
+            madd(a44, km32, madd(a34, k32, f32x4.sub(a14, a24))),
+          ),
+        ),
+        a74,
+      );
+      const yt05 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35), a45),
+          a55,
+        ),
+        a65,
+      );
+      const yt15 = madd(
+        a65,
+        km0_5,
+        madd(a55, k0_5, madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)))),
+      );
+      const yt25 = madd(
+        a65,
+        k0_25,
+        madd(a55, k0_25, madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)))),
+      );
+      const yt35 = madd(
+        a65,
+        km0_125,
+        madd(a55, k0_125, madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25)))),
+      );
+      const yt45 = madd(
+        a65,
+        k0_0625,
+        madd(a55, k0_0625, madd(a45, k16, madd(a35, k16, f32x4.add(a15, a25)))),
+      );
+      const yt55 = f32x4.add(
+        madd(
+          a65,
+          km0_03125,
+          madd(
+            a55,
+            k0_03125,
+            madd(a45, km32, madd(a35, k32, f32x4.sub(a15, a25))),
+          ),
+        ),
+        a75,
+      );
+      const yt06 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a06, a16), a26), a36), a46),
+          a56,
+        ),
+        a66,
+      );
+      const yt16 = madd(
+        a66,
+        km0_5,
+        madd(a56, k0_5, madd(a46, km2, madd(a36, k2, f32x4.sub(a16, a26)))),
+      );
+      const yt26 = madd(
+        a66,
+        k0_25,
+        madd(a56, k0_25, madd(a46, k4, madd(a36, k4, f32x4.add(a16, a26)))),
+      );
+      const yt36 = madd(
+        a66,
+        km0_125,
+        madd(a56, k0_125, madd(a46, km8, madd(a36, k8, f32x4.sub(a16, a26)))),
+      );
+      const yt46 = madd(
+        a66,
+        k0_0625,
+        madd(a56, k0_0625, madd(a46, k16, madd(a36, k16, f32x4.add(a16, a26)))),
+      );
+      const yt56 = f32x4.add(
+        madd(
+          a66,
+          km0_03125,
+          madd(
+            a56,
+            k0_03125,
+            madd(a46, km32, madd(a36, k32, f32x4.sub(a16, a26))),
+          ),
+        ),
+        a76,
+      );
+      const yt07 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a07, a17), a27), a37), a47),
+          a57,
+        ),
+        a67,
+      );
+      const yt17 = madd(
+        a67,
+        km0_5,
+        madd(a57, k0_5, madd(a47, km2, madd(a37, k2, f32x4.sub(a17, a27)))),
+      );
+      const yt27 = madd(
+        a67,
+        k0_25,
+        madd(a57, k0_25, madd(a47, k4, madd(a37, k4, f32x4.add(a17, a27)))),
+      );
+      const yt37 = madd(
+        a67,
+        km0_125,
+        madd(a57, k0_125, madd(a47, km8, madd(a37, k8, f32x4.sub(a17, a27)))),
+      );
+      const yt47 = madd(
+        a67,
+        k0_0625,
+        madd(a57, k0_0625, madd(a47, k16, madd(a37, k16, f32x4.add(a17, a27)))),
+      );
+      const yt57 = f32x4.add(
+        madd(
+          a67,
+          km0_03125,
+          madd(
+            a57,
+            k0_03125,
+            madd(a47, km32, madd(a37, k32, f32x4.sub(a17, a27))),
+          ),
+        ),
+        a77,
+      );
+      const y00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
+            yt04,
+          ),
+          yt05,
+        ),
+        yt06,
+      );
+      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      const y01 = madd(
+        yt06,
+        km0_5,
+        madd(
+          yt05,
+          k0_5,
+          madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      const y02 = madd(
+        yt06,
+        k0_25,
+        madd(
+          yt05,
+          k0_25,
+          madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02))),
+        ),
+      );
+      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
+      const y03 = madd(
+        yt06,
+        km0_125,
+        madd(
+          yt05,
+          k0_125,
+          madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
+      const y04 = madd(
+        yt06,
+        k0_0625,
+        madd(
+          yt05,
+          k0_0625,
+          madd(yt04, k16, madd(yt03, k16, f32x4.add(yt01, yt02))),
+        ),
+      );
+      if (c4ok) v128.store(q04 + cb, f32x4.max(f32x4.add(y04, bv), actFloor));
+      const y05 = f32x4.add(
+        madd(
+          yt06,
+          km0_03125,
+          madd(
+            yt05,
+            k0_03125,
+            madd(yt04, km32, madd(yt03, k32, f32x4.sub(yt01, yt02))),
+          ),
+        ),
+        yt07,
+      );
+      if (c5ok) v128.store(q05 + cb, f32x4.max(f32x4.add(y05, bv), actFloor));
+      const y10 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
+            yt14,
+          ),
+          yt15,
+        ),
+        yt16,
+      );
+      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      const y11 = madd(
+        yt16,
+        km0_5,
+        madd(
+          yt15,
+          k0_5,
+          madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c1ok) {
+        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+      }
+      const y12 = madd(
+        yt16,
+        k0_25,
+        madd(
+          yt15,
+          k0_25,
+          madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c2ok) {
+        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+      }
+      const y13 = madd(
+        yt16,
+        km0_125,
+        madd(
+          yt15,
+          k0_125,
+          madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c3ok) {
+        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+      }
+      const y14 = madd(
+        yt16,
+        k0_0625,
+        madd(
+          yt15,
+          k0_0625,
+          madd(yt14, k16, madd(yt13, k16, f32x4.add(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c4ok) {
+        v128.store(q14 + cb, f32x4.max(f32x4.add(y14, bv), actFloor));
+      }
+      const y15 = f32x4.add(
+        madd(
+          yt16,
+          km0_03125,
+          madd(
+            yt15,
+            k0_03125,
+            madd(yt14, km32, madd(yt13, k32, f32x4.sub(yt11, yt12))),
+          ),
+        ),
+        yt17,
+      );
+      if (r1ok && c5ok) {
+        v128.store(q15 + cb, f32x4.max(f32x4.add(y15, bv), actFloor));
+      }
+      const y20 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
+            yt24,
+          ),
+          yt25,
+        ),
+        yt26,
+      );
+      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
+      const y21 = madd(
+        yt26,
+        km0_5,
+        madd(
+          yt25,
+          k0_5,
+          madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      if (r2ok && c1ok) {
+        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+      }
+      const y22 = madd(
+        yt26,
+        k0_25,
+        madd(
+          yt25,
+          k0_25,
+          madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22))),
+        ),
+      );
+      if (r2ok && c2ok) {
+        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+      }
+      const y23 = madd(
+        yt26,
+        km0_125,
+        madd(
+          yt25,
+          k0_125,
+          madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      if (r2ok && c3ok) {
+        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+      }
+      const y24 = madd(
+        yt26,
+        k0_0625,
+        madd(
+          yt25,
+          k0_0625,
+          madd(yt24, k16, madd(yt23, k16, f32x4.add(yt21, yt22))),
+        ),
+      );
+      if (r2ok && c4ok) {
+        v128.store(q24 + cb, f32x4.max(f32x4.add(y24, bv), actFloor));
+      }
+      const y25 = f32x4.add(
+        madd(
+          yt26,
+          km0_03125,
+          madd(
+            yt25,
+            k0_03125,
+            madd(yt24, km32, madd(yt23, k32, f32x4.sub(yt21, yt22))),
+          ),
+        ),
+        yt27,
+      );
+      if (r2ok && c5ok) {
+        v128.store(q25 + cb, f32x4.max(f32x4.add(y25, bv), actFloor));
+      }
+      const y30 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
+            yt34,
+          ),
+          yt35,
+        ),
+        yt36,
+      );
+      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
+      const y31 = madd(
+        yt36,
+        km0_5,
+        madd(
+          yt35,
+          k0_5,
+          madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c1ok) {
+        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+      }
+      const y32 = madd(
+        yt36,
+        k0_25,
+        madd(
+          yt35,
+          k0_25,
+          madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c2ok) {
+        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+      }
+      const y33 = madd(
+        yt36,
+        km0_125,
+        madd(
+          yt35,
+          k0_125,
+          madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c3ok) {
+        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+      }
+      const y34 = madd(
+        yt36,
+        k0_0625,
+        madd(
+          yt35,
+          k0_0625,
+          madd(yt34, k16, madd(yt33, k16, f32x4.add(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c4ok) {
+        v128.store(q34 + cb, f32x4.max(f32x4.add(y34, bv), actFloor));
+      }
+      const y35 = f32x4.add(
+        madd(
+          yt36,
+          km0_03125,
+          madd(
+            yt35,
+            k0_03125,
+            madd(yt34, km32, madd(yt33, k32, f32x4.sub(yt31, yt32))),
+          ),
+        ),
+        yt37,
+      );
+      if (r3ok && c5ok) {
+        v128.store(q35 + cb, f32x4.max(f32x4.add(y35, bv), actFloor));
+      }
+      const y40 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt40, yt41), yt42), yt43),
+            yt44,
+          ),
+          yt45,
+        ),
+        yt46,
+      );
+      if (r4ok) v128.store(q40 + cb, f32x4.max(f32x4.add(y40, bv), actFloor));
+      const y41 = madd(
+        yt46,
+        km0_5,
+        madd(
+          yt45,
+          k0_5,
+          madd(yt44, km2, madd(yt43, k2, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      if (r4ok && c1ok) {
+        v128.store(q41 + cb, f32x4.max(f32x4.add(y41, bv), actFloor));
+      }
+      const y42 = madd(
+        yt46,
+        k0_25,
+        madd(
+          yt45,
+          k0_25,
+          madd(yt44, k4, madd(yt43, k4, f32x4.add(yt41, yt42))),
+        ),
+      );
+      if (r4ok && c2ok) {
+        v128.store(q42 + cb, f32x4.max(f32x4.add(y42, bv), actFloor));
+      }
+      const y43 = madd(
+        yt46,
+        km0_125,
+        madd(
+          yt45,
+          k0_125,
+          madd(yt44, km8, madd(yt43, k8, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      if (r4ok && c3ok) {
+        v128.store(q43 + cb, f32x4.max(f32x4.add(y43, bv), actFloor));
+      }
+      const y44 = madd(
+        yt46,
+        k0_0625,
+        madd(
+          yt45,
+          k0_0625,
+          madd(yt44, k16, madd(yt43, k16, f32x4.add(yt41, yt42))),
+        ),
+      );
+      if (r4ok && c4ok) {
+        v128.store(q44 + cb, f32x4.max(f32x4.add(y44, bv), actFloor));
+      }
+      const y45 = f32x4.add(
+        madd(
+          yt46,
+          km0_03125,
+          madd(
+            yt45,
+            k0_03125,
+            madd(yt44, km32, madd(yt43, k32, f32x4.sub(yt41, yt42))),
+          ),
+        ),
+        yt47,
+      );
+      if (r4ok && c5ok) {
+        v128.store(q45 + cb, f32x4.max(f32x4.add(y45, bv), actFloor));
+      }
+      const y50 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt50, yt51), yt52), yt53),
+            yt54,
+          ),
+          yt55,
+        ),
+        yt56,
+      );
+      if (r5ok) v128.store(q50 + cb, f32x4.max(f32x4.add(y50, bv), actFloor));
+      const y51 = madd(
+        yt56,
+        km0_5,
+        madd(
+          yt55,
+          k0_5,
+          madd(yt54, km2, madd(yt53, k2, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c1ok) {
+        v128.store(q51 + cb, f32x4.max(f32x4.add(y51, bv), actFloor));
+      }
+      const y52 = madd(
+        yt56,
+        k0_25,
+        madd(
+          yt55,
+          k0_25,
+          madd(yt54, k4, madd(yt53, k4, f32x4.add(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c2ok) {
+        v128.store(q52 + cb, f32x4.max(f32x4.add(y52, bv), actFloor));
+      }
+      const y53 = madd(
+        yt56,
+        km0_125,
+        madd(
+          yt55,
+          k0_125,
+          madd(yt54, km8, madd(yt53, k8, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c3ok) {
+        v128.store(q53 + cb, f32x4.max(f32x4.add(y53, bv), actFloor));
+      }
+      const y54 = madd(
+        yt56,
+        k0_0625,
+        madd(
+          yt55,
+          k0_0625,
+          madd(yt54, k16, madd(yt53, k16, f32x4.add(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c4ok) {
+        v128.store(q54 + cb, f32x4.max(f32x4.add(y54, bv), actFloor));
+      }
+      const y55 = f32x4.add(
+        madd(
+          yt56,
+          km0_03125,
+          madd(
+            yt55,
+            k0_03125,
+            madd(yt54, km32, madd(yt53, k32, f32x4.sub(yt51, yt52))),
+          ),
+        ),
+        yt57,
+      );
+      if (r5ok && c5ok) {
+        v128.store(q55 + cb, f32x4.max(f32x4.add(y55, bv), actFloor));
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const a00 = load<f32>(P0 + o + cb);
+      const a01 = load<f32>(P1 + o + cb);
+      const a02 = load<f32>(P2 + o + cb);
+      const a03 = load<f32>(P3 + o + cb);
+      const a04 = load<f32>(P4 + o + cb);
+      const a05 = load<f32>(P5 + o + cb);
+      const a06 = load<f32>(P6 + o + cb);
+      const a07 = load<f32>(P7 + o + cb);
+      const a10 = load<f32>(P8 + o + cb);
+      const a11 = load<f32>(P9 + o + cb);
+      const a12 = load<f32>(P10 + o + cb);
+      const a13 = load<f32>(P11 + o + cb);
+      const a14 = load<f32>(P12 + o + cb);
+      const a15 = load<f32>(P13 + o + cb);
+      const a16 = load<f32>(P14 + o + cb);
+      const a17 = load<f32>(P15 + o + cb);
+      const a20 = load<f32>(P16 + o + cb);
+      const a21 = load<f32>(P17 + o + cb);
+      const a22 = load<f32>(P18 + o + cb);
+      const a23 = load<f32>(P19 + o + cb);
+      const a24 = load<f32>(P20 + o + cb);
+      const a25 = load<f32>(P21 + o + cb);
+      const a26 = load<f32>(P22 + o + cb);
+      const a27 = load<f32>(P23 + o + cb);
+      const a30 = load<f32>(P24 + o + cb);
+      const a31 = load<f32>(P25 + o + cb);
+      const a32 = load<f32>(P26 + o + cb);
+      const a33 = load<f32>(P27 + o + cb);
+      const a34 = load<f32>(P28 + o + cb);
+      const a35 = load<f32>(P29 + o + cb);
+      const a36 = load<f32>(P30 + o + cb);
+      const a37 = load<f32>(P31 + o + cb);
+      const a40 = load<f32>(P32 + o + cb);
+      const a41 = load<f32>(P33 + o + cb);
+      const a42 = load<f32>(P34 + o + cb);
+      const a43 = load<f32>(P35 + o + cb);
+      const a44 = load<f32>(P36 + o + cb);
+      const a45 = load<f32>(P37 + o + cb);
+      const a46 = load<f32>(P38 + o + cb);
+      const a47 = load<f32>(P39 + o + cb);
+      const a50 = load<f32>(P40 + o + cb);
+      const a51 = load<f32>(P41 + o + cb);
+      const a52 = load<f32>(P42 + o + cb);
+      const a53 = load<f32>(P43 + o + cb);
+      const a54 = load<f32>(P44 + o + cb);
+      const a55 = load<f32>(P45 + o + cb);
+      const a56 = load<f32>(P46 + o + cb);
+      const a57 = load<f32>(P47 + o + cb);
+      const a60 = load<f32>(P48 + o + cb);
+      const a61 = load<f32>(P49 + o + cb);
+      const a62 = load<f32>(P50 + o + cb);
+      const a63 = load<f32>(P51 + o + cb);
+      const a64 = load<f32>(P52 + o + cb);
+      const a65 = load<f32>(P53 + o + cb);
+      const a66 = load<f32>(P54 + o + cb);
+      const a67 = load<f32>(P55 + o + cb);
+      const a70 = load<f32>(P56 + o + cb);
+      const a71 = load<f32>(P57 + o + cb);
+      const a72 = load<f32>(P58 + o + cb);
+      const a73 = load<f32>(P59 + o + cb);
+      const a74 = load<f32>(P60 + o + cb);
+      const a75 = load<f32>(P61 + o + cb);
+      const a76 = load<f32>(P62 + o + cb);
+      const a77 = load<f32>(P63 + o + cb);
+      const yt00 = (((((a00 + a10) + a20) + a30) + a40) + a50) + a60;
+      const yt10 =
+        ((((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0)) +
+          a50 * <f32> (0.5)) + a60 * <f32> (-0.5);
+      const yt20 =
+        ((((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0)) +
+          a50 * <f32> (0.25)) + a60 * <f32> (0.25);
+      const yt30 =
+        ((((a10 - a20) + a30 * <f32> (8.0)) + a40 * <f32> (-8.0)) +
+          a50 * <f32> (0.125)) + a60 * <f32> (-0.125);
+      const yt40 =
+        ((((a10 + a20) + a30 * <f32> (16.0)) + a40 * <f32> (16.0)) +
+          a50 * <f32> (0.0625)) + a60 * <f32> (0.0625);
+      const yt50 =
+        (((((a10 - a20) + a30 * <f32> (32.0)) + a40 * <f32> (-32.0)) +
+          a50 * <f32> (0.03125)) + a60 * <f32> (-0.03125)) + a70;
+      const yt01 = (((((a01 + a11) + a21) + a31) + a41) + a51) + a61;
+      const yt11 =
+        ((((a11 - a21) + a31 * <f32> (2.0)) + a41 * <f32> (-2.0)) +
+          a51 * <f32> (0.5)) + a61 * <f32> (-0.5);
+      const yt21 =
+        ((((a11 + a21) + a31 * <f32> (4.0)) + a41 * <f32> (4.0)) +
+          a51 * <f32> (0.25)) + a61 * <f32> (0.25);
+      const yt31 =
+        ((((a11 - a21) + a31 * <f32> (8.0)) + a41 * <f32> (-8.0)) +
+          a51 * <f32> (0.125)) + a61 * <f32> (-0.125);
+      const yt41 =
+        ((((a11 + a21) + a31 * <f32> (16.0)) + a41 * <f32> (16.0)) +
+          a51 * <f32> (0.0625)) + a61 * <f32> (0.0625);
+      const yt51 =
+        (((((a11 - a21) + a31 * <f32> (32.0)) + a41 * <f32> (-32.0)) +
+          a51 * <f32> (0.03125)) + a61 * <f32> (-0.03125)) + a71;
+      const yt02 = (((((a02 + a12) + a22) + a32) + a42) + a52) + a62;
+      const yt12 =
+        ((((a12 - a22) + a32 * <f32> (2.0)) + a42 * <f32> (-2.0)) +
+          a52 * <f32> (0.5)) + a62 * <f32> (-0.5);
+      const yt22 =
+        ((((a12 + a22) + a32 * <f32> (4.0)) + a42 * <f32> (4.0)) +
+          a52 * <f32> (0.25)) + a62 * <f32> (0.25);
+      const yt32 =
+        ((((a12 - a22) + a32 * <f32> (8.0)) + a42 * <f32> (-8.0)) +
+          a52 * <f32> (0.125)) + a62 * <f32> (-0.125);
+      const yt42 =
+        ((((a12 + a22) + a32 * <f32> (16.0)) + a42 * <f32> (16.0)) +
+          a52 * <f32> (0.0625)) + a62 * <f32> (0.0625);
+      const yt52 =
+        (((((a12 - a22) + a32 * <f32> (32.0)) + a42 * <f32> (-32.0)) +
+          a52 * <f32> (0.03125)) + a62 * <f32> (-0.03125)) + a72;
+      const yt03 = (((((a03 + a13) + a23) + a33) + a43) + a53) + a63;
+      const yt13 =
+        ((((a13 - a23) + a33 * <f32> (2.0)) + a43 * <f32> (-2.0)) +
+          a53 * <f32> (0.5)) + a63 * <f32> (-0.5);
+      const yt23 =
+        ((((a13 + a23) + a33 * <f32> (4.0)) + a43 * <f32> (4.0)) +
+          a53 * <f32> (0.25)) + a63 * <f32> (0.25);
+      const yt33 =
+        ((((a13 - a23) + a33 * <f32> (8.0)) + a43 * <f32> (-8.0)) +
+          a53 * <f32> (0.125)) + a63 * <f32> (-0.125);
+      const yt43 =
+        ((((a13 + a23) + a33 * <f32> (16.0)) + a43 * <f32> (16.0)) +
+          a53 * <f32> (0.0625)) + a63 * <f32> (0.0625);
+      const yt53 =
+        (((((a13 - a23) + a33 * <f32> (32.0)) + a43 * <f32> (-32.0)) +
+          a53 * <f32> (0.03125)) + a63 * <f32> (-0.03125)) + a73;
+      const yt04 = (((((a04 + a14) + a24) + a34) + a44) + a54) + a64;
+      const yt14 =
+        ((((a14 - a24) + a34 * <f32> (2.0)) + a44 * <f32> (-2.0)) +
+          a54 * <f32> (0.5)) + a64 * <f32> (-0.5);
+      const yt24 =
+        ((((a14 + a24) + a34 * <f32> (4.0)) + a44 * <f32> (4.0)) +
+          a54 * <f32> (0.25)) + a64 * <f32> (0.25);
+      const yt34 =
+        ((((a14 - a24) + a34 * <f32> (8.0)) + a44 * <f32> (-8.0)) +
+          a54 * <f32> (0.125)) + a64 * <f32> (-0.125);
+      const yt44 =
+        ((((a14 + a24) + a34 * <f32> (16.0)) + a44 * <f32> (16.0)) +
+          a54 * <f32> (0.0625)) + a64 * <f32> (0.0625);
+      const yt54 =
+        (((((a14 - a24) + a34 * <f32> (32.0)) + a44 * <f32> (-32.0)) +
+          a54 * <f32> (0.03125)) + a64 * <f32> (-0.03125)) + a74;
+      const yt05 = (((((a05 + a15) + a25) + a35) + a45) + a55) + a65;
+      const yt15 =
+        ((((a15 - a25) + a35 * <f32> (2.0)) + a45 * <f32> (-2.0)) +
+          a55 * <f32> (0.5)) + a65 * <f32> (-0.5);
+      const yt25 =
+        ((((a15 + a25) + a35 * <f32> (4.0)) + a45 * <f32> (4.0)) +
+          a55 * <f32> (0.25)) + a65 * <f32> (0.25);
+      const yt35 =
+        ((((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
+          a55 * <f32> (0.125)) + a65 * <f32> (-0.125);
+      const yt45 =
+        ((((a15 + a25) + a35 * <f32> (16.0)) + a45 * <f32> (16.0)) +
+          a55 * <f32> (0.0625)) + a65 * <f32> (0.0625);
+      const yt55 =
+        (((((a15 - a25) + a35 * <f32> (32.0)) + a45 * <f32> (-32.0)) +
+          a55 * <f32> (0.03125)) + a65 * <f32> (-0.03125)) + a75;
+      const yt06 = (((((a06 + a16) + a26) + a36) + a46) + a56) + a66;
+      const yt16 =
+        ((((a16 - a26) + a36 * <f32> (2.0)) + a46 * <f32> (-2.0)) +
+          a56 * <f32> (0.5)) + a66 * <f32> (-0.5);
+      const yt26 =
+        ((((a16 + a26) + a36 * <f32> (4.0)) + a46 * <f32> (4.0)) +
+          a56 * <f32> (0.25)) + a66 * <f32> (0.25);
+      const yt36 =
+        ((((a16 - a26) + a36 * <f32> (8.0)) + a46 * <f32> (-8.0)) +
+          a56 * <f32> (0.125)) + a66 * <f32> (-0.125);
+      const yt46 =
+        ((((a16 + a26) + a36 * <f32> (16.0)) + a46 * <f32> (16.0)) +
+          a56 * <f32> (0.0625)) + a66 * <f32> (0.0625);
+      const yt56 =
+        (((((a16 - a26) + a36 * <f32> (32.0)) + a46 * <f32> (-32.0)) +
+          a56 * <f32> (0.03125)) + a66 * <f32> (-0.03125)) + a76;
+      const yt07 = (((((a07 + a17) + a27) + a37) + a47) + a57) + a67;
+      const yt17 =
+        ((((a17 - a27) + a37 * <f32> (2.0)) + a47 * <f32> (-2.0)) +
+          a57 * <f32> (0.5)) + a67 * <f32> (-0.5);
+      const yt27 =
+        ((((a17 + a27) + a37 * <f32> (4.0)) + a47 * <f32> (4.0)) +
+          a57 * <f32> (0.25)) + a67 * <f32> (0.25);
+      const yt37 =
+        ((((a17 - a27) + a37 * <f32> (8.0)) + a47 * <f32> (-8.0)) +
+          a57 * <f32> (0.125)) + a67 * <f32> (-0.125);
+      const yt47 =
+        ((((a17 + a27) + a37 * <f32> (16.0)) + a47 * <f32> (16.0)) +
+          a57 * <f32> (0.0625)) + a67 * <f32> (0.0625);
+      const yt57 =
+        (((((a17 - a27) + a37 * <f32> (32.0)) + a47 * <f32> (-32.0)) +
+          a57 * <f32> (0.03125)) + a67 * <f32> (-0.03125)) + a77;
+      const y00 = (((((yt00 + yt01) + yt02) + yt03) + yt04) + yt05) + yt06;
+      store<f32>(q00 + cb, max<f32>(y00 + bs, actFloorS));
+      const y01 =
+        ((((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0)) +
+          yt05 * <f32> (0.5)) + yt06 * <f32> (-0.5);
+      if (c1ok) store<f32>(q01 + cb, max<f32>(y01 + bs, actFloorS));
+      const y02 =
+        ((((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0)) +
+          yt05 * <f32> (0.25)) + yt06 * <f32> (0.25);
+      if (c2ok) store<f32>(q02 + cb, max<f32>(y02 + bs, actFloorS));
+      const y03 =
+        ((((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
+          yt05 * <f32> (0.125)) + yt06 * <f32> (-0.125);
+      if (c3ok) store<f32>(q03 + cb, max<f32>(y03 + bs, actFloorS));
+      const y04 =
+        ((((yt01 + yt02) + yt03 * <f32> (16.0)) + yt04 * <f32> (16.0)) +
+          yt05 * <f32> (0.0625)) + yt06 * <f32> (0.0625);
+      if (c4ok) store<f32>(q04 + cb, max<f32>(y04 + bs, actFloorS));
+      const y05 =
+        (((((yt01 - yt02) + yt03 * <f32> (32.0)) + yt04 * <f32> (-32.0)) +
+          yt05 * <f32> (0.03125)) + yt06 * <f32> (-0.03125)) + yt07;
+      if (c5ok) store<f32>(q05 + cb, max<f32>(y05 + bs, actFloorS));
+      const y10 = (((((yt10 + yt11) + yt12) + yt13) + yt14) + yt15) + yt16;
+      if (r1ok) store<f32>(q10 + cb, max<f32>(y10 + bs, actFloorS));
+      const y11 =
+        ((((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0)) +
+          yt15 * <f32> (0.5)) + yt16 * <f32> (-0.5);
+      if (r1ok && c1ok) store<f32>(q11 + cb, max<f32>(y11 + bs, actFloorS));
+      const y12 =
+        ((((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0)) +
+          yt15 * <f32> (0.25)) + yt16 * <f32> (0.25);
+      if (r1ok && c2ok) store<f32>(q12 + cb, max<f32>(y12 + bs, actFloorS));
+      const y13 =
+        ((((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
+          yt15 * <f32> (0.125)) + yt16 * <f32> (-0.125);
+      if (r1ok && c3ok) store<f32>(q13 + cb, max<f32>(y13 + bs, actFloorS));
+      const y14 =
+        ((((yt11 + yt12) + yt13 * <f32> (16.0)) + yt14 * <f32> (16.0)) +
+          yt15 * <f32> (0.0625)) + yt16 * <f32> (0.0625);
+      if (r1ok && c4ok) store<f32>(q14 + cb, max<f32>(y14 + bs, actFloorS));
+      const y15 =
+        (((((yt11 - yt12) + yt13 * <f32> (32.0)) + yt14 * <f32> (-32.0)) +
+          yt15 * <f32> (0.03125)) + yt16 * <f32> (-0.03125)) + yt17;
+      if (r1ok && c5ok) store<f32>(q15 + cb, max<f32>(y15 + bs, actFloorS));
+      const y20 = (((((yt20 + yt21) + yt22) + yt23) + yt24) + yt25) + yt26;
+      if (r2ok) store<f32>(q20 + cb, max<f32>(y20 + bs, actFloorS));
+      const y21 =
+        ((((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0)) +
+          yt25 * <f32> (0.5)) + yt26 * <f32> (-0.5);
+      if (r2ok && c1ok) store<f32>(q21 + cb, max<f32>(y21 + bs, actFloorS));
+      const y22 =
+        ((((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0)) +
+          yt25 * <f32> (0.25)) + yt26 * <f32> (0.25);
+      if (r2ok && c2ok) store<f32>(q22 + cb, max<f32>(y22 + bs, actFloorS));
+      const y23 =
+        ((((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
+          yt25 * <f32> (0.125)) + yt26 * <f32> (-0.125);
+      if (r2ok && c3ok) store<f32>(q23 + cb, max<f32>(y23 + bs, actFloorS));
+      const y24 =
+        ((((yt21 + yt22) + yt23 * <f32> (16.0)) + yt24 * <f32> (16.0)) +
+          yt25 * <f32> (0.0625)) + yt26 * <f32> (0.0625);
+      if (r2ok && c4ok) store<f32>(q24 + cb, max<f32>(y24 + bs, actFloorS));
+      const y25 =
+        (((((yt21 - yt22) + yt23 * <f32> (32.0)) + yt24 * <f32> (-32.0)) +
+          yt25 * <f32> (0.03125)) + yt26 * <f32> (-0.03125)) + yt27;
+      if (r2ok && c5ok) store<f32>(q25 + cb, max<f32>(y25 + bs, actFloorS));
+      const y30 = (((((yt30 + yt31) + yt32) + yt33) + yt34) + yt35) + yt36;
+      if (r3ok) store<f32>(q30 + cb, max<f32>(y30 + bs, actFloorS));
+      const y31 =
+        ((((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0)) +
+          yt35 * <f32> (0.5)) + yt36 * <f32> (-0.5);
+      if (r3ok && c1ok) store<f32>(q31 + cb, max<f32>(y31 + bs, actFloorS));
+      const y32 =
+        ((((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0)) +
+          yt35 * <f32> (0.25)) + yt36 * <f32> (0.25);
+      if (r3ok && c2ok) store<f32>(q32 + cb, max<f32>(y32 + bs, actFloorS));
+      const y33 =
+        ((((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
+          yt35 * <f32> (0.125)) + yt36 * <f32> (-0.125);
+      if (r3ok && c3ok) store<f32>(q33 + cb, max<f32>(y33 + bs, actFloorS));
+      const y34 =
+        ((((yt31 + yt32) + yt33 * <f32> (16.0)) + yt34 * <f32> (16.0)) +
+          yt35 * <f32> (0.0625)) + yt36 * <f32> (0.0625);
+      if (r3ok && c4ok) store<f32>(q34 + cb, max<f32>(y34 + bs, actFloorS));
+      const y35 =
+        (((((yt31 - yt32) + yt33 * <f32> (32.0)) + yt34 * <f32> (-32.0)) +
+          yt35 * <f32> (0.03125)) + yt36 * <f32> (-0.03125)) + yt37;
+      if (r3ok && c5ok) store<f32>(q35 + cb, max<f32>(y35 + bs, actFloorS));
+      const y40 = (((((yt40 + yt41) + yt42) + yt43) + yt44) + yt45) + yt46;
+      if (r4ok) store<f32>(q40 + cb, max<f32>(y40 + bs, actFloorS));
+      const y41 =
+        ((((yt41 - yt42) + yt43 * <f32> (2.0)) + yt44 * <f32> (-2.0)) +
+          yt45 * <f32> (0.5)) + yt46 * <f32> (-0.5);
+      if (r4ok && c1ok) store<f32>(q41 + cb, max<f32>(y41 + bs, actFloorS));
+      const y42 =
+        ((((yt41 + yt42) + yt43 * <f32> (4.0)) + yt44 * <f32> (4.0)) +
+          yt45 * <f32> (0.25)) + yt46 * <f32> (0.25);
+      if (r4ok && c2ok) store<f32>(q42 + cb, max<f32>(y42 + bs, actFloorS));
+      const y43 =
+        ((((yt41 - yt42) + yt43 * <f32> (8.0)) + yt44 * <f32> (-8.0)) +
+          yt45 * <f32> (0.125)) + yt46 * <f32> (-0.125);
+      if (r4ok && c3ok) store<f32>(q43 + cb, max<f32>(y43 + bs, actFloorS));
+      const y44 =
+        ((((yt41 + yt42) + yt43 * <f32> (16.0)) + yt44 * <f32> (16.0)) +
+          yt45 * <f32> (0.0625)) + yt46 * <f32> (0.0625);
+      if (r4ok && c4ok) store<f32>(q44 + cb, max<f32>(y44 + bs, actFloorS));
+      const y45 =
+        (((((yt41 - yt42) + yt43 * <f32> (32.0)) + yt44 * <f32> (-32.0)) +
+          yt45 * <f32> (0.03125)) + yt46 * <f32> (-0.03125)) + yt47;
+      if (r4ok && c5ok) store<f32>(q45 + cb, max<f32>(y45 + bs, actFloorS));
+      const y50 = (((((yt50 + yt51) + yt52) + yt53) + yt54) + yt55) + yt56;
+      if (r5ok) store<f32>(q50 + cb, max<f32>(y50 + bs, actFloorS));
+      const y51 =
+        ((((yt51 - yt52) + yt53 * <f32> (2.0)) + yt54 * <f32> (-2.0)) +
+          yt55 * <f32> (0.5)) + yt56 * <f32> (-0.5);
+      if (r5ok && c1ok) store<f32>(q51 + cb, max<f32>(y51 + bs, actFloorS));
+      const y52 =
+        ((((yt51 + yt52) + yt53 * <f32> (4.0)) + yt54 * <f32> (4.0)) +
+          yt55 * <f32> (0.25)) + yt56 * <f32> (0.25);
+      if (r5ok && c2ok) store<f32>(q52 + cb, max<f32>(y52 + bs, actFloorS));
+      const y53 =
+        ((((yt51 - yt52) + yt53 * <f32> (8.0)) + yt54 * <f32> (-8.0)) +
+          yt55 * <f32> (0.125)) + yt56 * <f32> (-0.125);
+      if (r5ok && c3ok) store<f32>(q53 + cb, max<f32>(y53 + bs, actFloorS));
+      const y54 =
+        ((((yt51 + yt52) + yt53 * <f32> (16.0)) + yt54 * <f32> (16.0)) +
+          yt55 * <f32> (0.0625)) + yt56 * <f32> (0.0625);
+      if (r5ok && c4ok) store<f32>(q54 + cb, max<f32>(y54 + bs, actFloorS));
+      const y55 =
+        (((((yt51 - yt52) + yt53 * <f32> (32.0)) + yt54 * <f32> (-32.0)) +
+          yt55 * <f32> (0.03125)) + yt56 * <f32> (-0.03125)) + yt57;
+      if (r5ok && c5ok) store<f32>(q55 + cb, max<f32>(y55 + bs, actFloorS));
+      c++;
+    }
+  }
+}
+
+/**
+ * F(6x6,3x3) output transform then a 2x2, stride-2 max pool:
+ * z[n, 3ty+i, 3tx+j, c] = max over the window at row 6ty+2i,
+ * column 6tx+2j of what {@link outputTransform6} would store there
+ * (bias, then ReLU where `relu` is 1); z is [N, OH/2, OW/2, C] (rounded
+ * down: windows past OH x OW are skipped).
+ */
+export function outputTransformPool6(
+  mTable: usize,
+  y: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+  relu: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const actFloorS: f32 = relu ? 0 : -Infinity;
+  const actFloor = f32x4.splat(actFloorS);
+  const P0 = load<usize>(mTable, 0);
+  const P1 = load<usize>(mTable, 4);
+  const P2 = load<usize>(mTable, 8);
+  const P3 = load<usize>(mTable, 12);
+  const P4 = load<usize>(mTable, 16);
+  const P5 = load<usize>(mTable, 20);
+  const P6 = load<usize>(mTable, 24);
+  const P7 = load<usize>(mTable, 28);
+  const P8 = load<usize>(mTable, 32);
+  const P9 = load<usize>(mTable, 36);
+  const P10 = load<usize>(mTable, 40);
+  const P11 = load<usize>(mTable, 44);
+  const P12 = load<usize>(mTable, 48);
+  const P13 = load<usize>(mTable, 52);
+  const P14 = load<usize>(mTable, 56);
+  const P15 = load<usize>(mTable, 60);
+  const P16 = load<usize>(mTable, 64);
+  const P17 = load<usize>(mTable, 68);
+  const P18 = load<usize>(mTable, 72);
+  const P19 = load<usize>(mTable, 76);
+  const P20 = load<usize>(mTable, 80);
+  const P21 = load<usize>(mTable, 84);
+  const P22 = load<usize>(mTable, 88);
+  const P23 = load<usize>(mTable, 92);
+  const P24 = load<usize>(mTable, 96);
+  const P25 = load<usize>(mTable, 100);
+  const P26 = load<usize>(mTable, 104);
+  const P27 = load<usize>(mTable, 108);
+  const P28 = load<usize>(mTable, 112);
+  const P29 = load<usize>(mTable, 116);
+  const P30 = load<usize>(mTable, 120);
+  const P31 = load<usize>(mTable, 124);
+  const P32 = load<usize>(mTable, 128);
+  const P33 = load<usize>(mTable, 132);
+  const P34 = load<usize>(mTable, 136);
+  const P35 = load<usize>(mTable, 140);
+  const P36 = load<usize>(mTable, 144);
+  const P37 = load<usize>(mTable, 148);
+  const P38 = load<usize>(mTable, 152);
+  const P39 = load<usize>(mTable, 156);
+  const P40 = load<usize>(mTable, 160);
+  const P41 = load<usize>(mTable, 164);
+  const P42 = load<usize>(mTable, 168);
+  const P43 = load<usize>(mTable, 172);
+  const P44 = load<usize>(mTable, 176);
+  const P45 = load<usize>(mTable, 180);
+  const P46 = load<usize>(mTable, 184);
+  const P47 = load<usize>(mTable, 188);
+  const P48 = load<usize>(mTable, 192);
+  const P49 = load<usize>(mTable, 196);
+  const P50 = load<usize>(mTable, 200);
+  const P51 = load<usize>(mTable, 204);
+  const P52 = load<usize>(mTable, 208);
+  const P53 = load<usize>(mTable, 212);
+  const P54 = load<usize>(mTable, 216);
+  const P55 = load<usize>(mTable, 220);
+  const P56 = load<usize>(mTable, 224);
+  const P57 = load<usize>(mTable, 228);
+  const P58 = load<usize>(mTable, 232);
+  const P59 = load<usize>(mTable, 236);
+  const P60 = load<usize>(mTable, 240);
+  const P61 = load<usize>(mTable, 244);
+  const P62 = load<usize>(mTable, 248);
+  const P63 = load<usize>(mTable, 252);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km32 = f32x4.splat(<f32> -32.0 + opaque);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const km0_5 = f32x4.splat(<f32> -0.5 + opaque);
+  const km0_125 = f32x4.splat(<f32> -0.125 + opaque);
+  const km0_03125 = f32x4.splat(<f32> -0.03125 + opaque);
+  const k0_03125 = f32x4.splat(<f32> 0.03125 + opaque);
+  const k0_0625 = f32x4.splat(<f32> 0.0625 + opaque);
+  const k0_125 = f32x4.splat(<f32> 0.125 + opaque);
+  const k0_25 = f32x4.splat(<f32> 0.25 + opaque);
+  const k0_5 = f32x4.splat(<f32> 0.5 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
+  const k16 = f32x4.splat(<f32> 16.0 + opaque);
+  const k32 = f32x4.splat(<f32> 32.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 6 * ty, ox = 6 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const r5ok = oy + 5 < OH;
+    const c5ok = ox + 5 < OW;
+    const q00 = y +
+      (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) +
+          <usize> (ox >> 1)) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q02 = q00 + 0 * rowBytes + 2 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const q12 = q00 + 1 * rowBytes + 2 * pixBytes;
+    const q20 = q00 + 2 * rowBytes + 0 * pixBytes;
+    const q21 = q00 + 2 * rowBytes + 1 * pixBytes;
+    const q22 = q00 + 2 * rowBytes + 2 * pixBytes;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const a00 = v128.load(P0 + o + cb);
+      const a01 = v128.load(P1 + o + cb);
+      const a02 = v128.load(P2 + o + cb);
+      const a03 = v128.load(P3 + o + cb);
+      const a04 = v128.load(P4 + o + cb);
+      const a05 = v128.load(P5 + o + cb);
+      const a06 = v128.load(P6 + o + cb);
+      const a07 = v128.load(P7 + o + cb);
+      const a10 = v128.load(P8 + o + cb);
+      const a11 = v128.load(P9 + o + cb);
+      const a12 = v128.load(P10 + o + cb);
+      const a13 = v128.load(P11 + o + cb);
+      const a14 = v128.load(P12 + o + cb);
+      const a15 = v128.load(P13 + o + cb);
+      const a16 = v128.load(P14 + o + cb);
+      const a17 = v128.load(P15 + o + cb);
+      const a20 = v128.load(P16 + o + cb);
+      const a21 = v128.load(P17 + o + cb);
+      const a22 = v128.load(P18 + o + cb);
+      const a23 = v128.load(P19 + o + cb);
+      const a24 = v128.load(P20 + o + cb);
+      const a25 = v128.load(P21 + o + cb);
+      const a26 = v128.load(P22 + o + cb);
+      const a27 = v128.load(P23 + o + cb);
+      const a30 = v128.load(P24 + o + cb);
+      const a31 = v128.load(P25 + o + cb);
+      const a32 = v128.load(P26 + o + cb);
+      const a33 = v128.load(P27 + o + cb);
+      const a34 = v128.load(P28 + o + cb);
+      const a35 = v128.load(P29 + o + cb);
+      const a36 = v128.load(P30 + o + cb);
+      const a37 = v128.load(P31 + o + cb);
+      const a40 = v128.load(P32 + o + cb);
+      const a41 = v128.load(P33 + o + cb);
+      const a42 = v128.load(P34 + o + cb);
+      const a43 = v128.load(P35 + o + cb);
+      const a44 = v128.load(P36 + o + cb);
+      const a45 = v128.load(P37 + o + cb);
+      const a46 = v128.load(P38 + o + cb);
+      const a47 = v128.load(P39 + o + cb);
+      const a50 = v128.load(P40 + o + cb);
+      const a51 = v128.load(P41 + o + cb);
+      const a52 = v128.load(P42 + o + cb);
+      const a53 = v128.load(P43 + o + cb);
+      const a54 = v128.load(P44 + o + cb);
+      const a55 = v128.load(P45 + o + cb);
+      const a56 = v128.load(P46 + o + cb);
+      const a57 = v128.load(P47 + o + cb);
+      const a60 = v128.load(P48 + o + cb);
+      const a61 = v128.load(P49 + o + cb);
+      const a62 = v128.load(P50 + o + cb);
+      const a63 = v128.load(P51 + o + cb);
+      const a64 = v128.load(P52 + o + cb);
+      const a65 = v128.load(P53 + o + cb);
+      const a66 = v128.load(P54 + o + cb);
+      const a67 = v128.load(P55 + o + cb);
+      const a70 = v128.load(P56 + o + cb);
+      const a71 = v128.load(P57 + o + cb);
+      const a72 = v128.load(P58 + o + cb);
+      const a73 = v128.load(P59 + o + cb);
+      const a74 = v128.load(P60 + o + cb);
+      const a75 = v128.load(P61 + o + cb);
+      const a76 = v128.load(P62 + o + cb);
+      const a77 = v128.load(P63 + o + cb);
+      const yt00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30), a40),
+          a50,
+        ),
+        a60,
+      );
+      const yt10 = madd(
+        a60,
+        km0_5,
+        madd(a50, k0_5, madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)))),
+      );
+      const yt20 = madd(
+        a60,
+        k0_25,
+        madd(a50, k0_25, madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)))),
+      );
+      const yt30 = madd(
+        a60,
+        km0_125,
+        madd(a50, k0_125, madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20)))),
+      );
+      const yt40 = madd(
+        a60,
+        k0_0625,
+        madd(a50, k0_0625, madd(a40, k16, madd(a30, k16, f32x4.add(a10, a20)))),
+      );
+      const yt50 = f32x4.add(
+        madd(
+          a60,
+          km0_03125,
+          madd(
+            a50,
+            k0_03125,
+            madd(a40, km32, madd(a30, k32, f32x4.sub(a10, a20))),
+          ),
+        ),
+        a70,
+      );
+      const yt01 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31), a41),
+          a51,
+        ),
+        a61,
+      );
+      const yt11 = madd(
+        a61,
+        km0_5,
+        madd(a51, k0_5, madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)))),
+      );
+      const yt21 = madd(
+        a61,
+        k0_25,
+        madd(a51, k0_25, madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)))),
+      );
+      const yt31 = madd(
+        a61,
+        km0_125,
+        madd(a51, k0_125, madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21)))),
+      );
+      const yt41 = madd(
+        a61,
+        k0_0625,
+        madd(a51, k0_0625, madd(a41, k16, madd(a31, k16, f32x4.add(a11, a21)))),
+      );
+      const yt51 = f32x4.add(
+        madd(
+          a61,
+          km0_03125,
+          madd(
+            a51,
+            k0_03125,
+            madd(a41, km32, madd(a31, k32, f32x4.sub(a11, a21))),
+          ),
+        ),
+        a71,
+      );
+      const yt02 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32), a42),
+          a52,
+        ),
+        a62,
+      );
+      const yt12 = madd(
+        a62,
+        km0_5,
+        madd(a52, k0_5, madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)))),
+      );
+      const yt22 = madd(
+        a62,
+        k0_25,
+        madd(a52, k0_25, madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)))),
+      );
+      const yt32 = madd(
+        a62,
+        km0_125,
+        madd(a52, k0_125, madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22)))),
+      );
+      const yt42 = madd(
+        a62,
+        k0_0625,
+        madd(a52, k0_0625, madd(a42, k16, madd(a32, k16, f32x4.add(a12, a22)))),
+      );
+      const yt52 = f32x4.add(
+        madd(
+          a62,
+          km0_03125,
+          madd(
+            a52,
+            k0_03125,
+            madd(a42, km32, madd(a32, k32, f32x4.sub(a12, a22))),
+          ),
+        ),
+        a72,
+      );
+      const yt03 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33), a43),
+          a53,
+        ),
+        a63,
+      );
+      const yt13 = madd(
+        a63,
+        km0_5,
+        madd(a53, k0_5, madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)))),
+      );
+      const yt23 = madd(
+        a63,
+        k0_25,
+        madd(a53, k0_25, madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)))),
+      );
+      const yt33 = madd(
+        a63,
+        km0_125,
+        madd(a53, k0_125, madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23)))),
+      );
+      const yt43 = madd(
+        a63,
+        k0_0625,
+        madd(a53, k0_0625, madd(a43, k16, madd(a33, k16, f32x4.add(a13, a23)))),
+      );
+      const yt53 = f32x4.add(
+        madd(
+          a63,
+          km0_03125,
+          madd(
+            a53,
+            k0_03125,
+            madd(a43, km32, madd(a33, k32, f32x4.sub(a13, a23))),
+          ),
+        ),
+        a73,
+      );
+      const yt04 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34), a44),
+          a54,
+        ),
+        a64,
+      );
+      const yt14 = madd(
+        a64,
+        km0_5,
+        madd(a54, k0_5, madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)))),
+      );
+      const yt24 = madd(
+        a64,
+        k0_25,
+        madd(a54, k0_25, madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)))),
+      );
+      const yt34 = madd(
+        a64,
+        km0_125,
+        madd(a54, k0_125, madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24)))),
+      );
+      const yt44 = madd(
+        a64,
+        k0_0625,
+        madd(a54, k0_0625, madd(a44, k16, madd(a34, k16, f32x4.add(a14, a24)))),
+      );
+      const yt54 = f32x4.add(
+        madd(
+          a64,
+          km0_03125,
+          madd(
+            a54,
+            k0_03125,
+            madd(a44, km32, madd(a34, k32, f32x4.sub(a14, a24))),
+          ),
+        ),
+        a74,
+      );
+      const yt05 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35), a45),
+          a55,
+        ),
+        a65,
+      );
+      const yt15 = madd(
+        a65,
+        km0_5,
+        madd(a55, k0_5, madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)))),
+      );
+      const yt25 = madd(
+        a65,
+        k0_25,
+        madd(a55, k0_25, madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)))),
+      );
+      const yt35 = madd(
+        a65,
+        km0_125,
+        madd(a55, k0_125, madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25)))),
+      );
+      const yt45 = madd(
+        a65,
+        k0_0625,
+        madd(a55, k0_0625, madd(a45, k16, madd(a35, k16, f32x4.add(a15, a25)))),
+      );
+      const yt55 = f32x4.add(
+        madd(
+          a65,
+          km0_03125,
+          madd(
+            a55,
+            k0_03125,
+            madd(a45, km32, madd(a35, k32, f32x4.sub(a15, a25))),
+          ),
+        ),
+        a75,
+      );
+      const yt06 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a06, a16), a26), a36), a46),
+          a56,
+        ),
+        a66,
+      );
+      const yt16 = madd(
+        a66,
+        km0_5,
+        madd(a56, k0_5, madd(a46, km2, madd(a36, k2, f32x4.sub(a16, a26)))),
+      );
+      const yt26 = madd(
+        a66,
+        k0_25,
+        madd(a56, k0_25, madd(a46, k4, madd(a36, k4, f32x4.add(a16, a26)))),
+      );
+      const yt36 = madd(
+        a66,
+        km0_125,
+        madd(a56, k0_125, madd(a46, km8, madd(a36, k8, f32x4.sub(a16, a26)))),
+      );
+      const yt46 = madd(
+        a66,
+        k0_0625,
+        madd(a56, k0_0625, madd(a46, k16, madd(a36, k16, f32x4.add(a16, a26)))),
+      );
+      const yt56 = f32x4.add(
+        madd(
+          a66,
+          km0_03125,
+          madd(
+            a56,
+            k0_03125,
+            madd(a46, km32, madd(a36, k32, f32x4.sub(a16, a26))),
+          ),
+        ),
+        a76,
+      );
+      const yt07 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a07, a17), a27), a37), a47),
+          a57,
+        ),
+        a67,
+      );
+      const yt17 = madd(
+        a67,
+        km0_5,
+        madd(a57, k0_5, madd(a47, km2, madd(a37, k2, f32x4.sub(a17, a27)))),
+      );
+      const yt27 = madd(
+        a67,
+        k0_25,
+        madd(a57, k0_25, madd(a47, k4, madd(a37, k4, f32x4.add(a17, a27)))),
+      );
+      const yt37 = madd(
+        a67,
+        km0_125,
+        madd(a57, k0_125, madd(a47, km8, madd(a37, k8, f32x4.sub(a17, a27)))),
+      );
+      const yt47 = madd(
+        a67,
+        k0_0625,
+        madd(a57, k0_0625, madd(a47, k16, madd(a37, k16, f32x4.add(a17, a27)))),
+      );
+      const yt57 = f32x4.add(
+        madd(
+          a67,
+          km0_03125,
+          madd(
+            a57,
+            k0_03125,
+            madd(a47, km32, madd(a37, k32, f32x4.sub(a17, a27))),
+          ),
+        ),
+        a77,
+      );
+      const y00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
+            yt04,
+          ),
+          yt05,
+        ),
+        yt06,
+      );
+      const y01 = madd(
+        yt06,
+        km0_5,
+        madd(
+          yt05,
+          k0_5,
+          madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      const y02 = madd(
+        yt06,
+        k0_25,
+        madd(
+          yt05,
+          k0_25,
+          madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02))),
+        ),
+      );
+      const y03 = madd(
+        yt06,
+        km0_125,
+        madd(
+          yt05,
+          k0_125,
+          madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      const y04 = madd(
+        yt06,
+        k0_0625,
+        madd(
+          yt05,
+          k0_0625,
+          madd(yt04, k16, madd(yt03, k16, f32x4.add(yt01, yt02))),
+        ),
+      );
+      const y05 = f32x4.add(
+        madd(
+          yt06,
+          km0_03125,
+          madd(
+            yt05,
+            k0_03125,
+            madd(yt04, km32, madd(yt03, k32, f32x4.sub(yt01, yt02))),
+          ),
+        ),
+        yt07,
+      );
+      const y10 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
+            yt14,
+          ),
+          yt15,
+        ),
+        yt16,
+      );
+      const y11 = madd(
+        yt16,
+        km0_5,
+        madd(
+          yt15,
+          k0_5,
+          madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c1ok) {
+        v128.store(
+          q00 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y12 = madd(
+        yt16,
+        k0_25,
+        madd(
+          yt15,
+          k0_25,
+          madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12))),
+        ),
+      );
+      const y13 = madd(
+        yt16,
+        km0_125,
+        madd(
+          yt15,
+          k0_125,
+          madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c3ok) {
+        v128.store(
+          q01 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y14 = madd(
+        yt16,
+        k0_0625,
+        madd(
+          yt15,
+          k0_0625,
+          madd(yt14, k16, madd(yt13, k16, f32x4.add(yt11, yt12))),
+        ),
+      );
+      const y15 = f32x4.add(
+        madd(
+          yt16,
+          km0_03125,
+          madd(
+            yt15,
+            k0_03125,
+            madd(yt14, km32, madd(yt13, k32, f32x4.sub(yt11, yt12))),
+          ),
+        ),
+        yt17,
+      );
+      if (r1ok && c5ok) {
+        v128.store(
+          q02 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y20 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
+            yt24,
+          ),
+          yt25,
+        ),
+        yt26,
+      );
+      const y21 = madd(
+        yt26,
+        km0_5,
+        madd(
+          yt25,
+          k0_5,
+          madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      const y22 = madd(
+        yt26,
+        k0_25,
+        madd(
+          yt25,
+          k0_25,
+          madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22))),
+        ),
+      );
+      const y23 = madd(
+        yt26,
+        km0_125,
+        madd(
+          yt25,
+          k0_125,
+          madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      const y24 = madd(
+        yt26,
+        k0_0625,
+        madd(
+          yt25,
+          k0_0625,
+          madd(yt24, k16, madd(yt23, k16, f32x4.add(yt21, yt22))),
+        ),
+      );
+      const y25 = f32x4.add(
+        madd(
+          yt26,
+          km0_03125,
+          madd(
+            yt25,
+            k0_03125,
+            madd(yt24, km32, madd(yt23, k32, f32x4.sub(yt21, yt22))),
+          ),
+        ),
+        yt27,
+      );
+      const y30 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
+            yt34,
+          ),
+          yt35,
+        ),
+        yt36,
+      );
+      const y31 = madd(
+        yt36,
+        km0_5,
+        madd(
+          yt35,
+          k0_5,
+          madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c1ok) {
+        v128.store(
+          q10 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y32 = madd(
+        yt36,
+        k0_25,
+        madd(
+          yt35,
+          k0_25,
+          madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32))),
+        ),
+      );
+      const y33 = madd(
+        yt36,
+        km0_125,
+        madd(
+          yt35,
+          k0_125,
+          madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c3ok) {
+        v128.store(
+          q11 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y34 = madd(
+        yt36,
+        k0_0625,
+        madd(
+          yt35,
+          k0_0625,
+          madd(yt34, k16, madd(yt33, k16, f32x4.add(yt31, yt32))),
+        ),
+      );
+      const y35 = f32x4.add(
+        madd(
+          yt36,
+          km0_03125,
+          madd(
+            yt35,
+            k0_03125,
+            madd(yt34, km32, madd(yt33, k32, f32x4.sub(yt31, yt32))),
+          ),
+        ),
+        yt37,
+      );
+      if (r3ok && c5ok) {
+        v128.store(
+          q12 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y40 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt40, yt41), yt42), yt43),
+            yt44,
+          ),
+          yt45,
+        ),
+        yt46,
+      );
+      const y41 = madd(
+        yt46,
+        km0_5,
+        madd(
+          yt45,
+          k0_5,
+          madd(yt44, km2, madd(yt43, k2, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      const y42 = madd(
+        yt46,
+        k0_25,
+        madd(
+          yt45,
+          k0_25,
+          madd(yt44, k4, madd(yt43, k4, f32x4.add(yt41, yt42))),
+        ),
+      );
+      const y43 = madd(
+        yt46,
+        km0_125,
+        madd(
+          yt45,
+          k0_125,
+          madd(yt44, km8, madd(yt43, k8, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      const y44 = madd(
+        yt46,
+        k0_0625,
+        madd(
+          yt45,
+          k0_0625,
+          madd(yt44, k16, madd(yt43, k16, f32x4.add(yt41, yt42))),
+        ),
+      );
+      const y45 = f32x4.add(
+        madd(
+          yt46,
+          km0_03125,
+          madd(
+            yt45,
+            k0_03125,
+            madd(yt44, km32, madd(yt43, k32, f32x4.sub(yt41, yt42))),
+          ),
+        ),
+        yt47,
+      );
+      const y50 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt50, yt51), yt52), yt53),
+            yt54,
+          ),
+          yt55,
+        ),
+        yt56,
+      );
+      const y51 = madd(
+        yt56,
+        km0_5,
+        madd(
+          yt55,
+          k0_5,
+          madd(yt54, km2, madd(yt53, k2, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c1ok) {
+        v128.store(
+          q20 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y52 = madd(
+        yt56,
+        k0_25,
+        madd(
+          yt55,
+          k0_25,
+          madd(yt54, k4, madd(yt53, k4, f32x4.add(yt51, yt52))),
+        ),
+      );
+      const y53 = madd(
+        yt56,
+        km0_125,
+        madd(
+          yt55,
+          k0_125,
+          madd(yt54, km8, madd(yt53, k8, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c3ok) {
+        v128.store(
+          q21 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)), bv),
+            actFloor,
+          ),
+        );
+      }
+      const y54 = madd(
+        yt56,
+        k0_0625,
+        madd(
+          yt55,
+          k0_0625,
+          madd(yt54, k16, madd(yt53, k16, f32x4.add(yt51, yt52))),
+        ),
+      );
+      const y55 = f32x4.add(
+        madd(
+          yt56,
+          km0_03125,
+          madd(
+            yt55,
+            k0_03125,
+            madd(yt54, km32, madd(yt53, k32, f32x4.sub(yt51, yt52))),
+          ),
+        ),
+        yt57,
+      );
+      if (r5ok && c5ok) {
+        v128.store(
+          q22 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)), bv),
+            actFloor,
+          ),
+        );
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const a00 = load<f32>(P0 + o + cb);
+      const a01 = load<f32>(P1 + o + cb);
+      const a02 = load<f32>(P2 + o + cb);
+      const a03 = load<f32>(P3 + o + cb);
+      const a04 = load<f32>(P4 + o + cb);
+      const a05 = load<f32>(P5 + o + cb);
+      const a06 = load<f32>(P6 + o + cb);
+      const a07 = load<f32>(P7 + o + cb);
+      const a10 = load<f32>(P8 + o + cb);
+      const a11 = load<f32>(P9 + o + cb);
+      const a12 = load<f32>(P10 + o + cb);
+      const a13 = load<f32>(P11 + o + cb);
+      const a14 = load<f32>(P12 + o + cb);
+      const a15 = load<f32>(P13 + o + cb);
+      const a16 = load<f32>(P14 + o + cb);
+      const a17 = load<f32>(P15 + o + cb);
+      const a20 = load<f32>(P16 + o + cb);
+      const a21 = load<f32>(P17 + o + cb);
+      const a22 = load<f32>(P18 + o + cb);
+      const a23 = load<f32>(P19 + o + cb);
+      const a24 = load<f32>(P20 + o + cb);
+      const a25 = load<f32>(P21 + o + cb);
+      const a26 = load<f32>(P22 + o + cb);
+      const a27 = load<f32>(P23 + o + cb);
+      const a30 = load<f32>(P24 + o + cb);
+      const a31 = load<f32>(P25 + o + cb);
+      const a32 = load<f32>(P26 + o + cb);
+      const a33 = load<f32>(P27 + o + cb);
+      const a34 = load<f32>(P28 + o + cb);
+      const a35 = load<f32>(P29 + o + cb);
+      const a36 = load<f32>(P30 + o + cb);
+      const a37 = load<f32>(P31 + o + cb);
+      const a40 = load<f32>(P32 + o + cb);
+      const a41 = load<f32>(P33 + o + cb);
+      const a42 = load<f32>(P34 + o + cb);
+      const a43 = load<f32>(P35 + o + cb);
+      const a44 = load<f32>(P36 + o + cb);
+      const a45 = load<f32>(P37 + o + cb);
+      const a46 = load<f32>(P38 + o + cb);
+      const a47 = load<f32>(P39 + o + cb);
+      const a50 = load<f32>(P40 + o + cb);
+      const a51 = load<f32>(P41 + o + cb);
+      const a52 = load<f32>(P42 + o + cb);
+      const a53 = load<f32>(P43 + o + cb);
+      const a54 = load<f32>(P44 + o + cb);
+      const a55 = load<f32>(P45 + o + cb);
+      const a56 = load<f32>(P46 + o + cb);
+      const a57 = load<f32>(P47 + o + cb);
+      const a60 = load<f32>(P48 + o + cb);
+      const a61 = load<f32>(P49 + o + cb);
+      const a62 = load<f32>(P50 + o + cb);
+      const a63 = load<f32>(P51 + o + cb);
+      const a64 = load<f32>(P52 + o + cb);
+      const a65 = load<f32>(P53 + o + cb);
+      const a66 = load<f32>(P54 + o + cb);
+      const a67 = load<f32>(P55 + o + cb);
+      const a70 = load<f32>(P56 + o + cb);
+      const a71 = load<f32>(P57 + o + cb);
+      const a72 = load<f32>(P58 + o + cb);
+      const a73 = load<f32>(P59 + o + cb);
+      const a74 = load<f32>(P60 + o + cb);
+      const a75 = load<f32>(P61 + o + cb);
+      const a76 = load<f32>(P62 + o + cb);
+      const a77 = load<f32>(P63 + o + cb);
+      const yt00 = (((((a00 + a10) + a20) + a30) + a40) + a50) + a60;
+      const yt10 =
+        ((((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0)) +
+          a50 * <f32> (0.5)) + a60 * <f32> (-0.5);
+      const yt20 =
+        ((((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0)) +
+          a50 * <f32> (0.25)) + a60 * <f32> (0.25);
+      const yt30 =
+        ((((a10 - a20) + a30 * <f32> (8.0)) + a40 * <f32> (-8.0)) +
+          a50 * <f32> (0.125)) + a60 * <f32> (-0.125);
+      const yt40 =
+        ((((a10 + a20) + a30 * <f32> (16.0)) + a40 * <f32> (16.0)) +
+          a50 * <f32> (0.0625)) + a60 * <f32> (0.0625);
+      const yt50 =
+        (((((a10 - a20) + a30 * <f32> (32.0)) + a40 * <f32> (-32.0)) +
+          a50 * <f32> (0.03125)) + a60 * <f32> (-0.03125)) + a70;
+      const yt01 = (((((a01 + a11) + a21) + a31) + a41) + a51) + a61;
+      const yt11 =
+        ((((a11 - a21) + a31 * <f32> (2.0)) + a41 * <f32> (-2.0)) +
+          a51 * <f32> (0.5)) + a61 * <f32> (-0.5);
+      const yt21 =
+        ((((a11 + a21) + a31 * <f32> (4.0)) + a41 * <f32> (4.0)) +
+          a51 * <f32> (0.25)) + a61 * <f32> (0.25);
+      const yt31 =
+        ((((a11 - a21) + a31 * <f32> (8.0)) + a41 * <f32> (-8.0)) +
+          a51 * <f32> (0.125)) + a61 * <f32> (-0.125);
+      const yt41 =
+        ((((a11 + a21) + a31 * <f32> (16.0)) + a41 * <f32> (16.0)) +
+          a51 * <f32> (0.0625)) + a61 * <f32> (0.0625);
+      const yt51 =
+        (((((a11 - a21) + a31 * <f32> (32.0)) + a41 * <f32> (-32.0)) +
+          a51 * <f32> (0.03125)) + a61 * <f32> (-0.03125)) + a71;
+      const yt02 = (((((a02 + a12) + a22) + a32) + a42) + a52) + a62;
+      const yt12 =
+        ((((a12 - a22) + a32 * <f32> (2.0)) + a42 * <f32> (-2.0)) +
+          a52 * <f32> (0.5)) + a62 * <f32> (-0.5);
+      const yt22 =
+        ((((a12 + a22) + a32 * <f32> (4.0)) + a42 * <f32> (4.0)) +
+          a52 * <f32> (0.25)) + a62 * <f32> (0.25);
+      const yt32 =
+        ((((a12 - a22) + a32 * <f32> (8.0)) + a42 * <f32> (-8.0)) +
+          a52 * <f32> (0.125)) + a62 * <f32> (-0.125);
+      const yt42 =
+        ((((a12 + a22) + a32 * <f32> (16.0)) + a42 * <f32> (16.0)) +
+          a52 * <f32> (0.0625)) + a62 * <f32> (0.0625);
+      const yt52 =
+        (((((a12 - a22) + a32 * <f32> (32.0)) + a42 * <f32> (-32.0)) +
+          a52 * <f32> (0.03125)) + a62 * <f32> (-0.03125)) + a72;
+      const yt03 = (((((a03 + a13) + a23) + a33) + a43) + a53) + a63;
+      const yt13 =
+        ((((a13 - a23) + a33 * <f32> (2.0)) + a43 * <f32> (-2.0)) +
+          a53 * <f32> (0.5)) + a63 * <f32> (-0.5);
+      const yt23 =
+        ((((a13 + a23) + a33 * <f32> (4.0)) + a43 * <f32> (4.0)) +
+          a53 * <f32> (0.25)) + a63 * <f32> (0.25);
+      const yt33 =
+        ((((a13 - a23) + a33 * <f32> (8.0)) + a43 * <f32> (-8.0)) +
+          a53 * <f32> (0.125)) + a63 * <f32> (-0.125);
+      const yt43 =
+        ((((a13 + a23) + a33 * <f32> (16.0)) + a43 * <f32> (16.0)) +
+          a53 * <f32> (0.0625)) + a63 * <f32> (0.0625);
+      const yt53 =
+        (((((a13 - a23) + a33 * <f32> (32.0)) + a43 * <f32> (-32.0)) +
+          a53 * <f32> (0.03125)) + a63 * <f32> (-0.03125)) + a73;
+      const yt04 = (((((a04 + a14) + a24) + a34) + a44) + a54) + a64;
+      const yt14 =
+        ((((a14 - a24) + a34 * <f32> (2.0)) + a44 * <f32> (-2.0)) +
+          a54 * <f32> (0.5)) + a64 * <f32> (-0.5);
+      const yt24 =
+        ((((a14 + a24) + a34 * <f32> (4.0)) + a44 * <f32> (4.0)) +
+          a54 * <f32> (0.25)) + a64 * <f32> (0.25);
+      const yt34 =
+        ((((a14 - a24) + a34 * <f32> (8.0)) + a44 * <f32> (-8.0)) +
+          a54 * <f32> (0.125)) + a64 * <f32> (-0.125);
+      const yt44 =
+        ((((a14 + a24) + a34 * <f32> (16.0)) + a44 * <f32> (16.0)) +
+          a54 * <f32> (0.0625)) + a64 * <f32> (0.0625);
+      const yt54 =
+        (((((a14 - a24) + a34 * <f32> (32.0)) + a44 * <f32> (-32.0)) +
+          a54 * <f32> (0.03125)) + a64 * <f32> (-0.03125)) + a74;
+      const yt05 = (((((a05 + a15) + a25) + a35) + a45) + a55) + a65;
+      const yt15 =
+        ((((a15 - a25) + a35 * <f32> (2.0)) + a45 * <f32> (-2.0)) +
+          a55 * <f32> (0.5)) + a65 * <f32> (-0.5);
+      const yt25 =
+        ((((a15 + a25) + a35 * <f32> (4.0)) + a45 * <f32> (4.0)) +
+          a55 * <f32> (0.25)) + a65 * <f32> (0.25);
+      const yt35 =
+        ((((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
+          a55 * <f32> (0.125)) + a65 * <f32> (-0.125);
+      const yt45 =
+        ((((a15 + a25) + a35 * <f32> (16.0)) + a45 * <f32> (16.0)) +
+          a55 * <f32> (0.0625)) + a65 * <f32> (0.0625);
+      const yt55 =
+        (((((a15 - a25) + a35 * <f32> (32.0)) + a45 * <f32> (-32.0)) +
+          a55 * <f32> (0.03125)) + a65 * <f32> (-0.03125)) + a75;
+      const yt06 = (((((a06 + a16) + a26) + a36) + a46) + a56) + a66;
+      const yt16 =
+        ((((a16 - a26) + a36 * <f32> (2.0)) + a46 * <f32> (-2.0)) +
+          a56 * <f32> (0.5)) + a66 * <f32> (-0.5);
+      const yt26 =
+        ((((a16 + a26) + a36 * <f32> (4.0)) + a46 * <f32> (4.0)) +
+          a56 * <f32> (0.25)) + a66 * <f32> (0.25);
+      const yt36 =
+        ((((a16 - a26) + a36 * <f32> (8.0)) + a46 * <f32> (-8.0)) +
+          a56 * <f32> (0.125)) + a66 * <f32> (-0.125);
+      const yt46 =
+        ((((a16 + a26) + a36 * <f32> (16.0)) + a46 * <f32> (16.0)) +
+          a56 * <f32> (0.0625)) + a66 * <f32> (0.0625);
+      const yt56 =
+        (((((a16 - a26) + a36 * <f32> (32.0)) + a46 * <f32> (-32.0)) +
+          a56 * <f32> (0.03125)) + a66 * <f32> (-0.03125)) + a76;
+      const yt07 = (((((a07 + a17) + a27) + a37) + a47) + a57) + a67;
+      const yt17 =
+        ((((a17 - a27) + a37 * <f32> (2.0)) + a47 * <f32> (-2.0)) +
+          a57 * <f32> (0.5)) + a67 * <f32> (-0.5);
+      const yt27 =
+        ((((a17 + a27) + a37 * <f32> (4.0)) + a47 * <f32> (4.0)) +
+          a57 * <f32> (0.25)) + a67 * <f32> (0.25);
+      const yt37 =
+        ((((a17 - a27) + a37 * <f32> (8.0)) + a47 * <f32> (-8.0)) +
+          a57 * <f32> (0.125)) + a67 * <f32> (-0.125);
+      const yt47 =
+        ((((a17 + a27) + a37 * <f32> (16.0)) + a47 * <f32> (16.0)) +
+          a57 * <f32> (0.0625)) + a67 * <f32> (0.0625);
+      const yt57 =
+        (((((a17 - a27) + a37 * <f32> (32.0)) + a47 * <f32> (-32.0)) +
+          a57 * <f32> (0.03125)) + a67 * <f32> (-0.03125)) + a77;
+      const y00 = (((((yt00 + yt01) + yt02) + yt03) + yt04) + yt05) + yt06;
+      const y01 =
+        ((((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0)) +
+          yt05 * <f32> (0.5)) + yt06 * <f32> (-0.5);
+      const y02 =
+        ((((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0)) +
+          yt05 * <f32> (0.25)) + yt06 * <f32> (0.25);
+      const y03 =
+        ((((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
+          yt05 * <f32> (0.125)) + yt06 * <f32> (-0.125);
+      const y04 =
+        ((((yt01 + yt02) + yt03 * <f32> (16.0)) + yt04 * <f32> (16.0)) +
+          yt05 * <f32> (0.0625)) + yt06 * <f32> (0.0625);
+      const y05 =
+        (((((yt01 - yt02) + yt03 * <f32> (32.0)) + yt04 * <f32> (-32.0)) +
+          yt05 * <f32> (0.03125)) + yt06 * <f32> (-0.03125)) + yt07;
+      const y10 = (((((yt10 + yt11) + yt12) + yt13) + yt14) + yt15) + yt16;
+      const y11 =
+        ((((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0)) +
+          yt15 * <f32> (0.5)) + yt16 * <f32> (-0.5);
+      if (r1ok && c1ok) {
+        store<f32>(
+          q00 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y12 =
+        ((((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0)) +
+          yt15 * <f32> (0.25)) + yt16 * <f32> (0.25);
+      const y13 =
+        ((((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
+          yt15 * <f32> (0.125)) + yt16 * <f32> (-0.125);
+      if (r1ok && c3ok) {
+        store<f32>(
+          q01 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y02, y03), max<f32>(y12, y13)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y14 =
+        ((((yt11 + yt12) + yt13 * <f32> (16.0)) + yt14 * <f32> (16.0)) +
+          yt15 * <f32> (0.0625)) + yt16 * <f32> (0.0625);
+      const y15 =
+        (((((yt11 - yt12) + yt13 * <f32> (32.0)) + yt14 * <f32> (-32.0)) +
+          yt15 * <f32> (0.03125)) + yt16 * <f32> (-0.03125)) + yt17;
+      if (r1ok && c5ok) {
+        store<f32>(
+          q02 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y04, y05), max<f32>(y14, y15)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y20 = (((((yt20 + yt21) + yt22) + yt23) + yt24) + yt25) + yt26;
+      const y21 =
+        ((((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0)) +
+          yt25 * <f32> (0.5)) + yt26 * <f32> (-0.5);
+      const y22 =
+        ((((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0)) +
+          yt25 * <f32> (0.25)) + yt26 * <f32> (0.25);
+      const y23 =
+        ((((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
+          yt25 * <f32> (0.125)) + yt26 * <f32> (-0.125);
+      const y24 =
+        ((((yt21 + yt22) + yt23 * <f32> (16.0)) + yt24 * <f32> (16.0)) +
+          yt25 * <f32> (0.0625)) + yt26 * <f32> (0.0625);
+      const y25 =
+        (((((yt21 - yt22) + yt23 * <f32> (32.0)) + yt24 * <f32> (-32.0)) +
+          yt25 * <f32> (0.03125)) + yt26 * <f32> (-0.03125)) + yt27;
+      const y30 = (((((yt30 + yt31) + yt32) + yt33) + yt34) + yt35) + yt36;
+      const y31 =
+        ((((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0)) +
+          yt35 * <f32> (0.5)) + yt36 * <f32> (-0.5);
+      if (r3ok && c1ok) {
+        store<f32>(
+          q10 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y20, y21), max<f32>(y30, y31)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y32 =
+        ((((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0)) +
+          yt35 * <f32> (0.25)) + yt36 * <f32> (0.25);
+      const y33 =
+        ((((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
+          yt35 * <f32> (0.125)) + yt36 * <f32> (-0.125);
+      if (r3ok && c3ok) {
+        store<f32>(
+          q11 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y22, y23), max<f32>(y32, y33)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y34 =
+        ((((yt31 + yt32) + yt33 * <f32> (16.0)) + yt34 * <f32> (16.0)) +
+          yt35 * <f32> (0.0625)) + yt36 * <f32> (0.0625);
+      const y35 =
+        (((((yt31 - yt32) + yt33 * <f32> (32.0)) + yt34 * <f32> (-32.0)) +
+          yt35 * <f32> (0.03125)) + yt36 * <f32> (-0.03125)) + yt37;
+      if (r3ok && c5ok) {
+        store<f32>(
+          q12 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y24, y25), max<f32>(y34, y35)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y40 = (((((yt40 + yt41) + yt42) + yt43) + yt44) + yt45) + yt46;
+      const y41 =
+        ((((yt41 - yt42) + yt43 * <f32> (2.0)) + yt44 * <f32> (-2.0)) +
+          yt45 * <f32> (0.5)) + yt46 * <f32> (-0.5);
+      const y42 =
+        ((((yt41 + yt42) + yt43 * <f32> (4.0)) + yt44 * <f32> (4.0)) +
+          yt45 * <f32> (0.25)) + yt46 * <f32> (0.25);
+      const y43 =
+        ((((yt41 - yt42) + yt43 * <f32> (8.0)) + yt44 * <f32> (-8.0)) +
+          yt45 * <f32> (0.125)) + yt46 * <f32> (-0.125);
+      const y44 =
+        ((((yt41 + yt42) + yt43 * <f32> (16.0)) + yt44 * <f32> (16.0)) +
+          yt45 * <f32> (0.0625)) + yt46 * <f32> (0.0625);
+      const y45 =
+        (((((yt41 - yt42) + yt43 * <f32> (32.0)) + yt44 * <f32> (-32.0)) +
+          yt45 * <f32> (0.03125)) + yt46 * <f32> (-0.03125)) + yt47;
+      const y50 = (((((yt50 + yt51) + yt52) + yt53) + yt54) + yt55) + yt56;
+      const y51 =
+        ((((yt51 - yt52) + yt53 * <f32> (2.0)) + yt54 * <f32> (-2.0)) +
+          yt55 * <f32> (0.5)) + yt56 * <f32> (-0.5);
+      if (r5ok && c1ok) {
+        store<f32>(
+          q20 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y40, y41), max<f32>(y50, y51)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y52 =
+        ((((yt51 + yt52) + yt53 * <f32> (4.0)) + yt54 * <f32> (4.0)) +
+          yt55 * <f32> (0.25)) + yt56 * <f32> (0.25);
+      const y53 =
+        ((((yt51 - yt52) + yt53 * <f32> (8.0)) + yt54 * <f32> (-8.0)) +
+          yt55 * <f32> (0.125)) + yt56 * <f32> (-0.125);
+      if (r5ok && c3ok) {
+        store<f32>(
+          q21 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y42, y43), max<f32>(y52, y53)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      const y54 =
+        ((((yt51 + yt52) + yt53 * <f32> (16.0)) + yt54 * <f32> (16.0)) +
+          yt55 * <f32> (0.0625)) + yt56 * <f32> (0.0625);
+      const y55 =
+        (((((yt51 - yt52) + yt53 * <f32> (32.0)) + yt54 * <f32> (-32.0)) +
+          yt55 * <f32> (0.03125)) + yt56 * <f32> (-0.03125)) + yt57;
+      if (r5ok && c5ok) {
+        store<f32>(
+          q22 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y44, y45), max<f32>(y54, y55)) + bs,
+            actFloorS,
+          ),
+        );
+      }
+      c++;
+    }
+  }
+}
+
+/**
+ * F(6x6,3x3), for the weight gradient: D[k][t - t0][c] = (A·e·Aᵀ)[k]
+ * for tiles t0 .. t0+count-1, where e is the 6x6 patch of channel c of
+ * dy ([N, OH, OW, C]) at rows 6ty .. +5 and columns 6tx ..
+ * +5 (zero outside OH x OW). Plane k (64 of them, each [count,
+ * C]) at load<usize>(dTable + 4k). `zero` must point at C (at least 4)
+ * zeros.
+ */
+export function dyTransform6(
+  dy: usize,
+  dTable: usize,
+  zero: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> OW * pixBytes;
+  const P0 = load<usize>(dTable, 0);
+  const P1 = load<usize>(dTable, 4);
+  const P2 = load<usize>(dTable, 8);
+  const P3 = load<usize>(dTable, 12);
+  const P4 = load<usize>(dTable, 16);
+  const P5 = load<usize>(dTable, 20);
+  const P6 = load<usize>(dTable, 24);
+  const P7 = load<usize>(dTable, 28);
+  const P8 = load<usize>(dTable, 32);
+  const P9 = load<usize>(dTable, 36);
+  const P10 = load<usize>(dTable, 40);
+  const P11 = load<usize>(dTable, 44);
+  const P12 = load<usize>(dTable, 48);
+  const P13 = load<usize>(dTable, 52);
+  const P14 = load<usize>(dTable, 56);
+  const P15 = load<usize>(dTable, 60);
+  const P16 = load<usize>(dTable, 64);
+  const P17 = load<usize>(dTable, 68);
+  const P18 = load<usize>(dTable, 72);
+  const P19 = load<usize>(dTable, 76);
+  const P20 = load<usize>(dTable, 80);
+  const P21 = load<usize>(dTable, 84);
+  const P22 = load<usize>(dTable, 88);
+  const P23 = load<usize>(dTable, 92);
+  const P24 = load<usize>(dTable, 96);
+  const P25 = load<usize>(dTable, 100);
+  const P26 = load<usize>(dTable, 104);
+  const P27 = load<usize>(dTable, 108);
+  const P28 = load<usize>(dTable, 112);
+  const P29 = load<usize>(dTable, 116);
+  const P30 = load<usize>(dTable, 120);
+  const P31 = load<usize>(dTable, 124);
+  const P32 = load<usize>(dTable, 128);
+  const P33 = load<usize>(dTable, 132);
+  const P34 = load<usize>(dTable, 136);
+  const P35 = load<usize>(dTable, 140);
+  const P36 = load<usize>(dTable, 144);
+  const P37 = load<usize>(dTable, 148);
+  const P38 = load<usize>(dTable, 152);
+  const P39 = load<usize>(dTable, 156);
+  const P40 = load<usize>(dTable, 160);
+  const P41 = load<usize>(dTable, 164);
+  const P42 = load<usize>(dTable, 168);
+  const P43 = load<usize>(dTable, 172);
+  const P44 = load<usize>(dTable, 176);
+  const P45 = load<usize>(dTable, 180);
+  const P46 = load<usize>(dTable, 184);
+  const P47 = load<usize>(dTable, 188);
+  const P48 = load<usize>(dTable, 192);
+  const P49 = load<usize>(dTable, 196);
+  const P50 = load<usize>(dTable, 200);
+  const P51 = load<usize>(dTable, 204);
+  const P52 = load<usize>(dTable, 208);
+  const P53 = load<usize>(dTable, 212);
+  const P54 = load<usize>(dTable, 216);
+  const P55 = load<usize>(dTable, 220);
+  const P56 = load<usize>(dTable, 224);
+  const P57 = load<usize>(dTable, 228);
+  const P58 = load<usize>(dTable, 232);
+  const P59 = load<usize>(dTable, 236);
+  const P60 = load<usize>(dTable, 240);
+  const P61 = load<usize>(dTable, 244);
+  const P62 = load<usize>(dTable, 248);
+  const P63 = load<usize>(dTable, 252);
+  const tilesPerImage = TH * TW;
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 6 * ty, ox = 6 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r2ok = oy + 2 < OH;
+    const c2ok = ox + 2 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const r4ok = oy + 4 < OH;
+    const c4ok = ox + 4 < OW;
+    const r5ok = oy + 5 < OH;
+    const c5ok = ox + 5 < OW;
+    const b0 = dy +
+      (<usize> (n * OH + oy) * <usize> OW + <usize> ox) * pixBytes;
+    const p00 = b0 + 0 * rowBytes + 0 * pixBytes;
+    const p01 = c1ok ? b0 + 0 * rowBytes + 1 * pixBytes : zero;
+    const p02 = c2ok ? b0 + 0 * rowBytes + 2 * pixBytes : zero;
+    const p03 = c3ok ? b0 + 0 * rowBytes + 3 * pixBytes : zero;
+    const p04 = c4ok ? b0 + 0 * rowBytes + 4 * pixBytes : zero;
+    const p05 = c5ok ? b0 + 0 * rowBytes + 5 * pixBytes : zero;
+    const p10 = r1ok ? b0 + 1 * rowBytes + 0 * pixBytes : zero;
+    const p11 = r1ok && c1ok ? b0 + 1 * rowBytes + 1 * pixBytes : zero;
+    const p12 = r1ok && c2ok ? b0 + 1 * rowBytes + 2 * pixBytes : zero;
+    const p13 = r1ok && c3ok ? b0 + 1 * rowBytes + 3 * pixBytes : zero;
+    const p14 = r1ok && c4ok ? b0 + 1 * rowBytes + 4 * pixBytes : zero;
+    const p15 = r1ok && c5ok ? b0 + 1 * rowBytes + 5 * pixBytes : zero;
+    const p20 = r2ok ? b0 + 2 * rowBytes + 0 * pixBytes : zero;
+    const p21 = r2ok && c1ok ? b0 + 2 * rowBytes + 1 * pixBytes : zero;
+    const p22 = r2ok && c2ok ? b0 + 2 * rowBytes + 2 * pixBytes : zero;
+    const p23 = r2ok && c3ok ? b0 + 2 * rowBytes + 3 * pixBytes : zero;
+    const p24 = r2ok && c4ok ? b0 + 2 * rowBytes + 4 * pixBytes : zero;
+    const p25 = r2ok && c5ok ? b0 + 2 * rowBytes + 5 * pixBytes : zero;
+    const p30 = r3ok ? b0 + 3 * rowBytes + 0 * pixBytes : zero;
+    const p31 = r3ok && c1ok ? b0 + 3 * rowBytes + 1 * pixBytes : zero;
+    const p32 = r3ok && c2ok ? b0 + 3 * rowBytes + 2 * pixBytes : zero;
+    const p33 = r3ok && c3ok ? b0 + 3 * rowBytes + 3 * pixBytes : zero;
+    const p34 = r3ok && c4ok ? b0 + 3 * rowBytes + 4 * pixBytes : zero;
+    const p35 = r3ok && c5ok ? b0 + 3 * rowBytes + 5 * pixBytes : zero;
+    const p40 = r4ok ? b0 + 4 * rowBytes + 0 * pixBytes : zero;
+    const p41 = r4ok && c1ok ? b0 + 4 * rowBytes + 1 * pixBytes : zero;
+    const p42 = r4ok && c2ok ? b0 + 4 * rowBytes + 2 * pixBytes : zero;
+    const p43 = r4ok && c3ok ? b0 + 4 * rowBytes + 3 * pixBytes : zero;
+    const p44 = r4ok && c4ok ? b0 + 4 * rowBytes + 4 * pixBytes : zero;
+    const p45 = r4ok && c5ok ? b0 + 4 * rowBytes + 5 * pixBytes : zero;
+    const p50 = r5ok ? b0 + 5 * rowBytes + 0 * pixBytes : zero;
+    const p51 = r5ok && c1ok ? b0 + 5 * rowBytes + 1 * pixBytes : zero;
+    const p52 = r5ok && c2ok ? b0 + 5 * rowBytes + 2 * pixBytes : zero;
+    const p53 = r5ok && c3ok ? b0 + 5 * rowBytes + 3 * pixBytes : zero;
+    const p54 = r5ok && c4ok ? b0 + 5 * rowBytes + 4 * pixBytes : zero;
+    const p55 = r5ok && c5ok ? b0 + 5 * rowBytes + 5 * pixBytes : zero;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const e00 = v128.load(p00 + cb);
+      const e01 = v128.load(p01 + cb);
+      const e02 = v128.load(p02 + cb);
+      const e03 = v128.load(p03 + cb);
+      const e04 = v128.load(p04 + cb);
+      const e05 = v128.load(p05 + cb);
+      const e10 = v128.load(p10 + cb);
+      const e11 = v128.load(p11 + cb);
+      const e12 = v128.load(p12 + cb);
+      const e13 = v128.load(p13 + cb);
+      const e14 = v128.load(p14 + cb);
+      const e15 = v128.load(p15 + cb);
+      const e20 = v128.load(p20 + cb);
+      const e21 = v128.load(p21 + cb);
+      const e22 = v128.load(p22 + cb);
+      const e23 = v128.load(p23 + cb);
+      const e24 = v128.load(p24 + cb);
+      const e25 = v128.load(p25 + cb);
+      const e30 = v128.load(p30 + cb);
+      const e31 = v128.load(p31 + cb);
+      const e32 = v128.load(p32 + cb);
+      const e33 = v128.load(p33 + cb);
+      const e34 = v128.load(p34 + cb);
+      const e35 = v128.load(p35 + cb);
+      const e40 = v128.load(p40 + cb);
+      const e41 = v128.load(p41 + cb);
+      const e42 = v128.load(p42 + cb);
+      const e43 = v128.load(p43 + cb);
+      const e44 = v128.load(p44 + cb);
+      const e45 = v128.load(p45 + cb);
+      const e50 = v128.load(p50 + cb);
+      const e51 = v128.load(p51 + cb);
+      const e52 = v128.load(p52 + cb);
+      const e53 = v128.load(p53 + cb);
+      const e54 = v128.load(p54 + cb);
+      const e55 = v128.load(p55 + cb);
+      const q = o + cb;
+      const Dt00 = e00;
+      const Dt10e = f32x4.add(f32x4.add(e00, e20), e40);
+      const Dt10o = f32x4.add(f32x4.add(e10, e30), e50);
+      const Dt10 = f32x4.add(Dt10e, Dt10o);
+      const Dt20 = f32x4.sub(Dt10e, Dt10o);
+      const Dt30e = madd(
+        e40,
+        f32x4.splat(16.0),
+        madd(e20, f32x4.splat(4.0), e00),
+      );
+      const Dt30o = madd(
+        e50,
+        f32x4.splat(32.0),
+        madd(e30, f32x4.splat(8.0), f32x4.mul(e10, f32x4.splat(2.0))),
+      );
+      const Dt30 = f32x4.add(Dt30e, Dt30o);
+      const Dt40 = f32x4.sub(Dt30e, Dt30o);
+      const Dt50e = madd(
+        e40,
+        f32x4.splat(0.0625),
+        madd(e20, f32x4.splat(0.25), e00),
+      );
+      const Dt50o = madd(
+        e50,
+        f32x4.splat(0.03125),
+        madd(e30, f32x4.splat(0.125), f32x4.mul(e10, f32x4.splat(0.5))),
+      );
+      const Dt50 = f32x4.add(Dt50e, Dt50o);
+      const Dt60 = f32x4.sub(Dt50e, Dt50o);
+      const Dt70 = e50;
+      const Dt01 = e01;
+      const Dt11e = f32x4.add(f32x4.add(e01, e21), e41);
+      const Dt11o = f32x4.add(f32x4.add(e11, e31), e51);
+      const Dt11 = f32x4.add(Dt11e, Dt11o);
+      const Dt21 = f32x4.sub(Dt11e, Dt11o);
+      const Dt31e = madd(
+        e41,
+        f32x4.splat(16.0),
+        madd(e21, f32x4.splat(4.0), e01),
+      );
+      const Dt31o = madd(
+        e51,
+        f32x4.splat(32.0),
+        madd(e31, f32x4.splat(8.0), f32x4.mul(e11, f32x4.splat(2.0))),
+      );
+      const Dt31 = f32x4.add(Dt31e, Dt31o);
+      const Dt41 = f32x4.sub(Dt31e, Dt31o);
+      const Dt51e = madd(
+        e41,
+        f32x4.splat(0.0625),
+        madd(e21, f32x4.splat(0.25), e01),
+      );
+      const Dt51o = madd(
+        e51,
+        f32x4.splat(0.03125),
+        madd(e31, f32x4.splat(0.125), f32x4.mul(e11, f32x4.splat(0.5))),
+      );
+      const Dt51 = f32x4.add(Dt51e, Dt51o);
+      const Dt61 = f32x4.sub(Dt51e, Dt51o);
+      const Dt71 = e51;
+      const Dt02 = e02;
+      const Dt12e = f32x4.add(f32x4.add(e02, e22), e42);
+      const Dt12o = f32x4.add(f32x4.add(e12, e32), e52);
+      const Dt12 = f32x4.add(Dt12e, Dt12o);
+      const Dt22 = f32x4.sub(Dt12e, Dt12o);
+      const Dt32e = madd(
+        e42,
+        f32x4.splat(16.0),
+        madd(e22, f32x4.splat(4.0), e02),
+      );
+      const Dt32o = madd(
+        e52,
+        f32x4.splat(32.0),
+        madd(e32, f32x4.splat(8.0), f32x4.mul(e12, f32x4.splat(2.0))),
+      );
+      const Dt32 = f32x4.add(Dt32e, Dt32o);
+      const Dt42 = f32x4.sub(Dt32e, Dt32o);
+      const Dt52e = madd(
+        e42,
+        f32x4.splat(0.0625),
+        madd(e22, f32x4.splat(0.25), e02),
+      );
+      const Dt52o = madd(
+        e52,
+        f32x4.splat(0.03125),
+        madd(e32, f32x4.splat(0.125), f32x4.mul(e12, f32x4.splat(0.5))),
+      );
+      const Dt52 = f32x4.add(Dt52e, Dt52o);
+      const Dt62 = f32x4.sub(Dt52e, Dt52o);
+      const Dt72 = e52;
+      const Dt03 = e03;
+      const Dt13e = f32x4.add(f32x4.add(e03, e23), e43);
+      const Dt13o = f32x4.add(f32x4.add(e13, e33), e53);
+      const Dt13 = f32x4.add(Dt13e, Dt13o);
+      const Dt23 = f32x4.sub(Dt13e, Dt13o);
+      const Dt33e = madd(
+        e43,
+        f32x4.splat(16.0),
+        madd(e23, f32x4.splat(4.0), e03),
+      );
+      const Dt33o = madd(
+        e53,
+        f32x4.splat(32.0),
+        madd(e33, f32x4.splat(8.0), f32x4.mul(e13, f32x4.splat(2.0))),
+      );
+      const Dt33 = f32x4.add(Dt33e, Dt33o);
+      const Dt43 = f32x4.sub(Dt33e, Dt33o);
+      const Dt53e = madd(
+        e43,
+        f32x4.splat(0.0625),
+        madd(e23, f32x4.splat(0.25), e03),
+      );
+      const Dt53o = madd(
+        e53,
+        f32x4.splat(0.03125),
+        madd(e33, f32x4.splat(0.125), f32x4.mul(e13, f32x4.splat(0.5))),
+      );
+      const Dt53 = f32x4.add(Dt53e, Dt53o);
+      const Dt63 = f32x4.sub(Dt53e, Dt53o);
+      const Dt73 = e53;
+      const Dt04 = e04;
+      const Dt14e = f32x4.add(f32x4.add(e04, e24), e44);
+      const Dt14o = f32x4.add(f32x4.add(e14, e34), e54);
+      const Dt14 = f32x4.add(Dt14e, Dt14o);
+      const Dt24 = f32x4.sub(Dt14e, Dt14o);
+      const Dt34e = madd(
+        e44,
+        f32x4.splat(16.0),
+        madd(e24, f32x4.splat(4.0), e04),
+      );
+      const Dt34o = madd(
+        e54,
+        f32x4.splat(32.0),
+        madd(e34, f32x4.splat(8.0), f32x4.mul(e14, f32x4.splat(2.0))),
+      );
+      const Dt34 = f32x4.add(Dt34e, Dt34o);
+      const Dt44 = f32x4.sub(Dt34e, Dt34o);
+      const Dt54e = madd(
+        e44,
+        f32x4.splat(0.0625),
+        madd(e24, f32x4.splat(0.25), e04),
+      );
+      const Dt54o = madd(
+        e54,
+        f32x4.splat(0.03125),
+        madd(e34, f32x4.splat(0.125), f32x4.mul(e14, f32x4.splat(0.5))),
+      );
+      const Dt54 = f32x4.add(Dt54e, Dt54o);
+      const Dt64 = f32x4.sub(Dt54e, Dt54o);
+      const Dt74 = e54;
+      const Dt05 = e05;
+      const Dt15e = f32x4.add(f32x4.add(e05, e25), e45);
+      const Dt15o = f32x4.add(f32x4.add(e15, e35), e55);
+      const Dt15 = f32x4.add(Dt15e, Dt15o);
+      const Dt25 = f32x4.sub(Dt15e, Dt15o);
+      const Dt35e = madd(
+        e45,
+        f32x4.splat(16.0),
+        madd(e25, f32x4.splat(4.0), e05),
+      );
+      const Dt35o = madd(
+        e55,
+        f32x4.splat(32.0),
+        madd(e35, f32x4.splat(8.0), f32x4.mul(e15, f32x4.splat(2.0))),
+      );
+      const Dt35 = f32x4.add(Dt35e, Dt35o);
+      const Dt45 = f32x4.sub(Dt35e, Dt35o);
+      const Dt55e = madd(
+        e45,
+        f32x4.splat(0.0625),
+        madd(e25, f32x4.splat(0.25), e05),
+      );
+      const Dt55o = madd(
+        e55,
+        f32x4.splat(0.03125),
+        madd(e35, f32x4.splat(0.125), f32x4.mul(e15, f32x4.splat(0.5))),
+      );
+      const Dt55 = f32x4.add(Dt55e, Dt55o);
+      const Dt65 = f32x4.sub(Dt55e, Dt55o);
+      const Dt75 = e55;
+      const D00 = Dt00;
+      v128.store(P0 + q, D00);
+      const D01e = f32x4.add(f32x4.add(Dt00, Dt02), Dt04);
+      const D01o = f32x4.add(f32x4.add(Dt01, Dt03), Dt05);
+      const D01 = f32x4.add(D01e, D01o);
+      v128.store(P1 + q, D01);
+      const D02 = f32x4.sub(D01e, D01o);
+      v128.store(P2 + q, D02);
+      const D03e = madd(
+        Dt04,
+        f32x4.splat(16.0),
+        madd(Dt02, f32x4.splat(4.0), Dt00),
+      );
+      const D03o = madd(
+        Dt05,
+        f32x4.splat(32.0),
+        madd(Dt03, f32x4.splat(8.0), f32x4.mul(Dt01, f32x4.splat(2.0))),
+      );
+      const D03 = f32x4.add(D03e, D03o);
+      v128.store(P3 + q, D03);
+      const D04 = f32x4.sub(D03e, D03o);
+      v128.store(P4 + q, D04);
+      const D05e = madd(
+        Dt04,
+        f32x4.splat(0.0625),
+        madd(Dt02, f32x4.splat(0.25), Dt00),
+      );
+      const D05o = madd(
+        Dt05,
+        f32x4.splat(0.03125),
+        madd(Dt03, f32x4.splat(0.125), f32x4.mul(Dt01, f32x4.splat(0.5))),
+      );
+      const D05 = f32x4.add(D05e, D05o);
+      v128.store(P5 + q, D05);
+      const D06 = f32x4.sub(D05e, D05o);
+      v128.store(P6 + q, D06);
+      const D07 = Dt05;
+      v128.store(P7 + q, D07);
+      const D10 = Dt10;
+      v128.store(P8 + q, D10);
+      const D11e = f32x4.add(f32x4.add(Dt10, Dt12), Dt14);
+      const D11o = f32x4.add(f32x4.add(Dt11, Dt13), Dt15);
+      const D11 = f32x4.add(D11e, D11o);
+      v128.store(P9 + q, D11);
+      const D12 = f32x4.sub(D11e, D11o);
+      v128.store(P10 + q, D12);
+      const D13e = madd(
+        Dt14,
+        f32x4.splat(16.0),
+        madd(Dt12, f32x4.splat(4.0), Dt10),
+      );
+      const D13o = madd(
+        Dt15,
+        f32x4.splat(32.0),
+        madd(Dt13, f32x4.splat(8.0), f32x4.mul(Dt11, f32x4.splat(2.0))),
+      );
+      const D13 = f32x4.add(D13e, D13o);
+      v128.store(P11 + q, D13);
+      const D14 = f32x4.sub(D13e, D13o);
+      v128.store(P12 + q, D14);
+      const D15e = madd(
+        Dt14,
+        f32x4.splat(0.0625),
+        madd(Dt12, f32x4.splat(0.25), Dt10),
+      );
+      const D15o = madd(
+        Dt15,
+        f32x4.splat(0.03125),
+        madd(Dt13, f32x4.splat(0.125), f32x4.mul(Dt11, f32x4.splat(0.5))),
+      );
+      const D15 = f32x4.add(D15e, D15o);
+      v128.store(P13 + q, D15);
+      const D16 = f32x4.sub(D15e, D15o);
+      v128.store(P14 + q, D16);
+      const D17 = Dt15;
+      v128.store(P15 + q, D17);
+      const D20 = Dt20;
+      v128.store(P16 + q, D20);
+      const D21e = f32x4.add(f32x4.add(Dt20, Dt22), Dt24);
+      const D21o = f32x4.add(f32x4.add(Dt21, Dt23), Dt25);
+      const D21 = f32x4.add(D21e, D21o);
+      v128.store(P17 + q, D21);
+      const D22 = f32x4.sub(D21e, D21o);
+      v128.store(P18 + q, D22);
+      const D23e = madd(
+        Dt24,
+        f32x4.splat(16.0),
+        madd(Dt22, f32x4.splat(4.0), Dt20),
+      );
+      const D23o = madd(
+        Dt25,
+        f32x4.splat(32.0),
+        madd(Dt23, f32x4.splat(8.0), f32x4.mul(Dt21, f32x4.splat(2.0))),
+      );
+      const D23 = f32x4.add(D23e, D23o);
+      v128.store(P19 + q, D23);
+      const D24 = f32x4.sub(D23e, D23o);
+      v128.store(P20 + q, D24);
+      const D25e = madd(
+        Dt24,
+        f32x4.splat(0.0625),
+        madd(Dt22, f32x4.splat(0.25), Dt20),
+      );
+      const D25o = madd(
+        Dt25,
+        f32x4.splat(0.03125),
+        madd(Dt23, f32x4.splat(0.125), f32x4.mul(Dt21, f32x4.splat(0.5))),
+      );
+      const D25 = f32x4.add(D25e, D25o);
+      v128.store(P21 + q, D25);
+      const D26 = f32x4.sub(D25e, D25o);
+      v128.store(P22 + q, D26);
+      const D27 = Dt25;
+      v128.store(P23 + q, D27);
+      const D30 = Dt30;
+      v128.store(P24 + q, D30);
+      const D31e = f32x4.add(f32x4.add(Dt30, Dt32), Dt34);
+      const D31o = f32x4.add(f32x4.add(Dt31, Dt33), Dt35);
+      const D31 = f32x4.add(D31e, D31o);
+      v128.store(P25 + q, D31);
+      const D32 = f32x4.sub(D31e, D31o);
+      v128.store(P26 + q, D32);
+      const D33e = madd(
+        Dt34,
+        f32x4.splat(16.0),
+        madd(Dt32, f32x4.splat(4.0), Dt30),
+      );
+      const D33o = madd(
+        Dt35,
+        f32x4.splat(32.0),
+        madd(Dt33, f32x4.splat(8.0), f32x4.mul(Dt31, f32x4.splat(2.0))),
+      );
+      const D33 = f32x4.add(D33e, D33o);
+      v128.store(P27 + q, D33);
+      const D34 = f32x4.sub(D33e, D33o);
+      v128.store(P28 + q, D34);
+      const D35e = madd(
+        Dt34,
+        f32x4.splat(0.0625),
+        madd(Dt32, f32x4.splat(0.25), Dt30),
+      );
+      const D35o = madd(
+        Dt35,
+        f32x4.splat(0.03125),
+        madd(Dt33, f32x4.splat(0.125), f32x4.mul(Dt31, f32x4.splat(0.5))),
+      );
+      const D35 = f32x4.add(D35e, D35o);
+      v128.store(P29 + q, D35);
+      const D36 = f32x4.sub(D35e, D35o);
+      v128.store(P30 + q, D36);
+      const D37 = Dt35;
+      v128.store(P31 + q, D37);
+      const D40 = Dt40;
+      v128.store(P32 + q, D40);
+      const D41e = f32x4.add(f32x4.add(Dt40, Dt42), Dt44);
+      const D41o = f32x4.add(f32x4.add(Dt41, Dt43), Dt45);
+      const D41 = f32x4.add(D41e, D41o);
+      v128.store(P33 + q, D41);
+      const D42 = f32x4.sub(D41e, D41o);
+      v128.store(P34 + q, D42);
+      const D43e = madd(
+        Dt44,
+        f32x4.splat(16.0),
+        madd(Dt42, f32x4.splat(4.0), Dt40),
+      );
+      const D43o = madd(
+        Dt45,
+        f32x4.splat(32.0),
+        madd(Dt43, f32x4.splat(8.0), f32x4.mul(Dt41, f32x4.splat(2.0))),
+      );
+      const D43 = f32x4.add(D43e, D43o);
+      v128.store(P35 + q, D43);
+      const D44 = f32x4.sub(D43e, D43o);
+      v128.store(P36 + q, D44);
+      const D45e = madd(
+        Dt44,
+        f32x4.splat(0.0625),
+        madd(Dt42, f32x4.splat(0.25), Dt40),
+      );
+      const D45o = madd(
+        Dt45,
+        f32x4.splat(0.03125),
+        madd(Dt43, f32x4.splat(0.125), f32x4.mul(Dt41, f32x4.splat(0.5))),
+      );
+      const D45 = f32x4.add(D45e, D45o);
+      v128.store(P37 + q, D45);
+      const D46 = f32x4.sub(D45e, D45o);
+      v128.store(P38 + q, D46);
+      const D47 = Dt45;
+      v128.store(P39 + q, D47);
+      const D50 = Dt50;
+      v128.store(P40 + q, D50);
+      const D51e = f32x4.add(f32x4.add(Dt50, Dt52), Dt54);
+      const D51o = f32x4.add(f32x4.add(Dt51, Dt53), Dt55);
+      const D51 = f32x4.add(D51e, D51o);
+      v128.store(P41 + q, D51);
+      const D52 = f32x4.sub(D51e, D51o);
+      v128.store(P42 + q, D52);
+      const D53e = madd(
+        Dt54,
+        f32x4.splat(16.0),
+        madd(Dt52, f32x4.splat(4.0), Dt50),
+      );
+      const D53o = madd(
+        Dt55,
+        f32x4.splat(32.0),
+        madd(Dt53, f32x4.splat(8.0), f32x4.mul(Dt51, f32x4.splat(2.0))),
+      );
+      const D53 = f32x4.add(D53e, D53o);
+      v128.store(P43 + q, D53);
+      const D54 = f32x4.sub(D53e, D53o);
+      v128.store(P44 + q, D54);
+      const D55e = madd(
+        Dt54,
+        f32x4.splat(0.0625),
+        madd(Dt52, f32x4.splat(0.25), Dt50),
+      );
+      const D55o = madd(
+        Dt55,
+        f32x4.splat(0.03125),
+        madd(Dt53, f32x4.splat(0.125), f32x4.mul(Dt51, f32x4.splat(0.5))),
+      );
+      const D55 = f32x4.add(D55e, D55o);
+      v128.store(P45 + q, D55);
+      const D56 = f32x4.sub(D55e, D55o);
+      v128.store(P46 + q, D56);
+      const D57 = Dt55;
+      v128.store(P47 + q, D57);
+      const D60 = Dt60;
+      v128.store(P48 + q, D60);
+      const D61e = f32x4.add(f32x4.add(Dt60, Dt62), Dt64);
+      const D61o = f32x4.add(f32x4.add(Dt61, Dt63), Dt65);
+      const D61 = f32x4.add(D61e, D61o);
+      v128.store(P49 + q, D61);
+      const D62 = f32x4.sub(D61e, D61o);
+      v128.store(P50 + q, D62);
+      const D63e = madd(
+        Dt64,
+        f32x4.splat(16.0),
+        madd(Dt62, f32x4.splat(4.0), Dt60),
+      );
+      const D63o = madd(
+        Dt65,
+        f32x4.splat(32.0),
+        madd(Dt63, f32x4.splat(8.0), f32x4.mul(Dt61, f32x4.splat(2.0))),
+      );
+      const D63 = f32x4.add(D63e, D63o);
+      v128.store(P51 + q, D63);
+      const D64 = f32x4.sub(D63e, D63o);
+      v128.store(P52 + q, D64);
+      const D65e = madd(
+        Dt64,
+        f32x4.splat(0.0625),
+        madd(Dt62, f32x4.splat(0.25), Dt60),
+      );
+      const D65o = madd(
+        Dt65,
+        f32x4.splat(0.03125),
+        madd(Dt63, f32x4.splat(0.125), f32x4.mul(Dt61, f32x4.splat(0.5))),
+      );
+      const D65 = f32x4.add(D65e, D65o);
+      v128.store(P53 + q, D65);
+      const D66 = f32x4.sub(D65e, D65o);
+      v128.store(P54 + q, D66);
+      const D67 = Dt65;
+      v128.store(P55 + q, D67);
+      const D70 = Dt70;
+      v128.store(P56 + q, D70);
+      const D71e = f32x4.add(f32x4.add(Dt70, Dt72), Dt74);
+      const D71o = f32x4.add(f32x4.add(Dt71, Dt73), Dt75);
+      const D71 = f32x4.add(D71e, D71o);
+      v128.store(P57 + q, D71);
+      const D72 = f32x4.sub(D71e, D71o);
+      v128.store(P58 + q, D72);
+      const D73e = madd(
+        Dt74,
+        f32x4.splat(16.0),
+        madd(Dt72, f32x4.splat(4.0), Dt70),
+      );
+      const D73o = madd(
+        Dt75,
+        f32x4.splat(32.0),
+        madd(Dt73, f32x4.splat(8.0), f32x4.mul(Dt71, f32x4.splat(2.0))),
+      );
+      const D73 = f32x4.add(D73e, D73o);
+      v128.store(P59 + q, D73);
+      const D74 = f32x4.sub(D73e, D73o);
+      v128.store(P60 + q, D74);
+      const D75e = madd(
+        Dt74,
+        f32x4.splat(0.0625),
+        madd(Dt72, f32x4.splat(0.25), Dt70),
+      );
+      const D75o = madd(
+        Dt75,
+        f32x4.splat(0.03125),
+        madd(Dt73, f32x4.splat(0.125), f32x4.mul(Dt71, f32x4.splat(0.5))),
+      );
+      const D75 = f32x4.add(D75e, D75o);
+      v128.store(P61 + q, D75);
+      const D76 = f32x4.sub(D75e, D75o);
+      v128.store(P62 + q, D76);
+      const D77 = Dt75;
+      v128.store(P63 + q, D77);
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const e00 = load<f32>(p00 + cb);
+      const e01 = load<f32>(p01 + cb);
+      const e02 = load<f32>(p02 + cb);
+      const e03 = load<f32>(p03 + cb);
+      const e04 = load<f32>(p04 + cb);
+      const e05 = load<f32>(p05 + cb);
+      const e10 = load<f32>(p10 + cb);
+      const e11 = load<f32>(p11 + cb);
+      const e12 = load<f32>(p12 + cb);
+      const e13 = load<f32>(p13 + cb);
+      const e14 = load<f32>(p14 + cb);
+      const e15 = load<f32>(p15 + cb);
+      const e20 = load<f32>(p20 + cb);
+      const e21 = load<f32>(p21 + cb);
+      const e22 = load<f32>(p22 + cb);
+      const e23 = load<f32>(p23 + cb);
+      const e24 = load<f32>(p24 + cb);
+      const e25 = load<f32>(p25 + cb);
+      const e30 = load<f32>(p30 + cb);
+      const e31 = load<f32>(p31 + cb);
+      const e32 = load<f32>(p32 + cb);
+      const e33 = load<f32>(p33 + cb);
+      const e34 = load<f32>(p34 + cb);
+      const e35 = load<f32>(p35 + cb);
+      const e40 = load<f32>(p40 + cb);
+      const e41 = load<f32>(p41 + cb);
+      const e42 = load<f32>(p42 + cb);
+      const e43 = load<f32>(p43 + cb);
+      const e44 = load<f32>(p44 + cb);
+      const e45 = load<f32>(p45 + cb);
+      const e50 = load<f32>(p50 + cb);
+      const e51 = load<f32>(p51 + cb);
+      const e52 = load<f32>(p52 + cb);
+      const e53 = load<f32>(p53 + cb);
+      const e54 = load<f32>(p54 + cb);
+      const e55 = load<f32>(p55 + cb);
+      const q = o + cb;
+      const Dt00 = e00;
+      const Dt10e = (e00 + e20) + e40;
+      const Dt10o = (e10 + e30) + e50;
+      const Dt10 = Dt10e + Dt10o;
+      const Dt20 = Dt10e - Dt10o;
+      const Dt30e = (e00 + e20 * <f32> (4.0)) + e40 * <f32> (16.0);
+      const Dt30o = ((e10 * <f32> (2.0)) + e30 * <f32> (8.0)) +
+        e50 * <f32> (32.0);
+      const Dt30 = Dt30e + Dt30o;
+      const Dt40 = Dt30e - Dt30o;
+      const Dt50e = (e00 + e20 * <f32> (0.25)) + e40 * <f32> (0.0625);
+      const Dt50o = ((e10 * <f32> (0.5)) + e30 * <f32> (0.125)) +
+        e50 * <f32> (0.03125);
+      const Dt50 = Dt50e + Dt50o;
+      const Dt60 = Dt50e - Dt50o;
+      const Dt70 = e50;
+      const Dt01 = e01;
+      const Dt11e = (e01 + e21) + e41;
+      const Dt11o = (e11 + e31) + e51;
+      const Dt11 = Dt11e + Dt11o;
+      const Dt21 = Dt11e - Dt11o;
+      const Dt31e = (e01 + e21 * <f32> (4.0)) + e41 * <f32> (16.0);
+      const Dt31o = ((e11 * <f32> (2.0)) + e31 * <f32> (8.0)) +
+        e51 * <f32> (32.0);
+      const Dt31 = Dt31e + Dt31o;
+      const Dt41 = Dt31e - Dt31o;
+      const Dt51e = (e01 + e21 * <f32> (0.25)) + e41 * <f32> (0.0625);
+      const Dt51o = ((e11 * <f32> (0.5)) + e31 * <f32> (0.125)) +
+        e51 * <f32> (0.03125);
+      const Dt51 = Dt51e + Dt51o;
+      const Dt61 = Dt51e - Dt51o;
+      const Dt71 = e51;
+      const Dt02 = e02;
+      const Dt12e = (e02 + e22) + e42;
+      const Dt12o = (e12 + e32) + e52;
+      const Dt12 = Dt12e + Dt12o;
+      const Dt22 = Dt12e - Dt12o;
+      const Dt32e = (e02 + e22 * <f32> (4.0)) + e42 * <f32> (16.0);
+      const Dt32o = ((e12 * <f32> (2.0)) + e32 * <f32> (8.0)) +
+        e52 * <f32> (32.0);
+      const Dt32 = Dt32e + Dt32o;
+      const Dt42 = Dt32e - Dt32o;
+      const Dt52e = (e02 + e22 * <f32> (0.25)) + e42 * <f32> (0.0625);
+      const Dt52o = ((e12 * <f32> (0.5)) + e32 * <f32> (0.125)) +
+        e52 * <f32> (0.03125);
+      const Dt52 = Dt52e + Dt52o;
+      const Dt62 = Dt52e - Dt52o;
+      const Dt72 = e52;
+      const Dt03 = e03;
+      const Dt13e = (e03 + e23) + e43;
+      const Dt13o = (e13 + e33) + e53;
+      const Dt13 = Dt13e + Dt13o;
+      const Dt23 = Dt13e - Dt13o;
+      const Dt33e = (e03 + e23 * <f32> (4.0)) + e43 * <f32> (16.0);
+      const Dt33o = ((e13 * <f32> (2.0)) + e33 * <f32> (8.0)) +
+        e53 * <f32> (32.0);
+      const Dt33 = Dt33e + Dt33o;
+      const Dt43 = Dt33e - Dt33o;
+      const Dt53e = (e03 + e23 * <f32> (0.25)) + e43 * <f32> (0.0625);
+      const Dt53o = ((e13 * <f32> (0.5)) + e33 * <f32> (0.125)) +
+        e53 * <f32> (0.03125);
+      const Dt53 = Dt53e + Dt53o;
+      const Dt63 = Dt53e - Dt53o;
+      const Dt73 = e53;
+      const Dt04 = e04;
+      const Dt14e = (e04 + e24) + e44;
+      const Dt14o = (e14 + e34) + e54;
+      const Dt14 = Dt14e + Dt14o;
+      const Dt24 = Dt14e - Dt14o;
+      const Dt34e = (e04 + e24 * <f32> (4.0)) + e44 * <f32> (16.0);
+      const Dt34o = ((e14 * <f32> (2.0)) + e34 * <f32> (8.0)) +
+        e54 * <f32> (32.0);
+      const Dt34 = Dt34e + Dt34o;
+      const Dt44 = Dt34e - Dt34o;
+      const Dt54e = (e04 + e24 * <f32> (0.25)) + e44 * <f32> (0.0625);
+      const Dt54o = ((e14 * <f32> (0.5)) + e34 * <f32> (0.125)) +
+        e54 * <f32> (0.03125);
+      const Dt54 = Dt54e + Dt54o;
+      const Dt64 = Dt54e - Dt54o;
+      const Dt74 = e54;
+      const Dt05 = e05;
+      const Dt15e = (e05 + e25) + e45;
+      const Dt15o = (e15 + e35) + e55;
+      const Dt15 = Dt15e + Dt15o;
+      const Dt25 = Dt15e - Dt15o;
+      const Dt35e = (e05 + e25 * <f32> (4.0)) + e45 * <f32> (16.0);
+      const Dt35o = ((e15 * <f32> (2.0)) + e35 * <f32> (8.0)) +
+        e55 * <f32> (32.0);
+      const Dt35 = Dt35e + Dt35o;
+      const Dt45 = Dt35e - Dt35o;
+      const Dt55e = (e05 + e25 * <f32> (0.25)) + e45 * <f32> (0.0625);
+      const Dt55o = ((e15 * <f32> (0.5)) + e35 * <f32> (0.125)) +
+        e55 * <f32> (0.03125);
+      const Dt55 = Dt55e + Dt55o;
+      const Dt65 = Dt55e - Dt55o;
+      const Dt75 = e55;
+      const D00 = Dt00;
+      store<f32>(P0 + q, D00);
+      const D01e = (Dt00 + Dt02) + Dt04;
+      const D01o = (Dt01 + Dt03) + Dt05;
+      const D01 = D01e + D01o;
+      store<f32>(P1 + q, D01);
+      const D02 = D01e - D01o;
+      store<f32>(P2 + q, D02);
+      const D03e = (Dt00 + Dt02 * <f32> (4.0)) + Dt04 * <f32> (16.0);
+      const D03o = ((Dt01 * <f32> (2.0)) + Dt03 * <f32> (8.0)) +
+        Dt05 * <f32> (32.0);
+      const D03 = D03e + D03o;
+      store<f32>(P3 + q, D03);
+      const D04 = D03e - D03o;
+      store<f32>(P4 + q, D04);
+      const D05e = (Dt00 + Dt02 * <f32> (0.25)) + Dt04 * <f32> (0.0625);
+      const D05o = ((Dt01 * <f32> (0.5)) + Dt03 * <f32> (0.125)) +
+        Dt05 * <f32> (0.03125);
+      const D05 = D05e + D05o;
+      store<f32>(P5 + q, D05);
+      const D06 = D05e - D05o;
+      store<f32>(P6 + q, D06);
+      const D07 = Dt05;
+      store<f32>(P7 + q, D07);
+      const D10 = Dt10;
+      store<f32>(P8 + q, D10);
+      const D11e = (Dt10 + Dt12) + Dt14;
+      const D11o = (Dt11 + Dt13) + Dt15;
+      const D11 = D11e + D11o;
+      store<f32>(P9 + q, D11);
+      const D12 = D11e - D11o;
+      store<f32>(P10 + q, D12);
+      const D13e = (Dt10 + Dt12 * <f32> (4.0)) + Dt14 * <f32> (16.0);
+      const D13o = ((Dt11 * <f32> (2.0)) + Dt13 * <f32> (8.0)) +
+        Dt15 * <f32> (32.0);
+      const D13 = D13e + D13o;
+      store<f32>(P11 + q, D13);
+      const D14 = D13e - D13o;
+      store<f32>(P12 + q, D14);
+      const D15e = (Dt10 + Dt12 * <f32> (0.25)) + Dt14 * <f32> (0.0625);
+      const D15o = ((Dt11 * <f32> (0.5)) + Dt13 * <f32> (0.125)) +
+        Dt15 * <f32> (0.03125);
+      const D15 = D15e + D15o;
+      store<f32>(P13 + q, D15);
+      const D16 = D15e - D15o;
+      store<f32>(P14 + q, D16);
+      const D17 = Dt15;
+      store<f32>(P15 + q, D17);
+      const D20 = Dt20;
+      store<f32>(P16 + q, D20);
+      const D21e = (Dt20 + Dt22) + Dt24;
+      const D21o = (Dt21 + Dt23) + Dt25;
+      const D21 = D21e + D21o;
+      store<f32>(P17 + q, D21);
+      const D22 = D21e - D21o;
+      store<f32>(P18 + q, D22);
+      const D23e = (Dt20 + Dt22 * <f32> (4.0)) + Dt24 * <f32> (16.0);
+      const D23o = ((Dt21 * <f32> (2.0)) + Dt23 * <f32> (8.0)) +
+        Dt25 * <f32> (32.0);
+      const D23 = D23e + D23o;
+      store<f32>(P19 + q, D23);
+      const D24 = D23e - D23o;
+      store<f32>(P20 + q, D24);
+      const D25e = (Dt20 + Dt22 * <f32> (0.25)) + Dt24 * <f32> (0.0625);
+      const D25o = ((Dt21 * <f32> (0.5)) + Dt23 * <f32> (0.125)) +
+        Dt25 * <f32> (0.03125);
+      const D25 = D25e + D25o;
+      store<f32>(P21 + q, D25);
+      const D26 = D25e - D25o;
+      store<f32>(P22 + q, D26);
+      const D27 = Dt25;
+      store<f32>(P23 + q, D27);
+      const D30 = Dt30;
+      store<f32>(P24 + q, D30);
+      const D31e = (Dt30 + Dt32) + Dt34;
+      const D31o = (Dt31 + Dt33) + Dt35;
+      const D31 = D31e + D31o;
+      store<f32>(P25 + q, D31);
+      const D32 = D31e - D31o;
+      store<f32>(P26 + q, D32);
+      const D33e = (Dt30 + Dt32 * <f32> (4.0)) + Dt34 * <f32> (16.0);
+      const D33o = ((Dt31 * <f32> (2.0)) + Dt33 * <f32> (8.0)) +
+        Dt35 * <f32> (32.0);
+      const D33 = D33e + D33o;
+      store<f32>(P27 + q, D33);
+      const D34 = D33e - D33o;
+      store<f32>(P28 + q, D34);
+      const D35e = (Dt30 + Dt32 * <f32> (0.25)) + Dt34 * <f32> (0.0625);
+      const D35o = ((Dt31 * <f32> (0.5)) + Dt33 * <f32> (0.125)) +
+        Dt35 * <f32> (0.03125);
+      const D35 = D35e + D35o;
+      store<f32>(P29 + q, D35);
+      const D36 = D35e - D35o;
+      store<f32>(P30 + q, D36);
+      const D37 = Dt35;
+      store<f32>(P31 + q, D37);
+      const D40 = Dt40;
+      store<f32>(P32 + q, D40);
+      const D41e = (Dt40 + Dt42) + Dt44;
+      const D41o = (Dt41 + Dt43) + Dt45;
+      const D41 = D41e + D41o;
+      store<f32>(P33 + q, D41);
+      const D42 = D41e - D41o;
+      store<f32>(P34 + q, D42);
+      const D43e = (Dt40 + Dt42 * <f32> (4.0)) + Dt44 * <f32> (16.0);
+      const D43o = ((Dt41 * <f32> (2.0)) + Dt43 * <f32> (8.0)) +
+        Dt45 * <f32> (32.0);
+      const D43 = D43e + D43o;
+      store<f32>(P35 + q, D43);
+      const D44 = D43e - D43o;
+      store<f32>(P36 + q, D44);
+      const D45e = (Dt40 + Dt42 * <f32> (0.25)) + Dt44 * <f32> (0.0625);
+      const D45o = ((Dt41 * <f32> (0.5)) + Dt43 * <f32> (0.125)) +
+        Dt45 * <f32> (0.03125);
+      const D45 = D45e + D45o;
+      store<f32>(P37 + q, D45);
+      const D46 = D45e - D45o;
+      store<f32>(P38 + q, D46);
+      const D47 = Dt45;
+      store<f32>(P39 + q, D47);
+      const D50 = Dt50;
+      store<f32>(P40 + q, D50);
+      const D51e = (Dt50 + Dt52) + Dt54;
+      const D51o = (Dt51 + Dt53) + Dt55;
+      const D51 = D51e + D51o;
+      store<f32>(P41 + q, D51);
+      const D52 = D51e - D51o;
+      store<f32>(P42 + q, D52);
+      const D53e = (Dt50 + Dt52 * <f32> (4.0)) + Dt54 * <f32> (16.0);
+      const D53o = ((Dt51 * <f32> (2.0)) + Dt53 * <f32> (8.0)) +
+        Dt55 * <f32> (32.0);
+      const D53 = D53e + D53o;
+      store<f32>(P43 + q, D53);
+      const D54 = D53e - D53o;
+      store<f32>(P44 + q, D54);
+      const D55e = (Dt50 + Dt52 * <f32> (0.25)) + Dt54 * <f32> (0.0625);
+      const D55o = ((Dt51 * <f32> (0.5)) + Dt53 * <f32> (0.125)) +
+        Dt55 * <f32> (0.03125);
+      const D55 = D55e + D55o;
+      store<f32>(P45 + q, D55);
+      const D56 = D55e - D55o;
+      store<f32>(P46 + q, D56);
+      const D57 = Dt55;
+      store<f32>(P47 + q, D57);
+      const D60 = Dt60;
+      store<f32>(P48 + q, D60);
+      const D61e = (Dt60 + Dt62) + Dt64;
+      const D61o = (Dt61 + Dt63) + Dt65;
+      const D61 = D61e + D61o;
+      store<f32>(P49 + q, D61);
+      const D62 = D61e - D61o;
+      store<f32>(P50 + q, D62);
+      const D63e = (Dt60 + Dt62 * <f32> (4.0)) + Dt64 * <f32> (16.0);
+      const D63o = ((Dt61 * <f32> (2.0)) + Dt63 * <f32> (8.0)) +
+        Dt65 * <f32> (32.0);
+      const D63 = D63e + D63o;
+      store<f32>(P51 + q, D63);
+      const D64 = D63e - D63o;
+      store<f32>(P52 + q, D64);
+      const D65e = (Dt60 + Dt62 * <f32> (0.25)) + Dt64 * <f32> (0.0625);
+      const D65o = ((Dt61 * <f32> (0.5)) + Dt63 * <f32> (0.125)) +
+        Dt65 * <f32> (0.03125);
+      const D65 = D65e + D65o;
+      store<f32>(P53 + q, D65);
+      const D66 = D65e - D65o;
+      store<f32>(P54 + q, D66);
+      const D67 = Dt65;
+      store<f32>(P55 + q, D67);
+      const D70 = Dt70;
+      store<f32>(P56 + q, D70);
+      const D71e = (Dt70 + Dt72) + Dt74;
+      const D71o = (Dt71 + Dt73) + Dt75;
+      const D71 = D71e + D71o;
+      store<f32>(P57 + q, D71);
+      const D72 = D71e - D71o;
+      store<f32>(P58 + q, D72);
+      const D73e = (Dt70 + Dt72 * <f32> (4.0)) + Dt74 * <f32> (16.0);
+      const D73o = ((Dt71 * <f32> (2.0)) + Dt73 * <f32> (8.0)) +
+        Dt75 * <f32> (32.0);
+      const D73 = D73e + D73o;
+      store<f32>(P59 + q, D73);
+      const D74 = D73e - D73o;
+      store<f32>(P60 + q, D74);
+      const D75e = (Dt70 + Dt72 * <f32> (0.25)) + Dt74 * <f32> (0.0625);
+      const D75o = ((Dt71 * <f32> (0.5)) + Dt73 * <f32> (0.125)) +
+        Dt75 * <f32> (0.03125);
+      const D75 = D75e + D75o;
+      store<f32>(P61 + q, D75);
+      const D76 = D75e - D75o;
+      store<f32>(P62 + q, D76);
+      const D77 = Dt75;
+      store<f32>(P63 + q, D77);
+      c++;
+    }
+  }
+}
+
+/**
+ * F(6x6,3x3) input-gradient transform, the adjoint of {@link
+ * inputTransform6}: dx[n, 6·ty - padT + i, 6·tx - padL + j, c] +=
+ * (B·P·Bᵀ)[i][j] for i, j < 8 and tiles t0 .. t0+count-1, where P[k] =
+ * P[k][t - t0][c] (plane k of 64, each [count, C], at
+ * load<usize>(pTable + 4k)). Points outside H x W are added to `sink` (C
+ * floats, at least 4, overwritten). dx holds the sums so far: zeros before
+ * the first chunk.
+ */
+export function inputGradTransform6(
+  pTable: usize,
+  dx: usize,
+  sink: usize,
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+  const P0 = load<usize>(pTable, 0);
+  const P1 = load<usize>(pTable, 4);
+  const P2 = load<usize>(pTable, 8);
+  const P3 = load<usize>(pTable, 12);
+  const P4 = load<usize>(pTable, 16);
+  const P5 = load<usize>(pTable, 20);
+  const P6 = load<usize>(pTable, 24);
+  const P7 = load<usize>(pTable, 28);
+  const P8 = load<usize>(pTable, 32);
+  const P9 = load<usize>(pTable, 36);
+  const P10 = load<usize>(pTable, 40);
+  const P11 = load<usize>(pTable, 44);
+  const P12 = load<usize>(pTable, 48);
+  const P13 = load<usize>(pTable, 52);
+  const P14 = load<usize>(pTable, 56);
+  const P15 = load<usize>(pTable, 60);
+  const P16 = load<usize>(pTable, 64);
+  const P17 = load<usize>(pTable, 68);
+  const P18 = load<usize>(pTable, 72);
+  const P19 = load<usize>(pTable, 76);
+  const P20 = load<usize>(pTable, 80);
+  const P21 = load<usize>(pTable, 84);
+  const P22 = load<usize>(pTable, 88);
+  const P23 = load<usize>(pTable, 92);
+  const P24 = load<usize>(pTable, 96);
+  const P25 = load<usize>(pTable, 100);
+  const P26 = load<usize>(pTable, 104);
+  const P27 = load<usize>(pTable, 108);
+  const P28 = load<usize>(pTable, 112);
+  const P29 = load<usize>(pTable, 116);
+  const P30 = load<usize>(pTable, 120);
+  const P31 = load<usize>(pTable, 124);
+  const P32 = load<usize>(pTable, 128);
+  const P33 = load<usize>(pTable, 132);
+  const P34 = load<usize>(pTable, 136);
+  const P35 = load<usize>(pTable, 140);
+  const P36 = load<usize>(pTable, 144);
+  const P37 = load<usize>(pTable, 148);
+  const P38 = load<usize>(pTable, 152);
+  const P39 = load<usize>(pTable, 156);
+  const P40 = load<usize>(pTable, 160);
+  const P41 = load<usize>(pTable, 164);
+  const P42 = load<usize>(pTable, 168);
+  const P43 = load<usize>(pTable, 172);
+  const P44 = load<usize>(pTable, 176);
+  const P45 = load<usize>(pTable, 180);
+  const P46 = load<usize>(pTable, 184);
+  const P47 = load<usize>(pTable, 188);
+  const P48 = load<usize>(pTable, 192);
+  const P49 = load<usize>(pTable, 196);
+  const P50 = load<usize>(pTable, 200);
+  const P51 = load<usize>(pTable, 204);
+  const P52 = load<usize>(pTable, 208);
+  const P53 = load<usize>(pTable, 212);
+  const P54 = load<usize>(pTable, 216);
+  const P55 = load<usize>(pTable, 220);
+  const P56 = load<usize>(pTable, 224);
+  const P57 = load<usize>(pTable, 228);
+  const P58 = load<usize>(pTable, 232);
+  const P59 = load<usize>(pTable, 236);
+  const P60 = load<usize>(pTable, 240);
+  const P61 = load<usize>(pTable, 244);
+  const P62 = load<usize>(pTable, 248);
+  const P63 = load<usize>(pTable, 252);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km5_25 = f32x4.splat(<f32> -5.25 + opaque);
+  const km5 = f32x4.splat(<f32> -5.0 + opaque);
+  const km4_25 = f32x4.splat(<f32> -4.25 + opaque);
+  const km2_5 = f32x4.splat(<f32> -2.5 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const km1_25 = f32x4.splat(<f32> -1.25 + opaque);
+  const km0_5 = f32x4.splat(<f32> -0.5 + opaque);
+  const k0_25 = f32x4.splat(<f32> 0.25 + opaque);
+  const k0_5 = f32x4.splat(<f32> 0.5 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k2_5 = f32x4.splat(<f32> 2.5 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k4_25 = f32x4.splat(<f32> 4.25 + opaque);
+  const k5_25 = f32x4.splat(<f32> 5.25 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const y0 = 6 * ty - padT;
+    const x0 = 6 * tx - padL;
+    const img = dx + <usize> (n * H) * rowBytes;
+    const r0ok = <u32> (y0 + 0) < <u32> H;
+    const c0ok = <u32> (x0 + 0) < <u32> W;
+    const r1ok = <u32> (y0 + 1) < <u32> H;
+    const c1ok = <u32> (x0 + 1) < <u32> W;
+    const r2ok = <u32> (y0 + 2) < <u32> H;
+    const c2ok = <u32> (x0 + 2) < <u32> W;
+    const r3ok = <u32> (y0 + 3) < <u32> H;
+    const c3ok = <u32> (x0 + 3) < <u32> W;
+    const r4ok = <u32> (y0 + 4) < <u32> H;
+    const c4ok = <u32> (x0 + 4) < <u32> W;
+    const r5ok = <u32> (y0 + 5) < <u32> H;
+    const c5ok = <u32> (x0 + 5) < <u32> W;
+    const r6ok = <u32> (y0 + 6) < <u32> H;
+    const c6ok = <u32> (x0 + 6) < <u32> W;
+    const r7ok = <u32> (y0 + 7) < <u32> H;
+    const c7ok = <u32> (x0 + 7) < <u32> W;
+    const b0 = img + <usize> y0 * rowBytes + <usize> x0 * pixBytes;
+    const b1 = b0 + rowBytes;
+    const b2 = b1 + rowBytes;
+    const b3 = b2 + rowBytes;
+    const b4 = b3 + rowBytes;
+    const b5 = b4 + rowBytes;
+    const b6 = b5 + rowBytes;
+    const b7 = b6 + rowBytes;
+    const p00 = r0ok && c0ok ? b0 + 0 * pixBytes : sink;
+    const p01 = r0ok && c1ok ? b0 + 1 * pixBytes : sink;
+    const p02 = r0ok && c2ok ? b0 + 2 * pixBytes : sink;
+    const p03 = r0ok && c3ok ? b0 + 3 * pixBytes : sink;
+    const p04 = r0ok && c4ok ? b0 + 4 * pixBytes : sink;
+    const p05 = r0ok && c5ok ? b0 + 5 * pixBytes : sink;
+    const p06 = r0ok && c6ok ? b0 + 6 * pixBytes : sink;
+    const p07 = r0ok && c7ok ? b0 + 7 * pixBytes : sink;
+    const p10 = r1ok && c0ok ? b1 + 0 * pixBytes : sink;
+    const p11 = r1ok && c1ok ? b1 + 1 * pixBytes : sink;
+    const p12 = r1ok && c2ok ? b1 + 2 * pixBytes : sink;
+    const p13 = r1ok && c3ok ? b1 + 3 * pixBytes : sink;
+    const p14 = r1ok && c4ok ? b1 + 4 * pixBytes : sink;
+    const p15 = r1ok && c5ok ? b1 + 5 * pixBytes : sink;
+    const p16 = r1ok && c6ok ? b1 + 6 * pixBytes : sink;
+    const p17 = r1ok && c7ok ? b1 + 7 * pixBytes : sink;
+    const p20 = r2ok && c0ok ? b2 + 0 * pixBytes : sink;
+    const p21 = r2ok && c1ok ? b2 + 1 * pixBytes : sink;
+    const p22 = r2ok && c2ok ? b2 + 2 * pixBytes : sink;
+    const p23 = r2ok && c3ok ? b2 + 3 * pixBytes : sink;
+    const p24 = r2ok && c4ok ? b2 + 4 * pixBytes : sink;
+    const p25 = r2ok && c5ok ? b2 + 5 * pixBytes : sink;
+    const p26 = r2ok && c6ok ? b2 + 6 * pixBytes : sink;
+    const p27 = r2ok && c7ok ? b2 + 7 * pixBytes : sink;
+    const p30 = r3ok && c0ok ? b3 + 0 * pixBytes : sink;
+    const p31 = r3ok && c1ok ? b3 + 1 * pixBytes : sink;
+    const p32 = r3ok && c2ok ? b3 + 2 * pixBytes : sink;
+    const p33 = r3ok && c3ok ? b3 + 3 * pixBytes : sink;
+    const p34 = r3ok && c4ok ? b3 + 4 * pixBytes : sink;
+    const p35 = r3ok && c5ok ? b3 + 5 * pixBytes : sink;
+    const p36 = r3ok && c6ok ? b3 + 6 * pixBytes : sink;
+    const p37 = r3ok && c7ok ? b3 + 7 * pixBytes : sink;
+    const p40 = r4ok && c0ok ? b4 + 0 * pixBytes : sink;
+    const p41 = r4ok && c1ok ? b4 + 1 * pixBytes : sink;
+    const p42 = r4ok && c2ok ? b4 + 2 * pixBytes : sink;
+    const p43 = r4ok && c3ok ? b4 + 3 * pixBytes : sink;
+    const p44 = r4ok && c4ok ? b4 + 4 * pixBytes : sink;
+    const p45 = r4ok && c5ok ? b4 + 5 * pixBytes : sink;
+    const p46 = r4ok && c6ok ? b4 + 6 * pixBytes : sink;
+    const p47 = r4ok && c7ok ? b4 + 7 * pixBytes : sink;
+    const p50 = r5ok && c0ok ? b5 + 0 * pixBytes : sink;
+    const p51 = r5ok && c1ok ? b5 + 1 * pixBytes : sink;
+    const p52 = r5ok && c2ok ? b5 + 2 * pixBytes : sink;
+    const p53 = r5ok && c3ok ? b5 + 3 * pixBytes : sink;
+    const p54 = r5ok && c4ok ? b5 + 4 * pixBytes : sink;
+    const p55 = r5ok && c5ok ? b5 + 5 * pixBytes : sink;
+    const p56 = r5ok && c6ok ? b5 + 6 * pixBytes : sink;
+    const p57 = r5ok && c7ok ? b5 + 7 * pixBytes : sink;
+    const p60 = r6ok && c0ok ? b6 + 0 * pixBytes : sink;
+    const p61 = r6ok && c1ok ? b6 + 1 * pixBytes : sink;
+    const p62 = r6ok && c2ok ? b6 + 2 * pixBytes : sink;
+    const p63 = r6ok && c3ok ? b6 + 3 * pixBytes : sink;
+    const p64 = r6ok && c4ok ? b6 + 4 * pixBytes : sink;
+    const p65 = r6ok && c5ok ? b6 + 5 * pixBytes : sink;
+    const p66 = r6ok && c6ok ? b6 + 6 * pixBytes : sink;
+    const p67 = r6ok && c7ok ? b6 + 7 * pixBytes : sink;
+    const p70 = r7ok && c0ok ? b7 + 0 * pixBytes : sink;
+    const p71 = r7ok && c1ok ? b7 + 1 * pixBytes : sink;
+    const p72 = r7ok && c2ok ? b7 + 2 * pixBytes : sink;
+    const p73 = r7ok && c3ok ? b7 + 3 * pixBytes : sink;
+    const p74 = r7ok && c4ok ? b7 + 4 * pixBytes : sink;
+    const p75 = r7ok && c5ok ? b7 + 5 * pixBytes : sink;
+    const p76 = r7ok && c6ok ? b7 + 6 * pixBytes : sink;
+    const p77 = r7ok && c7ok ? b7 + 7 * pixBytes : sink;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const g00 = v128.load(P0 + o + cb);
+      const g01 = v128.load(P1 + o + cb);
+      const g02 = v128.load(P2 + o + cb);
+      const g03 = v128.load(P3 + o + cb);
+      const g04 = v128.load(P4 + o + cb);
+      const g05 = v128.load(P5 + o + cb);
+      const g06 = v128.load(P6 + o + cb);
+      const g07 = v128.load(P7 + o + cb);
+      const g10 = v128.load(P8 + o + cb);
+      const g11 = v128.load(P9 + o + cb);
+      const g12 = v128.load(P10 + o + cb);
+      const g13 = v128.load(P11 + o + cb);
+      const g14 = v128.load(P12 + o + cb);
+      const g15 = v128.load(P13 + o + cb);
+      const g16 = v128.load(P14 + o + cb);
+      const g17 = v128.load(P15 + o + cb);
+      const g20 = v128.load(P16 + o + cb);
+      const g21 = v128.load(P17 + o + cb);
+      const g22 = v128.load(P18 + o + cb);
+      const g23 = v128.load(P19 + o + cb);
+      const g24 = v128.load(P20 + o + cb);
+      const g25 = v128.load(P21 + o + cb);
+      const g26 = v128.load(P22 + o + cb);
+      const g27 = v128.load(P23 + o + cb);
+      const g30 = v128.load(P24 + o + cb);
+      const g31 = v128.load(P25 + o + cb);
+      const g32 = v128.load(P26 + o + cb);
+      const g33 = v128.load(P27 + o + cb);
+      const g34 = v128.load(P28 + o + cb);
+      const g35 = v128.load(P29 + o + cb);
+      const g36 = v128.load(P30 + o + cb);
+      const g37 = v128.load(P31 + o + cb);
+      const g40 = v128.load(P32 + o + cb);
+      const g41 = v128.load(P33 + o + cb);
+      const g42 = v128.load(P34 + o + cb);
+      const g43 = v128.load(P35 + o + cb);
+      const g44 = v128.load(P36 + o + cb);
+      const g45 = v128.load(P37 + o + cb);
+      const g46 = v128.load(P38 + o + cb);
+      const g47 = v128.load(P39 + o + cb);
+      const g50 = v128.load(P40 + o + cb);
+      const g51 = v128.load(P41 + o + cb);
+      const g52 = v128.load(P42 + o + cb);
+      const g53 = v128.load(P43 + o + cb);
+      const g54 = v128.load(P44 + o + cb);
+      const g55 = v128.load(P45 + o + cb);
+      const g56 = v128.load(P46 + o + cb);
+      const g57 = v128.load(P47 + o + cb);
+      const g60 = v128.load(P48 + o + cb);
+      const g61 = v128.load(P49 + o + cb);
+      const g62 = v128.load(P50 + o + cb);
+      const g63 = v128.load(P51 + o + cb);
+      const g64 = v128.load(P52 + o + cb);
+      const g65 = v128.load(P53 + o + cb);
+      const g66 = v128.load(P54 + o + cb);
+      const g67 = v128.load(P55 + o + cb);
+      const g70 = v128.load(P56 + o + cb);
+      const g71 = v128.load(P57 + o + cb);
+      const g72 = v128.load(P58 + o + cb);
+      const g73 = v128.load(P59 + o + cb);
+      const g74 = v128.load(P60 + o + cb);
+      const g75 = v128.load(P61 + o + cb);
+      const g76 = v128.load(P62 + o + cb);
+      const g77 = v128.load(P63 + o + cb);
+      const zt00 = g00;
+      const zt10 = f32x4.sub(
+        madd(
+          g60,
+          km2,
+          madd(g50, k2, madd(g40, km0_5, madd(g30, k0_5, f32x4.sub(g10, g20)))),
+        ),
+        g70,
+      );
+      const zt20 = madd(
+        g60,
+        k4,
+        madd(
+          g50,
+          k4,
+          madd(
+            g40,
+            k0_25,
+            madd(g30, k0_25, f32x4.add(madd(g00, km5_25, g10), g20)),
+          ),
+        ),
+      );
+      const zt30 = madd(
+        g70,
+        k5_25,
+        madd(
+          g60,
+          k2_5,
+          madd(
+            g50,
+            km2_5,
+            madd(
+              g40,
+              k2_5,
+              madd(g30, km2_5, madd(g20, k4_25, f32x4.mul(g10, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt40 = madd(
+        g60,
+        km5,
+        madd(
+          g50,
+          km5,
+          madd(
+            g40,
+            km1_25,
+            madd(
+              g30,
+              km1_25,
+              madd(g20, km4_25, madd(g10, km4_25, f32x4.mul(g00, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt50 = madd(
+        g70,
+        km5_25,
+        madd(
+          g60,
+          km0_5,
+          madd(g50, k0_5, madd(g40, km2, madd(g30, k2, f32x4.sub(g10, g20)))),
+        ),
+      );
+      const zt60 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g10, g00), g20), g30), g40),
+          g50,
+        ),
+        g60,
+      );
+      const zt70 = g70;
+      const zt01 = g01;
+      const zt11 = f32x4.sub(
+        madd(
+          g61,
+          km2,
+          madd(g51, k2, madd(g41, km0_5, madd(g31, k0_5, f32x4.sub(g11, g21)))),
+        ),
+        g71,
+      );
+      const zt21 = madd(
+        g61,
+        k4,
+        madd(
+          g51,
+          k4,
+          madd(
+            g41,
+            k0_25,
+            madd(g31, k0_25, f32x4.add(madd(g01, km5_25, g11), g21)),
+          ),
+        ),
+      );
+      const zt31 = madd(
+        g71,
+        k5_25,
+        madd(
+          g61,
+          k2_5,
+          madd(
+            g51,
+            km2_5,
+            madd(
+              g41,
+              k2_5,
+              madd(g31, km2_5, madd(g21, k4_25, f32x4.mul(g11, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt41 = madd(
+        g61,
+        km5,
+        madd(
+          g51,
+          km5,
+          madd(
+            g41,
+            km1_25,
+            madd(
+              g31,
+              km1_25,
+              madd(g21, km4_25, madd(g11, km4_25, f32x4.mul(g01, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt51 = madd(
+        g71,
+        km5_25,
+        madd(
+          g61,
+          km0_5,
+          madd(g51, k0_5, madd(g41, km2, madd(g31, k2, f32x4.sub(g11, g21)))),
+        ),
+      );
+      const zt61 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g11, g01), g21), g31), g41),
+          g51,
+        ),
+        g61,
+      );
+      const zt71 = g71;
+      const zt02 = g02;
+      const zt12 = f32x4.sub(
+        madd(
+          g62,
+          km2,
+          madd(g52, k2, madd(g42, km0_5, madd(g32, k0_5, f32x4.sub(g12, g22)))),
+        ),
+        g72,
+      );
+      const zt22 = madd(
+        g62,
+        k4,
+        madd(
+          g52,
+          k4,
+          madd(
+            g42,
+            k0_25,
+            madd(g32, k0_25, f32x4.add(madd(g02, km5_25, g12), g22)),
+          ),
+        ),
+      );
+      const zt32 = madd(
+        g72,
+        k5_25,
+        madd(
+          g62,
+          k2_5,
+          madd(
+            g52,
+            km2_5,
+            madd(
+              g42,
+              k2_5,
+              madd(g32, km2_5, madd(g22, k4_25, f32x4.mul(g12, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt42 = madd(
+        g62,
+        km5,
+        madd(
+          g52,
+          km5,
+          madd(
+            g42,
+            km1_25,
+            madd(
+              g32,
+              km1_25,
+              madd(g22, km4_25, madd(g12, km4_25, f32x4.mul(g02, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt52 = madd(
+        g72,
+        km5_25,
+        madd(
+          g62,
+          km0_5,
+          madd(g52, k0_5, madd(g42, km2, madd(g32, k2, f32x4.sub(g12, g22)))),
+        ),
+      );
+      const zt62 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g12, g02), g22), g32), g42),
+          g52,
+        ),
+        g62,
+      );
+      const zt72 = g72;
+      const zt03 = g03;
+      const zt13 = f32x4.sub(
+        madd(
+          g63,
+          km2,
+          madd(g53, k2, madd(g43, km0_5, madd(g33, k0_5, f32x4.sub(g13, g23)))),
+        ),
+        g73,
+      );
+      const zt23 = madd(
+        g63,
+        k4,
+        madd(
+          g53,
+          k4,
+          madd(
+            g43,
+            k0_25,
+            madd(g33, k0_25, f32x4.add(madd(g03, km5_25, g13), g23)),
+          ),
+        ),
+      );
+      const zt33 = madd(
+        g73,
+        k5_25,
+        madd(
+          g63,
+          k2_5,
+          madd(
+            g53,
+            km2_5,
+            madd(
+              g43,
+              k2_5,
+              madd(g33, km2_5, madd(g23, k4_25, f32x4.mul(g13, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt43 = madd(
+        g63,
+        km5,
+        madd(
+          g53,
+          km5,
+          madd(
+            g43,
+            km1_25,
+            madd(
+              g33,
+              km1_25,
+              madd(g23, km4_25, madd(g13, km4_25, f32x4.mul(g03, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt53 = madd(
+        g73,
+        km5_25,
+        madd(
+          g63,
+          km0_5,
+          madd(g53, k0_5, madd(g43, km2, madd(g33, k2, f32x4.sub(g13, g23)))),
+        ),
+      );
+      const zt63 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g13, g03), g23), g33), g43),
+          g53,
+        ),
+        g63,
+      );
+      const zt73 = g73;
+      const zt04 = g04;
+      const zt14 = f32x4.sub(
+        madd(
+          g64,
+          km2,
+          madd(g54, k2, madd(g44, km0_5, madd(g34, k0_5, f32x4.sub(g14, g24)))),
+        ),
+        g74,
+      );
+      const zt24 = madd(
+        g64,
+        k4,
+        madd(
+          g54,
+          k4,
+          madd(
+            g44,
+            k0_25,
+            madd(g34, k0_25, f32x4.add(madd(g04, km5_25, g14), g24)),
+          ),
+        ),
+      );
+      const zt34 = madd(
+        g74,
+        k5_25,
+        madd(
+          g64,
+          k2_5,
+          madd(
+            g54,
+            km2_5,
+            madd(
+              g44,
+              k2_5,
+              madd(g34, km2_5, madd(g24, k4_25, f32x4.mul(g14, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt44 = madd(
+        g64,
+        km5,
+        madd(
+          g54,
+          km5,
+          madd(
+            g44,
+            km1_25,
+            madd(
+              g34,
+              km1_25,
+              madd(g24, km4_25, madd(g14, km4_25, f32x4.mul(g04, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt54 = madd(
+        g74,
+        km5_25,
+        madd(
+          g64,
+          km0_5,
+          madd(g54, k0_5, madd(g44, km2, madd(g34, k2, f32x4.sub(g14, g24)))),
+        ),
+      );
+      const zt64 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g14, g04), g24), g34), g44),
+          g54,
+        ),
+        g64,
+      );
+      const zt74 = g74;
+      const zt05 = g05;
+      const zt15 = f32x4.sub(
+        madd(
+          g65,
+          km2,
+          madd(g55, k2, madd(g45, km0_5, madd(g35, k0_5, f32x4.sub(g15, g25)))),
+        ),
+        g75,
+      );
+      const zt25 = madd(
+        g65,
+        k4,
+        madd(
+          g55,
+          k4,
+          madd(
+            g45,
+            k0_25,
+            madd(g35, k0_25, f32x4.add(madd(g05, km5_25, g15), g25)),
+          ),
+        ),
+      );
+      const zt35 = madd(
+        g75,
+        k5_25,
+        madd(
+          g65,
+          k2_5,
+          madd(
+            g55,
+            km2_5,
+            madd(
+              g45,
+              k2_5,
+              madd(g35, km2_5, madd(g25, k4_25, f32x4.mul(g15, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt45 = madd(
+        g65,
+        km5,
+        madd(
+          g55,
+          km5,
+          madd(
+            g45,
+            km1_25,
+            madd(
+              g35,
+              km1_25,
+              madd(g25, km4_25, madd(g15, km4_25, f32x4.mul(g05, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt55 = madd(
+        g75,
+        km5_25,
+        madd(
+          g65,
+          km0_5,
+          madd(g55, k0_5, madd(g45, km2, madd(g35, k2, f32x4.sub(g15, g25)))),
+        ),
+      );
+      const zt65 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g15, g05), g25), g35), g45),
+          g55,
+        ),
+        g65,
+      );
+      const zt75 = g75;
+      const zt06 = g06;
+      const zt16 = f32x4.sub(
+        madd(
+          g66,
+          km2,
+          madd(g56, k2, madd(g46, km0_5, madd(g36, k0_5, f32x4.sub(g16, g26)))),
+        ),
+        g76,
+      );
+      const zt26 = madd(
+        g66,
+        k4,
+        madd(
+          g56,
+          k4,
+          madd(
+            g46,
+            k0_25,
+            madd(g36, k0_25, f32x4.add(madd(g06, km5_25, g16), g26)),
+          ),
+        ),
+      );
+      const zt36 = madd(
+        g76,
+        k5_25,
+        madd(
+          g66,
+          k2_5,
+          madd(
+            g56,
+            km2_5,
+            madd(
+              g46,
+              k2_5,
+              madd(g36, km2_5, madd(g26, k4_25, f32x4.mul(g16, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt46 = madd(
+        g66,
+        km5,
+        madd(
+          g56,
+          km5,
+          madd(
+            g46,
+            km1_25,
+            madd(
+              g36,
+              km1_25,
+              madd(g26, km4_25, madd(g16, km4_25, f32x4.mul(g06, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt56 = madd(
+        g76,
+        km5_25,
+        madd(
+          g66,
+          km0_5,
+          madd(g56, k0_5, madd(g46, km2, madd(g36, k2, f32x4.sub(g16, g26)))),
+        ),
+      );
+      const zt66 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g16, g06), g26), g36), g46),
+          g56,
+        ),
+        g66,
+      );
+      const zt76 = g76;
+      const zt07 = g07;
+      const zt17 = f32x4.sub(
+        madd(
+          g67,
+          km2,
+          madd(g57, k2, madd(g47, km0_5, madd(g37, k0_5, f32x4.sub(g17, g27)))),
+        ),
+        g77,
+      );
+      const zt27 = madd(
+        g67,
+        k4,
+        madd(
+          g57,
+          k4,
+          madd(
+            g47,
+            k0_25,
+            madd(g37, k0_25, f32x4.add(madd(g07, km5_25, g17), g27)),
+          ),
+        ),
+      );
+      const zt37 = madd(
+        g77,
+        k5_25,
+        madd(
+          g67,
+          k2_5,
+          madd(
+            g57,
+            km2_5,
+            madd(
+              g47,
+              k2_5,
+              madd(g37, km2_5, madd(g27, k4_25, f32x4.mul(g17, km4_25))),
+            ),
+          ),
+        ),
+      );
+      const zt47 = madd(
+        g67,
+        km5,
+        madd(
+          g57,
+          km5,
+          madd(
+            g47,
+            km1_25,
+            madd(
+              g37,
+              km1_25,
+              madd(g27, km4_25, madd(g17, km4_25, f32x4.mul(g07, k5_25))),
+            ),
+          ),
+        ),
+      );
+      const zt57 = madd(
+        g77,
+        km5_25,
+        madd(
+          g67,
+          km0_5,
+          madd(g57, k0_5, madd(g47, km2, madd(g37, k2, f32x4.sub(g17, g27)))),
+        ),
+      );
+      const zt67 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.sub(g17, g07), g27), g37), g47),
+          g57,
+        ),
+        g67,
+      );
+      const zt77 = g77;
+      const z00 = zt00;
+      v128.store(p00 + cb, f32x4.add(v128.load(p00 + cb), z00));
+      const z01 = f32x4.sub(
+        madd(
+          zt06,
+          km2,
+          madd(
+            zt05,
+            k2,
+            madd(zt04, km0_5, madd(zt03, k0_5, f32x4.sub(zt01, zt02))),
+          ),
+        ),
+        zt07,
+      );
+      v128.store(p01 + cb, f32x4.add(v128.load(p01 + cb), z01));
+      const z02 = madd(
+        zt06,
+        k4,
+        madd(
+          zt05,
+          k4,
+          madd(
+            zt04,
+            k0_25,
+            madd(zt03, k0_25, f32x4.add(madd(zt00, km5_25, zt01), zt02)),
+          ),
+        ),
+      );
+      v128.store(p02 + cb, f32x4.add(v128.load(p02 + cb), z02));
+      const z03 = madd(
+        zt07,
+        k5_25,
+        madd(
+          zt06,
+          k2_5,
+          madd(
+            zt05,
+            km2_5,
+            madd(
+              zt04,
+              k2_5,
+              madd(zt03, km2_5, madd(zt02, k4_25, f32x4.mul(zt01, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p03 + cb, f32x4.add(v128.load(p03 + cb), z03));
+      const z04 = madd(
+        zt06,
+        km5,
+        madd(
+          zt05,
+          km5,
+          madd(
+            zt04,
+            km1_25,
+            madd(
+              zt03,
+              km1_25,
+              madd(zt02, km4_25, madd(zt01, km4_25, f32x4.mul(zt00, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p04 + cb, f32x4.add(v128.load(p04 + cb), z04));
+      const z05 = madd(
+        zt07,
+        km5_25,
+        madd(
+          zt06,
+          km0_5,
+          madd(
+            zt05,
+            k0_5,
+            madd(zt04, km2, madd(zt03, k2, f32x4.sub(zt01, zt02))),
+          ),
+        ),
+      );
+      v128.store(p05 + cb, f32x4.add(v128.load(p05 + cb), z05));
+      const z06 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt01, zt00), zt02), zt03),
+            zt04,
+          ),
+          zt05,
+        ),
+        zt06,
+      );
+      v128.store(p06 + cb, f32x4.add(v128.load(p06 + cb), z06));
+      const z07 = zt07;
+      v128.store(p07 + cb, f32x4.add(v128.load(p07 + cb), z07));
+      const z10 = zt10;
+      v128.store(p10 + cb, f32x4.add(v128.load(p10 + cb), z10));
+      const z11 = f32x4.sub(
+        madd(
+          zt16,
+          km2,
+          madd(
+            zt15,
+            k2,
+            madd(zt14, km0_5, madd(zt13, k0_5, f32x4.sub(zt11, zt12))),
+          ),
+        ),
+        zt17,
+      );
+      v128.store(p11 + cb, f32x4.add(v128.load(p11 + cb), z11));
+      const z12 = madd(
+        zt16,
+        k4,
+        madd(
+          zt15,
+          k4,
+          madd(
+            zt14,
+            k0_25,
+            madd(zt13, k0_25, f32x4.add(madd(zt10, km5_25, zt11), zt12)),
+          ),
+        ),
+      );
+      v128.store(p12 + cb, f32x4.add(v128.load(p12 + cb), z12));
+      const z13 = madd(
+        zt17,
+        k5_25,
+        madd(
+          zt16,
+          k2_5,
+          madd(
+            zt15,
+            km2_5,
+            madd(
+              zt14,
+              k2_5,
+              madd(zt13, km2_5, madd(zt12, k4_25, f32x4.mul(zt11, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p13 + cb, f32x4.add(v128.load(p13 + cb), z13));
+      const z14 = madd(
+        zt16,
+        km5,
+        madd(
+          zt15,
+          km5,
+          madd(
+            zt14,
+            km1_25,
+            madd(
+              zt13,
+              km1_25,
+              madd(zt12, km4_25, madd(zt11, km4_25, f32x4.mul(zt10, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p14 + cb, f32x4.add(v128.load(p14 + cb), z14));
+      const z15 = madd(
+        zt17,
+        km5_25,
+        madd(
+          zt16,
+          km0_5,
+          madd(
+            zt15,
+            k0_5,
+            madd(zt14, km2, madd(zt13, k2, f32x4.sub(zt11, zt12))),
+          ),
+        ),
+      );
+      v128.store(p15 + cb, f32x4.add(v128.load(p15 + cb), z15));
+      const z16 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt11, zt10), zt12), zt13),
+            zt14,
+          ),
+          zt15,
+        ),
+        zt16,
+      );
+      v128.store(p16 + cb, f32x4.add(v128.load(p16 + cb), z16));
+      const z17 = zt17;
+      v128.store(p17 + cb, f32x4.add(v128.load(p17 + cb), z17));
+      const z20 = zt20;
+      v128.store(p20 + cb, f32x4.add(v128.load(p20 + cb), z20));
+      const z21 = f32x4.sub(
+        madd(
+          zt26,
+          km2,
+          madd(
+            zt25,
+            k2,
+            madd(zt24, km0_5, madd(zt23, k0_5, f32x4.sub(zt21, zt22))),
+          ),
+        ),
+        zt27,
+      );
+      v128.store(p21 + cb, f32x4.add(v128.load(p21 + cb), z21));
+      const z22 = madd(
+        zt26,
+        k4,
+        madd(
+          zt25,
+          k4,
+          madd(
+            zt24,
+            k0_25,
+            madd(zt23, k0_25, f32x4.add(madd(zt20, km5_25, zt21), zt22)),
+          ),
+        ),
+      );
+      v128.store(p22 + cb, f32x4.add(v128.load(p22 + cb), z22));
+      const z23 = madd(
+        zt27,
+        k5_25,
+        madd(
+          zt26,
+          k2_5,
+          madd(
+            zt25,
+            km2_5,
+            madd(
+              zt24,
+              k2_5,
+              madd(zt23, km2_5, madd(zt22, k4_25, f32x4.mul(zt21, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p23 + cb, f32x4.add(v128.load(p23 + cb), z23));
+      const z24 = madd(
+        zt26,
+        km5,
+        madd(
+          zt25,
+          km5,
+          madd(
+            zt24,
+            km1_25,
+            madd(
+              zt23,
+              km1_25,
+              madd(zt22, km4_25, madd(zt21, km4_25, f32x4.mul(zt20, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p24 + cb, f32x4.add(v128.load(p24 + cb), z24));
+      const z25 = madd(
+        zt27,
+        km5_25,
+        madd(
+          zt26,
+          km0_5,
+          madd(
+            zt25,
+            k0_5,
+            madd(zt24, km2, madd(zt23, k2, f32x4.sub(zt21, zt22))),
+          ),
+        ),
+      );
+      v128.store(p25 + cb, f32x4.add(v128.load(p25 + cb), z25));
+      const z26 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt21, zt20), zt22), zt23),
+            zt24,
+          ),
+          zt25,
+        ),
+        zt26,
+      );
+      v128.store(p26 + cb, f32x4.add(v128.load(p26 + cb), z26));
+      const z27 = zt27;
+      v128.store(p27 + cb, f32x4.add(v128.load(p27 + cb), z27));
+      const z30 = zt30;
+      v128.store(p30 + cb, f32x4.add(v128.load(p30 + cb), z30));
+      const z31 = f32x4.sub(
+        madd(
+          zt36,
+          km2,
+          madd(
+            zt35,
+            k2,
+            madd(zt34, km0_5, madd(zt33, k0_5, f32x4.sub(zt31, zt32))),
+          ),
+        ),
+        zt37,
+      );
+      v128.store(p31 + cb, f32x4.add(v128.load(p31 + cb), z31));
+      const z32 = madd(
+        zt36,
+        k4,
+        madd(
+          zt35,
+          k4,
+          madd(
+            zt34,
+            k0_25,
+            madd(zt33, k0_25, f32x4.add(madd(zt30, km5_25, zt31), zt32)),
+          ),
+        ),
+      );
+      v128.store(p32 + cb, f32x4.add(v128.load(p32 + cb), z32));
+      const z33 = madd(
+        zt37,
+        k5_25,
+        madd(
+          zt36,
+          k2_5,
+          madd(
+            zt35,
+            km2_5,
+            madd(
+              zt34,
+              k2_5,
+              madd(zt33, km2_5, madd(zt32, k4_25, f32x4.mul(zt31, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p33 + cb, f32x4.add(v128.load(p33 + cb), z33));
+      const z34 = madd(
+        zt36,
+        km5,
+        madd(
+          zt35,
+          km5,
+          madd(
+            zt34,
+            km1_25,
+            madd(
+              zt33,
+              km1_25,
+              madd(zt32, km4_25, madd(zt31, km4_25, f32x4.mul(zt30, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p34 + cb, f32x4.add(v128.load(p34 + cb), z34));
+      const z35 = madd(
+        zt37,
+        km5_25,
+        madd(
+          zt36,
+          km0_5,
+          madd(
+            zt35,
+            k0_5,
+            madd(zt34, km2, madd(zt33, k2, f32x4.sub(zt31, zt32))),
+          ),
+        ),
+      );
+      v128.store(p35 + cb, f32x4.add(v128.load(p35 + cb), z35));
+      const z36 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt31, zt30), zt32), zt33),
+            zt34,
+          ),
+          zt35,
+        ),
+        zt36,
+      );
+      v128.store(p36 + cb, f32x4.add(v128.load(p36 + cb), z36));
+      const z37 = zt37;
+      v128.store(p37 + cb, f32x4.add(v128.load(p37 + cb), z37));
+      const z40 = zt40;
+      v128.store(p40 + cb, f32x4.add(v128.load(p40 + cb), z40));
+      const z41 = f32x4.sub(
+        madd(
+          zt46,
+          km2,
+          madd(
+            zt45,
+            k2,
+            madd(zt44, km0_5, madd(zt43, k0_5, f32x4.sub(zt41, zt42))),
+          ),
+        ),
+        zt47,
+      );
+      v128.store(p41 + cb, f32x4.add(v128.load(p41 + cb), z41));
+      const z42 = madd(
+        zt46,
+        k4,
+        madd(
+          zt45,
+          k4,
+          madd(
+            zt44,
+            k0_25,
+            madd(zt43, k0_25, f32x4.add(madd(zt40, km5_25, zt41), zt42)),
+          ),
+        ),
+      );
+      v128.store(p42 + cb, f32x4.add(v128.load(p42 + cb), z42));
+      const z43 = madd(
+        zt47,
+        k5_25,
+        madd(
+          zt46,
+          k2_5,
+          madd(
+            zt45,
+            km2_5,
+            madd(
+              zt44,
+              k2_5,
+              madd(zt43, km2_5, madd(zt42, k4_25, f32x4.mul(zt41, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p43 + cb, f32x4.add(v128.load(p43 + cb), z43));
+      const z44 = madd(
+        zt46,
+        km5,
+        madd(
+          zt45,
+          km5,
+          madd(
+            zt44,
+            km1_25,
+            madd(
+              zt43,
+              km1_25,
+              madd(zt42, km4_25, madd(zt41, km4_25, f32x4.mul(zt40, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p44 + cb, f32x4.add(v128.load(p44 + cb), z44));
+      const z45 = madd(
+        zt47,
+        km5_25,
+        madd(
+          zt46,
+          km0_5,
+          madd(
+            zt45,
+            k0_5,
+            madd(zt44, km2, madd(zt43, k2, f32x4.sub(zt41, zt42))),
+          ),
+        ),
+      );
+      v128.store(p45 + cb, f32x4.add(v128.load(p45 + cb), z45));
+      const z46 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt41, zt40), zt42), zt43),
+            zt44,
+          ),
+          zt45,
+        ),
+        zt46,
+      );
+      v128.store(p46 + cb, f32x4.add(v128.load(p46 + cb), z46));
+      const z47 = zt47;
+      v128.store(p47 + cb, f32x4.add(v128.load(p47 + cb), z47));
+      const z50 = zt50;
+      v128.store(p50 + cb, f32x4.add(v128.load(p50 + cb), z50));
+      const z51 = f32x4.sub(
+        madd(
+          zt56,
+          km2,
+          madd(
+            zt55,
+            k2,
+            madd(zt54, km0_5, madd(zt53, k0_5, f32x4.sub(zt51, zt52))),
+          ),
+        ),
+        zt57,
+      );
+      v128.store(p51 + cb, f32x4.add(v128.load(p51 + cb), z51));
+      const z52 = madd(
+        zt56,
+        k4,
+        madd(
+          zt55,
+          k4,
+          madd(
+            zt54,
+            k0_25,
+            madd(zt53, k0_25, f32x4.add(madd(zt50, km5_25, zt51), zt52)),
+          ),
+        ),
+      );
+      v128.store(p52 + cb, f32x4.add(v128.load(p52 + cb), z52));
+      const z53 = madd(
+        zt57,
+        k5_25,
+        madd(
+          zt56,
+          k2_5,
+          madd(
+            zt55,
+            km2_5,
+            madd(
+              zt54,
+              k2_5,
+              madd(zt53, km2_5, madd(zt52, k4_25, f32x4.mul(zt51, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p53 + cb, f32x4.add(v128.load(p53 + cb), z53));
+      const z54 = madd(
+        zt56,
+        km5,
+        madd(
+          zt55,
+          km5,
+          madd(
+            zt54,
+            km1_25,
+            madd(
+              zt53,
+              km1_25,
+              madd(zt52, km4_25, madd(zt51, km4_25, f32x4.mul(zt50, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p54 + cb, f32x4.add(v128.load(p54 + cb), z54));
+      const z55 = madd(
+        zt57,
+        km5_25,
+        madd(
+          zt56,
+          km0_5,
+          madd(
+            zt55,
+            k0_5,
+            madd(zt54, km2, madd(zt53, k2, f32x4.sub(zt51, zt52))),
+          ),
+        ),
+      );
+      v128.store(p55 + cb, f32x4.add(v128.load(p55 + cb), z55));
+      const z56 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt51, zt50), zt52), zt53),
+            zt54,
+          ),
+          zt55,
+        ),
+        zt56,
+      );
+      v128.store(p56 + cb, f32x4.add(v128.load(p56 + cb), z56));
+      const z57 = zt57;
+      v128.store(p57 + cb, f32x4.add(v128.load(p57 + cb), z57));
+      const z60 = zt60;
+      v128.store(p60 + cb, f32x4.add(v128.load(p60 + cb), z60));
+      const z61 = f32x4.sub(
+        madd(
+          zt66,
+          km2,
+          madd(
+            zt65,
+            k2,
+            madd(zt64, km0_5, madd(zt63, k0_5, f32x4.sub(zt61, zt62))),
+          ),
+        ),
+        zt67,
+      );
+      v128.store(p61 + cb, f32x4.add(v128.load(p61 + cb), z61));
+      const z62 = madd(
+        zt66,
+        k4,
+        madd(
+          zt65,
+          k4,
+          madd(
+            zt64,
+            k0_25,
+            madd(zt63, k0_25, f32x4.add(madd(zt60, km5_25, zt61), zt62)),
+          ),
+        ),
+      );
+      v128.store(p62 + cb, f32x4.add(v128.load(p62 + cb), z62));
+      const z63 = madd(
+        zt67,
+        k5_25,
+        madd(
+          zt66,
+          k2_5,
+          madd(
+            zt65,
+            km2_5,
+            madd(
+              zt64,
+              k2_5,
+              madd(zt63, km2_5, madd(zt62, k4_25, f32x4.mul(zt61, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p63 + cb, f32x4.add(v128.load(p63 + cb), z63));
+      const z64 = madd(
+        zt66,
+        km5,
+        madd(
+          zt65,
+          km5,
+          madd(
+            zt64,
+            km1_25,
+            madd(
+              zt63,
+              km1_25,
+              madd(zt62, km4_25, madd(zt61, km4_25, f32x4.mul(zt60, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p64 + cb, f32x4.add(v128.load(p64 + cb), z64));
+      const z65 = madd(
+        zt67,
+        km5_25,
+        madd(
+          zt66,
+          km0_5,
+          madd(
+            zt65,
+            k0_5,
+            madd(zt64, km2, madd(zt63, k2, f32x4.sub(zt61, zt62))),
+          ),
+        ),
+      );
+      v128.store(p65 + cb, f32x4.add(v128.load(p65 + cb), z65));
+      const z66 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt61, zt60), zt62), zt63),
+            zt64,
+          ),
+          zt65,
+        ),
+        zt66,
+      );
+      v128.store(p66 + cb, f32x4.add(v128.load(p66 + cb), z66));
+      const z67 = zt67;
+      v128.store(p67 + cb, f32x4.add(v128.load(p67 + cb), z67));
+      const z70 = zt70;
+      v128.store(p70 + cb, f32x4.add(v128.load(p70 + cb), z70));
+      const z71 = f32x4.sub(
+        madd(
+          zt76,
+          km2,
+          madd(
+            zt75,
+            k2,
+            madd(zt74, km0_5, madd(zt73, k0_5, f32x4.sub(zt71, zt72))),
+          ),
+        ),
+        zt77,
+      );
+      v128.store(p71 + cb, f32x4.add(v128.load(p71 + cb), z71));
+      const z72 = madd(
+        zt76,
+        k4,
+        madd(
+          zt75,
+          k4,
+          madd(
+            zt74,
+            k0_25,
+            madd(zt73, k0_25, f32x4.add(madd(zt70, km5_25, zt71), zt72)),
+          ),
+        ),
+      );
+      v128.store(p72 + cb, f32x4.add(v128.load(p72 + cb), z72));
+      const z73 = madd(
+        zt77,
+        k5_25,
+        madd(
+          zt76,
+          k2_5,
+          madd(
+            zt75,
+            km2_5,
+            madd(
+              zt74,
+              k2_5,
+              madd(zt73, km2_5, madd(zt72, k4_25, f32x4.mul(zt71, km4_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p73 + cb, f32x4.add(v128.load(p73 + cb), z73));
+      const z74 = madd(
+        zt76,
+        km5,
+        madd(
+          zt75,
+          km5,
+          madd(
+            zt74,
+            km1_25,
+            madd(
+              zt73,
+              km1_25,
+              madd(zt72, km4_25, madd(zt71, km4_25, f32x4.mul(zt70, k5_25))),
+            ),
+          ),
+        ),
+      );
+      v128.store(p74 + cb, f32x4.add(v128.load(p74 + cb), z74));
+      const z75 = madd(
+        zt77,
+        km5_25,
+        madd(
+          zt76,
+          km0_5,
+          madd(
+            zt75,
+            k0_5,
+            madd(zt74, km2, madd(zt73, k2, f32x4.sub(zt71, zt72))),
+          ),
+        ),
+      );
+      v128.store(p75 + cb, f32x4.add(v128.load(p75 + cb), z75));
+      const z76 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.sub(zt71, zt70), zt72), zt73),
+            zt74,
+          ),
+          zt75,
+        ),
+        zt76,
+      );
+      v128.store(p76 + cb, f32x4.add(v128.load(p76 + cb), z76));
+      const z77 = zt77;
+      v128.store(p77 + cb, f32x4.add(v128.load(p77 + cb), z77));
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const g00 = load<f32>(P0 + o + cb);
+      const g01 = load<f32>(P1 + o + cb);
+      const g02 = load<f32>(P2 + o + cb);
+      const g03 = load<f32>(P3 + o + cb);
+      const g04 = load<f32>(P4 + o + cb);
+      const g05 = load<f32>(P5 + o + cb);
+      const g06 = load<f32>(P6 + o + cb);
+      const g07 = load<f32>(P7 + o + cb);
+      const g10 = load<f32>(P8 + o + cb);
+      const g11 = load<f32>(P9 + o + cb);
+      const g12 = load<f32>(P10 + o + cb);
+      const g13 = load<f32>(P11 + o + cb);
+      const g14 = load<f32>(P12 + o + cb);
+      const g15 = load<f32>(P13 + o + cb);
+      const g16 = load<f32>(P14 + o + cb);
+      const g17 = load<f32>(P15 + o + cb);
+      const g20 = load<f32>(P16 + o + cb);
+      const g21 = load<f32>(P17 + o + cb);
+      const g22 = load<f32>(P18 + o + cb);
+      const g23 = load<f32>(P19 + o + cb);
+      const g24 = load<f32>(P20 + o + cb);
+      const g25 = load<f32>(P21 + o + cb);
+      const g26 = load<f32>(P22 + o + cb);
+      const g27 = load<f32>(P23 + o + cb);
+      const g30 = load<f32>(P24 + o + cb);
+      const g31 = load<f32>(P25 + o + cb);
+      const g32 = load<f32>(P26 + o + cb);
+      const g33 = load<f32>(P27 + o + cb);
+      const g34 = load<f32>(P28 + o + cb);
+      const g35 = load<f32>(P29 + o + cb);
+      const g36 = load<f32>(P30 + o + cb);
+      const g37 = load<f32>(P31 + o + cb);
+      const g40 = load<f32>(P32 + o + cb);
+      const g41 = load<f32>(P33 + o + cb);
+      const g42 = load<f32>(P34 + o + cb);
+      const g43 = load<f32>(P35 + o + cb);
+      const g44 = load<f32>(P36 + o + cb);
+      const g45 = load<f32>(P37 + o + cb);
+      const g46 = load<f32>(P38 + o + cb);
+      const g47 = load<f32>(P39 + o + cb);
+      const g50 = load<f32>(P40 + o + cb);
+      const g51 = load<f32>(P41 + o + cb);
+      const g52 = load<f32>(P42 + o + cb);
+      const g53 = load<f32>(P43 + o + cb);
+      const g54 = load<f32>(P44 + o + cb);
+      const g55 = load<f32>(P45 + o + cb);
+      const g56 = load<f32>(P46 + o + cb);
+      const g57 = load<f32>(P47 + o + cb);
+      const g60 = load<f32>(P48 + o + cb);
+      const g61 = load<f32>(P49 + o + cb);
+      const g62 = load<f32>(P50 + o + cb);
+      const g63 = load<f32>(P51 + o + cb);
+      const g64 = load<f32>(P52 + o + cb);
+      const g65 = load<f32>(P53 + o + cb);
+      const g66 = load<f32>(P54 + o + cb);
+      const g67 = load<f32>(P55 + o + cb);
+      const g70 = load<f32>(P56 + o + cb);
+      const g71 = load<f32>(P57 + o + cb);
+      const g72 = load<f32>(P58 + o + cb);
+      const g73 = load<f32>(P59 + o + cb);
+      const g74 = load<f32>(P60 + o + cb);
+      const g75 = load<f32>(P61 + o + cb);
+      const g76 = load<f32>(P62 + o + cb);
+      const g77 = load<f32>(P63 + o + cb);
+      const zt00 = g00;
+      const zt10 =
+        (((((g10 - g20) + g30 * <f32> (0.5)) + g40 * <f32> (-0.5)) +
+          g50 * <f32> (2.0)) + g60 * <f32> (-2.0)) - g70;
+      const zt20 =
+        (((((g10 + g00 * <f32> (-5.25)) + g20) + g30 * <f32> (0.25)) +
+          g40 * <f32> (0.25)) + g50 * <f32> (4.0)) + g60 * <f32> (4.0);
+      const zt30 =
+        ((((((g10 * <f32> (-4.25)) + g20 * <f32> (4.25)) + g30 * <f32> (-2.5)) +
+          g40 * <f32> (2.5)) + g50 * <f32> (-2.5)) + g60 * <f32> (2.5)) +
+        g70 * <f32> (5.25);
+      const zt40 =
+        ((((((g00 * <f32> (5.25)) + g10 * <f32> (-4.25)) +
+          g20 * <f32> (-4.25)) + g30 * <f32> (-1.25)) + g40 * <f32> (-1.25)) +
+          g50 * <f32> (-5.0)) + g60 * <f32> (-5.0);
+      const zt50 =
+        (((((g10 - g20) + g30 * <f32> (2.0)) + g40 * <f32> (-2.0)) +
+          g50 * <f32> (0.5)) + g60 * <f32> (-0.5)) + g70 * <f32> (-5.25);
+      const zt60 = (((((g10 - g00) + g20) + g30) + g40) + g50) + g60;
+      const zt70 = g70;
+      const zt01 = g01;
+      const zt11 =
+        (((((g11 - g21) + g31 * <f32> (0.5)) + g41 * <f32> (-0.5)) +
+          g51 * <f32> (2.0)) + g61 * <f32> (-2.0)) - g71;
+      const zt21 =
+        (((((g11 + g01 * <f32> (-5.25)) + g21) + g31 * <f32> (0.25)) +
+          g41 * <f32> (0.25)) + g51 * <f32> (4.0)) + g61 * <f32> (4.0);
+      const zt31 =
+        ((((((g11 * <f32> (-4.25)) + g21 * <f32> (4.25)) + g31 * <f32> (-2.5)) +
+          g41 * <f32> (2.5)) + g51 * <f32> (-2.5)) + g61 * <f32> (2.5)) +
+        g71 * <f32> (5.25);
+      const zt41 =
+        ((((((g01 * <f32> (5.25)) + g11 * <f32> (-4.25)) +
+          g21 * <f32> (-4.25)) + g31 * <f32> (-1.25)) + g41 * <f32> (-1.25)) +
+          g51 * <f32> (-5.0)) + g61 * <f32> (-5.0);
+      const zt51 =
+        (((((g11 - g21) + g31 * <f32> (2.0)) + g41 * <f32> (-2.0)) +
+          g51 * <f32> (0.5)) + g61 * <f32> (-0.5)) + g71 * <f32> (-5.25);
+      const zt61 = (((((g11 - g01) + g21) + g31) + g41) + g51) + g61;
+      const zt71 = g71;
+      const zt02 = g02;
+      const zt12 =
+        (((((g12 - g22) + g32 * <f32> (0.5)) + g42 * <f32> (-0.5)) +
+          g52 * <f32> (2.0)) + g62 * <f32> (-2.0)) - g72;
+      const zt22 =
+        (((((g12 + g02 * <f32> (-5.25)) + g22) + g32 * <f32> (0.25)) +
+          g42 * <f32> (0.25)) + g52 * <f32> (4.0)) + g62 * <f32> (4.0);
+      const zt32 =
+        ((((((g12 * <f32> (-4.25)) + g22 * <f32> (4.25)) + g32 * <f32> (-2.5)) +
+          g42 * <f32> (2.5)) + g52 * <f32> (-2.5)) + g62 * <f32> (2.5)) +
+        g72 * <f32> (5.25);
+      const zt42 =
+        ((((((g02 * <f32> (5.25)) + g12 * <f32> (-4.25)) +
+          g22 * <f32> (-4.25)) + g32 * <f32> (-1.25)) + g42 * <f32> (-1.25)) +
+          g52 * <f32> (-5.0)) + g62 * <f32> (-5.0);
+      const zt52 =
+        (((((g12 - g22) + g32 * <f32> (2.0)) + g42 * <f32> (-2.0)) +
+          g52 * <f32> (0.5)) + g62 * <f32> (-0.5)) + g72 * <f32> (-5.25);
+      const zt62 = (((((g12 - g02) + g22) + g32) + g42) + g52) + g62;
+      const zt72 = g72;
+      const zt03 = g03;
+      const zt13 =
+        (((((g13 - g23) + g33 * <f32> (0.5)) + g43 * <f32> (-0.5)) +
+          g53 * <f32> (2.0)) + g63 * <f32> (-2.0)) - g73;
+      const zt23 =
+        (((((g13 + g03 * <f32> (-5.25)) + g23) + g33 * <f32> (0.25)) +
+          g43 * <f32> (0.25)) + g53 * <f32> (4.0)) + g63 * <f32> (4.0);
+      const zt33 =
+        ((((((g13 * <f32> (-4.25)) + g23 * <f32> (4.25)) + g33 * <f32> (-2.5)) +
+          g43 * <f32> (2.5)) + g53 * <f32> (-2.5)) + g63 * <f32> (2.5)) +
+        g73 * <f32> (5.25);
+      const zt43 =
+        ((((((g03 * <f32> (5.25)) + g13 * <f32> (-4.25)) +
+          g23 * <f32> (-4.25)) + g33 * <f32> (-1.25)) + g43 * <f32> (-1.25)) +
+          g53 * <f32> (-5.0)) + g63 * <f32> (-5.0);
+      const zt53 =
+        (((((g13 - g23) + g33 * <f32> (2.0)) + g43 * <f32> (-2.0)) +
+          g53 * <f32> (0.5)) + g63 * <f32> (-0.5)) + g73 * <f32> (-5.25);
+      const zt63 = (((((g13 - g03) + g23) + g33) + g43) + g53) + g63;
+      const zt73 = g73;
+      const zt04 = g04;
+      const zt14 =
+        (((((g14 - g24) + g34 * <f32> (0.5)) + g44 * <f32> (-0.5)) +
+          g54 * <f32> (2.0)) + g64 * <f32> (-2.0)) - g74;
+      const zt24 =
+        (((((g14 + g04 * <f32> (-5.25)) + g24) + g34 * <f32> (0.25)) +
+          g44 * <f32> (0.25)) + g54 * <f32> (4.0)) + g64 * <f32> (4.0);
+      const zt34 =
+        ((((((g14 * <f32> (-4.25)) + g24 * <f32> (4.25)) + g34 * <f32> (-2.5)) +
+          g44 * <f32> (2.5)) + g54 * <f32> (-2.5)) + g64 * <f32> (2.5)) +
+        g74 * <f32> (5.25);
+      const zt44 =
+        ((((((g04 * <f32> (5.25)) + g14 * <f32> (-4.25)) +
+          g24 * <f32> (-4.25)) + g34 * <f32> (-1.25)) + g44 * <f32> (-1.25)) +
+          g54 * <f32> (-5.0)) + g64 * <f32> (-5.0);
+      const zt54 =
+        (((((g14 - g24) + g34 * <f32> (2.0)) + g44 * <f32> (-2.0)) +
+          g54 * <f32> (0.5)) + g64 * <f32> (-0.5)) + g74 * <f32> (-5.25);
+      const zt64 = (((((g14 - g04) + g24) + g34) + g44) + g54) + g64;
+      const zt74 = g74;
+      const zt05 = g05;
+      const zt15 =
+        (((((g15 - g25) + g35 * <f32> (0.5)) + g45 * <f32> (-0.5)) +
+          g55 * <f32> (2.0)) + g65 * <f32> (-2.0)) - g75;
+      const zt25 =
+        (((((g15 + g05 * <f32> (-5.25)) + g25) + g35 * <f32> (0.25)) +
+          g45 * <f32> (0.25)) + g55 * <f32> (4.0)) + g65 * <f32> (4.0);
+      const zt35 =
+        ((((((g15 * <f32> (-4.25)) + g25 * <f32> (4.25)) + g35 * <f32> (-2.5)) +
+          g45 * <f32> (2.5)) + g55 * <f32> (-2.5)) + g65 * <f32> (2.5)) +
+        g75 * <f32> (5.25);
+      const zt45 =
+        ((((((g05 * <f32> (5.25)) + g15 * <f32> (-4.25)) +
+          g25 * <f32> (-4.25)) + g35 * <f32> (-1.25)) + g45 * <f32> (-1.25)) +
+          g55 * <f32> (-5.0)) + g65 * <f32> (-5.0);
+      const zt55 =
+        (((((g15 - g25) + g35 * <f32> (2.0)) + g45 * <f32> (-2.0)) +
+          g55 * <f32> (0.5)) + g65 * <f32> (-0.5)) + g75 * <f32> (-5.25);
+      const zt65 = (((((g15 - g05) + g25) + g35) + g45) + g55) + g65;
+      const zt75 = g75;
+      const zt06 = g06;
+      const zt16 =
+        (((((g16 - g26) + g36 * <f32> (0.5)) + g46 * <f32> (-0.5)) +
+          g56 * <f32> (2.0)) + g66 * <f32> (-2.0)) - g76;
+      const zt26 =
+        (((((g16 + g06 * <f32> (-5.25)) + g26) + g36 * <f32> (0.25)) +
+          g46 * <f32> (0.25)) + g56 * <f32> (4.0)) + g66 * <f32> (4.0);
+      const zt36 =
+        ((((((g16 * <f32> (-4.25)) + g26 * <f32> (4.25)) + g36 * <f32> (-2.5)) +
+          g46 * <f32> (2.5)) + g56 * <f32> (-2.5)) + g66 * <f32> (2.5)) +
+        g76 * <f32> (5.25);
+      const zt46 =
+        ((((((g06 * <f32> (5.25)) + g16 * <f32> (-4.25)) +
+          g26 * <f32> (-4.25)) + g36 * <f32> (-1.25)) + g46 * <f32> (-1.25)) +
+          g56 * <f32> (-5.0)) + g66 * <f32> (-5.0);
+      const zt56 =
+        (((((g16 - g26) + g36 * <f32> (2.0)) + g46 * <f32> (-2.0)) +
+          g56 * <f32> (0.5)) + g66 * <f32> (-0.5)) + g76 * <f32> (-5.25);
+      const zt66 = (((((g16 - g06) + g26) + g36) + g46) + g56) + g66;
+      const zt76 = g76;
+      const zt07 = g07;
+      const zt17 =
+        (((((g17 - g27) + g37 * <f32> (0.5)) + g47 * <f32> (-0.5)) +
+          g57 * <f32> (2.0)) + g67 * <f32> (-2.0)) - g77;
+      const zt27 =
+        (((((g17 + g07 * <f32> (-5.25)) + g27) + g37 * <f32> (0.25)) +
+          g47 * <f32> (0.25)) + g57 * <f32> (4.0)) + g67 * <f32> (4.0);
+      const zt37 =
+        ((((((g17 * <f32> (-4.25)) + g27 * <f32> (4.25)) + g37 * <f32> (-2.5)) +
+          g47 * <f32> (2.5)) + g57 * <f32> (-2.5)) + g67 * <f32> (2.5)) +
+        g77 * <f32> (5.25);
+      const zt47 =
+        ((((((g07 * <f32> (5.25)) + g17 * <f32> (-4.25)) +
+          g27 * <f32> (-4.25)) + g37 * <f32> (-1.25)) + g47 * <f32> (-1.25)) +
+          g57 * <f32> (-5.0)) + g67 * <f32> (-5.0);
+      const zt57 =
+        (((((g17 - g27) + g37 * <f32> (2.0)) + g47 * <f32> (-2.0)) +
+          g57 * <f32> (0.5)) + g67 * <f32> (-0.5)) + g77 * <f32> (-5.25);
+      const zt67 = (((((g17 - g07) + g27) + g37) + g47) + g57) + g67;
+      const zt77 = g77;
+      const z00 = zt00;
+      store<f32>(p00 + cb, load<f32>(p00 + cb) + z00);
+      const z01 =
+        (((((zt01 - zt02) + zt03 * <f32> (0.5)) + zt04 * <f32> (-0.5)) +
+          zt05 * <f32> (2.0)) + zt06 * <f32> (-2.0)) - zt07;
+      store<f32>(p01 + cb, load<f32>(p01 + cb) + z01);
+      const z02 =
+        (((((zt01 + zt00 * <f32> (-5.25)) + zt02) + zt03 * <f32> (0.25)) +
+          zt04 * <f32> (0.25)) + zt05 * <f32> (4.0)) + zt06 * <f32> (4.0);
+      store<f32>(p02 + cb, load<f32>(p02 + cb) + z02);
+      const z03 =
+        ((((((zt01 * <f32> (-4.25)) + zt02 * <f32> (4.25)) +
+          zt03 * <f32> (-2.5)) + zt04 * <f32> (2.5)) + zt05 * <f32> (-2.5)) +
+          zt06 * <f32> (2.5)) + zt07 * <f32> (5.25);
+      store<f32>(p03 + cb, load<f32>(p03 + cb) + z03);
+      const z04 =
+        ((((((zt00 * <f32> (5.25)) + zt01 * <f32> (-4.25)) +
+          zt02 * <f32> (-4.25)) + zt03 * <f32> (-1.25)) +
+          zt04 * <f32> (-1.25)) + zt05 * <f32> (-5.0)) + zt06 * <f32> (-5.0);
+      store<f32>(p04 + cb, load<f32>(p04 + cb) + z04);
+      const z05 =
+        (((((zt01 - zt02) + zt03 * <f32> (2.0)) + zt04 * <f32> (-2.0)) +
+          zt05 * <f32> (0.5)) + zt06 * <f32> (-0.5)) + zt07 * <f32> (-5.25);
+      store<f32>(p05 + cb, load<f32>(p05 + cb) + z05);
+      const z06 = (((((zt01 - zt00) + zt02) + zt03) + zt04) + zt05) + zt06;
+      store<f32>(p06 + cb, load<f32>(p06 + cb) + z06);
+      const z07 = zt07;
+      store<f32>(p07 + cb, load<f32>(p07 + cb) + z07);
+      const z10 = zt10;
+      store<f32>(p10 + cb, load<f32>(p10 + cb) + z10);
+      const z11 =
+        (((((zt11 - zt12) + zt13 * <f32> (0.5)) + zt14 * <f32> (-0.5)) +
+          zt15 * <f32> (2.0)) + zt16 * <f32> (-2.0)) - zt17;
+      store<f32>(p11 + cb, load<f32>(p11 + cb) + z11);
+      const z12 =
+        (((((zt11 + zt10 * <f32> (-5.25)) + zt12) + zt13 * <f32> (0.25)) +
+          zt14 * <f32> (0.25)) + zt15 * <f32> (4.0)) + zt16 * <f32> (4.0);
+      store<f32>(p12 + cb, load<f32>(p12 + cb) + z12);
+      const z13 =
+        ((((((zt11 * <f32> (-4.25)) + zt12 * <f32> (4.25)) +
+          zt13 * <f32> (-2.5)) + zt14 * <f32> (2.5)) + zt15 * <f32> (-2.5)) +
+          zt16 * <f32> (2.5)) + zt17 * <f32> (5.25);
+      store<f32>(p13 + cb, load<f32>(p13 + cb) + z13);
+      const z14 =
+        ((((((zt10 * <f32> (5.25)) + zt11 * <f32> (-4.25)) +
+          zt12 * <f32> (-4.25)) + zt13 * <f32> (-1.25)) +
+          zt14 * <f32> (-1.25)) + zt15 * <f32> (-5.0)) + zt16 * <f32> (-5.0);
+      store<f32>(p14 + cb, load<f32>(p14 + cb) + z14);
+      const z15 =
+        (((((zt11 - zt12) + zt13 * <f32> (2.0)) + zt14 * <f32> (-2.0)) +
+          zt15 * <f32> (0.5)) + zt16 * <f32> (-0.5)) + zt17 * <f32> (-5.25);
+      store<f32>(p15 + cb, load<f32>(p15 + cb) + z15);
+      const z16 = (((((zt11 - zt10) + zt12) + zt13) + zt14) + zt15) + zt16;
+      store<f32>(p16 + cb, load<f32>(p16 + cb) + z16);
+      const z17 = zt17;
+      store<f32>(p17 + cb, load<f32>(p17 + cb) + z17);
+      const z20 = zt20;
+      store<f32>(p20 + cb, load<f32>(p20 + cb) + z20);
+      const z21 =
+        (((((zt21 - zt22) + zt23 * <f32> (0.5)) + zt24 * <f32> (-0.5)) +
+          zt25 * <f32> (2.0)) + zt26 * <f32> (-2.0)) - zt27;
+      store<f32>(p21 + cb, load<f32>(p21 + cb) + z21);
+      const z22 =
+        (((((zt21 + zt20 * <f32> (-5.25)) + zt22) + zt23 * <f32> (0.25)) +
+          zt24 * <f32> (0.25)) + zt25 * <f32> (4.0)) + zt26 * <f32> (4.0);
+      store<f32>(p22 + cb, load<f32>(p22 + cb) + z22);
+      const z23 =
+        ((((((zt21 * <f32> (-4.25)) + zt22 * <f32> (4.25)) +
+          zt23 * <f32> (-2.5)) + zt24 * <f32> (2.5)) + zt25 * <f32> (-2.5)) +
+          zt26 * <f32> (2.5)) + zt27 * <f32> (5.25);
+      store<f32>(p23 + cb, load<f32>(p23 + cb) + z23);
+      const z24 =
+        ((((((zt20 * <f32> (5.25)) + zt21 * <f32> (-4.25)) +
+          zt22 * <f32> (-4.25)) + zt23 * <f32> (-1.25)) +
+          zt24 * <f32> (-1.25)) + zt25 * <f32> (-5.0)) + zt26 * <f32> (-5.0);
+      store<f32>(p24 + cb, load<f32>(p24 + cb) + z24);
+      const z25 =
+        (((((zt21 - zt22) + zt23 * <f32> (2.0)) + zt24 * <f32> (-2.0)) +
+          zt25 * <f32> (0.5)) + zt26 * <f32> (-0.5)) + zt27 * <f32> (-5.25);
+      store<f32>(p25 + cb, load<f32>(p25 + cb) + z25);
+      const z26 = (((((zt21 - zt20) + zt22) + zt23) + zt24) + zt25) + zt26;
+      store<f32>(p26 + cb, load<f32>(p26 + cb) + z26);
+      const z27 = zt27;
+      store<f32>(p27 + cb, load<f32>(p27 + cb) + z27);
+      const z30 = zt30;
+      store<f32>(p30 + cb, load<f32>(p30 + cb) + z30);
+      const z31 =
+        (((((zt31 - zt32) + zt33 * <f32> (0.5)) + zt34 * <f32> (-0.5)) +
+          zt35 * <f32> (2.0)) + zt36 * <f32> (-2.0)) - zt37;
+      store<f32>(p31 + cb, load<f32>(p31 + cb) + z31);
+      const z32 =
+        (((((zt31 + zt30 * <f32> (-5.25)) + zt32) + zt33 * <f32> (0.25)) +
+          zt34 * <f32> (0.25)) + zt35 * <f32> (4.0)) + zt36 * <f32> (4.0);
+      store<f32>(p32 + cb, load<f32>(p32 + cb) + z32);
+      const z33 =
+        ((((((zt31 * <f32> (-4.25)) + zt32 * <f32> (4.25)) +
+          zt33 * <f32> (-2.5)) + zt34 * <f32> (2.5)) + zt35 * <f32> (-2.5)) +
+          zt36 * <f32> (2.5)) + zt37 * <f32> (5.25);
+      store<f32>(p33 + cb, load<f32>(p33 + cb) + z33);
+      const z34 =
+        ((((((zt30 * <f32> (5.25)) + zt31 * <f32> (-4.25)) +
+          zt32 * <f32> (-4.25)) + zt33 * <f32> (-1.25)) +
+          zt34 * <f32> (-1.25)) + zt35 * <f32> (-5.0)) + zt36 * <f32> (-5.0);
+      store<f32>(p34 + cb, load<f32>(p34 + cb) + z34);
+      const z35 =
+        (((((zt31 - zt32) + zt33 * <f32> (2.0)) + zt34 * <f32> (-2.0)) +
+          zt35 * <f32> (0.5)) + zt36 * <f32> (-0.5)) + zt37 * <f32> (-5.25);
+      store<f32>(p35 + cb, load<f32>(p35 + cb) + z35);
+      const z36 = (((((zt31 - zt30) + zt32) + zt33) + zt34) + zt35) + zt36;
+      store<f32>(p36 + cb, load<f32>(p36 + cb) + z36);
+      const z37 = zt37;
+      store<f32>(p37 + cb, load<f32>(p37 + cb) + z37);
+      const z40 = zt40;
+      store<f32>(p40 + cb, load<f32>(p40 + cb) + z40);
+      const z41 =
+        (((((zt41 - zt42) + zt43 * <f32> (0.5)) + zt44 * <f32> (-0.5)) +
+          zt45 * <f32> (2.0)) + zt46 * <f32> (-2.0)) - zt47;
+      store<f32>(p41 + cb, load<f32>(p41 + cb) + z41);
+      const z42 =
+        (((((zt41 + zt40 * <f32> (-5.25)) + zt42) + zt43 * <f32> (0.25)) +
+          zt44 * <f32> (0.25)) + zt45 * <f32> (4.0)) + zt46 * <f32> (4.0);
+      store<f32>(p42 + cb, load<f32>(p42 + cb) + z42);
+      const z43 =
+        ((((((zt41 * <f32> (-4.25)) + zt42 * <f32> (4.25)) +
+          zt43 * <f32> (-2.5)) + zt44 * <f32> (2.5)) + zt45 * <f32> (-2.5)) +
+          zt46 * <f32> (2.5)) + zt47 * <f32> (5.25);
+      store<f32>(p43 + cb, load<f32>(p43 + cb) + z43);
+      const z44 =
+        ((((((zt40 * <f32> (5.25)) + zt41 * <f32> (-4.25)) +
+          zt42 * <f32> (-4.25)) + zt43 * <f32> (-1.25)) +
+          zt44 * <f32> (-1.25)) + zt45 * <f32> (-5.0)) + zt46 * <f32> (-5.0);
+      store<f32>(p44 + cb, load<f32>(p44 + cb) + z44);
+      const z45 =
+        (((((zt41 - zt42) + zt43 * <f32> (2.0)) + zt44 * <f32> (-2.0)) +
+          zt45 * <f32> (0.5)) + zt46 * <f32> (-0.5)) + zt47 * <f32> (-5.25);
+      store<f32>(p45 + cb, load<f32>(p45 + cb) + z45);
+      const z46 = (((((zt41 - zt40) + zt42) + zt43) + zt44) + zt45) + zt46;
+      store<f32>(p46 + cb, load<f32>(p46 + cb) + z46);
+      const z47 = zt47;
+      store<f32>(p47 + cb, load<f32>(p47 + cb) + z47);
+      const z50 = zt50;
+      store<f32>(p50 + cb, load<f32>(p50 + cb) + z50);
+      const z51 =
+        (((((zt51 - zt52) + zt53 * <f32> (0.5)) + zt54 * <f32> (-0.5)) +
+          zt55 * <f32> (2.0)) + zt56 * <f32> (-2.0)) - zt57;
+      store<f32>(p51 + cb, load<f32>(p51 + cb) + z51);
+      const z52 =
+        (((((zt51 + zt50 * <f32> (-5.25)) + zt52) + zt53 * <f32> (0.25)) +
+          zt54 * <f32> (0.25)) + zt55 * <f32> (4.0)) + zt56 * <f32> (4.0);
+      store<f32>(p52 + cb, load<f32>(p52 + cb) + z52);
+      const z53 =
+        ((((((zt51 * <f32> (-4.25)) + zt52 * <f32> (4.25)) +
+          zt53 * <f32> (-2.5)) + zt54 * <f32> (2.5)) + zt55 * <f32> (-2.5)) +
+          zt56 * <f32> (2.5)) + zt57 * <f32> (5.25);
+      store<f32>(p53 + cb, load<f32>(p53 + cb) + z53);
+      const z54 =
+        ((((((zt50 * <f32> (5.25)) + zt51 * <f32> (-4.25)) +
+          zt52 * <f32> (-4.25)) + zt53 * <f32> (-1.25)) +
+          zt54 * <f32> (-1.25)) + zt55 * <f32> (-5.0)) + zt56 * <f32> (-5.0);
+      store<f32>(p54 + cb, load<f32>(p54 + cb) + z54);
+      const z55 =
+        (((((zt51 - zt52) + zt53 * <f32> (2.0)) + zt54 * <f32> (-2.0)) +
+          zt55 * <f32> (0.5)) + zt56 * <f32> (-0.5)) + zt57 * <f32> (-5.25);
+      store<f32>(p55 + cb, load<f32>(p55 + cb) + z55);
+      const z56 = (((((zt51 - zt50) + zt52) + zt53) + zt54) + zt55) + zt56;
+      store<f32>(p56 + cb, load<f32>(p56 + cb) + z56);
+      const z57 = zt57;
+      store<f32>(p57 + cb, load<f32>(p57 + cb) + z57);
+      const z60 = zt60;
+      store<f32>(p60 + cb, load<f32>(p60 + cb) + z60);
+      const z61 =
+        (((((zt61 - zt62) + zt63 * <f32> (0.5)) + zt64 * <f32> (-0.5)) +
+          zt65 * <f32> (2.0)) + zt66 * <f32> (-2.0)) - zt67;
+      store<f32>(p61 + cb, load<f32>(p61 + cb) + z61);
+      const z62 =
+        (((((zt61 + zt60 * <f32> (-5.25)) + zt62) + zt63 * <f32> (0.25)) +
+          zt64 * <f32> (0.25)) + zt65 * <f32> (4.0)) + zt66 * <f32> (4.0);
+      store<f32>(p62 + cb, load<f32>(p62 + cb) + z62);
+      const z63 =
+        ((((((zt61 * <f32> (-4.25)) + zt62 * <f32> (4.25)) +
+          zt63 * <f32> (-2.5)) + zt64 * <f32> (2.5)) + zt65 * <f32> (-2.5)) +
+          zt66 * <f32> (2.5)) + zt67 * <f32> (5.25);
+      store<f32>(p63 + cb, load<f32>(p63 + cb) + z63);
+      const z64 =
+        ((((((zt60 * <f32> (5.25)) + zt61 * <f32> (-4.25)) +
+          zt62 * <f32> (-4.25)) + zt63 * <f32> (-1.25)) +
+          zt64 * <f32> (-1.25)) + zt65 * <f32> (-5.0)) + zt66 * <f32> (-5.0);
+      store<f32>(p64 + cb, load<f32>(p64 + cb) + z64);
+      const z65 =
+        (((((zt61 - zt62) + zt63 * <f32> (2.0)) + zt64 * <f32> (-2.0)) +
+          zt65 * <f32> (0.5)) + zt66 * <f32> (-0.5)) + zt67 * <f32> (-5.25);
+      store<f32>(p65 + cb, load<f32>(p65 + cb) + z65);
+      const z66 = (((((zt61 - zt60) + zt62) + zt63) + zt64) + zt65) + zt66;
+      store<f32>(p66 + cb, load<f32>(p66 + cb) + z66);
+      const z67 = zt67;
+      store<f32>(p67 + cb, load<f32>(p67 + cb) + z67);
+      const z70 = zt70;
+      store<f32>(p70 + cb, load<f32>(p70 + cb) + z70);
+      const z71 =
+        (((((zt71 - zt72) + zt73 * <f32> (0.5)) + zt74 * <f32> (-0.5)) +
+          zt75 * <f32> (2.0)) + zt76 * <f32> (-2.0)) - zt77;
+      store<f32>(p71 + cb, load<f32>(p71 + cb) + z71);
+      const z72 =
+        (((((zt71 + zt70 * <f32> (-5.25)) + zt72) + zt73 * <f32> (0.25)) +
+          zt74 * <f32> (0.25)) + zt75 * <f32> (4.0)) + zt76 * <f32> (4.0);
+      store<f32>(p72 + cb, load<f32>(p72 + cb) + z72);
+      const z73 =
+        ((((((zt71 * <f32> (-4.25)) + zt72 * <f32> (4.25)) +
+          zt73 * <f32> (-2.5)) + zt74 * <f32> (2.5)) + zt75 * <f32> (-2.5)) +
+          zt76 * <f32> (2.5)) + zt77 * <f32> (5.25);
+      store<f32>(p73 + cb, load<f32>(p73 + cb) + z73);
+      const z74 =
+        ((((((zt70 * <f32> (5.25)) + zt71 * <f32> (-4.25)) +
+          zt72 * <f32> (-4.25)) + zt73 * <f32> (-1.25)) +
+          zt74 * <f32> (-1.25)) + zt75 * <f32> (-5.0)) + zt76 * <f32> (-5.0);
+      store<f32>(p74 + cb, load<f32>(p74 + cb) + z74);
+      const z75 =
+        (((((zt71 - zt72) + zt73 * <f32> (2.0)) + zt74 * <f32> (-2.0)) +
+          zt75 * <f32> (0.5)) + zt76 * <f32> (-0.5)) + zt77 * <f32> (-5.25);
+      store<f32>(p75 + cb, load<f32>(p75 + cb) + z75);
+      const z76 = (((((zt71 - zt70) + zt72) + zt73) + zt74) + zt75) + zt76;
+      store<f32>(p76 + cb, load<f32>(p76 + cb) + z76);
+      const z77 = zt77;
+      store<f32>(p77 + cb, load<f32>(p77 + cb) + z77);
+      c++;
+    }
+  }
+}
