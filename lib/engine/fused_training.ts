@@ -17,6 +17,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { RELU_GRAD } from "../kernels/relu_grad.ts";
+import {
+  canReluFilterGrad,
+  RELU_FILTER_GRAD,
+} from "../kernels/conv2d_backprop_filter.ts";
 import { simdAvailable } from "../kernels/simd/simd.ts";
 import {
   canUseWinograd,
@@ -141,19 +145,32 @@ function register(): boolean {
       const { pad } = attrs as unknown as ConvAttrs;
       const engine = tf.engine();
       // dy · step(y): y > 0 exactly where the ReLU's input was.
-      const dz = engine.runKernel(RELU_GRAD, {
-        dy: dy as tf.Tensor,
-        x: y,
-      }) as tf.Tensor;
-      return convGradients(x, filter, dz, undefined, pad);
+      const reluGrad = () =>
+        engine.runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor;
+      if (
+        tf.getKernel(RELU_FILTER_GRAD, "wasm") !== undefined &&
+        canReluFilterGrad(x.shape, filter.shape, pad)
+      ) {
+        return firstLayerGradients(
+          x,
+          filter,
+          y,
+          dy as tf.Tensor,
+          pad,
+          reluGrad,
+        );
+      }
+      return convGradients(x, filter, reluGrad(), undefined, pad);
     },
   });
   return true;
 }
 
 /**
- * Tensors {@link convGradients} computed for an input whose closure the
- * tape has not called yet, disposed at the next call if it never does.
+ * Tensors {@link convGradients} or {@link firstLayerGradients} computed for
+ * an input whose closure the tape has not called yet, disposed at the next
+ * call of either if it never does (the tape calls a node's closures before
+ * the next node's gradient).
  */
 let unclaimed: tf.Tensor[] = [];
 
@@ -211,6 +228,53 @@ function convGradients(
       }) as tf.Tensor;
     },
     bias: () => db ?? tf.sum(dz, [0, 1, 2]),
+  };
+}
+
+/**
+ * The gradient closures of a convolution whose filter gradient takes the
+ * direct path (a first layer, `canReluFilterGrad`): the filter's and the
+ * bias's come from one pass over `dy` and `y` ({@link RELU_FILTER_GRAD}),
+ * without ReLU's gradient ever stored; the bias's waits for its closure.
+ * The input's (not asked for in training: a first layer's input is data)
+ * forms ReLU's gradient for itself.
+ */
+function firstLayerGradients(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  y: tf.Tensor,
+  dy: tf.Tensor,
+  pad: "valid" | "same",
+  reluGrad: () => tf.Tensor,
+): Record<string, () => tf.Tensor> {
+  const engine = tf.engine();
+  tf.dispose(unclaimed);
+  unclaimed = [];
+  let stash: tf.Tensor | undefined;
+  return {
+    x: () =>
+      engine.runKernel("Conv2DBackpropInput", { dy: reluGrad(), filter }, {
+        ...convAttrs(pad),
+        inputShape: x.shape,
+      }) as tf.Tensor,
+    filter: () => {
+      const [df, db] = engine.runKernel(RELU_FILTER_GRAD, { x, dy, y }, {
+        pad,
+        filterShape: filter.shape,
+      }) as tf.Tensor[];
+      stash = tf.keep(db);
+      unclaimed.push(db);
+      return df;
+    },
+    bias: () => {
+      if (stash !== undefined) {
+        const db = stash;
+        stash = undefined;
+        unclaimed = unclaimed.filter((t) => t !== db);
+        return db;
+      }
+      return tf.sum(reluGrad(), [0, 1, 2]);
+    },
   };
 }
 

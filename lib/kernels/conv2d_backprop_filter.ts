@@ -40,6 +40,7 @@ import {
   swapLastAxes,
   transpose,
   transposeBlock,
+  WASM,
   zeroRun,
 } from "./wasm_util.ts";
 import { simdAvailable, simdKernels } from "./simd/simd.ts";
@@ -218,6 +219,129 @@ function directFilterGrad(
     info.padInfo.left,
   );
   return out;
+}
+
+/**
+ * The kernel {@link registerReluFilterGrad} installs: ReLU's gradient, then
+ * the filter's and the bias's, of a convolution on the `"direct"` path
+ * (the tutorial's conv1), in one pass over `dy`. Inputs `x`, `dy` (the
+ * ReLU's output's gradient) and `y` (the ReLU's output); attributes `pad`
+ * and `filterShape`; outputs the filter gradient and the bias gradient.
+ */
+export const RELU_FILTER_GRAD = "MnistCnnReluFilterGrad";
+
+/**
+ * Whether {@link RELU_FILTER_GRAD} runs a stride-1 NHWC convolution of
+ * `xShape` with `filterShape` and `pad`: its filter gradient takes the
+ * `"direct"` path ({@link filterGradPath}).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { canReluFilterGrad } from "./conv2d_backprop_filter.ts";
+ * assert(canReluFilterGrad([128, 28, 28, 1], [3, 3, 1, 32], "valid")); // conv1
+ * assert(!canReluFilterGrad([128, 26, 26, 32], [3, 3, 32, 64], "valid"));
+ * ```
+ */
+export function canReluFilterGrad(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pad: "valid" | "same",
+): boolean {
+  if (xShape.length !== 4 || filterShape.length !== 4) return false;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    1,
+    1,
+    pad,
+  );
+  return filterGradPath(info) === "direct";
+}
+
+/**
+ * {@link RELU_FILTER_GRAD} on the wasm backend: dz = dy · step(y) one image
+ * at a time into a scratch buffer (`directFilterGradRelu` of
+ * `simd/direct.as.ts`), so that dz is neither stored nor read back; the
+ * filter gradient as the `"direct"` path computes it from dz, bit for bit,
+ * and the bias gradient as `Sum` does (float64 column sums; the same bits
+ * where an image's pixels come in fours, as conv1's 676).
+ */
+function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
+  const { x, dy, y } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as BackendWasm;
+  const { pad, filterShape } = args.attrs as unknown as {
+    pad: "valid" | "same";
+    filterShape: number[];
+  };
+  const fits = [x, dy, y].every((t) => t.dtype === "float32") &&
+    tf.util.arraysEqual(dy.shape, y.shape) && simdAvailable(backend) &&
+    canReluFilterGrad(x.shape, filterShape, pad);
+  const info = fits && tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    1,
+    1,
+    pad,
+  );
+  if (!info || !tf.util.arraysEqual(info.outShape, dy.shape)) {
+    throw new RangeError(
+      `${RELU_FILTER_GRAD}: unsupported x ${x.shape} (${x.dtype}), dy ` +
+        `${dy.shape} (${dy.dtype}), y ${y.shape} (${y.dtype}), filter ` +
+        `${filterShape}, pad ${pad}`,
+    );
+  }
+  const co = info.outChannels;
+  const image = info.outHeight * info.outWidth * co;
+  const out = backend.makeOutput(info.filterShape, "float32");
+  const db = backend.makeOutput([co], "float32");
+  // One image of dz, then float64 sums (2 floats each, 8-byte aligned).
+  const scratch = backend.makeOutput([image + 2 * co + 1], "float32");
+  try {
+    const base = heapIndex(backend, scratch);
+    const acc = (base + image + 1) & ~1;
+    heapF32(backend).fill(0, acc, acc + 2 * co);
+    simdKernels(backend).directFilterGradRelu(
+      heapIndex(backend, x) * 4,
+      heapIndex(backend, dy) * 4,
+      heapIndex(backend, y) * 4,
+      heapIndex(backend, out) * 4,
+      acc * 4,
+      base * 4,
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      co,
+      info.filterHeight,
+      info.filterWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    );
+    const heap = heapF32(backend);
+    heap.set(
+      new Float64Array(heap.buffer, acc * 4, co),
+      heapIndex(backend, db),
+    );
+    return [out, db];
+  } catch (e) {
+    disposeAll(backend, out, db);
+    throw e;
+  } finally {
+    disposeAll(backend, scratch);
+  }
+}
+
+/** Registers {@link RELU_FILTER_GRAD} for the wasm backend (once). */
+export function registerReluFilterGrad(): void {
+  if (tf.getKernel(RELU_FILTER_GRAD, WASM) !== undefined) return;
+  tf.registerKernel({
+    kernelName: RELU_FILTER_GRAD,
+    backendName: WASM,
+    kernelFunc: reluFilterGrad as unknown as tf.KernelFunc,
+  });
 }
 
 /**

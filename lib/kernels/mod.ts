@@ -34,7 +34,10 @@ import {
   makeFusedMatMul,
   stockMatMul,
 } from "./batch_mat_mul.ts";
-import { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
+import {
+  makeConv2DBackpropFilter,
+  registerReluFilterGrad,
+} from "./conv2d_backprop_filter.ts";
 import { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 import {
   makeConv2D,
@@ -73,6 +76,11 @@ export {
   registerPoolReluGrad,
 } from "./pool_relu_grad.ts";
 export { makeSum } from "./sum.ts";
+export {
+  canReluFilterGrad,
+  registerReluFilterGrad,
+  RELU_FILTER_GRAD,
+} from "./conv2d_backprop_filter.ts";
 
 /** Names of the kernels {@link registerTrainingKernels} installs for wasm. */
 export const TRAINING_KERNELS = [
@@ -135,6 +143,7 @@ export function registerTrainingKernels(): void {
   wrapStock("_FusedMatMul", makeFusedMatMul);
   registerReluGrad();
   registerPoolReluGrad();
+  registerReluFilterGrad();
   registerConv2DReluPool();
 }
 

@@ -6,6 +6,8 @@
 // backend's memory with the Winograd kernels.
 
 import { madd } from "./simd.as.ts";
+import { reluGrad } from "./relu.as.ts";
+import { columnSums } from "./sum.as.ts";
 
 /**
  * The filter gradient of a stride-1, dilation-1 NHWC convolution, written to
@@ -36,69 +38,152 @@ export function directFilterGrad(
   padLeft: i32,
 ): void {
   memory.fill(out, 0, <usize> (FH * FW * Ci * Co) << 2);
+  for (let n = 0; n < N; n++) {
+    imageFilterGrad(
+      x + (<usize> (n * H * W * Ci) << 2),
+      dy + (<usize> (n * OH * OW * Co) << 2),
+      out,
+      H,
+      W,
+      Ci,
+      OH,
+      OW,
+      Co,
+      FH,
+      FW,
+      padTop,
+      padLeft,
+    );
+  }
+}
+
+/**
+ * ReLU's gradient, then the filter's and the bias's, of such a convolution
+ * (the tutorial's conv1, whose input needs no gradient), in one pass: for
+ * each image, dz = dy · step(y) (as {@link reluGrad}) into `scratch`
+ * (OH·OW·Co floats, a cache-sized buffer), dz's column sums added to the
+ * float64 sums at `acc` (Co doubles, as {@link columnSums}), and dz's filter
+ * gradient added to out (zeroed first), as {@link directFilterGrad}. dz
+ * itself never goes to memory.
+ */
+export function directFilterGradRelu(
+  x: usize,
+  dy: usize,
+  y: usize,
+  out: usize,
+  acc: usize,
+  scratch: usize,
+  N: i32,
+  H: i32,
+  W: i32,
+  Ci: i32,
+  OH: i32,
+  OW: i32,
+  Co: i32,
+  FH: i32,
+  FW: i32,
+  padTop: i32,
+  padLeft: i32,
+): void {
+  memory.fill(out, 0, <usize> (FH * FW * Ci * Co) << 2);
+  const image = OH * OW * Co;
+  for (let n = 0; n < N; n++) {
+    const at = <usize> (n * image) << 2;
+    reluGrad(dy + at, y + at, scratch, image);
+    columnSums(scratch, acc, OH * OW, Co);
+    imageFilterGrad(
+      x + (<usize> (n * H * W * Ci) << 2),
+      scratch,
+      out,
+      H,
+      W,
+      Ci,
+      OH,
+      OW,
+      Co,
+      FH,
+      FW,
+      padTop,
+      padLeft,
+    );
+  }
+}
+
+/** One image's terms of {@link directFilterGrad}, added to out. */
+function imageFilterGrad(
+  xn: usize,
+  dn: usize,
+  out: usize,
+  H: i32,
+  W: i32,
+  Ci: i32,
+  OH: i32,
+  OW: i32,
+  Co: i32,
+  FH: i32,
+  FW: i32,
+  padTop: i32,
+  padLeft: i32,
+): void {
   const dyRow = <usize> Co << 2;
   const xStep = <usize> Ci << 2;
   const Co32 = Co & ~31;
-  for (let n = 0; n < N; n++) {
-    const xn = x + (<usize> (n * H * W * Ci) << 2);
-    const dn = dy + (<usize> (n * OH * OW * Co) << 2);
-    for (let kh = 0; kh < FH; kh++) {
-      const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
-      for (let kw = 0; kw < FW; kw++) {
-        const ow0 = max(0, padLeft - kw), ow1 = min(OW, W + padLeft - kw);
-        if (oh0 >= oh1 || ow0 >= ow1) continue;
-        for (let ci = 0; ci < Ci; ci++) {
-          const o = out + (<usize> (((kh * FW + kw) * Ci + ci) * Co) << 2);
-          for (let c0 = 0; c0 < Co32; c0 += 32) {
-            let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-            let a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-            let a4 = f32x4.splat(0), a5 = f32x4.splat(0);
-            let a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-            for (let oh = oh0; oh < oh1; oh++) {
-              let xp = xn +
-                (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
-                  ci) << 2);
-              let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
-              for (let ow = ow0; ow < ow1; ow++) {
-                const s = v128.load32_splat(xp);
-                a0 = madd(s, v128.load(dp), a0);
-                a1 = madd(s, v128.load(dp, 16), a1);
-                a2 = madd(s, v128.load(dp, 32), a2);
-                a3 = madd(s, v128.load(dp, 48), a3);
-                a4 = madd(s, v128.load(dp, 64), a4);
-                a5 = madd(s, v128.load(dp, 80), a5);
-                a6 = madd(s, v128.load(dp, 96), a6);
-                a7 = madd(s, v128.load(dp, 112), a7);
-                xp += xStep;
-                dp += dyRow;
-              }
+  for (let kh = 0; kh < FH; kh++) {
+    const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
+    for (let kw = 0; kw < FW; kw++) {
+      const ow0 = max(0, padLeft - kw), ow1 = min(OW, W + padLeft - kw);
+      if (oh0 >= oh1 || ow0 >= ow1) continue;
+      for (let ci = 0; ci < Ci; ci++) {
+        const o = out + (<usize> (((kh * FW + kw) * Ci + ci) * Co) << 2);
+        for (let c0 = 0; c0 < Co32; c0 += 32) {
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+          let a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+          let a4 = f32x4.splat(0), a5 = f32x4.splat(0);
+          let a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+          for (let oh = oh0; oh < oh1; oh++) {
+            let xp = xn +
+              (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
+                ci) << 2);
+            let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
+            for (let ow = ow0; ow < ow1; ow++) {
+              const s = v128.load32_splat(xp);
+              a0 = madd(s, v128.load(dp), a0);
+              a1 = madd(s, v128.load(dp, 16), a1);
+              a2 = madd(s, v128.load(dp, 32), a2);
+              a3 = madd(s, v128.load(dp, 48), a3);
+              a4 = madd(s, v128.load(dp, 64), a4);
+              a5 = madd(s, v128.load(dp, 80), a5);
+              a6 = madd(s, v128.load(dp, 96), a6);
+              a7 = madd(s, v128.load(dp, 112), a7);
+              xp += xStep;
+              dp += dyRow;
             }
-            const op = o + (<usize> c0 << 2);
-            v128.store(op, f32x4.add(v128.load(op), a0));
-            v128.store(op, f32x4.add(v128.load(op, 16), a1), 16);
-            v128.store(op, f32x4.add(v128.load(op, 32), a2), 32);
-            v128.store(op, f32x4.add(v128.load(op, 48), a3), 48);
-            v128.store(op, f32x4.add(v128.load(op, 64), a4), 64);
-            v128.store(op, f32x4.add(v128.load(op, 80), a5), 80);
-            v128.store(op, f32x4.add(v128.load(op, 96), a6), 96);
-            v128.store(op, f32x4.add(v128.load(op, 112), a7), 112);
           }
-          for (let c0 = Co32; c0 < Co; c0 += 4) {
-            let a0 = f32x4.splat(0);
-            for (let oh = oh0; oh < oh1; oh++) {
-              let xp = xn +
-                (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
-                  ci) << 2);
-              let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
-              for (let ow = ow0; ow < ow1; ow++) {
-                a0 = madd(v128.load32_splat(xp), v128.load(dp), a0);
-                xp += xStep;
-                dp += dyRow;
-              }
+          const op = o + (<usize> c0 << 2);
+          v128.store(op, f32x4.add(v128.load(op), a0));
+          v128.store(op, f32x4.add(v128.load(op, 16), a1), 16);
+          v128.store(op, f32x4.add(v128.load(op, 32), a2), 32);
+          v128.store(op, f32x4.add(v128.load(op, 48), a3), 48);
+          v128.store(op, f32x4.add(v128.load(op, 64), a4), 64);
+          v128.store(op, f32x4.add(v128.load(op, 80), a5), 80);
+          v128.store(op, f32x4.add(v128.load(op, 96), a6), 96);
+          v128.store(op, f32x4.add(v128.load(op, 112), a7), 112);
+        }
+        for (let c0 = Co32; c0 < Co; c0 += 4) {
+          let a0 = f32x4.splat(0);
+          for (let oh = oh0; oh < oh1; oh++) {
+            let xp = xn +
+              (<usize> (((oh + kh - padTop) * W + ow0 + kw - padLeft) * Ci +
+                ci) << 2);
+            let dp = dn + (<usize> ((oh * OW + ow0) * Co + c0) << 2);
+            for (let ow = ow0; ow < ow1; ow++) {
+              a0 = madd(v128.load32_splat(xp), v128.load(dp), a0);
+              xp += xStep;
+              dp += dyRow;
             }
-            const op = o + (<usize> c0 << 2);
-            v128.store(op, f32x4.add(v128.load(op), a0));
           }
+          const op = o + (<usize> c0 << 2);
+          v128.store(op, f32x4.add(v128.load(op), a0));
         }
       }
     }

@@ -149,7 +149,31 @@ export interface SimdKernels {
     FW: number,
     padTop: number,
     padLeft: number,
+  ): void; /**
+   * ReLU's gradient, then the filter's and the bias's (float64 sums added
+   * at `acc`), one image of dz at a time in `scratch` (`direct.as.ts`).
+   */
+
+  directFilterGradRelu(
+    x: number,
+    dy: number,
+    y: number,
+    out: number,
+    acc: number,
+    scratch: number,
+    N: number,
+    H: number,
+    W: number,
+    Ci: number,
+    OH: number,
+    OW: number,
+    Co: number,
+    FH: number,
+    FW: number,
+    padTop: number,
+    padLeft: number,
   ): void;
+
   /** The 2x2 max-pool gradient of windows tiling the input (`pool.as.ts`). */
   maxPoolGrad2x2(
     x: number,

@@ -72,6 +72,7 @@ for (const file of Object.values(BINARY_FILES)) {
         "biasActivation",
         "columnSums",
         "directFilterGrad",
+        "directFilterGradRelu",
         "dropoutMask",
         "dyTransform2",
         "dyTransform4",
