@@ -1,5 +1,6 @@
 /**
- * Times the Winograd F(4×4,3×3) tile transforms of the SIMD module
+ * Times the Winograd F(m×m,3×3) tile transforms (m = 6 by default, as conv2
+ * trains; `--tile 4`) of the SIMD module
  * (`lib/kernels/simd/winograd.as.ts`) on the MNIST CNN's conv2 shapes (batch
  * 128, one thread), optionally against another build of the module in the
  * same process, runs interleaved, so that load from other processes hits both
@@ -39,10 +40,12 @@ type Exports = Record<string, (...args: number[]) => void>;
  * `images` images (default 128).
  */
 export async function timeTransforms(
-  { binaries = [COMMITTED], reps = 15, images = 128 }: {
+  { binaries = [COMMITTED], reps = 15, images = 128, tile = 6 }: {
     binaries?: string[];
     reps?: number;
     images?: number;
+    /** Output tile side m of F(m×m,3×3). */
+    tile?: 4 | 6;
   } = {},
 ): Promise<TransformTiming[]> {
   const memory = new WebAssembly.Memory({ initial: 2048 });
@@ -58,13 +61,18 @@ export async function timeTransforms(
   const i32 = new Int32Array(memory.buffer);
   const TABLE = 1 << 20, ZERO = TABLE + 4096, X = 16 << 20, PLANES = 64 << 20;
   for (let i = X / 4; i < PLANES / 4; i++) f[i] = (i % 97) / 97;
-  const chunk = 256;
-  for (let k = 0; k < 72; k++) i32[TABLE / 4 + k] = PLANES + k * chunk * 256;
-  const tiles = images * 36; // 6×6 tiles of 4×4 outputs per image
+  const chunk = 96, planes = (tile + 2) ** 2, side = Math.ceil(24 / tile);
+  for (let k = 0; k < 2 * planes; k++) {
+    i32[TABLE / 4 + k] = PLANES + k * chunk * 256;
+  }
+  const tiles = images * side * side; // tiles of m×m outputs per image
+  const [input, output, dyT] = ["input", "output", "dy"].map((name) =>
+    `${name}Transform${tile}`
+  );
   const passes: [string, (m: Exports) => void][] = [
     ["input [N,26,26,32]", (m) => {
       for (let t0 = 0; t0 < tiles; t0 += chunk) {
-        m.inputTransform4(
+        m[input](
           X,
           TABLE,
           ZERO,
@@ -73,8 +81,8 @@ export async function timeTransforms(
           32,
           0,
           0,
-          6,
-          6,
+          side,
+          side,
           t0,
           Math.min(chunk, tiles - t0),
         );
@@ -82,14 +90,14 @@ export async function timeTransforms(
     }],
     ["output [N,24,24,64]", (m) => {
       for (let t0 = 0; t0 < tiles; t0 += chunk) {
-        m.outputTransform4(
-          TABLE + 144,
+        m[output](
+          TABLE + 4 * planes,
           X,
           24,
           24,
           64,
-          6,
-          6,
+          side,
+          side,
           t0,
           Math.min(chunk, tiles - t0),
           ZERO, // no bias (zeros)
@@ -99,15 +107,15 @@ export async function timeTransforms(
     }],
     ["dy [N,24,24,64]", (m) => {
       for (let t0 = 0; t0 < tiles; t0 += 64) {
-        m.dyTransform4(
+        m[dyT](
           X,
-          TABLE + 144,
+          TABLE + 4 * planes,
           ZERO,
           24,
           24,
           64,
-          6,
-          6,
+          side,
+          side,
           t0,
           Math.min(64, tiles - t0),
         );
@@ -137,6 +145,7 @@ if (import.meta.main) {
   const rows = await timeTransforms({
     binaries,
     reps: Number(arg("reps") ?? 15),
+    tile: arg("tile") === "4" ? 4 : 6,
   });
   console.log(`best ms, one thread, batch 128: ${binaries.join(" | ")}`);
   for (const r of rows) {

@@ -1,9 +1,9 @@
 /**
  * Times the Winograd kernels on the MNIST CNN's conv2 shapes (batch 128):
  * the forward pass and the input gradient against the stock XNNPACK
- * `Conv2D`, and the filter gradient, each as F(2x2,3x3) and F(4x4,3x3), in
- * the SIMD128 build and (where the runtime has relaxed SIMD) the fused
- * multiply-add build. Runs are interleaved (one of each variant per round,
+ * `Conv2D`, both gradients in one pass (as training runs them) and the
+ * filter gradient, each as F(4x4,3x3) and F(6x6,3x3), in the SIMD128 build
+ * and (where the runtime has relaxed SIMD) the fused multiply-add build. Runs are interleaved (one of each variant per round,
  * so that load from other processes hits them alike); prints the median
  * and the best ms of each.
  *
@@ -20,6 +20,7 @@ import { disposeAll } from "../../lib/kernels/wasm_util.ts";
 import { relaxedSimdSupported } from "../../lib/kernels/simd/simd.ts";
 import {
   type Pads,
+  winogradBackprop3x3,
   winogradBackpropFilter3x3,
   winogradConv3x3,
   type WinogradOptions,
@@ -43,10 +44,10 @@ const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
 const P2: Pads = { top: 2, bottom: 2, left: 2, right: 2 };
 
 const variants: WinogradOptions[] = [
-  { tile: 2, fma: false },
   { tile: 4, fma: false },
+  { tile: 6, fma: false },
   ...(relaxedSimdSupported()
-    ? [{ tile: 2, fma: true }, { tile: 4, fma: true }] as const
+    ? [{ tile: 4, fma: true }, { tile: 6, fma: true }] as const
     : []),
 ];
 const name = (o: WinogradOptions) => `F${o.tile} ${o.fma ? "fma" : "simd"}`;
@@ -94,6 +95,20 @@ const cases: { name: string; runs: [string, () => tf.TensorInfo][] }[] = [
           }),
       ]),
     ],
+  },
+  {
+    name: "both gradients (training) x[128,26,26,32], dy[128,24,24,64]",
+    runs: variants.map((o): [string, () => tf.TensorInfo] => [
+      name(o),
+      () => {
+        const g = winogradBackprop3x3(backend, info(x), info(dy), info(f), P0, {
+          ...o,
+          chunkTiles,
+        });
+        disposeAll(backend, g.filter);
+        return g.dx;
+      },
+    ]),
   },
   {
     name: "filter grad x[128,26,26,32], dy[128,24,24,64]",
