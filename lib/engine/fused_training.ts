@@ -174,6 +174,32 @@ function register(): boolean {
  */
 let unclaimed: tf.Tensor[] = [];
 
+/** Frees {@link unclaimed}: at the start of a node's gradient. */
+function releaseUnclaimed(): void {
+  tf.dispose(unclaimed);
+  unclaimed = [];
+}
+
+/**
+ * A gradient one closure computed for another: `put` keeps it (in
+ * {@link unclaimed} until taken), `take` hands it over once.
+ */
+function stash(): { put(t: tf.Tensor): void; take(): tf.Tensor | undefined } {
+  let kept: tf.Tensor | undefined;
+  return {
+    put(t) {
+      kept = tf.keep(t);
+      unclaimed.push(t);
+    },
+    take() {
+      const t = kept;
+      kept = undefined;
+      unclaimed = unclaimed.filter((u) => u !== t);
+      return t;
+    },
+  };
+}
+
 /**
  * The gradient closures of the op's convolution, bias and ReLU: `dz` is the
  * gradient at the convolution's output, `db` the bias's when already summed.
@@ -189,15 +215,14 @@ function convGradients(
   pad: "valid" | "same",
 ): Record<string, () => tf.Tensor> {
   const engine = tf.engine();
-  tf.dispose(unclaimed);
-  unclaimed = [];
+  releaseUnclaimed();
   const p = pad === "same" ? 1 : 0;
   const pads = { top: p, bottom: p, left: p, right: p };
   const fusable = filter.shape[0] === 3 && filter.shape[1] === 3 &&
     winogradProfitable(filter.shape) &&
     simdAvailable(tf.backend() as BackendWasm) &&
     canUseWinograd(x.shape, filter.shape, 1, 1, pads);
-  let stash: tf.Tensor | undefined;
+  const filterGrad = stash();
   return {
     x: () => {
       if (!fusable) {
@@ -211,22 +236,15 @@ function convGradients(
         { x, dy: dz, filter },
         { pad },
       ) as tf.Tensor[];
-      stash = tf.keep(df);
-      unclaimed.push(df);
+      filterGrad.put(df);
       return dx;
     },
-    filter: () => {
-      if (stash !== undefined) {
-        const df = stash;
-        stash = undefined;
-        unclaimed = unclaimed.filter((t) => t !== df);
-        return df;
-      }
-      return engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
-        ...convAttrs(pad),
-        filterShape: filter.shape,
-      }) as tf.Tensor;
-    },
+    filter: () =>
+      filterGrad.take() ??
+        engine.runKernel("Conv2DBackpropFilter", { x, dy: dz }, {
+          ...convAttrs(pad),
+          filterShape: filter.shape,
+        }) as tf.Tensor,
     bias: () => db ?? tf.sum(dz, [0, 1, 2]),
   };
 }
@@ -248,9 +266,8 @@ function firstLayerGradients(
   reluGrad: () => tf.Tensor,
 ): Record<string, () => tf.Tensor> {
   const engine = tf.engine();
-  tf.dispose(unclaimed);
-  unclaimed = [];
-  let stash: tf.Tensor | undefined;
+  releaseUnclaimed();
+  const biasGrad = stash();
   return {
     x: () =>
       engine.runKernel("Conv2DBackpropInput", { dy: reluGrad(), filter }, {
@@ -262,19 +279,10 @@ function firstLayerGradients(
         pad,
         filterShape: filter.shape,
       }) as tf.Tensor[];
-      stash = tf.keep(db);
-      unclaimed.push(db);
+      biasGrad.put(db);
       return df;
     },
-    bias: () => {
-      if (stash !== undefined) {
-        const db = stash;
-        stash = undefined;
-        unclaimed = unclaimed.filter((t) => t !== db);
-        return db;
-      }
-      return tf.sum(reluGrad(), [0, 1, 2]);
-    },
+    bias: () => biasGrad.take() ?? tf.sum(reluGrad(), [0, 1, 2]),
   };
 }
 

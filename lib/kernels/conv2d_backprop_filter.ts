@@ -248,7 +248,16 @@ export function canReluFilterGrad(
   filterShape: readonly number[],
   pad: "valid" | "same",
 ): boolean {
-  if (xShape.length !== 4 || filterShape.length !== 4) return false;
+  return directInfo(xShape, filterShape, pad) !== undefined;
+}
+
+/** The geometry of a stride-1 NHWC convolution on the `"direct"` path. */
+function directInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pad: "valid" | "same",
+): tf.backend_util.Conv2DInfo | undefined {
+  if (xShape.length !== 4 || filterShape.length !== 4) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -256,7 +265,7 @@ export function canReluFilterGrad(
     1,
     pad,
   );
-  return filterGradPath(info) === "direct";
+  return filterGradPath(info) === "direct" ? info : undefined;
 }
 
 /**
@@ -275,15 +284,8 @@ function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
     filterShape: number[];
   };
   const fits = [x, dy, y].every((t) => t.dtype === "float32") &&
-    tf.util.arraysEqual(dy.shape, y.shape) && simdAvailable(backend) &&
-    canReluFilterGrad(x.shape, filterShape, pad);
-  const info = fits && tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    1,
-    1,
-    pad,
-  );
+    tf.util.arraysEqual(dy.shape, y.shape) && simdAvailable(backend);
+  const info = fits ? directInfo(x.shape, filterShape, pad) : undefined;
   if (!info || !tf.util.arraysEqual(info.outShape, dy.shape)) {
     throw new RangeError(
       `${RELU_FILTER_GRAD}: unsupported x ${x.shape} (${x.dtype}), dy ` +

@@ -8,7 +8,8 @@
 // into panels of 8 columns ([panel][k][8] floats, contiguous), so that a
 // panel streams from L1 and a block from L2 whatever the operand's row
 // stride; a register block of `rows` (6 or 4) rows × 8 columns of C
-// accumulates over the block. Unpacked, the dense layer's [9216, 128]
+// accumulates over the block, a 6-row block from its rows of A packed k by
+// k. Unpacked, the dense layer's [9216, 128]
 // weights are read 32 bytes per 512-byte row: a stride that maps the whole
 // operand onto an eighth of L2's sets (docs/kernels.md).
 
