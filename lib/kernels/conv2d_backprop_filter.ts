@@ -16,7 +16,7 @@
  * element (or zero) lands in `P`.
  *
  * 3x3, stride-1 NHWC gradients with at least 16 input and output channels
- * (the tutorial's conv2) go to the Winograd F(4x4,3x3) weight gradient
+ * (the tutorial's conv2) go to the Winograd F(6x6,3x3) weight gradient
  * ({@link winogradBackpropFilter3x3}) instead, about 2x faster there; stride-1
  * NHWC gradients with few taps (`FH·FW·Ci` ≤ {@link DIRECT_MAX_TAPS}, the
  * tutorial's conv1) to a direct SIMD kernel that reads `dy` in place.
@@ -104,7 +104,7 @@ function conv2DBackpropFilter(
  * How {@link backpropFilter} computes a filter gradient:
  * - `"empty"`: no output pixels, batch or weights, so a tensor of zeros;
  * - `"winograd"`: 3x3, stride 1, dilation 1, NHWC, at least 16 input and
- *   output channels (the tutorial's conv2), by Winograd F(4x4,3x3)
+ *   output channels (the tutorial's conv2), by Winograd F(6x6,3x3)
  *   ({@link winogradBackpropFilter3x3});
  * - `"direct"`: stride 1, dilation 1, NHWC, `FH·FW·Ci` ≤
  *   {@link DIRECT_MAX_TAPS} and `Co` a multiple of 4 (the tutorial's conv1),

@@ -4,7 +4,7 @@
  * keeps transposed and batched products on XNNPACK (the stock ones fall back
  * to scalar loops). These three run on the backend's own XNNPACK `Conv2D` and
  * fully-connected paths; `Conv2D` and `FusedConv2D` (and with them the input
- * gradient) run 3x3 convolutions with many channels as Winograd F(4x4,3x3)
+ * gradient) run 3x3 convolutions with many channels as Winograd F(6x6,3x3)
  * with WASM SIMD transforms (part of the SIMD module, `simd/`). `MaxPoolGrad`
  * and `Sum` over leading axes (the bias
  * gradients) replace the stock scalar loop and transpose with plain JS over

@@ -1,9 +1,10 @@
 /**
  * Winograd convolution for the wasm backend: a stride-1, dilation-1, 3x3,
  * NHWC float32 convolution with arbitrary explicit (non-negative) padding,
- * as F(4x4,3x3) (4x fewer multiply-adds than direct convolution; the
- * default) or F(2x2,3x3) (2.25x fewer, smaller rounding error). It serves
- * the forward `Conv2D` of 3x3 stride-1 layers; {@link
+ * as F(6x6,3x3) (5.1x fewer multiply-adds than direct convolution; the
+ * default, but for one input channel), F(4x4,3x3) (4x fewer; a first
+ * layer's default) or F(2x2,3x3) (2.25x fewer); smaller tiles round less.
+ * It serves the forward `Conv2D` of 3x3 stride-1 layers; {@link
  * winogradBackpropInput3x3} computes the input gradient
  * (`Conv2DBackpropInput`) as its adjoint, and {@link
  * winogradBackpropFilter3x3} the filter gradient (`Conv2DBackpropFilter`)
@@ -12,8 +13,8 @@
  * Steps (a = m + 2 for F(m×m,3×3)): the filter transform U = G·g·Gᵀ (plain
  * JS in float64, a² planes [Cin, Cout]); the input transform V = Bᵀ·d·B over
  * a×a tiles at stride m (a² planes [tiles, Cin]); a² products M[k] =
- * V[k]·U[k] on the backend's stock XNNPACK fully-connected GEMM; the output
- * transform Y = Aᵀ·M·A, partial tiles clipped. Tiles go through in chunks so
+ * V[k]·U[k] on the SIMD module's packed product (`simd/gemm.as.ts`); the
+ * output transform Y = Aᵀ·M·A, partial tiles clipped. Tiles go through in chunks so
  * that V and M stay in cache. The transforms are part of the SIMD module
  * (`simd/`: generated from the matrices in `simd/tiles.ts` by
  * `simd/generate.ts` into `simd/winograd.as.ts`, compiled into `simd.wasm`
