@@ -49,7 +49,10 @@ import { flatViews, makeFlatMemory } from "../../lib/engine/flat_memory.ts";
 import { runWithPeak } from "./process_peak.ts";
 import { describeMachine, machineInfo } from "./machine.ts";
 import { gemmTuning } from "../../lib/kernels/tuning.ts";
-import { winogradForwardProfitable } from "../../lib/kernels/winograd.ts";
+import {
+  DEFAULT_TILE,
+  winogradForwardProfitable,
+} from "../../lib/kernels/winograd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./fma_peak.ts";
 import { parseFlags, runTask, usage } from "../flags.ts";
@@ -479,10 +482,11 @@ function kernelFlops(
 
 /**
  * The FLOPs one image's prediction executes on this backend: 3×3
- * convolutions the kernels route to Winograd F(4×4,3×3)
- * (`winogradForwardProfitable`: 36 products of Cin·Cout per 4×4 output
- * tile), other convolutions directly, dense layers as products; pooling,
- * bias and activations are not counted.
+ * convolutions the kernels route to Winograd (`winogradForwardProfitable`:
+ * (m+2)² products of Cin·Cout per m×m output tile, m from `DEFAULT_TILE`,
+ * F(4×4) for one input channel and F(6×6) otherwise), other convolutions
+ * directly, dense layers as products; pooling, bias and activations are not
+ * counted.
  */
 function predictionFlops(model: tf.LayersModel): number {
   let flops = 0;
@@ -494,9 +498,10 @@ function predictionFlops(model: tf.LayersModel): number {
       const cin = (layer.input as tf.SymbolicTensor).shape[3] as number;
       const [, oh, ow, cout] = out;
       // Winograd where the kernels route a forward pass (conv2d.ts's rule).
+      const m = cin === 1 ? DEFAULT_TILE.firstLayer : DEFAULT_TILE.conv;
       flops += kh === 3 && kw === 3 &&
           winogradForwardProfitable([kh, kw, cin, cout])
-        ? 36 * Math.ceil(oh / 4) * Math.ceil(ow / 4) * 2 * cin * cout
+        ? (m + 2) ** 2 * Math.ceil(oh / m) * Math.ceil(ow / m) * 2 * cin * cout
         : 2 * oh * ow * cout * kh * kw * cin;
     } else if (layer.getClassName() === "Dense") {
       const cin = (layer.input as tf.SymbolicTensor).shape[1] as number;
