@@ -460,6 +460,11 @@ function kernelFlops(
     const k = size(a) / (m * (size(out) / (m * n)));
     return 2 * size(out) * k;
   }
+  if (name === "MnistCnnReluFilterGrad") {
+    // conv1's filter gradient from dz (dy's shape, b): 2·|dy|·kh·kw·Cin.
+    const f = outputs[0];
+    return f && b ? 2 * size(b) * f[0] * f[1] * f[2] : 0;
+  }
   if (/Conv2D/.test(name) && a && b) {
     if (name === "Conv2DBackpropFilter") {
       const f = outputs[0]; // [kh, kw, cin, cout]; b is dy
