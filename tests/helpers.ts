@@ -1,10 +1,10 @@
 /**
  * Shared fixtures of the tests: real MNIST (cached once), a trained model
  * (trained once per change of lib/ and kept in `data/test_cache/`), a silent
- * sink, seeded values, a tolerance check.
+ * sink, seeded values, a tolerance check, the cpu backend as a reference.
  */
 import { assert, assertEquals } from "@std/assert";
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -82,6 +82,19 @@ export function values(size: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/**
+ * `fn`'s result on tfjs's `cpu` backend (the independent reference), back on
+ * `wasm` afterwards, whether or not it throws.
+ */
+export async function onCpu<T>(fn: () => T | Promise<T>): Promise<T> {
+  await tf.setBackend("cpu");
+  try {
+    return await fn();
+  } finally {
+    await tf.setBackend("wasm");
+  }
 }
 
 /** Asserts `actual` matches `expected` to 1e-4 of the larger of 1, max |expected|. */

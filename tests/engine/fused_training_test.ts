@@ -11,7 +11,7 @@ import { buildModel } from "../../lib/model.ts";
 import { gatherBatch } from "../../lib/data.ts";
 import { setDropoutKeys } from "../../lib/engine/dropout.ts";
 import { applyTraining } from "../../lib/engine/fused_training.ts";
-import { realMnist } from "../helpers.ts";
+import { onCpu, realMnist } from "../helpers.ts";
 
 type Forward = (model: tf.LayersModel, xs: tf.Tensor) => tf.Tensor;
 const stock: Forward = (model, xs) =>
@@ -91,14 +91,14 @@ Deno.test("applyTraining: the tutorial CNN's gradients on real MNIST, as model.a
   }
   const inference: Forward = (m, x) => applyTraining(m, x, { training: false });
   const ours = await gradients(model, xs, ys, inference);
-  await tf.setBackend("cpu");
-  const cpu = await gradients(
-    model,
-    xs,
-    ys,
-    (m, x) => m.apply(x, { training: false }) as tf.Tensor,
+  const cpu = await onCpu(() =>
+    gradients(
+      model,
+      xs,
+      ys,
+      (m, x) => m.apply(x, { training: false }) as tf.Tensor,
+    )
   );
-  await tf.setBackend("wasm");
   assertEquals(ours.grads.map((g) => g.length), cpu.grads.map((g) => g.length));
   assert(maxDiff(ours.grads, cpu.grads) <= 1e-4 * maxAbs(cpu.grads));
   tf.dispose([xs, ys]);

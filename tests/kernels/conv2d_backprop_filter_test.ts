@@ -13,7 +13,7 @@ import {
   RELU_FILTER_GRAD,
   RELU_GRAD,
 } from "../../lib/kernels/mod.ts";
-import { assertClose, values } from "../helpers.ts";
+import { assertClose, onCpu, values } from "../helpers.ts";
 
 await initBackend();
 
@@ -103,9 +103,8 @@ Deno.test("ReLU, filter and bias gradients in one pass: the cpu backend's gradie
       data: t.dataSync() as Float32Array,
     }))
   );
-  await tf.setBackend("cpu");
-  try {
-    const expected = tf.tidy(() => {
+  const expected = await onCpu(() =>
+    tf.tidy(() => {
       const x = tf.tensor4d(v.x, xShape as [number, number, number, number]);
       const dz = tf.mul(
         tf.tensor(v.dy, v.outShape),
@@ -119,12 +118,10 @@ Deno.test("ReLU, filter and bias gradients in one pass: the cpu backend's gradie
         shape: t.shape,
         data: t.dataSync() as Float32Array,
       }));
-    });
-    assertClose(ours[0], expected[0], "filter gradient");
-    assertClose(ours[1], expected[1], "bias gradient");
-  } finally {
-    await tf.setBackend("wasm");
-  }
+    })
+  );
+  assertClose(ours[0], expected[0], "filter gradient");
+  assertClose(ours[1], expected[1], "bias gradient");
 });
 
 Deno.test("ReLU, filter and bias gradients in one pass: a clear error where it does not apply", () => {

@@ -18,7 +18,7 @@ import {
   type WinogradOptions,
 } from "../../lib/kernels/winograd.ts";
 import { relaxedSimdSupported } from "../../lib/kernels/simd/simd.ts";
-import { assertClose, values } from "../helpers.ts";
+import { assertClose, onCpu, values } from "../helpers.ts";
 
 await initBackend();
 
@@ -110,16 +110,15 @@ Deno.test("winograd pool: the same bits as the convolution then MaxPool", () => 
   }
 });
 
-async function onCpu(
+async function pooledOnCpu(
   x: tf.Tensor,
   f: tf.Tensor,
   b: tf.Tensor,
   pad: "valid" | "same",
 ) {
   const [xv, fv, bv] = [x.dataSync(), f.dataSync(), b.dataSync()];
-  await tf.setBackend("cpu");
-  try {
-    return tf.tidy(() => {
+  return onCpu(() =>
+    tf.tidy(() => {
       const y = tf.fused.conv2d({
         x: tf.tensor4d(xv, x.shape as [number, number, number, number]),
         filter: tf.tensor4d(fv, f.shape as [number, number, number, number]),
@@ -130,10 +129,8 @@ async function onCpu(
       });
       const z = tf.maxPool(y, 2, 2, "valid");
       return { shape: z.shape, data: z.dataSync() as Float32Array };
-    });
-  } finally {
-    await tf.setBackend("wasm");
-  }
+    })
+  );
 }
 
 Deno.test(`${CONV_RELU_POOL}: Winograd and stock cases match the cpu backend`, async () => {
@@ -148,7 +145,7 @@ Deno.test(`${CONV_RELU_POOL}: Winograd and stock cases match the cpu backend`, a
     const x = tf.tensor(values(tf.util.sizeFromShape(xShape), 11), xShape);
     const f = tf.tensor(values(tf.util.sizeFromShape(fShape), 12), fShape);
     const b = tf.tensor1d(values(fShape[3], 13));
-    const expected = await onCpu(x, f, b, pad);
+    const expected = await pooledOnCpu(x, f, b, pad);
     const before = backend.numDataIds();
     const z = tf.engine().runKernel(CONV_RELU_POOL, { x, filter: f, bias: b }, {
       pad,

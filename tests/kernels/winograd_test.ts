@@ -35,7 +35,7 @@ import {
   OUTER_TILES,
   type WinogradTile,
 } from "../../lib/kernels/simd/tiles.ts";
-import { assertClose, values } from "../helpers.ts";
+import { assertClose, onCpu, values } from "../helpers.ts";
 
 await initBackend();
 
@@ -47,9 +47,8 @@ async function reference(
   fShape: number[],
   pads: Pads,
 ): Promise<{ shape: number[]; data: Float32Array }> {
-  await tf.setBackend("cpu");
-  try {
-    return tf.tidy(() => {
+  return onCpu(() =>
+    tf.tidy(() => {
       const out = tf.conv2d(
         tf.tensor4d(x, xShape as [number, number, number, number]),
         tf.tensor4d(f, fShape as [number, number, number, number]),
@@ -57,10 +56,8 @@ async function reference(
         [[0, 0], [pads.top, pads.bottom], [pads.left, pads.right], [0, 0]],
       );
       return { shape: out.shape, data: out.dataSync() as Float32Array };
-    });
-  } finally {
-    await tf.setBackend("wasm");
-  }
+    })
+  );
 }
 
 /**
@@ -207,9 +204,8 @@ async function referenceGrad(
   dyShape: number[],
   pads: Pads,
 ): Promise<{ shape: number[]; data: Float32Array }> {
-  await tf.setBackend("cpu");
-  try {
-    return tf.tidy(() => {
+  return onCpu(() =>
+    tf.tidy(() => {
       const out = tf.engine().runKernel("Conv2DBackpropFilter", {
         x: tf.tensor(x, xShape),
         dy: tf.tensor(dy, dyShape),
@@ -223,10 +219,8 @@ async function referenceGrad(
         filterShape: [3, 3, xShape[3], dyShape[3]],
       } as unknown as tf.NamedAttrMap) as tf.Tensor;
       return { shape: out.shape, data: out.dataSync() as Float32Array };
-    });
-  } finally {
-    await tf.setBackend("wasm");
-  }
+    })
+  );
 }
 
 /**
@@ -348,9 +342,8 @@ async function referenceInputGrad(
   xShape: number[],
   pads: Pads,
 ): Promise<{ shape: number[]; data: Float32Array }> {
-  await tf.setBackend("cpu");
-  try {
-    return tf.tidy(() => {
+  return onCpu(() =>
+    tf.tidy(() => {
       const out = tf.conv2dTranspose(
         tf.tensor4d(dy, dyShape as [number, number, number, number]),
         tf.tensor4d(f, fShape as [number, number, number, number]),
@@ -359,10 +352,8 @@ async function referenceInputGrad(
         [[0, 0], [pads.top, pads.bottom], [pads.left, pads.right], [0, 0]],
       );
       return { shape: out.shape, data: out.dataSync() as Float32Array };
-    });
-  } finally {
-    await tf.setBackend("wasm");
-  }
+    })
+  );
 }
 
 async function checkInputGrad(
