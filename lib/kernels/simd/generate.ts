@@ -322,6 +322,43 @@ ${indent(body(SCALAR, "c++;"), 3).join("\n")}
 }`;
 }
 
+/**
+ * An exported transform over each tile's patch: `name(params…, H, W, C,
+ * padT, padL, TH, TW, t0, count)` with `params` (in order) naming the plane
+ * table, the image and the buffer for points past its edge; the plane
+ * addresses `P0…`, then {@link patchLoop}.
+ */
+function patchFunction(f: {
+  m: number;
+  name: string;
+  params: readonly string[];
+  table: string;
+  image: string;
+  outside: string;
+  ops: Ops;
+  body: (ops: Ops, step: string) => string[];
+}): string {
+  return `export function ${f.name}(
+${f.params.map((p) => `  ${p}: usize,`).join("\n")}
+  H: i32,
+  W: i32,
+  C: i32,
+  padT: i32,
+  padL: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const rowBytes = <usize> (W * C) << 2;
+  const pixBytes = <usize> C << 2;
+${indent(planeTable("P", f.table, (f.m + 2) ** 2), 1).join("\n")}
+  const tilesPerImage = TH * TW;
+  CONSTANTS
+  const C4 = C & ~3;
+${patchLoop(f.m, f.image, f.outside, f.ops, f.body)}`;
+}
+
 function inputTransform(tile: WinogradTile): string {
   const { m, bt } = tile;
   const a = m + 2, planes = a * a;
@@ -347,27 +384,18 @@ function inputTransform(tile: WinogradTile): string {
  * outside). Plane k (${planes} of them, each [count, C]) at
  * load<usize>(vTable + 4k). \`zero\` must point at C (at least 4) zeros.
  */
-export function inputTransform${m}(
-  x: usize,
-  vTable: usize,
-  zero: usize,
-  H: i32,
-  W: i32,
-  C: i32,
-  padT: i32,
-  padL: i32,
-  TH: i32,
-  TW: i32,
-  t0: i32,
-  count: i32,
-): void {
-  const rowBytes = <usize> (W * C) << 2;
-  const pixBytes = <usize> C << 2;
-${indent(planeTable("P", "vTable", planes), 1).join("\n")}
-  const tilesPerImage = TH * TW;
-  CONSTANTS
-  const C4 = C & ~3;
-${patchLoop(m, "x", "zero", SIMD, body)}
+${
+    patchFunction({
+      m,
+      name: `inputTransform${m}`,
+      params: ["x", "vTable", "zero"],
+      table: "vTable",
+      image: "x",
+      outside: "zero",
+      ops: SIMD,
+      body,
+    })
+  }
 `);
 }
 
@@ -659,27 +687,18 @@ function inputGradTransform(tile: WinogradTile): string {
  * floats, at least 4, overwritten). dx holds the sums so far: zeros before
  * the first chunk.
  */
-export function inputGradTransform${m}(
-  pTable: usize,
-  dx: usize,
-  sink: usize,
-  H: i32,
-  W: i32,
-  C: i32,
-  padT: i32,
-  padL: i32,
-  TH: i32,
-  TW: i32,
-  t0: i32,
-  count: i32,
-): void {
-  const rowBytes = <usize> (W * C) << 2;
-  const pixBytes = <usize> C << 2;
-${indent(planeTable("P", "pTable", planes), 1).join("\n")}
-  const tilesPerImage = TH * TW;
-  CONSTANTS
-  const C4 = C & ~3;
-${patchLoop(m, "dx", "sink", SIMD_HOISTED, body)}
+${
+    patchFunction({
+      m,
+      name: `inputGradTransform${m}`,
+      params: ["pTable", "dx", "sink"],
+      table: "pTable",
+      image: "dx",
+      outside: "sink",
+      ops: SIMD_HOISTED,
+      body,
+    })
+  }
 `);
 }
 
