@@ -110,7 +110,7 @@ Deno.test("winograd pool: the same bits as the convolution then MaxPool", () => 
   }
 });
 
-async function pooledOnCpu(
+function pooledOnCpu(
   x: tf.Tensor,
   f: tf.Tensor,
   b: tf.Tensor,

@@ -40,7 +40,7 @@ import { assertClose, onCpu, values } from "../helpers.ts";
 await initBackend();
 
 /** conv2d on the cpu backend, stride 1, explicit padding. */
-async function reference(
+function reference(
   x: Float32Array,
   xShape: number[],
   f: Float32Array,
@@ -197,7 +197,7 @@ Deno.test("winograd: the MNIST CNN's conv2 shapes", async () => {
 });
 
 /** The filter gradient on the cpu backend, stride 1, explicit padding. */
-async function referenceGrad(
+function referenceGrad(
   x: Float32Array,
   xShape: number[],
   dy: Float32Array,
@@ -334,7 +334,7 @@ Deno.test("winograd filter gradient: shapes, channel counts, pads, chunks", asyn
 });
 
 /** Conv2DBackpropInput on the cpu backend, stride 1, explicit padding. */
-async function referenceInputGrad(
+function referenceInputGrad(
   dy: Float32Array,
   dyShape: number[],
   f: Float32Array,
