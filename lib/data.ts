@@ -273,6 +273,8 @@ export function imagesToTensor(
  * Builds model inputs `xs` (float32 `[n, 28, 28, 1]` in [0, 1]) and one-hot
  * targets `ys` (float32 `[n, numClasses]`) for the samples of `split` at `ids`, in
  * that order (a shuffled batch, for example).
+ *
+ * @throws {UsageError} when an id is not a sample of `split`.
  */
 export function gatherBatch(
   split: Split,
@@ -283,6 +285,11 @@ export function gatherBatch(
   const y = new Float32Array(ids.length * classes);
   for (let s = 0; s < ids.length; s++) {
     const id = ids[s];
+    if (!(id >= 0 && id < split.count && Number.isInteger(id))) {
+      throw new UsageError(
+        `sample id ${id} is not one of the split's ${split.count} samples`,
+      );
+    }
     const src = split.images.subarray(id * pixels, (id + 1) * pixels);
     const dst = x.subarray(s * pixels, (s + 1) * pixels);
     for (let i = 0; i < pixels; i++) dst[i] = src[i] / 255;

@@ -167,6 +167,47 @@ export function copyOut(tensors: tf.Tensor[], into: Float32Array): void {
   }
 }
 
+/**
+ * One thread's share of a data-parallel step: the gradients of samples `ids`
+ * into `into` (zeros for an empty share, which a batch smaller than the
+ * threads leaves), and their summed loss and hits. A non-finite loss leaves
+ * `into` as it was: the step is not applied.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildModel, initBackend } from "../mod.ts";
+ * import { flatSizes } from "./flat_weights.ts";
+ * import { gradientsInto } from "./gradients.ts";
+ * await initBackend();
+ * const images = Uint8Array.from({ length: 2 * 784 }, (_, i) => i % 251);
+ * const train = { images, labels: new Uint8Array([3, 7]), count: 2, rows: 28, cols: 28 } as const;
+ * const model = buildModel({ seed: 1 });
+ * const into = new Float32Array(flatSizes(model).trainable).fill(7);
+ * const keys = { seed: 1, epoch: 0 };
+ * assertEquals(gradientsInto(model, train, [], keys, into), { loss: 0, correct: 0 });
+ * assertEquals(into.every((g) => g === 0), true);
+ * gradientsInto(model, train, [0, 1], keys, into);
+ * assertEquals(into.some((g) => g !== 0), true);
+ * ```
+ */
+export function gradientsInto(
+  model: tf.LayersModel,
+  split: Split,
+  ids: ArrayLike<number>,
+  keys: StepKeys,
+  into: Float32Array,
+): { loss: number; correct: number } {
+  if (ids.length === 0) {
+    into.fill(0);
+    return { loss: 0, correct: 0 };
+  }
+  const { loss, correct, grads } = computeGradients(model, split, ids, keys);
+  if (Number.isFinite(loss)) copyOut(grads, into);
+  tf.dispose(grads);
+  return { loss, correct };
+}
+
 /** Runs gradient steps: on this thread, or split over worker threads. */
 export interface StepRunner {
   /**

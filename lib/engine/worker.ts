@@ -11,8 +11,9 @@ import { initBackend } from "../backend.ts";
 import { readFlat } from "./flat_weights.ts";
 import { flatViews } from "./flat_memory.ts";
 import { forwardRange } from "./forward.ts";
-import { computeGradients, copyOut } from "./gradients.ts";
+import { gradientsInto } from "./gradients.ts";
 import { flatUpdate } from "./flat_update.ts";
+import { StepBarrier } from "./barrier.ts";
 import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
 
 let model: tf.LayersModel;
@@ -22,6 +23,7 @@ let training: TrainingMemory | undefined;
 let grads: Float32Array[] = [];
 let state: Float32Array[] = [];
 let thread = 0;
+let barrier: StepBarrier | undefined;
 
 /** Loads the shared weights into the replica unless it has this version. */
 function load(version: number): void {
@@ -30,7 +32,9 @@ function load(version: number): void {
   loaded = version;
 }
 
-async function handle(message: PoolRequest): Promise<PoolReply> {
+async function handle(
+  message: PoolRequest,
+): Promise<PoolReply | undefined> {
   switch (message.type) {
     case "init": {
       await initBackend();
@@ -38,34 +42,54 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
       weights = message.weights;
       thread = message.thread;
       training = message.training;
-      if (training) ({ grads, state } = flatViews(training.flat));
+      if (training) {
+        ({ grads, state } = flatViews(training.flat));
+        barrier = new StepBarrier(
+          training.barrier,
+          training.flat.layout.threads,
+        );
+      }
       return { type: "ready" };
     }
     case "step": {
       load(message.version);
-      const result = computeGradients(
-        model,
-        training!.train,
-        message.ids,
-        message,
-      );
-      if (Number.isFinite(result.loss)) copyOut(result.grads, grads[thread]);
-      tf.dispose(result.grads);
-      return { type: "step", loss: result.loss, correct: result.correct };
-    }
-    case "update": {
+      const update = message.update;
+      let result;
+      try {
+        result = gradientsInto(
+          model,
+          training!.train,
+          message.ids,
+          message,
+          grads[thread],
+        );
+      } catch (e) {
+        if (update) barrier!.fail();
+        throw e;
+      }
+      if (!update) {
+        return { type: "step", loss: result.loss, correct: result.correct };
+      }
+      // Meet the other threads: every gradient row written; then update this
+      // thread's slice, meet again (every slice written), load the weights.
+      barrier!.report(thread, result.loss, result.correct);
+      barrier!.meet();
+      if (!barrier!.totals().finite) return undefined;
       flatUpdate(
         training!.update!.rule,
         weights,
         grads,
-        message.scales,
+        update.scales,
         state,
-        message.step,
-        message.from,
-        message.to,
+        update.step,
+        update.from,
+        update.to,
         { flat: training!.flat, thread },
       );
-      return { type: "update" };
+      barrier!.meet();
+      readFlat(model, weights);
+      loaded = message.version + 1;
+      return undefined;
     }
     case "forward": {
       load(message.version);
@@ -79,7 +103,8 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
 
 self.onmessage = async (e: MessageEvent<PoolRequest>) => {
   try {
-    self.postMessage(await handle(e.data));
+    const reply = await handle(e.data);
+    if (reply) self.postMessage(reply);
   } catch (err) {
     self.postMessage({
       type: "error",

@@ -5,7 +5,13 @@
  * optimizer leaves it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { BackendError, UsageError } from "../../lib/errors.ts";
 import { buildModel, train } from "../../lib/mod.ts";
 import { localRunner } from "../../lib/engine/gradients.ts";
 import { parallelRunner } from "../../lib/engine/parallel.ts";
@@ -81,4 +87,67 @@ Deno.test("parallelRunner: an optimizer the flat update does not support gets on
   );
   assertEquals(warned.length, 1);
   assertStringIncludes(warned[0], "Momentum");
+});
+
+Deno.test("parallelRunner: a batch smaller than the threads trains (empty shares add nothing), on both paths", async () => {
+  for (const optimizer of ["adadelta", "rmsprop"] as const) {
+    const model = buildModel({
+      seed: 5,
+      optimizer: optimizer === "adadelta" ? undefined : tf.train.rmsprop(1e-3),
+    });
+    const one = buildModel({
+      seed: 5,
+      optimizer: optimizer === "adadelta" ? undefined : tf.train.rmsprop(1e-3),
+    });
+    const runners = [
+      await parallelRunner(model, mnist.train, { threads: 3, warn() {} }),
+      await parallelRunner(one, mnist.train, { threads: 1, warn() {} }),
+    ];
+    try {
+      for (const ids of [[7], [8, 9]]) {
+        const [three, single] = await Promise.all(
+          runners.map((r) =>
+            r.step(new Uint32Array(ids), { seed: 5, epoch: 0 })
+          ),
+        );
+        assert(Number.isFinite(three.loss), `${optimizer}: loss ${three.loss}`);
+        assert(Math.abs(three.loss - single.loss) < 1e-4, `${optimizer}`);
+      }
+    } finally {
+      runners.forEach((r) => r.dispose());
+    }
+    const maxDiff = maxWeightDiff(weightsOf(one), weightsOf(model));
+    assert(maxDiff < 1e-5, `${optimizer}: max |Δw| = ${maxDiff}`);
+  }
+});
+
+Deno.test("parallelRunner: a worker's error rejects the step with a BackendError naming it; this thread's error rejects it as thrown; neither hangs", async () => {
+  const keys = { seed: 6, epoch: 0 };
+  // The worker's share holds an id outside the split.
+  let runner = await parallelRunner(buildModel({ seed: 6 }), mnist.train, {
+    threads: 2,
+  });
+  try {
+    const err = await assertRejects(
+      () => runner.step(new Uint32Array([0, 1, 60_001, 2]), keys),
+      BackendError,
+    );
+    assertStringIncludes(err.message, "worker thread: sample id 60001");
+  } finally {
+    runner.dispose();
+  }
+  // This thread's share holds it: the worker, waiting at the barrier, is
+  // released and the step rejects with this thread's error.
+  runner = await parallelRunner(buildModel({ seed: 6 }), mnist.train, {
+    threads: 2,
+  });
+  try {
+    const err = await assertRejects(
+      () => runner.step(new Uint32Array([60_001, 0, 1, 2]), keys),
+      UsageError,
+    );
+    assertStringIncludes(err.message, "sample id 60001");
+  } finally {
+    runner.dispose();
+  }
 });
