@@ -7,9 +7,9 @@
  * one thread. The threads meet at a barrier in shared memory (`barrier.ts`),
  * after the gradients and after the update, not by message round trips (1–4
  * ms a step on a busy thread); a share left empty by a batch smaller than the
- * threads adds nothing. Each step is therefore the same algorithm as on one thread:
- * dropout masks are keyed by sample, so the result differs from a one-thread
- * run only by float rounding. This flat update supports Keras's Adadelta,
+ * threads adds nothing. Each step is therefore the same algorithm as on one
+ * thread: dropout masks are keyed by sample, so the result differs from a
+ * one-thread run only by float rounding. This flat update supports Keras's Adadelta,
  * SGD and Adam (`flat_update.ts`); a model compiled with another optimizer
  * gets the summed gradients applied by that optimizer on this thread, a
  * slower step, and a one-line warning says so.
