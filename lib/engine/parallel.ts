@@ -4,12 +4,10 @@
  * the batch into its row of shared memory; then each thread applies Keras's
  * Adadelta to its own slice of the weights, from every thread's gradients
  * weighted by share size, so neither the gradient sum nor the update waits on
- * one thread. The threads meet at a barrier in shared memory (`barrier.ts`),
- * after the gradients and after the update, not by message round trips (1–4
- * ms a step on a busy thread); a share left empty by a batch smaller than the
- * threads adds nothing. Each step is therefore the same algorithm as on one
- * thread: dropout masks are keyed by sample, so the result differs from a
- * one-thread run only by float rounding. This flat update supports Keras's Adadelta,
+ * one thread. A share left empty (a batch smaller than the threads) adds
+ * nothing. Each step is therefore the same algorithm as on one thread:
+ * dropout masks are keyed by sample, so the result differs from a one-thread
+ * run only by float rounding. This flat update supports Keras's Adadelta,
  * SGD and Adam (`flat_update.ts`); a model compiled with another optimizer
  * gets the summed gradients applied by that optimizer on this thread, a
  * slower step, and a one-line warning says so.
@@ -23,7 +21,6 @@ import {
   applyGradients,
   gradientsInto,
   localRunner,
-  type StepKeys,
   type StepRunner,
 } from "./gradients.ts";
 import {
@@ -35,8 +32,6 @@ import {
   stateArrays,
 } from "./flat_update.ts";
 import { flatViews, makeFlatMemory } from "./flat_memory.ts";
-import { BarrierError, StepBarrier } from "./barrier.ts";
-import { BackendError } from "../errors.ts";
 import {
   defaultThreads,
   shares,
@@ -125,11 +120,7 @@ export async function parallelRunner(
     states: rule ? stateArrays(rule) : 0,
   });
   const { grads, state } = flatViews(flat);
-  const memory: TrainingMemory = {
-    train: shareSplit(split),
-    flat,
-    barrier: StepBarrier.buffer(threads),
-  };
+  const memory: TrainingMemory = { train: shareSplit(split), flat };
   if (rule) {
     const current = exportFlatState(optimizer, rule, trainable);
     state.forEach((s, k) => s.set(current[k]));
@@ -151,27 +142,17 @@ export async function parallelRunner(
     }
   };
 
-  // The flat update's step: every thread computes its share's gradients,
-  // meets the others at the barrier (no message round trip), updates its
-  // slice of the weights, meets again, and loads the new weights.
-  const barrier = new StepBarrier(memory.barrier, threads);
-  const barrierStep = async (
-    ids: Uint32Array,
-    keys: StepKeys,
-    parts: [number, number][],
-    scales: number[],
-  ) => {
-    const step = iterations + 1;
-    parts.slice(1).forEach(([a, b], k) =>
-      pool.send(k, {
-        type: "step",
-        ids: ids.slice(a, b),
-        ...keys,
-        version: pool.version,
-        update: { scales, step, from: slices[k + 1][0], to: slices[k + 1][1] },
-      })
-    );
-    try {
+  return {
+    async step(ids, keys) {
+      const parts = shares(ids.length, threads);
+      const replies = parts.slice(1).map(([a, b], k) =>
+        pool.request<"step">(k, {
+          type: "step",
+          ids: ids.slice(a, b),
+          ...keys,
+          version: pool.version,
+        })
+      );
       let own;
       try {
         own = gradientsInto(
@@ -182,72 +163,45 @@ export async function parallelRunner(
           grads[0],
         );
       } catch (e) {
-        barrier.fail("aborted");
+        // This thread failed: the workers' replies are no longer awaited.
+        for (const reply of replies) reply.catch(() => {});
         throw e;
       }
-      barrier.report(0, own.loss, own.correct);
-      await barrier.meetAsync();
-      const { loss, correct, finite } = barrier.totals();
-      if (!finite) return { loss, correct };
-      iterations = step;
-      const [from, to] = slices[0];
-      flatUpdate(rule!, pool.weights, grads, scales, state, step, from, to, {
-        flat,
-        thread: 0,
-      });
-      await barrier.meetAsync();
-      pool.updated();
-      unsynced++;
-      return { loss, correct };
-    } catch (e) {
-      if (e instanceof BarrierError && e.kind === "failed") {
-        throw new BackendError(
-          (await pool.failure()) ?? "a worker thread failed during the step",
-        );
-      }
-      throw e;
-    }
-  };
-
-  return {
-    async step(ids, keys) {
-      const parts = shares(ids.length, threads);
-      const scales = parts.map(([a, b]) => (b - a) / ids.length);
-      if (rule) return await barrierStep(ids, keys, parts, scales);
-      const replies = parts.slice(1).map(([a, b], k) =>
-        pool.request<"step">(k, {
-          type: "step",
-          ids: ids.slice(a, b),
-          ...keys,
-          version: pool.version,
-        })
-      );
-      const own = gradientsInto(
-        model,
-        memory.train,
-        ids.subarray(...parts[0]),
-        keys,
-        grads[0],
-      );
       const done = await Promise.all(replies);
       const loss = own.loss + done.reduce((s, r) => s + r.loss, 0);
       const correct = own.correct + done.reduce((s, r) => s + r.correct, 0);
       if (!Number.isFinite(loss)) return { loss, correct };
-      const sum = new Float32Array(n);
-      for (let t = 0; t < threads; t++) {
-        const g = grads[t], s = scales[t];
-        for (let i = 0; i < n; i++) sum[i] += g[i] * s;
+      const scales = parts.map(([a, b]) => (b - a) / ids.length);
+      if (rule) {
+        const step = ++iterations;
+        const updates = slices.slice(1).map(([from, to], k) =>
+          pool.request<"update">(k, { type: "update", scales, step, from, to })
+        );
+        const [from, to] = slices[0];
+        flatUpdate(rule, pool.weights, grads, scales, state, step, from, to, {
+          flat,
+          thread: 0,
+        });
+        await Promise.all(updates);
+        pool.updated();
+        unsynced++;
+      } else {
+        const sum = new Float32Array(n);
+        for (let t = 0; t < threads; t++) {
+          const g = grads[t], s = scales[t];
+          for (let i = 0; i < n; i++) sum[i] += g[i] * s;
+        }
+        let offset = 0;
+        const tensors = trainable.map((v) => {
+          const t = tf.tensor(sum.subarray(offset, offset + v.size), v.shape);
+          offset += v.size;
+          return t;
+        });
+        applyGradients(model, tensors);
+        tf.dispose(tensors);
+        writeFlat(model, pool.weights);
+        pool.published();
       }
-      let offset = 0;
-      const tensors = trainable.map((v) => {
-        const t = tf.tensor(sum.subarray(offset, offset + v.size), v.shape);
-        offset += v.size;
-        return t;
-      });
-      applyGradients(model, tensors);
-      tf.dispose(tensors);
-      writeFlat(model, pool.weights);
-      pool.published();
       return { loss, correct };
     },
     async evaluate(split, beforeBatch) {

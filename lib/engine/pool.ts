@@ -22,7 +22,6 @@ import {
 import type { FlatRule } from "./flat_update.ts";
 import { type FlatMemory, flatViews } from "./flat_memory.ts";
 import type { StepKeys } from "./gradients.ts";
-import { StepBarrier } from "./barrier.ts";
 
 /** Shared memory of a training pool (see {@linkcode parallelRunner}). */
 export interface TrainingMemory {
@@ -37,22 +36,7 @@ export interface TrainingMemory {
    * when the flat update does not support the model's optimizer (this
    * thread then applies it). */
   update?: { rule: FlatRule };
-  /** Where the threads of a step meet ({@linkcode StepBarrier}). */
-  barrier: SharedArrayBuffer;
 }
-
-/**
- * The part of a step a worker does after its gradients, when the flat update
- * applies: meet, update weights [from, to) with the share weights `scales`
- * as iteration `step`, meet again, load the new weights.
- */
-export interface SliceUpdate {
-  scales: number[];
-  step: number;
-  from: number;
-  to: number;
-}
-
 /** A message to a pool worker. */
 export type PoolRequest =
   | {
@@ -67,16 +51,21 @@ export type PoolRequest =
     type: "step";
     ids: Uint32Array;
     version: number;
-    /** Present: the worker meets the others and updates its slice, and
-     * sends no reply (its loss and hits go through the barrier). */
-    update?: SliceUpdate;
   } & StepKeys
+  | {
+    type: "update";
+    scales: number[];
+    step: number;
+    from: number;
+    to: number;
+  }
   | ({ type: "forward"; split: Split; version: number } & ForwardOptions);
 
 /** A pool worker's answer. */
 export type PoolReply =
   | { type: "ready" }
   | { type: "step"; loss: number; correct: number }
+  | { type: "update" }
   | ({ type: "forward" } & ForwardResult)
   | { type: "error"; message: string };
 
@@ -113,8 +102,6 @@ export function shares(n: number, parts: number): [number, number][] {
 class PoolWorker {
   readonly worker: Worker;
   #pending?: { resolve: (r: PoolReply) => void; reject: (e: Error) => void };
-  /** Called with the message of an error no request waits for. */
-  onFailure?: (message: string) => void;
 
   constructor() {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), {
@@ -124,16 +111,14 @@ class PoolWorker {
       const pending = this.#pending;
       this.#pending = undefined;
       if (e.data.type === "error") {
-        const message = `worker thread: ${e.data.message}`;
-        if (pending) pending.reject(new BackendError(message));
-        else this.onFailure?.(message);
+        pending?.reject(new BackendError(`worker thread: ${e.data.message}`));
       } else pending?.resolve(e.data);
     };
     this.worker.onerror = (e) => {
       e.preventDefault();
-      const message = `worker thread crashed: ${e.message}`;
-      if (this.#pending) this.#pending.reject(new BackendError(message));
-      else this.onFailure?.(message);
+      this.#pending?.reject(
+        new BackendError(`worker thread crashed: ${e.message}`),
+      );
       this.#pending = undefined;
     };
   }
@@ -148,11 +133,6 @@ class PoolWorker {
       };
       this.worker.postMessage(message);
     });
-  }
-
-  /** Posts a message that has no reply (a step that meets at the barrier). */
-  send(message: PoolRequest): void {
-    this.worker.postMessage(message);
   }
 }
 
@@ -185,8 +165,6 @@ export class WorkerPool {
   readonly weights: Float32Array;
   readonly #workers: PoolWorker[];
   #version = 0;
-  #failures: string[] = [];
-  #barrier?: StepBarrier;
 
   private constructor(
     model: tf.LayersModel,
@@ -199,13 +177,6 @@ export class WorkerPool {
       ? flatViews(training.flat).weights
       : new Float32Array(new SharedArrayBuffer(flatSizes(model).total * 4));
     this.#workers = Array.from({ length: threads - 1 }, () => new PoolWorker());
-    if (training) this.#barrier = new StepBarrier(training.barrier, threads);
-    for (const w of this.#workers) {
-      w.onFailure = (message) => {
-        this.#failures.push(message);
-        this.#barrier?.fail();
-      };
-    }
   }
 
   /**
@@ -263,23 +234,6 @@ export class WorkerPool {
   updated(): void {
     readFlat(this.model, this.weights);
     this.#version++;
-  }
-
-  /** Posts `message` to worker `k` (thread `k + 1`), expecting no reply. */
-  send(k: number, message: PoolRequest): void {
-    this.#workers[k].send(message);
-  }
-
-  /**
-   * The first error a worker reported outside a request (during a step that
-   * meets at the barrier), waiting up to `ms` for its message to arrive.
-   */
-  async failure(ms = 2000): Promise<string | undefined> {
-    const until = performance.now() + ms;
-    while (this.#failures.length === 0 && performance.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    return this.#failures[0];
   }
 
   /** Sends `message` to worker `k` (thread `k + 1`). */

@@ -13,7 +13,6 @@ import { flatViews } from "./flat_memory.ts";
 import { forwardRange } from "./forward.ts";
 import { gradientsInto } from "./gradients.ts";
 import { flatUpdate } from "./flat_update.ts";
-import { StepBarrier } from "./barrier.ts";
 import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
 
 let model: tf.LayersModel;
@@ -23,7 +22,6 @@ let training: TrainingMemory | undefined;
 let grads: Float32Array[] = [];
 let state: Float32Array[] = [];
 let thread = 0;
-let barrier: StepBarrier | undefined;
 
 /** Loads the shared weights into the replica unless it has this version. */
 function load(version: number): void {
@@ -32,9 +30,7 @@ function load(version: number): void {
   loaded = version;
 }
 
-async function handle(
-  message: PoolRequest,
-): Promise<PoolReply | undefined> {
+async function handle(message: PoolRequest): Promise<PoolReply> {
   switch (message.type) {
     case "init": {
       await initBackend();
@@ -42,54 +38,33 @@ async function handle(
       weights = message.weights;
       thread = message.thread;
       training = message.training;
-      if (training) {
-        ({ grads, state } = flatViews(training.flat));
-        barrier = new StepBarrier(
-          training.barrier,
-          training.flat.layout.threads,
-        );
-      }
+      if (training) ({ grads, state } = flatViews(training.flat));
       return { type: "ready" };
     }
     case "step": {
       load(message.version);
-      const update = message.update;
-      let result;
-      try {
-        result = gradientsInto(
-          model,
-          training!.train,
-          message.ids,
-          message,
-          grads[thread],
-        );
-      } catch (e) {
-        if (update) barrier!.fail();
-        throw e;
-      }
-      if (!update) {
-        return { type: "step", loss: result.loss, correct: result.correct };
-      }
-      // Meet the other threads: every gradient row written; then update this
-      // thread's slice, meet again (every slice written), load the weights.
-      barrier!.report(thread, result.loss, result.correct);
-      barrier!.meet();
-      if (!barrier!.totals().finite) return undefined;
+      const result = gradientsInto(
+        model,
+        training!.train,
+        message.ids,
+        message,
+        grads[thread],
+      );
+      return { type: "step", loss: result.loss, correct: result.correct };
+    }
+    case "update": {
       flatUpdate(
         training!.update!.rule,
         weights,
         grads,
-        update.scales,
+        message.scales,
         state,
-        update.step,
-        update.from,
-        update.to,
+        message.step,
+        message.from,
+        message.to,
         { flat: training!.flat, thread },
       );
-      barrier!.meet();
-      readFlat(model, weights);
-      loaded = message.version + 1;
-      return undefined;
+      return { type: "update" };
     }
     case "forward": {
       load(message.version);
@@ -103,8 +78,7 @@ async function handle(
 
 self.onmessage = async (e: MessageEvent<PoolRequest>) => {
   try {
-    const reply = await handle(e.data);
-    if (reply) self.postMessage(reply);
+    self.postMessage(await handle(e.data));
   } catch (err) {
     self.postMessage({
       type: "error",
