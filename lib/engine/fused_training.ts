@@ -118,23 +118,6 @@ function register(): boolean {
         return [pooled, y];
       },
     });
-    tf.registerGradient({
-      kernelName: CONV_BIAS_RELU_POOL,
-      inputsToSave: ["x", "filter"],
-      outputsToSave: [false, true],
-      gradFunc: (dys, saved, attrs) => {
-        const [x, filter, y] = saved;
-        const { pad } = attrs as unknown as ConvAttrs;
-        const engine = tf.engine();
-        const dy = (dys as tf.Tensor[])[0];
-        // dz = step(y) · the pool's gradient, and Σ dz for the bias.
-        const [dz, db] = engine.runKernel(POOL_RELU_GRAD, {
-          dy,
-          y,
-        }) as tf.Tensor[];
-        return convGradients(x, filter, dz, db, pad);
-      },
-    });
   }
   tf.registerGradient({
     kernelName: CONV_BIAS_RELU,
@@ -286,6 +269,51 @@ function firstLayerGradients(
   };
 }
 
+/**
+ * {@link CONV_BIAS_RELU_POOL} on the tape as one node whose only output is the
+ * pooled activation; the ReLU's output, which its gradient needs, is saved
+ * with it. Registered as a two-output op, the tape would give the unused
+ * output a gradient of zeros, made in JS and copied into the heap: 4.7 M
+ * floats a step at batch 128, each page of them faulted in anew.
+ */
+function convPool(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  bias: tf.Tensor,
+  pad: "valid" | "same",
+): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, filter, bias] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [pooled, y] = tf.engine().runKernel(
+      CONV_BIAS_RELU_POOL,
+      { x, filter, bias },
+      { pad },
+    ) as tf.Tensor[];
+    save([x, filter, y]);
+    return {
+      value: pooled,
+      gradFunc: (dy, saved) => {
+        const [x, filter, y] = saved;
+        // dz = step(y) · the pool's gradient, and Σ dz for the bias.
+        const [dz, db] = tf.engine().runKernel(POOL_RELU_GRAD, {
+          dy: dy as tf.Tensor,
+          y,
+        }) as tf.Tensor[];
+        const grads = convGradients(x, filter, dz, db, pad);
+        const dx = grads.x();
+        // The filter's gradient, kept by the x closure for its own, becomes
+        // this scope's: the tape may not ask for it (a frozen filter).
+        const kept = grads.filter();
+        const df = tf.clone(kept);
+        kept.dispose();
+        return [dx, df, grads.bias()];
+      },
+    };
+  });
+  return op(x, filter, bias);
+}
+
 /** The layer's padding when it is a `Conv2D` the op can run. */
 function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
   if (layer.getClassName() !== "Conv2D") return undefined;
@@ -408,14 +436,7 @@ export function applyTraining(
     }
     const [filter, bias] = layer.weights.map((w) => w.read());
     if (pool) {
-      // Outputs: the pooled activation, and the ReLU's (for the gradient).
-      const [pooled, y] = tf.engine().runKernel(
-        CONV_BIAS_RELU_POOL,
-        { x, filter, bias },
-        { pad },
-      ) as tf.Tensor[];
-      y.dispose(); // the tape keeps its own reference
-      x = pooled;
+      x = convPool(x, filter, bias, pad);
     } else {
       x = tf.engine().runKernel(CONV_BIAS_RELU, { x, filter, bias }, {
         pad,

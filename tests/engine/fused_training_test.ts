@@ -179,3 +179,30 @@ Deno.test("applyTraining: with a convolution's filter frozen, the gradient pass 
   tf.dispose([xs, ys]);
   model.dispose();
 });
+
+Deno.test("applyTraining: a gradient pass makes no tensor from JS values beyond its batch (no zeros for the pool op's unused ReLU output: 4.7 M floats a step at batch 128)", async () => {
+  const mnist = await realMnist();
+  const model = buildModel({ seed: 6 });
+  const ids = Array.from({ length: 8 }, (_, i) => 11 * i);
+  const { xs, ys } = gatherBatch(mnist.train, ids);
+  setDropoutKeys(model, { seed: 6, epoch: 0, ids });
+  const engine = tf.engine();
+  const made: number[] = [];
+  const original = engine.makeTensor;
+  engine.makeTensor = function (values, shape, dtype, backend) {
+    made.push(shape.reduce((a, b) => a * b, 1));
+    return original.call(this, values, shape, dtype, backend);
+  };
+  try {
+    const { grads } = await gradients(model, xs, ys, applyTraining);
+    assertEquals(grads.length, model.trainableWeights.length);
+  } finally {
+    engine.makeTensor = original;
+  }
+  // The pass made tensors from values (scalars, for one), none as large as
+  // the batch's 8 × 28 × 28 pixels, let alone conv2's 8 × 24 × 24 × 64.
+  assert(made.length > 0);
+  assert(Math.max(...made) < xs.size, `largest made: ${Math.max(...made)}`);
+  tf.dispose([xs, ys]);
+  model.dispose();
+});
