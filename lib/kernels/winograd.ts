@@ -245,6 +245,20 @@ function filterTransform(
   const u = address >>> 2;
   // Lanes past Cout (Cin when transposed) stay zero.
   heap.fill(0, u, u + transformBytes(tile, cin, cout, layout) / 4);
+  if (cout % 4 === 0) {
+    withG(backend, tile, (g) =>
+      simdKernels(backend).filterTransform(
+        4 * heapIndex(backend, filter),
+        address,
+        g,
+        a,
+        cin,
+        cout,
+        outer ? 2 : transposed ? 1 : 0,
+        padded,
+      ));
+    return;
+  }
   const g = heapIndex(backend, filter);
   const w = new Float64Array(9);
   const gw = new Float64Array(3 * a); // G·g: a×3
@@ -274,6 +288,25 @@ function filterTransform(
         }
       }
     }
+  }
+}
+
+/**
+ * Runs `f` with the byte address of `tile`'s G (a×3, row-major float32) in
+ * the heap, for the SIMD filter transforms.
+ */
+function withG(
+  backend: BackendWasm,
+  tile: WinogradTile,
+  f: (g: number) => void,
+): void {
+  const info = backend.makeOutput([tile.g.length * 3], "float32");
+  try {
+    const at = heapIndex(backend, info);
+    heapF32(backend).set(tile.g.flat(), at);
+    f(4 * at);
+  } finally {
+    backend.disposeData(info.dataId);
   }
 }
 
@@ -893,6 +926,18 @@ function filterGradTransform(
 ): void {
   const G = tile.g;
   const a = G.length;
+  if (cin % 4 === 0) {
+    withG(backend, tile, (g) =>
+      simdKernels(backend).filterGradTransform(
+        4 * heapIndex(backend, acc),
+        4 * heapIndex(backend, out),
+        g,
+        a,
+        cin,
+        cout,
+      ));
+    return;
+  }
   const heap = heapF32(backend);
   const src = heapIndex(backend, acc);
   const dst = heapIndex(backend, out);

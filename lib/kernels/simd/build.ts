@@ -56,7 +56,8 @@ export const FEATURES: Readonly<Record<Flavour, string>> = {
  * of each are the module's): the generated transforms, the products, the
  * direct filter gradient for few input channels, the 2x2 max-pool gradient,
  * the packed matrix products, a fused convolution's bias and ReLU in place,
- * dropout's keep-masks, ReLU's gradient in one pass, and column sums.
+ * dropout's keep-masks, ReLU's gradient in one pass, column sums, and
+ * Winograd's filter transforms.
  */
 export const SOURCES = [
   fromFileUrl(new URL("./winograd.as.ts", import.meta.url)),
@@ -68,6 +69,7 @@ export const SOURCES = [
   fromFileUrl(new URL("./dropout.as.ts", import.meta.url)),
   fromFileUrl(new URL("./relu.as.ts", import.meta.url)),
   fromFileUrl(new URL("./sum.as.ts", import.meta.url)),
+  fromFileUrl(new URL("./filter.as.ts", import.meta.url)),
 ] as const;
 
 /**

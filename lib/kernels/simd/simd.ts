@@ -249,6 +249,30 @@ export interface SimdKernels {
     threshold: number,
     scale: number,
   ): void;
+  /**
+   * Winograd's filter transform U = G·g·Gᵀ into a products layout (0
+   * panels, 1 transposed panels, 2 groups of four), Cout a multiple of 4
+   * (`filter.as.ts`).
+   */
+  filterTransform(
+    src: number,
+    dst: number,
+    g: number,
+    a: number,
+    cin: number,
+    cout: number,
+    layout: number,
+    padded: number,
+  ): void;
+  /** The filter gradient's Gᵀ·M·G, Cin a multiple of 4 (`filter.as.ts`). */
+  filterGradTransform(
+    src: number,
+    dst: number,
+    g: number,
+    a: number,
+    cin: number,
+    cout: number,
+  ): void;
   /** Bias and ReLU in place, C a multiple of 4 (`bias.as.ts`). */
   biasActivation(
     y: number,

@@ -77,6 +77,8 @@ for (const file of Object.values(BINARY_FILES)) {
         "dyTransform2",
         "dyTransform4",
         "dyTransform6",
+        "filterGradTransform",
+        "filterTransform",
         "gemm",
         "gradProducts",
         "inputGradTransform2",
