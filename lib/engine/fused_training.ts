@@ -35,9 +35,10 @@ export const CONV_BIAS_RELU = "MnistCnnConv2DBiasRelu";
 
 /**
  * The same op followed by a 2×2, stride-2 max pool (the tutorial's conv2
- * and pooling): its outputs are the pooled activation and the ReLU's output
- * (kept for the gradient), and its gradient runs the pool's, the ReLU's and
- * the bias's in one pass ({@link POOL_RELU_GRAD}).
+ * and pooling): its outputs are the pooled activation and the ReLU's output.
+ * The training pass runs it inside a custom gradient whose one output is the
+ * pooled activation, the ReLU's output saved for the gradient, which runs
+ * the pool's, the ReLU's and the bias's in one pass ({@link POOL_RELU_GRAD}).
  */
 export const CONV_BIAS_RELU_POOL = "MnistCnnConv2DBiasReluPool";
 
