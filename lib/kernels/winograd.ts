@@ -221,8 +221,9 @@ type FilterLayout = "products" | "outer" | "transposed";
 
 /**
  * U[k][ci][co] for k = a·i + j (a = m + 2): (G·g·Gᵀ)[i][j] of the 3x3
- * filter slice g = filter[:, :, ci, co], in float64, written at byte
- * address `address` as `layout` says.
+ * filter slice g = filter[:, :, ci, co], written at byte address `address`
+ * as `layout` says: by `kernels`' SIMD transform (`filter.as.ts`, float32)
+ * when Cout is a multiple of 4, else here in float64.
  */
 function filterTransform(
   backend: BackendWasm,
@@ -231,7 +232,8 @@ function filterTransform(
   cin: number,
   cout: number,
   address: number,
-  layout: FilterLayout = "products",
+  layout: FilterLayout,
+  kernels: SimdKernels,
 ): void {
   const G = tile.g;
   const a = G.length;
@@ -247,7 +249,7 @@ function filterTransform(
   heap.fill(0, u, u + transformBytes(tile, cin, cout, layout) / 4);
   if (cout % 4 === 0) {
     withG(backend, tile, (g) =>
-      simdKernels(backend).filterTransform(
+      kernels.filterTransform(
         4 * heapIndex(backend, filter),
         address,
         g,
@@ -463,6 +465,7 @@ export function winogradConv3x3(
           cout,
           at,
           outer ? "outer" : "products",
+          all,
         ),
     );
     // V[k] ([chunk, cin]) then M[k] ([chunk, cout]) in one buffer, planes
@@ -804,7 +807,16 @@ function backward(
       `F${tile.m} transposed ${filter.shape}`,
       transformBytes(tile, cin, cout, "transposed"),
       (at) =>
-        filterTransform(backend, filter, tile, cin, cout, at, "transposed"),
+        filterTransform(
+          backend,
+          filter,
+          tile,
+          cin,
+          cout,
+          at,
+          "transposed",
+          all,
+        ),
     );
     // Planes D[k] ([chunk, cout]), then V[k] ([chunk, cin]) for the filter
     // gradient and P[k] ([chunk, cin]) for the input gradient, skewed as in
@@ -902,7 +914,7 @@ function backward(
         );
       }
     }
-    if (dw) filterGradTransform(backend, acc!, dw, tile, cin, cout);
+    if (dw) filterGradTransform(backend, acc!, dw, tile, cin, cout, all);
     return { dx, dw };
   } catch (error) {
     disposeAll(backend, dx, dw);
@@ -914,7 +926,8 @@ function backward(
 
 /**
  * out[i][j][ci][co] = (Gᵀ·m·G)[i][j] with m[p][q] = acc[a·p + q][co][ci]
- * (a = m + 2), in float64.
+ * (a = m + 2): by `kernels`' SIMD transform (float32) when Cin is a multiple
+ * of 4, else here in float64.
  */
 function filterGradTransform(
   backend: BackendWasm,
@@ -923,12 +936,13 @@ function filterGradTransform(
   tile: WinogradTile,
   cin: number,
   cout: number,
+  kernels: SimdKernels,
 ): void {
   const G = tile.g;
   const a = G.length;
   if (cin % 4 === 0) {
     withG(backend, tile, (g) =>
-      simdKernels(backend).filterGradTransform(
+      kernels.filterGradTransform(
         4 * heapIndex(backend, acc),
         4 * heapIndex(backend, out),
         g,
