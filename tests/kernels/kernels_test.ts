@@ -313,6 +313,15 @@ const DIRECT_CASES: ConvCase[] = [
   { x: [3, 10, 12, 2], filter: [1, 3, 2, 12], strides: 1, pad: "same" },
   { x: [2, 6, 6, 1], filter: [5, 5, 1, 8], strides: 1, pad: 2 },
   { x: [1, 3, 3, 1], filter: [3, 3, 1, 4], strides: 1, pad: "valid" },
+  // Rows of three taps over whole output rows, Co in eights (the row-taps
+  // loop): several input channels; padding above and below only.
+  { x: [2, 8, 10, 3], filter: [3, 3, 3, 16], strides: 1, pad: "valid" },
+  {
+    x: [1, 7, 9, 2],
+    filter: [2, 3, 2, 8],
+    strides: 1,
+    pad: [[0, 0], [1, 1], [0, 0], [0, 0]],
+  },
   // Outside: 28 taps, Co = 6, stride 2.
   { x: [1, 6, 6, 7], filter: [2, 2, 7, 8], strides: 1, pad: "valid" },
   { x: [2, 7, 7, 1], filter: [3, 3, 1, 6], strides: 1, pad: "same" },

@@ -127,6 +127,10 @@ function imageFilterGrad(
 ): void {
   const dyRow = <usize> Co << 2;
   const xStep = <usize> Ci << 2;
+  if (FW == 3 && padLeft == 0 && W >= OW + 2 && (Co & 7) == 0) {
+    rowTapsFilterGrad(xn, dn, out, H, W, Ci, OH, OW, Co, FH, padTop);
+    return;
+  }
   const Co32 = Co & ~31;
   for (let kh = 0; kh < FH; kh++) {
     const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
@@ -185,6 +189,71 @@ function imageFilterGrad(
           const op = o + (<usize> c0 << 2);
           v128.store(op, f32x4.add(v128.load(op), a0));
         }
+      }
+    }
+  }
+}
+
+/**
+ * {@link imageFilterGrad} where a filter row's three taps see whole output
+ * rows (no left padding, W ≥ OW + 2) and Co is a multiple of 8: for each
+ * filter row, input channel and 8 output channels, the three taps' sums in
+ * six accumulators over one pass of dz, the input row's three values sliding
+ * along it (one load each), not one pass and one load per tap.
+ */
+function rowTapsFilterGrad(
+  xn: usize,
+  dn: usize,
+  out: usize,
+  H: i32,
+  W: i32,
+  Ci: i32,
+  OH: i32,
+  OW: i32,
+  Co: i32,
+  FH: i32,
+  padTop: i32,
+): void {
+  const dyRow = <usize> Co << 2;
+  const xStep = <usize> Ci << 2;
+  for (let kh = 0; kh < FH; kh++) {
+    const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
+    if (oh0 >= oh1) continue;
+    for (let ci = 0; ci < Ci; ci++) {
+      const o = out + (<usize> ((kh * 3 * Ci + ci) * Co) << 2);
+      const tap = <usize> (Ci * Co) << 2; // between kw and kw + 1 in out
+      for (let c0 = 0; c0 < Co; c0 += 8) {
+        let a00 = f32x4.splat(0), a01 = f32x4.splat(0);
+        let a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+        let a20 = f32x4.splat(0), a21 = f32x4.splat(0);
+        for (let oh = oh0; oh < oh1; oh++) {
+          let xp = xn + (<usize> (((oh + kh - padTop) * W) * Ci + ci) << 2);
+          let dp = dn + (<usize> (oh * OW * Co + c0) << 2);
+          let s0 = v128.load32_splat(xp);
+          let s1 = v128.load32_splat(xp + xStep);
+          xp += 2 * xStep;
+          for (let ow = 0; ow < OW; ow++) {
+            const s2 = v128.load32_splat(xp);
+            const d0 = v128.load(dp), d1 = v128.load(dp, 16);
+            a00 = madd(s0, d0, a00);
+            a01 = madd(s0, d1, a01);
+            a10 = madd(s1, d0, a10);
+            a11 = madd(s1, d1, a11);
+            a20 = madd(s2, d0, a20);
+            a21 = madd(s2, d1, a21);
+            s0 = s1;
+            s1 = s2;
+            xp += xStep;
+            dp += dyRow;
+          }
+        }
+        const p0 = o + (<usize> c0 << 2), p1 = p0 + tap, p2 = p1 + tap;
+        v128.store(p0, f32x4.add(v128.load(p0), a00));
+        v128.store(p0, f32x4.add(v128.load(p0, 16), a01), 16);
+        v128.store(p1, f32x4.add(v128.load(p1), a10));
+        v128.store(p1, f32x4.add(v128.load(p1, 16), a11), 16);
+        v128.store(p2, f32x4.add(v128.load(p2), a20));
+        v128.store(p2, f32x4.add(v128.load(p2, 16), a21), 16);
       }
     }
   }
