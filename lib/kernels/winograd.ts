@@ -294,6 +294,30 @@ function filterTransform(
 }
 
 /**
+ * The byte address of `filter`'s transform in `layout`, made by
+ * {@link filterTransform} on the first call for this filter's data and kept
+ * in {@link transformedFilters}.
+ */
+function transformedFilter(
+  backend: BackendWasm,
+  filter: tf.TensorInfo,
+  tile: WinogradTile,
+  cin: number,
+  cout: number,
+  layout: FilterLayout,
+  kernels: SimdKernels,
+): number {
+  return transformedFilters.get(
+    backend,
+    filter.dataId,
+    `F${tile.m}${layout === "products" ? "" : ` ${layout}`} ${filter.shape}`,
+    transformBytes(tile, cin, cout, layout),
+    (at) =>
+      filterTransform(backend, filter, tile, cin, cout, at, layout, kernels),
+  );
+}
+
+/**
  * Runs `f` with the byte address of `tile`'s G (a×3, row-major float32) in
  * the heap, for the SIMD filter transforms.
  */
@@ -451,22 +475,14 @@ export function winogradConv3x3(
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
   try {
-    const uAddr = transformedFilters.get(
+    const uAddr = transformedFilter(
       backend,
-      filter.dataId,
-      `F${tile.m}${outer ? " outer" : ""} ${filter.shape}`,
-      transformBytes(tile, cin, cout, outer ? "outer" : "products"),
-      (at) =>
-        filterTransform(
-          backend,
-          filter,
-          tile,
-          cin,
-          cout,
-          at,
-          outer ? "outer" : "products",
-          all,
-        ),
+      filter,
+      tile,
+      cin,
+      cout,
+      outer ? "outer" : "products",
+      all,
     );
     // V[k] ([chunk, cin]) then M[k] ([chunk, cout]) in one buffer, planes
     // `skew` bytes more than their size apart.
@@ -801,23 +817,8 @@ function backward(
   let table: tf.TensorInfo | undefined;
   let scratch: tf.TensorInfo | undefined;
   try {
-    const uAddr = filter && transformedFilters.get(
-      backend,
-      filter.dataId,
-      `F${tile.m} transposed ${filter.shape}`,
-      transformBytes(tile, cin, cout, "transposed"),
-      (at) =>
-        filterTransform(
-          backend,
-          filter,
-          tile,
-          cin,
-          cout,
-          at,
-          "transposed",
-          all,
-        ),
-    );
+    const uAddr = filter &&
+      transformedFilter(backend, filter, tile, cin, cout, "transposed", all);
     // Planes D[k] ([chunk, cout]), then V[k] ([chunk, cin]) for the filter
     // gradient and P[k] ([chunk, cin]) for the input gradient, skewed as in
     // winogradConv3x3; the table holds D's, V's, P's addresses.
