@@ -3,9 +3,11 @@ optimizer and data, trained and run by PyTorch on this CPU (its native
 kernels, OpenBLAS/oneDNN, use the CPU's widest vectors), so that each of the
 bench's figures is also a ratio to PyTorch measured in the same run.
 
-Usage: python3 tasks/bench/bench_torch.py DATA_DIR THREADS BATCHES WARMUP
+Usage: python3 tasks/bench/bench_torch.py DATA_DIR THREADS BATCHES WARMUP [EPOCH]
 Prints one line of JSON: threads, training samples/s and its projected epoch,
-prediction images/s on the 10,000 test images, the versions.
+prediction images/s on the 10,000 test images, the versions; with EPOCH 1,
+also a whole epoch's seconds (every sample once, shuffled, the last batch
+short), timed as Keras and `deno task train` time theirs: its steps only.
 """
 import json
 import os
@@ -81,6 +83,7 @@ def build():
 
 def main():
     data_dir, threads, batches, warmup = sys.argv[1], *map(int, sys.argv[2:5])
+    whole_epoch = len(sys.argv) > 5 and sys.argv[5] == "1"
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     x = torch.from_numpy(
@@ -113,6 +116,17 @@ def main():
     seconds = time.perf_counter() - started
     sps = batches * batch / seconds
 
+    epoch_seconds = None
+    if whole_epoch:
+        shuffled = torch.randperm(x.shape[0])
+        started = time.perf_counter()
+        for s in range(0, x.shape[0], batch):
+            ids = shuffled[s:s + batch]
+            opt.zero_grad()
+            loss_fn(net(x[ids]), y[ids]).backward()
+            opt.step()
+        epoch_seconds = time.perf_counter() - started
+
     net.eval()
     with torch.no_grad():
         net(xt[:256])  # warm-up
@@ -127,6 +141,7 @@ def main():
         "threads": threads,
         "samplesPerSecond": sps,
         "projectedEpochSeconds": 60000 / sps,
+        **({"epochSeconds": epoch_seconds} if epoch_seconds else {}),
         "imagesPerSecond": xt.shape[0] / predict_seconds,
         **build(),
     }))

@@ -281,6 +281,11 @@ interface TorchFigure {
   threads: number;
   samplesPerSecond: number;
   projectedEpochSeconds: number;
+  /**
+   * A whole shuffled epoch's seconds, its steps only (as `deno task train`
+   * times its own); present where the bench asked for it.
+   */
+  epochSeconds?: number;
   imagesPerSecond: number;
   torch: string;
   /** ATen's CPU capability (its vectorised ops). */
@@ -296,13 +301,14 @@ const PYTHON = "/usr/bin/python3";
 
 /**
  * The PyTorch anchor on `threads` threads (`bench_torch.py`: the same model,
- * batch, optimizer and MNIST files), or undefined where /usr/bin/python3 has
- * no torch.
+ * batch, optimizer and MNIST files), with a whole epoch when `epoch`, or
+ * undefined where /usr/bin/python3 has no torch.
  */
 async function torchAnchor(
   threads: number,
   batches: number,
   warmup: number,
+  epoch: boolean,
 ): Promise<TorchFigure | undefined> {
   const script = new URL("./bench_torch.py", import.meta.url).pathname;
   let out: Deno.CommandOutput;
@@ -311,9 +317,7 @@ async function torchAnchor(
       args: [
         script,
         `${ROOT}data/mnist`,
-        ...[threads, batches, warmup].map(
-          String,
-        ),
+        ...[threads, batches, warmup, epoch ? 1 : 0].map(String),
       ],
       // One OpenMP team of `threads`, whatever the caller's environment.
       env: { OMP_NUM_THREADS: String(threads) },
@@ -609,19 +613,19 @@ async function main(): Promise<void> {
     await initBackend("wasm");
   }
 
-  // Whole runs: every core, then one thread (the real epochs' scaling).
+  // Whole runs (every core, then one thread: the real epochs' scaling), each
+  // followed by the PyTorch anchor on its threads: the same batches, and a
+  // whole epoch beside the whole run's, close in time (the machine's speed
+  // drifts over minutes).
   const limit = flags.limit;
-  const trainRuns = flags["no-train-run"] ? [] : [
-    await timeTrainRun(2, threads, limit),
-    await timeTrainRun(2, 1, limit),
-  ];
-  // The PyTorch anchor: the same batches on the same threads.
+  const trainRuns: TrainRun[] = [];
   const torch: TorchFigure[] = [];
-  if (!flags["no-torch"]) {
-    for (const t of threads > 1 ? [1, threads] : [1]) {
-      const f = await torchAnchor(t, batches, warmup);
-      if (f) torch.push(f);
-    }
+  for (const t of threads > 1 ? [threads, 1] : [1]) {
+    if (!flags["no-train-run"]) trainRuns.push(await timeTrainRun(2, t, limit));
+    if (flags["no-torch"]) continue;
+    const whole = !flags["no-train-run"] && !limit;
+    const f = await torchAnchor(t, batches, warmup, whole);
+    if (f) torch.push(f);
   }
   const torchOn = (t: number) => torch.find((f) => f.threads === t);
   const scaling = training.length > 1 && training[1].backend === "wasm"
@@ -702,10 +706,14 @@ async function main(): Promise<void> {
   }
   for (const run of trainRuns) {
     console.log(`\nWhole run: ${run.command}:`);
-    const anchor = torchOn(run.threads);
+    const anchor = torchOn(run.threads)?.epochSeconds;
     console.log(
       `  epoch                      ${run.epochSeconds.toFixed(1)} s${
-        limit ? "" : vsTorch(run.epochSeconds, anchor?.projectedEpochSeconds)
+        anchor
+          ? `${vsTorch(run.epochSeconds, anchor)}: PyTorch's whole epoch ${
+            anchor.toFixed(1)
+          } s`
+          : ""
       }`,
     );
     console.log(
