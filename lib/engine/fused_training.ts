@@ -23,8 +23,12 @@ import {
 } from "../kernels/conv2d_backprop_filter.ts";
 import { simdAvailable } from "../kernels/simd/simd.ts";
 import {
+  canPoolCodes,
   canUseWinograd,
+  type Pads,
   winogradBackprop3x3,
+  winogradBackpropPooled3x3,
+  winogradConv3x3,
   winogradProfitable,
 } from "../kernels/winograd.ts";
 import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
@@ -49,10 +53,33 @@ export const CONV_BIAS_RELU_POOL = "MnistCnnConv2DBiasReluPool";
  */
 export const CONV_BACKPROP = "MnistCnnConv2DBackprop";
 
+/**
+ * The pooled op as conv2 runs it on the Winograd kernels ({@link
+ * canPoolCodes}): outputs the pooled activation and, instead of the ReLU's
+ * whole output, each pool window's code (int32, the pooled shape): which of
+ * its four values the gradient goes to, if any. Inputs `x`, `filter`,
+ * `bias`, attribute `pad`.
+ */
+export const CONV_POOL_CODES = "MnistCnnConv2DBiasReluPoolCodes";
+
+/**
+ * The gradients of {@link CONV_POOL_CODES}'s input, filter and bias from the
+ * pooled gradient and the codes, in one pass (`winogradBackpropPooled3x3`):
+ * inputs `x`, `dy`, `codes`, `filter`, attribute `pad`; outputs `[dx,
+ * dFilter, dBias]`.
+ */
+export const CONV_POOL_BACKPROP = "MnistCnnConv2DPoolBackprop";
+
 /** The attributes of {@linkcode CONV_BIAS_RELU}: a stride-1 NHWC convolution. */
 interface ConvAttrs {
   pad: "valid" | "same";
   [key: string]: unknown;
+}
+
+/** The explicit padding of a 3x3 convolution padded `pad`. */
+function padsOf(pad: "valid" | "same"): Pads {
+  const p = pad === "same" ? 1 : 0;
+  return { top: p, bottom: p, left: p, right: p };
 }
 
 function convAttrs(pad: "valid" | "same"): tf.NamedAttrMap {
@@ -96,6 +123,50 @@ function register(): boolean {
         pads,
       );
       return [both.dx, both.filter];
+    },
+  });
+  tf.registerKernel({
+    kernelName: CONV_POOL_CODES,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, filter, bias } = inputs as Record<string, tf.TensorInfo>;
+      const wasm = backend as BackendWasm;
+      const [n, h, w] = x.shape;
+      const pads = padsOf((attrs as unknown as ConvAttrs).pad);
+      const oh = h + pads.top + pads.bottom - 2;
+      const ow = w + pads.left + pads.right - 2;
+      const codes = wasm.makeOutput(
+        [n, oh >> 1, ow >> 1, filter.shape[3]],
+        "int32",
+      );
+      try {
+        const pooled = winogradConv3x3(wasm, x, filter, pads, {
+          bias,
+          relu: true,
+          pool: true,
+          codes,
+        });
+        return [pooled, codes];
+      } catch (error) {
+        wasm.disposeData(codes.dataId);
+        throw error;
+      }
+    },
+  });
+  tf.registerKernel({
+    kernelName: CONV_POOL_BACKPROP,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, dy, codes, filter } = inputs as Record<string, tf.TensorInfo>;
+      const got = winogradBackpropPooled3x3(
+        backend as BackendWasm,
+        x,
+        dy,
+        codes,
+        filter,
+        padsOf((attrs as unknown as ConvAttrs).pad),
+      );
+      return [got.dx, got.filter, got.bias];
     },
   });
   const maxPool = tf.getKernel("MaxPool", "wasm");
@@ -283,6 +354,9 @@ function convPool(
   bias: tf.Tensor,
   pad: "valid" | "same",
 ): tf.Tensor {
+  if (onCodes(x.shape, filter.shape, pad)) {
+    return convPoolCodes(x, filter, bias, pad);
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, filter, bias] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
@@ -309,6 +383,61 @@ function convPool(
         const df = tf.clone(kept);
         kept.dispose();
         return [dx, df, grads.bias()];
+      },
+    };
+  });
+  return op(x, filter, bias);
+}
+
+/**
+ * Whether {@link convPool} runs on codes ({@link CONV_POOL_CODES}): a 3x3
+ * convolution the Winograd kernels take with codes, where the SIMD module
+ * runs and Winograd is the faster way.
+ */
+function onCodes(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pad: "valid" | "same",
+): boolean {
+  return filterShape[0] === 3 && filterShape[1] === 3 &&
+    winogradProfitable(filterShape) &&
+    simdAvailable(tf.backend() as BackendWasm) &&
+    canPoolCodes(xShape, filterShape, padsOf(pad));
+}
+
+/**
+ * {@link convPool} on codes: the tape keeps the pooled activation's codes
+ * (a quarter of the ReLU's output, int32) instead of the ReLU's output, and
+ * the gradient forms the pool's, the ReLU's, the bias's, the input's and
+ * the filter's in one pass over the tiles ({@link CONV_POOL_BACKPROP}),
+ * never the convolution's output gradient.
+ */
+function convPoolCodes(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  bias: tf.Tensor,
+  pad: "valid" | "same",
+): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, filter, bias] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [pooled, codes] = tf.engine().runKernel(
+      CONV_POOL_CODES,
+      { x, filter, bias },
+      { pad },
+    ) as tf.Tensor[];
+    save([x, filter, codes]);
+    return {
+      value: pooled,
+      gradFunc: (dy, saved) => {
+        releaseUnclaimed();
+        const [x, filter, codes] = saved;
+        return tf.engine().runKernel(CONV_POOL_BACKPROP, {
+          x,
+          dy: dy as tf.Tensor,
+          codes,
+          filter,
+        }, { pad }) as tf.Tensor[];
       },
     };
   });

@@ -83,6 +83,12 @@ export interface WinogradOptions {
    */
   pool?: boolean;
   /**
+   * With `pool` and `relu`, F(6×6) only ({@link canPoolCodes}): an int32
+   * tensor shaped as the pooled output that receives each window's code for
+   * the gradient, {@link winogradBackpropPooled3x3}'s input.
+   */
+  codes?: tf.TensorInfo;
+  /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
    * throws where
@@ -126,6 +132,9 @@ interface TileKernels {
   outputOuter?: SimdKernels["outputTransformOuter2"];
   dy: SimdKernels["dyTransform2"];
   inputGrad: SimdKernels["inputGradTransform2"];
+  /** F(6×6) only: the pooled training forward and its dy transform. */
+  outputPoolCodes?: SimdKernels["outputTransformPoolCodes6"];
+  dyPool?: SimdKernels["dyPoolTransform6"];
 }
 
 function tileKernels(t: SimdKernels, m: 2 | 4 | 6): TileKernels {
@@ -139,6 +148,8 @@ function tileKernels(t: SimdKernels, m: 2 | 4 | 6): TileKernels {
       : t[`outputTransformOuter${k as "2" | "4"}`],
     dy: t[`dyTransform${k}`],
     inputGrad: t[`inputGradTransform${k}`],
+    outputPoolCodes: m === 6 ? t.outputTransformPoolCodes6 : undefined,
+    dyPool: m === 6 ? t.dyPoolTransform6 : undefined,
   };
 }
 
@@ -466,11 +477,40 @@ export function winogradConv3x3(
   const { rows } = gemmTuning(backend, options.fma).chosen;
 
   const pool = options.pool === true;
+  const pooledShape = [n, oh >> 1, ow >> 1, cout];
+  const { codes } = options;
+  if (
+    codes !== undefined &&
+    (!pool || options.relu !== true || t.outputPoolCodes === undefined ||
+      codes.dtype !== "int32" ||
+      !tf.util.arraysEqual(codes.shape, pooledShape))
+  ) {
+    throw new RangeError(
+      `winogradConv3x3: codes ${codes.shape} (${codes.dtype}) need pool, ` +
+        `relu, F(6x6) and an int32 [${pooledShape}]`,
+    );
+  }
   const y = backend.makeOutput(
-    pool ? [n, oh >> 1, ow >> 1, cout] : [n, oh, ow, cout],
+    pool ? pooledShape : [n, oh, ow, cout],
     "float32",
   );
-  const output = pool ? t.outputPool : t.output;
+  const codesAddr = codes === undefined ? 0 : heapIndex(backend, codes) << 2;
+  const output: SimdKernels["outputTransform2"] = codes === undefined
+    ? pool ? t.outputPool : t.output
+    : (mTable, y, oh, ow, c, th, tw, t0, count, bias) =>
+      t.outputPoolCodes!(
+        mTable,
+        y,
+        codesAddr,
+        oh,
+        ow,
+        c,
+        th,
+        tw,
+        t0,
+        count,
+        bias,
+      );
   let planeBuf: tf.TensorInfo | undefined;
   let table: tf.TensorInfo | undefined;
   let zero: tf.TensorInfo | undefined;
@@ -740,6 +780,138 @@ export function winogradBackprop3x3(
 }
 
 /**
+ * Whether a convolution's pooled training pass can run on codes: {@link
+ * winogradConv3x3} with `pool`, `relu` and `codes`, then {@link
+ * winogradBackpropPooled3x3}. Shapes as {@link canUseWinograd} takes them,
+ * more than one input channel (F(6×6), whose 6×6 tiles hold whole pool
+ * windows) and an output of at least 2×2.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { canPoolCodes } from "./winograd.ts";
+ * const pads = { top: 0, bottom: 0, left: 0, right: 0 };
+ * assert(canPoolCodes([128, 26, 26, 32], [3, 3, 32, 64], pads)); // conv2
+ * assert(!canPoolCodes([128, 28, 28, 1], [3, 3, 1, 32], pads)); // conv1
+ * ```
+ */
+export function canPoolCodes(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pads: Pads,
+): boolean {
+  if (!canUseWinograd(xShape, filterShape, 1, 1, pads)) return false;
+  const oh = xShape[1] + pads.top + pads.bottom - 2;
+  const ow = xShape[2] + pads.left + pads.right - 2;
+  return xShape[3] > 1 && oh >= 2 && ow >= 2;
+}
+
+/**
+ * The three gradients of a 3x3 convolution (stride 1) with bias, whose ReLU
+ * output was max-pooled 2x2 (stride 2) by {@link winogradConv3x3} with
+ * `codes`: from the pooled gradient `dyp` [N, ⌊OH/2⌋, ⌊OW/2⌋, Cout] and
+ * those codes, the input's, the filter's and the bias's, in one pass over
+ * the tiles (F(6×6)). Equal to the pool's and the ReLU's gradients
+ * (`MnistCnnPoolReluGrad`) then {@link winogradBackprop3x3}, the bias's
+ * float64 sums added in another order; the convolution's output gradient
+ * is never formed. Returns fresh tensors the caller owns.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * import { assert } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { winogradBackpropPooled3x3, winogradConv3x3 } from "./winograd.ts";
+ * await initBackend();
+ * const backend = tf.backend() as BackendWasm;
+ * const x = tf.randomNormal([2, 8, 8, 8], 0, 1, "float32", 1);
+ * const f = tf.randomNormal([3, 3, 8, 4], 0, 1, "float32", 2);
+ * const b = tf.randomNormal([4], 0, 1, "float32", 3);
+ * const dyp = tf.randomNormal([2, 3, 3, 4], 0, 1, "float32", 4);
+ * const pads = { top: 0, bottom: 0, left: 0, right: 0 };
+ * const codes = backend.makeOutput([2, 3, 3, 4], "int32");
+ * const z = winogradConv3x3(backend, x, f, pads, { bias: b, relu: true, pool: true, codes });
+ * const got = winogradBackpropPooled3x3(backend, x, dyp, codes, f, pads);
+ * // Against tfjs's own gradients of conv, bias, ReLU and pool.
+ * const want = tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => {
+ *   const y = tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, "valid"), c));
+ *   return tf.sum(tf.mul(tf.maxPool(y as tf.Tensor4D, 2, 2, "valid"), dyp));
+ * })([x, f, b]);
+ * [got.dx, got.filter, got.bias].forEach((info, i) => {
+ *   const have = tf.engine().makeTensorFromTensorInfo(info);
+ *   const err = tf.max(tf.abs(tf.sub(want[i], have))).dataSync()[0];
+ *   assert(err < 1e-4 * tf.max(tf.abs(want[i])).dataSync()[0], `gradient ${i}`);
+ * });
+ * backend.disposeData(codes.dataId);
+ * backend.disposeData(z.dataId);
+ * ```
+ *
+ * @throws {RangeError} when {@link canPoolCodes} rejects the shapes or
+ * `dyp`, `codes` or `filter` does not fit them.
+ * @throws {TypeError} when the inputs are not float32 (codes int32), or
+ * `simdAvailable` is false.
+ */
+export function winogradBackpropPooled3x3(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dyp: tf.TensorInfo,
+  codes: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
+  options: WinogradOptions = {},
+): { dx: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo } {
+  const [n, h, w, cin] = x.shape;
+  const cout = filter.shape[3];
+  const oh = h + pads.top + pads.bottom - 2,
+    ow = w + pads.left + pads.right - 2;
+  const pooledShape = [n, oh >> 1, ow >> 1, cout];
+  if (
+    filter.shape.length !== 4 || !canPoolCodes(x.shape, filter.shape, pads) ||
+    filter.shape[2] !== cin || !tf.util.arraysEqual(dyp.shape, pooledShape) ||
+    !tf.util.arraysEqual(codes.shape, pooledShape)
+  ) {
+    throw new RangeError(
+      `winogradBackpropPooled3x3: x ${x.shape}, filter ${filter.shape}, ` +
+        `dy ${dyp.shape} and codes ${codes.shape} do not fit`,
+    );
+  }
+  if (
+    [x, dyp, filter].some((t) => t.dtype !== "float32") ||
+    codes.dtype !== "int32"
+  ) {
+    throw new TypeError(
+      "winogradBackpropPooled3x3 supports float32 (codes int32) only",
+    );
+  }
+  // The bias's float64 sums (2 floats each, 8-byte aligned).
+  const acc = backend.makeOutput([2 * cout + 1], "float32");
+  try {
+    const at = (heapIndex(backend, acc) + 1) & ~1;
+    heapF32(backend).fill(0, at, at + 2 * cout);
+    const { dx, dw } = backward(backend, dyp, x.shape, pads, {
+      ...options,
+      tile: 6,
+    }, {
+      x,
+      filter,
+      chunk: DEFAULT_GRAD_CHUNK_TILES,
+      tile: 6,
+      pooled: { codes, oh, ow, bsum: at * 4 },
+    });
+    const bias = backend.makeOutput([cout], "float32");
+    const heap = heapF32(backend);
+    heap.set(
+      new Float64Array(heap.buffer, at * 4, cout),
+      heapIndex(backend, bias),
+    );
+    return { dx: dx!, filter: dw!, bias };
+  } finally {
+    disposeAll(backend, acc);
+  }
+}
+
+/**
  * Throws unless `dy` is the output of a stride-1 3x3 convolution of an
  * input of shape `inShape` padded by `pads`, and the given tensors are
  * float32.
@@ -780,6 +952,12 @@ interface BackwardPlan {
   chunk: Readonly<Record<2 | 4 | 6, number>>;
   /** Default tile side. */
   tile: 2 | 4 | 6;
+  /**
+   * `dy` is a pooled gradient with its codes (F(6×6) only): the
+   * convolution's output side and the byte address of the bias's float64
+   * sums.
+   */
+  pooled?: { codes: tf.TensorInfo; oh: number; ow: number; bsum: number };
 }
 
 /**
@@ -797,8 +975,9 @@ function backward(
   plan: BackwardPlan,
 ): { dx?: tf.TensorInfo; dw?: tf.TensorInfo } {
   const [n, h, w, cin] = inShape;
-  const [, oh, ow, cout] = dy.shape;
-  const { x, filter } = plan;
+  const { x, filter, pooled } = plan;
+  const cout = dy.shape[3];
+  const oh = pooled?.oh ?? dy.shape[1], ow = pooled?.ow ?? dy.shape[2];
   const tile = tileOf(options, plan.tile);
   const planes = (tile.m + 2) ** 2;
   const [th, tw] = tileGrid(oh, ow, tile.m);
@@ -861,7 +1040,24 @@ function backward(
     const [xAddr, accAddr, dxAddr] = [x, acc, dx].map(addr);
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
-      t.dy(dyAddr, dTable, zeroAddr, oh, ow, cout, th, tw, t0, count);
+      if (pooled) {
+        t.dyPool!(
+          dyAddr,
+          heapIndex(backend, pooled.codes) << 2,
+          dTable,
+          zeroAddr,
+          pooled.bsum,
+          oh,
+          ow,
+          cout,
+          th,
+          tw,
+          t0,
+          count,
+        );
+      } else {
+        t.dy(dyAddr, dTable, zeroAddr, oh, ow, cout, th, tw, t0, count);
+      }
       if (x) {
         t.input(
           xAddr,

@@ -486,6 +486,15 @@ function kernelFlops(
       const f = inputs[2]; // the filter
       return f ? 4 * size(b) * f[0] * f[1] * f[2] : 0;
     }
+    if (name === "MnistCnnConv2DPoolBackprop") {
+      // As above from the pooled dy (b), a quarter of the convolution's.
+      const f = inputs[3]; // the filter
+      return f ? 16 * size(b) * f[0] * f[1] * f[2] : 0;
+    }
+    if (name === "MnistCnnConv2DBiasReluPoolCodes") {
+      // Outputs pooled and codes: the convolution's output is 4 pooled.
+      return 8 * size(outputs[0]) * b[0] * b[1] * b[2];
+    }
     // The convolution's own output: the largest (a fused pool's is smaller).
     const out = outputs.reduce((x, y) => size(y) > size(x) ? y : x, null);
     return out ? 2 * size(out) * b[0] * b[1] * b[2] : 0;

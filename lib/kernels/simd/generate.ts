@@ -403,13 +403,16 @@ ${
  * The output transform; with `pool` (m even), the 2×2 stride-2 max pool of
  * the result as well, each window inside one tile: max(relu(y + b)) over a
  * window is relu(max(y) + b) exactly (rounding is monotone), so only the
- * pooled value is finished and stored.
+ * pooled value is finished and stored. With `codes`, the pool after a ReLU
+ * for training: each pooled value and, in `codes`, where its gradient goes
+ * (see {@link poolCode}).
  */
 function outputTransform(
   tile: WinogradTile,
-  kind: "plain" | "pool" | "outer" = "plain",
+  kind: "plain" | "pool" | "codes" | "outer" = "plain",
 ): string {
-  const pool = kind === "pool", outer = kind === "outer";
+  const codes = kind === "codes";
+  const pool = kind === "pool" || codes, outer = kind === "outer";
   const { m, at } = tile;
   const a = m + 2, planes = a * a;
   const mm = grid("a", a, a);
@@ -439,10 +442,23 @@ function outputTransform(
         max(`y${r - 1}${c - 1}`, `y${r - 1}${c}`),
         max(`y${r}${c - 1}`, v),
       );
+      const at = `q${pr}${pc} + cb`;
       return [
         guarded(
           `r${r}ok && c${c}ok`,
-          ops.store(`q${pr}${pc} + cb`, finish(window)),
+          !codes ? ops.store(at, finish(window)) : `{
+${
+            indent([
+              ops.store(at, finish(window)),
+              ...poolCode(
+                simd,
+                [`y${r - 1}${c - 1}`, `y${r - 1}${c}`, `y${r}${c - 1}`, v]
+                  .map(finish),
+                `${at} + codeOff`,
+              ),
+            ], 1).join("\n")
+          }
+}`,
         ),
       ];
     };
@@ -474,12 +490,25 @@ function outputTransform(
   // (pooled row and column `${r}${c}` of the tile's m/2 × m/2).
   const side = pool ? m / 2 : m;
   const stored = Array.from({ length: side }, (_, k) => k);
-  const name = pool
+  const name = codes
+    ? `outputTransformPoolCodes${m}`
+    : pool
     ? `outputTransformPool${m}`
     : outer
     ? `outputTransformOuter${m}`
     : `outputTransform${m}`;
-  const doc = outer
+  const doc = codes
+    ? `
+/**
+ * F(${m}x${m},3x3) output transform, bias, ReLU and 2x2 stride-2 max pool
+ * for training: z as {@link outputTransformPool${m}} stores it with \`relu\`
+ * 1, and codes [N, OH/2, OW/2, C] (int32) saying which value of each window
+ * the pool's and the ReLU's gradients go to: 0–3 the window's first
+ * maximum of the ReLU's outputs (row-major, \`>\` from -Infinity, as tfjs's
+ * cpu backend picks it), 4 none (that maximum is not above 0, or the window
+ * is all NaN).
+ */`
+    : outer
     ? `
 /**
  * F(${m}x${m},3x3) output transform of a convolution with one input
@@ -508,7 +537,7 @@ function outputTransform(
   return withConstants(`${doc}
 export function ${name}(
   ${outer ? "vTable: usize,\n  u: usize," : "mTable: usize,"}
-  y: usize,
+  y: usize,${codes ? "\n  codes: usize," : ""}
   OH: i32,
   OW: i32,
   C: i32,
@@ -516,13 +545,19 @@ export function ${name}(
   TW: i32,
   t0: i32,
   count: i32,
-  bias: usize,
-  relu: i32,
+  bias: usize,${codes ? "" : "\n  relu: i32,"}
 ): void {
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> ${pool ? "(OW >> 1)" : "OW"} * pixBytes;
-  const actFloorS: f32 = relu ? 0 : -Infinity;
-  const actFloor = f32x4.splat(actFloorS);
+  const actFloorS: f32 = ${codes ? "0" : "relu ? 0 : -Infinity"};
+  const actFloor = f32x4.splat(actFloorS);${
+    codes
+      ? `
+  // codes - y: a window's code sits where its pooled value does, in codes.
+  const codeOff = codes - y;
+${indent(codeConstants(), 1).join("\n")}`
+      : ""
+  }
 ${indent(planeTable("P", outer ? "vTable" : "mTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
   CONSTANTS
@@ -562,6 +597,202 @@ ${
     let c = 0;
     while (c < C4) {
 ${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
+    }
+    while (c < C) {
+${indent(body(SCALAR, "c++;"), 3).join("\n")}
+    }
+  }
+}
+`);
+}
+
+/**
+ * The integer vectors the pooled codes use: `kc0`–`kc4` (codes 0–4, each a
+ * splat V8 cannot fold, see {@link withConstants}), `minusInf` and `fzero`.
+ */
+function codeConstants(): string[] {
+  return [
+    "const opaqueI = count >> 31; // 0 at run time, unknown to the compilers",
+    ...[0, 1, 2, 3, 4].map((k) =>
+      `const kc${k} = i32x4.splat(${k} + opaqueI);`
+    ),
+    "const minusInf = f32x4.splat(-Infinity);",
+    "const fzero = f32x4.splat(0);",
+  ];
+}
+
+/**
+ * Stores at \`at\` the code of a 2×2 window of ReLU outputs `f` (row-major):
+ * the index of its first maximum by `>` from -Infinity (a NaN never wins),
+ * or 4 when that maximum is not above 0 (ReLU's gradient is 0 there) or
+ * nothing won.
+ */
+function poolCode(simd: boolean, f: string[], at: string): string[] {
+  if (!simd) {
+    return [
+      ...f.map((v, k) => `const f${k} = ${v};`),
+      "let best: f32 = -Infinity;",
+      "let code = 4;",
+      ...f.map((_, k) => `if (f${k} > best) { best = f${k}; code = ${k}; }`),
+      "if (!(best > 0)) code = 4;",
+      `store<i32>(${at}, code);`,
+    ];
+  }
+  return [
+    ...f.map((v, k) => `const f${k} = ${v};`),
+    "const w0 = f32x4.gt(f0, minusInf);",
+    "const s0 = v128.bitselect(f0, minusInf, w0);",
+    "const w1 = f32x4.gt(f1, s0);",
+    "const s1 = v128.bitselect(f1, s0, w1);",
+    "const w2 = f32x4.gt(f2, s1);",
+    "const s2 = v128.bitselect(f2, s1, w2);",
+    "const w3 = f32x4.gt(f3, s2);",
+    "const s3 = v128.bitselect(f3, s2, w3);",
+    "const won = v128.bitselect(kc3, v128.bitselect(kc2, v128.bitselect(" +
+    "kc1, v128.bitselect(kc0, kc4, w0), w1), w2), w3);",
+    `v128.store(${at}, v128.bitselect(won, kc4, f32x4.gt(s3, fzero)));`,
+  ];
+}
+
+/**
+ * {@link dyTransform} reading the gradient of a pooled ReLU instead of the
+ * convolution's own: each m×m patch e of the convolution's output gradient
+ * is formed from the (m/2)×(m/2) pooled gradients `dyp` and their `codes`
+ * ({@link outputTransform} `codes`): a window's gradient at the value its
+ * code names, +0 elsewhere (`dy + 0`, as the pool's gradient kernels turn
+ * -0 into +0). Adds each window's passed gradient into the bias's float64
+ * sums, so that neither the expanded gradient nor a pass over it exists.
+ */
+function dyPoolTransform(tile: WinogradTile): string {
+  const { m, at } = tile;
+  const a = m + 2, planes = a * a;
+  const A = transpose(at);
+  const e = grid("e", m, m);
+  const half = m / 2;
+  const cells = Array.from({ length: half }, (_, k) => k);
+  const body = (ops: Ops, step: string) => {
+    const simd = ops === SIMD;
+    const lines = [`const cb = <usize> c << 2;`];
+    for (const pr of cells) {
+      for (const pc of cells) {
+        const id = `${pr}${pc}`;
+        const names = [
+          e[2 * pr][2 * pc],
+          e[2 * pr][2 * pc + 1],
+          e[2 * pr + 1][2 * pc],
+          e[2 * pr + 1][2 * pc + 1],
+        ];
+        if (simd) {
+          lines.push(
+            `const g${id} = f32x4.add(v128.load(p${id} + cb), fzero);`,
+            `const k${id} = v128.load(k${id}p + cb);`,
+            ...names.map((name, j) =>
+              `const ${name} = v128.and(g${id}, i32x4.eq(k${id}, kc${j}));`
+            ),
+            `const h${id} = v128.and(g${id}, i32x4.lt_s(k${id}, kc4));`,
+            id === "00" ? "let bt = h00;" : `bt = f32x4.add(bt, h${id});`,
+          );
+        } else {
+          lines.push(
+            `const g${id} = load<f32>(p${id} + cb) + <f32> 0;`,
+            `const k${id} = load<i32>(k${id}p + cb);`,
+            ...names.map((name, j) =>
+              `const ${name}: f32 = k${id} == ${j} ? g${id} : 0;`
+            ),
+            id === "00" ? "let bt: f32 = 0;" : "",
+            `if (k${id} < 4) bt += g${id};`,
+          );
+        }
+      }
+    }
+    const q = `o + cb`;
+    lines.push(
+      `const q = ${q};`,
+      ...sandwich(A, e, "D", ops, (i, j, v) => [
+        ops.store(`P${i * a + j} + q`, v),
+      ]),
+    );
+    if (simd) {
+      lines.push(
+        "const bq = bsum + (cb << 1);",
+        "const bhi = i32x4.shuffle(bt, bt, 2, 3, 0, 1);",
+        "v128.store(bq, f64x2.add(v128.load(bq), f64x2.promote_low_f32x4(bt)));",
+        "v128.store(bq, f64x2.add(v128.load(bq, 16), f64x2.promote_low_f32x4(bhi)), 16);",
+      );
+    } else {
+      lines.push(
+        "const bq = bsum + (cb << 1);",
+        "store<f64>(bq, load<f64>(bq) + <f64> bt);",
+      );
+    }
+    lines.push(step);
+    return lines;
+  };
+  return withConstants(`
+/**
+ * F(${m}x${m},3x3), for both gradients of a convolution whose ReLU output
+ * was max-pooled 2x2 (stride 2): D[k][t - t0][c] = (A·e·Aᵀ)[k] as {@link
+ * dyTransform${m}} forms it, e the ${m}x${m} patch of the convolution's
+ * output gradient formed from the pooled gradient \`dyp\` ([N, OH/2, OW/2,
+ * C]) and its \`codes\` (int32, same shape, from {@link
+ * outputTransformPoolCodes${m}}); bsum[c] (C float64, 8-byte aligned) +=
+ * the gradient each window passes. Windows past OH x OW pass nothing.
+ * \`zero\` must point at C (at least 4) zeros (floats and codes alike).
+ * A tile's windows are summed in float32, then added in float64.
+ */
+export function dyPoolTransform${m}(
+  dyp: usize,
+  codes: usize,
+  dTable: usize,
+  zero: usize,
+  bsum: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const codeOff = codes - dyp;
+${indent(planeTable("P", "dTable", planes), 1).join("\n")}
+  const tilesPerImage = TH * TW;
+${indent(codeConstants(), 1).join("\n")}
+  CONSTANTS
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+${indent(tileCoords("t0 + i"), 2).join("\n")}
+    const oy = ${m} * ty, ox = ${m} * tx;
+${
+    indent(
+      cells.flatMap((k) => [
+        `const r${k}ok = oy + ${2 * k + 1} < OH;`,
+        `const c${k}ok = ox + ${2 * k + 1} < OW;`,
+      ]),
+      2,
+    ).join("\n")
+  }
+    const b0 = dyp + (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) + <usize> (ox >> 1)) * pixBytes;
+${
+    indent(
+      cells.flatMap((r) =>
+        cells.flatMap((c) => {
+          const addr = `b0 + ${r} * rowBytes + ${c} * pixBytes`;
+          return [
+            `const p${r}${c} = r${r}ok && c${c}ok ? ${addr} : zero;`,
+            `const k${r}${c}p = r${r}ok && c${c}ok ? ${addr} + codeOff : zero;`,
+          ];
+        })
+      ),
+      2,
+    ).join("\n")
+  }
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+${indent(body(SIMD, "c += 4;"), 3).join("\n")}
     }
     while (c < C) {
 ${indent(body(SCALAR, "c++;"), 3).join("\n")}
@@ -730,6 +961,8 @@ import { madd } from "./simd.as.ts";
       OUTER_TILES.includes(m) ? outputTransform(tile, "outer") : "",
       dyTransform(tile),
       inputGradTransform(tile),
+      // Training's pooled conv2: the default tile only.
+      m === 6 ? outputTransform(tile, "codes") + dyPoolTransform(tile) : "",
     );
   }
   return parts.join("");

@@ -87,6 +87,45 @@ export type DyTransform = (
 ) => void;
 
 /**
+ * Arguments of `outputTransformPoolCodes6`: the output transform with bias,
+ * ReLU and a 2x2 stride-2 max pool, and each window's code for the
+ * gradient (`codes`, int32, shaped as the pooled `y`).
+ */
+export type PoolCodesTransform = (
+  mTable: number,
+  y: number,
+  codes: number,
+  OH: number,
+  OW: number,
+  C: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+  bias: number,
+) => void;
+
+/**
+ * Arguments of `dyPoolTransform6`: the dy transform of a convolution whose
+ * ReLU output was pooled, from the pooled gradient `dyp` and the codes;
+ * adds the bias's gradient into `bsum` (C float64).
+ */
+export type DyPoolTransform = (
+  dyp: number,
+  codes: number,
+  dTable: number,
+  zero: number,
+  bsum: number,
+  OH: number,
+  OW: number,
+  C: number,
+  TH: number,
+  TW: number,
+  t0: number,
+  count: number,
+) => void;
+
+/**
  * The exports of simd.wasm / simd_fma.wasm: Winograd's tile transforms and
  * products (`winograd.as.ts`, `products.as.ts`) and the other kernels' loops.
  * Pointers are byte offsets into the wasm backend's heap.
@@ -116,6 +155,10 @@ export interface SimdKernels {
   dyTransform2: DyTransform;
   dyTransform4: DyTransform;
   dyTransform6: DyTransform;
+  /** F(6×6)'s pooled training forward, bias and ReLU in, with its codes. */
+  outputTransformPoolCodes6: PoolCodesTransform;
+  /** F(6×6)'s dy transform from a pooled gradient and its codes. */
+  dyPoolTransform6: DyPoolTransform;
   /**
    * The input gradient's output transforms, adjoint to the input
    * transforms: (pTable, dx, sink, H, W, C, padT, padL, TH, TW, t0,

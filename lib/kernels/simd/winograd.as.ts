@@ -10978,3 +10978,2872 @@ export function inputGradTransform6(
     }
   }
 }
+
+/**
+ * F(6x6,3x3) output transform, bias, ReLU and 2x2 stride-2 max pool
+ * for training: z as {@link outputTransformPool6} stores it with `relu`
+ * 1, and codes [N, OH/2, OW/2, C] (int32) saying which value of each window
+ * the pool's and the ReLU's gradients go to: 0–3 the window's first
+ * maximum of the ReLU's outputs (row-major, `>` from -Infinity, as tfjs's
+ * cpu backend picks it), 4 none (that maximum is not above 0, or the window
+ * is all NaN).
+ */
+export function outputTransformPoolCodes6(
+  mTable: usize,
+  y: usize,
+  codes: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+  bias: usize,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const actFloorS: f32 = 0;
+  const actFloor = f32x4.splat(actFloorS);
+  // codes - y: a window's code sits where its pooled value does, in codes.
+  const codeOff = codes - y;
+  const opaqueI = count >> 31; // 0 at run time, unknown to the compilers
+  const kc0 = i32x4.splat(0 + opaqueI);
+  const kc1 = i32x4.splat(1 + opaqueI);
+  const kc2 = i32x4.splat(2 + opaqueI);
+  const kc3 = i32x4.splat(3 + opaqueI);
+  const kc4 = i32x4.splat(4 + opaqueI);
+  const minusInf = f32x4.splat(-Infinity);
+  const fzero = f32x4.splat(0);
+  const P0 = load<usize>(mTable, 0);
+  const P1 = load<usize>(mTable, 4);
+  const P2 = load<usize>(mTable, 8);
+  const P3 = load<usize>(mTable, 12);
+  const P4 = load<usize>(mTable, 16);
+  const P5 = load<usize>(mTable, 20);
+  const P6 = load<usize>(mTable, 24);
+  const P7 = load<usize>(mTable, 28);
+  const P8 = load<usize>(mTable, 32);
+  const P9 = load<usize>(mTable, 36);
+  const P10 = load<usize>(mTable, 40);
+  const P11 = load<usize>(mTable, 44);
+  const P12 = load<usize>(mTable, 48);
+  const P13 = load<usize>(mTable, 52);
+  const P14 = load<usize>(mTable, 56);
+  const P15 = load<usize>(mTable, 60);
+  const P16 = load<usize>(mTable, 64);
+  const P17 = load<usize>(mTable, 68);
+  const P18 = load<usize>(mTable, 72);
+  const P19 = load<usize>(mTable, 76);
+  const P20 = load<usize>(mTable, 80);
+  const P21 = load<usize>(mTable, 84);
+  const P22 = load<usize>(mTable, 88);
+  const P23 = load<usize>(mTable, 92);
+  const P24 = load<usize>(mTable, 96);
+  const P25 = load<usize>(mTable, 100);
+  const P26 = load<usize>(mTable, 104);
+  const P27 = load<usize>(mTable, 108);
+  const P28 = load<usize>(mTable, 112);
+  const P29 = load<usize>(mTable, 116);
+  const P30 = load<usize>(mTable, 120);
+  const P31 = load<usize>(mTable, 124);
+  const P32 = load<usize>(mTable, 128);
+  const P33 = load<usize>(mTable, 132);
+  const P34 = load<usize>(mTable, 136);
+  const P35 = load<usize>(mTable, 140);
+  const P36 = load<usize>(mTable, 144);
+  const P37 = load<usize>(mTable, 148);
+  const P38 = load<usize>(mTable, 152);
+  const P39 = load<usize>(mTable, 156);
+  const P40 = load<usize>(mTable, 160);
+  const P41 = load<usize>(mTable, 164);
+  const P42 = load<usize>(mTable, 168);
+  const P43 = load<usize>(mTable, 172);
+  const P44 = load<usize>(mTable, 176);
+  const P45 = load<usize>(mTable, 180);
+  const P46 = load<usize>(mTable, 184);
+  const P47 = load<usize>(mTable, 188);
+  const P48 = load<usize>(mTable, 192);
+  const P49 = load<usize>(mTable, 196);
+  const P50 = load<usize>(mTable, 200);
+  const P51 = load<usize>(mTable, 204);
+  const P52 = load<usize>(mTable, 208);
+  const P53 = load<usize>(mTable, 212);
+  const P54 = load<usize>(mTable, 216);
+  const P55 = load<usize>(mTable, 220);
+  const P56 = load<usize>(mTable, 224);
+  const P57 = load<usize>(mTable, 228);
+  const P58 = load<usize>(mTable, 232);
+  const P59 = load<usize>(mTable, 236);
+  const P60 = load<usize>(mTable, 240);
+  const P61 = load<usize>(mTable, 244);
+  const P62 = load<usize>(mTable, 248);
+  const P63 = load<usize>(mTable, 252);
+  const tilesPerImage = TH * TW;
+  // 0 at run time (count ≥ 0), unknown to the compilers: see generate.ts.
+  const opaque = <f32> (count >> 31);
+  const km32 = f32x4.splat(<f32> -32.0 + opaque);
+  const km8 = f32x4.splat(<f32> -8.0 + opaque);
+  const km2 = f32x4.splat(<f32> -2.0 + opaque);
+  const km0_5 = f32x4.splat(<f32> -0.5 + opaque);
+  const km0_125 = f32x4.splat(<f32> -0.125 + opaque);
+  const km0_03125 = f32x4.splat(<f32> -0.03125 + opaque);
+  const k0_03125 = f32x4.splat(<f32> 0.03125 + opaque);
+  const k0_0625 = f32x4.splat(<f32> 0.0625 + opaque);
+  const k0_125 = f32x4.splat(<f32> 0.125 + opaque);
+  const k0_25 = f32x4.splat(<f32> 0.25 + opaque);
+  const k0_5 = f32x4.splat(<f32> 0.5 + opaque);
+  const k2 = f32x4.splat(<f32> 2.0 + opaque);
+  const k4 = f32x4.splat(<f32> 4.0 + opaque);
+  const k8 = f32x4.splat(<f32> 8.0 + opaque);
+  const k16 = f32x4.splat(<f32> 16.0 + opaque);
+  const k32 = f32x4.splat(<f32> 32.0 + opaque);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 6 * ty, ox = 6 * tx;
+    const r1ok = oy + 1 < OH;
+    const c1ok = ox + 1 < OW;
+    const r3ok = oy + 3 < OH;
+    const c3ok = ox + 3 < OW;
+    const r5ok = oy + 5 < OH;
+    const c5ok = ox + 5 < OW;
+    const q00 = y +
+      (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) +
+          <usize> (ox >> 1)) * pixBytes;
+    const q01 = q00 + 0 * rowBytes + 1 * pixBytes;
+    const q02 = q00 + 0 * rowBytes + 2 * pixBytes;
+    const q10 = q00 + 1 * rowBytes + 0 * pixBytes;
+    const q11 = q00 + 1 * rowBytes + 1 * pixBytes;
+    const q12 = q00 + 1 * rowBytes + 2 * pixBytes;
+    const q20 = q00 + 2 * rowBytes + 0 * pixBytes;
+    const q21 = q00 + 2 * rowBytes + 1 * pixBytes;
+    const q22 = q00 + 2 * rowBytes + 2 * pixBytes;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const bv = v128.load(bias + cb);
+      const a00 = v128.load(P0 + o + cb);
+      const a01 = v128.load(P1 + o + cb);
+      const a02 = v128.load(P2 + o + cb);
+      const a03 = v128.load(P3 + o + cb);
+      const a04 = v128.load(P4 + o + cb);
+      const a05 = v128.load(P5 + o + cb);
+      const a06 = v128.load(P6 + o + cb);
+      const a07 = v128.load(P7 + o + cb);
+      const a10 = v128.load(P8 + o + cb);
+      const a11 = v128.load(P9 + o + cb);
+      const a12 = v128.load(P10 + o + cb);
+      const a13 = v128.load(P11 + o + cb);
+      const a14 = v128.load(P12 + o + cb);
+      const a15 = v128.load(P13 + o + cb);
+      const a16 = v128.load(P14 + o + cb);
+      const a17 = v128.load(P15 + o + cb);
+      const a20 = v128.load(P16 + o + cb);
+      const a21 = v128.load(P17 + o + cb);
+      const a22 = v128.load(P18 + o + cb);
+      const a23 = v128.load(P19 + o + cb);
+      const a24 = v128.load(P20 + o + cb);
+      const a25 = v128.load(P21 + o + cb);
+      const a26 = v128.load(P22 + o + cb);
+      const a27 = v128.load(P23 + o + cb);
+      const a30 = v128.load(P24 + o + cb);
+      const a31 = v128.load(P25 + o + cb);
+      const a32 = v128.load(P26 + o + cb);
+      const a33 = v128.load(P27 + o + cb);
+      const a34 = v128.load(P28 + o + cb);
+      const a35 = v128.load(P29 + o + cb);
+      const a36 = v128.load(P30 + o + cb);
+      const a37 = v128.load(P31 + o + cb);
+      const a40 = v128.load(P32 + o + cb);
+      const a41 = v128.load(P33 + o + cb);
+      const a42 = v128.load(P34 + o + cb);
+      const a43 = v128.load(P35 + o + cb);
+      const a44 = v128.load(P36 + o + cb);
+      const a45 = v128.load(P37 + o + cb);
+      const a46 = v128.load(P38 + o + cb);
+      const a47 = v128.load(P39 + o + cb);
+      const a50 = v128.load(P40 + o + cb);
+      const a51 = v128.load(P41 + o + cb);
+      const a52 = v128.load(P42 + o + cb);
+      const a53 = v128.load(P43 + o + cb);
+      const a54 = v128.load(P44 + o + cb);
+      const a55 = v128.load(P45 + o + cb);
+      const a56 = v128.load(P46 + o + cb);
+      const a57 = v128.load(P47 + o + cb);
+      const a60 = v128.load(P48 + o + cb);
+      const a61 = v128.load(P49 + o + cb);
+      const a62 = v128.load(P50 + o + cb);
+      const a63 = v128.load(P51 + o + cb);
+      const a64 = v128.load(P52 + o + cb);
+      const a65 = v128.load(P53 + o + cb);
+      const a66 = v128.load(P54 + o + cb);
+      const a67 = v128.load(P55 + o + cb);
+      const a70 = v128.load(P56 + o + cb);
+      const a71 = v128.load(P57 + o + cb);
+      const a72 = v128.load(P58 + o + cb);
+      const a73 = v128.load(P59 + o + cb);
+      const a74 = v128.load(P60 + o + cb);
+      const a75 = v128.load(P61 + o + cb);
+      const a76 = v128.load(P62 + o + cb);
+      const a77 = v128.load(P63 + o + cb);
+      const yt00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a00, a10), a20), a30), a40),
+          a50,
+        ),
+        a60,
+      );
+      const yt10 = madd(
+        a60,
+        km0_5,
+        madd(a50, k0_5, madd(a40, km2, madd(a30, k2, f32x4.sub(a10, a20)))),
+      );
+      const yt20 = madd(
+        a60,
+        k0_25,
+        madd(a50, k0_25, madd(a40, k4, madd(a30, k4, f32x4.add(a10, a20)))),
+      );
+      const yt30 = madd(
+        a60,
+        km0_125,
+        madd(a50, k0_125, madd(a40, km8, madd(a30, k8, f32x4.sub(a10, a20)))),
+      );
+      const yt40 = madd(
+        a60,
+        k0_0625,
+        madd(a50, k0_0625, madd(a40, k16, madd(a30, k16, f32x4.add(a10, a20)))),
+      );
+      const yt50 = f32x4.add(
+        madd(
+          a60,
+          km0_03125,
+          madd(
+            a50,
+            k0_03125,
+            madd(a40, km32, madd(a30, k32, f32x4.sub(a10, a20))),
+          ),
+        ),
+        a70,
+      );
+      const yt01 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a01, a11), a21), a31), a41),
+          a51,
+        ),
+        a61,
+      );
+      const yt11 = madd(
+        a61,
+        km0_5,
+        madd(a51, k0_5, madd(a41, km2, madd(a31, k2, f32x4.sub(a11, a21)))),
+      );
+      const yt21 = madd(
+        a61,
+        k0_25,
+        madd(a51, k0_25, madd(a41, k4, madd(a31, k4, f32x4.add(a11, a21)))),
+      );
+      const yt31 = madd(
+        a61,
+        km0_125,
+        madd(a51, k0_125, madd(a41, km8, madd(a31, k8, f32x4.sub(a11, a21)))),
+      );
+      const yt41 = madd(
+        a61,
+        k0_0625,
+        madd(a51, k0_0625, madd(a41, k16, madd(a31, k16, f32x4.add(a11, a21)))),
+      );
+      const yt51 = f32x4.add(
+        madd(
+          a61,
+          km0_03125,
+          madd(
+            a51,
+            k0_03125,
+            madd(a41, km32, madd(a31, k32, f32x4.sub(a11, a21))),
+          ),
+        ),
+        a71,
+      );
+      const yt02 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a02, a12), a22), a32), a42),
+          a52,
+        ),
+        a62,
+      );
+      const yt12 = madd(
+        a62,
+        km0_5,
+        madd(a52, k0_5, madd(a42, km2, madd(a32, k2, f32x4.sub(a12, a22)))),
+      );
+      const yt22 = madd(
+        a62,
+        k0_25,
+        madd(a52, k0_25, madd(a42, k4, madd(a32, k4, f32x4.add(a12, a22)))),
+      );
+      const yt32 = madd(
+        a62,
+        km0_125,
+        madd(a52, k0_125, madd(a42, km8, madd(a32, k8, f32x4.sub(a12, a22)))),
+      );
+      const yt42 = madd(
+        a62,
+        k0_0625,
+        madd(a52, k0_0625, madd(a42, k16, madd(a32, k16, f32x4.add(a12, a22)))),
+      );
+      const yt52 = f32x4.add(
+        madd(
+          a62,
+          km0_03125,
+          madd(
+            a52,
+            k0_03125,
+            madd(a42, km32, madd(a32, k32, f32x4.sub(a12, a22))),
+          ),
+        ),
+        a72,
+      );
+      const yt03 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a03, a13), a23), a33), a43),
+          a53,
+        ),
+        a63,
+      );
+      const yt13 = madd(
+        a63,
+        km0_5,
+        madd(a53, k0_5, madd(a43, km2, madd(a33, k2, f32x4.sub(a13, a23)))),
+      );
+      const yt23 = madd(
+        a63,
+        k0_25,
+        madd(a53, k0_25, madd(a43, k4, madd(a33, k4, f32x4.add(a13, a23)))),
+      );
+      const yt33 = madd(
+        a63,
+        km0_125,
+        madd(a53, k0_125, madd(a43, km8, madd(a33, k8, f32x4.sub(a13, a23)))),
+      );
+      const yt43 = madd(
+        a63,
+        k0_0625,
+        madd(a53, k0_0625, madd(a43, k16, madd(a33, k16, f32x4.add(a13, a23)))),
+      );
+      const yt53 = f32x4.add(
+        madd(
+          a63,
+          km0_03125,
+          madd(
+            a53,
+            k0_03125,
+            madd(a43, km32, madd(a33, k32, f32x4.sub(a13, a23))),
+          ),
+        ),
+        a73,
+      );
+      const yt04 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a04, a14), a24), a34), a44),
+          a54,
+        ),
+        a64,
+      );
+      const yt14 = madd(
+        a64,
+        km0_5,
+        madd(a54, k0_5, madd(a44, km2, madd(a34, k2, f32x4.sub(a14, a24)))),
+      );
+      const yt24 = madd(
+        a64,
+        k0_25,
+        madd(a54, k0_25, madd(a44, k4, madd(a34, k4, f32x4.add(a14, a24)))),
+      );
+      const yt34 = madd(
+        a64,
+        km0_125,
+        madd(a54, k0_125, madd(a44, km8, madd(a34, k8, f32x4.sub(a14, a24)))),
+      );
+      const yt44 = madd(
+        a64,
+        k0_0625,
+        madd(a54, k0_0625, madd(a44, k16, madd(a34, k16, f32x4.add(a14, a24)))),
+      );
+      const yt54 = f32x4.add(
+        madd(
+          a64,
+          km0_03125,
+          madd(
+            a54,
+            k0_03125,
+            madd(a44, km32, madd(a34, k32, f32x4.sub(a14, a24))),
+          ),
+        ),
+        a74,
+      );
+      const yt05 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a05, a15), a25), a35), a45),
+          a55,
+        ),
+        a65,
+      );
+      const yt15 = madd(
+        a65,
+        km0_5,
+        madd(a55, k0_5, madd(a45, km2, madd(a35, k2, f32x4.sub(a15, a25)))),
+      );
+      const yt25 = madd(
+        a65,
+        k0_25,
+        madd(a55, k0_25, madd(a45, k4, madd(a35, k4, f32x4.add(a15, a25)))),
+      );
+      const yt35 = madd(
+        a65,
+        km0_125,
+        madd(a55, k0_125, madd(a45, km8, madd(a35, k8, f32x4.sub(a15, a25)))),
+      );
+      const yt45 = madd(
+        a65,
+        k0_0625,
+        madd(a55, k0_0625, madd(a45, k16, madd(a35, k16, f32x4.add(a15, a25)))),
+      );
+      const yt55 = f32x4.add(
+        madd(
+          a65,
+          km0_03125,
+          madd(
+            a55,
+            k0_03125,
+            madd(a45, km32, madd(a35, k32, f32x4.sub(a15, a25))),
+          ),
+        ),
+        a75,
+      );
+      const yt06 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a06, a16), a26), a36), a46),
+          a56,
+        ),
+        a66,
+      );
+      const yt16 = madd(
+        a66,
+        km0_5,
+        madd(a56, k0_5, madd(a46, km2, madd(a36, k2, f32x4.sub(a16, a26)))),
+      );
+      const yt26 = madd(
+        a66,
+        k0_25,
+        madd(a56, k0_25, madd(a46, k4, madd(a36, k4, f32x4.add(a16, a26)))),
+      );
+      const yt36 = madd(
+        a66,
+        km0_125,
+        madd(a56, k0_125, madd(a46, km8, madd(a36, k8, f32x4.sub(a16, a26)))),
+      );
+      const yt46 = madd(
+        a66,
+        k0_0625,
+        madd(a56, k0_0625, madd(a46, k16, madd(a36, k16, f32x4.add(a16, a26)))),
+      );
+      const yt56 = f32x4.add(
+        madd(
+          a66,
+          km0_03125,
+          madd(
+            a56,
+            k0_03125,
+            madd(a46, km32, madd(a36, k32, f32x4.sub(a16, a26))),
+          ),
+        ),
+        a76,
+      );
+      const yt07 = f32x4.add(
+        f32x4.add(
+          f32x4.add(f32x4.add(f32x4.add(f32x4.add(a07, a17), a27), a37), a47),
+          a57,
+        ),
+        a67,
+      );
+      const yt17 = madd(
+        a67,
+        km0_5,
+        madd(a57, k0_5, madd(a47, km2, madd(a37, k2, f32x4.sub(a17, a27)))),
+      );
+      const yt27 = madd(
+        a67,
+        k0_25,
+        madd(a57, k0_25, madd(a47, k4, madd(a37, k4, f32x4.add(a17, a27)))),
+      );
+      const yt37 = madd(
+        a67,
+        km0_125,
+        madd(a57, k0_125, madd(a47, km8, madd(a37, k8, f32x4.sub(a17, a27)))),
+      );
+      const yt47 = madd(
+        a67,
+        k0_0625,
+        madd(a57, k0_0625, madd(a47, k16, madd(a37, k16, f32x4.add(a17, a27)))),
+      );
+      const yt57 = f32x4.add(
+        madd(
+          a67,
+          km0_03125,
+          madd(
+            a57,
+            k0_03125,
+            madd(a47, km32, madd(a37, k32, f32x4.sub(a17, a27))),
+          ),
+        ),
+        a77,
+      );
+      const y00 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
+            yt04,
+          ),
+          yt05,
+        ),
+        yt06,
+      );
+      const y01 = madd(
+        yt06,
+        km0_5,
+        madd(
+          yt05,
+          k0_5,
+          madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      const y02 = madd(
+        yt06,
+        k0_25,
+        madd(
+          yt05,
+          k0_25,
+          madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02))),
+        ),
+      );
+      const y03 = madd(
+        yt06,
+        km0_125,
+        madd(
+          yt05,
+          k0_125,
+          madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
+        ),
+      );
+      const y04 = madd(
+        yt06,
+        k0_0625,
+        madd(
+          yt05,
+          k0_0625,
+          madd(yt04, k16, madd(yt03, k16, f32x4.add(yt01, yt02))),
+        ),
+      );
+      const y05 = f32x4.add(
+        madd(
+          yt06,
+          km0_03125,
+          madd(
+            yt05,
+            k0_03125,
+            madd(yt04, km32, madd(yt03, k32, f32x4.sub(yt01, yt02))),
+          ),
+        ),
+        yt07,
+      );
+      const y10 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
+            yt14,
+          ),
+          yt15,
+        ),
+        yt16,
+      );
+      const y11 = madd(
+        yt16,
+        km0_5,
+        madd(
+          yt15,
+          k0_5,
+          madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c1ok) {
+        v128.store(
+          q00 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y00, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y01, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y10, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y11, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q00 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y12 = madd(
+        yt16,
+        k0_25,
+        madd(
+          yt15,
+          k0_25,
+          madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12))),
+        ),
+      );
+      const y13 = madd(
+        yt16,
+        km0_125,
+        madd(
+          yt15,
+          k0_125,
+          madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
+        ),
+      );
+      if (r1ok && c3ok) {
+        v128.store(
+          q01 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y02, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y03, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y12, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y13, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q01 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y14 = madd(
+        yt16,
+        k0_0625,
+        madd(
+          yt15,
+          k0_0625,
+          madd(yt14, k16, madd(yt13, k16, f32x4.add(yt11, yt12))),
+        ),
+      );
+      const y15 = f32x4.add(
+        madd(
+          yt16,
+          km0_03125,
+          madd(
+            yt15,
+            k0_03125,
+            madd(yt14, km32, madd(yt13, k32, f32x4.sub(yt11, yt12))),
+          ),
+        ),
+        yt17,
+      );
+      if (r1ok && c5ok) {
+        v128.store(
+          q02 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y04, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y05, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y14, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y15, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q02 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y20 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
+            yt24,
+          ),
+          yt25,
+        ),
+        yt26,
+      );
+      const y21 = madd(
+        yt26,
+        km0_5,
+        madd(
+          yt25,
+          k0_5,
+          madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      const y22 = madd(
+        yt26,
+        k0_25,
+        madd(
+          yt25,
+          k0_25,
+          madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22))),
+        ),
+      );
+      const y23 = madd(
+        yt26,
+        km0_125,
+        madd(
+          yt25,
+          k0_125,
+          madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
+        ),
+      );
+      const y24 = madd(
+        yt26,
+        k0_0625,
+        madd(
+          yt25,
+          k0_0625,
+          madd(yt24, k16, madd(yt23, k16, f32x4.add(yt21, yt22))),
+        ),
+      );
+      const y25 = f32x4.add(
+        madd(
+          yt26,
+          km0_03125,
+          madd(
+            yt25,
+            k0_03125,
+            madd(yt24, km32, madd(yt23, k32, f32x4.sub(yt21, yt22))),
+          ),
+        ),
+        yt27,
+      );
+      const y30 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
+            yt34,
+          ),
+          yt35,
+        ),
+        yt36,
+      );
+      const y31 = madd(
+        yt36,
+        km0_5,
+        madd(
+          yt35,
+          k0_5,
+          madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c1ok) {
+        v128.store(
+          q10 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y20, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y21, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y30, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y31, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q10 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y32 = madd(
+        yt36,
+        k0_25,
+        madd(
+          yt35,
+          k0_25,
+          madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32))),
+        ),
+      );
+      const y33 = madd(
+        yt36,
+        km0_125,
+        madd(
+          yt35,
+          k0_125,
+          madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
+        ),
+      );
+      if (r3ok && c3ok) {
+        v128.store(
+          q11 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y22, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y23, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y32, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y33, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q11 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y34 = madd(
+        yt36,
+        k0_0625,
+        madd(
+          yt35,
+          k0_0625,
+          madd(yt34, k16, madd(yt33, k16, f32x4.add(yt31, yt32))),
+        ),
+      );
+      const y35 = f32x4.add(
+        madd(
+          yt36,
+          km0_03125,
+          madd(
+            yt35,
+            k0_03125,
+            madd(yt34, km32, madd(yt33, k32, f32x4.sub(yt31, yt32))),
+          ),
+        ),
+        yt37,
+      );
+      if (r3ok && c5ok) {
+        v128.store(
+          q12 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y24, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y25, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y34, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y35, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q12 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y40 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt40, yt41), yt42), yt43),
+            yt44,
+          ),
+          yt45,
+        ),
+        yt46,
+      );
+      const y41 = madd(
+        yt46,
+        km0_5,
+        madd(
+          yt45,
+          k0_5,
+          madd(yt44, km2, madd(yt43, k2, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      const y42 = madd(
+        yt46,
+        k0_25,
+        madd(
+          yt45,
+          k0_25,
+          madd(yt44, k4, madd(yt43, k4, f32x4.add(yt41, yt42))),
+        ),
+      );
+      const y43 = madd(
+        yt46,
+        km0_125,
+        madd(
+          yt45,
+          k0_125,
+          madd(yt44, km8, madd(yt43, k8, f32x4.sub(yt41, yt42))),
+        ),
+      );
+      const y44 = madd(
+        yt46,
+        k0_0625,
+        madd(
+          yt45,
+          k0_0625,
+          madd(yt44, k16, madd(yt43, k16, f32x4.add(yt41, yt42))),
+        ),
+      );
+      const y45 = f32x4.add(
+        madd(
+          yt46,
+          km0_03125,
+          madd(
+            yt45,
+            k0_03125,
+            madd(yt44, km32, madd(yt43, k32, f32x4.sub(yt41, yt42))),
+          ),
+        ),
+        yt47,
+      );
+      const y50 = f32x4.add(
+        f32x4.add(
+          f32x4.add(
+            f32x4.add(f32x4.add(f32x4.add(yt50, yt51), yt52), yt53),
+            yt54,
+          ),
+          yt55,
+        ),
+        yt56,
+      );
+      const y51 = madd(
+        yt56,
+        km0_5,
+        madd(
+          yt55,
+          k0_5,
+          madd(yt54, km2, madd(yt53, k2, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c1ok) {
+        v128.store(
+          q20 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y40, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y41, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y50, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y51, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q20 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y52 = madd(
+        yt56,
+        k0_25,
+        madd(
+          yt55,
+          k0_25,
+          madd(yt54, k4, madd(yt53, k4, f32x4.add(yt51, yt52))),
+        ),
+      );
+      const y53 = madd(
+        yt56,
+        km0_125,
+        madd(
+          yt55,
+          k0_125,
+          madd(yt54, km8, madd(yt53, k8, f32x4.sub(yt51, yt52))),
+        ),
+      );
+      if (r5ok && c3ok) {
+        v128.store(
+          q21 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y42, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y43, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y52, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y53, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q21 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      const y54 = madd(
+        yt56,
+        k0_0625,
+        madd(
+          yt55,
+          k0_0625,
+          madd(yt54, k16, madd(yt53, k16, f32x4.add(yt51, yt52))),
+        ),
+      );
+      const y55 = f32x4.add(
+        madd(
+          yt56,
+          km0_03125,
+          madd(
+            yt55,
+            k0_03125,
+            madd(yt54, km32, madd(yt53, k32, f32x4.sub(yt51, yt52))),
+          ),
+        ),
+        yt57,
+      );
+      if (r5ok && c5ok) {
+        v128.store(
+          q22 + cb,
+          f32x4.max(
+            f32x4.add(f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)), bv),
+            actFloor,
+          ),
+        );
+        const f0 = f32x4.max(f32x4.add(y44, bv), actFloor);
+        const f1 = f32x4.max(f32x4.add(y45, bv), actFloor);
+        const f2 = f32x4.max(f32x4.add(y54, bv), actFloor);
+        const f3 = f32x4.max(f32x4.add(y55, bv), actFloor);
+        const w0 = f32x4.gt(f0, minusInf);
+        const s0 = v128.bitselect(f0, minusInf, w0);
+        const w1 = f32x4.gt(f1, s0);
+        const s1 = v128.bitselect(f1, s0, w1);
+        const w2 = f32x4.gt(f2, s1);
+        const s2 = v128.bitselect(f2, s1, w2);
+        const w3 = f32x4.gt(f3, s2);
+        const s3 = v128.bitselect(f3, s2, w3);
+        const won = v128.bitselect(
+          kc3,
+          v128.bitselect(
+            kc2,
+            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
+            w2,
+          ),
+          w3,
+        );
+        v128.store(
+          q22 + cb + codeOff,
+          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+        );
+      }
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const bs = load<f32>(bias + cb);
+      const a00 = load<f32>(P0 + o + cb);
+      const a01 = load<f32>(P1 + o + cb);
+      const a02 = load<f32>(P2 + o + cb);
+      const a03 = load<f32>(P3 + o + cb);
+      const a04 = load<f32>(P4 + o + cb);
+      const a05 = load<f32>(P5 + o + cb);
+      const a06 = load<f32>(P6 + o + cb);
+      const a07 = load<f32>(P7 + o + cb);
+      const a10 = load<f32>(P8 + o + cb);
+      const a11 = load<f32>(P9 + o + cb);
+      const a12 = load<f32>(P10 + o + cb);
+      const a13 = load<f32>(P11 + o + cb);
+      const a14 = load<f32>(P12 + o + cb);
+      const a15 = load<f32>(P13 + o + cb);
+      const a16 = load<f32>(P14 + o + cb);
+      const a17 = load<f32>(P15 + o + cb);
+      const a20 = load<f32>(P16 + o + cb);
+      const a21 = load<f32>(P17 + o + cb);
+      const a22 = load<f32>(P18 + o + cb);
+      const a23 = load<f32>(P19 + o + cb);
+      const a24 = load<f32>(P20 + o + cb);
+      const a25 = load<f32>(P21 + o + cb);
+      const a26 = load<f32>(P22 + o + cb);
+      const a27 = load<f32>(P23 + o + cb);
+      const a30 = load<f32>(P24 + o + cb);
+      const a31 = load<f32>(P25 + o + cb);
+      const a32 = load<f32>(P26 + o + cb);
+      const a33 = load<f32>(P27 + o + cb);
+      const a34 = load<f32>(P28 + o + cb);
+      const a35 = load<f32>(P29 + o + cb);
+      const a36 = load<f32>(P30 + o + cb);
+      const a37 = load<f32>(P31 + o + cb);
+      const a40 = load<f32>(P32 + o + cb);
+      const a41 = load<f32>(P33 + o + cb);
+      const a42 = load<f32>(P34 + o + cb);
+      const a43 = load<f32>(P35 + o + cb);
+      const a44 = load<f32>(P36 + o + cb);
+      const a45 = load<f32>(P37 + o + cb);
+      const a46 = load<f32>(P38 + o + cb);
+      const a47 = load<f32>(P39 + o + cb);
+      const a50 = load<f32>(P40 + o + cb);
+      const a51 = load<f32>(P41 + o + cb);
+      const a52 = load<f32>(P42 + o + cb);
+      const a53 = load<f32>(P43 + o + cb);
+      const a54 = load<f32>(P44 + o + cb);
+      const a55 = load<f32>(P45 + o + cb);
+      const a56 = load<f32>(P46 + o + cb);
+      const a57 = load<f32>(P47 + o + cb);
+      const a60 = load<f32>(P48 + o + cb);
+      const a61 = load<f32>(P49 + o + cb);
+      const a62 = load<f32>(P50 + o + cb);
+      const a63 = load<f32>(P51 + o + cb);
+      const a64 = load<f32>(P52 + o + cb);
+      const a65 = load<f32>(P53 + o + cb);
+      const a66 = load<f32>(P54 + o + cb);
+      const a67 = load<f32>(P55 + o + cb);
+      const a70 = load<f32>(P56 + o + cb);
+      const a71 = load<f32>(P57 + o + cb);
+      const a72 = load<f32>(P58 + o + cb);
+      const a73 = load<f32>(P59 + o + cb);
+      const a74 = load<f32>(P60 + o + cb);
+      const a75 = load<f32>(P61 + o + cb);
+      const a76 = load<f32>(P62 + o + cb);
+      const a77 = load<f32>(P63 + o + cb);
+      const yt00 = (((((a00 + a10) + a20) + a30) + a40) + a50) + a60;
+      const yt10 =
+        ((((a10 - a20) + a30 * <f32> (2.0)) + a40 * <f32> (-2.0)) +
+          a50 * <f32> (0.5)) + a60 * <f32> (-0.5);
+      const yt20 =
+        ((((a10 + a20) + a30 * <f32> (4.0)) + a40 * <f32> (4.0)) +
+          a50 * <f32> (0.25)) + a60 * <f32> (0.25);
+      const yt30 =
+        ((((a10 - a20) + a30 * <f32> (8.0)) + a40 * <f32> (-8.0)) +
+          a50 * <f32> (0.125)) + a60 * <f32> (-0.125);
+      const yt40 =
+        ((((a10 + a20) + a30 * <f32> (16.0)) + a40 * <f32> (16.0)) +
+          a50 * <f32> (0.0625)) + a60 * <f32> (0.0625);
+      const yt50 =
+        (((((a10 - a20) + a30 * <f32> (32.0)) + a40 * <f32> (-32.0)) +
+          a50 * <f32> (0.03125)) + a60 * <f32> (-0.03125)) + a70;
+      const yt01 = (((((a01 + a11) + a21) + a31) + a41) + a51) + a61;
+      const yt11 =
+        ((((a11 - a21) + a31 * <f32> (2.0)) + a41 * <f32> (-2.0)) +
+          a51 * <f32> (0.5)) + a61 * <f32> (-0.5);
+      const yt21 =
+        ((((a11 + a21) + a31 * <f32> (4.0)) + a41 * <f32> (4.0)) +
+          a51 * <f32> (0.25)) + a61 * <f32> (0.25);
+      const yt31 =
+        ((((a11 - a21) + a31 * <f32> (8.0)) + a41 * <f32> (-8.0)) +
+          a51 * <f32> (0.125)) + a61 * <f32> (-0.125);
+      const yt41 =
+        ((((a11 + a21) + a31 * <f32> (16.0)) + a41 * <f32> (16.0)) +
+          a51 * <f32> (0.0625)) + a61 * <f32> (0.0625);
+      const yt51 =
+        (((((a11 - a21) + a31 * <f32> (32.0)) + a41 * <f32> (-32.0)) +
+          a51 * <f32> (0.03125)) + a61 * <f32> (-0.03125)) + a71;
+      const yt02 = (((((a02 + a12) + a22) + a32) + a42) + a52) + a62;
+      const yt12 =
+        ((((a12 - a22) + a32 * <f32> (2.0)) + a42 * <f32> (-2.0)) +
+          a52 * <f32> (0.5)) + a62 * <f32> (-0.5);
+      const yt22 =
+        ((((a12 + a22) + a32 * <f32> (4.0)) + a42 * <f32> (4.0)) +
+          a52 * <f32> (0.25)) + a62 * <f32> (0.25);
+      const yt32 =
+        ((((a12 - a22) + a32 * <f32> (8.0)) + a42 * <f32> (-8.0)) +
+          a52 * <f32> (0.125)) + a62 * <f32> (-0.125);
+      const yt42 =
+        ((((a12 + a22) + a32 * <f32> (16.0)) + a42 * <f32> (16.0)) +
+          a52 * <f32> (0.0625)) + a62 * <f32> (0.0625);
+      const yt52 =
+        (((((a12 - a22) + a32 * <f32> (32.0)) + a42 * <f32> (-32.0)) +
+          a52 * <f32> (0.03125)) + a62 * <f32> (-0.03125)) + a72;
+      const yt03 = (((((a03 + a13) + a23) + a33) + a43) + a53) + a63;
+      const yt13 =
+        ((((a13 - a23) + a33 * <f32> (2.0)) + a43 * <f32> (-2.0)) +
+          a53 * <f32> (0.5)) + a63 * <f32> (-0.5);
+      const yt23 =
+        ((((a13 + a23) + a33 * <f32> (4.0)) + a43 * <f32> (4.0)) +
+          a53 * <f32> (0.25)) + a63 * <f32> (0.25);
+      const yt33 =
+        ((((a13 - a23) + a33 * <f32> (8.0)) + a43 * <f32> (-8.0)) +
+          a53 * <f32> (0.125)) + a63 * <f32> (-0.125);
+      const yt43 =
+        ((((a13 + a23) + a33 * <f32> (16.0)) + a43 * <f32> (16.0)) +
+          a53 * <f32> (0.0625)) + a63 * <f32> (0.0625);
+      const yt53 =
+        (((((a13 - a23) + a33 * <f32> (32.0)) + a43 * <f32> (-32.0)) +
+          a53 * <f32> (0.03125)) + a63 * <f32> (-0.03125)) + a73;
+      const yt04 = (((((a04 + a14) + a24) + a34) + a44) + a54) + a64;
+      const yt14 =
+        ((((a14 - a24) + a34 * <f32> (2.0)) + a44 * <f32> (-2.0)) +
+          a54 * <f32> (0.5)) + a64 * <f32> (-0.5);
+      const yt24 =
+        ((((a14 + a24) + a34 * <f32> (4.0)) + a44 * <f32> (4.0)) +
+          a54 * <f32> (0.25)) + a64 * <f32> (0.25);
+      const yt34 =
+        ((((a14 - a24) + a34 * <f32> (8.0)) + a44 * <f32> (-8.0)) +
+          a54 * <f32> (0.125)) + a64 * <f32> (-0.125);
+      const yt44 =
+        ((((a14 + a24) + a34 * <f32> (16.0)) + a44 * <f32> (16.0)) +
+          a54 * <f32> (0.0625)) + a64 * <f32> (0.0625);
+      const yt54 =
+        (((((a14 - a24) + a34 * <f32> (32.0)) + a44 * <f32> (-32.0)) +
+          a54 * <f32> (0.03125)) + a64 * <f32> (-0.03125)) + a74;
+      const yt05 = (((((a05 + a15) + a25) + a35) + a45) + a55) + a65;
+      const yt15 =
+        ((((a15 - a25) + a35 * <f32> (2.0)) + a45 * <f32> (-2.0)) +
+          a55 * <f32> (0.5)) + a65 * <f32> (-0.5);
+      const yt25 =
+        ((((a15 + a25) + a35 * <f32> (4.0)) + a45 * <f32> (4.0)) +
+          a55 * <f32> (0.25)) + a65 * <f32> (0.25);
+      const yt35 =
+        ((((a15 - a25) + a35 * <f32> (8.0)) + a45 * <f32> (-8.0)) +
+          a55 * <f32> (0.125)) + a65 * <f32> (-0.125);
+      const yt45 =
+        ((((a15 + a25) + a35 * <f32> (16.0)) + a45 * <f32> (16.0)) +
+          a55 * <f32> (0.0625)) + a65 * <f32> (0.0625);
+      const yt55 =
+        (((((a15 - a25) + a35 * <f32> (32.0)) + a45 * <f32> (-32.0)) +
+          a55 * <f32> (0.03125)) + a65 * <f32> (-0.03125)) + a75;
+      const yt06 = (((((a06 + a16) + a26) + a36) + a46) + a56) + a66;
+      const yt16 =
+        ((((a16 - a26) + a36 * <f32> (2.0)) + a46 * <f32> (-2.0)) +
+          a56 * <f32> (0.5)) + a66 * <f32> (-0.5);
+      const yt26 =
+        ((((a16 + a26) + a36 * <f32> (4.0)) + a46 * <f32> (4.0)) +
+          a56 * <f32> (0.25)) + a66 * <f32> (0.25);
+      const yt36 =
+        ((((a16 - a26) + a36 * <f32> (8.0)) + a46 * <f32> (-8.0)) +
+          a56 * <f32> (0.125)) + a66 * <f32> (-0.125);
+      const yt46 =
+        ((((a16 + a26) + a36 * <f32> (16.0)) + a46 * <f32> (16.0)) +
+          a56 * <f32> (0.0625)) + a66 * <f32> (0.0625);
+      const yt56 =
+        (((((a16 - a26) + a36 * <f32> (32.0)) + a46 * <f32> (-32.0)) +
+          a56 * <f32> (0.03125)) + a66 * <f32> (-0.03125)) + a76;
+      const yt07 = (((((a07 + a17) + a27) + a37) + a47) + a57) + a67;
+      const yt17 =
+        ((((a17 - a27) + a37 * <f32> (2.0)) + a47 * <f32> (-2.0)) +
+          a57 * <f32> (0.5)) + a67 * <f32> (-0.5);
+      const yt27 =
+        ((((a17 + a27) + a37 * <f32> (4.0)) + a47 * <f32> (4.0)) +
+          a57 * <f32> (0.25)) + a67 * <f32> (0.25);
+      const yt37 =
+        ((((a17 - a27) + a37 * <f32> (8.0)) + a47 * <f32> (-8.0)) +
+          a57 * <f32> (0.125)) + a67 * <f32> (-0.125);
+      const yt47 =
+        ((((a17 + a27) + a37 * <f32> (16.0)) + a47 * <f32> (16.0)) +
+          a57 * <f32> (0.0625)) + a67 * <f32> (0.0625);
+      const yt57 =
+        (((((a17 - a27) + a37 * <f32> (32.0)) + a47 * <f32> (-32.0)) +
+          a57 * <f32> (0.03125)) + a67 * <f32> (-0.03125)) + a77;
+      const y00 = (((((yt00 + yt01) + yt02) + yt03) + yt04) + yt05) + yt06;
+      const y01 =
+        ((((yt01 - yt02) + yt03 * <f32> (2.0)) + yt04 * <f32> (-2.0)) +
+          yt05 * <f32> (0.5)) + yt06 * <f32> (-0.5);
+      const y02 =
+        ((((yt01 + yt02) + yt03 * <f32> (4.0)) + yt04 * <f32> (4.0)) +
+          yt05 * <f32> (0.25)) + yt06 * <f32> (0.25);
+      const y03 =
+        ((((yt01 - yt02) + yt03 * <f32> (8.0)) + yt04 * <f32> (-8.0)) +
+          yt05 * <f32> (0.125)) + yt06 * <f32> (-0.125);
+      const y04 =
+        ((((yt01 + yt02) + yt03 * <f32> (16.0)) + yt04 * <f32> (16.0)) +
+          yt05 * <f32> (0.0625)) + yt06 * <f32> (0.0625);
+      const y05 =
+        (((((yt01 - yt02) + yt03 * <f32> (32.0)) + yt04 * <f32> (-32.0)) +
+          yt05 * <f32> (0.03125)) + yt06 * <f32> (-0.03125)) + yt07;
+      const y10 = (((((yt10 + yt11) + yt12) + yt13) + yt14) + yt15) + yt16;
+      const y11 =
+        ((((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0)) +
+          yt15 * <f32> (0.5)) + yt16 * <f32> (-0.5);
+      if (r1ok && c1ok) {
+        store<f32>(
+          q00 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y00 + bs, actFloorS);
+        const f1 = max<f32>(y01 + bs, actFloorS);
+        const f2 = max<f32>(y10 + bs, actFloorS);
+        const f3 = max<f32>(y11 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q00 + cb + codeOff, code);
+      }
+      const y12 =
+        ((((yt11 + yt12) + yt13 * <f32> (4.0)) + yt14 * <f32> (4.0)) +
+          yt15 * <f32> (0.25)) + yt16 * <f32> (0.25);
+      const y13 =
+        ((((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
+          yt15 * <f32> (0.125)) + yt16 * <f32> (-0.125);
+      if (r1ok && c3ok) {
+        store<f32>(
+          q01 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y02, y03), max<f32>(y12, y13)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y02 + bs, actFloorS);
+        const f1 = max<f32>(y03 + bs, actFloorS);
+        const f2 = max<f32>(y12 + bs, actFloorS);
+        const f3 = max<f32>(y13 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q01 + cb + codeOff, code);
+      }
+      const y14 =
+        ((((yt11 + yt12) + yt13 * <f32> (16.0)) + yt14 * <f32> (16.0)) +
+          yt15 * <f32> (0.0625)) + yt16 * <f32> (0.0625);
+      const y15 =
+        (((((yt11 - yt12) + yt13 * <f32> (32.0)) + yt14 * <f32> (-32.0)) +
+          yt15 * <f32> (0.03125)) + yt16 * <f32> (-0.03125)) + yt17;
+      if (r1ok && c5ok) {
+        store<f32>(
+          q02 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y04, y05), max<f32>(y14, y15)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y04 + bs, actFloorS);
+        const f1 = max<f32>(y05 + bs, actFloorS);
+        const f2 = max<f32>(y14 + bs, actFloorS);
+        const f3 = max<f32>(y15 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q02 + cb + codeOff, code);
+      }
+      const y20 = (((((yt20 + yt21) + yt22) + yt23) + yt24) + yt25) + yt26;
+      const y21 =
+        ((((yt21 - yt22) + yt23 * <f32> (2.0)) + yt24 * <f32> (-2.0)) +
+          yt25 * <f32> (0.5)) + yt26 * <f32> (-0.5);
+      const y22 =
+        ((((yt21 + yt22) + yt23 * <f32> (4.0)) + yt24 * <f32> (4.0)) +
+          yt25 * <f32> (0.25)) + yt26 * <f32> (0.25);
+      const y23 =
+        ((((yt21 - yt22) + yt23 * <f32> (8.0)) + yt24 * <f32> (-8.0)) +
+          yt25 * <f32> (0.125)) + yt26 * <f32> (-0.125);
+      const y24 =
+        ((((yt21 + yt22) + yt23 * <f32> (16.0)) + yt24 * <f32> (16.0)) +
+          yt25 * <f32> (0.0625)) + yt26 * <f32> (0.0625);
+      const y25 =
+        (((((yt21 - yt22) + yt23 * <f32> (32.0)) + yt24 * <f32> (-32.0)) +
+          yt25 * <f32> (0.03125)) + yt26 * <f32> (-0.03125)) + yt27;
+      const y30 = (((((yt30 + yt31) + yt32) + yt33) + yt34) + yt35) + yt36;
+      const y31 =
+        ((((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0)) +
+          yt35 * <f32> (0.5)) + yt36 * <f32> (-0.5);
+      if (r3ok && c1ok) {
+        store<f32>(
+          q10 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y20, y21), max<f32>(y30, y31)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y20 + bs, actFloorS);
+        const f1 = max<f32>(y21 + bs, actFloorS);
+        const f2 = max<f32>(y30 + bs, actFloorS);
+        const f3 = max<f32>(y31 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q10 + cb + codeOff, code);
+      }
+      const y32 =
+        ((((yt31 + yt32) + yt33 * <f32> (4.0)) + yt34 * <f32> (4.0)) +
+          yt35 * <f32> (0.25)) + yt36 * <f32> (0.25);
+      const y33 =
+        ((((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
+          yt35 * <f32> (0.125)) + yt36 * <f32> (-0.125);
+      if (r3ok && c3ok) {
+        store<f32>(
+          q11 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y22, y23), max<f32>(y32, y33)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y22 + bs, actFloorS);
+        const f1 = max<f32>(y23 + bs, actFloorS);
+        const f2 = max<f32>(y32 + bs, actFloorS);
+        const f3 = max<f32>(y33 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q11 + cb + codeOff, code);
+      }
+      const y34 =
+        ((((yt31 + yt32) + yt33 * <f32> (16.0)) + yt34 * <f32> (16.0)) +
+          yt35 * <f32> (0.0625)) + yt36 * <f32> (0.0625);
+      const y35 =
+        (((((yt31 - yt32) + yt33 * <f32> (32.0)) + yt34 * <f32> (-32.0)) +
+          yt35 * <f32> (0.03125)) + yt36 * <f32> (-0.03125)) + yt37;
+      if (r3ok && c5ok) {
+        store<f32>(
+          q12 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y24, y25), max<f32>(y34, y35)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y24 + bs, actFloorS);
+        const f1 = max<f32>(y25 + bs, actFloorS);
+        const f2 = max<f32>(y34 + bs, actFloorS);
+        const f3 = max<f32>(y35 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q12 + cb + codeOff, code);
+      }
+      const y40 = (((((yt40 + yt41) + yt42) + yt43) + yt44) + yt45) + yt46;
+      const y41 =
+        ((((yt41 - yt42) + yt43 * <f32> (2.0)) + yt44 * <f32> (-2.0)) +
+          yt45 * <f32> (0.5)) + yt46 * <f32> (-0.5);
+      const y42 =
+        ((((yt41 + yt42) + yt43 * <f32> (4.0)) + yt44 * <f32> (4.0)) +
+          yt45 * <f32> (0.25)) + yt46 * <f32> (0.25);
+      const y43 =
+        ((((yt41 - yt42) + yt43 * <f32> (8.0)) + yt44 * <f32> (-8.0)) +
+          yt45 * <f32> (0.125)) + yt46 * <f32> (-0.125);
+      const y44 =
+        ((((yt41 + yt42) + yt43 * <f32> (16.0)) + yt44 * <f32> (16.0)) +
+          yt45 * <f32> (0.0625)) + yt46 * <f32> (0.0625);
+      const y45 =
+        (((((yt41 - yt42) + yt43 * <f32> (32.0)) + yt44 * <f32> (-32.0)) +
+          yt45 * <f32> (0.03125)) + yt46 * <f32> (-0.03125)) + yt47;
+      const y50 = (((((yt50 + yt51) + yt52) + yt53) + yt54) + yt55) + yt56;
+      const y51 =
+        ((((yt51 - yt52) + yt53 * <f32> (2.0)) + yt54 * <f32> (-2.0)) +
+          yt55 * <f32> (0.5)) + yt56 * <f32> (-0.5);
+      if (r5ok && c1ok) {
+        store<f32>(
+          q20 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y40, y41), max<f32>(y50, y51)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y40 + bs, actFloorS);
+        const f1 = max<f32>(y41 + bs, actFloorS);
+        const f2 = max<f32>(y50 + bs, actFloorS);
+        const f3 = max<f32>(y51 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q20 + cb + codeOff, code);
+      }
+      const y52 =
+        ((((yt51 + yt52) + yt53 * <f32> (4.0)) + yt54 * <f32> (4.0)) +
+          yt55 * <f32> (0.25)) + yt56 * <f32> (0.25);
+      const y53 =
+        ((((yt51 - yt52) + yt53 * <f32> (8.0)) + yt54 * <f32> (-8.0)) +
+          yt55 * <f32> (0.125)) + yt56 * <f32> (-0.125);
+      if (r5ok && c3ok) {
+        store<f32>(
+          q21 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y42, y43), max<f32>(y52, y53)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y42 + bs, actFloorS);
+        const f1 = max<f32>(y43 + bs, actFloorS);
+        const f2 = max<f32>(y52 + bs, actFloorS);
+        const f3 = max<f32>(y53 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q21 + cb + codeOff, code);
+      }
+      const y54 =
+        ((((yt51 + yt52) + yt53 * <f32> (16.0)) + yt54 * <f32> (16.0)) +
+          yt55 * <f32> (0.0625)) + yt56 * <f32> (0.0625);
+      const y55 =
+        (((((yt51 - yt52) + yt53 * <f32> (32.0)) + yt54 * <f32> (-32.0)) +
+          yt55 * <f32> (0.03125)) + yt56 * <f32> (-0.03125)) + yt57;
+      if (r5ok && c5ok) {
+        store<f32>(
+          q22 + cb,
+          max<f32>(
+            max<f32>(max<f32>(y44, y45), max<f32>(y54, y55)) + bs,
+            actFloorS,
+          ),
+        );
+        const f0 = max<f32>(y44 + bs, actFloorS);
+        const f1 = max<f32>(y45 + bs, actFloorS);
+        const f2 = max<f32>(y54 + bs, actFloorS);
+        const f3 = max<f32>(y55 + bs, actFloorS);
+        let best: f32 = -Infinity;
+        let code = 4;
+        if (f0 > best) {
+          best = f0;
+          code = 0;
+        }
+        if (f1 > best) {
+          best = f1;
+          code = 1;
+        }
+        if (f2 > best) {
+          best = f2;
+          code = 2;
+        }
+        if (f3 > best) {
+          best = f3;
+          code = 3;
+        }
+        if (!(best > 0)) code = 4;
+        store<i32>(q22 + cb + codeOff, code);
+      }
+      c++;
+    }
+  }
+}
+
+/**
+ * F(6x6,3x3), for both gradients of a convolution whose ReLU output
+ * was max-pooled 2x2 (stride 2): D[k][t - t0][c] = (A·e·Aᵀ)[k] as {@link
+ * dyTransform6} forms it, e the 6x6 patch of the convolution's
+ * output gradient formed from the pooled gradient `dyp` ([N, OH/2, OW/2,
+ * C]) and its `codes` (int32, same shape, from {@link
+ * outputTransformPoolCodes6}); bsum[c] (C float64, 8-byte aligned) +=
+ * the gradient each window passes. Windows past OH x OW pass nothing.
+ * `zero` must point at C (at least 4) zeros (floats and codes alike).
+ * A tile's windows are summed in float32, then added in float64.
+ */
+export function dyPoolTransform6(
+  dyp: usize,
+  codes: usize,
+  dTable: usize,
+  zero: usize,
+  bsum: usize,
+  OH: i32,
+  OW: i32,
+  C: i32,
+  TH: i32,
+  TW: i32,
+  t0: i32,
+  count: i32,
+): void {
+  const pixBytes = <usize> C << 2;
+  const rowBytes = <usize> (OW >> 1) * pixBytes;
+  const codeOff = codes - dyp;
+  const P0 = load<usize>(dTable, 0);
+  const P1 = load<usize>(dTable, 4);
+  const P2 = load<usize>(dTable, 8);
+  const P3 = load<usize>(dTable, 12);
+  const P4 = load<usize>(dTable, 16);
+  const P5 = load<usize>(dTable, 20);
+  const P6 = load<usize>(dTable, 24);
+  const P7 = load<usize>(dTable, 28);
+  const P8 = load<usize>(dTable, 32);
+  const P9 = load<usize>(dTable, 36);
+  const P10 = load<usize>(dTable, 40);
+  const P11 = load<usize>(dTable, 44);
+  const P12 = load<usize>(dTable, 48);
+  const P13 = load<usize>(dTable, 52);
+  const P14 = load<usize>(dTable, 56);
+  const P15 = load<usize>(dTable, 60);
+  const P16 = load<usize>(dTable, 64);
+  const P17 = load<usize>(dTable, 68);
+  const P18 = load<usize>(dTable, 72);
+  const P19 = load<usize>(dTable, 76);
+  const P20 = load<usize>(dTable, 80);
+  const P21 = load<usize>(dTable, 84);
+  const P22 = load<usize>(dTable, 88);
+  const P23 = load<usize>(dTable, 92);
+  const P24 = load<usize>(dTable, 96);
+  const P25 = load<usize>(dTable, 100);
+  const P26 = load<usize>(dTable, 104);
+  const P27 = load<usize>(dTable, 108);
+  const P28 = load<usize>(dTable, 112);
+  const P29 = load<usize>(dTable, 116);
+  const P30 = load<usize>(dTable, 120);
+  const P31 = load<usize>(dTable, 124);
+  const P32 = load<usize>(dTable, 128);
+  const P33 = load<usize>(dTable, 132);
+  const P34 = load<usize>(dTable, 136);
+  const P35 = load<usize>(dTable, 140);
+  const P36 = load<usize>(dTable, 144);
+  const P37 = load<usize>(dTable, 148);
+  const P38 = load<usize>(dTable, 152);
+  const P39 = load<usize>(dTable, 156);
+  const P40 = load<usize>(dTable, 160);
+  const P41 = load<usize>(dTable, 164);
+  const P42 = load<usize>(dTable, 168);
+  const P43 = load<usize>(dTable, 172);
+  const P44 = load<usize>(dTable, 176);
+  const P45 = load<usize>(dTable, 180);
+  const P46 = load<usize>(dTable, 184);
+  const P47 = load<usize>(dTable, 188);
+  const P48 = load<usize>(dTable, 192);
+  const P49 = load<usize>(dTable, 196);
+  const P50 = load<usize>(dTable, 200);
+  const P51 = load<usize>(dTable, 204);
+  const P52 = load<usize>(dTable, 208);
+  const P53 = load<usize>(dTable, 212);
+  const P54 = load<usize>(dTable, 216);
+  const P55 = load<usize>(dTable, 220);
+  const P56 = load<usize>(dTable, 224);
+  const P57 = load<usize>(dTable, 228);
+  const P58 = load<usize>(dTable, 232);
+  const P59 = load<usize>(dTable, 236);
+  const P60 = load<usize>(dTable, 240);
+  const P61 = load<usize>(dTable, 244);
+  const P62 = load<usize>(dTable, 248);
+  const P63 = load<usize>(dTable, 252);
+  const tilesPerImage = TH * TW;
+  const opaqueI = count >> 31; // 0 at run time, unknown to the compilers
+  const kc0 = i32x4.splat(0 + opaqueI);
+  const kc1 = i32x4.splat(1 + opaqueI);
+  const kc2 = i32x4.splat(2 + opaqueI);
+  const kc3 = i32x4.splat(3 + opaqueI);
+  const kc4 = i32x4.splat(4 + opaqueI);
+  const minusInf = f32x4.splat(-Infinity);
+  const fzero = f32x4.splat(0);
+  const C4 = C & ~3;
+  for (let i = 0; i < count; i++) {
+    const tt = t0 + i;
+    const n = tt / tilesPerImage;
+    const r = tt - n * tilesPerImage;
+    const ty = r / TW;
+    const tx = r - ty * TW;
+    const oy = 6 * ty, ox = 6 * tx;
+    const r0ok = oy + 1 < OH;
+    const c0ok = ox + 1 < OW;
+    const r1ok = oy + 3 < OH;
+    const c1ok = ox + 3 < OW;
+    const r2ok = oy + 5 < OH;
+    const c2ok = ox + 5 < OW;
+    const b0 = dyp +
+      (<usize> (n * (OH >> 1) + (oy >> 1)) * <usize> (OW >> 1) +
+          <usize> (ox >> 1)) * pixBytes;
+    const p00 = r0ok && c0ok ? b0 + 0 * rowBytes + 0 * pixBytes : zero;
+    const k00p = r0ok && c0ok
+      ? b0 + 0 * rowBytes + 0 * pixBytes + codeOff
+      : zero;
+    const p01 = r0ok && c1ok ? b0 + 0 * rowBytes + 1 * pixBytes : zero;
+    const k01p = r0ok && c1ok
+      ? b0 + 0 * rowBytes + 1 * pixBytes + codeOff
+      : zero;
+    const p02 = r0ok && c2ok ? b0 + 0 * rowBytes + 2 * pixBytes : zero;
+    const k02p = r0ok && c2ok
+      ? b0 + 0 * rowBytes + 2 * pixBytes + codeOff
+      : zero;
+    const p10 = r1ok && c0ok ? b0 + 1 * rowBytes + 0 * pixBytes : zero;
+    const k10p = r1ok && c0ok
+      ? b0 + 1 * rowBytes + 0 * pixBytes + codeOff
+      : zero;
+    const p11 = r1ok && c1ok ? b0 + 1 * rowBytes + 1 * pixBytes : zero;
+    const k11p = r1ok && c1ok
+      ? b0 + 1 * rowBytes + 1 * pixBytes + codeOff
+      : zero;
+    const p12 = r1ok && c2ok ? b0 + 1 * rowBytes + 2 * pixBytes : zero;
+    const k12p = r1ok && c2ok
+      ? b0 + 1 * rowBytes + 2 * pixBytes + codeOff
+      : zero;
+    const p20 = r2ok && c0ok ? b0 + 2 * rowBytes + 0 * pixBytes : zero;
+    const k20p = r2ok && c0ok
+      ? b0 + 2 * rowBytes + 0 * pixBytes + codeOff
+      : zero;
+    const p21 = r2ok && c1ok ? b0 + 2 * rowBytes + 1 * pixBytes : zero;
+    const k21p = r2ok && c1ok
+      ? b0 + 2 * rowBytes + 1 * pixBytes + codeOff
+      : zero;
+    const p22 = r2ok && c2ok ? b0 + 2 * rowBytes + 2 * pixBytes : zero;
+    const k22p = r2ok && c2ok
+      ? b0 + 2 * rowBytes + 2 * pixBytes + codeOff
+      : zero;
+    const o = <usize> i * pixBytes;
+    let c = 0;
+    while (c < C4) {
+      const cb = <usize> c << 2;
+      const g00 = f32x4.add(v128.load(p00 + cb), fzero);
+      const k00 = v128.load(k00p + cb);
+      const e00 = v128.and(g00, i32x4.eq(k00, kc0));
+      const e01 = v128.and(g00, i32x4.eq(k00, kc1));
+      const e10 = v128.and(g00, i32x4.eq(k00, kc2));
+      const e11 = v128.and(g00, i32x4.eq(k00, kc3));
+      const h00 = v128.and(g00, i32x4.lt_s(k00, kc4));
+      let bt = h00;
+      const g01 = f32x4.add(v128.load(p01 + cb), fzero);
+      const k01 = v128.load(k01p + cb);
+      const e02 = v128.and(g01, i32x4.eq(k01, kc0));
+      const e03 = v128.and(g01, i32x4.eq(k01, kc1));
+      const e12 = v128.and(g01, i32x4.eq(k01, kc2));
+      const e13 = v128.and(g01, i32x4.eq(k01, kc3));
+      const h01 = v128.and(g01, i32x4.lt_s(k01, kc4));
+      bt = f32x4.add(bt, h01);
+      const g02 = f32x4.add(v128.load(p02 + cb), fzero);
+      const k02 = v128.load(k02p + cb);
+      const e04 = v128.and(g02, i32x4.eq(k02, kc0));
+      const e05 = v128.and(g02, i32x4.eq(k02, kc1));
+      const e14 = v128.and(g02, i32x4.eq(k02, kc2));
+      const e15 = v128.and(g02, i32x4.eq(k02, kc3));
+      const h02 = v128.and(g02, i32x4.lt_s(k02, kc4));
+      bt = f32x4.add(bt, h02);
+      const g10 = f32x4.add(v128.load(p10 + cb), fzero);
+      const k10 = v128.load(k10p + cb);
+      const e20 = v128.and(g10, i32x4.eq(k10, kc0));
+      const e21 = v128.and(g10, i32x4.eq(k10, kc1));
+      const e30 = v128.and(g10, i32x4.eq(k10, kc2));
+      const e31 = v128.and(g10, i32x4.eq(k10, kc3));
+      const h10 = v128.and(g10, i32x4.lt_s(k10, kc4));
+      bt = f32x4.add(bt, h10);
+      const g11 = f32x4.add(v128.load(p11 + cb), fzero);
+      const k11 = v128.load(k11p + cb);
+      const e22 = v128.and(g11, i32x4.eq(k11, kc0));
+      const e23 = v128.and(g11, i32x4.eq(k11, kc1));
+      const e32 = v128.and(g11, i32x4.eq(k11, kc2));
+      const e33 = v128.and(g11, i32x4.eq(k11, kc3));
+      const h11 = v128.and(g11, i32x4.lt_s(k11, kc4));
+      bt = f32x4.add(bt, h11);
+      const g12 = f32x4.add(v128.load(p12 + cb), fzero);
+      const k12 = v128.load(k12p + cb);
+      const e24 = v128.and(g12, i32x4.eq(k12, kc0));
+      const e25 = v128.and(g12, i32x4.eq(k12, kc1));
+      const e34 = v128.and(g12, i32x4.eq(k12, kc2));
+      const e35 = v128.and(g12, i32x4.eq(k12, kc3));
+      const h12 = v128.and(g12, i32x4.lt_s(k12, kc4));
+      bt = f32x4.add(bt, h12);
+      const g20 = f32x4.add(v128.load(p20 + cb), fzero);
+      const k20 = v128.load(k20p + cb);
+      const e40 = v128.and(g20, i32x4.eq(k20, kc0));
+      const e41 = v128.and(g20, i32x4.eq(k20, kc1));
+      const e50 = v128.and(g20, i32x4.eq(k20, kc2));
+      const e51 = v128.and(g20, i32x4.eq(k20, kc3));
+      const h20 = v128.and(g20, i32x4.lt_s(k20, kc4));
+      bt = f32x4.add(bt, h20);
+      const g21 = f32x4.add(v128.load(p21 + cb), fzero);
+      const k21 = v128.load(k21p + cb);
+      const e42 = v128.and(g21, i32x4.eq(k21, kc0));
+      const e43 = v128.and(g21, i32x4.eq(k21, kc1));
+      const e52 = v128.and(g21, i32x4.eq(k21, kc2));
+      const e53 = v128.and(g21, i32x4.eq(k21, kc3));
+      const h21 = v128.and(g21, i32x4.lt_s(k21, kc4));
+      bt = f32x4.add(bt, h21);
+      const g22 = f32x4.add(v128.load(p22 + cb), fzero);
+      const k22 = v128.load(k22p + cb);
+      const e44 = v128.and(g22, i32x4.eq(k22, kc0));
+      const e45 = v128.and(g22, i32x4.eq(k22, kc1));
+      const e54 = v128.and(g22, i32x4.eq(k22, kc2));
+      const e55 = v128.and(g22, i32x4.eq(k22, kc3));
+      const h22 = v128.and(g22, i32x4.lt_s(k22, kc4));
+      bt = f32x4.add(bt, h22);
+      const q = o + cb;
+      const Dt00 = e00;
+      const Dt10e = f32x4.add(f32x4.add(e00, e20), e40);
+      const Dt10o = f32x4.add(f32x4.add(e10, e30), e50);
+      const Dt10 = f32x4.add(Dt10e, Dt10o);
+      const Dt20 = f32x4.sub(Dt10e, Dt10o);
+      const Dt30e = madd(
+        e40,
+        f32x4.splat(16.0),
+        madd(e20, f32x4.splat(4.0), e00),
+      );
+      const Dt30o = madd(
+        e50,
+        f32x4.splat(32.0),
+        madd(e30, f32x4.splat(8.0), f32x4.mul(e10, f32x4.splat(2.0))),
+      );
+      const Dt30 = f32x4.add(Dt30e, Dt30o);
+      const Dt40 = f32x4.sub(Dt30e, Dt30o);
+      const Dt50e = madd(
+        e40,
+        f32x4.splat(0.0625),
+        madd(e20, f32x4.splat(0.25), e00),
+      );
+      const Dt50o = madd(
+        e50,
+        f32x4.splat(0.03125),
+        madd(e30, f32x4.splat(0.125), f32x4.mul(e10, f32x4.splat(0.5))),
+      );
+      const Dt50 = f32x4.add(Dt50e, Dt50o);
+      const Dt60 = f32x4.sub(Dt50e, Dt50o);
+      const Dt70 = e50;
+      const Dt01 = e01;
+      const Dt11e = f32x4.add(f32x4.add(e01, e21), e41);
+      const Dt11o = f32x4.add(f32x4.add(e11, e31), e51);
+      const Dt11 = f32x4.add(Dt11e, Dt11o);
+      const Dt21 = f32x4.sub(Dt11e, Dt11o);
+      const Dt31e = madd(
+        e41,
+        f32x4.splat(16.0),
+        madd(e21, f32x4.splat(4.0), e01),
+      );
+      const Dt31o = madd(
+        e51,
+        f32x4.splat(32.0),
+        madd(e31, f32x4.splat(8.0), f32x4.mul(e11, f32x4.splat(2.0))),
+      );
+      const Dt31 = f32x4.add(Dt31e, Dt31o);
+      const Dt41 = f32x4.sub(Dt31e, Dt31o);
+      const Dt51e = madd(
+        e41,
+        f32x4.splat(0.0625),
+        madd(e21, f32x4.splat(0.25), e01),
+      );
+      const Dt51o = madd(
+        e51,
+        f32x4.splat(0.03125),
+        madd(e31, f32x4.splat(0.125), f32x4.mul(e11, f32x4.splat(0.5))),
+      );
+      const Dt51 = f32x4.add(Dt51e, Dt51o);
+      const Dt61 = f32x4.sub(Dt51e, Dt51o);
+      const Dt71 = e51;
+      const Dt02 = e02;
+      const Dt12e = f32x4.add(f32x4.add(e02, e22), e42);
+      const Dt12o = f32x4.add(f32x4.add(e12, e32), e52);
+      const Dt12 = f32x4.add(Dt12e, Dt12o);
+      const Dt22 = f32x4.sub(Dt12e, Dt12o);
+      const Dt32e = madd(
+        e42,
+        f32x4.splat(16.0),
+        madd(e22, f32x4.splat(4.0), e02),
+      );
+      const Dt32o = madd(
+        e52,
+        f32x4.splat(32.0),
+        madd(e32, f32x4.splat(8.0), f32x4.mul(e12, f32x4.splat(2.0))),
+      );
+      const Dt32 = f32x4.add(Dt32e, Dt32o);
+      const Dt42 = f32x4.sub(Dt32e, Dt32o);
+      const Dt52e = madd(
+        e42,
+        f32x4.splat(0.0625),
+        madd(e22, f32x4.splat(0.25), e02),
+      );
+      const Dt52o = madd(
+        e52,
+        f32x4.splat(0.03125),
+        madd(e32, f32x4.splat(0.125), f32x4.mul(e12, f32x4.splat(0.5))),
+      );
+      const Dt52 = f32x4.add(Dt52e, Dt52o);
+      const Dt62 = f32x4.sub(Dt52e, Dt52o);
+      const Dt72 = e52;
+      const Dt03 = e03;
+      const Dt13e = f32x4.add(f32x4.add(e03, e23), e43);
+      const Dt13o = f32x4.add(f32x4.add(e13, e33), e53);
+      const Dt13 = f32x4.add(Dt13e, Dt13o);
+      const Dt23 = f32x4.sub(Dt13e, Dt13o);
+      const Dt33e = madd(
+        e43,
+        f32x4.splat(16.0),
+        madd(e23, f32x4.splat(4.0), e03),
+      );
+      const Dt33o = madd(
+        e53,
+        f32x4.splat(32.0),
+        madd(e33, f32x4.splat(8.0), f32x4.mul(e13, f32x4.splat(2.0))),
+      );
+      const Dt33 = f32x4.add(Dt33e, Dt33o);
+      const Dt43 = f32x4.sub(Dt33e, Dt33o);
+      const Dt53e = madd(
+        e43,
+        f32x4.splat(0.0625),
+        madd(e23, f32x4.splat(0.25), e03),
+      );
+      const Dt53o = madd(
+        e53,
+        f32x4.splat(0.03125),
+        madd(e33, f32x4.splat(0.125), f32x4.mul(e13, f32x4.splat(0.5))),
+      );
+      const Dt53 = f32x4.add(Dt53e, Dt53o);
+      const Dt63 = f32x4.sub(Dt53e, Dt53o);
+      const Dt73 = e53;
+      const Dt04 = e04;
+      const Dt14e = f32x4.add(f32x4.add(e04, e24), e44);
+      const Dt14o = f32x4.add(f32x4.add(e14, e34), e54);
+      const Dt14 = f32x4.add(Dt14e, Dt14o);
+      const Dt24 = f32x4.sub(Dt14e, Dt14o);
+      const Dt34e = madd(
+        e44,
+        f32x4.splat(16.0),
+        madd(e24, f32x4.splat(4.0), e04),
+      );
+      const Dt34o = madd(
+        e54,
+        f32x4.splat(32.0),
+        madd(e34, f32x4.splat(8.0), f32x4.mul(e14, f32x4.splat(2.0))),
+      );
+      const Dt34 = f32x4.add(Dt34e, Dt34o);
+      const Dt44 = f32x4.sub(Dt34e, Dt34o);
+      const Dt54e = madd(
+        e44,
+        f32x4.splat(0.0625),
+        madd(e24, f32x4.splat(0.25), e04),
+      );
+      const Dt54o = madd(
+        e54,
+        f32x4.splat(0.03125),
+        madd(e34, f32x4.splat(0.125), f32x4.mul(e14, f32x4.splat(0.5))),
+      );
+      const Dt54 = f32x4.add(Dt54e, Dt54o);
+      const Dt64 = f32x4.sub(Dt54e, Dt54o);
+      const Dt74 = e54;
+      const Dt05 = e05;
+      const Dt15e = f32x4.add(f32x4.add(e05, e25), e45);
+      const Dt15o = f32x4.add(f32x4.add(e15, e35), e55);
+      const Dt15 = f32x4.add(Dt15e, Dt15o);
+      const Dt25 = f32x4.sub(Dt15e, Dt15o);
+      const Dt35e = madd(
+        e45,
+        f32x4.splat(16.0),
+        madd(e25, f32x4.splat(4.0), e05),
+      );
+      const Dt35o = madd(
+        e55,
+        f32x4.splat(32.0),
+        madd(e35, f32x4.splat(8.0), f32x4.mul(e15, f32x4.splat(2.0))),
+      );
+      const Dt35 = f32x4.add(Dt35e, Dt35o);
+      const Dt45 = f32x4.sub(Dt35e, Dt35o);
+      const Dt55e = madd(
+        e45,
+        f32x4.splat(0.0625),
+        madd(e25, f32x4.splat(0.25), e05),
+      );
+      const Dt55o = madd(
+        e55,
+        f32x4.splat(0.03125),
+        madd(e35, f32x4.splat(0.125), f32x4.mul(e15, f32x4.splat(0.5))),
+      );
+      const Dt55 = f32x4.add(Dt55e, Dt55o);
+      const Dt65 = f32x4.sub(Dt55e, Dt55o);
+      const Dt75 = e55;
+      const D00 = Dt00;
+      v128.store(P0 + q, D00);
+      const D01e = f32x4.add(f32x4.add(Dt00, Dt02), Dt04);
+      const D01o = f32x4.add(f32x4.add(Dt01, Dt03), Dt05);
+      const D01 = f32x4.add(D01e, D01o);
+      v128.store(P1 + q, D01);
+      const D02 = f32x4.sub(D01e, D01o);
+      v128.store(P2 + q, D02);
+      const D03e = madd(
+        Dt04,
+        f32x4.splat(16.0),
+        madd(Dt02, f32x4.splat(4.0), Dt00),
+      );
+      const D03o = madd(
+        Dt05,
+        f32x4.splat(32.0),
+        madd(Dt03, f32x4.splat(8.0), f32x4.mul(Dt01, f32x4.splat(2.0))),
+      );
+      const D03 = f32x4.add(D03e, D03o);
+      v128.store(P3 + q, D03);
+      const D04 = f32x4.sub(D03e, D03o);
+      v128.store(P4 + q, D04);
+      const D05e = madd(
+        Dt04,
+        f32x4.splat(0.0625),
+        madd(Dt02, f32x4.splat(0.25), Dt00),
+      );
+      const D05o = madd(
+        Dt05,
+        f32x4.splat(0.03125),
+        madd(Dt03, f32x4.splat(0.125), f32x4.mul(Dt01, f32x4.splat(0.5))),
+      );
+      const D05 = f32x4.add(D05e, D05o);
+      v128.store(P5 + q, D05);
+      const D06 = f32x4.sub(D05e, D05o);
+      v128.store(P6 + q, D06);
+      const D07 = Dt05;
+      v128.store(P7 + q, D07);
+      const D10 = Dt10;
+      v128.store(P8 + q, D10);
+      const D11e = f32x4.add(f32x4.add(Dt10, Dt12), Dt14);
+      const D11o = f32x4.add(f32x4.add(Dt11, Dt13), Dt15);
+      const D11 = f32x4.add(D11e, D11o);
+      v128.store(P9 + q, D11);
+      const D12 = f32x4.sub(D11e, D11o);
+      v128.store(P10 + q, D12);
+      const D13e = madd(
+        Dt14,
+        f32x4.splat(16.0),
+        madd(Dt12, f32x4.splat(4.0), Dt10),
+      );
+      const D13o = madd(
+        Dt15,
+        f32x4.splat(32.0),
+        madd(Dt13, f32x4.splat(8.0), f32x4.mul(Dt11, f32x4.splat(2.0))),
+      );
+      const D13 = f32x4.add(D13e, D13o);
+      v128.store(P11 + q, D13);
+      const D14 = f32x4.sub(D13e, D13o);
+      v128.store(P12 + q, D14);
+      const D15e = madd(
+        Dt14,
+        f32x4.splat(0.0625),
+        madd(Dt12, f32x4.splat(0.25), Dt10),
+      );
+      const D15o = madd(
+        Dt15,
+        f32x4.splat(0.03125),
+        madd(Dt13, f32x4.splat(0.125), f32x4.mul(Dt11, f32x4.splat(0.5))),
+      );
+      const D15 = f32x4.add(D15e, D15o);
+      v128.store(P13 + q, D15);
+      const D16 = f32x4.sub(D15e, D15o);
+      v128.store(P14 + q, D16);
+      const D17 = Dt15;
+      v128.store(P15 + q, D17);
+      const D20 = Dt20;
+      v128.store(P16 + q, D20);
+      const D21e = f32x4.add(f32x4.add(Dt20, Dt22), Dt24);
+      const D21o = f32x4.add(f32x4.add(Dt21, Dt23), Dt25);
+      const D21 = f32x4.add(D21e, D21o);
+      v128.store(P17 + q, D21);
+      const D22 = f32x4.sub(D21e, D21o);
+      v128.store(P18 + q, D22);
+      const D23e = madd(
+        Dt24,
+        f32x4.splat(16.0),
+        madd(Dt22, f32x4.splat(4.0), Dt20),
+      );
+      const D23o = madd(
+        Dt25,
+        f32x4.splat(32.0),
+        madd(Dt23, f32x4.splat(8.0), f32x4.mul(Dt21, f32x4.splat(2.0))),
+      );
+      const D23 = f32x4.add(D23e, D23o);
+      v128.store(P19 + q, D23);
+      const D24 = f32x4.sub(D23e, D23o);
+      v128.store(P20 + q, D24);
+      const D25e = madd(
+        Dt24,
+        f32x4.splat(0.0625),
+        madd(Dt22, f32x4.splat(0.25), Dt20),
+      );
+      const D25o = madd(
+        Dt25,
+        f32x4.splat(0.03125),
+        madd(Dt23, f32x4.splat(0.125), f32x4.mul(Dt21, f32x4.splat(0.5))),
+      );
+      const D25 = f32x4.add(D25e, D25o);
+      v128.store(P21 + q, D25);
+      const D26 = f32x4.sub(D25e, D25o);
+      v128.store(P22 + q, D26);
+      const D27 = Dt25;
+      v128.store(P23 + q, D27);
+      const D30 = Dt30;
+      v128.store(P24 + q, D30);
+      const D31e = f32x4.add(f32x4.add(Dt30, Dt32), Dt34);
+      const D31o = f32x4.add(f32x4.add(Dt31, Dt33), Dt35);
+      const D31 = f32x4.add(D31e, D31o);
+      v128.store(P25 + q, D31);
+      const D32 = f32x4.sub(D31e, D31o);
+      v128.store(P26 + q, D32);
+      const D33e = madd(
+        Dt34,
+        f32x4.splat(16.0),
+        madd(Dt32, f32x4.splat(4.0), Dt30),
+      );
+      const D33o = madd(
+        Dt35,
+        f32x4.splat(32.0),
+        madd(Dt33, f32x4.splat(8.0), f32x4.mul(Dt31, f32x4.splat(2.0))),
+      );
+      const D33 = f32x4.add(D33e, D33o);
+      v128.store(P27 + q, D33);
+      const D34 = f32x4.sub(D33e, D33o);
+      v128.store(P28 + q, D34);
+      const D35e = madd(
+        Dt34,
+        f32x4.splat(0.0625),
+        madd(Dt32, f32x4.splat(0.25), Dt30),
+      );
+      const D35o = madd(
+        Dt35,
+        f32x4.splat(0.03125),
+        madd(Dt33, f32x4.splat(0.125), f32x4.mul(Dt31, f32x4.splat(0.5))),
+      );
+      const D35 = f32x4.add(D35e, D35o);
+      v128.store(P29 + q, D35);
+      const D36 = f32x4.sub(D35e, D35o);
+      v128.store(P30 + q, D36);
+      const D37 = Dt35;
+      v128.store(P31 + q, D37);
+      const D40 = Dt40;
+      v128.store(P32 + q, D40);
+      const D41e = f32x4.add(f32x4.add(Dt40, Dt42), Dt44);
+      const D41o = f32x4.add(f32x4.add(Dt41, Dt43), Dt45);
+      const D41 = f32x4.add(D41e, D41o);
+      v128.store(P33 + q, D41);
+      const D42 = f32x4.sub(D41e, D41o);
+      v128.store(P34 + q, D42);
+      const D43e = madd(
+        Dt44,
+        f32x4.splat(16.0),
+        madd(Dt42, f32x4.splat(4.0), Dt40),
+      );
+      const D43o = madd(
+        Dt45,
+        f32x4.splat(32.0),
+        madd(Dt43, f32x4.splat(8.0), f32x4.mul(Dt41, f32x4.splat(2.0))),
+      );
+      const D43 = f32x4.add(D43e, D43o);
+      v128.store(P35 + q, D43);
+      const D44 = f32x4.sub(D43e, D43o);
+      v128.store(P36 + q, D44);
+      const D45e = madd(
+        Dt44,
+        f32x4.splat(0.0625),
+        madd(Dt42, f32x4.splat(0.25), Dt40),
+      );
+      const D45o = madd(
+        Dt45,
+        f32x4.splat(0.03125),
+        madd(Dt43, f32x4.splat(0.125), f32x4.mul(Dt41, f32x4.splat(0.5))),
+      );
+      const D45 = f32x4.add(D45e, D45o);
+      v128.store(P37 + q, D45);
+      const D46 = f32x4.sub(D45e, D45o);
+      v128.store(P38 + q, D46);
+      const D47 = Dt45;
+      v128.store(P39 + q, D47);
+      const D50 = Dt50;
+      v128.store(P40 + q, D50);
+      const D51e = f32x4.add(f32x4.add(Dt50, Dt52), Dt54);
+      const D51o = f32x4.add(f32x4.add(Dt51, Dt53), Dt55);
+      const D51 = f32x4.add(D51e, D51o);
+      v128.store(P41 + q, D51);
+      const D52 = f32x4.sub(D51e, D51o);
+      v128.store(P42 + q, D52);
+      const D53e = madd(
+        Dt54,
+        f32x4.splat(16.0),
+        madd(Dt52, f32x4.splat(4.0), Dt50),
+      );
+      const D53o = madd(
+        Dt55,
+        f32x4.splat(32.0),
+        madd(Dt53, f32x4.splat(8.0), f32x4.mul(Dt51, f32x4.splat(2.0))),
+      );
+      const D53 = f32x4.add(D53e, D53o);
+      v128.store(P43 + q, D53);
+      const D54 = f32x4.sub(D53e, D53o);
+      v128.store(P44 + q, D54);
+      const D55e = madd(
+        Dt54,
+        f32x4.splat(0.0625),
+        madd(Dt52, f32x4.splat(0.25), Dt50),
+      );
+      const D55o = madd(
+        Dt55,
+        f32x4.splat(0.03125),
+        madd(Dt53, f32x4.splat(0.125), f32x4.mul(Dt51, f32x4.splat(0.5))),
+      );
+      const D55 = f32x4.add(D55e, D55o);
+      v128.store(P45 + q, D55);
+      const D56 = f32x4.sub(D55e, D55o);
+      v128.store(P46 + q, D56);
+      const D57 = Dt55;
+      v128.store(P47 + q, D57);
+      const D60 = Dt60;
+      v128.store(P48 + q, D60);
+      const D61e = f32x4.add(f32x4.add(Dt60, Dt62), Dt64);
+      const D61o = f32x4.add(f32x4.add(Dt61, Dt63), Dt65);
+      const D61 = f32x4.add(D61e, D61o);
+      v128.store(P49 + q, D61);
+      const D62 = f32x4.sub(D61e, D61o);
+      v128.store(P50 + q, D62);
+      const D63e = madd(
+        Dt64,
+        f32x4.splat(16.0),
+        madd(Dt62, f32x4.splat(4.0), Dt60),
+      );
+      const D63o = madd(
+        Dt65,
+        f32x4.splat(32.0),
+        madd(Dt63, f32x4.splat(8.0), f32x4.mul(Dt61, f32x4.splat(2.0))),
+      );
+      const D63 = f32x4.add(D63e, D63o);
+      v128.store(P51 + q, D63);
+      const D64 = f32x4.sub(D63e, D63o);
+      v128.store(P52 + q, D64);
+      const D65e = madd(
+        Dt64,
+        f32x4.splat(0.0625),
+        madd(Dt62, f32x4.splat(0.25), Dt60),
+      );
+      const D65o = madd(
+        Dt65,
+        f32x4.splat(0.03125),
+        madd(Dt63, f32x4.splat(0.125), f32x4.mul(Dt61, f32x4.splat(0.5))),
+      );
+      const D65 = f32x4.add(D65e, D65o);
+      v128.store(P53 + q, D65);
+      const D66 = f32x4.sub(D65e, D65o);
+      v128.store(P54 + q, D66);
+      const D67 = Dt65;
+      v128.store(P55 + q, D67);
+      const D70 = Dt70;
+      v128.store(P56 + q, D70);
+      const D71e = f32x4.add(f32x4.add(Dt70, Dt72), Dt74);
+      const D71o = f32x4.add(f32x4.add(Dt71, Dt73), Dt75);
+      const D71 = f32x4.add(D71e, D71o);
+      v128.store(P57 + q, D71);
+      const D72 = f32x4.sub(D71e, D71o);
+      v128.store(P58 + q, D72);
+      const D73e = madd(
+        Dt74,
+        f32x4.splat(16.0),
+        madd(Dt72, f32x4.splat(4.0), Dt70),
+      );
+      const D73o = madd(
+        Dt75,
+        f32x4.splat(32.0),
+        madd(Dt73, f32x4.splat(8.0), f32x4.mul(Dt71, f32x4.splat(2.0))),
+      );
+      const D73 = f32x4.add(D73e, D73o);
+      v128.store(P59 + q, D73);
+      const D74 = f32x4.sub(D73e, D73o);
+      v128.store(P60 + q, D74);
+      const D75e = madd(
+        Dt74,
+        f32x4.splat(0.0625),
+        madd(Dt72, f32x4.splat(0.25), Dt70),
+      );
+      const D75o = madd(
+        Dt75,
+        f32x4.splat(0.03125),
+        madd(Dt73, f32x4.splat(0.125), f32x4.mul(Dt71, f32x4.splat(0.5))),
+      );
+      const D75 = f32x4.add(D75e, D75o);
+      v128.store(P61 + q, D75);
+      const D76 = f32x4.sub(D75e, D75o);
+      v128.store(P62 + q, D76);
+      const D77 = Dt75;
+      v128.store(P63 + q, D77);
+      const bq = bsum + (cb << 1);
+      const bhi = i32x4.shuffle(bt, bt, 2, 3, 0, 1);
+      v128.store(bq, f64x2.add(v128.load(bq), f64x2.promote_low_f32x4(bt)));
+      v128.store(
+        bq,
+        f64x2.add(v128.load(bq, 16), f64x2.promote_low_f32x4(bhi)),
+        16,
+      );
+      c += 4;
+    }
+    while (c < C) {
+      const cb = <usize> c << 2;
+      const g00 = load<f32>(p00 + cb) + <f32> 0;
+      const k00 = load<i32>(k00p + cb);
+      const e00: f32 = k00 == 0 ? g00 : 0;
+      const e01: f32 = k00 == 1 ? g00 : 0;
+      const e10: f32 = k00 == 2 ? g00 : 0;
+      const e11: f32 = k00 == 3 ? g00 : 0;
+      let bt: f32 = 0;
+      if (k00 < 4) bt += g00;
+      const g01 = load<f32>(p01 + cb) + <f32> 0;
+      const k01 = load<i32>(k01p + cb);
+      const e02: f32 = k01 == 0 ? g01 : 0;
+      const e03: f32 = k01 == 1 ? g01 : 0;
+      const e12: f32 = k01 == 2 ? g01 : 0;
+      const e13: f32 = k01 == 3 ? g01 : 0;
+
+      if (k01 < 4) bt += g01;
+      const g02 = load<f32>(p02 + cb) + <f32> 0;
+      const k02 = load<i32>(k02p + cb);
+      const e04: f32 = k02 == 0 ? g02 : 0;
+      const e05: f32 = k02 == 1 ? g02 : 0;
+      const e14: f32 = k02 == 2 ? g02 : 0;
+      const e15: f32 = k02 == 3 ? g02 : 0;
+
+      if (k02 < 4) bt += g02;
+      const g10 = load<f32>(p10 + cb) + <f32> 0;
+      const k10 = load<i32>(k10p + cb);
+      const e20: f32 = k10 == 0 ? g10 : 0;
+      const e21: f32 = k10 == 1 ? g10 : 0;
+      const e30: f32 = k10 == 2 ? g10 : 0;
+      const e31: f32 = k10 == 3 ? g10 : 0;
+
+      if (k10 < 4) bt += g10;
+      const g11 = load<f32>(p11 + cb) + <f32> 0;
+      const k11 = load<i32>(k11p + cb);
+      const e22: f32 = k11 == 0 ? g11 : 0;
+      const e23: f32 = k11 == 1 ? g11 : 0;
+      const e32: f32 = k11 == 2 ? g11 : 0;
+      const e33: f32 = k11 == 3 ? g11 : 0;
+
+      if (k11 < 4) bt += g11;
+      const g12 = load<f32>(p12 + cb) + <f32> 0;
+      const k12 = load<i32>(k12p + cb);
+      const e24: f32 = k12 == 0 ? g12 : 0;
+      const e25: f32 = k12 == 1 ? g12 : 0;
+      const e34: f32 = k12 == 2 ? g12 : 0;
+      const e35: f32 = k12 == 3 ? g12 : 0;
+
+      if (k12 < 4) bt += g12;
+      const g20 = load<f32>(p20 + cb) + <f32> 0;
+      const k20 = load<i32>(k20p + cb);
+      const e40: f32 = k20 == 0 ? g20 : 0;
+      const e41: f32 = k20 == 1 ? g20 : 0;
+      const e50: f32 = k20 == 2 ? g20 : 0;
+      const e51: f32 = k20 == 3 ? g20 : 0;
+
+      if (k20 < 4) bt += g20;
+      const g21 = load<f32>(p21 + cb) + <f32> 0;
+      const k21 = load<i32>(k21p + cb);
+      const e42: f32 = k21 == 0 ? g21 : 0;
+      const e43: f32 = k21 == 1 ? g21 : 0;
+      const e52: f32 = k21 == 2 ? g21 : 0;
+      const e53: f32 = k21 == 3 ? g21 : 0;
+
+      if (k21 < 4) bt += g21;
+      const g22 = load<f32>(p22 + cb) + <f32> 0;
+      const k22 = load<i32>(k22p + cb);
+      const e44: f32 = k22 == 0 ? g22 : 0;
+      const e45: f32 = k22 == 1 ? g22 : 0;
+      const e54: f32 = k22 == 2 ? g22 : 0;
+      const e55: f32 = k22 == 3 ? g22 : 0;
+
+      if (k22 < 4) bt += g22;
+      const q = o + cb;
+      const Dt00 = e00;
+      const Dt10e = (e00 + e20) + e40;
+      const Dt10o = (e10 + e30) + e50;
+      const Dt10 = Dt10e + Dt10o;
+      const Dt20 = Dt10e - Dt10o;
+      const Dt30e = (e00 + e20 * <f32> (4.0)) + e40 * <f32> (16.0);
+      const Dt30o = ((e10 * <f32> (2.0)) + e30 * <f32> (8.0)) +
+        e50 * <f32> (32.0);
+      const Dt30 = Dt30e + Dt30o;
+      const Dt40 = Dt30e - Dt30o;
+      const Dt50e = (e00 + e20 * <f32> (0.25)) + e40 * <f32> (0.0625);
+      const Dt50o = ((e10 * <f32> (0.5)) + e30 * <f32> (0.125)) +
+        e50 * <f32> (0.03125);
+      const Dt50 = Dt50e + Dt50o;
+      const Dt60 = Dt50e - Dt50o;
+      const Dt70 = e50;
+      const Dt01 = e01;
+      const Dt11e = (e01 + e21) + e41;
+      const Dt11o = (e11 + e31) + e51;
+      const Dt11 = Dt11e + Dt11o;
+      const Dt21 = Dt11e - Dt11o;
+      const Dt31e = (e01 + e21 * <f32> (4.0)) + e41 * <f32> (16.0);
+      const Dt31o = ((e11 * <f32> (2.0)) + e31 * <f32> (8.0)) +
+        e51 * <f32> (32.0);
+      const Dt31 = Dt31e + Dt31o;
+      const Dt41 = Dt31e - Dt31o;
+      const Dt51e = (e01 + e21 * <f32> (0.25)) + e41 * <f32> (0.0625);
+      const Dt51o = ((e11 * <f32> (0.5)) + e31 * <f32> (0.125)) +
+        e51 * <f32> (0.03125);
+      const Dt51 = Dt51e + Dt51o;
+      const Dt61 = Dt51e - Dt51o;
+      const Dt71 = e51;
+      const Dt02 = e02;
+      const Dt12e = (e02 + e22) + e42;
+      const Dt12o = (e12 + e32) + e52;
+      const Dt12 = Dt12e + Dt12o;
+      const Dt22 = Dt12e - Dt12o;
+      const Dt32e = (e02 + e22 * <f32> (4.0)) + e42 * <f32> (16.0);
+      const Dt32o = ((e12 * <f32> (2.0)) + e32 * <f32> (8.0)) +
+        e52 * <f32> (32.0);
+      const Dt32 = Dt32e + Dt32o;
+      const Dt42 = Dt32e - Dt32o;
+      const Dt52e = (e02 + e22 * <f32> (0.25)) + e42 * <f32> (0.0625);
+      const Dt52o = ((e12 * <f32> (0.5)) + e32 * <f32> (0.125)) +
+        e52 * <f32> (0.03125);
+      const Dt52 = Dt52e + Dt52o;
+      const Dt62 = Dt52e - Dt52o;
+      const Dt72 = e52;
+      const Dt03 = e03;
+      const Dt13e = (e03 + e23) + e43;
+      const Dt13o = (e13 + e33) + e53;
+      const Dt13 = Dt13e + Dt13o;
+      const Dt23 = Dt13e - Dt13o;
+      const Dt33e = (e03 + e23 * <f32> (4.0)) + e43 * <f32> (16.0);
+      const Dt33o = ((e13 * <f32> (2.0)) + e33 * <f32> (8.0)) +
+        e53 * <f32> (32.0);
+      const Dt33 = Dt33e + Dt33o;
+      const Dt43 = Dt33e - Dt33o;
+      const Dt53e = (e03 + e23 * <f32> (0.25)) + e43 * <f32> (0.0625);
+      const Dt53o = ((e13 * <f32> (0.5)) + e33 * <f32> (0.125)) +
+        e53 * <f32> (0.03125);
+      const Dt53 = Dt53e + Dt53o;
+      const Dt63 = Dt53e - Dt53o;
+      const Dt73 = e53;
+      const Dt04 = e04;
+      const Dt14e = (e04 + e24) + e44;
+      const Dt14o = (e14 + e34) + e54;
+      const Dt14 = Dt14e + Dt14o;
+      const Dt24 = Dt14e - Dt14o;
+      const Dt34e = (e04 + e24 * <f32> (4.0)) + e44 * <f32> (16.0);
+      const Dt34o = ((e14 * <f32> (2.0)) + e34 * <f32> (8.0)) +
+        e54 * <f32> (32.0);
+      const Dt34 = Dt34e + Dt34o;
+      const Dt44 = Dt34e - Dt34o;
+      const Dt54e = (e04 + e24 * <f32> (0.25)) + e44 * <f32> (0.0625);
+      const Dt54o = ((e14 * <f32> (0.5)) + e34 * <f32> (0.125)) +
+        e54 * <f32> (0.03125);
+      const Dt54 = Dt54e + Dt54o;
+      const Dt64 = Dt54e - Dt54o;
+      const Dt74 = e54;
+      const Dt05 = e05;
+      const Dt15e = (e05 + e25) + e45;
+      const Dt15o = (e15 + e35) + e55;
+      const Dt15 = Dt15e + Dt15o;
+      const Dt25 = Dt15e - Dt15o;
+      const Dt35e = (e05 + e25 * <f32> (4.0)) + e45 * <f32> (16.0);
+      const Dt35o = ((e15 * <f32> (2.0)) + e35 * <f32> (8.0)) +
+        e55 * <f32> (32.0);
+      const Dt35 = Dt35e + Dt35o;
+      const Dt45 = Dt35e - Dt35o;
+      const Dt55e = (e05 + e25 * <f32> (0.25)) + e45 * <f32> (0.0625);
+      const Dt55o = ((e15 * <f32> (0.5)) + e35 * <f32> (0.125)) +
+        e55 * <f32> (0.03125);
+      const Dt55 = Dt55e + Dt55o;
+      const Dt65 = Dt55e - Dt55o;
+      const Dt75 = e55;
+      const D00 = Dt00;
+      store<f32>(P0 + q, D00);
+      const D01e = (Dt00 + Dt02) + Dt04;
+      const D01o = (Dt01 + Dt03) + Dt05;
+      const D01 = D01e + D01o;
+      store<f32>(P1 + q, D01);
+      const D02 = D01e - D01o;
+      store<f32>(P2 + q, D02);
+      const D03e = (Dt00 + Dt02 * <f32> (4.0)) + Dt04 * <f32> (16.0);
+      const D03o = ((Dt01 * <f32> (2.0)) + Dt03 * <f32> (8.0)) +
+        Dt05 * <f32> (32.0);
+      const D03 = D03e + D03o;
+      store<f32>(P3 + q, D03);
+      const D04 = D03e - D03o;
+      store<f32>(P4 + q, D04);
+      const D05e = (Dt00 + Dt02 * <f32> (0.25)) + Dt04 * <f32> (0.0625);
+      const D05o = ((Dt01 * <f32> (0.5)) + Dt03 * <f32> (0.125)) +
+        Dt05 * <f32> (0.03125);
+      const D05 = D05e + D05o;
+      store<f32>(P5 + q, D05);
+      const D06 = D05e - D05o;
+      store<f32>(P6 + q, D06);
+      const D07 = Dt05;
+      store<f32>(P7 + q, D07);
+      const D10 = Dt10;
+      store<f32>(P8 + q, D10);
+      const D11e = (Dt10 + Dt12) + Dt14;
+      const D11o = (Dt11 + Dt13) + Dt15;
+      const D11 = D11e + D11o;
+      store<f32>(P9 + q, D11);
+      const D12 = D11e - D11o;
+      store<f32>(P10 + q, D12);
+      const D13e = (Dt10 + Dt12 * <f32> (4.0)) + Dt14 * <f32> (16.0);
+      const D13o = ((Dt11 * <f32> (2.0)) + Dt13 * <f32> (8.0)) +
+        Dt15 * <f32> (32.0);
+      const D13 = D13e + D13o;
+      store<f32>(P11 + q, D13);
+      const D14 = D13e - D13o;
+      store<f32>(P12 + q, D14);
+      const D15e = (Dt10 + Dt12 * <f32> (0.25)) + Dt14 * <f32> (0.0625);
+      const D15o = ((Dt11 * <f32> (0.5)) + Dt13 * <f32> (0.125)) +
+        Dt15 * <f32> (0.03125);
+      const D15 = D15e + D15o;
+      store<f32>(P13 + q, D15);
+      const D16 = D15e - D15o;
+      store<f32>(P14 + q, D16);
+      const D17 = Dt15;
+      store<f32>(P15 + q, D17);
+      const D20 = Dt20;
+      store<f32>(P16 + q, D20);
+      const D21e = (Dt20 + Dt22) + Dt24;
+      const D21o = (Dt21 + Dt23) + Dt25;
+      const D21 = D21e + D21o;
+      store<f32>(P17 + q, D21);
+      const D22 = D21e - D21o;
+      store<f32>(P18 + q, D22);
+      const D23e = (Dt20 + Dt22 * <f32> (4.0)) + Dt24 * <f32> (16.0);
+      const D23o = ((Dt21 * <f32> (2.0)) + Dt23 * <f32> (8.0)) +
+        Dt25 * <f32> (32.0);
+      const D23 = D23e + D23o;
+      store<f32>(P19 + q, D23);
+      const D24 = D23e - D23o;
+      store<f32>(P20 + q, D24);
+      const D25e = (Dt20 + Dt22 * <f32> (0.25)) + Dt24 * <f32> (0.0625);
+      const D25o = ((Dt21 * <f32> (0.5)) + Dt23 * <f32> (0.125)) +
+        Dt25 * <f32> (0.03125);
+      const D25 = D25e + D25o;
+      store<f32>(P21 + q, D25);
+      const D26 = D25e - D25o;
+      store<f32>(P22 + q, D26);
+      const D27 = Dt25;
+      store<f32>(P23 + q, D27);
+      const D30 = Dt30;
+      store<f32>(P24 + q, D30);
+      const D31e = (Dt30 + Dt32) + Dt34;
+      const D31o = (Dt31 + Dt33) + Dt35;
+      const D31 = D31e + D31o;
+      store<f32>(P25 + q, D31);
+      const D32 = D31e - D31o;
+      store<f32>(P26 + q, D32);
+      const D33e = (Dt30 + Dt32 * <f32> (4.0)) + Dt34 * <f32> (16.0);
+      const D33o = ((Dt31 * <f32> (2.0)) + Dt33 * <f32> (8.0)) +
+        Dt35 * <f32> (32.0);
+      const D33 = D33e + D33o;
+      store<f32>(P27 + q, D33);
+      const D34 = D33e - D33o;
+      store<f32>(P28 + q, D34);
+      const D35e = (Dt30 + Dt32 * <f32> (0.25)) + Dt34 * <f32> (0.0625);
+      const D35o = ((Dt31 * <f32> (0.5)) + Dt33 * <f32> (0.125)) +
+        Dt35 * <f32> (0.03125);
+      const D35 = D35e + D35o;
+      store<f32>(P29 + q, D35);
+      const D36 = D35e - D35o;
+      store<f32>(P30 + q, D36);
+      const D37 = Dt35;
+      store<f32>(P31 + q, D37);
+      const D40 = Dt40;
+      store<f32>(P32 + q, D40);
+      const D41e = (Dt40 + Dt42) + Dt44;
+      const D41o = (Dt41 + Dt43) + Dt45;
+      const D41 = D41e + D41o;
+      store<f32>(P33 + q, D41);
+      const D42 = D41e - D41o;
+      store<f32>(P34 + q, D42);
+      const D43e = (Dt40 + Dt42 * <f32> (4.0)) + Dt44 * <f32> (16.0);
+      const D43o = ((Dt41 * <f32> (2.0)) + Dt43 * <f32> (8.0)) +
+        Dt45 * <f32> (32.0);
+      const D43 = D43e + D43o;
+      store<f32>(P35 + q, D43);
+      const D44 = D43e - D43o;
+      store<f32>(P36 + q, D44);
+      const D45e = (Dt40 + Dt42 * <f32> (0.25)) + Dt44 * <f32> (0.0625);
+      const D45o = ((Dt41 * <f32> (0.5)) + Dt43 * <f32> (0.125)) +
+        Dt45 * <f32> (0.03125);
+      const D45 = D45e + D45o;
+      store<f32>(P37 + q, D45);
+      const D46 = D45e - D45o;
+      store<f32>(P38 + q, D46);
+      const D47 = Dt45;
+      store<f32>(P39 + q, D47);
+      const D50 = Dt50;
+      store<f32>(P40 + q, D50);
+      const D51e = (Dt50 + Dt52) + Dt54;
+      const D51o = (Dt51 + Dt53) + Dt55;
+      const D51 = D51e + D51o;
+      store<f32>(P41 + q, D51);
+      const D52 = D51e - D51o;
+      store<f32>(P42 + q, D52);
+      const D53e = (Dt50 + Dt52 * <f32> (4.0)) + Dt54 * <f32> (16.0);
+      const D53o = ((Dt51 * <f32> (2.0)) + Dt53 * <f32> (8.0)) +
+        Dt55 * <f32> (32.0);
+      const D53 = D53e + D53o;
+      store<f32>(P43 + q, D53);
+      const D54 = D53e - D53o;
+      store<f32>(P44 + q, D54);
+      const D55e = (Dt50 + Dt52 * <f32> (0.25)) + Dt54 * <f32> (0.0625);
+      const D55o = ((Dt51 * <f32> (0.5)) + Dt53 * <f32> (0.125)) +
+        Dt55 * <f32> (0.03125);
+      const D55 = D55e + D55o;
+      store<f32>(P45 + q, D55);
+      const D56 = D55e - D55o;
+      store<f32>(P46 + q, D56);
+      const D57 = Dt55;
+      store<f32>(P47 + q, D57);
+      const D60 = Dt60;
+      store<f32>(P48 + q, D60);
+      const D61e = (Dt60 + Dt62) + Dt64;
+      const D61o = (Dt61 + Dt63) + Dt65;
+      const D61 = D61e + D61o;
+      store<f32>(P49 + q, D61);
+      const D62 = D61e - D61o;
+      store<f32>(P50 + q, D62);
+      const D63e = (Dt60 + Dt62 * <f32> (4.0)) + Dt64 * <f32> (16.0);
+      const D63o = ((Dt61 * <f32> (2.0)) + Dt63 * <f32> (8.0)) +
+        Dt65 * <f32> (32.0);
+      const D63 = D63e + D63o;
+      store<f32>(P51 + q, D63);
+      const D64 = D63e - D63o;
+      store<f32>(P52 + q, D64);
+      const D65e = (Dt60 + Dt62 * <f32> (0.25)) + Dt64 * <f32> (0.0625);
+      const D65o = ((Dt61 * <f32> (0.5)) + Dt63 * <f32> (0.125)) +
+        Dt65 * <f32> (0.03125);
+      const D65 = D65e + D65o;
+      store<f32>(P53 + q, D65);
+      const D66 = D65e - D65o;
+      store<f32>(P54 + q, D66);
+      const D67 = Dt65;
+      store<f32>(P55 + q, D67);
+      const D70 = Dt70;
+      store<f32>(P56 + q, D70);
+      const D71e = (Dt70 + Dt72) + Dt74;
+      const D71o = (Dt71 + Dt73) + Dt75;
+      const D71 = D71e + D71o;
+      store<f32>(P57 + q, D71);
+      const D72 = D71e - D71o;
+      store<f32>(P58 + q, D72);
+      const D73e = (Dt70 + Dt72 * <f32> (4.0)) + Dt74 * <f32> (16.0);
+      const D73o = ((Dt71 * <f32> (2.0)) + Dt73 * <f32> (8.0)) +
+        Dt75 * <f32> (32.0);
+      const D73 = D73e + D73o;
+      store<f32>(P59 + q, D73);
+      const D74 = D73e - D73o;
+      store<f32>(P60 + q, D74);
+      const D75e = (Dt70 + Dt72 * <f32> (0.25)) + Dt74 * <f32> (0.0625);
+      const D75o = ((Dt71 * <f32> (0.5)) + Dt73 * <f32> (0.125)) +
+        Dt75 * <f32> (0.03125);
+      const D75 = D75e + D75o;
+      store<f32>(P61 + q, D75);
+      const D76 = D75e - D75o;
+      store<f32>(P62 + q, D76);
+      const D77 = Dt75;
+      store<f32>(P63 + q, D77);
+      const bq = bsum + (cb << 1);
+      store<f64>(bq, load<f64>(bq) + <f64> bt);
+      c++;
+    }
+  }
+}
