@@ -36,6 +36,46 @@ interface KeyedDropout {
 const patched = new WeakSet<tf.layers.Layer>();
 
 /**
+ * The mask the keyed `Dropout` layer `layer` of `model` (see
+ * {@linkcode setDropoutKeys}) multiplies a training batch of `shape` by, for
+ * a pass that applies it itself; `null` where the layer would pass the batch
+ * unchanged (no keys, rate 0); `undefined` where the layer is not keyed (its
+ * own call draws its mask).
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { buildModel } from "../model.ts";
+ * import { layerMask, setDropoutKeys } from "./dropout.ts";
+ * const model = buildModel({ seed: 1 });
+ * const dropout = model.layers.find((l) => l.getClassName() === "Dropout")!;
+ * assertEquals(layerMask(model, dropout, [2, 12, 12, 64]), undefined);
+ * setDropoutKeys(model, { seed: 1, epoch: 0, ids: [3, 4] });
+ * const m = layerMask(model, dropout, [2, 12, 12, 64])!;
+ * const kept = (m.dataSync() as Float32Array).filter((v) => v > 0).length;
+ * assert(kept > 0.6 * m.size && kept < 0.9 * m.size); // rate 0.25
+ * m.dispose();
+ * ```
+ *
+ * @throws {RangeError} when the keys name another number of samples.
+ */
+export function layerMask(
+  model: tf.LayersModel,
+  layer: tf.layers.Layer,
+  shape: number[],
+): tf.Tensor | null | undefined {
+  if (!patched.has(layer)) return undefined;
+  const { keys, rate } = layer as unknown as KeyedDropout;
+  if (!keys || rate <= 0) return null;
+  if (shape[0] !== keys.ids.length) {
+    throw new RangeError(
+      `dropout keys name ${keys.ids.length} samples, the batch has ${shape[0]}`,
+    );
+  }
+  return mask(shape, rate, model.layers.indexOf(layer), keys);
+}
+
+/**
  * Builds the keep-mask (0 or 1/(1-rate)) of one layer for one batch: on the
  * wasm backend with the SIMD kernel, elsewhere in JS (the same numbers).
  */

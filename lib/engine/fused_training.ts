@@ -33,6 +33,7 @@ import {
 } from "../kernels/winograd.ts";
 import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
 import { chainLayers } from "./chain.ts";
+import { layerMask } from "./dropout.ts";
 
 /** The op's kernel name (this project's own; tfjs has none). */
 export const CONV_BIAS_RELU = "MnistCnnConv2DBiasRelu";
@@ -129,7 +130,12 @@ function register(): boolean {
     kernelName: CONV_POOL_CODES,
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, filter, bias } = inputs as Record<string, tf.TensorInfo>;
+      const { x, filter, bias, mask } = inputs as Record<
+        string,
+        tf.TensorInfo | undefined
+      > as Record<"x" | "filter" | "bias", tf.TensorInfo> & {
+        mask?: tf.TensorInfo;
+      };
       const wasm = backend as BackendWasm;
       const [n, h, w] = x.shape;
       const pads = padsOf((attrs as unknown as ConvAttrs).pad);
@@ -145,6 +151,7 @@ function register(): boolean {
           relu: true,
           pool: true,
           codes,
+          mask,
         });
         return [pooled, codes];
       } catch (error) {
@@ -157,7 +164,12 @@ function register(): boolean {
     kernelName: CONV_POOL_BACKPROP,
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, dy, codes, filter } = inputs as Record<string, tf.TensorInfo>;
+      const { x, dy, codes, filter, mask } = inputs as
+        & Record<
+          "x" | "dy" | "codes" | "filter",
+          tf.TensorInfo
+        >
+        & { mask?: tf.TensorInfo };
       const got = winogradBackpropPooled3x3(
         backend as BackendWasm,
         x,
@@ -165,6 +177,7 @@ function register(): boolean {
         codes,
         filter,
         padsOf((attrs as unknown as ConvAttrs).pad),
+        { mask },
       );
       return [got.dx, got.filter, got.bias];
     },
@@ -417,26 +430,30 @@ function convPoolCodes(
   filter: tf.Tensor,
   bias: tf.Tensor,
   pad: "valid" | "same",
+  mask?: tf.Tensor,
 ): tf.Tensor {
+  // The mask is a constant of the op (no gradient), not one of its inputs.
+  const masked: tf.NamedTensorMap = mask ? { mask } : {};
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, filter, bias] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const [pooled, codes] = tf.engine().runKernel(
       CONV_POOL_CODES,
-      { x, filter, bias },
+      { x, filter, bias, ...masked },
       { pad },
     ) as tf.Tensor[];
-    save([x, filter, codes]);
+    save(mask ? [x, filter, codes, mask] : [x, filter, codes]);
     return {
       value: pooled,
       gradFunc: (dy, saved) => {
         releaseUnclaimed();
-        const [x, filter, codes] = saved;
+        const [x, filter, codes, mask] = saved;
         return tf.engine().runKernel(CONV_POOL_BACKPROP, {
           x,
           dy: dy as tf.Tensor,
           codes,
           filter,
+          ...(mask ? { mask } : {}),
         }, { pad }) as tf.Tensor[];
       },
     };
@@ -471,7 +488,13 @@ function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
  * where the next layer, a 2×2 stride-2 max pool, runs in the same op (and
  * is left out of the plan).
  */
-type Plan = { layer: tf.layers.Layer; pad?: "valid" | "same"; pool?: true }[];
+type Plan = {
+  layer: tf.layers.Layer;
+  pad?: "valid" | "same";
+  pool?: true;
+  /** A `Dropout` layer right after the pool, applied in the op on codes. */
+  dropout?: tf.layers.Layer;
+}[];
 
 /**
  * Whether `layer` is a 2×2, stride-2, valid max pool whose windows tile
@@ -514,7 +537,9 @@ function planOf(model: tf.LayersModel): Plan | null {
           pad !== undefined && pools && i + 1 < layers.length &&
           fusablePool(layers[i], layers[i + 1])
         ) {
-          plan.push({ layer: layers[i], pad, pool: true });
+          const next = layers[i + 2];
+          const dropout = next?.getClassName() === "Dropout" ? next : undefined;
+          plan.push({ layer: layers[i], pad, pool: true, dropout });
           i++; // the pool runs in the op
         } else {
           plan.push({ layer: layers[i], pad });
@@ -559,12 +584,32 @@ export function applyTraining(
   const plan = tf.getBackend() === "wasm" && register() ? planOf(model) : null;
   if (plan === null) return model.apply(xs, kwargs) as tf.Tensor;
   let x = xs;
-  for (const { layer, pad, pool } of plan) {
+  let applied: tf.layers.Layer | undefined;
+  for (const { layer, pad, pool, dropout } of plan) {
+    if (layer === applied) continue; // the op before ran it
     if (pad === undefined) {
       x = layer.apply(x, kwargs) as tf.Tensor;
       continue;
     }
     const [filter, bias] = layer.weights.map((w) => w.read());
+    if (pool && dropout && onCodes(x.shape, filter.shape, pad)) {
+      // The keyed dropout after the pool, in the op: its mask (none at
+      // inference, or at rate 0) on the pooled output and its gradient.
+      const [n, h, w] = x.shape, p = pad === "same" ? 2 : 0;
+      const shape: number[] = [
+        n,
+        (h + p - 2) >> 1,
+        (w + p - 2) >> 1,
+        filter.shape[3] as number,
+      ];
+      const mask = kwargs.training ? layerMask(model, dropout, shape) : null;
+      if (mask !== undefined) {
+        x = convPoolCodes(x, filter, bias, pad, mask ?? undefined);
+        mask?.dispose();
+        applied = dropout;
+        continue;
+      }
+    }
     if (pool) {
       x = convPool(x, filter, bias, pad);
     } else {

@@ -89,6 +89,12 @@ export interface WinogradOptions {
    */
   codes?: tf.TensorInfo;
   /**
+   * With `codes`: dropout's mask (float32, the pooled shape), multiplying
+   * the pooled output as it is stored. In {@link winogradBackpropPooled3x3},
+   * the same mask on the pooled gradient.
+   */
+  mask?: tf.TensorInfo;
+  /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
    * throws where
@@ -478,7 +484,7 @@ export function winogradConv3x3(
 
   const pool = options.pool === true;
   const pooledShape = [n, oh >> 1, ow >> 1, cout];
-  const { codes } = options;
+  const { codes, mask } = options;
   if (
     codes !== undefined &&
     (!pool || options.relu !== true || t.outputPoolCodes === undefined ||
@@ -490,11 +496,16 @@ export function winogradConv3x3(
         `relu, F(6x6) and an int32 [${pooledShape}]`,
     );
   }
+  checkMask("winogradConv3x3", mask, pooledShape, codes);
   const y = backend.makeOutput(
     pool ? pooledShape : [n, oh, ow, cout],
     "float32",
   );
-  const codesAddr = codes === undefined ? 0 : heapIndex(backend, codes) << 2;
+  const addr = (t: tf.TensorInfo | undefined) =>
+    t === undefined ? 0 : heapIndex(backend, t) << 2;
+  const [codesAddr, maskAddr] = [codes, mask].map(addr);
+  // Set below: cout ones after the zeros' buffer, the mask's stand-in.
+  let onesAddr = 0;
   const output: SimdKernels["outputTransform2"] = codes === undefined
     ? pool ? t.outputPool : t.output
     : (mTable, y, oh, ow, c, th, tw, t0, count, bias) =>
@@ -502,6 +513,8 @@ export function winogradConv3x3(
         mTable,
         y,
         codesAddr,
+        maskAddr,
+        onesAddr,
         oh,
         ow,
         c,
@@ -539,8 +552,8 @@ export function winogradConv3x3(
     // Zeros past the input's edges, then six rows of V packed for the
     // products.
     const width = Math.max(4, cin, cout);
-    zero = backend.makeOutput([width + 8 * cin], "float32");
-    backend.typedArrayFromHeap(zero).fill(0);
+    zero = backend.makeOutput([width + 8 * cin + cout], "float32");
+    backend.typedArrayFromHeap(zero).fill(0).fill(1, width + 8 * cin);
     const tableView = backend.typedArrayFromHeap(table) as Int32Array;
     for (let k = 0; k < planes; k++) {
       tableView[k] = base + k * vStride;
@@ -548,6 +561,7 @@ export function winogradConv3x3(
     }
     const tableAddr = heapIndex(backend, table) << 2;
     const zeroAddr = heapIndex(backend, zero) << 2;
+    onesAddr = zeroAddr + 4 * (width + 8 * cin);
     const xAddr = heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
     const biasAddr = options.bias === undefined
@@ -779,6 +793,25 @@ export function winogradBackprop3x3(
   return { dx: dx!, filter: dw! };
 }
 
+/** Throws unless `mask` is absent, or float32 of `shape` with `codes`. */
+function checkMask(
+  name: string,
+  mask: tf.TensorInfo | undefined,
+  shape: readonly number[],
+  codes: tf.TensorInfo | undefined,
+): void {
+  if (mask === undefined) return;
+  if (
+    codes === undefined || mask.dtype !== "float32" ||
+    !tf.util.arraysEqual(mask.shape, [...shape])
+  ) {
+    throw new RangeError(
+      `${name}: a mask ${mask.shape} (${mask.dtype}) needs codes and a ` +
+        `float32 [${shape}]`,
+    );
+  }
+}
+
 /**
  * Whether a convolution's pooled training pass can run on codes: {@link
  * winogradConv3x3} with `pool`, `relu` and `codes`, then {@link
@@ -876,6 +909,7 @@ export function winogradBackpropPooled3x3(
         `dy ${dyp.shape} and codes ${codes.shape} do not fit`,
     );
   }
+  checkMask("winogradBackpropPooled3x3", options.mask, pooledShape, codes);
   if (
     [x, dyp, filter].some((t) => t.dtype !== "float32") ||
     codes.dtype !== "int32"
@@ -897,7 +931,7 @@ export function winogradBackpropPooled3x3(
       filter,
       chunk: DEFAULT_GRAD_CHUNK_TILES,
       tile: 6,
-      pooled: { codes, oh, ow, bsum: at * 4 },
+      pooled: { codes, mask: options.mask, oh, ow, bsum: at * 4 },
     });
     const bias = backend.makeOutput([cout], "float32");
     const heap = heapF32(backend);
@@ -957,7 +991,13 @@ interface BackwardPlan {
    * convolution's output side and the byte address of the bias's float64
    * sums.
    */
-  pooled?: { codes: tf.TensorInfo; oh: number; ow: number; bsum: number };
+  pooled?: {
+    codes: tf.TensorInfo;
+    mask?: tf.TensorInfo;
+    oh: number;
+    ow: number;
+    bsum: number;
+  };
 }
 
 /**
@@ -1022,8 +1062,8 @@ function backward(
     // Zeros past the inputs' edges, a sink for dx's points past its, then
     // six rows of D packed for the input gradient's products.
     const width = Math.max(4, cin, cout);
-    scratch = backend.makeOutput([2 * width + 8 * cout], "float32");
-    backend.typedArrayFromHeap(scratch).fill(0);
+    scratch = backend.makeOutput([2 * width + 9 * cout], "float32");
+    backend.typedArrayFromHeap(scratch).fill(0).fill(1, 2 * width + 8 * cout);
     const zeroAddr = heapIndex(backend, scratch) << 2;
     const sinkAddr = zeroAddr + 4 * width;
     const dTable = heapIndex(backend, table) << 2;
@@ -1044,6 +1084,8 @@ function backward(
         t.dyPool!(
           dyAddr,
           heapIndex(backend, pooled.codes) << 2,
+          pooled.mask ? heapIndex(backend, pooled.mask) << 2 : 0,
+          zeroAddr + 4 * (2 * width + 8 * cout), // cout ones
           dTable,
           zeroAddr,
           pooled.bsum,

@@ -93,6 +93,7 @@ function forward(
   f: tf.Tensor,
   b: tf.Tensor,
   pads: Pads,
+  mask?: tf.Tensor,
 ): { pooled: tf.TensorInfo; codes: tf.TensorInfo } {
   const [n, h, w] = x.shape;
   const shape: number[] = [
@@ -107,8 +108,17 @@ function forward(
     relu: true,
     pool: true,
     codes,
+    mask,
   });
   return { pooled, codes };
+}
+
+/** A dropout mask of `shape`: 0 for a quarter of the values, else 4/3. */
+function dropoutLike(shape: number[], seed: number): tf.Tensor {
+  return tf.tensor(
+    values(tf.util.sizeFromShape(shape), seed).map((v) => v < -0.5 ? 0 : 4 / 3),
+    shape,
+  );
 }
 
 Deno.test("winogradConv3x3 with codes: the plain pooled output bit for bit, and each window's first maximum or none", () => {
@@ -137,8 +147,22 @@ Deno.test("winogradConv3x3 with codes: the plain pooled output bit for bit, and 
     assertEquals(codes, want, `${name}: codes`);
     // The coarse inputs give both kinds of window.
     assert(codes.includes(4) && codes.some((c) => c < 4), `${name}: mix`);
+    // With dropout's mask: the pooled values times it, the same codes.
+    const mask = dropoutLike(got.codes.shape, 9);
+    const masked = forward(x, f, b, pads, mask);
+    const want2 = tf.mul(
+      tf.tensor(pooled.data, pooled.shape),
+      mask,
+    ).dataSync() as Float32Array;
+    assertEquals(bits(read(masked.pooled).data), bits(want2), `${name}: mask`);
+    assertEquals(
+      new Int32Array(backend.typedArrayFromHeap(masked.codes)),
+      codes,
+      `${name}: codes with a mask`,
+    );
+    backend.disposeData(masked.codes.dataId);
     backend.disposeData(got.codes.dataId);
-    tf.dispose([x, f, b]);
+    tf.dispose([x, f, b, mask]);
   }
 });
 
@@ -177,13 +201,31 @@ Deno.test("winogradBackpropPooled3x3: MnistCnnPoolReluGrad then winogradBackprop
       bits(read(want.filter).data),
       `${name}: filter`,
     );
-    assertClose(
-      read(got.bias),
-      { shape: db.shape, data: db.dataSync() as Float32Array },
-      `${name}: bias`,
+    const wantBias = { shape: db.shape, data: db.dataSync() as Float32Array };
+    assertClose(read(got.bias), wantBias, `${name}: bias`);
+    // With dropout's mask: as without it on dy times the mask.
+    const mask = dropoutLike(dy.shape, 10);
+    const dyMasked = tf.mul(dy, mask);
+    const gotM = winogradBackpropPooled3x3(backend, x, dy, codes, f, pads, {
+      mask,
+    });
+    const wantM = winogradBackpropPooled3x3(
+      backend,
+      x,
+      dyMasked,
+      codes,
+      f,
+      pads,
     );
+    for (const key of ["dx", "filter", "bias"] as const) {
+      assertEquals(
+        bits(read(gotM[key]).data),
+        bits(read(wantM[key]).data),
+        `${name}: ${key} with a mask`,
+      );
+    }
     backend.disposeData(codes.dataId);
-    tf.dispose([x, f, b, dy, y, dz, db]);
+    tf.dispose([x, f, b, dy, y, dz, db, mask, dyMasked]);
   }
 });
 
@@ -266,6 +308,20 @@ Deno.test("canPoolCodes and the codes kernels refuse what they cannot take", () 
       );
     }
     const codes = backend.makeOutput([1, 3, 3, 8], "int32");
+    // A mask not of the pooled shape, or without codes, is refused.
+    for (const mask of [tf.ones([1, 2, 2, 8]), tf.ones([1, 3, 3, 8])]) {
+      assertThrows(
+        () =>
+          winogradConv3x3(backend, x, f, P0, {
+            bias: b,
+            relu: true,
+            pool: true,
+            codes: mask.shape[1] === 2 ? codes : undefined,
+            mask,
+          }),
+        RangeError,
+      );
+    }
     // Without ReLU, or without the pool, codes are refused.
     assertThrows(
       () => winogradConv3x3(backend, x, f, P0, { bias: b, pool: true, codes }),

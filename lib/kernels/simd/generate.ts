@@ -449,7 +449,13 @@ function outputTransform(
           !codes ? ops.store(at, finish(window)) : `{
 ${
             indent([
-              ops.store(at, finish(window)),
+              // Dropout's mask on the pooled value (ones without).
+              ops.store(
+                at,
+                simd
+                  ? `f32x4.mul(${finish(window)}, v128.load(mq${pr}${pc} + cb))`
+                  : `${finish(window)} * load<f32>(mq${pr}${pc} + cb)`,
+              ),
               ...poolCode(
                 simd,
                 [`y${r - 1}${c - 1}`, `y${r - 1}${c}`, `y${r}${c - 1}`, v]
@@ -506,7 +512,8 @@ ${
  * the pool's and the ReLU's gradients go to: 0–3 the window's first
  * maximum of the ReLU's outputs (row-major, \`>\` from -Infinity, as tfjs's
  * cpu backend picks it), 4 none (that maximum is not above 0, or the window
- * is all NaN).
+ * is all NaN). With \`mask\` (not 0; float32, z's shape) z is stored times
+ * it, as dropout after the pool multiplies it; \`ones\` holds C ones.
  */`
     : outer
     ? `
@@ -537,7 +544,7 @@ ${
   return withConstants(`${doc}
 export function ${name}(
   ${outer ? "vTable: usize,\n  u: usize," : "mTable: usize,"}
-  y: usize,${codes ? "\n  codes: usize," : ""}
+  y: usize,${codes ? "\n  codes: usize,\n  mask: usize,\n  ones: usize," : ""}
   OH: i32,
   OW: i32,
   C: i32,
@@ -553,8 +560,10 @@ export function ${name}(
   const actFloor = f32x4.splat(actFloorS);${
     codes
       ? `
-  // codes - y: a window's code sits where its pooled value does, in codes.
+  // codes - y: a window's code sits where its pooled value does, in codes
+  // (and its dropout factor in mask: 0 for none, each factor then 1 at ones).
   const codeOff = codes - y;
+  const maskOff = mask - y;
 ${indent(codeConstants(), 1).join("\n")}`
       : ""
   }
@@ -588,6 +597,15 @@ ${
           r === 0 && c === 0
             ? []
             : [`const q${r}${c} = q00 + ${r} * rowBytes + ${c} * pixBytes;`]
+        )
+      ),
+      2,
+    ).join("\n")
+  }${
+    !codes ? "" : "\n" + indent(
+      stored.flatMap((r) =>
+        stored.map((c) =>
+          `const mq${r}${c} = mask != 0 ? q${r}${c} + maskOff : ones;`
         )
       ),
       2,
@@ -684,7 +702,8 @@ function dyPoolTransform(tile: WinogradTile): string {
         ];
         if (simd) {
           lines.push(
-            `const g${id} = f32x4.add(v128.load(p${id} + cb), fzero);`,
+            `const g${id} = f32x4.add(` +
+              `f32x4.mul(v128.load(p${id} + cb), v128.load(m${id}p + cb)), fzero);`,
             `const k${id} = v128.load(k${id}p + cb);`,
             ...names.map((name, j) =>
               `const ${name} = v128.and(g${id}, i32x4.eq(k${id}, kc${j}));`
@@ -694,7 +713,7 @@ function dyPoolTransform(tile: WinogradTile): string {
           );
         } else {
           lines.push(
-            `const g${id} = load<f32>(p${id} + cb) + <f32> 0;`,
+            `const g${id} = load<f32>(p${id} + cb) * load<f32>(m${id}p + cb) + <f32> 0;`,
             `const k${id} = load<i32>(k${id}p + cb);`,
             ...names.map((name, j) =>
               `const ${name}: f32 = k${id} == ${j} ? g${id} : 0;`
@@ -735,7 +754,9 @@ function dyPoolTransform(tile: WinogradTile): string {
  * dyTransform${m}} forms it, e the ${m}x${m} patch of the convolution's
  * output gradient formed from the pooled gradient \`dyp\` ([N, OH/2, OW/2,
  * C]) and its \`codes\` (int32, same shape, from {@link
- * outputTransformPoolCodes${m}}); bsum[c] (C float64, 8-byte aligned) +=
+ * outputTransformPoolCodes${m}}), times \`mask\` where it is not 0 (the
+ * dropout after the pool: its gradient; \`ones\` holds C ones for none);
+ * bsum[c] (C float64, 8-byte aligned) +=
  * the gradient each window passes. Windows past OH x OW pass nothing.
  * \`zero\` must point at C (at least 4) zeros (floats and codes alike).
  * A tile's windows are summed in float32, then added in float64.
@@ -743,6 +764,8 @@ function dyPoolTransform(tile: WinogradTile): string {
 export function dyPoolTransform${m}(
   dyp: usize,
   codes: usize,
+  mask: usize,
+  ones: usize,
   dTable: usize,
   zero: usize,
   bsum: usize,
@@ -757,6 +780,7 @@ export function dyPoolTransform${m}(
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> (OW >> 1) * pixBytes;
   const codeOff = codes - dyp;
+  const maskOff = mask - dyp;
 ${indent(planeTable("P", "dTable", planes), 1).join("\n")}
   const tilesPerImage = TH * TW;
 ${indent(codeConstants(), 1).join("\n")}
@@ -783,6 +807,7 @@ ${
           return [
             `const p${r}${c} = r${r}ok && c${c}ok ? ${addr} : zero;`,
             `const k${r}${c}p = r${r}ok && c${c}ok ? ${addr} + codeOff : zero;`,
+            `const m${r}${c}p = r${r}ok && c${c}ok ? (mask != 0 ? ${addr} + maskOff : ones) : zero;`,
           ];
         })
       ),

@@ -95,6 +95,10 @@ export type PoolCodesTransform = (
   mTable: number,
   y: number,
   codes: number,
+  /** Dropout's mask on the pooled output (y's shape), or 0 for none. */
+  mask: number,
+  /** C ones. */
+  ones: number,
   OH: number,
   OW: number,
   C: number,
@@ -113,6 +117,10 @@ export type PoolCodesTransform = (
 export type DyPoolTransform = (
   dyp: number,
   codes: number,
+  /** Dropout's mask on the pooled gradient, or 0 for none. */
+  mask: number,
+  /** C ones. */
+  ones: number,
   dTable: number,
   zero: number,
   bsum: number,

@@ -10986,12 +10986,15 @@ export function inputGradTransform6(
  * the pool's and the ReLU's gradients go to: 0–3 the window's first
  * maximum of the ReLU's outputs (row-major, `>` from -Infinity, as tfjs's
  * cpu backend picks it), 4 none (that maximum is not above 0, or the window
- * is all NaN).
+ * is all NaN). With `mask` (not 0; float32, z's shape) z is stored times
+ * it, as dropout after the pool multiplies it; `ones` holds C ones.
  */
 export function outputTransformPoolCodes6(
   mTable: usize,
   y: usize,
   codes: usize,
+  mask: usize,
+  ones: usize,
   OH: i32,
   OW: i32,
   C: i32,
@@ -11005,8 +11008,10 @@ export function outputTransformPoolCodes6(
   const rowBytes = <usize> (OW >> 1) * pixBytes;
   const actFloorS: f32 = 0;
   const actFloor = f32x4.splat(actFloorS);
-  // codes - y: a window's code sits where its pooled value does, in codes.
+  // codes - y: a window's code sits where its pooled value does, in codes
+  // (and its dropout factor in mask: 0 for none, each factor then 1 at ones).
   const codeOff = codes - y;
+  const maskOff = mask - y;
   const opaqueI = count >> 31; // 0 at run time, unknown to the compilers
   const kc0 = i32x4.splat(0 + opaqueI);
   const kc1 = i32x4.splat(1 + opaqueI);
@@ -11123,6 +11128,15 @@ export function outputTransformPoolCodes6(
     const q20 = q00 + 2 * rowBytes + 0 * pixBytes;
     const q21 = q00 + 2 * rowBytes + 1 * pixBytes;
     const q22 = q00 + 2 * rowBytes + 2 * pixBytes;
+    const mq00 = mask != 0 ? q00 + maskOff : ones;
+    const mq01 = mask != 0 ? q01 + maskOff : ones;
+    const mq02 = mask != 0 ? q02 + maskOff : ones;
+    const mq10 = mask != 0 ? q10 + maskOff : ones;
+    const mq11 = mask != 0 ? q11 + maskOff : ones;
+    const mq12 = mask != 0 ? q12 + maskOff : ones;
+    const mq20 = mask != 0 ? q20 + maskOff : ones;
+    const mq21 = mask != 0 ? q21 + maskOff : ones;
+    const mq22 = mask != 0 ? q22 + maskOff : ones;
     const o = <usize> i * pixBytes;
     let c = 0;
     while (c < C4) {
@@ -11584,9 +11598,15 @@ export function outputTransformPoolCodes6(
       if (r1ok && c1ok) {
         v128.store(
           q00 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq00 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y00, bv), actFloor);
@@ -11636,9 +11656,15 @@ export function outputTransformPoolCodes6(
       if (r1ok && c3ok) {
         v128.store(
           q01 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq01 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y02, bv), actFloor);
@@ -11691,9 +11717,15 @@ export function outputTransformPoolCodes6(
       if (r1ok && c5ok) {
         v128.store(
           q02 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq02 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y04, bv), actFloor);
@@ -11802,9 +11834,15 @@ export function outputTransformPoolCodes6(
       if (r3ok && c1ok) {
         v128.store(
           q10 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq10 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y20, bv), actFloor);
@@ -11854,9 +11892,15 @@ export function outputTransformPoolCodes6(
       if (r3ok && c3ok) {
         v128.store(
           q11 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq11 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y22, bv), actFloor);
@@ -11909,9 +11953,15 @@ export function outputTransformPoolCodes6(
       if (r3ok && c5ok) {
         v128.store(
           q12 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq12 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y24, bv), actFloor);
@@ -12020,9 +12070,15 @@ export function outputTransformPoolCodes6(
       if (r5ok && c1ok) {
         v128.store(
           q20 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq20 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y40, bv), actFloor);
@@ -12072,9 +12128,15 @@ export function outputTransformPoolCodes6(
       if (r5ok && c3ok) {
         v128.store(
           q21 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq21 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y42, bv), actFloor);
@@ -12127,9 +12189,15 @@ export function outputTransformPoolCodes6(
       if (r5ok && c5ok) {
         v128.store(
           q22 + cb,
-          f32x4.max(
-            f32x4.add(f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)), bv),
-            actFloor,
+          f32x4.mul(
+            f32x4.max(
+              f32x4.add(
+                f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)),
+                bv,
+              ),
+              actFloor,
+            ),
+            v128.load(mq22 + cb),
           ),
         );
         const f0 = f32x4.max(f32x4.add(y44, bv), actFloor);
@@ -12381,7 +12449,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq00 + cb),
         );
         const f0 = max<f32>(y00 + bs, actFloorS);
         const f1 = max<f32>(y01 + bs, actFloorS);
@@ -12420,7 +12488,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y02, y03), max<f32>(y12, y13)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq01 + cb),
         );
         const f0 = max<f32>(y02 + bs, actFloorS);
         const f1 = max<f32>(y03 + bs, actFloorS);
@@ -12459,7 +12527,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y04, y05), max<f32>(y14, y15)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq02 + cb),
         );
         const f0 = max<f32>(y04 + bs, actFloorS);
         const f1 = max<f32>(y05 + bs, actFloorS);
@@ -12512,7 +12580,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y20, y21), max<f32>(y30, y31)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq10 + cb),
         );
         const f0 = max<f32>(y20 + bs, actFloorS);
         const f1 = max<f32>(y21 + bs, actFloorS);
@@ -12551,7 +12619,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y22, y23), max<f32>(y32, y33)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq11 + cb),
         );
         const f0 = max<f32>(y22 + bs, actFloorS);
         const f1 = max<f32>(y23 + bs, actFloorS);
@@ -12590,7 +12658,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y24, y25), max<f32>(y34, y35)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq12 + cb),
         );
         const f0 = max<f32>(y24 + bs, actFloorS);
         const f1 = max<f32>(y25 + bs, actFloorS);
@@ -12643,7 +12711,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y40, y41), max<f32>(y50, y51)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq20 + cb),
         );
         const f0 = max<f32>(y40 + bs, actFloorS);
         const f1 = max<f32>(y41 + bs, actFloorS);
@@ -12682,7 +12750,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y42, y43), max<f32>(y52, y53)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq21 + cb),
         );
         const f0 = max<f32>(y42 + bs, actFloorS);
         const f1 = max<f32>(y43 + bs, actFloorS);
@@ -12721,7 +12789,7 @@ export function outputTransformPoolCodes6(
           max<f32>(
             max<f32>(max<f32>(y44, y45), max<f32>(y54, y55)) + bs,
             actFloorS,
-          ),
+          ) * load<f32>(mq22 + cb),
         );
         const f0 = max<f32>(y44 + bs, actFloorS);
         const f1 = max<f32>(y45 + bs, actFloorS);
@@ -12759,7 +12827,9 @@ export function outputTransformPoolCodes6(
  * dyTransform6} forms it, e the 6x6 patch of the convolution's
  * output gradient formed from the pooled gradient `dyp` ([N, OH/2, OW/2,
  * C]) and its `codes` (int32, same shape, from {@link
- * outputTransformPoolCodes6}); bsum[c] (C float64, 8-byte aligned) +=
+ * outputTransformPoolCodes6}), times `mask` where it is not 0 (the
+ * dropout after the pool: its gradient; `ones` holds C ones for none);
+ * bsum[c] (C float64, 8-byte aligned) +=
  * the gradient each window passes. Windows past OH x OW pass nothing.
  * `zero` must point at C (at least 4) zeros (floats and codes alike).
  * A tile's windows are summed in float32, then added in float64.
@@ -12767,6 +12837,8 @@ export function outputTransformPoolCodes6(
 export function dyPoolTransform6(
   dyp: usize,
   codes: usize,
+  mask: usize,
+  ones: usize,
   dTable: usize,
   zero: usize,
   bsum: usize,
@@ -12781,6 +12853,7 @@ export function dyPoolTransform6(
   const pixBytes = <usize> C << 2;
   const rowBytes = <usize> (OW >> 1) * pixBytes;
   const codeOff = codes - dyp;
+  const maskOff = mask - dyp;
   const P0 = load<usize>(dTable, 0);
   const P1 = load<usize>(dTable, 4);
   const P2 = load<usize>(dTable, 8);
@@ -12875,43 +12948,73 @@ export function dyPoolTransform6(
     const k00p = r0ok && c0ok
       ? b0 + 0 * rowBytes + 0 * pixBytes + codeOff
       : zero;
+    const m00p = r0ok && c0ok
+      ? (mask != 0 ? b0 + 0 * rowBytes + 0 * pixBytes + maskOff : ones)
+      : zero;
     const p01 = r0ok && c1ok ? b0 + 0 * rowBytes + 1 * pixBytes : zero;
     const k01p = r0ok && c1ok
       ? b0 + 0 * rowBytes + 1 * pixBytes + codeOff
+      : zero;
+    const m01p = r0ok && c1ok
+      ? (mask != 0 ? b0 + 0 * rowBytes + 1 * pixBytes + maskOff : ones)
       : zero;
     const p02 = r0ok && c2ok ? b0 + 0 * rowBytes + 2 * pixBytes : zero;
     const k02p = r0ok && c2ok
       ? b0 + 0 * rowBytes + 2 * pixBytes + codeOff
       : zero;
+    const m02p = r0ok && c2ok
+      ? (mask != 0 ? b0 + 0 * rowBytes + 2 * pixBytes + maskOff : ones)
+      : zero;
     const p10 = r1ok && c0ok ? b0 + 1 * rowBytes + 0 * pixBytes : zero;
     const k10p = r1ok && c0ok
       ? b0 + 1 * rowBytes + 0 * pixBytes + codeOff
+      : zero;
+    const m10p = r1ok && c0ok
+      ? (mask != 0 ? b0 + 1 * rowBytes + 0 * pixBytes + maskOff : ones)
       : zero;
     const p11 = r1ok && c1ok ? b0 + 1 * rowBytes + 1 * pixBytes : zero;
     const k11p = r1ok && c1ok
       ? b0 + 1 * rowBytes + 1 * pixBytes + codeOff
       : zero;
+    const m11p = r1ok && c1ok
+      ? (mask != 0 ? b0 + 1 * rowBytes + 1 * pixBytes + maskOff : ones)
+      : zero;
     const p12 = r1ok && c2ok ? b0 + 1 * rowBytes + 2 * pixBytes : zero;
     const k12p = r1ok && c2ok
       ? b0 + 1 * rowBytes + 2 * pixBytes + codeOff
+      : zero;
+    const m12p = r1ok && c2ok
+      ? (mask != 0 ? b0 + 1 * rowBytes + 2 * pixBytes + maskOff : ones)
       : zero;
     const p20 = r2ok && c0ok ? b0 + 2 * rowBytes + 0 * pixBytes : zero;
     const k20p = r2ok && c0ok
       ? b0 + 2 * rowBytes + 0 * pixBytes + codeOff
       : zero;
+    const m20p = r2ok && c0ok
+      ? (mask != 0 ? b0 + 2 * rowBytes + 0 * pixBytes + maskOff : ones)
+      : zero;
     const p21 = r2ok && c1ok ? b0 + 2 * rowBytes + 1 * pixBytes : zero;
     const k21p = r2ok && c1ok
       ? b0 + 2 * rowBytes + 1 * pixBytes + codeOff
+      : zero;
+    const m21p = r2ok && c1ok
+      ? (mask != 0 ? b0 + 2 * rowBytes + 1 * pixBytes + maskOff : ones)
       : zero;
     const p22 = r2ok && c2ok ? b0 + 2 * rowBytes + 2 * pixBytes : zero;
     const k22p = r2ok && c2ok
       ? b0 + 2 * rowBytes + 2 * pixBytes + codeOff
       : zero;
+    const m22p = r2ok && c2ok
+      ? (mask != 0 ? b0 + 2 * rowBytes + 2 * pixBytes + maskOff : ones)
+      : zero;
     const o = <usize> i * pixBytes;
     let c = 0;
     while (c < C4) {
       const cb = <usize> c << 2;
-      const g00 = f32x4.add(v128.load(p00 + cb), fzero);
+      const g00 = f32x4.add(
+        f32x4.mul(v128.load(p00 + cb), v128.load(m00p + cb)),
+        fzero,
+      );
       const k00 = v128.load(k00p + cb);
       const e00 = v128.and(g00, i32x4.eq(k00, kc0));
       const e01 = v128.and(g00, i32x4.eq(k00, kc1));
@@ -12919,7 +13022,10 @@ export function dyPoolTransform6(
       const e11 = v128.and(g00, i32x4.eq(k00, kc3));
       const h00 = v128.and(g00, i32x4.lt_s(k00, kc4));
       let bt = h00;
-      const g01 = f32x4.add(v128.load(p01 + cb), fzero);
+      const g01 = f32x4.add(
+        f32x4.mul(v128.load(p01 + cb), v128.load(m01p + cb)),
+        fzero,
+      );
       const k01 = v128.load(k01p + cb);
       const e02 = v128.and(g01, i32x4.eq(k01, kc0));
       const e03 = v128.and(g01, i32x4.eq(k01, kc1));
@@ -12927,7 +13033,10 @@ export function dyPoolTransform6(
       const e13 = v128.and(g01, i32x4.eq(k01, kc3));
       const h01 = v128.and(g01, i32x4.lt_s(k01, kc4));
       bt = f32x4.add(bt, h01);
-      const g02 = f32x4.add(v128.load(p02 + cb), fzero);
+      const g02 = f32x4.add(
+        f32x4.mul(v128.load(p02 + cb), v128.load(m02p + cb)),
+        fzero,
+      );
       const k02 = v128.load(k02p + cb);
       const e04 = v128.and(g02, i32x4.eq(k02, kc0));
       const e05 = v128.and(g02, i32x4.eq(k02, kc1));
@@ -12935,7 +13044,10 @@ export function dyPoolTransform6(
       const e15 = v128.and(g02, i32x4.eq(k02, kc3));
       const h02 = v128.and(g02, i32x4.lt_s(k02, kc4));
       bt = f32x4.add(bt, h02);
-      const g10 = f32x4.add(v128.load(p10 + cb), fzero);
+      const g10 = f32x4.add(
+        f32x4.mul(v128.load(p10 + cb), v128.load(m10p + cb)),
+        fzero,
+      );
       const k10 = v128.load(k10p + cb);
       const e20 = v128.and(g10, i32x4.eq(k10, kc0));
       const e21 = v128.and(g10, i32x4.eq(k10, kc1));
@@ -12943,7 +13055,10 @@ export function dyPoolTransform6(
       const e31 = v128.and(g10, i32x4.eq(k10, kc3));
       const h10 = v128.and(g10, i32x4.lt_s(k10, kc4));
       bt = f32x4.add(bt, h10);
-      const g11 = f32x4.add(v128.load(p11 + cb), fzero);
+      const g11 = f32x4.add(
+        f32x4.mul(v128.load(p11 + cb), v128.load(m11p + cb)),
+        fzero,
+      );
       const k11 = v128.load(k11p + cb);
       const e22 = v128.and(g11, i32x4.eq(k11, kc0));
       const e23 = v128.and(g11, i32x4.eq(k11, kc1));
@@ -12951,7 +13066,10 @@ export function dyPoolTransform6(
       const e33 = v128.and(g11, i32x4.eq(k11, kc3));
       const h11 = v128.and(g11, i32x4.lt_s(k11, kc4));
       bt = f32x4.add(bt, h11);
-      const g12 = f32x4.add(v128.load(p12 + cb), fzero);
+      const g12 = f32x4.add(
+        f32x4.mul(v128.load(p12 + cb), v128.load(m12p + cb)),
+        fzero,
+      );
       const k12 = v128.load(k12p + cb);
       const e24 = v128.and(g12, i32x4.eq(k12, kc0));
       const e25 = v128.and(g12, i32x4.eq(k12, kc1));
@@ -12959,7 +13077,10 @@ export function dyPoolTransform6(
       const e35 = v128.and(g12, i32x4.eq(k12, kc3));
       const h12 = v128.and(g12, i32x4.lt_s(k12, kc4));
       bt = f32x4.add(bt, h12);
-      const g20 = f32x4.add(v128.load(p20 + cb), fzero);
+      const g20 = f32x4.add(
+        f32x4.mul(v128.load(p20 + cb), v128.load(m20p + cb)),
+        fzero,
+      );
       const k20 = v128.load(k20p + cb);
       const e40 = v128.and(g20, i32x4.eq(k20, kc0));
       const e41 = v128.and(g20, i32x4.eq(k20, kc1));
@@ -12967,7 +13088,10 @@ export function dyPoolTransform6(
       const e51 = v128.and(g20, i32x4.eq(k20, kc3));
       const h20 = v128.and(g20, i32x4.lt_s(k20, kc4));
       bt = f32x4.add(bt, h20);
-      const g21 = f32x4.add(v128.load(p21 + cb), fzero);
+      const g21 = f32x4.add(
+        f32x4.mul(v128.load(p21 + cb), v128.load(m21p + cb)),
+        fzero,
+      );
       const k21 = v128.load(k21p + cb);
       const e42 = v128.and(g21, i32x4.eq(k21, kc0));
       const e43 = v128.and(g21, i32x4.eq(k21, kc1));
@@ -12975,7 +13099,10 @@ export function dyPoolTransform6(
       const e53 = v128.and(g21, i32x4.eq(k21, kc3));
       const h21 = v128.and(g21, i32x4.lt_s(k21, kc4));
       bt = f32x4.add(bt, h21);
-      const g22 = f32x4.add(v128.load(p22 + cb), fzero);
+      const g22 = f32x4.add(
+        f32x4.mul(v128.load(p22 + cb), v128.load(m22p + cb)),
+        fzero,
+      );
       const k22 = v128.load(k22p + cb);
       const e44 = v128.and(g22, i32x4.eq(k22, kc0));
       const e45 = v128.and(g22, i32x4.eq(k22, kc1));
@@ -13480,7 +13607,7 @@ export function dyPoolTransform6(
     }
     while (c < C) {
       const cb = <usize> c << 2;
-      const g00 = load<f32>(p00 + cb) + <f32> 0;
+      const g00 = load<f32>(p00 + cb) * load<f32>(m00p + cb) + <f32> 0;
       const k00 = load<i32>(k00p + cb);
       const e00: f32 = k00 == 0 ? g00 : 0;
       const e01: f32 = k00 == 1 ? g00 : 0;
@@ -13488,7 +13615,7 @@ export function dyPoolTransform6(
       const e11: f32 = k00 == 3 ? g00 : 0;
       let bt: f32 = 0;
       if (k00 < 4) bt += g00;
-      const g01 = load<f32>(p01 + cb) + <f32> 0;
+      const g01 = load<f32>(p01 + cb) * load<f32>(m01p + cb) + <f32> 0;
       const k01 = load<i32>(k01p + cb);
       const e02: f32 = k01 == 0 ? g01 : 0;
       const e03: f32 = k01 == 1 ? g01 : 0;
@@ -13496,7 +13623,7 @@ export function dyPoolTransform6(
       const e13: f32 = k01 == 3 ? g01 : 0;
 
       if (k01 < 4) bt += g01;
-      const g02 = load<f32>(p02 + cb) + <f32> 0;
+      const g02 = load<f32>(p02 + cb) * load<f32>(m02p + cb) + <f32> 0;
       const k02 = load<i32>(k02p + cb);
       const e04: f32 = k02 == 0 ? g02 : 0;
       const e05: f32 = k02 == 1 ? g02 : 0;
@@ -13504,7 +13631,7 @@ export function dyPoolTransform6(
       const e15: f32 = k02 == 3 ? g02 : 0;
 
       if (k02 < 4) bt += g02;
-      const g10 = load<f32>(p10 + cb) + <f32> 0;
+      const g10 = load<f32>(p10 + cb) * load<f32>(m10p + cb) + <f32> 0;
       const k10 = load<i32>(k10p + cb);
       const e20: f32 = k10 == 0 ? g10 : 0;
       const e21: f32 = k10 == 1 ? g10 : 0;
@@ -13512,7 +13639,7 @@ export function dyPoolTransform6(
       const e31: f32 = k10 == 3 ? g10 : 0;
 
       if (k10 < 4) bt += g10;
-      const g11 = load<f32>(p11 + cb) + <f32> 0;
+      const g11 = load<f32>(p11 + cb) * load<f32>(m11p + cb) + <f32> 0;
       const k11 = load<i32>(k11p + cb);
       const e22: f32 = k11 == 0 ? g11 : 0;
       const e23: f32 = k11 == 1 ? g11 : 0;
@@ -13520,7 +13647,7 @@ export function dyPoolTransform6(
       const e33: f32 = k11 == 3 ? g11 : 0;
 
       if (k11 < 4) bt += g11;
-      const g12 = load<f32>(p12 + cb) + <f32> 0;
+      const g12 = load<f32>(p12 + cb) * load<f32>(m12p + cb) + <f32> 0;
       const k12 = load<i32>(k12p + cb);
       const e24: f32 = k12 == 0 ? g12 : 0;
       const e25: f32 = k12 == 1 ? g12 : 0;
@@ -13528,7 +13655,7 @@ export function dyPoolTransform6(
       const e35: f32 = k12 == 3 ? g12 : 0;
 
       if (k12 < 4) bt += g12;
-      const g20 = load<f32>(p20 + cb) + <f32> 0;
+      const g20 = load<f32>(p20 + cb) * load<f32>(m20p + cb) + <f32> 0;
       const k20 = load<i32>(k20p + cb);
       const e40: f32 = k20 == 0 ? g20 : 0;
       const e41: f32 = k20 == 1 ? g20 : 0;
@@ -13536,7 +13663,7 @@ export function dyPoolTransform6(
       const e51: f32 = k20 == 3 ? g20 : 0;
 
       if (k20 < 4) bt += g20;
-      const g21 = load<f32>(p21 + cb) + <f32> 0;
+      const g21 = load<f32>(p21 + cb) * load<f32>(m21p + cb) + <f32> 0;
       const k21 = load<i32>(k21p + cb);
       const e42: f32 = k21 == 0 ? g21 : 0;
       const e43: f32 = k21 == 1 ? g21 : 0;
@@ -13544,7 +13671,7 @@ export function dyPoolTransform6(
       const e53: f32 = k21 == 3 ? g21 : 0;
 
       if (k21 < 4) bt += g21;
-      const g22 = load<f32>(p22 + cb) + <f32> 0;
+      const g22 = load<f32>(p22 + cb) * load<f32>(m22p + cb) + <f32> 0;
       const k22 = load<i32>(k22p + cb);
       const e44: f32 = k22 == 0 ? g22 : 0;
       const e45: f32 = k22 == 1 ? g22 : 0;
