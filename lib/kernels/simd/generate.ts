@@ -448,21 +448,16 @@ function outputTransform(
           `r${r}ok && c${c}ok`,
           !codes ? ops.store(at, finish(window)) : `{
 ${
-            indent([
-              // Dropout's mask on the pooled value (ones without).
-              ops.store(
-                at,
-                simd
-                  ? `f32x4.mul(${finish(window)}, v128.load(mq${pr}${pc} + cb))`
-                  : `${finish(window)} * load<f32>(mq${pr}${pc} + cb)`,
-              ),
-              ...poolCode(
+            indent(
+              poolCode(
                 simd,
                 [`y${r - 1}${c - 1}`, `y${r - 1}${c}`, `y${r}${c - 1}`, v]
                   .map(finish),
-                `${at} + codeOff`,
+                at,
+                `mq${pr}${pc} + cb`,
               ),
-            ], 1).join("\n")
+              1,
+            ).join("\n")
           }
 }`,
         ),
@@ -510,9 +505,8 @@ ${
  * for training: z as {@link outputTransformPool${m}} stores it with \`relu\`
  * 1, and codes [N, OH/2, OW/2, C] (int32) saying which value of each window
  * the pool's and the ReLU's gradients go to: 0–3 the window's first
- * maximum of the ReLU's outputs (row-major, \`>\` from -Infinity, as tfjs's
- * cpu backend picks it), 4 none (that maximum is not above 0, or the window
- * is all NaN). With \`mask\` (not 0; float32, z's shape) z is stored times
+ * maximum of the ReLU's outputs (row-major, as tfjs's cpu backend picks
+ * it), 4 none (that maximum is not above 0, or is NaN). With \`mask\` (not 0; float32, z's shape) z is stored times
  * it, as dropout after the pool multiplies it; \`ones\` holds C ones.
  */`
     : outer
@@ -626,7 +620,7 @@ ${indent(body(SCALAR, "c++;"), 3).join("\n")}
 
 /**
  * The integer vectors the pooled codes use: `kc0`–`kc4` (codes 0–4, each a
- * splat V8 cannot fold, see {@link withConstants}), `minusInf` and `fzero`.
+ * splat V8 cannot fold, see {@link withConstants}) and `fzero`.
  */
 function codeConstants(): string[] {
   return [
@@ -634,41 +628,41 @@ function codeConstants(): string[] {
     ...[0, 1, 2, 3, 4].map((k) =>
       `const kc${k} = i32x4.splat(${k} + opaqueI);`
     ),
-    "const minusInf = f32x4.splat(-Infinity);",
     "const fzero = f32x4.splat(0);",
   ];
 }
 
 /**
- * Stores at \`at\` the code of a 2×2 window of ReLU outputs `f` (row-major):
- * the index of its first maximum by `>` from -Infinity (a NaN never wins),
- * or 4 when that maximum is not above 0 (ReLU's gradient is 0 there) or
- * nothing won.
+ * A 2×2 window of ReLU outputs `f` (row-major): stores at \`at\` its
+ * maximum m (max(relu(y + b)) is relu(max(y) + b): the plain pooled value)
+ * times the dropout factor at \`mask\`, and at \`at\` + codeOff its code,
+ * the index of the first value equal to m (the first maximum, as tfjs's cpu
+ * backend picks it), or 4 when m is not above 0 (ReLU's gradient is 0
+ * there) or is NaN.
  */
-function poolCode(simd: boolean, f: string[], at: string): string[] {
+function poolCode(
+  simd: boolean,
+  f: string[],
+  at: string,
+  mask: string,
+): string[] {
   if (!simd) {
     return [
       ...f.map((v, k) => `const f${k} = ${v};`),
-      "let best: f32 = -Infinity;",
-      "let code = 4;",
-      ...f.map((_, k) => `if (f${k} > best) { best = f${k}; code = ${k}; }`),
-      "if (!(best > 0)) code = 4;",
-      `store<i32>(${at}, code);`,
+      "const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));",
+      `store<f32>(${at}, m * load<f32>(${mask}));`,
+      "const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;",
+      `store<i32>(${at} + codeOff, code);`,
     ];
   }
   return [
     ...f.map((v, k) => `const f${k} = ${v};`),
-    "const w0 = f32x4.gt(f0, minusInf);",
-    "const s0 = v128.bitselect(f0, minusInf, w0);",
-    "const w1 = f32x4.gt(f1, s0);",
-    "const s1 = v128.bitselect(f1, s0, w1);",
-    "const w2 = f32x4.gt(f2, s1);",
-    "const s2 = v128.bitselect(f2, s1, w2);",
-    "const w3 = f32x4.gt(f3, s2);",
-    "const s3 = v128.bitselect(f3, s2, w3);",
-    "const won = v128.bitselect(kc3, v128.bitselect(kc2, v128.bitselect(" +
-    "kc1, v128.bitselect(kc0, kc4, w0), w1), w2), w3);",
-    `v128.store(${at}, v128.bitselect(won, kc4, f32x4.gt(s3, fzero)));`,
+    "const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));",
+    `v128.store(${at}, f32x4.mul(m, v128.load(${mask})));`,
+    "const first = v128.bitselect(kc0, v128.bitselect(kc1, v128.bitselect(" +
+    "kc2, kc3, f32x4.eq(f2, m)), f32x4.eq(f1, m)), f32x4.eq(f0, m));",
+    `v128.store(${at} + codeOff, ` +
+    "v128.bitselect(first, kc4, f32x4.gt(m, fzero)));",
   ];
 }
 

@@ -10984,9 +10984,8 @@ export function inputGradTransform6(
  * for training: z as {@link outputTransformPool6} stores it with `relu`
  * 1, and codes [N, OH/2, OW/2, C] (int32) saying which value of each window
  * the pool's and the ReLU's gradients go to: 0–3 the window's first
- * maximum of the ReLU's outputs (row-major, `>` from -Infinity, as tfjs's
- * cpu backend picks it), 4 none (that maximum is not above 0, or the window
- * is all NaN). With `mask` (not 0; float32, z's shape) z is stored times
+ * maximum of the ReLU's outputs (row-major, as tfjs's cpu backend picks
+ * it), 4 none (that maximum is not above 0, or is NaN). With `mask` (not 0; float32, z's shape) z is stored times
  * it, as dropout after the pool multiplies it; `ones` holds C ones.
  */
 export function outputTransformPoolCodes6(
@@ -11018,7 +11017,6 @@ export function outputTransformPoolCodes6(
   const kc2 = i32x4.splat(2 + opaqueI);
   const kc3 = i32x4.splat(3 + opaqueI);
   const kc4 = i32x4.splat(4 + opaqueI);
-  const minusInf = f32x4.splat(-Infinity);
   const fzero = f32x4.splat(0);
   const P0 = load<usize>(mTable, 0);
   const P1 = load<usize>(mTable, 4);
@@ -11596,43 +11594,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r1ok && c1ok) {
-        v128.store(
-          q00 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq00 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y00, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y01, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y10, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y11, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q00 + cb, f32x4.mul(m, v128.load(mq00 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q00 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y12 = madd(
@@ -11654,43 +11633,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r1ok && c3ok) {
-        v128.store(
-          q01 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq01 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y02, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y03, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y12, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y13, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q01 + cb, f32x4.mul(m, v128.load(mq01 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q01 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y14 = madd(
@@ -11715,43 +11675,24 @@ export function outputTransformPoolCodes6(
         yt17,
       );
       if (r1ok && c5ok) {
-        v128.store(
-          q02 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq02 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y04, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y05, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y14, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y15, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q02 + cb, f32x4.mul(m, v128.load(mq02 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q02 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y20 = f32x4.add(
@@ -11832,43 +11773,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r3ok && c1ok) {
-        v128.store(
-          q10 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq10 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y20, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y21, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y30, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y31, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q10 + cb, f32x4.mul(m, v128.load(mq10 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q10 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y32 = madd(
@@ -11890,43 +11812,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r3ok && c3ok) {
-        v128.store(
-          q11 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq11 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y22, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y23, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y32, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y33, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q11 + cb, f32x4.mul(m, v128.load(mq11 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q11 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y34 = madd(
@@ -11951,43 +11854,24 @@ export function outputTransformPoolCodes6(
         yt37,
       );
       if (r3ok && c5ok) {
-        v128.store(
-          q12 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq12 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y24, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y25, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y34, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y35, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q12 + cb, f32x4.mul(m, v128.load(mq12 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q12 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y40 = f32x4.add(
@@ -12068,43 +11952,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r5ok && c1ok) {
-        v128.store(
-          q20 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq20 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y40, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y41, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y50, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y51, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q20 + cb, f32x4.mul(m, v128.load(mq20 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q20 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y52 = madd(
@@ -12126,43 +11991,24 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r5ok && c3ok) {
-        v128.store(
-          q21 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq21 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y42, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y43, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y52, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y53, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q21 + cb, f32x4.mul(m, v128.load(mq21 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q21 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       const y54 = madd(
@@ -12187,43 +12033,24 @@ export function outputTransformPoolCodes6(
         yt57,
       );
       if (r5ok && c5ok) {
-        v128.store(
-          q22 + cb,
-          f32x4.mul(
-            f32x4.max(
-              f32x4.add(
-                f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)),
-                bv,
-              ),
-              actFloor,
-            ),
-            v128.load(mq22 + cb),
-          ),
-        );
         const f0 = f32x4.max(f32x4.add(y44, bv), actFloor);
         const f1 = f32x4.max(f32x4.add(y45, bv), actFloor);
         const f2 = f32x4.max(f32x4.add(y54, bv), actFloor);
         const f3 = f32x4.max(f32x4.add(y55, bv), actFloor);
-        const w0 = f32x4.gt(f0, minusInf);
-        const s0 = v128.bitselect(f0, minusInf, w0);
-        const w1 = f32x4.gt(f1, s0);
-        const s1 = v128.bitselect(f1, s0, w1);
-        const w2 = f32x4.gt(f2, s1);
-        const s2 = v128.bitselect(f2, s1, w2);
-        const w3 = f32x4.gt(f3, s2);
-        const s3 = v128.bitselect(f3, s2, w3);
-        const won = v128.bitselect(
-          kc3,
+        const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
+        v128.store(q22 + cb, f32x4.mul(m, v128.load(mq22 + cb)));
+        const first = v128.bitselect(
+          kc0,
           v128.bitselect(
-            kc2,
-            v128.bitselect(kc1, v128.bitselect(kc0, kc4, w0), w1),
-            w2,
+            kc1,
+            v128.bitselect(kc2, kc3, f32x4.eq(f2, m)),
+            f32x4.eq(f1, m),
           ),
-          w3,
+          f32x4.eq(f0, m),
         );
         v128.store(
           q22 + cb + codeOff,
-          v128.bitselect(won, kc4, f32x4.gt(s3, fzero)),
+          v128.bitselect(first, kc4, f32x4.gt(m, fzero)),
         );
       }
       c += 4;
@@ -12444,36 +12271,13 @@ export function outputTransformPoolCodes6(
         ((((yt11 - yt12) + yt13 * <f32> (2.0)) + yt14 * <f32> (-2.0)) +
           yt15 * <f32> (0.5)) + yt16 * <f32> (-0.5);
       if (r1ok && c1ok) {
-        store<f32>(
-          q00 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y00, y01), max<f32>(y10, y11)) + bs,
-            actFloorS,
-          ) * load<f32>(mq00 + cb),
-        );
         const f0 = max<f32>(y00 + bs, actFloorS);
         const f1 = max<f32>(y01 + bs, actFloorS);
         const f2 = max<f32>(y10 + bs, actFloorS);
         const f3 = max<f32>(y11 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q00 + cb, m * load<f32>(mq00 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q00 + cb + codeOff, code);
       }
       const y12 =
@@ -12483,36 +12287,13 @@ export function outputTransformPoolCodes6(
         ((((yt11 - yt12) + yt13 * <f32> (8.0)) + yt14 * <f32> (-8.0)) +
           yt15 * <f32> (0.125)) + yt16 * <f32> (-0.125);
       if (r1ok && c3ok) {
-        store<f32>(
-          q01 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y02, y03), max<f32>(y12, y13)) + bs,
-            actFloorS,
-          ) * load<f32>(mq01 + cb),
-        );
         const f0 = max<f32>(y02 + bs, actFloorS);
         const f1 = max<f32>(y03 + bs, actFloorS);
         const f2 = max<f32>(y12 + bs, actFloorS);
         const f3 = max<f32>(y13 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q01 + cb, m * load<f32>(mq01 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q01 + cb + codeOff, code);
       }
       const y14 =
@@ -12522,36 +12303,13 @@ export function outputTransformPoolCodes6(
         (((((yt11 - yt12) + yt13 * <f32> (32.0)) + yt14 * <f32> (-32.0)) +
           yt15 * <f32> (0.03125)) + yt16 * <f32> (-0.03125)) + yt17;
       if (r1ok && c5ok) {
-        store<f32>(
-          q02 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y04, y05), max<f32>(y14, y15)) + bs,
-            actFloorS,
-          ) * load<f32>(mq02 + cb),
-        );
         const f0 = max<f32>(y04 + bs, actFloorS);
         const f1 = max<f32>(y05 + bs, actFloorS);
         const f2 = max<f32>(y14 + bs, actFloorS);
         const f3 = max<f32>(y15 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q02 + cb, m * load<f32>(mq02 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q02 + cb + codeOff, code);
       }
       const y20 = (((((yt20 + yt21) + yt22) + yt23) + yt24) + yt25) + yt26;
@@ -12575,36 +12333,13 @@ export function outputTransformPoolCodes6(
         ((((yt31 - yt32) + yt33 * <f32> (2.0)) + yt34 * <f32> (-2.0)) +
           yt35 * <f32> (0.5)) + yt36 * <f32> (-0.5);
       if (r3ok && c1ok) {
-        store<f32>(
-          q10 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y20, y21), max<f32>(y30, y31)) + bs,
-            actFloorS,
-          ) * load<f32>(mq10 + cb),
-        );
         const f0 = max<f32>(y20 + bs, actFloorS);
         const f1 = max<f32>(y21 + bs, actFloorS);
         const f2 = max<f32>(y30 + bs, actFloorS);
         const f3 = max<f32>(y31 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q10 + cb, m * load<f32>(mq10 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q10 + cb + codeOff, code);
       }
       const y32 =
@@ -12614,36 +12349,13 @@ export function outputTransformPoolCodes6(
         ((((yt31 - yt32) + yt33 * <f32> (8.0)) + yt34 * <f32> (-8.0)) +
           yt35 * <f32> (0.125)) + yt36 * <f32> (-0.125);
       if (r3ok && c3ok) {
-        store<f32>(
-          q11 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y22, y23), max<f32>(y32, y33)) + bs,
-            actFloorS,
-          ) * load<f32>(mq11 + cb),
-        );
         const f0 = max<f32>(y22 + bs, actFloorS);
         const f1 = max<f32>(y23 + bs, actFloorS);
         const f2 = max<f32>(y32 + bs, actFloorS);
         const f3 = max<f32>(y33 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q11 + cb, m * load<f32>(mq11 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q11 + cb + codeOff, code);
       }
       const y34 =
@@ -12653,36 +12365,13 @@ export function outputTransformPoolCodes6(
         (((((yt31 - yt32) + yt33 * <f32> (32.0)) + yt34 * <f32> (-32.0)) +
           yt35 * <f32> (0.03125)) + yt36 * <f32> (-0.03125)) + yt37;
       if (r3ok && c5ok) {
-        store<f32>(
-          q12 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y24, y25), max<f32>(y34, y35)) + bs,
-            actFloorS,
-          ) * load<f32>(mq12 + cb),
-        );
         const f0 = max<f32>(y24 + bs, actFloorS);
         const f1 = max<f32>(y25 + bs, actFloorS);
         const f2 = max<f32>(y34 + bs, actFloorS);
         const f3 = max<f32>(y35 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q12 + cb, m * load<f32>(mq12 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q12 + cb + codeOff, code);
       }
       const y40 = (((((yt40 + yt41) + yt42) + yt43) + yt44) + yt45) + yt46;
@@ -12706,36 +12395,13 @@ export function outputTransformPoolCodes6(
         ((((yt51 - yt52) + yt53 * <f32> (2.0)) + yt54 * <f32> (-2.0)) +
           yt55 * <f32> (0.5)) + yt56 * <f32> (-0.5);
       if (r5ok && c1ok) {
-        store<f32>(
-          q20 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y40, y41), max<f32>(y50, y51)) + bs,
-            actFloorS,
-          ) * load<f32>(mq20 + cb),
-        );
         const f0 = max<f32>(y40 + bs, actFloorS);
         const f1 = max<f32>(y41 + bs, actFloorS);
         const f2 = max<f32>(y50 + bs, actFloorS);
         const f3 = max<f32>(y51 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q20 + cb, m * load<f32>(mq20 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q20 + cb + codeOff, code);
       }
       const y52 =
@@ -12745,36 +12411,13 @@ export function outputTransformPoolCodes6(
         ((((yt51 - yt52) + yt53 * <f32> (8.0)) + yt54 * <f32> (-8.0)) +
           yt55 * <f32> (0.125)) + yt56 * <f32> (-0.125);
       if (r5ok && c3ok) {
-        store<f32>(
-          q21 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y42, y43), max<f32>(y52, y53)) + bs,
-            actFloorS,
-          ) * load<f32>(mq21 + cb),
-        );
         const f0 = max<f32>(y42 + bs, actFloorS);
         const f1 = max<f32>(y43 + bs, actFloorS);
         const f2 = max<f32>(y52 + bs, actFloorS);
         const f3 = max<f32>(y53 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q21 + cb, m * load<f32>(mq21 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q21 + cb + codeOff, code);
       }
       const y54 =
@@ -12784,36 +12427,13 @@ export function outputTransformPoolCodes6(
         (((((yt51 - yt52) + yt53 * <f32> (32.0)) + yt54 * <f32> (-32.0)) +
           yt55 * <f32> (0.03125)) + yt56 * <f32> (-0.03125)) + yt57;
       if (r5ok && c5ok) {
-        store<f32>(
-          q22 + cb,
-          max<f32>(
-            max<f32>(max<f32>(y44, y45), max<f32>(y54, y55)) + bs,
-            actFloorS,
-          ) * load<f32>(mq22 + cb),
-        );
         const f0 = max<f32>(y44 + bs, actFloorS);
         const f1 = max<f32>(y45 + bs, actFloorS);
         const f2 = max<f32>(y54 + bs, actFloorS);
         const f3 = max<f32>(y55 + bs, actFloorS);
-        let best: f32 = -Infinity;
-        let code = 4;
-        if (f0 > best) {
-          best = f0;
-          code = 0;
-        }
-        if (f1 > best) {
-          best = f1;
-          code = 1;
-        }
-        if (f2 > best) {
-          best = f2;
-          code = 2;
-        }
-        if (f3 > best) {
-          best = f3;
-          code = 3;
-        }
-        if (!(best > 0)) code = 4;
+        const m = max<f32>(max<f32>(f0, f1), max<f32>(f2, f3));
+        store<f32>(q22 + cb, m * load<f32>(mq22 + cb));
+        const code = !(m > 0) ? 4 : f0 == m ? 0 : f1 == m ? 1 : f2 == m ? 2 : 3;
         store<i32>(q22 + cb + codeOff, code);
       }
       c++;
@@ -12925,7 +12545,6 @@ export function dyPoolTransform6(
   const kc2 = i32x4.splat(2 + opaqueI);
   const kc3 = i32x4.splat(3 + opaqueI);
   const kc4 = i32x4.splat(4 + opaqueI);
-  const minusInf = f32x4.splat(-Infinity);
   const fzero = f32x4.splat(0);
   const C4 = C & ~3;
   for (let i = 0; i < count; i++) {
