@@ -703,7 +703,9 @@ function dyPoolTransform(tile: WinogradTile): string {
               `const ${name} = v128.and(g${id}, i32x4.eq(k${id}, kc${j}));`
             ),
             `const h${id} = v128.and(g${id}, i32x4.lt_s(k${id}, kc4));`,
-            id === "00" ? "let bt = h00;" : `bt = f32x4.add(bt, h${id});`,
+            `blo = f64x2.add(blo, f64x2.promote_low_f32x4(h${id}));`,
+            `bhi = f64x2.add(bhi, f64x2.promote_low_f32x4(` +
+              `i32x4.shuffle(h${id}, h${id}, 2, 3, 0, 1)));`,
           );
         } else {
           lines.push(
@@ -712,8 +714,7 @@ function dyPoolTransform(tile: WinogradTile): string {
             ...names.map((name, j) =>
               `const ${name}: f32 = k${id} == ${j} ? g${id} : 0;`
             ),
-            id === "00" ? "let bt: f32 = 0;" : "",
-            `if (k${id} < 4) bt += g${id};`,
+            `if (k${id} < 4) bs += <f64> g${id};`,
           );
         }
       }
@@ -728,14 +729,16 @@ function dyPoolTransform(tile: WinogradTile): string {
     if (simd) {
       lines.push(
         "const bq = bsum + (cb << 1);",
-        "const bhi = i32x4.shuffle(bt, bt, 2, 3, 0, 1);",
-        "v128.store(bq, f64x2.add(v128.load(bq), f64x2.promote_low_f32x4(bt)));",
-        "v128.store(bq, f64x2.add(v128.load(bq, 16), f64x2.promote_low_f32x4(bhi)), 16);",
+        "v128.store(bq, f64x2.add(v128.load(bq), blo));",
+        "v128.store(bq, f64x2.add(v128.load(bq, 16), bhi), 16);",
+        "blo = f64x2.splat(0);",
+        "bhi = blo;",
       );
     } else {
       lines.push(
         "const bq = bsum + (cb << 1);",
-        "store<f64>(bq, load<f64>(bq) + <f64> bt);",
+        "store<f64>(bq, load<f64>(bq) + bs);",
+        "bs = 0;",
       );
     }
     lines.push(step);
@@ -753,7 +756,6 @@ function dyPoolTransform(tile: WinogradTile): string {
  * bsum[c] (C float64, 8-byte aligned) +=
  * the gradient each window passes. Windows past OH x OW pass nothing.
  * \`zero\` must point at C (at least 4) zeros (floats and codes alike).
- * A tile's windows are summed in float32, then added in float64.
  */
 export function dyPoolTransform${m}(
   dyp: usize,
@@ -780,6 +782,8 @@ ${indent(planeTable("P", "dTable", planes), 1).join("\n")}
 ${indent(codeConstants(), 1).join("\n")}
   CONSTANTS
   const C4 = C & ~3;
+  let blo = f64x2.splat(0), bhi = blo;
+  let bs: f64 = 0;
   for (let i = 0; i < count; i++) {
 ${indent(tileCoords("t0 + i"), 2).join("\n")}
     const oy = ${m} * ty, ox = ${m} * tx;

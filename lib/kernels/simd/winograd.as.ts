@@ -12452,7 +12452,6 @@ export function outputTransformPoolCodes6(
  * bsum[c] (C float64, 8-byte aligned) +=
  * the gradient each window passes. Windows past OH x OW pass nothing.
  * `zero` must point at C (at least 4) zeros (floats and codes alike).
- * A tile's windows are summed in float32, then added in float64.
  */
 export function dyPoolTransform6(
   dyp: usize,
@@ -12547,6 +12546,8 @@ export function dyPoolTransform6(
   const kc4 = i32x4.splat(4 + opaqueI);
   const fzero = f32x4.splat(0);
   const C4 = C & ~3;
+  let blo = f64x2.splat(0), bhi = blo;
+  let bs: f64 = 0;
   for (let i = 0; i < count; i++) {
     const tt = t0 + i;
     const n = tt / tilesPerImage;
@@ -12640,7 +12641,11 @@ export function dyPoolTransform6(
       const e10 = v128.and(g00, i32x4.eq(k00, kc2));
       const e11 = v128.and(g00, i32x4.eq(k00, kc3));
       const h00 = v128.and(g00, i32x4.lt_s(k00, kc4));
-      let bt = h00;
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h00));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h00, h00, 2, 3, 0, 1)),
+      );
       const g01 = f32x4.add(
         f32x4.mul(v128.load(p01 + cb), v128.load(m01p + cb)),
         fzero,
@@ -12651,7 +12656,11 @@ export function dyPoolTransform6(
       const e12 = v128.and(g01, i32x4.eq(k01, kc2));
       const e13 = v128.and(g01, i32x4.eq(k01, kc3));
       const h01 = v128.and(g01, i32x4.lt_s(k01, kc4));
-      bt = f32x4.add(bt, h01);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h01));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h01, h01, 2, 3, 0, 1)),
+      );
       const g02 = f32x4.add(
         f32x4.mul(v128.load(p02 + cb), v128.load(m02p + cb)),
         fzero,
@@ -12662,7 +12671,11 @@ export function dyPoolTransform6(
       const e14 = v128.and(g02, i32x4.eq(k02, kc2));
       const e15 = v128.and(g02, i32x4.eq(k02, kc3));
       const h02 = v128.and(g02, i32x4.lt_s(k02, kc4));
-      bt = f32x4.add(bt, h02);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h02));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h02, h02, 2, 3, 0, 1)),
+      );
       const g10 = f32x4.add(
         f32x4.mul(v128.load(p10 + cb), v128.load(m10p + cb)),
         fzero,
@@ -12673,7 +12686,11 @@ export function dyPoolTransform6(
       const e30 = v128.and(g10, i32x4.eq(k10, kc2));
       const e31 = v128.and(g10, i32x4.eq(k10, kc3));
       const h10 = v128.and(g10, i32x4.lt_s(k10, kc4));
-      bt = f32x4.add(bt, h10);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h10));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h10, h10, 2, 3, 0, 1)),
+      );
       const g11 = f32x4.add(
         f32x4.mul(v128.load(p11 + cb), v128.load(m11p + cb)),
         fzero,
@@ -12684,7 +12701,11 @@ export function dyPoolTransform6(
       const e32 = v128.and(g11, i32x4.eq(k11, kc2));
       const e33 = v128.and(g11, i32x4.eq(k11, kc3));
       const h11 = v128.and(g11, i32x4.lt_s(k11, kc4));
-      bt = f32x4.add(bt, h11);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h11));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h11, h11, 2, 3, 0, 1)),
+      );
       const g12 = f32x4.add(
         f32x4.mul(v128.load(p12 + cb), v128.load(m12p + cb)),
         fzero,
@@ -12695,7 +12716,11 @@ export function dyPoolTransform6(
       const e34 = v128.and(g12, i32x4.eq(k12, kc2));
       const e35 = v128.and(g12, i32x4.eq(k12, kc3));
       const h12 = v128.and(g12, i32x4.lt_s(k12, kc4));
-      bt = f32x4.add(bt, h12);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h12));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h12, h12, 2, 3, 0, 1)),
+      );
       const g20 = f32x4.add(
         f32x4.mul(v128.load(p20 + cb), v128.load(m20p + cb)),
         fzero,
@@ -12706,7 +12731,11 @@ export function dyPoolTransform6(
       const e50 = v128.and(g20, i32x4.eq(k20, kc2));
       const e51 = v128.and(g20, i32x4.eq(k20, kc3));
       const h20 = v128.and(g20, i32x4.lt_s(k20, kc4));
-      bt = f32x4.add(bt, h20);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h20));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h20, h20, 2, 3, 0, 1)),
+      );
       const g21 = f32x4.add(
         f32x4.mul(v128.load(p21 + cb), v128.load(m21p + cb)),
         fzero,
@@ -12717,7 +12746,11 @@ export function dyPoolTransform6(
       const e52 = v128.and(g21, i32x4.eq(k21, kc2));
       const e53 = v128.and(g21, i32x4.eq(k21, kc3));
       const h21 = v128.and(g21, i32x4.lt_s(k21, kc4));
-      bt = f32x4.add(bt, h21);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h21));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h21, h21, 2, 3, 0, 1)),
+      );
       const g22 = f32x4.add(
         f32x4.mul(v128.load(p22 + cb), v128.load(m22p + cb)),
         fzero,
@@ -12728,7 +12761,11 @@ export function dyPoolTransform6(
       const e54 = v128.and(g22, i32x4.eq(k22, kc2));
       const e55 = v128.and(g22, i32x4.eq(k22, kc3));
       const h22 = v128.and(g22, i32x4.lt_s(k22, kc4));
-      bt = f32x4.add(bt, h22);
+      blo = f64x2.add(blo, f64x2.promote_low_f32x4(h22));
+      bhi = f64x2.add(
+        bhi,
+        f64x2.promote_low_f32x4(i32x4.shuffle(h22, h22, 2, 3, 0, 1)),
+      );
       const q = o + cb;
       const Dt00 = e00;
       const Dt10e = f32x4.add(f32x4.add(e00, e20), e40);
@@ -13215,13 +13252,10 @@ export function dyPoolTransform6(
       const D77 = Dt75;
       v128.store(P63 + q, D77);
       const bq = bsum + (cb << 1);
-      const bhi = i32x4.shuffle(bt, bt, 2, 3, 0, 1);
-      v128.store(bq, f64x2.add(v128.load(bq), f64x2.promote_low_f32x4(bt)));
-      v128.store(
-        bq,
-        f64x2.add(v128.load(bq, 16), f64x2.promote_low_f32x4(bhi)),
-        16,
-      );
+      v128.store(bq, f64x2.add(v128.load(bq), blo));
+      v128.store(bq, f64x2.add(v128.load(bq, 16), bhi), 16);
+      blo = f64x2.splat(0);
+      bhi = blo;
       c += 4;
     }
     while (c < C) {
@@ -13232,72 +13266,63 @@ export function dyPoolTransform6(
       const e01: f32 = k00 == 1 ? g00 : 0;
       const e10: f32 = k00 == 2 ? g00 : 0;
       const e11: f32 = k00 == 3 ? g00 : 0;
-      let bt: f32 = 0;
-      if (k00 < 4) bt += g00;
+      if (k00 < 4) bs += <f64> g00;
       const g01 = load<f32>(p01 + cb) * load<f32>(m01p + cb) + <f32> 0;
       const k01 = load<i32>(k01p + cb);
       const e02: f32 = k01 == 0 ? g01 : 0;
       const e03: f32 = k01 == 1 ? g01 : 0;
       const e12: f32 = k01 == 2 ? g01 : 0;
       const e13: f32 = k01 == 3 ? g01 : 0;
-
-      if (k01 < 4) bt += g01;
+      if (k01 < 4) bs += <f64> g01;
       const g02 = load<f32>(p02 + cb) * load<f32>(m02p + cb) + <f32> 0;
       const k02 = load<i32>(k02p + cb);
       const e04: f32 = k02 == 0 ? g02 : 0;
       const e05: f32 = k02 == 1 ? g02 : 0;
       const e14: f32 = k02 == 2 ? g02 : 0;
       const e15: f32 = k02 == 3 ? g02 : 0;
-
-      if (k02 < 4) bt += g02;
+      if (k02 < 4) bs += <f64> g02;
       const g10 = load<f32>(p10 + cb) * load<f32>(m10p + cb) + <f32> 0;
       const k10 = load<i32>(k10p + cb);
       const e20: f32 = k10 == 0 ? g10 : 0;
       const e21: f32 = k10 == 1 ? g10 : 0;
       const e30: f32 = k10 == 2 ? g10 : 0;
       const e31: f32 = k10 == 3 ? g10 : 0;
-
-      if (k10 < 4) bt += g10;
+      if (k10 < 4) bs += <f64> g10;
       const g11 = load<f32>(p11 + cb) * load<f32>(m11p + cb) + <f32> 0;
       const k11 = load<i32>(k11p + cb);
       const e22: f32 = k11 == 0 ? g11 : 0;
       const e23: f32 = k11 == 1 ? g11 : 0;
       const e32: f32 = k11 == 2 ? g11 : 0;
       const e33: f32 = k11 == 3 ? g11 : 0;
-
-      if (k11 < 4) bt += g11;
+      if (k11 < 4) bs += <f64> g11;
       const g12 = load<f32>(p12 + cb) * load<f32>(m12p + cb) + <f32> 0;
       const k12 = load<i32>(k12p + cb);
       const e24: f32 = k12 == 0 ? g12 : 0;
       const e25: f32 = k12 == 1 ? g12 : 0;
       const e34: f32 = k12 == 2 ? g12 : 0;
       const e35: f32 = k12 == 3 ? g12 : 0;
-
-      if (k12 < 4) bt += g12;
+      if (k12 < 4) bs += <f64> g12;
       const g20 = load<f32>(p20 + cb) * load<f32>(m20p + cb) + <f32> 0;
       const k20 = load<i32>(k20p + cb);
       const e40: f32 = k20 == 0 ? g20 : 0;
       const e41: f32 = k20 == 1 ? g20 : 0;
       const e50: f32 = k20 == 2 ? g20 : 0;
       const e51: f32 = k20 == 3 ? g20 : 0;
-
-      if (k20 < 4) bt += g20;
+      if (k20 < 4) bs += <f64> g20;
       const g21 = load<f32>(p21 + cb) * load<f32>(m21p + cb) + <f32> 0;
       const k21 = load<i32>(k21p + cb);
       const e42: f32 = k21 == 0 ? g21 : 0;
       const e43: f32 = k21 == 1 ? g21 : 0;
       const e52: f32 = k21 == 2 ? g21 : 0;
       const e53: f32 = k21 == 3 ? g21 : 0;
-
-      if (k21 < 4) bt += g21;
+      if (k21 < 4) bs += <f64> g21;
       const g22 = load<f32>(p22 + cb) * load<f32>(m22p + cb) + <f32> 0;
       const k22 = load<i32>(k22p + cb);
       const e44: f32 = k22 == 0 ? g22 : 0;
       const e45: f32 = k22 == 1 ? g22 : 0;
       const e54: f32 = k22 == 2 ? g22 : 0;
       const e55: f32 = k22 == 3 ? g22 : 0;
-
-      if (k22 < 4) bt += g22;
+      if (k22 < 4) bs += <f64> g22;
       const q = o + cb;
       const Dt00 = e00;
       const Dt10e = (e00 + e20) + e40;
@@ -13588,7 +13613,8 @@ export function dyPoolTransform6(
       const D77 = Dt75;
       store<f32>(P63 + q, D77);
       const bq = bsum + (cb << 1);
-      store<f64>(bq, load<f64>(bq) + <f64> bt);
+      store<f64>(bq, load<f64>(bq) + bs);
+      bs = 0;
       c++;
     }
   }
