@@ -230,7 +230,8 @@ export interface StepRunner {
   ): Promise<{ loss: number; acc: number }>;
   /**
    * Brings what the runner keeps outside the model (the optimizer state of
-   * threads) back into `model.optimizer`, before it is saved or read.
+   * threads, the last update's weights) back into `model.optimizer` and the
+   * model, before either is saved or read.
    */
   sync?(): void;
   /** Frees what the runner holds (worker threads), after a last `sync`. */

@@ -7,7 +7,9 @@
  * one thread. A share left empty (a batch smaller than the threads) adds
  * nothing. Each step is therefore the same algorithm as on one thread:
  * dropout masks are keyed by sample, so the result differs from a one-thread
- * run only by float rounding. This flat update supports Keras's Adadelta,
+ * run only by float rounding. This thread loads the updated weights into its
+ * model at the next step, once the workers have their requests (or at
+ * `sync`, `evaluate`, `dispose`). This flat update supports Keras's Adadelta,
  * SGD and Adam (`flat_update.ts`); a model compiled with another optimizer
  * gets the summed gradients applied by that optimizer on this thread, a
  * slower step, and a one-line warning says so.
@@ -16,7 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { shareSplit, type Split } from "../data.ts";
-import { flatOrder, flatSizes, writeFlat } from "./flat_weights.ts";
+import { flatOrder, flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
 import {
   applyGradients,
   gradientsInto,
@@ -135,7 +137,16 @@ export async function parallelRunner(
   // The optimizer's iterations so far (Adam's bias correction counts them).
   let iterations = optimizer.iterations;
   let unsynced = 0;
+  // This thread's model lags the shared weights by the last update: loaded
+  // at the next step after the workers' requests go out (so that they start
+  // sooner), or before anything else reads the model.
+  let stale = false;
+  const refresh = () => {
+    if (stale) readFlat(model, pool.weights);
+    stale = false;
+  };
   const sync = () => {
+    refresh();
     if (rule && unsynced > 0) {
       importFlatState(optimizer, rule, trainable, state, unsynced);
       unsynced = 0;
@@ -155,6 +166,7 @@ export async function parallelRunner(
       );
       let own;
       try {
+        refresh();
         own = gradientsInto(
           model,
           memory.train,
@@ -183,7 +195,8 @@ export async function parallelRunner(
           thread: 0,
         });
         await Promise.all(updates);
-        pool.updated();
+        pool.published(); // the workers reload; this thread at its next step
+        stale = true;
         unsynced++;
       } else {
         const sum = new Float32Array(n);
@@ -205,6 +218,7 @@ export async function parallelRunner(
       return { loss, correct };
     },
     async evaluate(split, beforeBatch) {
+      refresh();
       const { loss, correct } = await pool.forward(split, {
         start: 0,
         count: split.count,

@@ -13,7 +13,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { shareSplit, type Split } from "../data.ts";
 import { BackendError, checkWholeNumber } from "../errors.ts";
-import { flatSizes, readFlat, writeFlat } from "./flat_weights.ts";
+import { flatSizes, writeFlat } from "./flat_weights.ts";
 import {
   type ForwardOptions,
   forwardRange,
@@ -222,17 +222,11 @@ export class WorkerPool {
     this.#version++;
   }
 
-  /** Marks the shared weights as changed (written by the caller). */
-  published(): void {
-    this.#version++;
-  }
-
   /**
-   * Marks the shared weights as changed in place (by slices of an update on
-   * every thread) and loads them into this thread's model.
+   * Marks the shared weights as changed (written by the caller, or in place
+   * by an update's slices): each worker reloads them at its next job.
    */
-  updated(): void {
-    readFlat(this.model, this.weights);
+  published(): void {
     this.#version++;
   }
 

@@ -2,7 +2,8 @@
  * Checks which path training takes for the optimizer `buildModel` is given:
  * the flat update for every optimizer it supports (here Adam, on one and two
  * threads, against tfjs's own Adam), and a one-line warning, once, when the
- * optimizer leaves it.
+ * optimizer leaves it; small batches, errors, and this thread's lazy load of
+ * each update (evaluate and sync see it).
  */
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -149,5 +150,35 @@ Deno.test("parallelRunner: a worker's error rejects the step with a BackendError
     assertStringIncludes(err.message, "sample id 60001");
   } finally {
     runner.dispose();
+  }
+});
+
+Deno.test("parallelRunner: this thread loads each update lazily, yet evaluate and sync see it (as tfjs's own optimizer after the same steps)", async () => {
+  const ref = buildModel({ seed: 5 });
+  const flat = buildModel({ seed: 5 });
+  const local = localRunner(ref, mnist.train);
+  const two = await parallelRunner(flat, mnist.train, { threads: 2 });
+  try {
+    const keys = { seed: 5, epoch: 0 };
+    for (let s = 0; s < 2; s++) {
+      const ids = Uint32Array.from({ length: 64 }, (_, i) => 64 * s + 3 * i);
+      await local.step(ids, keys);
+      await two.step(ids, keys);
+      const want = await local.evaluate!(quick.test);
+      const got = await two.evaluate!(quick.test);
+      assert(Math.abs(want.loss - got.loss) < 1e-4, `step ${s}: evaluate`);
+    }
+    // A step, then sync alone.
+    const ids = Uint32Array.from({ length: 64 }, (_, i) => 7 * i);
+    await local.step(ids, keys);
+    await two.step(ids, keys);
+    two.sync!();
+    const maxDiff = maxWeightDiff(weightsOf(ref), weightsOf(flat));
+    // One update missed would differ by about 2.6e-3.
+    assert(maxDiff < 1e-4, `after sync: max |Δw| = ${maxDiff}`);
+  } finally {
+    two.dispose();
+    ref.dispose();
+    flat.dispose();
   }
 });
