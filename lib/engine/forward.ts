@@ -275,3 +275,99 @@ export async function forwardRangeAsync(
   }
   return result;
 }
+
+/**
+ * The shared state of one forward pass split over threads by chunks that
+ * each thread claims in turn ({@linkcode runClaims}): a slower thread (a
+ * busier core) takes fewer, and the results do not depend on who took
+ * which.
+ */
+export interface ForwardClaims {
+  /** `[0]`: the next chunk to claim; `[1]`: samples done. */
+  counters: Int32Array;
+  /** Samples per chunk. */
+  chunk: number;
+  /** Each chunk's summed loss (`"evaluate"` mode). */
+  loss: Float64Array;
+  /** Each chunk's hits (`"evaluate"` mode). */
+  correct: Int32Array;
+  /** Each sample's class (`"classes"` mode; empty otherwise). */
+  classes: Int32Array;
+}
+
+/**
+ * Shared memory for a pass of `options` in chunks of `chunk` samples
+ * (default one batch).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { forwardClaims } from "./forward.ts";
+ * const claims = forwardClaims({ start: 0, count: 300, mode: "classes" }, 128);
+ * assertEquals([claims.loss.length, claims.classes.length], [3, 300]);
+ * ```
+ */
+export function forwardClaims(
+  options: ForwardOptions,
+  chunk = options.batchSize ?? FORWARD_BATCH,
+): ForwardClaims {
+  const chunks = Math.ceil(options.count / chunk);
+  const samples = options.mode === "classes" ? options.count : 0;
+  const buffer = new SharedArrayBuffer(8 + 12 * chunks + 4 * samples);
+  return {
+    counters: new Int32Array(buffer, 0, 2),
+    chunk,
+    loss: new Float64Array(buffer, 8, chunks),
+    correct: new Int32Array(buffer, 8 + 8 * chunks, chunks),
+    classes: new Int32Array(buffer, 8 + 12 * chunks, samples),
+  };
+}
+
+/**
+ * Claims chunks of `claims` until none is left and runs each
+ * ({@linkcode forwardRange}), writing its results into `claims`.
+ * `beforeBatch(done)` runs before each chunk with the samples every thread
+ * finished so far; when it or the pass throws, no thread claims another
+ * chunk.
+ */
+export function runClaims(
+  model: tf.LayersModel,
+  split: Split,
+  options: ForwardOptions,
+  claims: ForwardClaims,
+  beforeBatch?: (done: number) => void,
+): void {
+  const chunks = claims.loss.length;
+  try {
+    for (;;) {
+      const k = Atomics.add(claims.counters, 0, 1);
+      if (k >= chunks) return;
+      beforeBatch?.(Atomics.load(claims.counters, 1));
+      const at = k * claims.chunk;
+      const count = Math.min(claims.chunk, options.count - at);
+      const r = forwardRange(model, split, {
+        ...options,
+        start: options.start + at,
+        count,
+      });
+      claims.loss[k] = r.loss;
+      claims.correct[k] = r.correct;
+      if (r.classes.length > 0) claims.classes.set(r.classes, at);
+      Atomics.add(claims.counters, 1, count);
+    }
+  } catch (error) {
+    // Stopped or failed: no thread claims another chunk.
+    Atomics.store(claims.counters, 0, chunks);
+    throw error;
+  }
+}
+
+/** The results of a pass by claims, its chunks' sums added in order. */
+export function claimedResult(claims: ForwardClaims): ForwardResult {
+  let loss = 0, correct = 0;
+  for (let k = 0; k < claims.loss.length; k++) {
+    loss += claims.loss[k];
+    correct += claims.correct[k];
+  }
+  return { loss, correct, classes: claims.classes.slice() };
+}

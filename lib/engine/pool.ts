@@ -15,9 +15,12 @@ import { shareSplit, type Split } from "../data.ts";
 import { BackendError, checkWholeNumber } from "../errors.ts";
 import { flatSizes, writeFlat } from "./flat_weights.ts";
 import {
+  claimedResult,
+  type ForwardClaims,
+  forwardClaims,
   type ForwardOptions,
-  forwardRange,
   type ForwardResult,
+  runClaims,
 } from "./forward.ts";
 import type { FlatRule } from "./flat_update.ts";
 import { type FlatMemory, flatViews } from "./flat_memory.ts";
@@ -59,14 +62,19 @@ export type PoolRequest =
     from: number;
     to: number;
   }
-  | ({ type: "forward"; split: Split; version: number } & ForwardOptions);
+  | ({
+    type: "forward";
+    split: Split;
+    version: number;
+    claims: ForwardClaims;
+  } & ForwardOptions);
 
 /** A pool worker's answer. */
 export type PoolReply =
   | { type: "ready" }
   | { type: "step"; loss: number; correct: number }
   | { type: "update" }
-  | ({ type: "forward" } & ForwardResult)
+  | { type: "forward" }
   | { type: "error"; message: string };
 
 /** Options of {@linkcode WorkerPool.create}. */
@@ -239,11 +247,13 @@ export class WorkerPool {
   }
 
   /**
-   * The forward pass over samples `start .. start+count` of `split`, split
-   * over every thread: summed loss and hits, or the classes in order.
-   * `beforeBatch` runs before each batch of this thread's share; when it
-   * throws, the call rejects with its error (dispose the pool then: its
-   * workers may still be busy).
+   * The forward pass over samples `start .. start+count` of `split` on every
+   * thread, each claiming a batch at a time until none is left (a thread on
+   * a busier core takes fewer; the results do not depend on who took which):
+   * summed loss and hits, or the classes in order. `beforeBatch(done)` runs
+   * before each batch of this thread, with the samples all threads finished;
+   * when it throws, no thread starts another batch and the call rejects with
+   * its error.
    */
   async forward(
     split: Split,
@@ -251,53 +261,29 @@ export class WorkerPool {
     beforeBatch?: (done: number) => void,
   ): Promise<ForwardResult> {
     const shared = shareSplit(split);
-    const parts = shares(options.count, this.threads)
-      .map(([a, b]) => [options.start + a, b - a]);
-    const replies = this.#workers.map((w, k) => {
-      const [start, count] = parts[k + 1];
-      return count === 0 ? Promise.resolve(empty()) : w.request<"forward">({
+    const claims = forwardClaims(options);
+    const replies = this.#workers.map((w) =>
+      w.request<"forward">({
         type: "forward",
         split: shared,
         version: this.#version,
+        claims,
         ...options,
-        start,
-        count,
-      });
-    });
-    let own: ForwardResult;
+      })
+    );
     try {
-      own = parts[0][1] === 0 ? empty() : forwardRange(this.model, shared, {
-        ...options,
-        start: parts[0][0],
-        count: parts[0][1],
-      }, beforeBatch);
+      runClaims(this.model, shared, options, claims, beforeBatch);
     } catch (e) {
       // Stopped: the workers' replies are no longer awaited.
       for (const reply of replies) reply.catch(() => {});
       throw e;
     }
-    const all = [own, ...await Promise.all(replies)];
-    const classes = new Int32Array(
-      options.mode === "classes" ? options.count : 0,
-    );
-    let at = 0;
-    for (const r of all) {
-      classes.set(r.classes, at);
-      at += r.classes.length;
-    }
-    return {
-      loss: all.reduce((s, r) => s + r.loss, 0),
-      correct: all.reduce((s, r) => s + r.correct, 0),
-      classes,
-    };
+    await Promise.all(replies);
+    return claimedResult(claims);
   }
 
   /** Stops the workers. */
   dispose(): void {
     this.#workers.forEach((w) => w.worker.terminate());
   }
-}
-
-function empty(): ForwardResult {
-  return { loss: 0, correct: 0, classes: new Int32Array(0) };
 }

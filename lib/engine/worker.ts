@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { readFlat } from "./flat_weights.ts";
 import { flatViews } from "./flat_memory.ts";
-import { forwardRange } from "./forward.ts";
+import { runClaims } from "./forward.ts";
 import { gradientsInto } from "./gradients.ts";
 import { flatUpdate } from "./flat_update.ts";
 import type { PoolReply, PoolRequest, TrainingMemory } from "./pool.ts";
@@ -68,10 +68,8 @@ async function handle(message: PoolRequest): Promise<PoolReply> {
     }
     case "forward": {
       load(message.version);
-      return {
-        type: "forward",
-        ...forwardRange(model, message.split, message),
-      };
+      runClaims(model, message.split, message, message.claims);
+      return { type: "forward" };
     }
   }
 }

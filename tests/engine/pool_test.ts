@@ -1,11 +1,12 @@
 /**
  * Checks the worker pool: forward passes on every thread give one thread's
- * answers, data and weights go through shared memory, and data-parallel
+ * answers whoever claims which batch, data and weights go through shared
+ * memory, and data-parallel
  * training with an optimizer the flat update does not support still gives
  * one thread's weights.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   buildModel,
   evaluate,
@@ -19,7 +20,12 @@ import {
   readFlat,
   writeFlat,
 } from "../../lib/engine/flat_weights.ts";
-import { forwardRange } from "../../lib/engine/forward.ts";
+import {
+  claimedResult,
+  forwardClaims,
+  forwardRange,
+  runClaims,
+} from "../../lib/engine/forward.ts";
 import { shares, WorkerPool } from "../../lib/engine/pool.ts";
 import {
   maxWeightDiff,
@@ -109,6 +115,41 @@ Deno.test("WorkerPool: two and three threads classify and evaluate as one thread
       pool.dispose();
     }
   }
+});
+
+Deno.test("runClaims: a thread claims the batches the others leave; the results do not depend on who ran which; a stop ends every thread's claims", async () => {
+  const { model } = await trainedModel();
+  for (const mode of ["classes", "evaluate"] as const) {
+    const options = { start: 5, count: 300, batchSize: 64, mode };
+    const want = forwardRange(model, mnist.test, options);
+    // Two "threads" on one: the first, before its first batch, lets a
+    // second claim all the others.
+    const claims = forwardClaims(options);
+    let firstRan = 0, secondRan = 0;
+    runClaims(model, mnist.test, options, claims, () => {
+      if (firstRan++ > 0) return;
+      runClaims(model, mnist.test, options, claims, () => secondRan++);
+    });
+    assertEquals([firstRan, secondRan], [1, 4], mode);
+    const got = claimedResult(claims);
+    assertEquals(got.classes, want.classes, mode);
+    assertEquals(got.correct, want.correct, mode);
+    assert(Math.abs(got.loss - want.loss) < 1e-4 * options.count, mode);
+  }
+  // A stop on the first thread: the second claims nothing more.
+  const options = { start: 0, count: 512, mode: "classes" as const };
+  const claims = forwardClaims(options);
+  let other = 0;
+  assertThrows(
+    () =>
+      runClaims(model, mnist.test, options, claims, (done) => {
+        if (done > 0) throw new Error("stop");
+      }),
+    Error,
+    "stop",
+  );
+  runClaims(model, mnist.test, options, claims, () => other++);
+  assertEquals(other, 0);
 });
 
 Deno.test("predictClasses and evaluate on two threads or a pool agree with one thread", async () => {
