@@ -265,6 +265,29 @@ function indent(lines: string[], depth: number): string[] {
 }
 
 /**
+ * A tile's channel loops, closing the loop over tiles and the function: `o`,
+ * the tile's offset in each plane (bytes, `step` its multiple of i), then
+ * `body` for each group of four channels (`vector` ops) and each channel of
+ * the tail (scalar ops).
+ */
+function channelLoops(
+  vector: Ops,
+  body: (ops: Ops, step: string) => string[],
+  step = "pixBytes",
+): string {
+  return `    const o = <usize> i * ${step};
+    let c = 0;
+    while (c < C4) {
+${indent(body(vector, "c += 4;"), 3).join("\n")}
+    }
+    while (c < C) {
+${indent(body(SCALAR, "c++;"), 3).join("\n")}
+    }
+  }
+}`;
+}
+
+/**
  * The loop over a chunk's tiles of a transform that reads each tile's a×a
  * input patch (or adds into it): tile coordinates, the pointers p{r}{c} of
  * the patch's points in `image` ([N, H, W, C]), or `outside` for points past
@@ -310,16 +333,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * pixBytes;
-    let c = 0;
-    while (c < C4) {
-${indent(body(vector, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}`;
+${channelLoops(vector, body)}`;
 }
 
 /**
@@ -605,16 +619,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * ${outer ? "4" : "pixBytes"};
-    let c = 0;
-    while (c < C4) {
-${indent(body(SIMD_HOISTED, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}
+${channelLoops(SIMD_HOISTED, body, outer ? "4" : "pixBytes")}
 `);
 }
 
@@ -812,16 +817,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * pixBytes;
-    let c = 0;
-    while (c < C4) {
-${indent(body(SIMD, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}
+${channelLoops(SIMD, body)}
 `);
 }
 
@@ -897,16 +893,7 @@ ${
       2,
     ).join("\n")
   }
-    const o = <usize> i * pixBytes;
-    let c = 0;
-    while (c < C4) {
-${indent(body(SIMD, "c += 4;"), 3).join("\n")}
-    }
-    while (c < C) {
-${indent(body(SCALAR, "c++;"), 3).join("\n")}
-    }
-  }
-}
+${channelLoops(SIMD, body)}
 `);
 }
 
