@@ -83,6 +83,16 @@ function padsOf(pad: "valid" | "same"): Pads {
   return { top: p, bottom: p, left: p, right: p };
 }
 
+/** The 2×2-pooled output shape of a 3x3 convolution padded `pad`. */
+function pooledShape(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pad: "valid" | "same",
+): number[] {
+  const [n, h, w] = xShape, p = pad === "same" ? 2 : 0;
+  return [n, (h + p - 2) >> 1, (w + p - 2) >> 1, filterShape[3]];
+}
+
 function convAttrs(pad: "valid" | "same"): tf.NamedAttrMap {
   return { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1] };
 }
@@ -130,23 +140,17 @@ function register(): boolean {
     kernelName: CONV_POOL_CODES,
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, filter, bias, mask } = inputs as Record<
-        string,
-        tf.TensorInfo | undefined
-      > as Record<"x" | "filter" | "bias", tf.TensorInfo> & {
-        mask?: tf.TensorInfo;
-      };
+      const { x, filter, bias, mask } = inputs as
+        & Record<"x" | "filter" | "bias", tf.TensorInfo>
+        & { mask?: tf.TensorInfo };
       const wasm = backend as BackendWasm;
-      const [n, h, w] = x.shape;
-      const pads = padsOf((attrs as unknown as ConvAttrs).pad);
-      const oh = h + pads.top + pads.bottom - 2;
-      const ow = w + pads.left + pads.right - 2;
+      const { pad } = attrs as unknown as ConvAttrs;
       const codes = wasm.makeOutput(
-        [n, oh >> 1, ow >> 1, filter.shape[3]],
+        pooledShape(x.shape, filter.shape, pad),
         "int32",
       );
       try {
-        const pooled = winogradConv3x3(wasm, x, filter, pads, {
+        const pooled = winogradConv3x3(wasm, x, filter, padsOf(pad), {
           bias,
           relu: true,
           pool: true,
@@ -595,14 +599,9 @@ export function applyTraining(
     if (pool && dropout && onCodes(x.shape, filter.shape, pad)) {
       // The keyed dropout after the pool, in the op: its mask (none at
       // inference, or at rate 0) on the pooled output and its gradient.
-      const [n, h, w] = x.shape, p = pad === "same" ? 2 : 0;
-      const shape: number[] = [
-        n,
-        (h + p - 2) >> 1,
-        (w + p - 2) >> 1,
-        filter.shape[3] as number,
-      ];
-      const mask = kwargs.training ? layerMask(model, dropout, shape) : null;
+      const mask = kwargs.training
+        ? layerMask(model, dropout, pooledShape(x.shape, filter.shape, pad))
+        : null;
       if (mask !== undefined) {
         x = convPoolCodes(x, filter, bias, pad, mask ?? undefined);
         mask?.dispose();

@@ -549,8 +549,8 @@ export function winogradConv3x3(
     const base = align(heapIndex(backend, planeBuf) << 2, 64);
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
-    // Zeros past the input's edges, then six rows of V packed for the
-    // products.
+    // Zeros past the input's edges, six rows of V packed for the products,
+    // then cout ones (the codes' kernel's mask where there is none).
     const width = Math.max(4, cin, cout);
     zero = backend.makeOutput([width + 8 * cin + cout], "float32");
     backend.typedArrayFromHeap(zero).fill(0).fill(1, width + 8 * cin);
@@ -1059,8 +1059,8 @@ function backward(
           (set - 1) * planes * cStride + k * cStride;
       }
     }
-    // Zeros past the inputs' edges, a sink for dx's points past its, then
-    // six rows of D packed for the input gradient's products.
+    // Zeros past the inputs' edges, a sink for dx's points past its, six
+    // rows of D packed for the input gradient's products, then cout ones.
     const width = Math.max(4, cin, cout);
     scratch = backend.makeOutput([2 * width + 9 * cout], "float32");
     backend.typedArrayFromHeap(scratch).fill(0).fill(1, 2 * width + 8 * cout);
