@@ -1,8 +1,9 @@
 /**
  * `Conv2D` and `FusedConv2D` for the wasm backend: 3x3 stride-1 convolutions
- * with many channels (the tutorial's second layer) run as Winograd
- * F(2x2,3x3), with 2.25x fewer multiplications than the stock XNNPACK
- * convolution; everything else runs on the stock kernels.
+ * of one input channel (the tutorial's first layer) run on a direct kernel
+ * ({@link directConv3x3}); with many channels (the second) as Winograd,
+ * with fewer multiplications than the stock XNNPACK convolution; everything
+ * else runs on the stock kernels.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import {
   winogradConv3x3,
   winogradForwardProfitable,
 } from "./winograd.ts";
+import { canDirectConv, directConv3x3 } from "./direct_conv.ts";
 import { simdAvailable } from "./simd/simd.ts";
 import {
   copyRun,
@@ -50,6 +52,29 @@ export function useWinograd(
     pads,
     attrs.dataFormat ?? "NHWC",
   ) && winogradForwardProfitable(filter.shape) && simdAvailable(backend);
+}
+
+/**
+ * Whether a convolution is routed to the direct kernel of one input channel
+ * ({@link directConv3x3}): float32, stride 1, dilation 1, NHWC, a 3x3
+ * filter from one channel to a multiple of 8, and the SIMD module loads.
+ */
+export function useDirect(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: {
+    strides?: number | number[];
+    dilations?: number | number[];
+    dataFormat?: string;
+  } = {},
+): boolean {
+  const ones = (v: number | number[] | undefined) =>
+    v === undefined || [v].flat().every((n) => n === 1);
+  return x.dtype === "float32" && filter.dtype === "float32" &&
+    ones(attrs.strides) && ones(attrs.dilations) &&
+    (attrs.dataFormat ?? "NHWC") === "NHWC" &&
+    canDirectConv(x.shape, filter.shape) && simdAvailable(backend);
 }
 
 /**
@@ -158,8 +183,10 @@ export function makeConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       filter: tf.TensorInfo;
     };
     const { pads, attrs, info } = padsOf(args);
-    const y = x.dtype !== "float32" ||
-        !useWinograd(args.backend, x, filter, pads, attrs)
+    const y = useDirect(args.backend, x, filter, attrs)
+      ? directConv3x3(args.backend, x, filter, pads)
+      : x.dtype !== "float32" ||
+          !useWinograd(args.backend, x, filter, pads, attrs)
       ? stock(withExplicitPads(args, pads))
       : winogradConv3x3(args.backend, x, filter, pads);
     return toDeclaredShape(args.backend, y, info);
@@ -169,7 +196,8 @@ export function makeConv2D(stock: WasmKernelFunc): WasmKernelFunc {
 /**
  * Makes the `FusedConv2D` kernel function (convolution, bias, activation, as
  * tfjs-layers runs `Conv2D` layers at inference) around the stock one: the
- * Winograd convolution with its bias and relu applied as the output
+ * direct convolution of one input channel, or the Winograd convolution,
+ * with its bias and relu applied as the output
  * transform stores each value (or the backend's `Add` and `Relu` for a bias
  * of another shape), for no activation or relu; the stock kernel for
  * anything else.
@@ -182,6 +210,22 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
     >;
     const { activation } = args.attrs as unknown as tf.FusedConv2DAttrs;
     const { pads, attrs, info } = padsOf(args);
+    const channels = filter!.shape[3];
+    const biasFits = bias === undefined ||
+      (bias.dtype === "float32" && tf.util.arraysEqual(bias.shape, [channels]));
+    const fusable = preluActivationWeights === undefined &&
+      (activation === undefined || activation === "linear" ||
+        activation === "relu");
+    if (fusable && biasFits && useDirect(args.backend, x!, filter!, attrs)) {
+      return toDeclaredShape(
+        args.backend,
+        directConv3x3(args.backend, x!, filter!, pads, {
+          bias,
+          relu: activation === "relu",
+        }),
+        info,
+      );
+    }
     if (
       x!.dtype !== "float32" || preluActivationWeights !== undefined ||
       !(activation === undefined || activation === "linear" ||
@@ -195,11 +239,7 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       );
     }
     const backend = args.backend;
-    const channels = filter!.shape[3];
-    if (
-      bias === undefined ||
-      (bias.dtype === "float32" && tf.util.arraysEqual(bias.shape, [channels]))
-    ) {
+    if (biasFits) {
       // Bias and ReLU as the output transform stores each value.
       return toDeclaredShape(
         backend,
@@ -244,8 +284,9 @@ export const CONV_RELU_POOL = "MnistCnnConv2DReluPool";
  * attribute `pad` ("valid" or "same", stride 1, NHWC): the pooled
  * activation [N, ⌊OH/2⌋, ⌊OW/2⌋, Cout]. Where the convolution runs as
  * Winograd, the pool runs in its output transform (conv2's 18.9 MB output
- * per 128 images is never stored); otherwise `FusedConv2D` then `MaxPool`.
- * Either way the same bits as the two kernels.
+ * per 128 images is never stored); otherwise (the direct convolution of one
+ * channel included) `FusedConv2D` then `MaxPool`. Either way the same bits
+ * as the two kernels.
  */
 function conv2DReluPool(args: KernelArgs): tf.TensorInfo {
   const { x, filter, bias } = args.inputs as Record<string, tf.TensorInfo>;
@@ -271,6 +312,7 @@ function conv2DReluPool(args: KernelArgs): tf.TensorInfo {
     info.outHeight >= 2 && info.outWidth >= 2 &&
     h + pads.top + pads.bottom - 2 === info.outHeight &&
     w + pads.left + pads.right - 2 === info.outWidth &&
+    !useDirect(backend, x, filter, attrs) &&
     useWinograd(backend, x, filter, pads, attrs)
   ) {
     return winogradConv3x3(backend, x, filter, pads, {

@@ -297,11 +297,13 @@ function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
   const image = info.outHeight * info.outWidth * co;
   const out = backend.makeOutput(info.filterShape, "float32");
   const db = backend.makeOutput([co], "float32");
-  // One image of dz, then float64 sums (2 floats each, 8-byte aligned).
-  const scratch = backend.makeOutput([image + 2 * co + 1], "float32");
+  // One image of dz (or a strip of it and the filter's running sums), then
+  // float64 sums (2 floats each, 8-byte aligned).
+  const room = image + tf.util.sizeFromShape(info.filterShape);
+  const scratch = backend.makeOutput([room + 2 * co + 1], "float32");
   try {
     const base = heapIndex(backend, scratch);
-    const acc = (base + image + 1) & ~1;
+    const acc = (base + room + 1) & ~1;
     heapF32(backend).fill(0, acc, acc + 2 * co);
     simdKernels(backend).directFilterGradRelu(
       heapIndex(backend, x) * 4,

@@ -1073,7 +1073,10 @@ function backward(
       acc = backend.makeOutput([planes, cout, cin], "float32"); // Gw[k]ᵀ
       backend.typedArrayFromHeap(acc).fill(0);
     }
-    if (dx) backend.typedArrayFromHeap(dx).fill(0);
+    // dx is zeroed an image at a time, as the chunks first reach it: in
+    // cache when the input gradient adds to it.
+    const imageTiles = th * tw, imageSize = h * w * cin;
+    let zeroed = 0;
     const dyAddr = heapIndex(backend, dy) << 2;
     const addr = (t: tf.TensorInfo | undefined) =>
       t === undefined ? 0 : heapIndex(backend, t) << 2;
@@ -1137,6 +1140,16 @@ function backward(
           rows,
           sinkAddr + 4 * width,
         );
+        const reached = Math.ceil((t0 + count) / imageTiles);
+        if (reached > zeroed) {
+          const at = heapIndex(backend, dx!);
+          heapF32(backend).fill(
+            0,
+            at + zeroed * imageSize,
+            at + reached * imageSize,
+          );
+          zeroed = reached;
+        }
         t.inputGrad(
           pTable,
           dxAddr,

@@ -23,6 +23,8 @@ const CASES: Case[] = [
   [[3, 28, 28, 1], [3, 3, 1, 32], "valid"], // conv1
   [[2, 9, 7, 3], [3, 3, 3, 8], "same"],
   [[1, 6, 5, 1], [2, 3, 1, 12], "valid"],
+  [[2, 30, 31, 2], [3, 3, 2, 16], "valid"], // strips of 8 rows and one of 4
+  [[1, 5, 6, 1], [3, 3, 1, 8], "valid"], // one strip, the whole image
 ];
 
 /** x, dy and y (a ReLU's output: zeros, and NaN at two points) of a case. */

@@ -225,6 +225,26 @@ export interface SimdKernels {
     padLeft: number,
   ): void;
 
+  /**
+   * A 3x3 stride-1 convolution of one input channel with its bias and,
+   * where `relu` is 1, its ReLU; the filter packed into `packed` first
+   * (`direct.as.ts`).
+   */
+  directConv3x3C1(
+    x: number,
+    filter: number,
+    bias: number,
+    out: number,
+    packed: number,
+    N: number,
+    H: number,
+    W: number,
+    OH: number,
+    OW: number,
+    Co: number,
+    relu: number,
+  ): void;
+
   /** The 2x2 max-pool gradient of windows tiling the input (`pool.as.ts`). */
   maxPoolGrad2x2(
     x: number,

@@ -71,6 +71,7 @@ for (const file of Object.values(BINARY_FILES)) {
       [
         "biasActivation",
         "columnSums",
+        "directConv3x3C1",
         "directFilterGrad",
         "directFilterGradRelu",
         "dropoutMask",
