@@ -10,7 +10,11 @@
  * convolution with bias and ReLU in place), and has a gradient of its own
  * that computes only what the tape asks for: where the tape asks for both the
  * input's and the filter's, of a 3x3 convolution the Winograd kernels run,
- * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two.
+ * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two. A
+ * first layer of one input channel and the pooled layer after it (the
+ * tutorial's conv1 and conv2) run as one op ({@link FIRST_CONVS}), the
+ * first layer's output made and its gradients taken an image at a time as
+ * the second's chunks reach it, in cache.
  *
  * @module
  */
@@ -20,7 +24,9 @@ import { RELU_GRAD } from "../kernels/relu_grad.ts";
 import {
   canReluFilterGrad,
   RELU_FILTER_GRAD,
+  reluFilterGradPass,
 } from "../kernels/conv2d_backprop_filter.ts";
+import { canDirectConv, directConv3x3 } from "../kernels/direct_conv.ts";
 import { simdAvailable } from "../kernels/simd/simd.ts";
 import {
   canPoolCodes,
@@ -32,6 +38,7 @@ import {
   winogradProfitable,
 } from "../kernels/winograd.ts";
 import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
+import { disposeAll } from "../kernels/wasm_util.ts";
 import { chainLayers } from "./chain.ts";
 import { layerMask } from "./dropout.ts";
 
@@ -71,6 +78,36 @@ export const CONV_POOL_CODES = "MnistCnnConv2DBiasReluPoolCodes";
  */
 export const CONV_POOL_BACKPROP = "MnistCnnConv2DPoolBackprop";
 
+/**
+ * A first layer of one input channel ({@link CONV_BIAS_RELU} on the direct
+ * kernel) and the pooled op on codes after it ({@link CONV_POOL_CODES}), in
+ * one pass: the first layer's output is made an image at a time as the
+ * second's chunks are about to read it, so that it is read from cache.
+ * Inputs `x`, `filter1`, `bias1`, `filter2`, `bias2` (and `mask`, as the
+ * pooled op's); attributes `pad1`, `pad2`; outputs the pooled activation,
+ * the codes and the first layer's output.
+ */
+export const FIRST_CONVS = "MnistCnnFirstConvsPoolCodes";
+
+/**
+ * The gradients of {@link FIRST_CONVS}'s four weights in one pass: the
+ * pooled op's ({@link CONV_POOL_BACKPROP}), and as each image of its input
+ * gradient is complete, in cache, the first layer's filter and bias
+ * gradients ({@link RELU_FILTER_GRAD}); the input gradient of neither layer
+ * is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
+ * `filter2` (and `mask`); attributes `pad1`, `pad2`, `filterShape1`; outputs
+ * `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as the two kernels.
+ */
+export const FIRST_CONVS_BACKPROP = "MnistCnnFirstConvsPoolBackprop";
+
+/** The attributes of {@link FIRST_CONVS} and {@link FIRST_CONVS_BACKPROP}. */
+interface FirstConvsAttrs {
+  pad1: "valid" | "same";
+  pad2: "valid" | "same";
+  filterShape1?: number[];
+  [key: string]: unknown;
+}
+
 /** The attributes of {@linkcode CONV_BIAS_RELU}: a stride-1 NHWC convolution. */
 interface ConvAttrs {
   pad: "valid" | "same";
@@ -81,6 +118,16 @@ interface ConvAttrs {
 function padsOf(pad: "valid" | "same"): Pads {
   const p = pad === "same" ? 1 : 0;
   return { top: p, bottom: p, left: p, right: p };
+}
+
+/** The output shape of a 3x3 convolution padded `pad`. */
+function convShape(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  pad: "valid" | "same",
+): number[] {
+  const [n, h, w] = xShape, p = pad === "same" ? 2 : 0;
+  return [n, h + p - 2, w + p - 2, filterShape[3]];
 }
 
 /** The 2×2-pooled output shape of a 3x3 convolution padded `pad`. */
@@ -184,6 +231,100 @@ function register(): boolean {
         { mask },
       );
       return [got.dx, got.filter, got.bias];
+    },
+  });
+  tf.registerKernel({
+    kernelName: FIRST_CONVS,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, filter1, bias1, filter2, bias2, mask } = inputs as
+        & Record<"x" | "filter1" | "bias1" | "filter2" | "bias2", tf.TensorInfo>
+        & { mask?: tf.TensorInfo };
+      const { pad1, pad2 } = attrs as unknown as FirstConvsAttrs;
+      const wasm = backend as BackendWasm;
+      const y = wasm.makeOutput(
+        convShape(x.shape, filter1.shape, pad1),
+        "float32",
+      );
+      let codes: tf.TensorInfo | undefined;
+      try {
+        codes = wasm.makeOutput(
+          pooledShape(y.shape, filter2.shape, pad2),
+          "int32",
+        );
+        let made = 0;
+        const before = (images: number) => {
+          if (images <= made) return;
+          directConv3x3(wasm, x, filter1, padsOf(pad1), {
+            bias: bias1,
+            relu: true,
+            out: y,
+            from: made,
+            to: images,
+          });
+          made = images;
+        };
+        const pooled = winogradConv3x3(wasm, y, filter2, padsOf(pad2), {
+          bias: bias2,
+          relu: true,
+          pool: true,
+          codes,
+          mask,
+          before,
+        });
+        before(x.shape[0]);
+        return [pooled, codes, y];
+      } catch (error) {
+        disposeAll(wasm, y, codes);
+        throw error;
+      }
+    },
+  });
+  tf.registerKernel({
+    kernelName: FIRST_CONVS_BACKPROP,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, y, dy, codes, filter2, mask } = inputs as
+        & Record<"x" | "y" | "dy" | "codes" | "filter2", tf.TensorInfo>
+        & { mask?: tf.TensorInfo };
+      const { pad1, pad2, filterShape1 } = attrs as unknown as FirstConvsAttrs;
+      const wasm = backend as BackendWasm;
+      let pass: ReturnType<typeof reluFilterGradPass> | undefined;
+      let second: ReturnType<typeof winogradBackpropPooled3x3> | undefined;
+      try {
+        second = winogradBackpropPooled3x3(
+          wasm,
+          y,
+          dy,
+          codes,
+          filter2,
+          padsOf(pad2),
+          {
+            mask,
+            after: (dx, images) => {
+              pass ??= reluFilterGradPass(wasm, x, dx, y, filterShape1!, pad1);
+              pass.images(images);
+            },
+          },
+        );
+        pass ??= reluFilterGradPass(
+          wasm,
+          x,
+          second.dx,
+          y,
+          filterShape1!,
+          pad1,
+        );
+        const [df1, db1] = pass.finish();
+        pass = undefined;
+        return [df1, db1, second.filter, second.bias];
+      } catch (error) {
+        pass?.abort();
+        if (second) disposeAll(wasm, second.filter, second.bias);
+        throw error;
+      } finally {
+        if (second) disposeAll(wasm, second.dx);
+      }
     },
   });
   const maxPool = tf.getKernel("MaxPool", "wasm");
@@ -465,6 +606,75 @@ function convPoolCodes(
   return op(x, filter, bias);
 }
 
+/**
+ * Whether {@link firstConvs} runs a first layer of `xShape` and `filter1`
+ * padded `pad1` and, after it, the pooled op on codes with `filter2` padded
+ * `pad2`: one input channel on the direct kernels, forward and backward.
+ */
+function onFirstConvs(
+  xShape: readonly number[],
+  filter1: readonly number[],
+  pad1: "valid" | "same",
+  filter2: readonly number[],
+  pad2: "valid" | "same",
+): boolean {
+  if (!canDirectConv(xShape, filter1)) return false;
+  if (!canReluFilterGrad(xShape, filter1, pad1)) return false;
+  return onCodes(convShape(xShape, filter1, pad1), filter2, pad2);
+}
+
+/**
+ * The first layer (data in, no input gradient) and the pooled op on codes
+ * after it, as one node of the tape ({@link FIRST_CONVS}), whose gradient
+ * is one kernel ({@link FIRST_CONVS_BACKPROP}). The data `x` is a constant
+ * of the op, not one of its inputs: the tape asks for the weights'
+ * gradients only, and the first layer's input gradient is never formed.
+ */
+function firstConvs(
+  x: tf.Tensor,
+  weights: {
+    filter1: tf.Tensor;
+    bias1: tf.Tensor;
+    filter2: tf.Tensor;
+    bias2: tf.Tensor;
+  },
+  pad1: "valid" | "same",
+  pad2: "valid" | "same",
+  mask?: tf.Tensor,
+): tf.Tensor {
+  const masked: tf.NamedTensorMap = mask ? { mask } : {};
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [filter1, bias1, filter2, bias2] = args as tf.Tensor[];
+    const save = args[4] as tf.GradSaveFunc;
+    const [pooled, codes, y] = tf.engine().runKernel(FIRST_CONVS, {
+      x,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
+      ...masked,
+    }, { pad1, pad2 }) as tf.Tensor[];
+    save(mask ? [x, y, codes, filter2, mask] : [x, y, codes, filter2]);
+    return {
+      value: pooled,
+      gradFunc: (dy, saved) => {
+        releaseUnclaimed();
+        const [x, y, codes, filter2, mask] = saved;
+        return tf.engine().runKernel(FIRST_CONVS_BACKPROP, {
+          x,
+          y,
+          dy: dy as tf.Tensor,
+          codes,
+          filter2,
+          ...(mask ? { mask } : {}),
+        }, { pad1, pad2, filterShape1: filter1.shape }) as tf.Tensor[];
+      },
+    };
+  });
+  const { filter1, bias1, filter2, bias2 } = weights;
+  return op(filter1, bias1, filter2, bias2);
+}
+
 /** The layer's padding when it is a `Conv2D` the op can run. */
 function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
   if (layer.getClassName() !== "Conv2D") return undefined;
@@ -589,13 +799,36 @@ export function applyTraining(
   if (plan === null) return model.apply(xs, kwargs) as tf.Tensor;
   let x = xs;
   let applied: tf.layers.Layer | undefined;
-  for (const { layer, pad, pool, dropout } of plan) {
+  for (let i = 0; i < plan.length; i++) {
+    const { layer, pad, pool, dropout } = plan[i];
     if (layer === applied) continue; // the op before ran it
     if (pad === undefined) {
       x = layer.apply(x, kwargs) as tf.Tensor;
       continue;
     }
     const [filter, bias] = layer.weights.map((w) => w.read());
+    const next = plan[i + 1];
+    if (x === xs && !pool && next?.pad !== undefined && next.pool) {
+      const [filter2, bias2] = next.layer.weights.map((w) => w.read());
+      if (onFirstConvs(x.shape, filter.shape, pad, filter2.shape, next.pad)) {
+        const y = convShape(x.shape, filter.shape, pad);
+        const mask = next.dropout && kwargs.training
+          ? layerMask(
+            model,
+            next.dropout,
+            pooledShape(y, filter2.shape, next.pad),
+          )
+          : null;
+        if (mask !== undefined) {
+          const weights = { filter1: filter, bias1: bias, filter2, bias2 };
+          x = firstConvs(x, weights, pad, next.pad, mask ?? undefined);
+          mask?.dispose();
+          applied = next.dropout ?? next.layer;
+          i++; // the second layer ran in the op
+          continue;
+        }
+      }
+    }
     if (pool && dropout && onCodes(x.shape, filter.shape, pad)) {
       // The keyed dropout after the pool, in the op: its mask (none at
       // inference, or at rate 0) on the pooled output and its gradient.

@@ -269,20 +269,42 @@ function directInfo(
 }
 
 /**
- * {@link RELU_FILTER_GRAD} on the wasm backend: dz = dy · step(y) one image
- * at a time into a scratch buffer (`directFilterGradRelu` of
- * `simd/direct.as.ts`), so that dz is neither stored nor read back; the
- * filter gradient as the `"direct"` path computes it from dz, bit for bit,
- * and the bias gradient as `Sum` does (float64 column sums; the same bits
- * where an image's pixels come in fours, as conv1's 676).
+ * {@link RELU_FILTER_GRAD} over a batch in parts: {@link ReluFilterGradPass.images}
+ * adds the next images' terms as soon as their `dy` is complete (a fused
+ * backward pass calls it while those images are in cache), and
+ * {@link ReluFilterGradPass.finish} gives the two gradients. The same bits
+ * however the batch is split.
  */
-function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
-  const { x, dy, y } = args.inputs as Record<string, tf.TensorInfo>;
-  const backend = args.backend as BackendWasm;
-  const { pad, filterShape } = args.attrs as unknown as {
-    pad: "valid" | "same";
-    filterShape: number[];
-  };
+export interface ReluFilterGradPass {
+  /** Adds the terms of the images before `upTo` not added yet. */
+  images(upTo: number): void;
+  /** Adds the rest and returns the filter's and the bias's gradients. */
+  finish(): [tf.TensorInfo, tf.TensorInfo];
+  /** Frees what the pass holds (after an error). */
+  abort(): void;
+}
+
+/**
+ * Starts a {@link ReluFilterGradPass} of ReLU's, the filter's and the
+ * bias's gradients of a stride-1 convolution of `x` with a filter of
+ * `filterShape` (the `"direct"` path, {@link canReluFilterGrad}), from `dy`
+ * (the ReLU's output's gradient) and `y` (the ReLU's output): dz = dy ·
+ * step(y) a strip at a time in scratch (`directFilterGradRelu` of
+ * `simd/direct.as.ts`), never stored; the filter gradient as the `"direct"`
+ * path computes it from dz, bit for bit; the bias gradient as `Sum` does
+ * (float64 column sums; the same bits where an image's pixels come in
+ * fours, as conv1's 676).
+ *
+ * @throws {RangeError} where the shapes, dtypes or backend do not fit.
+ */
+export function reluFilterGradPass(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  y: tf.TensorInfo,
+  filterShape: number[],
+  pad: "valid" | "same",
+): ReluFilterGradPass {
   const fits = [x, dy, y].every((t) => t.dtype === "float32") &&
     tf.util.arraysEqual(dy.shape, y.shape) && simdAvailable(backend);
   const info = fits ? directInfo(x.shape, filterShape, pad) : undefined;
@@ -295,46 +317,82 @@ function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
   }
   const co = info.outChannels;
   const image = info.outHeight * info.outWidth * co;
+  const inImage = info.inHeight * info.inWidth * info.inChannels;
   const out = backend.makeOutput(info.filterShape, "float32");
   const db = backend.makeOutput([co], "float32");
   // One image of dz (or a strip of it and the filter's running sums), then
   // float64 sums (2 floats each, 8-byte aligned).
   const room = image + tf.util.sizeFromShape(info.filterShape);
   const scratch = backend.makeOutput([room + 2 * co + 1], "float32");
+  const base = heapIndex(backend, scratch);
+  const acc = (base + room + 1) & ~1;
+  const heap = heapF32(backend);
+  heap.fill(0, acc, acc + 2 * co);
+  const outAt = heapIndex(backend, out);
+  heap.fill(0, outAt, outAt + tf.util.sizeFromShape(info.filterShape));
+  let done = 0;
+  const pass: ReluFilterGradPass = {
+    images(upTo) {
+      const to = Math.min(upTo, info.batchSize);
+      if (to <= done) return;
+      simdKernels(backend).directFilterGradRelu(
+        (heapIndex(backend, x) + done * inImage) * 4,
+        (heapIndex(backend, dy) + done * image) * 4,
+        (heapIndex(backend, y) + done * image) * 4,
+        heapIndex(backend, out) * 4,
+        acc * 4,
+        base * 4,
+        to - done,
+        info.inHeight,
+        info.inWidth,
+        info.inChannels,
+        info.outHeight,
+        info.outWidth,
+        co,
+        info.filterHeight,
+        info.filterWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      );
+      done = to;
+    },
+    finish() {
+      pass.images(info.batchSize);
+      const heap = heapF32(backend);
+      heap.set(
+        new Float64Array(heap.buffer, acc * 4, co),
+        heapIndex(backend, db),
+      );
+      disposeAll(backend, scratch);
+      return [out, db];
+    },
+    abort() {
+      disposeAll(backend, out, db, scratch);
+    },
+  };
+  return pass;
+}
+
+/** {@link RELU_FILTER_GRAD} on the wasm backend: one {@link reluFilterGradPass}. */
+function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
+  const { x, dy, y } = args.inputs as Record<string, tf.TensorInfo>;
+  const { pad, filterShape } = args.attrs as unknown as {
+    pad: "valid" | "same";
+    filterShape: number[];
+  };
+  const pass = reluFilterGradPass(
+    args.backend as BackendWasm,
+    x,
+    dy,
+    y,
+    filterShape,
+    pad,
+  );
   try {
-    const base = heapIndex(backend, scratch);
-    const acc = (base + room + 1) & ~1;
-    heapF32(backend).fill(0, acc, acc + 2 * co);
-    simdKernels(backend).directFilterGradRelu(
-      heapIndex(backend, x) * 4,
-      heapIndex(backend, dy) * 4,
-      heapIndex(backend, y) * 4,
-      heapIndex(backend, out) * 4,
-      acc * 4,
-      base * 4,
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      co,
-      info.filterHeight,
-      info.filterWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    );
-    const heap = heapF32(backend);
-    heap.set(
-      new Float64Array(heap.buffer, acc * 4, co),
-      heapIndex(backend, db),
-    );
-    return [out, db];
+    return pass.finish();
   } catch (e) {
-    disposeAll(backend, out, db);
+    pass.abort();
     throw e;
-  } finally {
-    disposeAll(backend, scratch);
   }
 }
 

@@ -55,6 +55,7 @@ import {
 } from "../../lib/kernels/winograd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { measurePeak, type Peak } from "./fma_peak.ts";
+import { canDirectConv } from "../../lib/kernels/direct_conv.ts";
 import { parseFlags, runTask, usage } from "../flags.ts";
 import { formatAnchors, onnxRuntimeAnchors } from "./onnx.ts";
 
@@ -468,6 +469,24 @@ function kernelFlops(
     const k = size(a) / (m * (size(out) / (m * n)));
     return 2 * size(out) * k;
   }
+  if (name === "MnistCnnFirstConvsPoolCodes") {
+    // conv1 (its output y, the third output; its filter b) and conv2 (its
+    // filter the fourth input) whose output is 4 pooled.
+    const [, , y] = outputs, f2 = inputs[3];
+    return y && b && f2
+      ? 2 * size(y) * b[0] * b[1] * b[2] +
+        8 * size(outputs[0]) * f2[0] * f2[1] * f2[2]
+      : 0;
+  }
+  if (name === "MnistCnnFirstConvsPoolBackprop") {
+    // conv2's two gradients from the pooled dy (as below) and conv1's
+    // filter gradient from its output's (y, the second input).
+    const [, y, dy, , f2] = inputs, f1 = outputs[0];
+    return y && dy && f2 && f1
+      ? 16 * size(dy) * f2[0] * f2[1] * f2[2] +
+        2 * size(y) * f1[0] * f1[1] * f1[2]
+      : 0;
+  }
   if (name === "MnistCnnReluFilterGrad") {
     // conv1's filter gradient from dz (dy's shape, b): 2·|dy|·kh·kw·Cin.
     const f = outputs[0];
@@ -505,8 +524,8 @@ function kernelFlops(
 /**
  * The FLOPs one image's prediction executes on this backend: 3×3
  * convolutions the kernels route to Winograd (`winogradForwardProfitable`:
- * (m+2)² products of Cin·Cout per m×m output tile, m from `DEFAULT_TILE`,
- * F(4×4) for one input channel and F(6×6) otherwise), other convolutions
+ * (m+2)² products of Cin·Cout per m×m output tile, m from `DEFAULT_TILE`),
+ * other convolutions (one input channel's included, `canDirectConv`)
  * directly, dense layers as products; pooling, bias and activations are not
  * counted.
  */
@@ -521,7 +540,12 @@ function predictionFlops(model: tf.LayersModel): number {
       const [, oh, ow, cout] = out;
       // Winograd where the kernels route a forward pass (conv2d.ts's rule).
       const m = cin === 1 ? DEFAULT_TILE.firstLayer : DEFAULT_TILE.conv;
-      flops += kh === 3 && kw === 3 &&
+      flops += kh === 3 && kw === 3 && !canDirectConv([1, oh, ow, cin], [
+          kh,
+          kw,
+          cin,
+          cout,
+        ]) &&
           winogradForwardProfitable([kh, kw, cin, cout])
         ? (m + 2) ** 2 * Math.ceil(oh / m) * Math.ceil(ow / m) * 2 * cin * cout
         : 2 * oh * ow * cout * kh * kw * cin;

@@ -1,7 +1,9 @@
 /**
  * `applyTraining`: the training forward pass with each Conv2D, bias and ReLU
  * as one op gives `model.apply`'s gradients (and the stock `cpu` backend's),
- * and its tape holds less memory at its peak: two conv outputs per layer.
+ * and its tape holds less memory at its peak: two conv outputs per layer;
+ * the first two layers' op (`FIRST_CONVS`) and its gradient give the
+ * separate kernels' results bit for bit.
  *
  * Run: `deno test --allow-read --allow-env tests/engine/fused_training_test.ts`
  */
@@ -10,7 +12,16 @@ import * as tf from "@tensorflow/tfjs";
 import { buildModel } from "../../lib/model.ts";
 import { gatherBatch } from "../../lib/data.ts";
 import { setDropoutKeys } from "../../lib/engine/dropout.ts";
-import { applyTraining } from "../../lib/engine/fused_training.ts";
+import {
+  applyTraining,
+  CONV_BIAS_RELU,
+  CONV_POOL_BACKPROP,
+  CONV_POOL_CODES,
+  FIRST_CONVS,
+  FIRST_CONVS_BACKPROP,
+} from "../../lib/engine/fused_training.ts";
+import { initBackend } from "../../lib/backend.ts";
+import { RELU_FILTER_GRAD } from "../../lib/kernels/mod.ts";
 import { onCpu, realMnist } from "../helpers.ts";
 
 type Forward = (model: tf.LayersModel, xs: tf.Tensor) => tf.Tensor;
@@ -205,4 +216,113 @@ Deno.test("applyTraining: a gradient pass makes no tensor from JS values beyond 
   assert(Math.max(...made) < xs.size, `largest made: ${Math.max(...made)}`);
   tf.dispose([xs, ys]);
   model.dispose();
+});
+
+Deno.test("applyTraining: the first two layers in one op forward and one backward, the separate kernels' results bit for bit", async () => {
+  await initBackend();
+  // Registers the ops' kernels.
+  tf.dispose(applyTraining(buildModel({ seed: 1 }), tf.zeros([1, 28, 28, 1])));
+  const engine = tf.engine();
+  const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
+    engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
+  // The tutorial's two layers (7 images: chunks end inside an image), and
+  // padded ones with dropout's mask.
+  const cases = [
+    { x: [7, 28, 28, 1], f1: [3, 3, 1, 32], f2: [3, 3, 32, 64], pad: "valid" },
+    { x: [3, 14, 14, 1], f1: [3, 3, 1, 8], f2: [3, 3, 8, 16], pad: "same" },
+  ] as const;
+  for (const [i, c] of cases.entries()) {
+    const pad = c.pad, what = `x ${c.x}, ${pad}`;
+    const before = tf.engine().backend.numDataIds();
+    const t = (shape: readonly number[], seed: number, scale = 1) =>
+      tf.tidy(() =>
+        tf.mul(
+          tf.randomUniform([...shape], -1, 1, "float32", 10 * i + seed),
+          scale,
+        )
+      );
+    const x = tf.tidy(() => tf.relu(t(c.x, 1))), filter1 = t(c.f1, 2, 0.5);
+    const bias1 = t([c.f1[3]], 3, 0.1), filter2 = t(c.f2, 4, 0.2);
+    const bias2 = t([c.f2[3]], 5, 0.1);
+    const [n, h, w] = c.x, p = pad === "same" ? 2 : 0;
+    const pooled = [
+      n,
+      (h + p - 2 + p - 2) >> 1,
+      (w + p - 2 + p - 2) >> 1,
+      c.f2[3],
+    ];
+    const masked: tf.NamedTensorMap = i === 1
+      ? {
+        mask: tf.tidy(() =>
+          tf.mul(tf.cast(tf.greater(t(pooled, 7), 0), "float32"), 2)
+        ),
+      }
+      : {};
+    const attrs = { pad1: pad, pad2: pad, filterShape1: c.f1 };
+    const one = run(FIRST_CONVS, {
+      x,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
+      ...masked,
+    }, attrs);
+    const y = engine.runKernel(CONV_BIAS_RELU, {
+      x,
+      filter: filter1,
+      bias: bias1,
+    }, { pad }) as tf.Tensor;
+    const two = run(CONV_POOL_CODES, {
+      x: y,
+      filter: filter2,
+      bias: bias2,
+      ...masked,
+    }, { pad });
+    assertEquals(one[2].dataSync(), y.dataSync(), `${what}: first layer`);
+    assertEquals(one[0].dataSync(), two[0].dataSync(), `${what}: pooled`);
+    assertEquals(one[1].dataSync(), two[1].dataSync(), `${what}: codes`);
+    const dy = t(one[0].shape, 6), codes = one[1];
+    const grads = run(FIRST_CONVS_BACKPROP, {
+      x,
+      y,
+      dy,
+      codes,
+      filter2,
+      ...masked,
+    }, attrs);
+    const second = run(CONV_POOL_BACKPROP, {
+      x: y,
+      dy,
+      codes,
+      filter: filter2,
+      ...masked,
+    }, { pad });
+    const first = run(RELU_FILTER_GRAD, { x, dy: second[0], y }, {
+      pad,
+      filterShape: c.f1,
+    });
+    [...first, second[1], second[2]].forEach((g, k) =>
+      assertEquals(grads[k].dataSync(), g.dataSync(), `${what}: gradient ${k}`)
+    );
+    tf.dispose([
+      x,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
+      ...Object.values(masked),
+      ...one,
+      y,
+      ...two,
+      dy,
+      ...grads,
+      ...second,
+      ...first,
+    ]);
+    assertEquals(
+      tf.engine().backend.numDataIds(),
+      before,
+      `${what}: intermediates freed`,
+    );
+  }
 });

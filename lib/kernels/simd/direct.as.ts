@@ -63,8 +63,9 @@ export function directFilterGrad(
  * each image, dz = dy · step(y) (as {@link reluGrad}) into `scratch`
  * (OH·OW·Co floats, a cache-sized buffer), dz's column sums added to the
  * float64 sums at `acc` (Co doubles, as {@link columnSums}), and dz's filter
- * gradient added to out (zeroed first), as {@link directFilterGrad}. dz
- * itself never goes to memory.
+ * gradient added to out, as {@link directFilterGrad} adds each image's (out
+ * is the caller's to zero: a batch can come in parts). dz itself never goes
+ * to memory.
  */
 export function directFilterGradRelu(
   x: usize,
@@ -85,7 +86,6 @@ export function directFilterGradRelu(
   padTop: i32,
   padLeft: i32,
 ): void {
-  memory.fill(out, 0, <usize> (FH * FW * Ci * Co) << 2);
   const image = OH * OW * Co;
   if (FW == 3 && padLeft == 0 && W >= OW + 2 && (Co & 7) == 0) {
     stripsFilterGradRelu(
