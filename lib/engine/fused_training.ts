@@ -12,9 +12,9 @@
  * input's and the filter's, of a 3x3 convolution the Winograd kernels run,
  * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two. A
  * first layer of one input channel and the pooled layer after it (the
- * tutorial's conv1 and conv2) run as one op ({@link FIRST_CONVS}), the
- * first layer's output made and its gradients taken an image at a time as
- * the second's chunks reach it, in cache.
+ * tutorial's conv1 and conv2) are one op whose gradient is one kernel
+ * ({@link FIRST_CONVS_BACKPROP}): the first layer's gradients are taken an
+ * image at a time as the second's input gradient completes it, in cache.
  *
  * @module
  */
@@ -26,7 +26,6 @@ import {
   RELU_FILTER_GRAD,
   reluFilterGradPass,
 } from "../kernels/conv2d_backprop_filter.ts";
-import { canDirectConv, directConv3x3 } from "../kernels/direct_conv.ts";
 import { simdAvailable } from "../kernels/simd/simd.ts";
 import {
   canPoolCodes,
@@ -79,28 +78,18 @@ export const CONV_POOL_CODES = "MnistCnnConv2DBiasReluPoolCodes";
 export const CONV_POOL_BACKPROP = "MnistCnnConv2DPoolBackprop";
 
 /**
- * A first layer of one input channel ({@link CONV_BIAS_RELU} on the direct
- * kernel) and the pooled op on codes after it ({@link CONV_POOL_CODES}), in
- * one pass: the first layer's output is made an image at a time as the
- * second's chunks are about to read it, so that it is read from cache.
- * Inputs `x`, `filter1`, `bias1`, `filter2`, `bias2` (and `mask`, as the
- * pooled op's); attributes `pad1`, `pad2`; outputs the pooled activation,
- * the codes and the first layer's output.
- */
-export const FIRST_CONVS = "MnistCnnFirstConvsPoolCodes";
-
-/**
- * The gradients of {@link FIRST_CONVS}'s four weights in one pass: the
- * pooled op's ({@link CONV_POOL_BACKPROP}), and as each image of its input
- * gradient is complete, in cache, the first layer's filter and bias
- * gradients ({@link RELU_FILTER_GRAD}); the input gradient of neither layer
- * is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
+ * The gradients of a first layer of one input channel ({@link
+ * CONV_BIAS_RELU}) and of the pooled op on codes after it ({@link
+ * CONV_POOL_CODES}), four weights, in one pass: the pooled op's ({@link
+ * CONV_POOL_BACKPROP}), and as each image of its input gradient is complete,
+ * in cache, the first layer's filter and bias gradients ({@link
+ * RELU_FILTER_GRAD}); the input gradient of neither layer is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
  * `filter2` (and `mask`); attributes `pad1`, `pad2`, `filterShape1`; outputs
  * `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as the two kernels.
  */
 export const FIRST_CONVS_BACKPROP = "MnistCnnFirstConvsPoolBackprop";
 
-/** The attributes of {@link FIRST_CONVS} and {@link FIRST_CONVS_BACKPROP}. */
+/** The attributes of {@link FIRST_CONVS_BACKPROP}. */
 interface FirstConvsAttrs {
   pad1: "valid" | "same";
   pad2: "valid" | "same";
@@ -231,53 +220,6 @@ function register(): boolean {
         { mask },
       );
       return [got.dx, got.filter, got.bias];
-    },
-  });
-  tf.registerKernel({
-    kernelName: FIRST_CONVS,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, filter1, bias1, filter2, bias2, mask } = inputs as
-        & Record<"x" | "filter1" | "bias1" | "filter2" | "bias2", tf.TensorInfo>
-        & { mask?: tf.TensorInfo };
-      const { pad1, pad2 } = attrs as unknown as FirstConvsAttrs;
-      const wasm = backend as BackendWasm;
-      const y = wasm.makeOutput(
-        convShape(x.shape, filter1.shape, pad1),
-        "float32",
-      );
-      let codes: tf.TensorInfo | undefined;
-      try {
-        codes = wasm.makeOutput(
-          pooledShape(y.shape, filter2.shape, pad2),
-          "int32",
-        );
-        let made = 0;
-        const before = (images: number) => {
-          if (images <= made) return;
-          directConv3x3(wasm, x, filter1, padsOf(pad1), {
-            bias: bias1,
-            relu: true,
-            out: y,
-            from: made,
-            to: images,
-          });
-          made = images;
-        };
-        const pooled = winogradConv3x3(wasm, y, filter2, padsOf(pad2), {
-          bias: bias2,
-          relu: true,
-          pool: true,
-          codes,
-          mask,
-          before,
-        });
-        before(x.shape[0]);
-        return [pooled, codes, y];
-      } catch (error) {
-        disposeAll(wasm, y, codes);
-        throw error;
-      }
     },
   });
   tf.registerKernel({
@@ -608,8 +550,8 @@ function convPoolCodes(
 
 /**
  * Whether {@link firstConvs} runs a first layer of `xShape` and `filter1`
- * padded `pad1` and, after it, the pooled op on codes with `filter2` padded
- * `pad2`: one input channel on the direct kernels, forward and backward.
+ * padded `pad1` (its filter gradient on the direct path) and, after it, the
+ * pooled op on codes with `filter2` padded `pad2`.
  */
 function onFirstConvs(
   xShape: readonly number[],
@@ -618,15 +560,14 @@ function onFirstConvs(
   filter2: readonly number[],
   pad2: "valid" | "same",
 ): boolean {
-  if (!canDirectConv(xShape, filter1)) return false;
-  if (!canReluFilterGrad(xShape, filter1, pad1)) return false;
-  return onCodes(convShape(xShape, filter1, pad1), filter2, pad2);
+  return canReluFilterGrad(xShape, filter1, pad1) &&
+    onCodes(convShape(xShape, filter1, pad1), filter2, pad2);
 }
 
 /**
  * The first layer (data in, no input gradient) and the pooled op on codes
- * after it, as one node of the tape ({@link FIRST_CONVS}), whose gradient
- * is one kernel ({@link FIRST_CONVS_BACKPROP}). The data `x` is a constant
+ * after it, as one node of the tape, whose gradient is one kernel ({@link
+ * FIRST_CONVS_BACKPROP}). The data `x` is a constant
  * of the op, not one of its inputs: the tape asks for the weights'
  * gradients only, and the first layer's input gradient is never formed.
  */
@@ -646,14 +587,18 @@ function firstConvs(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [filter1, bias1, filter2, bias2] = args as tf.Tensor[];
     const save = args[4] as tf.GradSaveFunc;
-    const [pooled, codes, y] = tf.engine().runKernel(FIRST_CONVS, {
+    const engine = tf.engine();
+    const y = engine.runKernel(CONV_BIAS_RELU, {
       x,
-      filter1,
-      bias1,
-      filter2,
-      bias2,
+      filter: filter1,
+      bias: bias1,
+    }, { pad: pad1 }) as tf.Tensor;
+    const [pooled, codes] = engine.runKernel(CONV_POOL_CODES, {
+      x: y,
+      filter: filter2,
+      bias: bias2,
       ...masked,
-    }, { pad1, pad2 }) as tf.Tensor[];
+    }, { pad: pad2 }) as tf.Tensor[];
     save(mask ? [x, y, codes, filter2, mask] : [x, y, codes, filter2]);
     return {
       value: pooled,

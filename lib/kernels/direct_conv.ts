@@ -50,22 +50,12 @@ export interface DirectConvOptions {
   bias?: tf.TensorInfo;
   /** ReLU after the bias; false by default. */
   relu?: boolean;
-  /** Where to write (the output's shape, float32); made by default. */
-  out?: tf.TensorInfo;
-  /**
-   * Images [from, to) only, of the whole batch by default: a batch in
-   * parts, each as a fused pass is about to read it.
-   */
-  from?: number;
-  /** End of the images (exclusive); the batch size by default. */
-  to?: number;
 }
 
 /**
  * The convolution of x (NHWC [N, H, W, 1], float32) with filter ([3, 3, 1,
  * Cout]) at stride 1 and explicit `pads`: [N, H + top + bottom - 2,
- * W + left + right - 2, Cout], with the bias and ReLU of `options`, of
- * all images or of `options.from` to `options.to` into `options.out`. A
+ * W + left + right - 2, Cout], with the bias and ReLU of `options`. A
  * padded input is copied once, zeros around it (one channel: small).
  *
  * @example
@@ -98,7 +88,6 @@ export function directConv3x3(
 ): tf.TensorInfo {
   const { bias, relu = false } = options;
   const [n, h, w] = x.shape;
-  const { from = 0, to = n } = options;
   const cout = filter.shape[3];
   const ph = h + pads.top + pads.bottom, pw = w + pads.left + pads.right;
   const padsOk = [pads.top, pads.bottom, pads.left, pads.right].every((p) =>
@@ -123,33 +112,18 @@ export function directConv3x3(
       `directConv3x3: bias ${bias.shape} does not fit ${cout} output channels`,
     );
   }
-  const outShape = [n, ph - 2, pw - 2, cout];
-  if (
-    !(Number.isInteger(from) && Number.isInteger(to) && 0 <= from &&
-      from <= to && to <= n) ||
-    (options.out !== undefined &&
-      (options.out.dtype !== "float32" ||
-        !tf.util.arraysEqual(options.out.shape, outShape)))
-  ) {
-    throw new RangeError(
-      `directConv3x3: images [${from}, ${to}) of ${n}, or an output ` +
-        `${options.out?.shape} (${options.out?.dtype}) not [${outShape}]`,
-    );
-  }
   const padded = pads.top + pads.bottom + pads.left + pads.right > 0;
-  const out = options.out ?? backend.makeOutput(outShape, "float32");
-  const count = to - from;
+  const out = backend.makeOutput([n, ph - 2, pw - 2, cout], "float32");
   // The packed filter (9·Cout floats), then the zero bias where none is given.
   const scratch = backend.makeOutput([(bias ? 9 : 10) * cout], "float32");
   let xp: tf.TensorInfo | undefined;
   try {
-    if (padded && count > 0) {
-      xp = backend.makeOutput([count, ph, pw], "float32");
+    if (padded) {
+      xp = backend.makeOutput([n, ph, pw], "float32");
       const heap = heapF32(backend);
-      const src = heapIndex(backend, x) + from * h * w;
-      const dst = heapIndex(backend, xp);
-      zeroRun(heap, dst, count * ph * pw);
-      for (let b = 0; b < count; b++) {
+      const src = heapIndex(backend, x), dst = heapIndex(backend, xp);
+      zeroRun(heap, dst, n * ph * pw);
+      for (let b = 0; b < n; b++) {
         for (let r = 0; r < h; r++) {
           copyRun(
             heap,
@@ -163,12 +137,12 @@ export function directConv3x3(
     const s = heapIndex(backend, scratch);
     if (!bias) heapF32(backend).fill(0, s + 9 * cout, s + 10 * cout);
     simdKernels(backend).directConv3x3C1(
-      (xp ? heapIndex(backend, xp) : heapIndex(backend, x) + from * h * w) * 4,
+      heapIndex(backend, xp ?? x) * 4,
       heapIndex(backend, filter) * 4,
       (bias ? heapIndex(backend, bias) : s + 9 * cout) * 4,
-      (heapIndex(backend, out) + from * (ph - 2) * (pw - 2) * cout) * 4,
+      heapIndex(backend, out) * 4,
       s * 4,
-      count,
+      n,
       ph,
       pw,
       ph - 2,
@@ -178,7 +152,7 @@ export function directConv3x3(
     );
     return out;
   } catch (error) {
-    if (out !== options.out) disposeAll(backend, out);
+    disposeAll(backend, out);
     throw error;
   } finally {
     disposeAll(backend, scratch, xp);

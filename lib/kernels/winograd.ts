@@ -95,12 +95,6 @@ export interface WinogradOptions {
    */
   mask?: tf.TensorInfo;
   /**
-   * {@link winogradConv3x3}: called before each chunk of tiles with the
-   * number of leading images of x the chunk reads (x made as it is needed:
-   * a first layer fused in, its output in cache when read).
-   */
-  before?: (images: number) => void;
-  /**
    * {@link winogradBackpropPooled3x3}: called after each chunk of tiles
    * with dx and the number of leading images whose dx is complete (a first
    * layer's gradients fused in, dx in cache when read).
@@ -583,7 +577,6 @@ export function winogradConv3x3(
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
-      options.before?.(Math.ceil((t0 + count) / (th * tw)));
       t.input(
         xAddr,
         tableAddr,

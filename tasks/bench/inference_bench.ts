@@ -1,8 +1,8 @@
 /**
  * Times what the prediction pass does differently from running tfjs's
  * kernels one layer at a time, each against what it replaced, on one batch
- * of 128 (the forward batch): conv1 as Winograd with its products in the
- * output transform against XNNPACK; conv2 with ReLU and the 2×2 max pool in
+ * of 128 (the forward batch): conv1 on the direct kernel (as it runs), as
+ * Winograd with its products in the output transform, and on XNNPACK; conv2 with ReLU and the 2×2 max pool in
  * its output transform against `FusedConv2D` then `MaxPool`; the spacing of
  * Winograd's planes; Winograd's filter transform kept against computed
  * every call; and the whole batch, `predictBatch` against `model.predict`.
@@ -29,6 +29,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { buildModel } from "../../lib/model.ts";
 import { predictBatch } from "../../lib/engine/forward.ts";
 import { CONV_RELU_POOL, stockKernel } from "../../lib/kernels/mod.ts";
+import { directConv3x3 } from "../../lib/kernels/direct_conv.ts";
 import { winogradConv3x3 } from "../../lib/kernels/winograd.ts";
 import { disposeAll } from "../../lib/kernels/wasm_util.ts";
 
@@ -117,6 +118,14 @@ if (import.meta.main) {
         disposeAll(
           backend,
           winogradConv3x3(backend, info(x1), info(f1), P0, {
+            bias: info(b1),
+            relu: true,
+          }),
+        ),
+      direct: () =>
+        disposeAll(
+          backend,
+          directConv3x3(backend, info(x1), info(f1), P0, {
             bias: info(b1),
             relu: true,
           }),

@@ -469,15 +469,6 @@ function kernelFlops(
     const k = size(a) / (m * (size(out) / (m * n)));
     return 2 * size(out) * k;
   }
-  if (name === "MnistCnnFirstConvsPoolCodes") {
-    // conv1 (its output y, the third output; its filter b) and conv2 (its
-    // filter the fourth input) whose output is 4 pooled.
-    const [, , y] = outputs, f2 = inputs[3];
-    return y && b && f2
-      ? 2 * size(y) * b[0] * b[1] * b[2] +
-        8 * size(outputs[0]) * f2[0] * f2[1] * f2[2]
-      : 0;
-  }
   if (name === "MnistCnnFirstConvsPoolBackprop") {
     // conv2's two gradients from the pooled dy (as below) and conv1's
     // filter gradient from its output's (y, the second input).

@@ -1,0 +1,134 @@
+/**
+ * Times the tutorial's first layer (conv1, 1 → 32 channels) as training and
+ * prediction run it, one thread, batch 64 (one thread's share on two) or
+ * `--batch N`: its forward pass on the direct kernel
+ * (`lib/kernels/direct_conv.ts`) against Winograd F(4×4) forming its
+ * products in the output transform; and the gradients of conv1 and conv2's
+ * pooled pass in one kernel (`FIRST_CONVS_BACKPROP`) against the separate
+ * kernels (`MnistCnnConv2DPoolBackprop` then `MnistCnnReluFilterGrad`),
+ * which give the same bits. Before each run a
+ * 32 MB pass evicts the caches, as the rest of a training step does. Runs
+ * are interleaved, one of each per round; prints the median and the best ms.
+ *
+ * Run: `deno run --allow-read --allow-env tasks/bench/first_layer_bench.ts
+ * [--reps 21] [--batch 64]`
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { initBackend } from "../../lib/backend.ts";
+import { buildModel } from "../../lib/model.ts";
+import {
+  applyTraining,
+  CONV_BIAS_RELU,
+  CONV_POOL_BACKPROP,
+  CONV_POOL_CODES,
+  FIRST_CONVS_BACKPROP,
+} from "../../lib/engine/fused_training.ts";
+import { RELU_FILTER_GRAD } from "../../lib/kernels/mod.ts";
+import { directConv3x3 } from "../../lib/kernels/direct_conv.ts";
+import { type Pads, winogradConv3x3 } from "../../lib/kernels/winograd.ts";
+import { disposeAll } from "../../lib/kernels/wasm_util.ts";
+
+function arg(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+}
+
+await initBackend();
+// The training ops' kernels register on the first training pass.
+tf.dispose(applyTraining(buildModel({ seed: 1 }), tf.zeros([1, 28, 28, 1])));
+const backend = tf.backend() as BackendWasm;
+const engine = tf.engine();
+const reps = arg("reps", 21), batch = arg("batch", 64);
+const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
+const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, "float32", 1);
+const filter1 = tf.randomNormal([3, 3, 1, 32], 0, 0.3, "float32", 2);
+const bias1 = tf.randomNormal([32], 0, 0.1, "float32", 3);
+const filter2 = tf.randomNormal([3, 3, 32, 64], 0, 0.1, "float32", 4);
+const bias2 = tf.randomNormal([64], 0, 0.1, "float32", 5);
+const dy = tf.randomNormal([batch, 12, 12, 64], 0, 1, "float32", 6);
+const junk = tf.zeros([8 * 1024 * 1024]);
+const evict = () => tf.tidy(() => tf.sum(junk).dataSync());
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
+  engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
+const timed = (f: () => unknown): number => {
+  evict();
+  const t = performance.now();
+  f();
+  return performance.now() - t;
+};
+
+/** conv1's forward pass, direct and as Winograd F(4×4): ms of each. */
+function conv1(): number[] {
+  return [
+    () => directConv3x3(backend, x, filter1, P0, { bias: bias1, relu: true }),
+    () =>
+      winogradConv3x3(backend, x, filter1, P0, {
+        bias: bias1,
+        relu: true,
+        tile: 4,
+      }),
+  ].map((conv) => {
+    let y: tf.TensorInfo | undefined;
+    const ms = timed(() => y = conv());
+    disposeAll(backend, y);
+    return ms;
+  });
+}
+
+/** The two layers' gradients, one kernel, then the separate kernels. */
+function twoLayers(): number[] {
+  const pad = { pad: "valid" };
+  const y = engine.runKernel(CONV_BIAS_RELU, {
+    x,
+    filter: filter1,
+    bias: bias1,
+  }, pad) as tf.Tensor;
+  const [pooled, codes] = run(CONV_POOL_CODES, {
+    x: y,
+    filter: filter2,
+    bias: bias2,
+  }, pad);
+  let grads: tf.Tensor[] = [], second: tf.Tensor[] = [];
+  let first: tf.Tensor[] = [];
+  const attrs = { pad1: "valid", pad2: "valid", filterShape1: [3, 3, 1, 32] };
+  const fused = timed(() =>
+    grads = run(FIRST_CONVS_BACKPROP, { x, y, dy, codes, filter2 }, attrs)
+  );
+  const separate = timed(() => {
+    second = run(CONV_POOL_BACKPROP, { x: y, dy, codes, filter: filter2 }, pad);
+    first = run(RELU_FILTER_GRAD, { x, dy: second[0], y }, {
+      ...pad,
+      filterShape: [3, 3, 1, 32],
+    });
+  });
+  tf.dispose([y, pooled, codes, ...grads, ...second, ...first]);
+  return [fused, separate];
+}
+
+const times: number[][] = [[], [], [], []];
+conv1(), twoLayers(); // warm-up
+for (let r = 0; r < reps; r++) {
+  [...conv1(), ...twoLayers()].forEach((ms, i) => times[i].push(ms));
+}
+const cell = (ts: number[]) => {
+  ts.sort((p, q) => p - q);
+  return `${ts[ts.length >> 1].toFixed(2)} (${ts[0].toFixed(2)})`;
+};
+console.log(
+  `The first layer, batch ${batch}: median (best) ms of ${reps} interleaved runs, one thread, caches evicted before each`,
+);
+console.log("| pass | one way | the other |\n|---|---|---|");
+console.log(
+  `| conv1's forward: direct, Winograd F(4×4) | ${cell(times[0])} | ${
+    cell(times[1])
+  } |`,
+);
+console.log(
+  `| conv1's and conv2's gradients: one kernel, two | ${cell(times[2])} | ${
+    cell(times[3])
+  } |`,
+);
+tf.dispose([x, filter1, bias1, filter2, bias2, dy, junk]);
