@@ -11,7 +11,7 @@
  * that computes only what the tape asks for: where the tape asks for both the
  * input's and the filter's, of a 3x3 convolution the Winograd kernels run,
  * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two. A
- * first layer of one input channel and the pooled layer after it (the
+ * first layer with few input channels and the pooled layer after it (the
  * tutorial's conv1 and conv2) are one op whose gradient is one kernel
  * ({@link FIRST_CONVS_BACKPROP}): the first layer's gradients are taken an
  * image at a time as the second's input gradient completes it, in cache.
@@ -78,14 +78,16 @@ export const CONV_POOL_CODES = "MnistCnnConv2DBiasReluPoolCodes";
 export const CONV_POOL_BACKPROP = "MnistCnnConv2DPoolBackprop";
 
 /**
- * The gradients of a first layer of one input channel ({@link
- * CONV_BIAS_RELU}) and of the pooled op on codes after it ({@link
- * CONV_POOL_CODES}), four weights, in one pass: the pooled op's ({@link
- * CONV_POOL_BACKPROP}), and as each image of its input gradient is complete,
- * in cache, the first layer's filter and bias gradients ({@link
- * RELU_FILTER_GRAD}); the input gradient of neither layer is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
- * `filter2` (and `mask`); attributes `pad1`, `pad2`, `filterShape1`; outputs
- * `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as the two kernels.
+ * The gradients of a first layer with few input channels ({@link
+ * CONV_BIAS_RELU}, its filter gradient on the direct path) and of the
+ * pooled op on codes after it ({@link CONV_POOL_CODES}), four weights, in
+ * one pass: the pooled op's ({@link CONV_POOL_BACKPROP}) and, as each image
+ * of its input gradient is complete, in cache, the first layer's filter and
+ * bias gradients ({@link RELU_FILTER_GRAD}); the input gradient of neither
+ * layer is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
+ * `filter2` (and `mask`); attributes `pad1`, `pad2`, `filterShape1`;
+ * outputs `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as the two
+ * kernels.
  */
 export const FIRST_CONVS_BACKPROP = "MnistCnnFirstConvsPoolBackprop";
 
@@ -567,9 +569,9 @@ function onFirstConvs(
 /**
  * The first layer (data in, no input gradient) and the pooled op on codes
  * after it, as one node of the tape, whose gradient is one kernel ({@link
- * FIRST_CONVS_BACKPROP}). The data `x` is a constant
- * of the op, not one of its inputs: the tape asks for the weights'
- * gradients only, and the first layer's input gradient is never formed.
+ * FIRST_CONVS_BACKPROP}). The data `x` is a constant of the op, not one of
+ * its inputs: the tape asks for the weights' gradients only, and the first
+ * layer's input gradient is never formed.
  */
 function firstConvs(
   x: tf.Tensor,

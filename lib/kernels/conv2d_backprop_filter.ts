@@ -269,11 +269,11 @@ function directInfo(
 }
 
 /**
- * {@link RELU_FILTER_GRAD} over a batch in parts: {@link ReluFilterGradPass.images}
- * adds the next images' terms as soon as their `dy` is complete (a fused
- * backward pass calls it while those images are in cache), and
- * {@link ReluFilterGradPass.finish} gives the two gradients. The same bits
- * however the batch is split.
+ * {@link RELU_FILTER_GRAD} over a batch in parts:
+ * {@link ReluFilterGradPass.images} adds the next images' terms as soon as
+ * their `dy` is complete (a fused backward pass calls it while those images
+ * are in cache), and {@link ReluFilterGradPass.finish} gives the two
+ * gradients. The same bits however the batch is split.
  */
 export interface ReluFilterGradPass {
   /** Adds the terms of the images before `upTo` not added yet. */
@@ -373,7 +373,7 @@ export function reluFilterGradPass(
   return pass;
 }
 
-/** {@link RELU_FILTER_GRAD} on the wasm backend: one {@link reluFilterGradPass}. */
+/** {@link RELU_FILTER_GRAD} on the wasm backend: a whole {@link reluFilterGradPass}. */
 function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
   const { x, dy, y } = args.inputs as Record<string, tf.TensorInfo>;
   const { pad, filterShape } = args.attrs as unknown as {

@@ -61,7 +61,8 @@ export function directFilterGrad(
  * ReLU's gradient, then the filter's and the bias's, of such a convolution
  * (the tutorial's conv1, whose input needs no gradient), in one pass: for
  * each image, dz = dy · step(y) (as {@link reluGrad}) into `scratch`
- * (OH·OW·Co floats, a cache-sized buffer), dz's column sums added to the
+ * (OH·OW·Co floats and FH·FW·Ci·Co more, a cache-sized buffer; a strip of
+ * rows at a time where the rows' taps apply), dz's column sums added to the
  * float64 sums at `acc` (Co doubles, as {@link columnSums}), and dz's filter
  * gradient added to out, as {@link directFilterGrad} adds each image's (out
  * is the caller's to zero: a batch can come in parts). dz itself never goes
