@@ -233,7 +233,7 @@ function register(): boolean {
         & { mask?: tf.TensorInfo };
       const { pad1, pad2, filterShape1 } = attrs as unknown as FirstConvsAttrs;
       const wasm = backend as BackendWasm;
-      let pass: ReturnType<typeof reluFilterGradPass> | undefined;
+      const pass = reluFilterGradPass(wasm, x, y, filterShape1!, pad1);
       let second: ReturnType<typeof winogradBackpropPooled3x3> | undefined;
       try {
         second = winogradBackpropPooled3x3(
@@ -243,31 +243,14 @@ function register(): boolean {
           codes,
           filter2,
           padsOf(pad2),
-          {
-            mask,
-            after: (dx, images) => {
-              pass ??= reluFilterGradPass(wasm, x, dx, y, filterShape1!, pad1);
-              pass.images(images);
-            },
-          },
-        );
-        pass ??= reluFilterGradPass(
-          wasm,
-          x,
-          second.dx,
-          y,
-          filterShape1!,
-          pad1,
+          { mask, after: (dx, at, to) => pass.images(dx, at, to) },
         );
         const [df1, db1] = pass.finish();
-        pass = undefined;
         return [df1, db1, second.filter, second.bias];
       } catch (error) {
-        pass?.abort();
+        pass.abort();
         if (second) disposeAll(wasm, second.filter, second.bias);
         throw error;
-      } finally {
-        if (second) disposeAll(wasm, second.dx);
       }
     },
   });

@@ -276,9 +276,12 @@ function directInfo(
  * gradients. The same bits however the batch is split.
  */
 export interface ReluFilterGradPass {
-  /** Adds the terms of the images before `upTo` not added yet. */
-  images(upTo: number): void;
-  /** Adds the rest and returns the filter's and the bias's gradients. */
+  /**
+   * Adds the terms of the images not added yet before `to`, from `dy`
+   * (float32, y's image shape) whose first image is image `at`.
+   */
+  images(dy: tf.TensorInfo, at: number, to: number): void;
+  /** The filter's and the bias's gradients, once every image is added. */
   finish(): [tf.TensorInfo, tf.TensorInfo];
   /** Frees what the pass holds (after an error). */
   abort(): void;
@@ -287,35 +290,34 @@ export interface ReluFilterGradPass {
 /**
  * Starts a {@link ReluFilterGradPass} of ReLU's, the filter's and the
  * bias's gradients of a stride-1 convolution of `x` with a filter of
- * `filterShape` (the `"direct"` path, {@link canReluFilterGrad}), from `dy`
- * (the ReLU's output's gradient) and `y` (the ReLU's output): dz = dy ·
+ * `filterShape` (the `"direct"` path, {@link canReluFilterGrad}) whose ReLU
+ * output is `y`, from its gradient `dy` an image range at a time: dz = dy ·
  * step(y) a strip at a time in scratch (`directFilterGradRelu` of
  * `simd/direct.as.ts`), never stored; the filter gradient as the `"direct"`
  * path computes it from dz, bit for bit; the bias gradient as `Sum` does
  * (float64 column sums; the same bits where an image's pixels come in
  * fours, as conv1's 676).
  *
- * @throws {RangeError} where the shapes, dtypes or backend do not fit.
+ * @throws {RangeError} where the shapes, dtypes or backend do not fit, or
+ * (from the pass) images come out of order or `finish` comes early.
  */
 export function reluFilterGradPass(
   backend: BackendWasm,
   x: tf.TensorInfo,
-  dy: tf.TensorInfo,
   y: tf.TensorInfo,
   filterShape: number[],
   pad: "valid" | "same",
 ): ReluFilterGradPass {
-  const fits = [x, dy, y].every((t) => t.dtype === "float32") &&
-    tf.util.arraysEqual(dy.shape, y.shape) && simdAvailable(backend);
+  const fits = [x, y].every((t) => t.dtype === "float32") &&
+    simdAvailable(backend);
   const info = fits ? directInfo(x.shape, filterShape, pad) : undefined;
-  if (!info || !tf.util.arraysEqual(info.outShape, dy.shape)) {
+  if (!info || !tf.util.arraysEqual(info.outShape, y.shape)) {
     throw new RangeError(
-      `${RELU_FILTER_GRAD}: unsupported x ${x.shape} (${x.dtype}), dy ` +
-        `${dy.shape} (${dy.dtype}), y ${y.shape} (${y.dtype}), filter ` +
-        `${filterShape}, pad ${pad}`,
+      `${RELU_FILTER_GRAD}: unsupported x ${x.shape} (${x.dtype}), y ` +
+        `${y.shape} (${y.dtype}), filter ${filterShape}, pad ${pad}`,
     );
   }
-  const co = info.outChannels;
+  const co = info.outChannels, n = info.batchSize;
   const image = info.outHeight * info.outWidth * co;
   const inImage = info.inHeight * info.inWidth * info.inChannels;
   const out = backend.makeOutput(info.filterShape, "float32");
@@ -331,13 +333,23 @@ export function reluFilterGradPass(
   const outAt = heapIndex(backend, out);
   heap.fill(0, outAt, outAt + tf.util.sizeFromShape(info.filterShape));
   let done = 0;
-  const pass: ReluFilterGradPass = {
-    images(upTo) {
-      const to = Math.min(upTo, info.batchSize);
+  return {
+    images(dy, at, to) {
+      const [, ...shape] = dy.shape;
+      if (
+        dy.dtype !== "float32" || at > done || to > n ||
+        !tf.util.arraysEqual(shape, y.shape.slice(1)) ||
+        at + dy.shape[0] < to
+      ) {
+        throw new RangeError(
+          `${RELU_FILTER_GRAD}: images to ${to} from dy ${dy.shape} ` +
+            `(${dy.dtype}) of images from ${at}, after ${done} of ${y.shape}`,
+        );
+      }
       if (to <= done) return;
       simdKernels(backend).directFilterGradRelu(
         (heapIndex(backend, x) + done * inImage) * 4,
-        (heapIndex(backend, dy) + done * image) * 4,
+        (heapIndex(backend, dy) + (done - at) * image) * 4,
         (heapIndex(backend, y) + done * image) * 4,
         heapIndex(backend, out) * 4,
         acc * 4,
@@ -357,7 +369,11 @@ export function reluFilterGradPass(
       done = to;
     },
     finish() {
-      pass.images(info.batchSize);
+      if (done !== n) {
+        throw new RangeError(
+          `${RELU_FILTER_GRAD}: ${done} of ${n} images added`,
+        );
+      }
       const heap = heapF32(backend);
       heap.set(
         new Float64Array(heap.buffer, acc * 4, co),
@@ -370,7 +386,6 @@ export function reluFilterGradPass(
       disposeAll(backend, out, db, scratch);
     },
   };
-  return pass;
 }
 
 /** {@link RELU_FILTER_GRAD} on the wasm backend: a whole {@link reluFilterGradPass}. */
@@ -380,15 +395,20 @@ function reluFilterGrad(args: KernelArgs): tf.TensorInfo[] {
     pad: "valid" | "same";
     filterShape: number[];
   };
+  if (!tf.util.arraysEqual(dy.shape, y.shape)) {
+    throw new RangeError(
+      `${RELU_FILTER_GRAD}: unsupported dy ${dy.shape}, not y's ${y.shape}`,
+    );
+  }
   const pass = reluFilterGradPass(
     args.backend as BackendWasm,
     x,
-    dy,
     y,
     filterShape,
     pad,
   );
   try {
+    pass.images(dy, 0, y.shape[0]);
     return pass.finish();
   } catch (e) {
     pass.abort();

@@ -95,11 +95,13 @@ export interface WinogradOptions {
    */
   mask?: tf.TensorInfo;
   /**
-   * {@link winogradBackpropPooled3x3}: called after each chunk of tiles
-   * with dx and the number of leading images whose dx is complete (a first
-   * layer's gradients fused in, dx in cache when read).
+   * {@link winogradBackpropPooled3x3}: called after each chunk of tiles with
+   * dx, whose first image is image `at`, and the number of leading images
+   * whose dx is complete, `to` (a first layer's gradients fused in, dx read
+   * in cache). dx is then not returned; where whole images make a chunk, it
+   * is a buffer of one chunk's images, reused, that never leaves the cache.
    */
-  after?: (dx: tf.TensorInfo, images: number) => void;
+  after?: (dx: tf.TensorInfo, at: number, to: number) => void;
   /**
    * Run the relaxed SIMD build (`f32x4.relaxed_madd`, fused where the CPU has
    * FMA). Default: where `relaxedSimdSupported()` (`simd/simd.ts`); `true`
@@ -898,8 +900,27 @@ export function winogradBackpropPooled3x3(
   codes: tf.TensorInfo,
   filter: tf.TensorInfo,
   pads: Pads,
+  options?: WinogradOptions & { after?: undefined },
+): { dx: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
+/** With `options.after`, which receives dx a chunk at a time: no dx. */
+export function winogradBackpropPooled3x3(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dyp: tf.TensorInfo,
+  codes: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
+  options: WinogradOptions,
+): { dx?: undefined; filter: tf.TensorInfo; bias: tf.TensorInfo };
+export function winogradBackpropPooled3x3(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dyp: tf.TensorInfo,
+  codes: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
   options: WinogradOptions = {},
-): { dx: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo } {
+): { dx?: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo } {
   const [n, h, w, cin] = x.shape;
   const cout = filter.shape[3];
   const oh = h + pads.top + pads.bottom - 2,
@@ -945,7 +966,7 @@ export function winogradBackpropPooled3x3(
       new Float64Array(heap.buffer, at * 4, cout),
       heapIndex(backend, bias),
     );
-    return { dx: dx!, filter: dw!, bias };
+    return { dx, filter: dw!, bias };
   } finally {
     disposeAll(backend, acc);
   }
@@ -1035,7 +1056,12 @@ function backward(
   const all = simdKernels(backend, options.fma);
   const t = tileKernels(all, tile.m);
   const { rows } = gemmTuning(backend, options.fma).chosen;
-  const dx = filter && backend.makeOutput([n, h, w, cin], "float32");
+  const imageTiles = th * tw, imageSize = h * w * cin;
+  // With `after` and chunks of whole images, dx is one chunk's images.
+  const ring = filter !== undefined && options.after !== undefined &&
+    chunk % imageTiles === 0;
+  const dx = filter &&
+    backend.makeOutput([ring ? chunk / imageTiles : n, h, w, cin], "float32");
   const dw = x && backend.makeOutput([3, 3, cin, cout], "float32");
   let planeBuf: tf.TensorInfo | undefined;
   let acc: tf.TensorInfo | undefined;
@@ -1081,7 +1107,6 @@ function backward(
     }
     // dx is zeroed an image at a time, as the chunks first reach it: in
     // cache when the input gradient adds to it.
-    const imageTiles = th * tw, imageSize = h * w * cin;
     let zeroed = 0;
     const dyAddr = heapIndex(backend, dy) << 2;
     const addr = (t: tf.TensorInfo | undefined) =>
@@ -1147,8 +1172,12 @@ function backward(
           sinkAddr + 4 * width,
         );
         const reached = Math.ceil((t0 + count) / imageTiles);
+        // In the ring, image t0 / imageTiles is at dx's start: the kernel's
+        // address of image i, dx + i·size, wraps modulo 2³² onto it.
+        const first = ring ? t0 / imageTiles : 0;
+        if (ring) zeroed = first;
         if (reached > zeroed) {
-          const at = heapIndex(backend, dx!);
+          const at = heapIndex(backend, dx!) - first * imageSize;
           heapF32(backend).fill(
             0,
             at + zeroed * imageSize,
@@ -1158,7 +1187,7 @@ function backward(
         }
         t.inputGrad(
           pTable,
-          dxAddr,
+          (dxAddr - first * imageSize * 4) | 0,
           sinkAddr,
           h,
           w,
@@ -1170,10 +1199,16 @@ function backward(
           t0,
           count,
         );
-        options.after?.(dx!, Math.floor((t0 + count) / imageTiles));
+        if (options.after) {
+          options.after(dx!, first, Math.floor((t0 + count) / imageTiles));
+        }
       }
     }
     if (dw) filterGradTransform(backend, acc!, dw, tile, cin, cout, all);
+    if (options.after) {
+      disposeAll(backend, dx);
+      return { dw };
+    }
     return { dx, dw };
   } catch (error) {
     disposeAll(backend, dx, dw);

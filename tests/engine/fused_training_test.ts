@@ -224,11 +224,12 @@ Deno.test("applyTraining: the first two layers' gradients in one kernel, the sep
   const engine = tf.engine();
   const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
     engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
-  // The tutorial's two layers (7 images: chunks end inside an image), and
-  // padded ones with dropout's mask.
+  // The tutorial's two layers (7 images: chunks of 3, dx in one chunk's
+  // buffer), and padded ones with dropout's mask (chunks end inside an
+  // image: dx whole).
   const cases = [
     { x: [7, 28, 28, 1], f1: [3, 3, 1, 32], f2: [3, 3, 32, 64], pad: "valid" },
-    { x: [3, 14, 14, 1], f1: [3, 3, 1, 8], f2: [3, 3, 8, 16], pad: "same" },
+    { x: [7, 14, 14, 1], f1: [3, 3, 1, 8], f2: [3, 3, 8, 16], pad: "same" },
   ] as const;
   for (const [i, c] of cases.entries()) {
     const pad = c.pad, what = `x ${c.x}, ${pad}`;
