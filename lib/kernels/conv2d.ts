@@ -28,6 +28,16 @@ import {
   type WasmKernelFunc,
 } from "./wasm_util.ts";
 
+/** The attributes of a convolution that decide its kernel (tfjs's names). */
+export interface ConvGeometry {
+  /** Stride of each spatial axis, or of both; 1 by default. */
+  strides?: number | number[];
+  /** Dilation of each spatial axis, or of both; 1 by default. */
+  dilations?: number | number[];
+  /** `"NHWC"` (the default) or `"NCHW"`. */
+  dataFormat?: string;
+}
+
 /**
  * Whether a stride-1 convolution with these shapes and pads is routed to
  * Winograd: valid for it, faster with these channel counts, and the
@@ -38,11 +48,7 @@ export function useWinograd(
   x: tf.TensorInfo,
   filter: tf.TensorInfo,
   pads: Pads,
-  attrs: {
-    strides?: number | number[];
-    dilations?: number | number[];
-    dataFormat?: string;
-  } = {},
+  attrs: ConvGeometry = {},
 ): boolean {
   return canUseWinograd(
     x.shape,
@@ -63,11 +69,7 @@ export function useDirect(
   backend: BackendWasm,
   x: tf.TensorInfo,
   filter: tf.TensorInfo,
-  attrs: {
-    strides?: number | number[];
-    dilations?: number | number[];
-    dataFormat?: string;
-  } = {},
+  attrs: ConvGeometry = {},
 ): boolean {
   const ones = (v: number | number[] | undefined) =>
     v === undefined || [v].flat().every((n) => n === 1);

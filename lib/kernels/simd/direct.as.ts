@@ -131,7 +131,7 @@ export function directFilterGradRelu(
 }
 
 /**
- * {@link directFilterGradRelu} where {@link rowTapsFilterGrad} applies, the
+ * {@link directFilterGradRelu} where {@link rowTaps} applies, the
  * same sums in the same order: each image in strips of S output rows
  * (about 16 KB of dz, in L1, and S·OW a multiple of 4, as the bias's sums
  * group rows), ReLU's gradient, the bias's sums and the taps' sums of one
@@ -169,7 +169,7 @@ function stripsFilterGradRelu(
       const from = at + (<usize> (r0 * OW * Co) << 2);
       reluGrad(dy + from, y + from, scratch, (r1 - r0) * OW * Co);
       columnSums(scratch, acc, (r1 - r0) * OW, Co);
-      stripTaps(xn, scratch, sums, H, W, Ci, OW, Co, FH, padTop, r0, r1);
+      rowTaps(xn, scratch, sums, H, W, Ci, OW, Co, FH, padTop, r0, r1, false);
     }
     for (let i = 0; i < size; i += 4) {
       const o = out + (<usize> i << 2), a = sums + (<usize> i << 2);
@@ -179,10 +179,16 @@ function stripsFilterGradRelu(
 }
 
 /**
- * {@link rowTapsFilterGrad}'s loop over output rows r0..r1 of dz (row r0 at
- * dn), its sums continued from and left at `sums` ([FH][3][Ci][Co]).
+ * {@link imageFilterGrad} where a filter row's three taps see whole output
+ * rows (no left padding, W ≥ OW + 2) and Co is a multiple of 8, over output
+ * rows r0..r1 of dz (row r0 at dn): for each filter row, input channel and 8
+ * output channels, the three taps' sums in six accumulators over one pass of
+ * dz, the input row's three values sliding along it (one load each), not one
+ * pass and one load per tap. `fresh`: the sums start at zero and are added
+ * to `sums` ([FH][3][Ci][Co]); otherwise they continue from `sums` and are
+ * left there (a strip at a time, the same order as in one pass).
  */
-function stripTaps(
+function rowTaps(
   xn: usize,
   dn: usize,
   sums: usize,
@@ -195,6 +201,7 @@ function stripTaps(
   padTop: i32,
   r0: i32,
   r1: i32,
+  fresh: bool,
 ): void {
   const dyRow = <usize> Co << 2;
   const xStep = <usize> Ci << 2;
@@ -206,9 +213,16 @@ function stripTaps(
       const o = sums + (<usize> ((kh * 3 * Ci + ci) * Co) << 2);
       for (let c0 = 0; c0 < Co; c0 += 8) {
         const p0 = o + (<usize> c0 << 2), p1 = p0 + tap, p2 = p1 + tap;
-        let a00 = v128.load(p0), a01 = v128.load(p0, 16);
-        let a10 = v128.load(p1), a11 = v128.load(p1, 16);
-        let a20 = v128.load(p2), a21 = v128.load(p2, 16);
+        let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00;
+        let a20 = a00, a21 = a00;
+        if (!fresh) {
+          a00 = v128.load(p0);
+          a01 = v128.load(p0, 16);
+          a10 = v128.load(p1);
+          a11 = v128.load(p1, 16);
+          a20 = v128.load(p2);
+          a21 = v128.load(p2, 16);
+        }
         for (let oh = oh0; oh < oh1; oh++) {
           let xp = xn + (<usize> (((oh + kh - padTop) * W) * Ci + ci) << 2);
           let dp = dn + (<usize> ((oh - r0) * OW * Co + c0) << 2);
@@ -229,6 +243,14 @@ function stripTaps(
             xp += xStep;
             dp += dyRow;
           }
+        }
+        if (fresh) {
+          a00 = f32x4.add(v128.load(p0), a00);
+          a01 = f32x4.add(v128.load(p0, 16), a01);
+          a10 = f32x4.add(v128.load(p1), a10);
+          a11 = f32x4.add(v128.load(p1, 16), a11);
+          a20 = f32x4.add(v128.load(p2), a20);
+          a21 = f32x4.add(v128.load(p2, 16), a21);
         }
         v128.store(p0, a00);
         v128.store(p0, a01, 16);
@@ -260,7 +282,7 @@ function imageFilterGrad(
   const dyRow = <usize> Co << 2;
   const xStep = <usize> Ci << 2;
   if (FW == 3 && padLeft == 0 && W >= OW + 2 && (Co & 7) == 0) {
-    rowTapsFilterGrad(xn, dn, out, H, W, Ci, OH, OW, Co, FH, padTop);
+    rowTaps(xn, dn, out, H, W, Ci, OW, Co, FH, padTop, 0, OH, true);
     return;
   }
   const Co32 = Co & ~31;
@@ -321,71 +343,6 @@ function imageFilterGrad(
           const op = o + (<usize> c0 << 2);
           v128.store(op, f32x4.add(v128.load(op), a0));
         }
-      }
-    }
-  }
-}
-
-/**
- * {@link imageFilterGrad} where a filter row's three taps see whole output
- * rows (no left padding, W ≥ OW + 2) and Co is a multiple of 8: for each
- * filter row, input channel and 8 output channels, the three taps' sums in
- * six accumulators over one pass of dz, the input row's three values sliding
- * along it (one load each), not one pass and one load per tap.
- */
-function rowTapsFilterGrad(
-  xn: usize,
-  dn: usize,
-  out: usize,
-  H: i32,
-  W: i32,
-  Ci: i32,
-  OH: i32,
-  OW: i32,
-  Co: i32,
-  FH: i32,
-  padTop: i32,
-): void {
-  const dyRow = <usize> Co << 2;
-  const xStep = <usize> Ci << 2;
-  for (let kh = 0; kh < FH; kh++) {
-    const oh0 = max(0, padTop - kh), oh1 = min(OH, H + padTop - kh);
-    if (oh0 >= oh1) continue;
-    for (let ci = 0; ci < Ci; ci++) {
-      const o = out + (<usize> ((kh * 3 * Ci + ci) * Co) << 2);
-      const tap = <usize> (Ci * Co) << 2; // between kw and kw + 1 in out
-      for (let c0 = 0; c0 < Co; c0 += 8) {
-        let a00 = f32x4.splat(0), a01 = f32x4.splat(0);
-        let a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-        let a20 = f32x4.splat(0), a21 = f32x4.splat(0);
-        for (let oh = oh0; oh < oh1; oh++) {
-          let xp = xn + (<usize> (((oh + kh - padTop) * W) * Ci + ci) << 2);
-          let dp = dn + (<usize> (oh * OW * Co + c0) << 2);
-          let s0 = v128.load32_splat(xp);
-          let s1 = v128.load32_splat(xp + xStep);
-          xp += 2 * xStep;
-          for (let ow = 0; ow < OW; ow++) {
-            const s2 = v128.load32_splat(xp);
-            const d0 = v128.load(dp), d1 = v128.load(dp, 16);
-            a00 = madd(s0, d0, a00);
-            a01 = madd(s0, d1, a01);
-            a10 = madd(s1, d0, a10);
-            a11 = madd(s1, d1, a11);
-            a20 = madd(s2, d0, a20);
-            a21 = madd(s2, d1, a21);
-            s0 = s1;
-            s1 = s2;
-            xp += xStep;
-            dp += dyRow;
-          }
-        }
-        const p0 = o + (<usize> c0 << 2), p1 = p0 + tap, p2 = p1 + tap;
-        v128.store(p0, f32x4.add(v128.load(p0), a00));
-        v128.store(p0, f32x4.add(v128.load(p0, 16), a01), 16);
-        v128.store(p1, f32x4.add(v128.load(p1), a10));
-        v128.store(p1, f32x4.add(v128.load(p1, 16), a11), 16);
-        v128.store(p2, f32x4.add(v128.load(p2), a20));
-        v128.store(p2, f32x4.add(v128.load(p2, 16), a21), 16);
       }
     }
   }
