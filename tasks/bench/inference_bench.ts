@@ -2,8 +2,9 @@
  * Times what the prediction pass does differently from running tfjs's
  * kernels one layer at a time, each against what it replaced, on one batch
  * of 128 (the forward batch): conv1 on the direct kernel (as it runs), as
- * Winograd with its products in the output transform, and on XNNPACK; conv2 with ReLU and the 2×2 max pool in
- * its output transform against `FusedConv2D` then `MaxPool`; the spacing of
+ * Winograd with its products in the output transform, and on XNNPACK; conv2
+ * with ReLU and the 2×2 max pool in its output transform against
+ * `FusedConv2D` then `MaxPool`; the spacing of
  * Winograd's planes; Winograd's filter transform kept against computed
  * every call; and the whole batch, `predictBatch` against `model.predict`.
  * Runs are interleaved (one of each variant per round, so that load from

@@ -10985,8 +10985,9 @@ export function inputGradTransform6(
  * 1, and codes [N, OH/2, OW/2, C] (int32) saying which value of each window
  * the pool's and the ReLU's gradients go to: 0–3 the window's first
  * maximum of the ReLU's outputs (row-major, as tfjs's cpu backend picks
- * it), 4 none (that maximum is not above 0, or is NaN). With `mask` (not 0; float32, z's shape) z is stored times
- * it, as dropout after the pool multiplies it; `ones` holds C ones.
+ * it), 4 none (that maximum is not above 0, or is NaN). With `mask` (not
+ * 0; float32, z's shape) z is stored times it, as dropout after the pool
+ * multiplies it; `ones` holds C ones.
  */
 export function outputTransformPoolCodes6(
   mTable: usize,
