@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { gatherBatch, type Split } from "../data.ts";
 import { CONV_RELU_POOL } from "../kernels/conv2d.ts";
+import { allOnes } from "../kernels/wasm_util.ts";
 import { chainLayers } from "./chain.ts";
 
 /**
@@ -61,9 +62,7 @@ const inferencePlans = new WeakMap<tf.LayersModel, InferencePlan | null>();
 function convReluPad(layer: tf.layers.Layer): "valid" | "same" | undefined {
   if (layer.getClassName() !== "Conv2D") return undefined;
   const c = layer.getConfig() as Record<string, unknown>;
-  const ones = (v: unknown) =>
-    v === undefined || [v].flat().every((n) => n === 1);
-  const ok = ones(c.strides) && ones(c.dilationRate) &&
+  const ok = allOnes(c.strides) && allOnes(c.dilationRate) &&
     (c.dataFormat ?? "channelsLast") === "channelsLast" &&
     c.activation === "relu" && c.useBias === true &&
     layer.weights.length === 2 &&

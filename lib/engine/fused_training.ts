@@ -37,7 +37,7 @@ import {
   winogradProfitable,
 } from "../kernels/winograd.ts";
 import { canPoolReluGrad, POOL_RELU_GRAD } from "../kernels/pool_relu_grad.ts";
-import { disposeAll } from "../kernels/wasm_util.ts";
+import { allOnes, disposeAll } from "../kernels/wasm_util.ts";
 import { chainLayers } from "./chain.ts";
 import { layerMask } from "./dropout.ts";
 
@@ -616,10 +616,8 @@ function fusablePad(layer: tf.layers.Layer): "valid" | "same" | undefined {
     activation?: string;
     useBias?: boolean;
   };
-  const ones = (v: number | number[] | undefined) =>
-    v === undefined || [v].flat().every((n) => n === 1);
   const { padding } = config;
-  const ok = ones(config.strides) && ones(config.dilationRate) &&
+  const ok = allOnes(config.strides) && allOnes(config.dilationRate) &&
     (padding === "valid" || padding === "same") &&
     (config.dataFormat ?? "channelsLast") === "channelsLast" &&
     config.activation === "relu" && config.useBias === true &&

@@ -18,6 +18,7 @@ import {
 import { canDirectConv, directConv3x3 } from "./direct_conv.ts";
 import { simdAvailable } from "./simd/simd.ts";
 import {
+  allOnes,
   copyRun,
   disposeAll,
   heapF32,
@@ -71,10 +72,8 @@ export function useDirect(
   filter: tf.TensorInfo,
   attrs: ConvGeometry = {},
 ): boolean {
-  const ones = (v: number | number[] | undefined) =>
-    v === undefined || [v].flat().every((n) => n === 1);
   return x.dtype === "float32" && filter.dtype === "float32" &&
-    ones(attrs.strides) && ones(attrs.dilations) &&
+    allOnes(attrs.strides) && allOnes(attrs.dilations) &&
     (attrs.dataFormat ?? "NHWC") === "NHWC" &&
     canDirectConv(x.shape, filter.shape) && simdAvailable(backend);
 }

@@ -26,6 +26,22 @@ export interface KernelArgs {
   attrs?: tf.NamedAttrMap;
 }
 
+/**
+ * Whether a stride or dilation attribute (a number, one per axis, or absent
+ * for the default) is 1 on every axis.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { allOnes } from "./wasm_util.ts";
+ * assert(allOnes(1) && allOnes([1, 1]) && allOnes(undefined));
+ * assert(!allOnes(2) && !allOnes([1, 2]));
+ * ```
+ */
+export function allOnes(v: unknown): boolean {
+  return v === undefined || [v].flat().every((n) => n === 1);
+}
+
 /** A kernel function of the wasm backend, with its backend typed. */
 export type WasmKernelFunc = (args: KernelArgs) => tf.TensorInfo;
 

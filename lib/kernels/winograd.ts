@@ -39,7 +39,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { type SimdKernels, simdKernels } from "./simd/simd.ts";
 import { gemmTuning } from "./tuning.ts";
 import { OUTER_TILES, TILES, type WinogradTile } from "./simd/tiles.ts";
-import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
+import { allOnes, disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
 import { PackedCache } from "./packed_cache.ts";
 
 /** Explicit padding of the two spatial axes (all ≥ 0). */
@@ -182,9 +182,7 @@ export function canUseWinograd(
   pads: Pads,
   dataFormat: string = "NHWC",
 ): boolean {
-  const ones = (v: number | readonly number[]) =>
-    typeof v === "number" ? v === 1 : v.every((s) => s === 1);
-  if (dataFormat !== "NHWC" || !ones(strides) || !ones(dilations)) {
+  if (dataFormat !== "NHWC" || !allOnes(strides) || !allOnes(dilations)) {
     return false;
   }
   if (xShape.length !== 4 || filterShape.length !== 4) return false;
