@@ -1,7 +1,7 @@
 /**
  * Kernel variants chosen on the machine: the matrix product of the SIMD
- * module (`simd/gemm.as.ts`) has a register block of 6 or 4 rows and packs
- * its right operand `kc` rows at a time; which is fastest depends on the
+ * module (`simd/gemm.as.ts`) has register blocks of 5 (then 4) or 4 rows and
+ * packs its right operand `kc` rows at a time; which is fastest depends on the
  * CPU (its registers, FMA latency, cache sizes), so the first product times
  * each variant on a small product in the backend's own heap (a few
  * milliseconds, as FFTW's wisdom or cuDNN's benchmark mode do) and keeps
@@ -17,7 +17,7 @@
  * ```ts
  * import { assert } from "@std/assert";
  * import { GEMM_VARIANTS, tuningKey } from "./tuning.ts";
- * assert(GEMM_VARIANTS.some((v) => v.rows === 6));
+ * assert(GEMM_VARIANTS.some((v) => v.rows === 5));
  * assert(tuningKey("fma").includes("deno"));
  * ```
  *
@@ -34,16 +34,19 @@ import { disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
 
 /** One variant of the SIMD matrix product. */
 export interface GemmVariant {
-  /** Rows of C in the register block: 6 (12 accumulators) or 4 (8). */
-  rows: 4 | 6;
+  /**
+   * Rows of C in the register blocks: 5 (10 accumulators; blocks of 4 where
+   * M needs them) or 4 (8).
+   */
+  rows: 4 | 5;
   /** Rows of the right operand packed per block (its panels stay in L2). */
   kc: number;
 }
 
 /** The variants timed at first use. */
 export const GEMM_VARIANTS: readonly GemmVariant[] = [
-  { rows: 6, kc: 256 },
-  { rows: 6, kc: 512 },
+  { rows: 5, kc: 256 },
+  { rows: 5, kc: 512 },
   { rows: 4, kc: 256 },
   { rows: 4, kc: 512 },
 ];

@@ -129,8 +129,7 @@ export const DEFAULT_TILE: Readonly<
 
 /**
  * Default tiles per chunk of {@link winogradConv3x3}, per tile side: F(6×6)
- * in sixes, the products' register blocks (128 left two rows to the
- * one-row kernel: 5% slower).
+ * 96, 16 of the products' register blocks of 5 rows and 4 of 4.
  */
 export const DEFAULT_CHUNK_TILES: Readonly<Record<2 | 4 | 6, number>> = {
   2: 512,
@@ -555,8 +554,8 @@ export function winogradConv3x3(
     const base = align(heapIndex(backend, planeBuf) << 2, 64);
     // [0, planes): V plane addresses; [planes, 2·planes): M plane addresses.
     table = backend.makeOutput([2 * planes], "int32");
-    // Zeros past the input's edges, six rows of V packed for the products,
-    // then cout ones (the codes' kernel's mask where there is none).
+    // Zeros past the input's edges, a block of V's rows packed for the
+    // products, then cout ones (the codes' kernel's mask where there is none).
     const width = Math.max(4, cin, cout);
     zero = backend.makeOutput([width + 8 * cin + cout], "float32");
     backend.typedArrayFromHeap(zero).fill(0).fill(1, width + 8 * cin);
@@ -1089,8 +1088,8 @@ function backward(
           (set - 1) * planes * cStride + k * cStride;
       }
     }
-    // Zeros past the inputs' edges, a sink for dx's points past its, six
-    // rows of D packed for the input gradient's products, then cout ones.
+    // Zeros past the inputs' edges, a sink for dx's points past its, a block
+    // of D's rows packed for the input gradient's products, then cout ones.
     const width = Math.max(4, cin, cout);
     scratch = backend.makeOutput([2 * width + 9 * cout], "float32");
     backend.typedArrayFromHeap(scratch).fill(0).fill(1, 2 * width + 8 * cout);

@@ -7,9 +7,9 @@
 // Goto-style: the right operand is packed, one block of `kc` rows at a time,
 // into panels of 8 columns ([panel][k][8] floats, contiguous), so that a
 // panel streams from L1 and a block from L2 whatever the operand's row
-// stride; a register block of `rows` (6 or 4) rows × 8 columns of C
-// accumulates over the block, a 6-row block from its rows of A packed k by
-// k. Unpacked, the dense layer's [9216, 128]
+// stride; a register block of 5 (then 4) rows × 8 columns of C
+// accumulates over the block from its rows of A packed k by k. Unpacked,
+// the dense layer's [9216, 128]
 // weights are read 32 bytes per 512-byte row: a stride that maps the whole
 // operand onto an eighth of L2's sets (docs/kernels.md).
 
@@ -88,23 +88,25 @@ function transpose4(s: usize, row: usize, o: usize): void {
 }
 
 /**
- * Packs A's six rows [m0, m0 + 6) × kc (`ap` at A[m0][k0]; rows `aRow`
- * bytes apart, consecutive k `aStep` bytes apart) into `dst` as kc groups of
- * 8 floats: rows 0–5, then two unused lanes. {@link rows6} then reads a k's
- * six values with two loads instead of six (docs/v8_bounds_checks.md).
+ * Packs `rows` (5 or 4) rows of A, [m0, m0 + rows) × kc (`ap` at A[m0][k0];
+ * rows `aRow` bytes apart, consecutive k `aStep` bytes apart), into `dst`
+ * as kc groups of 8 floats: rows 0–3 in lanes 0–3, row 4 in lane 4, the
+ * rest unused. {@link rows5} then reads a k's values with two loads
+ * instead of five (docs/v8_bounds_checks.md).
  */
-function packRows6(
+function packRows(
   ap: usize,
   aRow: usize,
   aStep: usize,
   kc: i32,
   dst: usize,
+  rows: i32,
 ): void {
   if (aRow == 4) {
-    // Side by side (transA): each k's six values are contiguous.
+    // Side by side (transA): each k's values are contiguous.
     for (let k = 0; k < kc; k++) {
       v128.store(dst, v128.load(ap));
-      v128.store(dst, v128.load64_zero(ap, 16), 16);
+      if (rows == 5) store<f32>(dst, load<f32>(ap, 16), 16);
       ap += aStep;
       dst += 32;
     }
@@ -113,40 +115,41 @@ function packRows6(
   let k = 0;
   if (aStep == 4) {
     // Rows at a stride, k contiguous: 4×4 register transposes for rows
-    // 0–3, pairs interleaved for rows 4–5.
+    // 0–3, row 4's four k one lane each.
     for (; k + 4 <= kc; k += 4) {
       const s = ap + (<usize> k << 2);
       const d = dst + (<usize> k << 5);
       transpose4(s, aRow, d);
-      const r4 = v128.load(s + 4 * aRow), r5 = v128.load(s + 5 * aRow);
-      const lo = i32x4.shuffle(r4, r5, 0, 4, 1, 5);
-      const hi = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
-      v128.store64_lane(d, lo, 0, 16);
-      v128.store64_lane(d, lo, 1, 48);
-      v128.store64_lane(d, hi, 0, 80);
-      v128.store64_lane(d, hi, 1, 112);
+      if (rows == 5) {
+        const r4 = v128.load(s + 4 * aRow);
+        v128.store32_lane(d, r4, 0, 16);
+        v128.store32_lane(d, r4, 1, 48);
+        v128.store32_lane(d, r4, 2, 80);
+        v128.store32_lane(d, r4, 3, 112);
+      }
     }
   }
   for (; k < kc; k++) {
     const s = ap + <usize> k * aStep;
     const d = dst + (<usize> k << 5);
-    for (let r = 0; r < 6; r++) {
+    for (let r = 0; r < rows; r++) {
       store<f32>(d + (<usize> r << 2), load<f32>(s + <usize> r * aRow));
     }
   }
 }
 
 /**
- * C rows [m0, m0 + 6) (+)= the packed rows `pa` ({@link packRows6}) × the
- * packed block: 12 accumulators, for each of the N/8 panels. Each k loads
- * its six A values as two vectors and spreads them by shuffles: four
- * bounds-checked loads for twelve multiply-adds where splatting each A
- * value took eight. Two k a round, every load at an immediate offset from
- * one of two pointers; at four, the optimizer nests each accumulator's
- * chain through all four k, so that every k's operands are live at once
- * and V8 spills accumulators (docs/kernels.md).
+ * C rows [m0, m0 + 5) (+)= the packed rows `pa` ({@link packRows}) × the
+ * packed block: 10 accumulators, for each of the N/8 panels. Each k loads
+ * rows 0–3 of A as one vector, spreads them by shuffles and splats row 4:
+ * four bounds-checked loads for ten multiply-adds. One k a round: the
+ * accumulators, both B vectors, A's vector and its spread value take 14 of
+ * the 15 vector registers V8 allocates, so none is spilled. A 6-row block
+ * needs 16 (with two k a round, 20), and an accumulator kept on the stack
+ * puts a store and a reload in its chain of multiply-adds: 6×8 blocks ran
+ * 11–28% slower (docs/kernels.md).
  */
-function rows6(
+function rows5(
   pa: usize,
   pb: usize,
   cp0: usize,
@@ -159,7 +162,7 @@ function rows6(
   for (let p = 0; p < panels; p++) {
     const cp = cp0 + (<usize> p << 5);
     let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
-    let c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
+    let c30: v128, c31: v128, c40: v128, c41: v128;
     if (first) {
       c00 = f32x4.splat(0);
       c01 = c00;
@@ -171,8 +174,6 @@ function rows6(
       c31 = c00;
       c40 = c00;
       c41 = c00;
-      c50 = c00;
-      c51 = c00;
     } else {
       c00 = v128.load(cp);
       c01 = v128.load(cp, 16);
@@ -184,67 +185,15 @@ function rows6(
       c31 = v128.load(cp + 3 * cRow, 16);
       c40 = v128.load(cp + 4 * cRow);
       c41 = v128.load(cp + 4 * cRow, 16);
-      c50 = v128.load(cp + 5 * cRow);
-      c51 = v128.load(cp + 5 * cRow, 16);
     }
     let ap = pa;
     let bp = pb + <usize> p * panelBytes;
     const end = bp + panelBytes;
-    const end4 = bp + (<usize> (kc & ~1) << 5);
-    let a: v128, b0: v128, b1: v128, x: v128;
-    while (bp < end4) {
-      b0 = v128.load(bp, 0);
-      b1 = v128.load(bp, 16);
-      a = v128.load(ap, 0);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
-      c00 = madd(x, b0, c00);
-      c01 = madd(x, b1, c01);
-      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
-      c10 = madd(x, b0, c10);
-      c11 = madd(x, b1, c11);
-      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
-      c20 = madd(x, b0, c20);
-      c21 = madd(x, b1, c21);
-      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
-      c30 = madd(x, b0, c30);
-      c31 = madd(x, b1, c31);
-      a = v128.load(ap, 16);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
-      c40 = madd(x, b0, c40);
-      c41 = madd(x, b1, c41);
-      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
-      c50 = madd(x, b0, c50);
-      c51 = madd(x, b1, c51);
-      b0 = v128.load(bp, 32);
-      b1 = v128.load(bp, 48);
-      a = v128.load(ap, 32);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
-      c00 = madd(x, b0, c00);
-      c01 = madd(x, b1, c01);
-      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
-      c10 = madd(x, b0, c10);
-      c11 = madd(x, b1, c11);
-      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
-      c20 = madd(x, b0, c20);
-      c21 = madd(x, b1, c21);
-      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
-      c30 = madd(x, b0, c30);
-      c31 = madd(x, b1, c31);
-      a = v128.load(ap, 48);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
-      c40 = madd(x, b0, c40);
-      c41 = madd(x, b1, c41);
-      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
-      c50 = madd(x, b0, c50);
-      c51 = madd(x, b1, c51);
-      ap += 64;
-      bp += 64;
-    }
     while (bp < end) {
-      b0 = v128.load(bp, 0);
-      b1 = v128.load(bp, 16);
-      a = v128.load(ap, 0);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      const b0 = v128.load(bp, 0);
+      const b1 = v128.load(bp, 16);
+      const a = v128.load(ap, 0);
+      let x = i32x4.shuffle(a, a, 0, 0, 0, 0);
       c00 = madd(x, b0, c00);
       c01 = madd(x, b1, c01);
       x = i32x4.shuffle(a, a, 1, 1, 1, 1);
@@ -256,13 +205,9 @@ function rows6(
       x = i32x4.shuffle(a, a, 3, 3, 3, 3);
       c30 = madd(x, b0, c30);
       c31 = madd(x, b1, c31);
-      a = v128.load(ap, 16);
-      x = i32x4.shuffle(a, a, 0, 0, 0, 0);
+      x = v128.load32_splat(ap, 16);
       c40 = madd(x, b0, c40);
       c41 = madd(x, b1, c41);
-      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
-      c50 = madd(x, b0, c50);
-      c51 = madd(x, b1, c51);
       ap += 32;
       bp += 32;
     }
@@ -276,16 +221,12 @@ function rows6(
     v128.store(cp + 3 * cRow, c31, 16);
     v128.store(cp + 4 * cRow, c40);
     v128.store(cp + 4 * cRow, c41, 16);
-    v128.store(cp + 5 * cRow, c50);
-    v128.store(cp + 5 * cRow, c51, 16);
   }
 }
 
-/** As {@link rows6} for 4 rows (8 accumulators). */
+/** As {@link rows5} for 4 rows (8 accumulators). */
 function rows4(
-  ap0: usize,
-  aRow: usize,
-  aStep: usize,
+  pa: usize,
   pb: usize,
   cp0: usize,
   cRow: usize,
@@ -317,24 +258,26 @@ function rows4(
       c30 = v128.load(cp + 3 * cRow);
       c31 = v128.load(cp + 3 * cRow, 16);
     }
-    let ap = ap0;
+    let ap = pa;
     let bp = pb + <usize> p * panelBytes;
     const end = bp + panelBytes;
     while (bp < end) {
-      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-      let x = v128.load32_splat(ap);
+      const b0 = v128.load(bp, 0);
+      const b1 = v128.load(bp, 16);
+      const a = v128.load(ap, 0);
+      let x = i32x4.shuffle(a, a, 0, 0, 0, 0);
       c00 = madd(x, b0, c00);
       c01 = madd(x, b1, c01);
-      x = v128.load32_splat(ap + aRow);
+      x = i32x4.shuffle(a, a, 1, 1, 1, 1);
       c10 = madd(x, b0, c10);
       c11 = madd(x, b1, c11);
-      x = v128.load32_splat(ap + 2 * aRow);
+      x = i32x4.shuffle(a, a, 2, 2, 2, 2);
       c20 = madd(x, b0, c20);
       c21 = madd(x, b1, c21);
-      x = v128.load32_splat(ap + 3 * aRow);
+      x = i32x4.shuffle(a, a, 3, 3, 3, 3);
       c30 = madd(x, b0, c30);
       c31 = madd(x, b1, c31);
-      ap += aStep;
+      ap += 32;
       bp += 32;
     }
     v128.store(cp, c00);
@@ -348,7 +291,7 @@ function rows4(
   }
 }
 
-/** As {@link rows6} for one row (2 accumulators). */
+/** As {@link rows5} for one row (2 accumulators), A unpacked. */
 function rows1(
   ap0: usize,
   aStep: usize,
@@ -380,10 +323,11 @@ function rows1(
 
 /**
  * C rows [0, M) (+)= A · the packed block `pb` (kc rows × N columns), with
- * register blocks of `rows` (6 or 4) rows, then single rows. `a` points at
- * A[0][k0]; A's rows are `aRow` bytes apart and consecutive k `aStep` bytes
- * apart; C is [M, N] row-major; `first` starts C from zero; `pa` holds
- * 8·kc floats (six rows of A packed).
+ * register blocks of 5 rows, then of 4 (M = 5·a + 4·b wherever M ≥ 12:
+ * 128 rows are 24 blocks of 5 and 2 of 4), then single rows; with `rows`
+ * 4, blocks of 4 only. `a` points at A[0][k0]; A's rows are `aRow` bytes
+ * apart and consecutive k `aStep` bytes apart; C is [M, N] row-major;
+ * `first` starts C from zero; `pa` holds 8·kc floats (a block of A packed).
  */
 function block(
   a: usize,
@@ -408,25 +352,18 @@ function block(
     const np = min(group, panels - g);
     const pg = pb + <usize> g * (<usize> kc << 5);
     const cg = c + (<usize> g << 5);
+    // b blocks of 4 with 4·b ≡ M (mod 5), the rest in blocks of 5.
+    let fours = rows == 4 ? M >> 2 : (4 * M) % 5;
+    if (4 * fours > M) fours = 0;
+    const end5 = M - 4 * fours;
     let m = 0;
-    if (rows == 6) {
-      for (; m + 6 <= M; m += 6) {
-        packRows6(a + <usize> m * aRow, aRow, aStep, kc, pa);
-        rows6(pa, pg, cg + <usize> m * cRow, cRow, np, kc, first);
-      }
+    for (; m + 5 <= end5; m += 5) {
+      packRows(a + <usize> m * aRow, aRow, aStep, kc, pa, 5);
+      rows5(pa, pg, cg + <usize> m * cRow, cRow, np, kc, first);
     }
     for (; m + 4 <= M; m += 4) {
-      rows4(
-        a + <usize> m * aRow,
-        aRow,
-        aStep,
-        pg,
-        cg + <usize> m * cRow,
-        cRow,
-        np,
-        kc,
-        first,
-      );
+      packRows(a + <usize> m * aRow, aRow, aStep, kc, pa, 4);
+      rows4(pa, pg, cg + <usize> m * cRow, cRow, np, kc, first);
     }
     for (; m < M; m++) {
       rows1(
@@ -508,8 +445,8 @@ function partial(
  * C = op(A)·op(B): C [M, N] row-major, N a multiple of 8; A [M, K]
  * row-major, or with `transA` [K, M]; B [K, N], or with `transB` [N, K].
  * `scratch` holds min(K, kc)·(N + 8) floats (one packed block of B, then
- * six rows of A packed); `rows` (6 or 4) picks the register block, `kc` the
- * rows of B per block.
+ * a block of A packed); `rows` (5 or 4) picks the register blocks (see
+ * {@link block}), `kc` the rows of B per block.
  */
 export function gemm(
   a: usize,

@@ -12,7 +12,7 @@ import { madd } from "./simd.as.ts";
  * i < count, with V[k] at load<usize>(vTable + 4k) ([count, Cin], as
  * inputTransform* writes it), D[k] at load<usize>(dTable + 4k) ([count,
  * Cout], as dyTransform* writes it) and G[k] at g + 4k·Cout·Cin.
- * Register blocks of 6 (then 4) output channels x 8 input channels; lanes
+ * Register blocks of 5 (then 4) output channels x 8 input channels; lanes
  * run over input channels.
  */
 export function gradProducts(
@@ -33,12 +33,15 @@ export function gradProducts(
     const v = load<usize>(vTable + (<usize> k << 2));
     const d = load<usize>(dTable + (<usize> k << 2));
     const gk = g + <usize> k * planeBytes;
+    // Blocks of 5 output channels, then of 4 (as gemm.as.ts's `block`).
+    let fours = (4 * Cout) % 5;
+    if (4 * fours > Cout) fours = 0;
     let co = 0;
-    for (; co + 6 <= Cout && Cin8 == Cin; co += 6) {
+    for (; co + 5 <= Cout - 4 * fours && Cin8 == Cin; co += 5) {
       const d0 = d + (<usize> co << 2);
       const g0 = gk + <usize> co * vRow;
       for (let ci = 0; ci < Cin8; ci += 8) {
-        grad6x8(
+        grad5x8(
           v + (<usize> ci << 2),
           vRow,
           d0,
@@ -122,13 +125,15 @@ function gradDot(
 }
 
 /**
- * One register block of the weight gradient: 6 output channels (rows of
- * G, `vRow` bytes apart from g) × 8 input channels, 12 accumulators; the 6
- * dy values of a tile are splat from one pointer at fixed offsets. Four
- * tiles a round, as `gemm.as.ts`'s transposed rows: fewer loop tests and
- * pointer steps per bounds-checked load (docs/v8_bounds_checks.md).
+ * One register block of the weight gradient: 5 output channels (rows of
+ * G, `vRow` bytes apart from g) × 8 input channels, 10 accumulators. A
+ * tile's dy values for channels 0–3 are one vector spread by shuffles,
+ * channel 4's a splat: four bounds-checked loads for ten multiply-adds
+ * (docs/v8_bounds_checks.md). One tile a round, so that no accumulator is
+ * spilled (as `gemm.as.ts`'s `rows5`; 6×8 blocks four tiles a round were
+ * 1–4% slower).
  */
-function grad6x8(
+function grad5x8(
   v: usize,
   vRow: usize,
   d: usize,
@@ -141,127 +146,31 @@ function grad6x8(
   let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
   let s30 = f32x4.splat(0), s31 = f32x4.splat(0);
   let s40 = f32x4.splat(0), s41 = f32x4.splat(0);
-  let s50 = f32x4.splat(0), s51 = f32x4.splat(0);
   let vp = v;
   let dp = d;
-  let a0: v128, a1: v128, b: v128;
-  let i = 0;
-  for (; i + 4 <= count; i += 4) {
-    a0 = v128.load(vp);
-    a1 = v128.load(vp, 16);
-    b = v128.load32_splat(dp, 0);
+  for (let i = 0; i < count; i++) {
+    const a0 = v128.load(vp);
+    const a1 = v128.load(vp, 16);
+    const e = v128.load(dp);
+    let b = i32x4.shuffle(e, e, 0, 0, 0, 0);
     s00 = madd(a0, b, s00);
     s01 = madd(a1, b, s01);
-    b = v128.load32_splat(dp, 4);
+    b = i32x4.shuffle(e, e, 1, 1, 1, 1);
     s10 = madd(a0, b, s10);
     s11 = madd(a1, b, s11);
-    b = v128.load32_splat(dp, 8);
+    b = i32x4.shuffle(e, e, 2, 2, 2, 2);
     s20 = madd(a0, b, s20);
     s21 = madd(a1, b, s21);
-    b = v128.load32_splat(dp, 12);
+    b = i32x4.shuffle(e, e, 3, 3, 3, 3);
     s30 = madd(a0, b, s30);
     s31 = madd(a1, b, s31);
     b = v128.load32_splat(dp, 16);
     s40 = madd(a0, b, s40);
     s41 = madd(a1, b, s41);
-    b = v128.load32_splat(dp, 20);
-    s50 = madd(a0, b, s50);
-    s51 = madd(a1, b, s51);
-    vp += vRow;
-    dp += dRow;
-    a0 = v128.load(vp);
-    a1 = v128.load(vp, 16);
-    b = v128.load32_splat(dp, 0);
-    s00 = madd(a0, b, s00);
-    s01 = madd(a1, b, s01);
-    b = v128.load32_splat(dp, 4);
-    s10 = madd(a0, b, s10);
-    s11 = madd(a1, b, s11);
-    b = v128.load32_splat(dp, 8);
-    s20 = madd(a0, b, s20);
-    s21 = madd(a1, b, s21);
-    b = v128.load32_splat(dp, 12);
-    s30 = madd(a0, b, s30);
-    s31 = madd(a1, b, s31);
-    b = v128.load32_splat(dp, 16);
-    s40 = madd(a0, b, s40);
-    s41 = madd(a1, b, s41);
-    b = v128.load32_splat(dp, 20);
-    s50 = madd(a0, b, s50);
-    s51 = madd(a1, b, s51);
-    vp += vRow;
-    dp += dRow;
-    a0 = v128.load(vp);
-    a1 = v128.load(vp, 16);
-    b = v128.load32_splat(dp, 0);
-    s00 = madd(a0, b, s00);
-    s01 = madd(a1, b, s01);
-    b = v128.load32_splat(dp, 4);
-    s10 = madd(a0, b, s10);
-    s11 = madd(a1, b, s11);
-    b = v128.load32_splat(dp, 8);
-    s20 = madd(a0, b, s20);
-    s21 = madd(a1, b, s21);
-    b = v128.load32_splat(dp, 12);
-    s30 = madd(a0, b, s30);
-    s31 = madd(a1, b, s31);
-    b = v128.load32_splat(dp, 16);
-    s40 = madd(a0, b, s40);
-    s41 = madd(a1, b, s41);
-    b = v128.load32_splat(dp, 20);
-    s50 = madd(a0, b, s50);
-    s51 = madd(a1, b, s51);
-    vp += vRow;
-    dp += dRow;
-    a0 = v128.load(vp);
-    a1 = v128.load(vp, 16);
-    b = v128.load32_splat(dp, 0);
-    s00 = madd(a0, b, s00);
-    s01 = madd(a1, b, s01);
-    b = v128.load32_splat(dp, 4);
-    s10 = madd(a0, b, s10);
-    s11 = madd(a1, b, s11);
-    b = v128.load32_splat(dp, 8);
-    s20 = madd(a0, b, s20);
-    s21 = madd(a1, b, s21);
-    b = v128.load32_splat(dp, 12);
-    s30 = madd(a0, b, s30);
-    s31 = madd(a1, b, s31);
-    b = v128.load32_splat(dp, 16);
-    s40 = madd(a0, b, s40);
-    s41 = madd(a1, b, s41);
-    b = v128.load32_splat(dp, 20);
-    s50 = madd(a0, b, s50);
-    s51 = madd(a1, b, s51);
-    vp += vRow;
-    dp += dRow;
-  }
-  for (; i < count; i++) {
-    a0 = v128.load(vp);
-    a1 = v128.load(vp, 16);
-    b = v128.load32_splat(dp, 0);
-    s00 = madd(a0, b, s00);
-    s01 = madd(a1, b, s01);
-    b = v128.load32_splat(dp, 4);
-    s10 = madd(a0, b, s10);
-    s11 = madd(a1, b, s11);
-    b = v128.load32_splat(dp, 8);
-    s20 = madd(a0, b, s20);
-    s21 = madd(a1, b, s21);
-    b = v128.load32_splat(dp, 12);
-    s30 = madd(a0, b, s30);
-    s31 = madd(a1, b, s31);
-    b = v128.load32_splat(dp, 16);
-    s40 = madd(a0, b, s40);
-    s41 = madd(a1, b, s41);
-    b = v128.load32_splat(dp, 20);
-    s50 = madd(a0, b, s50);
-    s51 = madd(a1, b, s51);
     vp += vRow;
     dp += dRow;
   }
   const g1 = g + vRow, g2 = g1 + vRow, g3 = g2 + vRow, g4 = g3 + vRow;
-  const g5 = g4 + vRow;
   v128.store(g, f32x4.add(v128.load(g), s00));
   v128.store(g, f32x4.add(v128.load(g, 16), s01), 16);
   v128.store(g1, f32x4.add(v128.load(g1), s10));
@@ -272,6 +181,4 @@ function grad6x8(
   v128.store(g3, f32x4.add(v128.load(g3, 16), s31), 16);
   v128.store(g4, f32x4.add(v128.load(g4), s40));
   v128.store(g4, f32x4.add(v128.load(g4, 16), s41), 16);
-  v128.store(g5, f32x4.add(v128.load(g5), s50));
-  v128.store(g5, f32x4.add(v128.load(g5, 16), s51), 16);
 }
