@@ -387,6 +387,9 @@ export function directConv3x3C1(
       v128.store(to, v128.load(from, 16), 16);
     }
   }
+  // The floor as pmax(v, lo) (v < lo ? lo : v): one maxps, and a NaN
+  // passes. f32x4.max's NaN and signed-zero rules take V8 seven
+  // instructions (docs/kernels.md).
   const lo = relu ? f32x4.splat(0) : f32x4.splat(-Infinity);
   const px = <usize> Co << 2;
   const xRow = <usize> W << 2;
@@ -448,14 +451,14 @@ export function directConv3x3C1(
             wr += 96;
           }
           const op = orow + (<usize> (ow * Co + c0) << 2);
-          v128.store(op, f32x4.max(a00, lo));
-          v128.store(op, f32x4.max(a01, lo), 16);
-          v128.store(op + 1 * px, f32x4.max(a10, lo));
-          v128.store(op + 1 * px, f32x4.max(a11, lo), 16);
-          v128.store(op + 2 * px, f32x4.max(a20, lo));
-          v128.store(op + 2 * px, f32x4.max(a21, lo), 16);
-          v128.store(op + 3 * px, f32x4.max(a30, lo));
-          v128.store(op + 3 * px, f32x4.max(a31, lo), 16);
+          v128.store(op, f32x4.pmax(a00, lo));
+          v128.store(op, f32x4.pmax(a01, lo), 16);
+          v128.store(op + 1 * px, f32x4.pmax(a10, lo));
+          v128.store(op + 1 * px, f32x4.pmax(a11, lo), 16);
+          v128.store(op + 2 * px, f32x4.pmax(a20, lo));
+          v128.store(op + 2 * px, f32x4.pmax(a21, lo), 16);
+          v128.store(op + 3 * px, f32x4.pmax(a30, lo));
+          v128.store(op + 3 * px, f32x4.pmax(a31, lo), 16);
         }
         for (let ow = 0; ow < OW && OW < 4; ow++) {
           let a0 = b0, a1 = b1;
@@ -471,8 +474,8 @@ export function directConv3x3C1(
             wr += 96;
           }
           const op = orow + (<usize> (ow * Co + c0) << 2);
-          v128.store(op, f32x4.max(a0, lo));
-          v128.store(op, f32x4.max(a1, lo), 16);
+          v128.store(op, f32x4.pmax(a0, lo));
+          v128.store(op, f32x4.pmax(a1, lo), 16);
         }
       }
     }

@@ -434,10 +434,12 @@ function outputTransform(
   const body = (ops: Ops, step: string) => {
     const simd = ops === SIMD_HOISTED;
     // The bias and the activation's floor (0 for ReLU, -∞ for none) on
-    // each value as it is stored: no second pass over y.
+    // each value as it is stored: no second pass over y. The floor as
+    // pmax (v < floor ? floor : v, one maxps; a NaN passes): f32x4.max's
+    // NaN and signed-zero rules take V8 seven instructions.
     const finish = (v: string) =>
       simd
-        ? `f32x4.max(f32x4.add(${v}, bv), actFloor)`
+        ? `f32x4.pmax(f32x4.add(${v}, bv), actFloor)`
         : `max<f32>(${v} + bs, actFloorS)`;
     const guarded = (ok: string, line: string) =>
       ok === "" ? line : `if (${ok}) ${line}`;

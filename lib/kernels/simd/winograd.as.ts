@@ -352,14 +352,14 @@ export function outputTransform2(
       const yt03 = f32x4.add(f32x4.add(a03, a13), a23);
       const yt13 = f32x4.sub(f32x4.sub(a13, a23), a33);
       const y00 = f32x4.add(f32x4.add(yt00, yt01), yt02);
-      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      v128.store(q00 + cb, f32x4.pmax(f32x4.add(y00, bv), actFloor));
       const y01 = f32x4.sub(f32x4.sub(yt01, yt02), yt03);
-      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      if (c1ok) v128.store(q01 + cb, f32x4.pmax(f32x4.add(y01, bv), actFloor));
       const y10 = f32x4.add(f32x4.add(yt10, yt11), yt12);
-      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      if (r1ok) v128.store(q10 + cb, f32x4.pmax(f32x4.add(y10, bv), actFloor));
       const y11 = f32x4.sub(f32x4.sub(yt11, yt12), yt13);
       if (r1ok && c1ok) {
-        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+        v128.store(q11 + cb, f32x4.pmax(f32x4.add(y11, bv), actFloor));
       }
       c += 4;
     }
@@ -494,7 +494,7 @@ export function outputTransformPool2(
       if (r1ok && c1ok) {
         v128.store(
           q00 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
             actFloor,
           ),
@@ -635,14 +635,14 @@ export function outputTransformOuter2(
       const yt03 = f32x4.add(f32x4.add(a03, a13), a23);
       const yt13 = f32x4.sub(f32x4.sub(a13, a23), a33);
       const y00 = f32x4.add(f32x4.add(yt00, yt01), yt02);
-      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      v128.store(q00 + cb, f32x4.pmax(f32x4.add(y00, bv), actFloor));
       const y01 = f32x4.sub(f32x4.sub(yt01, yt02), yt03);
-      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      if (c1ok) v128.store(q01 + cb, f32x4.pmax(f32x4.add(y01, bv), actFloor));
       const y10 = f32x4.add(f32x4.add(yt10, yt11), yt12);
-      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      if (r1ok) v128.store(q10 + cb, f32x4.pmax(f32x4.add(y10, bv), actFloor));
       const y11 = f32x4.sub(f32x4.sub(yt11, yt12), yt13);
       if (r1ok && c1ok) {
-        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+        v128.store(q11 + cb, f32x4.pmax(f32x4.add(y11, bv), actFloor));
       }
       c += 4;
     }
@@ -1913,75 +1913,75 @@ export function outputTransform4(
         f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
         yt04,
       );
-      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      v128.store(q00 + cb, f32x4.pmax(f32x4.add(y00, bv), actFloor));
       const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
-      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      if (c1ok) v128.store(q01 + cb, f32x4.pmax(f32x4.add(y01, bv), actFloor));
       const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
-      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
+      if (c2ok) v128.store(q02 + cb, f32x4.pmax(f32x4.add(y02, bv), actFloor));
       const y03 = f32x4.add(
         madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
         yt05,
       );
-      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
+      if (c3ok) v128.store(q03 + cb, f32x4.pmax(f32x4.add(y03, bv), actFloor));
       const y10 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
         yt14,
       );
-      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      if (r1ok) v128.store(q10 + cb, f32x4.pmax(f32x4.add(y10, bv), actFloor));
       const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
       if (r1ok && c1ok) {
-        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+        v128.store(q11 + cb, f32x4.pmax(f32x4.add(y11, bv), actFloor));
       }
       const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
       if (r1ok && c2ok) {
-        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+        v128.store(q12 + cb, f32x4.pmax(f32x4.add(y12, bv), actFloor));
       }
       const y13 = f32x4.add(
         madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
         yt15,
       );
       if (r1ok && c3ok) {
-        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+        v128.store(q13 + cb, f32x4.pmax(f32x4.add(y13, bv), actFloor));
       }
       const y20 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
         yt24,
       );
-      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
+      if (r2ok) v128.store(q20 + cb, f32x4.pmax(f32x4.add(y20, bv), actFloor));
       const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
       if (r2ok && c1ok) {
-        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+        v128.store(q21 + cb, f32x4.pmax(f32x4.add(y21, bv), actFloor));
       }
       const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
       if (r2ok && c2ok) {
-        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+        v128.store(q22 + cb, f32x4.pmax(f32x4.add(y22, bv), actFloor));
       }
       const y23 = f32x4.add(
         madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
         yt25,
       );
       if (r2ok && c3ok) {
-        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+        v128.store(q23 + cb, f32x4.pmax(f32x4.add(y23, bv), actFloor));
       }
       const y30 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
         yt34,
       );
-      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
+      if (r3ok) v128.store(q30 + cb, f32x4.pmax(f32x4.add(y30, bv), actFloor));
       const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
       if (r3ok && c1ok) {
-        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+        v128.store(q31 + cb, f32x4.pmax(f32x4.add(y31, bv), actFloor));
       }
       const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
       if (r3ok && c2ok) {
-        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+        v128.store(q32 + cb, f32x4.pmax(f32x4.add(y32, bv), actFloor));
       }
       const y33 = f32x4.add(
         madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
         yt35,
       );
       if (r3ok && c3ok) {
-        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+        v128.store(q33 + cb, f32x4.pmax(f32x4.add(y33, bv), actFloor));
       }
       c += 4;
     }
@@ -2300,7 +2300,7 @@ export function outputTransformPool4(
       if (r1ok && c1ok) {
         v128.store(
           q00 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
             actFloor,
           ),
@@ -2314,7 +2314,7 @@ export function outputTransformPool4(
       if (r1ok && c3ok) {
         v128.store(
           q01 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
             actFloor,
           ),
@@ -2338,7 +2338,7 @@ export function outputTransformPool4(
       if (r3ok && c1ok) {
         v128.store(
           q10 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
             actFloor,
           ),
@@ -2352,7 +2352,7 @@ export function outputTransformPool4(
       if (r3ok && c3ok) {
         v128.store(
           q11 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
             actFloor,
           ),
@@ -2696,75 +2696,75 @@ export function outputTransformOuter4(
         f32x4.add(f32x4.add(f32x4.add(yt00, yt01), yt02), yt03),
         yt04,
       );
-      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      v128.store(q00 + cb, f32x4.pmax(f32x4.add(y00, bv), actFloor));
       const y01 = madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02)));
-      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      if (c1ok) v128.store(q01 + cb, f32x4.pmax(f32x4.add(y01, bv), actFloor));
       const y02 = madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02)));
-      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
+      if (c2ok) v128.store(q02 + cb, f32x4.pmax(f32x4.add(y02, bv), actFloor));
       const y03 = f32x4.add(
         madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
         yt05,
       );
-      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
+      if (c3ok) v128.store(q03 + cb, f32x4.pmax(f32x4.add(y03, bv), actFloor));
       const y10 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt10, yt11), yt12), yt13),
         yt14,
       );
-      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      if (r1ok) v128.store(q10 + cb, f32x4.pmax(f32x4.add(y10, bv), actFloor));
       const y11 = madd(yt14, km2, madd(yt13, k2, f32x4.sub(yt11, yt12)));
       if (r1ok && c1ok) {
-        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+        v128.store(q11 + cb, f32x4.pmax(f32x4.add(y11, bv), actFloor));
       }
       const y12 = madd(yt14, k4, madd(yt13, k4, f32x4.add(yt11, yt12)));
       if (r1ok && c2ok) {
-        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+        v128.store(q12 + cb, f32x4.pmax(f32x4.add(y12, bv), actFloor));
       }
       const y13 = f32x4.add(
         madd(yt14, km8, madd(yt13, k8, f32x4.sub(yt11, yt12))),
         yt15,
       );
       if (r1ok && c3ok) {
-        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+        v128.store(q13 + cb, f32x4.pmax(f32x4.add(y13, bv), actFloor));
       }
       const y20 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt20, yt21), yt22), yt23),
         yt24,
       );
-      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
+      if (r2ok) v128.store(q20 + cb, f32x4.pmax(f32x4.add(y20, bv), actFloor));
       const y21 = madd(yt24, km2, madd(yt23, k2, f32x4.sub(yt21, yt22)));
       if (r2ok && c1ok) {
-        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+        v128.store(q21 + cb, f32x4.pmax(f32x4.add(y21, bv), actFloor));
       }
       const y22 = madd(yt24, k4, madd(yt23, k4, f32x4.add(yt21, yt22)));
       if (r2ok && c2ok) {
-        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+        v128.store(q22 + cb, f32x4.pmax(f32x4.add(y22, bv), actFloor));
       }
       const y23 = f32x4.add(
         madd(yt24, km8, madd(yt23, k8, f32x4.sub(yt21, yt22))),
         yt25,
       );
       if (r2ok && c3ok) {
-        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+        v128.store(q23 + cb, f32x4.pmax(f32x4.add(y23, bv), actFloor));
       }
       const y30 = f32x4.add(
         f32x4.add(f32x4.add(f32x4.add(yt30, yt31), yt32), yt33),
         yt34,
       );
-      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
+      if (r3ok) v128.store(q30 + cb, f32x4.pmax(f32x4.add(y30, bv), actFloor));
       const y31 = madd(yt34, km2, madd(yt33, k2, f32x4.sub(yt31, yt32)));
       if (r3ok && c1ok) {
-        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+        v128.store(q31 + cb, f32x4.pmax(f32x4.add(y31, bv), actFloor));
       }
       const y32 = madd(yt34, k4, madd(yt33, k4, f32x4.add(yt31, yt32)));
       if (r3ok && c2ok) {
-        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+        v128.store(q32 + cb, f32x4.pmax(f32x4.add(y32, bv), actFloor));
       }
       const y33 = f32x4.add(
         madd(yt34, km8, madd(yt33, k8, f32x4.sub(yt31, yt32))),
         yt35,
       );
       if (r3ok && c3ok) {
-        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+        v128.store(q33 + cb, f32x4.pmax(f32x4.add(y33, bv), actFloor));
       }
       c += 4;
     }
@@ -5849,7 +5849,7 @@ export function outputTransform6(
         ),
         yt06,
       );
-      v128.store(q00 + cb, f32x4.max(f32x4.add(y00, bv), actFloor));
+      v128.store(q00 + cb, f32x4.pmax(f32x4.add(y00, bv), actFloor));
       const y01 = madd(
         yt06,
         km0_5,
@@ -5859,7 +5859,7 @@ export function outputTransform6(
           madd(yt04, km2, madd(yt03, k2, f32x4.sub(yt01, yt02))),
         ),
       );
-      if (c1ok) v128.store(q01 + cb, f32x4.max(f32x4.add(y01, bv), actFloor));
+      if (c1ok) v128.store(q01 + cb, f32x4.pmax(f32x4.add(y01, bv), actFloor));
       const y02 = madd(
         yt06,
         k0_25,
@@ -5869,7 +5869,7 @@ export function outputTransform6(
           madd(yt04, k4, madd(yt03, k4, f32x4.add(yt01, yt02))),
         ),
       );
-      if (c2ok) v128.store(q02 + cb, f32x4.max(f32x4.add(y02, bv), actFloor));
+      if (c2ok) v128.store(q02 + cb, f32x4.pmax(f32x4.add(y02, bv), actFloor));
       const y03 = madd(
         yt06,
         km0_125,
@@ -5879,7 +5879,7 @@ export function outputTransform6(
           madd(yt04, km8, madd(yt03, k8, f32x4.sub(yt01, yt02))),
         ),
       );
-      if (c3ok) v128.store(q03 + cb, f32x4.max(f32x4.add(y03, bv), actFloor));
+      if (c3ok) v128.store(q03 + cb, f32x4.pmax(f32x4.add(y03, bv), actFloor));
       const y04 = madd(
         yt06,
         k0_0625,
@@ -5889,7 +5889,7 @@ export function outputTransform6(
           madd(yt04, k16, madd(yt03, k16, f32x4.add(yt01, yt02))),
         ),
       );
-      if (c4ok) v128.store(q04 + cb, f32x4.max(f32x4.add(y04, bv), actFloor));
+      if (c4ok) v128.store(q04 + cb, f32x4.pmax(f32x4.add(y04, bv), actFloor));
       const y05 = f32x4.add(
         madd(
           yt06,
@@ -5902,7 +5902,7 @@ export function outputTransform6(
         ),
         yt07,
       );
-      if (c5ok) v128.store(q05 + cb, f32x4.max(f32x4.add(y05, bv), actFloor));
+      if (c5ok) v128.store(q05 + cb, f32x4.pmax(f32x4.add(y05, bv), actFloor));
       const y10 = f32x4.add(
         f32x4.add(
           f32x4.add(
@@ -5913,7 +5913,7 @@ export function outputTransform6(
         ),
         yt16,
       );
-      if (r1ok) v128.store(q10 + cb, f32x4.max(f32x4.add(y10, bv), actFloor));
+      if (r1ok) v128.store(q10 + cb, f32x4.pmax(f32x4.add(y10, bv), actFloor));
       const y11 = madd(
         yt16,
         km0_5,
@@ -5924,7 +5924,7 @@ export function outputTransform6(
         ),
       );
       if (r1ok && c1ok) {
-        v128.store(q11 + cb, f32x4.max(f32x4.add(y11, bv), actFloor));
+        v128.store(q11 + cb, f32x4.pmax(f32x4.add(y11, bv), actFloor));
       }
       const y12 = madd(
         yt16,
@@ -5936,7 +5936,7 @@ export function outputTransform6(
         ),
       );
       if (r1ok && c2ok) {
-        v128.store(q12 + cb, f32x4.max(f32x4.add(y12, bv), actFloor));
+        v128.store(q12 + cb, f32x4.pmax(f32x4.add(y12, bv), actFloor));
       }
       const y13 = madd(
         yt16,
@@ -5948,7 +5948,7 @@ export function outputTransform6(
         ),
       );
       if (r1ok && c3ok) {
-        v128.store(q13 + cb, f32x4.max(f32x4.add(y13, bv), actFloor));
+        v128.store(q13 + cb, f32x4.pmax(f32x4.add(y13, bv), actFloor));
       }
       const y14 = madd(
         yt16,
@@ -5960,7 +5960,7 @@ export function outputTransform6(
         ),
       );
       if (r1ok && c4ok) {
-        v128.store(q14 + cb, f32x4.max(f32x4.add(y14, bv), actFloor));
+        v128.store(q14 + cb, f32x4.pmax(f32x4.add(y14, bv), actFloor));
       }
       const y15 = f32x4.add(
         madd(
@@ -5975,7 +5975,7 @@ export function outputTransform6(
         yt17,
       );
       if (r1ok && c5ok) {
-        v128.store(q15 + cb, f32x4.max(f32x4.add(y15, bv), actFloor));
+        v128.store(q15 + cb, f32x4.pmax(f32x4.add(y15, bv), actFloor));
       }
       const y20 = f32x4.add(
         f32x4.add(
@@ -5987,7 +5987,7 @@ export function outputTransform6(
         ),
         yt26,
       );
-      if (r2ok) v128.store(q20 + cb, f32x4.max(f32x4.add(y20, bv), actFloor));
+      if (r2ok) v128.store(q20 + cb, f32x4.pmax(f32x4.add(y20, bv), actFloor));
       const y21 = madd(
         yt26,
         km0_5,
@@ -5998,7 +5998,7 @@ export function outputTransform6(
         ),
       );
       if (r2ok && c1ok) {
-        v128.store(q21 + cb, f32x4.max(f32x4.add(y21, bv), actFloor));
+        v128.store(q21 + cb, f32x4.pmax(f32x4.add(y21, bv), actFloor));
       }
       const y22 = madd(
         yt26,
@@ -6010,7 +6010,7 @@ export function outputTransform6(
         ),
       );
       if (r2ok && c2ok) {
-        v128.store(q22 + cb, f32x4.max(f32x4.add(y22, bv), actFloor));
+        v128.store(q22 + cb, f32x4.pmax(f32x4.add(y22, bv), actFloor));
       }
       const y23 = madd(
         yt26,
@@ -6022,7 +6022,7 @@ export function outputTransform6(
         ),
       );
       if (r2ok && c3ok) {
-        v128.store(q23 + cb, f32x4.max(f32x4.add(y23, bv), actFloor));
+        v128.store(q23 + cb, f32x4.pmax(f32x4.add(y23, bv), actFloor));
       }
       const y24 = madd(
         yt26,
@@ -6034,7 +6034,7 @@ export function outputTransform6(
         ),
       );
       if (r2ok && c4ok) {
-        v128.store(q24 + cb, f32x4.max(f32x4.add(y24, bv), actFloor));
+        v128.store(q24 + cb, f32x4.pmax(f32x4.add(y24, bv), actFloor));
       }
       const y25 = f32x4.add(
         madd(
@@ -6049,7 +6049,7 @@ export function outputTransform6(
         yt27,
       );
       if (r2ok && c5ok) {
-        v128.store(q25 + cb, f32x4.max(f32x4.add(y25, bv), actFloor));
+        v128.store(q25 + cb, f32x4.pmax(f32x4.add(y25, bv), actFloor));
       }
       const y30 = f32x4.add(
         f32x4.add(
@@ -6061,7 +6061,7 @@ export function outputTransform6(
         ),
         yt36,
       );
-      if (r3ok) v128.store(q30 + cb, f32x4.max(f32x4.add(y30, bv), actFloor));
+      if (r3ok) v128.store(q30 + cb, f32x4.pmax(f32x4.add(y30, bv), actFloor));
       const y31 = madd(
         yt36,
         km0_5,
@@ -6072,7 +6072,7 @@ export function outputTransform6(
         ),
       );
       if (r3ok && c1ok) {
-        v128.store(q31 + cb, f32x4.max(f32x4.add(y31, bv), actFloor));
+        v128.store(q31 + cb, f32x4.pmax(f32x4.add(y31, bv), actFloor));
       }
       const y32 = madd(
         yt36,
@@ -6084,7 +6084,7 @@ export function outputTransform6(
         ),
       );
       if (r3ok && c2ok) {
-        v128.store(q32 + cb, f32x4.max(f32x4.add(y32, bv), actFloor));
+        v128.store(q32 + cb, f32x4.pmax(f32x4.add(y32, bv), actFloor));
       }
       const y33 = madd(
         yt36,
@@ -6096,7 +6096,7 @@ export function outputTransform6(
         ),
       );
       if (r3ok && c3ok) {
-        v128.store(q33 + cb, f32x4.max(f32x4.add(y33, bv), actFloor));
+        v128.store(q33 + cb, f32x4.pmax(f32x4.add(y33, bv), actFloor));
       }
       const y34 = madd(
         yt36,
@@ -6108,7 +6108,7 @@ export function outputTransform6(
         ),
       );
       if (r3ok && c4ok) {
-        v128.store(q34 + cb, f32x4.max(f32x4.add(y34, bv), actFloor));
+        v128.store(q34 + cb, f32x4.pmax(f32x4.add(y34, bv), actFloor));
       }
       const y35 = f32x4.add(
         madd(
@@ -6123,7 +6123,7 @@ export function outputTransform6(
         yt37,
       );
       if (r3ok && c5ok) {
-        v128.store(q35 + cb, f32x4.max(f32x4.add(y35, bv), actFloor));
+        v128.store(q35 + cb, f32x4.pmax(f32x4.add(y35, bv), actFloor));
       }
       const y40 = f32x4.add(
         f32x4.add(
@@ -6135,7 +6135,7 @@ export function outputTransform6(
         ),
         yt46,
       );
-      if (r4ok) v128.store(q40 + cb, f32x4.max(f32x4.add(y40, bv), actFloor));
+      if (r4ok) v128.store(q40 + cb, f32x4.pmax(f32x4.add(y40, bv), actFloor));
       const y41 = madd(
         yt46,
         km0_5,
@@ -6146,7 +6146,7 @@ export function outputTransform6(
         ),
       );
       if (r4ok && c1ok) {
-        v128.store(q41 + cb, f32x4.max(f32x4.add(y41, bv), actFloor));
+        v128.store(q41 + cb, f32x4.pmax(f32x4.add(y41, bv), actFloor));
       }
       const y42 = madd(
         yt46,
@@ -6158,7 +6158,7 @@ export function outputTransform6(
         ),
       );
       if (r4ok && c2ok) {
-        v128.store(q42 + cb, f32x4.max(f32x4.add(y42, bv), actFloor));
+        v128.store(q42 + cb, f32x4.pmax(f32x4.add(y42, bv), actFloor));
       }
       const y43 = madd(
         yt46,
@@ -6170,7 +6170,7 @@ export function outputTransform6(
         ),
       );
       if (r4ok && c3ok) {
-        v128.store(q43 + cb, f32x4.max(f32x4.add(y43, bv), actFloor));
+        v128.store(q43 + cb, f32x4.pmax(f32x4.add(y43, bv), actFloor));
       }
       const y44 = madd(
         yt46,
@@ -6182,7 +6182,7 @@ export function outputTransform6(
         ),
       );
       if (r4ok && c4ok) {
-        v128.store(q44 + cb, f32x4.max(f32x4.add(y44, bv), actFloor));
+        v128.store(q44 + cb, f32x4.pmax(f32x4.add(y44, bv), actFloor));
       }
       const y45 = f32x4.add(
         madd(
@@ -6197,7 +6197,7 @@ export function outputTransform6(
         yt47,
       );
       if (r4ok && c5ok) {
-        v128.store(q45 + cb, f32x4.max(f32x4.add(y45, bv), actFloor));
+        v128.store(q45 + cb, f32x4.pmax(f32x4.add(y45, bv), actFloor));
       }
       const y50 = f32x4.add(
         f32x4.add(
@@ -6209,7 +6209,7 @@ export function outputTransform6(
         ),
         yt56,
       );
-      if (r5ok) v128.store(q50 + cb, f32x4.max(f32x4.add(y50, bv), actFloor));
+      if (r5ok) v128.store(q50 + cb, f32x4.pmax(f32x4.add(y50, bv), actFloor));
       const y51 = madd(
         yt56,
         km0_5,
@@ -6220,7 +6220,7 @@ export function outputTransform6(
         ),
       );
       if (r5ok && c1ok) {
-        v128.store(q51 + cb, f32x4.max(f32x4.add(y51, bv), actFloor));
+        v128.store(q51 + cb, f32x4.pmax(f32x4.add(y51, bv), actFloor));
       }
       const y52 = madd(
         yt56,
@@ -6232,7 +6232,7 @@ export function outputTransform6(
         ),
       );
       if (r5ok && c2ok) {
-        v128.store(q52 + cb, f32x4.max(f32x4.add(y52, bv), actFloor));
+        v128.store(q52 + cb, f32x4.pmax(f32x4.add(y52, bv), actFloor));
       }
       const y53 = madd(
         yt56,
@@ -6244,7 +6244,7 @@ export function outputTransform6(
         ),
       );
       if (r5ok && c3ok) {
-        v128.store(q53 + cb, f32x4.max(f32x4.add(y53, bv), actFloor));
+        v128.store(q53 + cb, f32x4.pmax(f32x4.add(y53, bv), actFloor));
       }
       const y54 = madd(
         yt56,
@@ -6256,7 +6256,7 @@ export function outputTransform6(
         ),
       );
       if (r5ok && c4ok) {
-        v128.store(q54 + cb, f32x4.max(f32x4.add(y54, bv), actFloor));
+        v128.store(q54 + cb, f32x4.pmax(f32x4.add(y54, bv), actFloor));
       }
       const y55 = f32x4.add(
         madd(
@@ -6271,7 +6271,7 @@ export function outputTransform6(
         yt57,
       );
       if (r5ok && c5ok) {
-        v128.store(q55 + cb, f32x4.max(f32x4.add(y55, bv), actFloor));
+        v128.store(q55 + cb, f32x4.pmax(f32x4.add(y55, bv), actFloor));
       }
       c += 4;
     }
@@ -7200,7 +7200,7 @@ export function outputTransformPool6(
       if (r1ok && c1ok) {
         v128.store(
           q00 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y00, y01), f32x4.max(y10, y11)), bv),
             actFloor,
           ),
@@ -7227,7 +7227,7 @@ export function outputTransformPool6(
       if (r1ok && c3ok) {
         v128.store(
           q01 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y02, y03), f32x4.max(y12, y13)), bv),
             actFloor,
           ),
@@ -7257,7 +7257,7 @@ export function outputTransformPool6(
       if (r1ok && c5ok) {
         v128.store(
           q02 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y04, y05), f32x4.max(y14, y15)), bv),
             actFloor,
           ),
@@ -7343,7 +7343,7 @@ export function outputTransformPool6(
       if (r3ok && c1ok) {
         v128.store(
           q10 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y20, y21), f32x4.max(y30, y31)), bv),
             actFloor,
           ),
@@ -7370,7 +7370,7 @@ export function outputTransformPool6(
       if (r3ok && c3ok) {
         v128.store(
           q11 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y22, y23), f32x4.max(y32, y33)), bv),
             actFloor,
           ),
@@ -7400,7 +7400,7 @@ export function outputTransformPool6(
       if (r3ok && c5ok) {
         v128.store(
           q12 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y24, y25), f32x4.max(y34, y35)), bv),
             actFloor,
           ),
@@ -7486,7 +7486,7 @@ export function outputTransformPool6(
       if (r5ok && c1ok) {
         v128.store(
           q20 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y40, y41), f32x4.max(y50, y51)), bv),
             actFloor,
           ),
@@ -7513,7 +7513,7 @@ export function outputTransformPool6(
       if (r5ok && c3ok) {
         v128.store(
           q21 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y42, y43), f32x4.max(y52, y53)), bv),
             actFloor,
           ),
@@ -7543,7 +7543,7 @@ export function outputTransformPool6(
       if (r5ok && c5ok) {
         v128.store(
           q22 + cb,
-          f32x4.max(
+          f32x4.pmax(
             f32x4.add(f32x4.max(f32x4.max(y44, y45), f32x4.max(y54, y55)), bv),
             actFloor,
           ),
@@ -11595,10 +11595,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r1ok && c1ok) {
-        const f0 = f32x4.max(f32x4.add(y00, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y01, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y10, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y11, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y00, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y01, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y10, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y11, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q00 + cb, f32x4.mul(m, v128.load(mq00 + cb)));
         const first = v128.bitselect(
@@ -11634,10 +11634,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r1ok && c3ok) {
-        const f0 = f32x4.max(f32x4.add(y02, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y03, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y12, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y13, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y02, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y03, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y12, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y13, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q01 + cb, f32x4.mul(m, v128.load(mq01 + cb)));
         const first = v128.bitselect(
@@ -11676,10 +11676,10 @@ export function outputTransformPoolCodes6(
         yt17,
       );
       if (r1ok && c5ok) {
-        const f0 = f32x4.max(f32x4.add(y04, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y05, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y14, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y15, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y04, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y05, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y14, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y15, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q02 + cb, f32x4.mul(m, v128.load(mq02 + cb)));
         const first = v128.bitselect(
@@ -11774,10 +11774,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r3ok && c1ok) {
-        const f0 = f32x4.max(f32x4.add(y20, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y21, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y30, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y31, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y20, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y21, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y30, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y31, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q10 + cb, f32x4.mul(m, v128.load(mq10 + cb)));
         const first = v128.bitselect(
@@ -11813,10 +11813,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r3ok && c3ok) {
-        const f0 = f32x4.max(f32x4.add(y22, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y23, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y32, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y33, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y22, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y23, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y32, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y33, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q11 + cb, f32x4.mul(m, v128.load(mq11 + cb)));
         const first = v128.bitselect(
@@ -11855,10 +11855,10 @@ export function outputTransformPoolCodes6(
         yt37,
       );
       if (r3ok && c5ok) {
-        const f0 = f32x4.max(f32x4.add(y24, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y25, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y34, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y35, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y24, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y25, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y34, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y35, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q12 + cb, f32x4.mul(m, v128.load(mq12 + cb)));
         const first = v128.bitselect(
@@ -11953,10 +11953,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r5ok && c1ok) {
-        const f0 = f32x4.max(f32x4.add(y40, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y41, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y50, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y51, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y40, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y41, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y50, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y51, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q20 + cb, f32x4.mul(m, v128.load(mq20 + cb)));
         const first = v128.bitselect(
@@ -11992,10 +11992,10 @@ export function outputTransformPoolCodes6(
         ),
       );
       if (r5ok && c3ok) {
-        const f0 = f32x4.max(f32x4.add(y42, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y43, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y52, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y53, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y42, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y43, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y52, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y53, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q21 + cb, f32x4.mul(m, v128.load(mq21 + cb)));
         const first = v128.bitselect(
@@ -12034,10 +12034,10 @@ export function outputTransformPoolCodes6(
         yt57,
       );
       if (r5ok && c5ok) {
-        const f0 = f32x4.max(f32x4.add(y44, bv), actFloor);
-        const f1 = f32x4.max(f32x4.add(y45, bv), actFloor);
-        const f2 = f32x4.max(f32x4.add(y54, bv), actFloor);
-        const f3 = f32x4.max(f32x4.add(y55, bv), actFloor);
+        const f0 = f32x4.pmax(f32x4.add(y44, bv), actFloor);
+        const f1 = f32x4.pmax(f32x4.add(y45, bv), actFloor);
+        const f2 = f32x4.pmax(f32x4.add(y54, bv), actFloor);
+        const f3 = f32x4.pmax(f32x4.add(y55, bv), actFloor);
         const m = f32x4.max(f32x4.max(f0, f1), f32x4.max(f2, f3));
         v128.store(q22 + cb, f32x4.mul(m, v128.load(mq22 + cb)));
         const first = v128.bitselect(
