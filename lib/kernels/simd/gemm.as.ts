@@ -146,8 +146,8 @@ function packRows(
  * accumulators, both B vectors, A's vector and its spread value take 14 of
  * the 15 vector registers V8 allocates, so none is spilled. A 6-row block
  * needs 16 (with two k a round, 20), and an accumulator kept on the stack
- * puts a store and a reload in its chain of multiply-adds: 6×8 blocks ran
- * 11–28% slower (docs/kernels.md).
+ * puts a store and a reload in its chain of multiply-adds: 6×8 blocks took
+ * 10–28% longer (docs/kernels.md).
  */
 function rows5(
   pa: usize,
