@@ -120,9 +120,14 @@ function writeCache(key: string, chosen: GemmVariant): void {
   }
 }
 
-/** Times each variant on a [96, 1536] · [1536, 128] product in the heap. */
+/**
+ * Times each variant on a [120, 1536] · [1536, 128] product in the heap:
+ * 120 rows are whole blocks of 5 and of 4, so each variant times its own
+ * register block (at 96 rows, a quarter of the 5-row variant's rows were
+ * 4-row blocks, and noise chose between the two).
+ */
 function measure(backend: BackendWasm, fma: boolean): number[] {
-  const M = 96, K = 1536, N = 128;
+  const M = 120, K = 1536, N = 128;
   const kernels = simdKernels(backend, fma);
   const a = backend.makeOutput([M, K], "float32");
   const b = backend.makeOutput([K, N], "float32");
@@ -149,7 +154,7 @@ function measure(backend: BackendWasm, fma: boolean): number[] {
       );
     const best = GEMM_VARIANTS.map(() => Infinity);
     // Interleaved rounds, so that a burst of load hits every variant alike.
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 7; round++) {
       GEMM_VARIANTS.forEach((v, i) => {
         const t = performance.now();
         run(v);
@@ -166,7 +171,7 @@ function measure(backend: BackendWasm, fma: boolean): number[] {
  * The SIMD product's variant for this machine and build (`fma`: the
  * relaxed-SIMD build, default where the runtime has it): set by
  * {@linkcode setGemmVariant}, else cached in {@link TUNING_FILE}, else
- * measured now (about 10 ms) and cached.
+ * measured now (about 60 ms) and cached.
  */
 export function gemmTuning(backend: BackendWasm, fma?: boolean): GemmTuning {
   const useFma = fma ?? relaxedSimdSupported();
