@@ -3,9 +3,8 @@
  * module (`simd/gemm.as.ts`) has register blocks of 5 (then 4) or 4 rows and
  * packs its right operand `kc` rows at a time; which is fastest depends on the
  * CPU (its registers, FMA latency, cache sizes), so the first product times
- * each variant on a small product in the backend's own heap (a few
- * milliseconds, as FFTW's wisdom or cuDNN's benchmark mode do) and keeps
- * the fastest. The choice is cached per CPU model, Deno version and build
+ * each variant on a small product in the backend's own heap (about 60 ms,
+ * as FFTW's wisdom or cuDNN's benchmark mode do) and keeps the fastest. The choice is cached per CPU model, Deno version and build
  * in `data/kernel_tuning.json` (where the process may write there), so
  * later processes and worker threads read it instead of timing again.
  *
