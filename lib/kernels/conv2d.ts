@@ -228,9 +228,7 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
       );
     }
     if (
-      x!.dtype !== "float32" || preluActivationWeights !== undefined ||
-      !(activation === undefined || activation === "linear" ||
-        activation === "relu") ||
+      x!.dtype !== "float32" || !fusable ||
       !useWinograd(args.backend, x!, filter!, pads, attrs)
     ) {
       return toDeclaredShape(
