@@ -3,8 +3,9 @@
  * grayscale images, the tutorial's conv1: 1 → 32 channels) with its bias and
  * ReLU, on the SIMD module's `directConv3x3C1`. Nine multiply-adds per
  * output value leave Winograd's transforms nothing to save and give
- * XNNPACK's product a depth of nine; the direct loop runs near the
- * runtime's peak instead (docs/kernels.md, finding 20).
+ * XNNPACK's product a depth of nine; the direct loop is faster than both
+ * (docs/kernels.md, findings 20 and 22), at about half the runtime's peak
+ * with its caches evicted.
  *
  * @example
  * ```ts

@@ -131,8 +131,7 @@ function gradDot(
  * tile's dy values for channels 0–3 are one vector spread by shuffles,
  * channel 4's a splat: four bounds-checked loads for ten multiply-adds
  * (docs/v8_bounds_checks.md). One tile a round, so that no accumulator is
- * spilled (as `gemm.as.ts`'s `rows5`; 6×8 blocks four tiles a round were
- * 1–4% slower).
+ * spilled (as `gemm.as.ts`'s `rows5`).
  */
 function grad5x8(
   v: usize,
