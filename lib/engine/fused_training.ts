@@ -11,10 +11,13 @@
  * that computes only what the tape asks for: where the tape asks for both the
  * input's and the filter's, of a 3x3 convolution the Winograd kernels run,
  * one pass over `dy`'s tiles ({@link CONV_BACKPROP}) computes the two. A
- * first layer with few input channels and the pooled layer after it (the
- * tutorial's conv1 and conv2) are one op whose gradient is one kernel
- * ({@link FIRST_CONVS_BACKPROP}): the first layer's gradients are taken an
- * image at a time as the second's input gradient completes it, in cache.
+ * first layer of one input channel and the pooled layer after it (the
+ * tutorial's conv1 and conv2) are one op of one kernel each way: forward
+ * ({@link FIRST_CONVS_CODES}), the first layer's output is computed a few
+ * images at a time as the second's tiles reach them and never stored;
+ * backward ({@link FIRST_CONVS_BACKPROP}), it is computed again so, and the
+ * first layer's gradients are taken an image at a time as the second's
+ * input gradient completes it, in cache.
  *
  * @module
  */
@@ -27,6 +30,7 @@ import {
   reluFilterGradPass,
 } from "../kernels/conv2d_backprop_filter.ts";
 import { simdAvailable } from "../kernels/simd/simd.ts";
+import { canDirectConv, directConvImages } from "../kernels/direct_conv.ts";
 import {
   canPoolCodes,
   canUseWinograd,
@@ -78,25 +82,62 @@ export const CONV_POOL_CODES = "MnistCnnConv2DBiasReluPoolCodes";
 export const CONV_POOL_BACKPROP = "MnistCnnConv2DPoolBackprop";
 
 /**
- * The gradients of a first layer with few input channels ({@link
- * CONV_BIAS_RELU}, its filter gradient on the direct path) and of the
- * pooled op on codes after it ({@link CONV_POOL_CODES}), four weights, in
+ * A first layer of one input channel on the direct path ({@link
+ * CONV_BIAS_RELU}) and the pooled op on codes after it ({@link
+ * CONV_POOL_CODES}), in one pass: the first layer's output is computed a
+ * chunk of images at a time as the second's tiles reach them, in cache, and
+ * never stored (`directConvImages`). Inputs `x`, `filter1`, `bias1`,
+ * `filter2`, `bias2` (and `mask`); attributes `pad1`, `pad2`; outputs
+ * `[pooled, codes]`, the same bits as the two kernels.
+ */
+export const FIRST_CONVS_CODES = "MnistCnnFirstConvsPoolCodes";
+
+/**
+ * The gradients of {@link FIRST_CONVS_CODES}'s two layers, four weights, in
  * one pass: the pooled op's ({@link CONV_POOL_BACKPROP}) and, as each image
  * of its input gradient is complete, in cache, the first layer's filter and
  * bias gradients ({@link RELU_FILTER_GRAD}); the input gradient of neither
- * layer is kept. Inputs `x`, `y` (the first layer's output), `dy`, `codes`,
- * `filter2` (and `mask`); attributes `pad1`, `pad2`, `filterShape1`;
- * outputs `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as the two
- * kernels.
+ * layer is kept. The first layer's output, which both need, is computed
+ * again a chunk at a time, as in the forward pass. Inputs `x`, `filter1`,
+ * `bias1`, `dy`, `codes`, `filter2` (and `mask`); attributes `pad1`,
+ * `pad2`; outputs `[dFilter1, dBias1, dFilter2, dBias2]`, the same bits as
+ * the separate kernels.
  */
 export const FIRST_CONVS_BACKPROP = "MnistCnnFirstConvsPoolBackprop";
 
-/** The attributes of {@link FIRST_CONVS_BACKPROP}. */
+/** The attributes of {@link FIRST_CONVS_CODES} and {@link FIRST_CONVS_BACKPROP}. */
 interface FirstConvsAttrs {
   pad1: "valid" | "same";
   pad2: "valid" | "same";
-  filterShape1?: number[];
   [key: string]: unknown;
+}
+
+/**
+ * The bytes of the first layer's output one chunk of the second's holds
+ * (conv1's: 6 images of 86.5 KB, the forward pass's 96 tiles, two of the
+ * backward's 48), beside the chunk's transform planes in L2.
+ */
+const FIRST_LAYER_CHUNK_BYTES = 512 * 1024;
+
+/**
+ * The first layer's output of {@link FIRST_CONVS_CODES} and {@link
+ * FIRST_CONVS_BACKPROP}, produced a chunk at a time.
+ */
+function firstLayerImages(
+  backend: BackendWasm,
+  inputs: Record<"x" | "filter1" | "bias1", tf.TensorInfo>,
+  pad1: "valid" | "same",
+): ReturnType<typeof directConvImages> {
+  const { x, filter1, bias1 } = inputs;
+  const [, h, w, c] = convShape(x.shape, filter1.shape, pad1);
+  return directConvImages(backend, x, filter1, padsOf(pad1), {
+    bias: bias1,
+    relu: true,
+    capacity: Math.max(
+      1,
+      Math.floor(FIRST_LAYER_CHUNK_BYTES / (h * w * c * 4)),
+    ),
+  });
 }
 
 /** The attributes of {@linkcode CONV_BIAS_RELU}: a stride-1 NHWC convolution. */
@@ -225,32 +266,70 @@ function register(): boolean {
     },
   });
   tf.registerKernel({
+    kernelName: FIRST_CONVS_CODES,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const all = inputs as
+        & Record<"x" | "filter1" | "bias1" | "filter2" | "bias2", tf.TensorInfo>
+        & { mask?: tf.TensorInfo };
+      const { pad1, pad2 } = attrs as unknown as FirstConvsAttrs;
+      const wasm = backend as BackendWasm;
+      const y = firstLayerImages(wasm, all, pad1);
+      const codes = wasm.makeOutput(
+        pooledShape(y.shape, all.filter2.shape, pad2),
+        "int32",
+      );
+      try {
+        const pooled = winogradConv3x3(wasm, y, all.filter2, padsOf(pad2), {
+          bias: all.bias2,
+          relu: true,
+          pool: true,
+          codes,
+          mask: all.mask,
+        });
+        return [pooled, codes];
+      } catch (error) {
+        wasm.disposeData(codes.dataId);
+        throw error;
+      } finally {
+        y.dispose();
+      }
+    },
+  });
+  tf.registerKernel({
     kernelName: FIRST_CONVS_BACKPROP,
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, y, dy, codes, filter2, mask } = inputs as
-        & Record<"x" | "y" | "dy" | "codes" | "filter2", tf.TensorInfo>
+      const all = inputs as
+        & Record<
+          "x" | "filter1" | "bias1" | "dy" | "codes" | "filter2",
+          tf.TensorInfo
+        >
         & { mask?: tf.TensorInfo };
-      const { pad1, pad2, filterShape1 } = attrs as unknown as FirstConvsAttrs;
+      const { pad1, pad2 } = attrs as unknown as FirstConvsAttrs;
       const wasm = backend as BackendWasm;
-      const pass = reluFilterGradPass(wasm, x, y, filterShape1!, pad1);
+      const y = firstLayerImages(wasm, all, pad1);
+      let pass: ReturnType<typeof reluFilterGradPass> | undefined;
       let second: ReturnType<typeof winogradBackpropPooled3x3> | undefined;
       try {
+        pass = reluFilterGradPass(wasm, all.x, y, all.filter1.shape, pad1);
         second = winogradBackpropPooled3x3(
           wasm,
           y,
-          dy,
-          codes,
-          filter2,
+          all.dy,
+          all.codes,
+          all.filter2,
           padsOf(pad2),
-          { mask, after: (dx, at, to) => pass.images(dx, at, to) },
+          { mask: all.mask, after: (dx, at, to) => pass!.images(dx, at, to) },
         );
         const [df1, db1] = pass.finish();
         return [df1, db1, second.filter, second.bias];
       } catch (error) {
-        pass.abort();
+        pass?.abort();
         if (second) disposeAll(wasm, second.filter, second.bias);
         throw error;
+      } finally {
+        y.dispose();
       }
     },
   });
@@ -535,8 +614,8 @@ function convPoolCodes(
 
 /**
  * Whether {@link firstConvs} runs a first layer of `xShape` and `filter1`
- * padded `pad1` (its filter gradient on the direct path) and, after it, the
- * pooled op on codes with `filter2` padded `pad2`.
+ * padded `pad1` (the direct convolution, its filter gradient on the direct
+ * path) and, after it, the pooled op on codes with `filter2` padded `pad2`.
  */
 function onFirstConvs(
   xShape: readonly number[],
@@ -545,7 +624,8 @@ function onFirstConvs(
   filter2: readonly number[],
   pad2: "valid" | "same",
 ): boolean {
-  return canReluFilterGrad(xShape, filter1, pad1) &&
+  return canDirectConv(xShape, filter1) &&
+    canReluFilterGrad(xShape, filter1, pad1) &&
     onCodes(convShape(xShape, filter1, pad1), filter2, pad2);
 }
 
@@ -572,32 +652,30 @@ function firstConvs(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [filter1, bias1, filter2, bias2] = args as tf.Tensor[];
     const save = args[4] as tf.GradSaveFunc;
-    const engine = tf.engine();
-    const y = engine.runKernel(CONV_BIAS_RELU, {
+    const [pooled, codes] = tf.engine().runKernel(FIRST_CONVS_CODES, {
       x,
-      filter: filter1,
-      bias: bias1,
-    }, { pad: pad1 }) as tf.Tensor;
-    const [pooled, codes] = engine.runKernel(CONV_POOL_CODES, {
-      x: y,
-      filter: filter2,
-      bias: bias2,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
       ...masked,
-    }, { pad: pad2 }) as tf.Tensor[];
-    save(mask ? [x, y, codes, filter2, mask] : [x, y, codes, filter2]);
+    }, { pad1, pad2 }) as tf.Tensor[];
+    const kept = [x, filter1, bias1, codes, filter2];
+    save(mask ? [...kept, mask] : kept);
     return {
       value: pooled,
       gradFunc: (dy, saved) => {
         releaseUnclaimed();
-        const [x, y, codes, filter2, mask] = saved;
+        const [x, filter1, bias1, codes, filter2, mask] = saved;
         return tf.engine().runKernel(FIRST_CONVS_BACKPROP, {
           x,
-          y,
+          filter1,
+          bias1,
           dy: dy as tf.Tensor,
           codes,
           filter2,
           ...(mask ? { mask } : {}),
-        }, { pad1, pad2, filterShape1: filter1.shape }) as tf.Tensor[];
+        }, { pad1, pad2 }) as tf.Tensor[];
       },
     };
   });

@@ -30,6 +30,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { MatMulFunc } from "./batch_mat_mul.ts";
 import {
   assertFloat32,
+  type ChunkedInput,
   copyRun,
   disposeAll,
   fitDy,
@@ -291,7 +292,8 @@ export interface ReluFilterGradPass {
  * Starts a {@link ReluFilterGradPass} of ReLU's, the filter's and the
  * bias's gradients of a stride-1 convolution of `x` with a filter of
  * `filterShape` (the `"direct"` path, {@link canReluFilterGrad}) whose ReLU
- * output is `y`, from its gradient `dy` an image range at a time: dz = dy ·
+ * output is `y` (stored, or a {@link ChunkedInput} holding the images each
+ * call adds), from its gradient `dy` an image range at a time: dz = dy ·
  * step(y) a strip at a time in scratch (`directFilterGradRelu` of
  * `simd/direct.as.ts`), never stored; the filter gradient as the `"direct"`
  * path computes it from dz, bit for bit; the bias gradient as `Sum` does
@@ -304,7 +306,7 @@ export interface ReluFilterGradPass {
 export function reluFilterGradPass(
   backend: BackendWasm,
   x: tf.TensorInfo,
-  y: tf.TensorInfo,
+  y: tf.TensorInfo | ChunkedInput,
   filterShape: number[],
   pad: "valid" | "same",
 ): ReluFilterGradPass {
@@ -347,10 +349,13 @@ export function reluFilterGradPass(
         );
       }
       if (to <= done) return;
+      const yAddr = "images" in y
+        ? y.images(done, to)
+        : (heapIndex(backend, y) + done * image) * 4;
       simdKernels(backend).directFilterGradRelu(
         (heapIndex(backend, x) + done * inImage) * 4,
         (heapIndex(backend, dy) + (done - at) * image) * 4,
-        (heapIndex(backend, y) + done * image) * 4,
+        yAddr,
         heapIndex(backend, out) * 4,
         acc * 4,
         base * 4,

@@ -22,6 +22,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { Pads } from "./winograd.ts";
 import { simdKernels } from "./simd/simd.ts";
 import {
+  type ChunkedInput,
   copyRun,
   disposeAll,
   heapF32,
@@ -87,6 +88,141 @@ export function directConv3x3(
   pads: Pads,
   options: DirectConvOptions = {},
 ): tf.TensorInfo {
+  const conv = prepare("directConv3x3", backend, x, filter, pads, options);
+  try {
+    const out = backend.makeOutput(conv.outShape, "float32");
+    try {
+      conv.run(0, x.shape[0], heapIndex(backend, out) * 4);
+      return out;
+    } catch (error) {
+      disposeAll(backend, out);
+      throw error;
+    }
+  } finally {
+    conv.dispose();
+  }
+}
+
+/** What {@link directConvImages} adds to {@link DirectConvOptions}. */
+export interface DirectConvImagesOptions extends DirectConvOptions {
+  /** The most images one call of `images` computes (at least 1). */
+  capacity: number;
+}
+
+/**
+ * {@link directConv3x3}'s output as a {@link ChunkedInput}: never stored
+ * whole, its images computed `capacity` at most at a time, as a kernel's
+ * chunks reach them, into one buffer that stays in cache. The training
+ * pass's conv1 feeds conv2's forward and backward passes so
+ * (`engine/fused_training.ts`): its 11 MB output per 128 images is neither
+ * written nor read back, each a pass through memory that the rest of the
+ * step has filled with dirty lines. Call `dispose` when done.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { directConv3x3, directConvImages } from "./direct_conv.ts";
+ * import { heapF32, heapIndex } from "./wasm_util.ts";
+ * await initBackend();
+ * const backend = tf.backend() as BackendWasm;
+ * const x = tf.randomUniform([5, 6, 6, 1]), f = tf.randomNormal([3, 3, 1, 8]);
+ * const pads = { top: 0, bottom: 0, left: 0, right: 0 };
+ * const whole = directConv3x3(backend, x, f, pads);
+ * const y = directConvImages(backend, x, f, pads, { capacity: 2 });
+ * assertEquals(y.shape, [5, 4, 4, 8]);
+ * const at = y.images(3, 5) / 4, image = 4 * 4 * 8; // images 3 and 4
+ * const heap = heapF32(backend), from = heapIndex(backend, whole);
+ * assertEquals(
+ *   heap.slice(at, at + 2 * image),
+ *   heap.slice(from + 3 * image, from + 5 * image),
+ * );
+ * y.dispose();
+ * backend.disposeData(whole.dataId);
+ * tf.dispose([x, f]);
+ * ```
+ *
+ * @throws {RangeError} as {@link directConv3x3}, or where `capacity` is not
+ * a positive integer; from `images`, where `[at, to)` is empty, outside the
+ * batch or more than `capacity` images.
+ * @throws {TypeError} as {@link directConv3x3}.
+ */
+export function directConvImages(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
+  options: DirectConvImagesOptions,
+): ChunkedInput & { dispose(): void } {
+  const { capacity } = options;
+  if (!Number.isInteger(capacity) || capacity < 1) {
+    throw new RangeError(
+      `directConvImages: capacity ${capacity} is not a positive integer`,
+    );
+  }
+  const conv = prepare("directConvImages", backend, x, filter, pads, options);
+  const [n, ...image] = conv.outShape;
+  const size = image[0] * image[1] * image[2];
+  let buffer: tf.TensorInfo;
+  try {
+    buffer = backend.makeOutput([Math.min(capacity, n) * size], "float32");
+  } catch (error) {
+    conv.dispose();
+    throw error;
+  }
+  // The images the buffer holds: [held, held + count).
+  let held = 0, count = 0;
+  return {
+    shape: conv.outShape,
+    dtype: "float32",
+    capacity,
+    images(at, to) {
+      if (
+        !Number.isInteger(at) || !Number.isInteger(to) || at < 0 ||
+        to > n || to <= at || to - at > capacity
+      ) {
+        throw new RangeError(
+          `directConvImages: images [${at}, ${to}) of ${n}, at most ` +
+            `${capacity} at a time`,
+        );
+      }
+      const address = heapIndex(backend, buffer) * 4;
+      if (at < held || to > held + count) {
+        conv.run(at, to, address);
+        held = at, count = to - at;
+      }
+      return address + (at - held) * size * 4;
+    },
+    dispose() {
+      disposeAll(backend, buffer);
+      conv.dispose();
+    },
+  };
+}
+
+/** A checked convolution: its output's shape; `run` computes images. */
+interface Prepared {
+  outShape: number[];
+  /** Images [at, to) of the output, one after another from `address`. */
+  run(at: number, to: number, address: number): void;
+  dispose(): void;
+}
+
+/**
+ * Checks the arguments of {@link directConv3x3} (as `name`), pads x once
+ * where `pads` ask, and keeps the filter's packing scratch and a zero bias
+ * where none is given.
+ */
+function prepare(
+  name: string,
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pads: Pads,
+  options: DirectConvOptions,
+): Prepared {
   const { bias, relu = false } = options;
   const [n, h, w] = x.shape;
   const cout = filter.shape[3];
@@ -96,25 +232,24 @@ export function directConv3x3(
   );
   if (!canDirectConv(x.shape, filter.shape) || !padsOk || ph < 3 || pw < 3) {
     throw new RangeError(
-      `directConv3x3: unsupported x ${x.shape}, filter ${filter.shape}, ` +
+      `${name}: unsupported x ${x.shape}, filter ${filter.shape}, ` +
         `pads ${JSON.stringify(pads)}`,
     );
   }
   if (
     [x, filter, bias].some((t) => t !== undefined && t.dtype !== "float32")
   ) {
-    throw new TypeError("directConv3x3 supports float32 only");
+    throw new TypeError(`${name} supports float32 only`);
   }
   if (
     bias !== undefined &&
     (bias.shape.length !== 1 || bias.shape[0] !== cout)
   ) {
     throw new RangeError(
-      `directConv3x3: bias ${bias.shape} does not fit ${cout} output channels`,
+      `${name}: bias ${bias.shape} does not fit ${cout} output channels`,
     );
   }
   const padded = pads.top + pads.bottom + pads.left + pads.right > 0;
-  const out = backend.makeOutput([n, ph - 2, pw - 2, cout], "float32");
   // The packed filter (9·Cout floats), then the zero bias where none is given.
   const scratch = backend.makeOutput([(bias ? 9 : 10) * cout], "float32");
   let xp: tf.TensorInfo | undefined;
@@ -137,25 +272,31 @@ export function directConv3x3(
     }
     const s = heapIndex(backend, scratch);
     if (!bias) heapF32(backend).fill(0, s + 9 * cout, s + 10 * cout);
-    simdKernels(backend).directConv3x3C1(
-      heapIndex(backend, xp ?? x) * 4,
-      heapIndex(backend, filter) * 4,
-      (bias ? heapIndex(backend, bias) : s + 9 * cout) * 4,
-      heapIndex(backend, out) * 4,
-      s * 4,
-      n,
-      ph,
-      pw,
-      ph - 2,
-      pw - 2,
-      cout,
-      relu ? 1 : 0,
-    );
-    return out;
   } catch (error) {
-    disposeAll(backend, out);
-    throw error;
-  } finally {
     disposeAll(backend, scratch, xp);
+    throw error;
   }
+  return {
+    outShape: [n, ph - 2, pw - 2, cout],
+    run(at, to, address) {
+      const s = heapIndex(backend, scratch);
+      simdKernels(backend).directConv3x3C1(
+        (heapIndex(backend, xp ?? x) + at * ph * pw) * 4,
+        heapIndex(backend, filter) * 4,
+        (bias ? heapIndex(backend, bias) : s + 9 * cout) * 4,
+        address,
+        s * 4,
+        to - at,
+        ph,
+        pw,
+        ph - 2,
+        pw - 2,
+        cout,
+        relu ? 1 : 0,
+      );
+    },
+    dispose() {
+      disposeAll(backend, scratch, xp);
+    },
+  };
 }

@@ -27,6 +27,28 @@ export interface KernelArgs {
 }
 
 /**
+ * A float32 NHWC input that is never stored whole: its images are computed
+ * a few at a time, as a kernel's chunks reach them, into a buffer that
+ * stays in cache (a first layer's output, `direct_conv.ts`'s
+ * `directConvImages`). Kernels that take one read each chunk's images from
+ * the address {@link ChunkedInput.images} gives.
+ */
+export interface ChunkedInput {
+  /** The whole input's shape, `[N, H, W, C]`. */
+  readonly shape: number[];
+  /** Always float32. */
+  readonly dtype: "float32";
+  /** At most this many images at a time. */
+  readonly capacity: number;
+  /**
+   * Images `[at, to)`, computed unless already held: the heap address, in
+   * bytes, of image `at` (the others follow it). The address holds until
+   * the next call.
+   */
+  images(at: number, to: number): number;
+}
+
+/**
  * Whether a stride or dilation attribute (a number, one per axis, or absent
  * for the default) is 1 on every axis.
  *

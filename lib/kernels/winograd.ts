@@ -39,7 +39,13 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { type SimdKernels, simdKernels } from "./simd/simd.ts";
 import { gemmTuning } from "./tuning.ts";
 import { OUTER_TILES, TILES, type WinogradTile } from "./simd/tiles.ts";
-import { allOnes, disposeAll, heapF32, heapIndex } from "./wasm_util.ts";
+import {
+  allOnes,
+  type ChunkedInput,
+  disposeAll,
+  heapF32,
+  heapIndex,
+} from "./wasm_util.ts";
 import { PackedCache } from "./packed_cache.ts";
 
 /** Explicit padding of the two spatial axes (all ≥ 0). */
@@ -407,6 +413,49 @@ function tileGrid(oh: number, ow: number, m: number): [number, number] {
   return [Math.ceil(oh / m), Math.ceil(ow / m)];
 }
 
+/**
+ * Tiles per chunk: `wanted` (at least 1, at most `tiles`). For a {@link
+ * ChunkedInput}, the same where each chunk's images fit its `capacity`
+ * (then the same bits as from a stored input), else as many whole images
+ * as it holds.
+ */
+function chunkFor(
+  x: tf.TensorInfo | ChunkedInput | undefined,
+  imageTiles: number,
+  tiles: number,
+  wanted: number,
+): number {
+  let chunk = Math.max(1, wanted);
+  if (x !== undefined && "images" in x) {
+    const reach = chunk % imageTiles === 0
+      ? chunk / imageTiles
+      : Math.ceil(chunk / imageTiles) + 1;
+    if (reach > x.capacity) {
+      chunk =
+        Math.min(Math.max(1, Math.round(chunk / imageTiles)), x.capacity) *
+        imageTiles;
+    }
+  }
+  return Math.min(tiles, chunk);
+}
+
+/**
+ * Where a chunk's tiles `[t0, t0 + count)` read their input: `[address,
+ * first image]`, x's own data from image 0, or a {@link ChunkedInput}'s
+ * images the chunk reaches, produced now.
+ */
+function source(
+  x: tf.TensorInfo | ChunkedInput,
+  xAddr: number,
+  imageTiles: number,
+  t0: number,
+  count: number,
+): [number, number] {
+  if (!("images" in x)) return [xAddr, 0];
+  const first = Math.floor(t0 / imageTiles);
+  return [x.images(first, Math.ceil((t0 + count) / imageTiles)), first];
+}
+
 function tileOf(options: WinogradOptions, fallback: 2 | 4 | 6): WinogradTile {
   const m = options.tile ?? fallback;
   const tile = TILES[m];
@@ -424,7 +473,9 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4 | 6): WinogradTile {
  * 2, Cout] tensor the caller owns (with `options.pool`, both sides halved,
  * rounded down). Same result as the `Conv2D` kernel with `strides: 1,
  * dilations: 1` and explicit padding, to float32 rounding (error figures in
- * docs/kernels.md).
+ * docs/kernels.md). `x` may be a {@link ChunkedInput}, produced as each
+ * chunk of tiles reaches its images (at most `capacity` images a chunk:
+ * chunks are then whole images where the capacity allows).
  *
  * @throws {RangeError} when {@link canUseWinograd} rejects the arguments.
  * @throws {TypeError} when the inputs are not float32, or `simdAvailable` is
@@ -432,7 +483,7 @@ function tileOf(options: WinogradOptions, fallback: 2 | 4 | 6): WinogradTile {
  */
 export function winogradConv3x3(
   backend: BackendWasm,
-  x: tf.TensorInfo,
+  x: tf.TensorInfo | ChunkedInput,
   filter: tf.TensorInfo,
   pads: Pads,
   options: WinogradOptions = {},
@@ -479,9 +530,11 @@ export function winogradConv3x3(
   const ow = w + pads.left + pads.right - 2;
   const [th, tw] = tileGrid(oh, ow, tile.m);
   const tiles = n * th * tw;
-  const chunk = Math.max(
-    1,
-    Math.min(tiles, options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m]),
+  const chunk = chunkFor(
+    x,
+    th * tw,
+    tiles,
+    options.chunkTiles ?? DEFAULT_CHUNK_TILES[tile.m],
   );
   const all = simdKernels(backend, options.fma);
   const t = tileKernels(all, tile.m);
@@ -567,7 +620,7 @@ export function winogradConv3x3(
     const tableAddr = heapIndex(backend, table) << 2;
     const zeroAddr = heapIndex(backend, zero) << 2;
     onesAddr = zeroAddr + 4 * (width + 8 * cin);
-    const xAddr = heapIndex(backend, x) << 2;
+    const xAddr = "images" in x ? 0 : heapIndex(backend, x) << 2;
     const yAddr = heapIndex(backend, y) << 2;
     const biasAddr = options.bias === undefined
       ? zeroAddr
@@ -576,8 +629,9 @@ export function winogradConv3x3(
 
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
+      const [from, first] = source(x, xAddr, th * tw, t0, count);
       t.input(
-        xAddr,
+        from,
         tableAddr,
         zeroAddr,
         h,
@@ -587,7 +641,7 @@ export function winogradConv3x3(
         pads.left,
         th,
         tw,
-        t0,
+        t0 - first * th * tw,
         count,
       );
       if (outer) {
@@ -892,7 +946,7 @@ export function canPoolCodes(
  */
 export function winogradBackpropPooled3x3(
   backend: BackendWasm,
-  x: tf.TensorInfo,
+  x: tf.TensorInfo | ChunkedInput,
   dyp: tf.TensorInfo,
   codes: tf.TensorInfo,
   filter: tf.TensorInfo,
@@ -902,7 +956,7 @@ export function winogradBackpropPooled3x3(
 /** With `options.after`, which receives dx a chunk at a time: no dx. */
 export function winogradBackpropPooled3x3(
   backend: BackendWasm,
-  x: tf.TensorInfo,
+  x: tf.TensorInfo | ChunkedInput,
   dyp: tf.TensorInfo,
   codes: tf.TensorInfo,
   filter: tf.TensorInfo,
@@ -911,7 +965,7 @@ export function winogradBackpropPooled3x3(
 ): { dx?: undefined; filter: tf.TensorInfo; bias: tf.TensorInfo };
 export function winogradBackpropPooled3x3(
   backend: BackendWasm,
-  x: tf.TensorInfo,
+  x: tf.TensorInfo | ChunkedInput,
   dyp: tf.TensorInfo,
   codes: tf.TensorInfo,
   filter: tf.TensorInfo,
@@ -1003,7 +1057,7 @@ function checkBackward(
 /** What one {@link backward} pass computes, and how. */
 interface BackwardPlan {
   /** The forward input: its filter gradient is computed when given. */
-  x?: tf.TensorInfo;
+  x?: tf.TensorInfo | ChunkedInput;
   /** The filter: the input gradient is computed when given. */
   filter?: tf.TensorInfo;
   /** Default tiles per chunk, per tile side. */
@@ -1046,14 +1100,16 @@ function backward(
   const planes = (tile.m + 2) ** 2;
   const [th, tw] = tileGrid(oh, ow, tile.m);
   const tiles = n * th * tw;
-  const chunk = Math.max(
-    1,
-    Math.min(tiles, options.chunkTiles ?? plan.chunk[tile.m]),
+  const imageTiles = th * tw, imageSize = h * w * cin;
+  const chunk = chunkFor(
+    x,
+    imageTiles,
+    tiles,
+    options.chunkTiles ?? plan.chunk[tile.m],
   );
   const all = simdKernels(backend, options.fma);
   const t = tileKernels(all, tile.m);
   const { rows } = gemmTuning(backend, options.fma).chosen;
-  const imageTiles = th * tw, imageSize = h * w * cin;
   // With `after` and chunks of whole images, dx is one chunk's images.
   const ring = filter !== undefined && options.after !== undefined &&
     chunk % imageTiles === 0;
@@ -1108,7 +1164,8 @@ function backward(
     const dyAddr = heapIndex(backend, dy) << 2;
     const addr = (t: tf.TensorInfo | undefined) =>
       t === undefined ? 0 : heapIndex(backend, t) << 2;
-    const [xAddr, accAddr, dxAddr] = [x, acc, dx].map(addr);
+    const [accAddr, dxAddr] = [acc, dx].map(addr);
+    const xAddr = x === undefined || "images" in x ? 0 : addr(x);
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const count = Math.min(chunk, tiles - t0);
       if (pooled) {
@@ -1132,8 +1189,9 @@ function backward(
         t.dy(dyAddr, dTable, zeroAddr, oh, ow, cout, th, tw, t0, count);
       }
       if (x) {
+        const [from, first] = source(x, xAddr, imageTiles, t0, count);
         t.input(
-          xAddr,
+          from,
           vTable,
           zeroAddr,
           h,
@@ -1143,7 +1201,7 @@ function backward(
           pads.left,
           th,
           tw,
-          t0,
+          t0 - first * imageTiles,
           count,
         );
         all.gradProducts(

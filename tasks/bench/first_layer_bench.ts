@@ -3,11 +3,14 @@
  * prediction run it, one thread, batch 64 (one thread's share on two) or
  * `--batch N`: its forward pass on the direct kernel
  * (`lib/kernels/direct_conv.ts`) against Winograd F(4×4) forming its
- * products in the output transform; and the gradients of conv1 and conv2's
- * pooled pass in one kernel (`FIRST_CONVS_BACKPROP`) against the separate
- * kernels (`MnistCnnConv2DPoolBackprop` then `MnistCnnReluFilterGrad`),
- * which give the same bits. Before each run a
- * 32 MB pass evicts the caches, as the rest of a training step does. Runs
+ * products in the output transform; conv1 and conv2's pooled pass forward
+ * in one kernel (`FIRST_CONVS_CODES`, conv1's output a few images at a time,
+ * never stored) against the two kernels (`MnistCnnConv2DBiasRelu` then
+ * `MnistCnnConv2DBiasReluPoolCodes`); and their gradients in one kernel
+ * (`FIRST_CONVS_BACKPROP`, conv1's output computed again) against the
+ * separate kernels on the stored output (`MnistCnnConv2DPoolBackprop` then
+ * `MnistCnnReluFilterGrad`). Each pair gives the same bits. Before each run
+ * a 64 MB pass dirties the caches, as the rest of a training step does. Runs
  * are interleaved, one of each per round; prints the median and the best ms.
  *
  * Run: `deno run --allow-read --allow-env tasks/bench/first_layer_bench.ts
@@ -25,11 +28,12 @@ import {
   CONV_POOL_BACKPROP,
   CONV_POOL_CODES,
   FIRST_CONVS_BACKPROP,
+  FIRST_CONVS_CODES,
 } from "../../lib/engine/fused_training.ts";
 import { RELU_FILTER_GRAD } from "../../lib/kernels/mod.ts";
 import { directConv3x3 } from "../../lib/kernels/direct_conv.ts";
 import { type Pads, winogradConv3x3 } from "../../lib/kernels/winograd.ts";
-import { disposeAll } from "../../lib/kernels/wasm_util.ts";
+import { disposeAll, heapF32, heapIndex } from "../../lib/kernels/wasm_util.ts";
 
 function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -49,8 +53,12 @@ const bias1 = tf.randomNormal([32], 0, 0.1, "float32", 3);
 const filter2 = tf.randomNormal([3, 3, 32, 64], 0, 0.1, "float32", 4);
 const bias2 = tf.randomNormal([64], 0, 0.1, "float32", 5);
 const dy = tf.randomNormal([batch, 12, 12, 64], 0, 1, "float32", 6);
-const junk = tf.zeros([8 * 1024 * 1024]);
-const evict = () => tf.tidy(() => tf.sum(junk).dataSync());
+const junk = backend.makeOutput([16 * 1024 * 1024], "float32");
+let fill = 0;
+const evict = () => {
+  const at = heapIndex(backend, junk);
+  heapF32(backend).fill(++fill, at, at + junk.shape[0]);
+};
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
   engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
 const timed = (f: () => unknown): number => {
@@ -78,37 +86,66 @@ function conv1(): number[] {
   });
 }
 
-/** The two layers' gradients, one kernel, then the separate kernels. */
+/**
+ * The two layers forward, then their gradients: each in one kernel, then in
+ * the separate kernels.
+ */
 function twoLayers(): number[] {
   const pad = { pad: "valid" };
-  const y = engine.runKernel(CONV_BIAS_RELU, {
-    x,
-    filter: filter1,
-    bias: bias1,
-  }, pad) as tf.Tensor;
-  const [pooled, codes] = run(CONV_POOL_CODES, {
-    x: y,
-    filter: filter2,
-    bias: bias2,
-  }, pad);
+  const attrs = { pad1: "valid", pad2: "valid" };
+  let fused: tf.Tensor[] = [], y: tf.Tensor | undefined;
+  let two: tf.Tensor[] = [];
+  const forward = [
+    timed(() =>
+      fused = run(FIRST_CONVS_CODES, {
+        x,
+        filter1,
+        bias1,
+        filter2,
+        bias2,
+      }, attrs)
+    ),
+    timed(() => {
+      y = engine.runKernel(CONV_BIAS_RELU, {
+        x,
+        filter: filter1,
+        bias: bias1,
+      }, pad) as tf.Tensor;
+      two = run(CONV_POOL_CODES, { x: y, filter: filter2, bias: bias2 }, pad);
+    }),
+  ];
+  const codes = fused[1];
   let grads: tf.Tensor[] = [], second: tf.Tensor[] = [];
   let first: tf.Tensor[] = [];
-  const attrs = { pad1: "valid", pad2: "valid", filterShape1: [3, 3, 1, 32] };
-  const fused = timed(() =>
-    grads = run(FIRST_CONVS_BACKPROP, { x, y, dy, codes, filter2 }, attrs)
-  );
-  const separate = timed(() => {
-    second = run(CONV_POOL_BACKPROP, { x: y, dy, codes, filter: filter2 }, pad);
-    first = run(RELU_FILTER_GRAD, { x, dy: second[0], y }, {
-      ...pad,
-      filterShape: [3, 3, 1, 32],
-    });
-  });
-  tf.dispose([y, pooled, codes, ...grads, ...second, ...first]);
-  return [fused, separate];
+  const backward = [
+    timed(() =>
+      grads = run(FIRST_CONVS_BACKPROP, {
+        x,
+        filter1,
+        bias1,
+        dy,
+        codes,
+        filter2,
+      }, attrs)
+    ),
+    timed(() => {
+      second = run(CONV_POOL_BACKPROP, {
+        x: y!,
+        dy,
+        codes,
+        filter: filter2,
+      }, pad);
+      first = run(RELU_FILTER_GRAD, { x, dy: second[0], y: y! }, {
+        ...pad,
+        filterShape: [3, 3, 1, 32],
+      });
+    }),
+  ];
+  tf.dispose([y!, ...fused, ...two, ...grads, ...second, ...first]);
+  return [...forward, ...backward];
 }
 
-const times: number[][] = [[], [], [], []];
+const times: number[][] = [[], [], [], [], [], []];
 conv1(), twoLayers(); // warm-up
 for (let r = 0; r < reps; r++) {
   [...conv1(), ...twoLayers()].forEach((ms, i) => times[i].push(ms));
@@ -118,7 +155,7 @@ const cell = (ts: number[]) => {
   return `${ts[ts.length >> 1].toFixed(2)} (${ts[0].toFixed(2)})`;
 };
 console.log(
-  `The first layer, batch ${batch}: median (best) ms of ${reps} interleaved runs, one thread, caches evicted before each`,
+  `The first layer, batch ${batch}: median (best) ms of ${reps} interleaved runs, one thread, caches dirtied before each`,
 );
 console.log("| pass | one way | the other |\n|---|---|---|");
 console.log(
@@ -127,8 +164,14 @@ console.log(
   } |`,
 );
 console.log(
-  `| conv1's and conv2's gradients: one kernel, two | ${cell(times[2])} | ${
+  `| conv1 and conv2 forward: one kernel, two | ${cell(times[2])} | ${
     cell(times[3])
   } |`,
 );
-tf.dispose([x, filter1, bias1, filter2, bias2, dy, junk]);
+console.log(
+  `| conv1's and conv2's gradients: one kernel, two | ${cell(times[4])} | ${
+    cell(times[5])
+  } |`,
+);
+tf.dispose([x, filter1, bias1, filter2, bias2, dy]);
+disposeAll(backend, junk);

@@ -446,6 +446,24 @@ async function profileSteps(mnist: Dataset, batchSize: number, steps: number) {
 }
 
 /**
+ * conv1's output shape in the fused first layers' kernels, whose inputs
+ * do not include it: from its input `x`, its filter and conv2's pooled
+ * output, each 3×3 layer padded valid (2 rows and columns fewer) or same;
+ * where the pooled side fits both, conv1 valid.
+ */
+function firstLayerShape(
+  x: number[],
+  filter1: number[],
+  pooled: number[],
+): number[] {
+  const side = (input: number, out: number) =>
+    [input - 2, input].find((s) =>
+      ((s - 2) >> 1) === out || (s >> 1) === out
+    ) ?? input - 2;
+  return [x[0], side(x[1], pooled[1]), side(x[2], pooled[2]), filter1[3]];
+}
+
+/**
  * The FLOPs of one call of a profiled kernel as the mathematics counts them
  * (a multiply-add is two): a matrix product 2·m·k·n; a 2-D convolution, its
  * input gradient and its filter gradient 2·(output pixels of the forward
@@ -469,14 +487,20 @@ function kernelFlops(
     const k = size(a) / (m * (size(out) / (m * n)));
     return 2 * size(out) * k;
   }
-  if (name === "MnistCnnFirstConvsPoolBackprop") {
-    // conv2's two gradients from the pooled dy (as below) and conv1's
-    // filter gradient from its output's (y, the second input).
-    const [, y, dy, , f2] = inputs, f1 = outputs[0];
-    return y && dy && f2 && f1
-      ? 16 * size(dy) * f2[0] * f2[1] * f2[2] +
-        2 * size(y) * f1[0] * f1[1] * f1[2]
-      : 0;
+  if (/^MnistCnnFirstConvsPool(Codes|Backprop)$/.test(name)) {
+    // conv1 and conv2 with its pool. The forward pass: conv1's 2·|y|·kh·kw
+    // (its output y, never stored) and conv2's from the pooled output (4
+    // outputs each); the backward: conv2's two gradients from the pooled dy
+    // and conv1's filter gradient (not conv1's output, computed again).
+    const backward = name.endsWith("Backprop");
+    const [x, f1] = inputs;
+    const f2 = inputs[backward ? 5 : 3];
+    const pooled = backward ? inputs[3] : outputs[0];
+    if (!x || !f1 || !f2 || !pooled) return 0;
+    const y = size(firstLayerShape(x, f1, pooled));
+    const conv1 = 2 * y * f1[0] * f1[1] * f1[2];
+    const conv2 = 8 * size(pooled) * f2[0] * f2[1] * f2[2];
+    return backward ? 2 * conv2 + conv1 : conv1 + conv2;
   }
   if (name === "MnistCnnReluFilterGrad") {
     // conv1's filter gradient from dz (dy's shape, b): 2·|dy|·kh·kw·Cin.

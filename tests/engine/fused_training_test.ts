@@ -2,8 +2,9 @@
  * `applyTraining`: the training forward pass with each Conv2D, bias and ReLU
  * as one op gives `model.apply`'s gradients (and the stock `cpu` backend's),
  * and its tape holds less memory at its peak: two conv outputs per layer;
- * the first two layers' gradient kernel (`FIRST_CONVS_BACKPROP`) gives the
- * separate kernels' results bit for bit.
+ * the first two layers' forward and gradient kernels (`FIRST_CONVS_CODES`,
+ * `FIRST_CONVS_BACKPROP`, conv1's output never stored) give the separate
+ * kernels' results bit for bit.
  *
  * Run: `deno test --allow-read --allow-env tests/engine/fused_training_test.ts`
  */
@@ -18,6 +19,7 @@ import {
   CONV_POOL_BACKPROP,
   CONV_POOL_CODES,
   FIRST_CONVS_BACKPROP,
+  FIRST_CONVS_CODES,
 } from "../../lib/engine/fused_training.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { RELU_FILTER_GRAD } from "../../lib/kernels/mod.ts";
@@ -217,16 +219,17 @@ Deno.test("applyTraining: a gradient pass makes no tensor from JS values beyond 
   model.dispose();
 });
 
-Deno.test("applyTraining: the first two layers' gradients in one kernel, the separate kernels' results bit for bit", async () => {
+Deno.test("applyTraining: the first two layers' forward pass and gradients, each in one kernel, the separate kernels' results bit for bit", async () => {
   await initBackend();
   // Registers the ops' kernels.
   tf.dispose(applyTraining(buildModel({ seed: 1 }), tf.zeros([1, 28, 28, 1])));
   const engine = tf.engine();
   const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
     engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
-  // The tutorial's two layers (7 images: chunks of 3, dx in one chunk's
-  // buffer), and padded ones with dropout's mask (chunks end inside an
-  // image: dx whole).
+  // The tutorial's two layers (7 images: conv1's output 6 images at a time
+  // forward, 3 backward, dx in one chunk's buffer), and padded ones with
+  // dropout's mask (chunks end inside an image: dx whole, conv1's images at
+  // chunk edges computed twice).
   const cases = [
     { x: [7, 28, 28, 1], f1: [3, 3, 1, 32], f2: [3, 3, 32, 64], pad: "valid" },
     { x: [7, 14, 14, 1], f1: [3, 3, 1, 8], f2: [3, 3, 8, 16], pad: "same" },
@@ -258,7 +261,15 @@ Deno.test("applyTraining: the first two layers' gradients in one kernel, the sep
         ),
       }
       : {};
-    const attrs = { pad1: pad, pad2: pad, filterShape1: c.f1 };
+    const attrs = { pad1: pad, pad2: pad };
+    const fused = run(FIRST_CONVS_CODES, {
+      x,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
+      ...masked,
+    }, attrs);
     const y = engine.runKernel(CONV_BIAS_RELU, {
       x,
       filter: filter1,
@@ -270,10 +281,14 @@ Deno.test("applyTraining: the first two layers' gradients in one kernel, the sep
       bias: bias2,
       ...masked,
     }, { pad });
+    fused.forEach((f, k) =>
+      assertEquals(f.dataSync(), two[k].dataSync(), `${what}: output ${k}`)
+    );
     const dy = t(two[0].shape, 6), codes = two[1];
     const grads = run(FIRST_CONVS_BACKPROP, {
       x,
-      y,
+      filter1,
+      bias1,
       dy,
       codes,
       filter2,
@@ -301,6 +316,7 @@ Deno.test("applyTraining: the first two layers' gradients in one kernel, the sep
       bias2,
       ...Object.values(masked),
       y,
+      ...fused,
       ...two,
       dy,
       ...grads,

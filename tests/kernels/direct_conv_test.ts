@@ -4,15 +4,21 @@
  * backend's `Conv2D` and `FusedConv2D` (tf.conv2d, tf.fused.conv2d), against
  * the `cpu` backend: widths below, at and past a block of four (the last
  * block overlapping), paddings, 8 to 32 output channels, with and without
- * bias and ReLU; and its refusals.
+ * bias and ReLU; its output a few images at a time (`directConvImages`),
+ * the same bits as whole; and its refusals.
  *
  * Run: `deno test --allow-read --allow-env tests/kernels/direct_conv_test.ts`
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { assert, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
-import { canDirectConv, directConv3x3 } from "../../lib/kernels/direct_conv.ts";
+import {
+  canDirectConv,
+  directConv3x3,
+  directConvImages,
+} from "../../lib/kernels/direct_conv.ts";
+import { heapF32, heapIndex } from "../../lib/kernels/wasm_util.ts";
 import { useDirect } from "../../lib/kernels/conv2d.ts";
 import { assertClose, onCpu, values } from "../helpers.ts";
 
@@ -145,6 +151,55 @@ Deno.test("direct convolution of one channel: what it refuses", () => {
     TypeError,
   );
   tf.dispose([x, f]);
+});
+
+Deno.test("direct convolution of one channel, a few images at a time: the whole output's bits, held images not computed again", () => {
+  const backend = tf.backend() as BackendWasm;
+  const pads = { top: 1, bottom: 0, left: 2, right: 1 };
+  const x = tf.tensor4d(values(7 * 9 * 10, 11), [7, 9, 10, 1]);
+  const f = tf.tensor4d(values(9 * 16, 12), [3, 3, 1, 16]);
+  const b = tf.tensor1d(values(16, 13));
+  const options = { bias: b, relu: true };
+  const whole = directConv3x3(backend, x, f, pads, options);
+  const y = directConvImages(backend, x, f, pads, { ...options, capacity: 3 });
+  const image = 8 * 11 * 16;
+  try {
+    assertEquals(y.shape, [7, 8, 11, 16]);
+    assertEquals([y.dtype, y.capacity], ["float32", 3]);
+    const stored = () =>
+      heapF32(backend).slice(heapIndex(backend, whole)).subarray(0, 7 * image);
+    const want = stored();
+    const at = (address: number, images: number) =>
+      heapF32(backend).slice(address / 4, address / 4 + images * image);
+    for (const [from, to] of [[0, 3], [3, 6], [6, 7], [2, 5]]) {
+      assertEquals(
+        at(y.images(from, to), to - from),
+        want.subarray(from * image, to * image),
+        `images [${from}, ${to})`,
+      );
+    }
+    // Images 3 and 4 are held from [2, 5): the buffer is read, not written.
+    const held = y.images(3, 5);
+    heapF32(backend).fill(0.5, held / 4, held / 4 + image);
+    assertEquals(y.images(3, 4), held);
+    assertEquals(at(held, 1), new Float32Array(image).fill(0.5));
+    for (const [from, to] of [[0, 4], [5, 5], [6, 8], [-1, 1], [0.5, 2]]) {
+      assertThrows(
+        () => y.images(from, to),
+        RangeError,
+        "directConvImages: images",
+      );
+    }
+  } finally {
+    y.dispose();
+    backend.disposeData(whole.dataId);
+  }
+  assertThrows(
+    () => directConvImages(backend, x, f, pads, { capacity: 0 }),
+    RangeError,
+    "capacity 0 is not a positive integer",
+  );
+  tf.dispose([x, f, b]);
 });
 
 function info(shape: number[]): tf.TensorInfo {

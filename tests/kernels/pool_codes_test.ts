@@ -7,8 +7,10 @@
  * `winogradBackprop3x3` bit for bit (the same tiles, transformed alike) and
  * the bias's to float rounding; where those kernels do not tile (odd sides,
  * channels not a multiple of 4), tfjs's `cpu` backend's gradients of conv,
- * bias, ReLU and pool to the Winograd tolerance. Shapes they cannot take are
- * refused.
+ * bias, ReLU and pool to the Winograd tolerance. An input produced a few
+ * images at a time (a `ChunkedInput`) gives the stored input's bits where
+ * its chunks fit, whole images a chunk where they do not. Shapes they cannot
+ * take are refused.
  *
  * Run: `deno test --allow-read --allow-env tests/kernels/pool_codes_test.ts`
  */
@@ -24,6 +26,11 @@ import {
   winogradBackpropPooled3x3,
   winogradConv3x3,
 } from "../../lib/kernels/winograd.ts";
+import {
+  type ChunkedInput,
+  heapF32,
+  heapIndex,
+} from "../../lib/kernels/wasm_util.ts";
 import { assertClose, onCpu, values } from "../helpers.ts";
 
 await initBackend();
@@ -283,6 +290,103 @@ Deno.test("winogradBackpropPooled3x3: odd sides and channels past the last four 
     assertClose(read(got.bias), want[2], `${name}: bias`);
     tf.dispose([x, f, b, dy]);
   }
+});
+
+/**
+ * `x` as a {@link ChunkedInput} of `capacity` images: each call copies the
+ * images asked for into a buffer of its own; `calls` lists them.
+ */
+function chunked(x: tf.Tensor, capacity: number) {
+  const image = x.size / x.shape[0];
+  const buffer = backend.makeOutput([capacity * image], "float32");
+  const calls: [number, number][] = [];
+  const input: ChunkedInput = {
+    shape: x.shape,
+    dtype: "float32",
+    capacity,
+    images(at, to) {
+      assert(to - at <= capacity && at >= 0 && to <= x.shape[0] && at < to);
+      calls.push([at, to]);
+      const heap = heapF32(backend), from = heapIndex(backend, x);
+      heap.fill(
+        NaN,
+        heapIndex(backend, buffer),
+        heapIndex(backend, buffer) + capacity * image,
+      );
+      heap.copyWithin(
+        heapIndex(backend, buffer),
+        from + at * image,
+        from + to * image,
+      );
+      return heapIndex(backend, buffer) * 4;
+    },
+  };
+  return { input, calls, dispose: () => backend.disposeData(buffer.dataId) };
+}
+
+Deno.test("a chunked input (ChunkedInput): the stored input's bits where each chunk's images fit, whole images a chunk where they do not", () => {
+  // 5 images of 2×2 tiles (F(6×6) on 8×8 outputs): chunks of 6 tiles reach
+  // 3 images; with room for 1, chunks are single images.
+  const xShape = [5, 10, 10, 8], cout = 8, chunkTiles = 6;
+  const { x, f, b } = inputs(xShape, cout, 21);
+  const stored = forward(x, f, b, P0);
+  const want = read(stored.pooled).data;
+  const dyp = tf.tensor(values(5 * 4 * 4 * cout, 24), [5, 4, 4, cout]);
+  const grads = (input: tf.Tensor | ChunkedInput) => {
+    const got = winogradBackpropPooled3x3(
+      backend,
+      input,
+      dyp,
+      stored.codes,
+      f,
+      P0,
+      { chunkTiles },
+    );
+    return [got.dx, got.filter, got.bias].map((t) => read(t).data);
+  };
+  const wantGrads = grads(x);
+  for (const capacity of [3, 1]) {
+    const what = `capacity ${capacity}`;
+    const source = chunked(x, capacity);
+    const codes = backend.makeOutput(stored.codes.shape, "int32");
+    const pooled = winogradConv3x3(backend, source.input, f, P0, {
+      bias: b,
+      relu: true,
+      pool: true,
+      codes,
+      chunkTiles,
+    });
+    assertEquals(bits(read(pooled).data), bits(want), `${what}: pooled`);
+    assertEquals(
+      new Int32Array(backend.typedArrayFromHeap(codes)),
+      new Int32Array(backend.typedArrayFromHeap(stored.codes)),
+      `${what}: codes`,
+    );
+    backend.disposeData(codes.dataId);
+    const calls = source.calls.splice(0);
+    assertEquals(
+      calls,
+      capacity === 3
+        ? [[0, 2], [1, 3], [3, 5], [4, 5]] // tiles 0-5, 6-11, 12-17, 18-19
+        : [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]],
+      `${what}: forward calls`,
+    );
+    const got = grads(source.input);
+    got.forEach((g, k) => {
+      if (capacity === 3) {
+        assertEquals(bits(g), bits(wantGrads[k]), `${what}: gradient ${k}`);
+      } else {
+        assertClose(
+          { shape: [g.length], data: g },
+          { shape: [g.length], data: wantGrads[k] },
+          `${what}: gradient ${k}`,
+        );
+      }
+    });
+    source.dispose();
+  }
+  backend.disposeData(stored.codes.dataId);
+  tf.dispose([x, f, b, dyp]);
 });
 
 Deno.test("canPoolCodes and the codes kernels refuse what they cannot take", () => {
