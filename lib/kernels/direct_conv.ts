@@ -4,8 +4,10 @@
  * ReLU, on the SIMD module's `directConv3x3C1`. Nine multiply-adds per
  * output value leave Winograd's transforms nothing to save and give
  * XNNPACK's product a depth of nine; the direct loop is faster than both
- * (docs/kernels.md, findings 20 and 22), at about half the runtime's peak
- * with its caches evicted.
+ * (docs/kernels.md, findings 20 and 22), at 59% of the runtime's peak into
+ * a buffer in cache. Its stores cost more where the cache is full of dirty
+ * lines, as in a training step, which therefore never stores conv1's output:
+ * {@link directConvImages} computes it a few images at a time (finding 24).
  *
  * @example
  * ```ts

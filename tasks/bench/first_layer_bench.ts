@@ -10,11 +10,15 @@
  * (`FIRST_CONVS_BACKPROP`, conv1's output computed again) against the
  * separate kernels on the stored output (`MnistCnnConv2DPoolBackprop` then
  * `MnistCnnReluFilterGrad`). Each pair gives the same bits. Before each run
- * a 64 MB pass dirties the caches, as the rest of a training step does. Runs
+ * a 64 MB pass (`--dirty MB`) writes memory, leaving the caches full of
+ * dirty lines as the rest of a training step does. Runs
  * are interleaved, one of each per round; prints the median and the best ms.
+ * With `--sweep`, then conv1's direct forward into one output buffer, after
+ * writing 0 to 256 MB elsewhere: what a cache full of dirty lines costs its
+ * stores.
  *
  * Run: `deno run --allow-read --allow-env tasks/bench/first_layer_bench.ts
- * [--reps 21] [--batch 64]`
+ * [--reps 21] [--batch 64] [--dirty 64] [--sweep]`
  *
  * @module
  */
@@ -32,6 +36,7 @@ import {
 } from "../../lib/engine/fused_training.ts";
 import { RELU_FILTER_GRAD } from "../../lib/kernels/mod.ts";
 import { directConv3x3 } from "../../lib/kernels/direct_conv.ts";
+import { simdKernels } from "../../lib/kernels/simd/simd.ts";
 import { type Pads, winogradConv3x3 } from "../../lib/kernels/winograd.ts";
 import { disposeAll, heapF32, heapIndex } from "../../lib/kernels/wasm_util.ts";
 
@@ -46,6 +51,7 @@ tf.dispose(applyTraining(buildModel({ seed: 1 }), tf.zeros([1, 28, 28, 1])));
 const backend = tf.backend() as BackendWasm;
 const engine = tf.engine();
 const reps = arg("reps", 21), batch = arg("batch", 64);
+const dirtyMb = arg("dirty", 64);
 const P0: Pads = { top: 0, bottom: 0, left: 0, right: 0 };
 const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, "float32", 1);
 const filter1 = tf.randomNormal([3, 3, 1, 32], 0, 0.3, "float32", 2);
@@ -53,12 +59,16 @@ const bias1 = tf.randomNormal([32], 0, 0.1, "float32", 3);
 const filter2 = tf.randomNormal([3, 3, 32, 64], 0, 0.1, "float32", 4);
 const bias2 = tf.randomNormal([64], 0, 0.1, "float32", 5);
 const dy = tf.randomNormal([batch, 12, 12, 64], 0, 1, "float32", 6);
-const junk = backend.makeOutput([16 * 1024 * 1024], "float32");
+const sweep = Deno.args.includes("--sweep");
+const junkMb = Math.max(1, dirtyMb, sweep ? 256 : 0);
+const junk = backend.makeOutput([junkMb << 18], "float32");
 let fill = 0;
-const evict = () => {
+/** Writes `mb` MB of the junk buffer. */
+const write = (mb: number) => {
   const at = heapIndex(backend, junk);
-  heapF32(backend).fill(++fill, at, at + junk.shape[0]);
+  if (mb > 0) heapF32(backend).fill(++fill, at, at + (mb << 18));
 };
+const evict = () => write(dirtyMb);
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
   engine.runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
 const timed = (f: () => unknown): number => {
@@ -155,7 +165,7 @@ const cell = (ts: number[]) => {
   return `${ts[ts.length >> 1].toFixed(2)} (${ts[0].toFixed(2)})`;
 };
 console.log(
-  `The first layer, batch ${batch}: median (best) ms of ${reps} interleaved runs, one thread, caches dirtied before each`,
+  `The first layer, batch ${batch}: median (best) ms of ${reps} interleaved runs, one thread, ${dirtyMb} MB written before each`,
 );
 console.log("| pass | one way | the other |\n|---|---|---|");
 console.log(
@@ -173,5 +183,41 @@ console.log(
     cell(times[5])
   } |`,
 );
+if (sweep) {
+  // The same output buffer each run: its lines are wherever the writes
+  // before left them.
+  const out = backend.makeOutput([batch, 26, 26, 32], "float32");
+  const conv = simdKernels(backend);
+  const packed = backend.makeOutput([9 * 32], "float32");
+  const cells = [0, 8, 16, 32, 64, 128, 256].map((mb) => {
+    const ts: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      write(mb);
+      const t = performance.now();
+      conv.directConv3x3C1(
+        heapIndex(backend, x) * 4,
+        heapIndex(backend, filter1) * 4,
+        heapIndex(backend, bias1) * 4,
+        heapIndex(backend, out) * 4,
+        heapIndex(backend, packed) * 4,
+        batch,
+        28,
+        28,
+        26,
+        26,
+        32,
+        1,
+      );
+      ts.push(performance.now() - t);
+    }
+    return `${mb} MB: ${cell(ts)}`;
+  });
+  console.log(
+    `conv1's direct forward into one buffer, after writing: ${
+      cells.join(", ")
+    }`,
+  );
+  disposeAll(backend, out, packed);
+}
 tf.dispose([x, filter1, bias1, filter2, bias2, dy]);
 disposeAll(backend, junk);
