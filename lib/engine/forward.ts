@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { gatherBatch, type Split } from "../data.ts";
-import { CONV_RELU_POOL } from "../kernels/conv2d.ts";
+import { CONV_RELU_POOL, FIRST_CONVS_POOL } from "../kernels/conv2d.ts";
 import { allOnes } from "../kernels/wasm_util.ts";
 import { chainLayers } from "./chain.ts";
 
@@ -52,10 +52,18 @@ interface ForwardBatch {
 /**
  * A chain's layers as the inference pass runs them: each `Conv2D` layer
  * (stride 1, bias, ReLU, NHWC) followed by a 2×2, stride-2, valid max pool
- * runs with it as one kernel ({@linkcode CONV_RELU_POOL}, `pad` set); every
+ * runs with it as one kernel ({@linkcode CONV_RELU_POOL}, `pad` set), and
+ * with such a layer before it as well where there is one
+ * ({@linkcode FIRST_CONVS_POOL}, `first` and `firstPad` set: the first
+ * layer's output is never stored where it has one input channel); every
  * other layer alone.
  */
-type InferencePlan = { layer: tf.layers.Layer; pad?: "valid" | "same" }[];
+type InferencePlan = {
+  layer: tf.layers.Layer;
+  pad?: "valid" | "same";
+  first?: tf.layers.Layer;
+  firstPad?: "valid" | "same";
+}[];
 
 const inferencePlans = new WeakMap<tf.LayersModel, InferencePlan | null>();
 
@@ -90,7 +98,21 @@ function inferencePlan(model: tf.LayersModel): InferencePlan | null {
     const layers = "problem" in found ? [] : found.layers;
     for (let i = 0; i < layers.length; i++) {
       const pad = convReluPad(layers[i]);
+      const next = i + 1 < layers.length
+        ? convReluPad(layers[i + 1])
+        : undefined;
       if (
+        pad !== undefined && next !== undefined && i + 2 < layers.length &&
+        isPool2x2(layers[i + 2])
+      ) {
+        plan!.push({
+          layer: layers[i + 1],
+          pad: next,
+          first: layers[i],
+          firstPad: pad,
+        });
+        i += 2; // the next layer and the pool run in the same kernel
+      } else if (
         pad !== undefined && i + 1 < layers.length && isPool2x2(layers[i + 1])
       ) {
         plan!.push({ layer: layers[i], pad });
@@ -108,7 +130,9 @@ function inferencePlan(model: tf.LayersModel): InferencePlan | null {
 /**
  * `model.predict(xs)` for one batch, with each `Conv2D` layer that a 2×2
  * max pool follows run with the pool as one kernel on the wasm backend
- * ({@linkcode CONV_RELU_POOL}: conv2's output is never stored). The same
+ * ({@linkcode CONV_RELU_POOL}: conv2's output is never stored), and with
+ * the `Conv2D` layer before it too ({@linkcode FIRST_CONVS_POOL}: nor is
+ * conv1's). The same
  * numbers as `model.predict`, bit for bit; another backend, or a model that
  * is not a chain of layers with such a pair, runs `model.predict` itself.
  *
@@ -138,15 +162,26 @@ export function predictBatch(model: tf.LayersModel, xs: tf.Tensor): tf.Tensor {
   }
   return tf.tidy(() => {
     let x = xs;
-    for (const { layer, pad } of plan) {
+    for (const { layer, pad, first, firstPad } of plan) {
       if (pad === undefined) {
         x = layer.apply(x, { training: false }) as tf.Tensor;
         continue;
       }
       const [filter, bias] = layer.weights.map((w) => w.read());
-      x = tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias }, {
-        pad,
-      }) as tf.Tensor;
+      if (first === undefined) {
+        x = tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias }, {
+          pad,
+        }) as tf.Tensor;
+        continue;
+      }
+      const [filter1, bias1] = first.weights.map((w) => w.read());
+      x = tf.engine().runKernel(FIRST_CONVS_POOL, {
+        x,
+        filter1,
+        bias1,
+        filter2: filter,
+        bias2: bias,
+      }, { pad1: firstPad!, pad2: pad }) as tf.Tensor;
     }
     return x;
   });

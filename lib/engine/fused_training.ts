@@ -113,13 +113,6 @@ interface FirstConvsAttrs {
 }
 
 /**
- * The bytes of the first layer's output one chunk of the second's holds
- * (conv1's: 6 images of 86.5 KB, the forward pass's 96 tiles, two of the
- * backward's 48), beside the chunk's transform planes in L2.
- */
-const FIRST_LAYER_CHUNK_BYTES = 512 * 1024;
-
-/**
  * The first layer's output of {@link FIRST_CONVS_CODES} and {@link
  * FIRST_CONVS_BACKPROP}, produced a chunk at a time.
  */
@@ -129,14 +122,9 @@ function firstLayerImages(
   pad1: "valid" | "same",
 ): ReturnType<typeof directConvImages> {
   const { x, filter1, bias1 } = inputs;
-  const [, h, w, c] = convShape(x.shape, filter1.shape, pad1);
   return directConvImages(backend, x, filter1, padsOf(pad1), {
     bias: bias1,
     relu: true,
-    capacity: Math.max(
-      1,
-      Math.floor(FIRST_LAYER_CHUNK_BYTES / (h * w * c * 4)),
-    ),
   });
 }
 

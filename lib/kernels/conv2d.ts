@@ -15,7 +15,11 @@ import {
   winogradConv3x3,
   winogradForwardProfitable,
 } from "./winograd.ts";
-import { canDirectConv, directConv3x3 } from "./direct_conv.ts";
+import {
+  canDirectConv,
+  directConv3x3,
+  directConvImages,
+} from "./direct_conv.ts";
 import { simdAvailable } from "./simd/simd.ts";
 import {
   allOnes,
@@ -279,6 +283,64 @@ export function makeFusedConv2D(stock: WasmKernelFunc): WasmKernelFunc {
 export const CONV_RELU_POOL = "MnistCnnConv2DReluPool";
 
 /**
+ * The kernel name of two `Conv2D` layers with ReLU, the first of one input
+ * channel, and the 2×2 max pool after the second, at inference (the
+ * tutorial's conv1, conv2 and pool): {@linkcode registerConv2DReluPool}.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { FIRST_CONVS_POOL } from "./conv2d.ts";
+ * assertEquals(FIRST_CONVS_POOL, "MnistCnnFirstConvsPool");
+ * ```
+ */
+export const FIRST_CONVS_POOL = "MnistCnnFirstConvsPool";
+
+/** A convolution with ReLU as `FusedConv2D` takes it: stride 1, NHWC. */
+function reluConv(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo,
+  pad: "valid" | "same",
+): KernelArgs {
+  return {
+    inputs: { x, filter, bias },
+    backend,
+    attrs: {
+      strides: [1, 1],
+      pad,
+      dataFormat: "NHWC",
+      dilations: [1, 1],
+      activation: "relu",
+    } as unknown as tf.NamedAttrMap,
+  };
+}
+
+/**
+ * The pads of `conv` where it runs as Winograd with the pool in its output
+ * transform: float32, a bias of Cout, an output of at least 2×2 that its
+ * pads give exactly, not the direct kernel's case. Only `x`'s shape and
+ * dtype are read.
+ */
+function pooledWinogradPads(conv: KernelArgs): Pads | undefined {
+  const { x, filter, bias } = conv.inputs as Record<string, tf.TensorInfo>;
+  const { pads, attrs, info } = padsOf(conv);
+  const [, h, w] = x.shape;
+  const backend = conv.backend;
+  return x.dtype === "float32" && filter.dtype === "float32" &&
+      bias.dtype === "float32" &&
+      tf.util.arraysEqual(bias.shape, [info.outChannels]) &&
+      info.outHeight >= 2 && info.outWidth >= 2 &&
+      h + pads.top + pads.bottom - 2 === info.outHeight &&
+      w + pads.left + pads.right - 2 === info.outWidth &&
+      !useDirect(backend, x, filter, attrs) &&
+      useWinograd(backend, x, filter, pads, attrs)
+    ? pads
+    : undefined;
+}
+
+/**
  * Inputs `x` [N, H, W, Cin], `filter` [FH, FW, Cin, Cout], `bias` [Cout];
  * attribute `pad` ("valid" or "same", stride 1, NHWC): the pooled
  * activation [N, ⌊OH/2⌋, ⌊OW/2⌋, Cout]. Where the convolution runs as
@@ -291,29 +353,9 @@ function conv2DReluPool(args: KernelArgs): tf.TensorInfo {
   const { x, filter, bias } = args.inputs as Record<string, tf.TensorInfo>;
   const { pad } = args.attrs as unknown as { pad: "valid" | "same" };
   const backend = args.backend;
-  const conv: KernelArgs = {
-    inputs: { x, filter, bias },
-    backend,
-    attrs: {
-      strides: [1, 1],
-      pad,
-      dataFormat: "NHWC",
-      dilations: [1, 1],
-      activation: "relu",
-    } as unknown as tf.NamedAttrMap,
-  };
-  const { pads, attrs, info } = padsOf(conv);
-  const [, h, w] = x.shape;
-  if (
-    x.dtype === "float32" && filter.dtype === "float32" &&
-    bias.dtype === "float32" &&
-    tf.util.arraysEqual(bias.shape, [info.outChannels]) &&
-    info.outHeight >= 2 && info.outWidth >= 2 &&
-    h + pads.top + pads.bottom - 2 === info.outHeight &&
-    w + pads.left + pads.right - 2 === info.outWidth &&
-    !useDirect(backend, x, filter, attrs) &&
-    useWinograd(backend, x, filter, pads, attrs)
-  ) {
+  const conv = reluConv(backend, x, filter, bias, pad);
+  const pads = pooledWinogradPads(conv);
+  if (pads !== undefined) {
     return winogradConv3x3(backend, x, filter, pads, {
       bias,
       relu: true,
@@ -333,8 +375,72 @@ function conv2DReluPool(args: KernelArgs): tf.TensorInfo {
 }
 
 /**
- * Registers {@link CONV_RELU_POOL} for the wasm backend (once; no
- * gradient: inference only, see `lib/engine/forward.ts`).
+ * Inputs `x` [N, H, W, 1], `filter1`, `bias1`, `filter2`, `bias2`;
+ * attributes `pad1`, `pad2`: {@link CONV_RELU_POOL} of the first layer's
+ * `FusedConv2D` with ReLU. Where the first runs on the direct kernel and
+ * the second as Winograd with the pool, the first's output is computed a
+ * few images at a time as the second's tiles reach them, and never stored
+ * ({@link directConvImages}: 11 MB per 128 images less written through the
+ * cache); otherwise the two kernels. Either way the same bits as they.
+ */
+function firstConvsPool(args: KernelArgs): tf.TensorInfo {
+  const { x, filter1, bias1, filter2, bias2 } = args.inputs as Record<
+    string,
+    tf.TensorInfo
+  >;
+  const { pad1, pad2 } = args.attrs as unknown as Record<
+    "pad1" | "pad2",
+    "valid" | "same"
+  >;
+  const backend = args.backend;
+  const first = reluConv(backend, x, filter1, bias1, pad1);
+  const one = padsOf(first);
+  const [n, h, w] = x.shape, c = one.info.outChannels;
+  const yShape = [n, one.info.outHeight, one.info.outWidth, c];
+  const pads = useDirect(backend, x, filter1, one.attrs) &&
+      bias1.dtype === "float32" && tf.util.arraysEqual(bias1.shape, [c]) &&
+      h + one.pads.top + one.pads.bottom - 2 === yShape[1] &&
+      w + one.pads.left + one.pads.right - 2 === yShape[2]
+    ? pooledWinogradPads(
+      reluConv(
+        backend,
+        { dataId: {}, shape: yShape, dtype: "float32" },
+        filter2,
+        bias2,
+        pad2,
+      ),
+    )
+    : undefined;
+  if (pads !== undefined) {
+    const y = directConvImages(backend, x, filter1, one.pads, {
+      bias: bias1,
+      relu: true,
+    });
+    try {
+      return winogradConv3x3(backend, y, filter2, pads, {
+        bias: bias2,
+        relu: true,
+        pool: true,
+      });
+    } finally {
+      y.dispose();
+    }
+  }
+  const y = wasmKernel("FusedConv2D")(first);
+  try {
+    return conv2DReluPool({
+      inputs: { x: y, filter: filter2, bias: bias2 },
+      backend,
+      attrs: { pad: pad2 },
+    });
+  } finally {
+    disposeAll(backend, y);
+  }
+}
+
+/**
+ * Registers {@link CONV_RELU_POOL} and {@link FIRST_CONVS_POOL} for the wasm
+ * backend (once; no gradient: inference only, see `lib/engine/forward.ts`).
  *
  * @example
  * ```ts
@@ -360,5 +466,10 @@ export function registerConv2DReluPool(): void {
     kernelName: CONV_RELU_POOL,
     backendName: WASM,
     kernelFunc: conv2DReluPool as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: FIRST_CONVS_POOL,
+    backendName: WASM,
+    kernelFunc: firstConvsPool as unknown as tf.KernelFunc,
   });
 }

@@ -105,10 +105,21 @@ export function directConv3x3(
   }
 }
 
+/**
+ * The bytes of output {@link directConvImages} holds by default: conv1's 6
+ * images of 86.5 KB, as many as conv2's forward chunk of 96 tiles reads and
+ * two of its backward chunks of 48, beside the chunk's transform planes in
+ * L2.
+ */
+export const DIRECT_CONV_CHUNK_BYTES = 512 * 1024;
+
 /** What {@link directConvImages} adds to {@link DirectConvOptions}. */
 export interface DirectConvImagesOptions extends DirectConvOptions {
-  /** The most images one call of `images` computes (at least 1). */
-  capacity: number;
+  /**
+   * The most images one call of `images` computes (at least 1); by default
+   * as many as fit {@link DIRECT_CONV_CHUNK_BYTES}, at least one.
+   */
+  capacity?: number;
 }
 
 /**
@@ -156,17 +167,19 @@ export function directConvImages(
   x: tf.TensorInfo,
   filter: tf.TensorInfo,
   pads: Pads,
-  options: DirectConvImagesOptions,
+  options: DirectConvImagesOptions = {},
 ): ChunkedInput & { dispose(): void } {
-  const { capacity } = options;
+  const conv = prepare("directConvImages", backend, x, filter, pads, options);
+  const [n, ...image] = conv.outShape;
+  const size = image[0] * image[1] * image[2];
+  const capacity = options.capacity ??
+    Math.max(1, Math.floor(DIRECT_CONV_CHUNK_BYTES / (size * 4)));
   if (!Number.isInteger(capacity) || capacity < 1) {
+    conv.dispose();
     throw new RangeError(
       `directConvImages: capacity ${capacity} is not a positive integer`,
     );
   }
-  const conv = prepare("directConvImages", backend, x, filter, pads, options);
-  const [n, ...image] = conv.outShape;
-  const size = image[0] * image[1] * image[2];
   let buffer: tf.TensorInfo;
   try {
     buffer = backend.makeOutput([Math.min(capacity, n) * size], "float32");

@@ -62,6 +62,7 @@ export { makeConv2DBackpropFilter } from "./conv2d_backprop_filter.ts";
 export { conv2DBackpropInput } from "./conv2d_backprop_input.ts";
 export {
   CONV_RELU_POOL,
+  FIRST_CONVS_POOL,
   makeConv2D,
   makeFusedConv2D,
   registerConv2DReluPool,

@@ -1,7 +1,8 @@
 /**
  * Times what the prediction pass does differently from running tfjs's
  * kernels one layer at a time, each against what it replaced, on one batch
- * of 128 (the forward batch): conv1 on the direct kernel (as it runs), as
+ * of 128 (the forward batch): conv1 on the direct kernel (as it runs, inside
+ * `MnistCnnFirstConvsPool`), as
  * Winograd with its products in the output transform, and on XNNPACK; conv2
  * with ReLU and the 2×2 max pool in its output transform against
  * `FusedConv2D` then `MaxPool`; the spacing of

@@ -1,8 +1,9 @@
 /**
  * The pooled output transform (`winogradConv3x3(..., { pool: true })`),
- * the `MnistCnnConv2DReluPool` kernel and the inference pass that runs it
- * (`predictBatch` of `lib/engine/forward.ts`): bit for bit what the
- * convolution, then `MaxPool`, give on wasm, and within the usual 1e-4 of
+ * the `MnistCnnConv2DReluPool` kernel, `MnistCnnFirstConvsPool` (a layer
+ * before it, conv1's output never stored) and the inference pass that runs
+ * them (`predictBatch` of `lib/engine/forward.ts`): bit for bit what the
+ * convolutions, then `MaxPool`, give on wasm, and within the usual 1e-4 of
  * the `cpu` backend.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -11,7 +12,7 @@ import { assert, assertEquals } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
 import { buildModel } from "../../lib/model.ts";
 import { predictBatch } from "../../lib/engine/forward.ts";
-import { CONV_RELU_POOL } from "../../lib/kernels/conv2d.ts";
+import { CONV_RELU_POOL, FIRST_CONVS_POOL } from "../../lib/kernels/conv2d.ts";
 import {
   type Pads,
   winogradConv3x3,
@@ -172,6 +173,54 @@ Deno.test(`${CONV_RELU_POOL}: Winograd and stock cases match the cpu backend`, a
     tf.dispose([z, unfused]);
     assertEquals(backend.numDataIds(), before, "intermediates freed");
     tf.dispose([x, f, b]);
+  }
+});
+
+Deno.test(`${FIRST_CONVS_POOL}: the two layers' kernels bit for bit, conv1 direct or not`, () => {
+  // [x, filter1, filter2, pad1, pad2]: conv1's output a few images at a time
+  // (the tutorial's, 13 images: chunks of 6; padded ones), and cases that
+  // fall back to the two kernels (conv1 of 3 channels; conv2 direct).
+  const cases: [number[], number[], number[], string, string][] = [
+    [[13, 28, 28, 1], [3, 3, 1, 32], [3, 3, 32, 64], "valid", "valid"],
+    [[3, 11, 9, 1], [3, 3, 1, 16], [3, 3, 16, 24], "same", "valid"],
+    [[2, 10, 10, 3], [3, 3, 3, 16], [3, 3, 16, 16], "valid", "same"],
+    [[2, 10, 10, 1], [3, 3, 1, 8], [3, 3, 8, 1], "valid", "valid"],
+  ];
+  const backend = tf.backend() as BackendWasm;
+  for (const [i, [xShape, f1Shape, f2Shape, pad1, pad2]] of cases.entries()) {
+    const t = (shape: number[], seed: number) =>
+      tf.tensor(values(tf.util.sizeFromShape(shape), 10 * i + seed), shape);
+    const x = t(xShape, 1), filter1 = t(f1Shape, 2), filter2 = t(f2Shape, 3);
+    const bias1 = t([f1Shape[3]], 4), bias2 = t([f2Shape[3]], 5);
+    const before = backend.numDataIds();
+    const z = tf.engine().runKernel(FIRST_CONVS_POOL, {
+      x,
+      filter1,
+      bias1,
+      filter2,
+      bias2,
+    }, { pad1, pad2 }) as tf.Tensor;
+    const two = tf.tidy(() => {
+      const y = tf.fused.conv2d({
+        x: x as tf.Tensor4D,
+        filter: filter1 as tf.Tensor4D,
+        bias: bias1,
+        strides: 1,
+        pad: pad1 as "valid" | "same",
+        activation: "relu",
+      });
+      return tf.engine().runKernel(CONV_RELU_POOL, {
+        x: y,
+        filter: filter2,
+        bias: bias2,
+      }, { pad: pad2 }) as tf.Tensor;
+    });
+    const what = `x ${xShape}, ${f1Shape} ${pad1}, ${f2Shape} ${pad2}`;
+    assertEquals(z.shape, two.shape, what);
+    assertEquals(z.dataSync(), two.dataSync(), what);
+    tf.dispose([z, two]);
+    assertEquals(backend.numDataIds(), before, `${what}: intermediates freed`);
+    tf.dispose([x, filter1, filter2, bias1, bias2]);
   }
 });
 
