@@ -125,11 +125,12 @@ export interface DirectConvImagesOptions extends DirectConvOptions {
 /**
  * {@link directConv3x3}'s output as a {@link ChunkedInput}: never stored
  * whole, its images computed `capacity` at most at a time, as a kernel's
- * chunks reach them, into one buffer that stays in cache. The training
- * pass's conv1 feeds conv2's forward and backward passes so
- * (`engine/fused_training.ts`): its 11 MB output per 128 images is neither
- * written nor read back, each a pass through memory that the rest of the
- * step has filled with dirty lines. Call `dispose` when done.
+ * chunks reach them, into one buffer that stays in cache (x must stay as
+ * it is meanwhile). Training and prediction feed conv1's output to conv2 so
+ * (`engine/fused_training.ts`, `conv2d.ts`'s `MnistCnnFirstConvsPool`): its
+ * 11 MB per 128 images is neither written nor read back, each a pass
+ * through memory that the rest of a step has filled with dirty lines. Call
+ * `dispose` when done.
  *
  * @example
  * ```ts
