@@ -132,9 +132,9 @@ function inferencePlan(model: tf.LayersModel): InferencePlan | null {
  * max pool follows run with the pool as one kernel on the wasm backend
  * ({@linkcode CONV_RELU_POOL}: conv2's output is never stored), and with
  * the `Conv2D` layer before it too ({@linkcode FIRST_CONVS_POOL}: nor is
- * conv1's). The same
- * numbers as `model.predict`, bit for bit; another backend, or a model that
- * is not a chain of layers with such a pair, runs `model.predict` itself.
+ * conv1's). The same numbers as `model.predict`, bit for bit; another
+ * backend, or a model that is not a chain of layers with such a pair, runs
+ * `model.predict` itself.
  *
  * @example
  * ```ts
