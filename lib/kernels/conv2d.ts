@@ -324,20 +324,34 @@ function reluConv(
  * dtype are read.
  */
 function pooledWinogradPads(conv: KernelArgs): Pads | undefined {
-  const { x, filter, bias } = conv.inputs as Record<string, tf.TensorInfo>;
-  const { pads, attrs, info } = padsOf(conv);
-  const [, h, w] = x.shape;
+  const { x, filter } = conv.inputs as Record<string, tf.TensorInfo>;
+  const geometry = padsOf(conv);
+  const { pads, attrs, info } = geometry;
   const backend = conv.backend;
   return x.dtype === "float32" && filter.dtype === "float32" &&
-      bias.dtype === "float32" &&
-      tf.util.arraysEqual(bias.shape, [info.outChannels]) &&
       info.outHeight >= 2 && info.outWidth >= 2 &&
-      h + pads.top + pads.bottom - 2 === info.outHeight &&
-      w + pads.left + pads.right - 2 === info.outWidth &&
+      biasAndPadsFit(conv, geometry) &&
       !useDirect(backend, x, filter, attrs) &&
       useWinograd(backend, x, filter, pads, attrs)
     ? pads
     : undefined;
+}
+
+/**
+ * Whether `conv`'s bias is float32 [Cout] and its explicit pads (`padsOf`)
+ * give exactly its declared output for a 3×3 filter: the fused kernels
+ * compute no other size.
+ */
+function biasAndPadsFit(
+  conv: KernelArgs,
+  { pads, info }: ReturnType<typeof padsOf>,
+): boolean {
+  const { x, bias } = conv.inputs as Record<string, tf.TensorInfo>;
+  const [, h, w] = x.shape;
+  return bias.dtype === "float32" &&
+    tf.util.arraysEqual(bias.shape, [info.outChannels]) &&
+    h + pads.top + pads.bottom - 2 === info.outHeight &&
+    w + pads.left + pads.right - 2 === info.outWidth;
 }
 
 /**
@@ -395,12 +409,10 @@ function firstConvsPool(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend;
   const first = reluConv(backend, x, filter1, bias1, pad1);
   const one = padsOf(first);
-  const [n, h, w] = x.shape, c = one.info.outChannels;
-  const yShape = [n, one.info.outHeight, one.info.outWidth, c];
+  const { outHeight, outWidth, outChannels } = one.info;
+  const yShape = [x.shape[0], outHeight, outWidth, outChannels];
   const pads = useDirect(backend, x, filter1, one.attrs) &&
-      bias1.dtype === "float32" && tf.util.arraysEqual(bias1.shape, [c]) &&
-      h + one.pads.top + one.pads.bottom - 2 === yShape[1] &&
-      w + one.pads.left + one.pads.right - 2 === yShape[2]
+      biasAndPadsFit(first, one)
     ? pooledWinogradPads(
       reluConv(
         backend,

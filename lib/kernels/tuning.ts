@@ -4,9 +4,10 @@
  * packs its right operand `kc` rows at a time; which is fastest depends on the
  * CPU (its registers, FMA latency, cache sizes), so the first product times
  * each variant on a small product in the backend's own heap (about 60 ms,
- * as FFTW's wisdom or cuDNN's benchmark mode do) and keeps the fastest. The choice is cached per CPU model, Deno version and build
- * in `data/kernel_tuning.json` (where the process may write there), so
- * later processes and worker threads read it instead of timing again.
+ * as FFTW's wisdom or cuDNN's benchmark mode do) and keeps the fastest. The
+ * choice is cached per CPU model, Deno version and build in
+ * `data/kernel_tuning.json` (where the process may write there), so later
+ * processes and worker threads read it instead of timing again.
  *
  * Every variant adds each output's products in the same order (k
  * ascending, one fused multiply-add chain per element), so results are
